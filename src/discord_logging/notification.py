@@ -1,0 +1,112 @@
+"""The plain data that crosses from the caller's thread to delivery, and delivery's answer."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One alert, snapshotted: only strings, numbers and tuples; no live record, args or traceback.
+
+    ``message`` is the formatted log message; ``exc_text`` the formatted exception, if any.
+    ``count`` and ``first_seen`` are set by storm aggregation when repeats were folded in.
+    """
+
+    alert_type: str
+    title: str
+    message: str
+    level: str = "INFO"
+    levelno: int = 20
+    logger: str = ""
+    created: float = 0.0
+    host: str = ""
+    process: int | None = None
+    process_name: str | None = None
+    thread: int | None = None
+    thread_name: str | None = None
+    pathname: str | None = None
+    lineno: int | None = None
+    func_name: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+    exc_text: str | None = None
+    exc_type: str | None = None
+    color: int | None = None
+    fingerprint: str = ""
+    count: int = 1
+    first_seen: float | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (tuples become lists)."""
+        data = asdict(self)
+        data["extra"] = [list(pair) for pair in self.extra]
+        data["fields"] = [list(pair) for pair in self.fields]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """Rebuild from :meth:`to_dict` output; unknown keys are ignored (forward compatible)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("extra", "fields"):
+            if key in values:
+                values[key] = tuple((str(a), str(b)) for a, b in values[key])
+        return cls(**values)
+
+    def with_count(self, count: int, first_seen: float) -> Notification:
+        """A copy that reports ``count`` occurrences since ``first_seen``."""
+        return replace(self, count=count, first_seen=first_seen)
+
+
+class DeliveryStatus(StrEnum):
+    """What happened to a notification."""
+
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    RATE_LIMITED = "rate_limited"
+    DEAD_LETTERED = "dead_lettered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationResult:
+    """The outcome of sending one notification. ``error`` is Discord's message, never a token."""
+
+    notification_id: str
+    status: DeliveryStatus
+    webhook_id: str | None = None
+    message_id: str | None = None
+    attempts: int = 0
+    latency: float | None = None
+    error: str | None = None
+    error_code: int | None = None
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when Discord accepted the notification."""
+        return self.status is DeliveryStatus.DELIVERED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+class NotificationChannel(abc.ABC):
+    """Somewhere notifications go. Discord webhooks are the implementation; tests may add others."""
+
+    @abc.abstractmethod
+    async def send(self, notifications: Sequence[Notification]) -> list[NotificationResult]:
+        """Deliver ``notifications``; one result each, in order; delivery errors are results."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release resources."""

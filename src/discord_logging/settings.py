@@ -1,0 +1,298 @@
+"""Configuration from ``DISCORD_*`` environment variables, a ``.env`` file, or keyword arguments.
+
+Every invalid value fails at start-up with one message naming the variable, the problem and the
+fix. Webhook URLs are kept as secrets: they never appear in a repr, a message or an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .alerts import ALIASES, normalize_alert_type
+from .errors import ConfigurationError
+from .redaction import redact
+from .webhook import WebhookURL, normalize_hosts, parse_webhook_url
+
+ENV_PREFIX: Final = "DISCORD_"
+WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"
+MENTION_KINDS: Final = ("role", "user")
+MENTION_WORDS: Final = ("everyone", "here")
+
+# The fix we suggest for each setting, shown after the problem.
+_FIXES: Final = {
+    "webhooks": "copy the whole webhook URL from Discord (Channel settings > Integrations)",
+    "rate_limit": "use a whole number of messages per minute per webhook, e.g. 30",
+    "retry_attempts": "use a whole number from 1 to 20, e.g. 3",
+    "timeout_seconds": "use seconds greater than 0, e.g. 10",
+    "queue_size": "use a whole number of notifications from 1 to 100000, e.g. 100",
+    "routes": "use logger=type pairs separated by commas, e.g. myapp.security=security",
+    "allowed_hosts": "use host or host:port names separated by commas",
+    "username": "use 1 to 80 characters without the words 'discord' or 'clyde'",
+    "avatar_url": "use an https:// image URL",
+    "aggregate_window": "use seconds, 0 to turn aggregation off, e.g. 60",
+    "mentions": "use type=role:<id>;user:<id>;here pairs separated by commas",
+    "history_retention_days": "use a number of days greater than 0, e.g. 30",
+    "history_max_bytes": "use a size in bytes of at least 1 MB",
+    "close_timeout": "use seconds from 0 to 300, e.g. 5",
+    "global_rate_limit": "use requests per second from 1 to 50",
+}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable behind a setting."""
+    if field_name == "webhooks":
+        return "DISCORD_WEBHOOK_*"
+    return ENV_PREFIX + field_name.upper()
+
+
+def webhook_variable(alert_type: str) -> str:
+    """The documented variable for an alert type's webhook (DISCORD_WEBHOOK_ERRORS for 'error')."""
+    suffix = next((alias for alias, name in ALIASES.items() if name == alert_type), alert_type)
+    return WEBHOOK_PREFIX + suffix.upper()
+
+
+def _split_pairs(value: str, setting: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key, sep, target = item.partition("=")
+        if not sep or not key.strip() or not target.strip():
+            raise ValueError(f"{item.strip()!r} is not a key=value pair in {setting}")
+        pairs[key.strip()] = target.strip()
+    return pairs
+
+
+class _WebhookVariables(PydanticBaseSettingsSource):
+    """Collects ``DISCORD_WEBHOOK_<NAME>`` from the environment and the ``.env`` file.
+
+    Keyword ``webhooks=`` replaces these entirely: explicit configuration is not mixed with
+    whatever happens to be in the environment.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._env_file = env_file
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        if self._env_file is not None and self._env_file.is_file():
+            for key, value in dotenv_values(self._env_file).items():
+                if key.upper().startswith(WEBHOOK_PREFIX) and value:
+                    found[key.upper()[len(WEBHOOK_PREFIX) :]] = value
+        for key, value in os.environ.items():
+            if key.upper().startswith(WEBHOOK_PREFIX) and value.strip():
+                found[key.upper()[len(WEBHOOK_PREFIX) :]] = value
+        return {"webhooks": found} if found else {}
+
+
+class DiscordSettings(BaseSettings):
+    """Every setting, with its default. See docs/configuration.md for the full table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+    # allowed_hosts comes first: the webhook check below reads it.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    webhooks: dict[str, SecretStr] = Field(default_factory=dict)
+    rate_limit: int = Field(30, gt=0, le=10_000)
+    retry_attempts: int = Field(3, ge=1, le=20)
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    queue_size: int = Field(100, ge=1, le=100_000)
+    store_path: Path | None = None
+    routes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    username: str | None = None
+    avatar_url: str | None = None
+    app_name: str = "discord-logging"
+    aggregate_window: float = Field(60.0, ge=0, le=86_400)
+    mentions: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
+    history_retention_days: float = Field(30.0, gt=0)
+    history_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    close_timeout: float = Field(5.0, ge=0, le=300)
+    global_rate_limit: float = Field(50.0, ge=1, le=50)
+    templates_dir: Path | None = None
+    attach_full_text: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env_file = settings_cls.model_config.get("env_file")
+        init_kwargs = getattr(init_settings, "init_kwargs", {})
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if "webhooks" not in init_kwargs:
+            path = Path(str(env_file)) if isinstance(env_file, str | os.PathLike) else None
+            sources.append(_WebhookVariables(settings_cls, path))
+        return tuple(sources)
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _webhook_names(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError("must map alert type names to webhook URLs")
+        named: dict[str, Any] = {}
+        for name, url in value.items():
+            named[normalize_alert_type(str(name))] = url
+        return named
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhook_urls(
+        cls, value: dict[str, SecretStr], info: ValidationInfo
+    ) -> dict[str, SecretStr]:
+        hosts = info.data.get("allowed_hosts", ())
+        problems = []
+        for name, secret in value.items():
+            try:
+                parse_webhook_url(secret.get_secret_value(), hosts)
+            except ConfigurationError as exc:
+                problems.append(f"{webhook_variable(name)}: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        return tuple(sorted(normalize_hosts(value)))
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes(cls, value: Any) -> dict[str, str]:
+        if value is None or value == "":
+            return {}
+        pairs = _split_pairs(value, "DISCORD_ROUTES") if isinstance(value, str) else dict(value)
+        return {str(k).strip(): normalize_alert_type(str(v)) for k, v in pairs.items()}
+
+    @field_validator("mentions", mode="before")
+    @classmethod
+    def _mentions(cls, value: Any) -> dict[str, tuple[str, ...]]:
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            value = {k: v.split(";") for k, v in _split_pairs(value, "DISCORD_MENTIONS").items()}
+        result: dict[str, tuple[str, ...]] = {}
+        for alert_type, targets in dict(value).items():
+            items = [targets] if isinstance(targets, str) else list(targets)
+            result[normalize_alert_type(str(alert_type))] = tuple(
+                _mention_target(str(t)) for t in items if str(t).strip()
+            )
+        return result
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not 1 <= len(value) <= 80:
+            raise ValueError("must be 1 to 80 characters")
+        lowered = value.lower()
+        if "discord" in lowered or "clyde" in lowered:
+            raise ValueError("Discord rejects user names containing 'discord' or 'clyde'")
+        return value
+
+    @field_validator("avatar_url")
+    @classmethod
+    def _avatar(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("app_name")
+    @classmethod
+    def _app_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 100:
+            raise ValueError("must be 1 to 100 characters")
+        return value
+
+    @property
+    def webhook_urls(self) -> dict[str, WebhookURL]:
+        """Alert type name -> parsed webhook URL (validated when the settings were built)."""
+        return {
+            name: parse_webhook_url(secret.get_secret_value(), self.allowed_hosts)
+            for name, secret in self.webhooks.items()
+        }
+
+
+def _mention_target(text: str) -> str:
+    target = text.strip().lower()
+    if target in MENTION_WORDS:
+        return target
+    kind, sep, ident = target.partition(":")
+    if sep and kind in MENTION_KINDS and ident.isdigit():
+        return f"{kind}:{ident}"
+    raise ValueError(f"mention {text.strip()!r} must be role:<id>, user:<id>, here or everyone")
+
+
+def load_settings(**overrides: Any) -> DiscordSettings:
+    """Build settings from the environment and ``overrides``; raise one clear ConfigurationError.
+
+    ``timeout`` is accepted as the keyword for ``timeout_seconds``. ``None`` values are ignored,
+    so callers can pass their optional keywords straight through.
+    """
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    if "timeout" in kwargs:
+        kwargs["timeout_seconds"] = kwargs.pop("timeout")
+    unknown = set(kwargs) - set(DiscordSettings.model_fields)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {sorted(unknown)}; the settings are "
+            f"{sorted(DiscordSettings.model_fields)} (see docs/configuration.md)"
+        )
+    try:
+        settings = DiscordSettings(**kwargs)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+    if not settings.webhooks:
+        raise ConfigurationError(
+            "no Discord webhook is configured: set DISCORD_WEBHOOK_GENERAL (and optionally "
+            "DISCORD_WEBHOOK_ERRORS, _CRITICAL, _TRACKLIST, _MONITORING, _SECURITY) to a webhook "
+            "URL, or pass webhooks={'general': url}"
+        )
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = error["loc"]
+        problem = redact(str(error["msg"]).removeprefix("Value error, "))
+        if not loc:  # model-level checks already name their variable
+            lines.append(problem)
+            continue
+        field_name = str(loc[0])
+        fix = _FIXES.get(field_name, "see docs/configuration.md")
+        where = env_name(field_name)
+        if field_name == "webhooks":
+            lines.append(f"{problem}. Fix: {fix}.")
+            continue
+        lines.append(f"{where}: {problem}. Fix: {fix}.")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

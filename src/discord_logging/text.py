@@ -1,0 +1,101 @@
+"""Pure text fitting for Discord: sanitising, cutting by code point, keeping tails, fences.
+
+Lengths are counted as :func:`limits.text_length` (UTF-16 units, the conservative count).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from .limits import text_length
+
+MARKER: Final = "…"
+ZWSP: Final = "\u200b"
+FENCE: Final = "```"
+_ESCAPED_FENCE: Final = f"`{ZWSP}`{ZWSP}`"
+# Mass mentions and id mentions; embeds never ping, but content can, and text is shown verbatim.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_MENTION: Final = re.compile(r"@(everyone|here)|<@([!&]?)(\d+)>")
+
+
+def sanitize(text: str) -> str:
+    """Make ``text`` safe to serialise and show: lone surrogates become U+FFFD, NULs removed."""
+    # A Python str holds code points, so any surrogate in it is a lone one.
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text.replace("\x00", "")
+
+
+def neutralize_mentions(text: str) -> str:
+    """Break ``@everyone``, ``@here``, ``<@id>``, ``<@&id>`` so they show but can never ping."""
+    if "@" not in text:
+        return text
+    return _MENTION.sub(lambda m: m.group(0).replace("@", "@" + ZWSP, 1), text)
+
+
+def escape_fences(text: str) -> str:
+    """Stop log text from opening or closing a code block the embed relies on."""
+    return text.replace(FENCE, _ESCAPED_FENCE) if FENCE in text else text
+
+
+def clean(text: str) -> str:
+    """Everything a piece of log text needs before it goes into an embed."""
+    return escape_fences(neutralize_mentions(sanitize(text)))
+
+
+def cut_head(text: str, limit: int, marker: str = MARKER) -> str:
+    """Keep the start of ``text`` within ``limit`` units, ending with ``marker`` if cut."""
+    if text_length(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    budget = limit - text_length(marker)
+    if budget <= 0:
+        return marker[:limit]
+    return _take_units(text, budget) + marker
+
+
+def cut_tail(text: str, limit: int, marker: str = MARKER) -> str:
+    """Keep the end of ``text`` within ``limit`` units, starting with ``marker`` if cut.
+
+    Tracebacks are cut this way: the exception line and the last frames matter most.
+    """
+    if text_length(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    budget = limit - text_length(marker)
+    if budget <= 0:
+        return marker[:limit]
+    kept = _take_units(text[::-1], budget)[::-1]
+    # Start at a line boundary when one is near, so the first frame shown is whole.
+    newline = kept.find("\n")
+    if 0 <= newline < len(kept) // 4:
+        kept = kept[newline + 1 :]
+    return (
+        marker + "\n" + kept
+        if text_length(marker) + 1 + text_length(kept) <= limit
+        else marker + kept
+    )
+
+
+def _take_units(text: str, budget: int) -> str:
+    """The longest prefix of ``text`` whose UTF-16 length is at most ``budget``."""
+    candidate = text[:budget]
+    excess = text_length(candidate) - budget
+    while excess > 0:
+        # Each character dropped frees one or two units, so this ends within a few rounds.
+        candidate = candidate[: len(candidate) - (excess + 1) // 2]
+        excess = text_length(candidate) - budget
+    return candidate
+
+
+def code_block(body: str, limit: int, language: str = "py") -> str:
+    """``body`` in a fenced block of at most ``limit`` units, its tail kept; "" if none fits."""
+    opening = f"{FENCE}{language}\n"
+    closing = f"\n{FENCE}"
+    room = limit - text_length(opening) - text_length(closing)
+    if room < 20:
+        return ""
+    return opening + cut_tail(escape_fences(body), room) + closing

@@ -1,0 +1,134 @@
+"""Webhook URLs: parsed once, validated against the host allow-list, shown only redacted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import InvalidWebhookURL
+from .redaction import REDACTED
+
+DISCORD_HOSTS: Final = frozenset(
+    {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
+)
+_DISCORD_PATH: Final = re.compile(
+    r"/api(?:/v(?P<version>\d+))?/webhooks/(?P<id>\d+)/(?P<token>[^/]+)/?"
+)
+# Allowed extra hosts (proxies, loopback test servers) may put a prefix before /api.
+_PROXY_PATH: Final = re.compile(
+    r"(?P<prefix>(?:/[^/]+)*?)/api(?:/v(?P<version>\d+))?/webhooks/(?P<id>\d+)/(?P<token>[^/]+)/?"
+)
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookURL:
+    """One Discord webhook. ``str()`` and ``repr()`` never show the token."""
+
+    scheme: str
+    netloc: str
+    prefix: str
+    api_version: int | None
+    webhook_id: str
+    token: str = field(repr=False)
+    thread_id: str | None = None
+
+    @property
+    def redacted(self) -> str:
+        """The URL with its token replaced: ``https://discord.com/api/webhooks/<id>/***``."""
+        return self._build(REDACTED)
+
+    def secret_url(self, *, wait: bool = True) -> str:
+        """The real URL to POST to. Never log or display it."""
+        url = self._build(self.token)
+        query = []
+        if wait:
+            query.append("wait=true")
+        if self.thread_id:
+            query.append(f"thread_id={self.thread_id}")
+        return url + ("?" + "&".join(query) if query else "")
+
+    def _build(self, token: str) -> str:
+        version = f"/v{self.api_version}" if self.api_version is not None else ""
+        base = f"{self.scheme}://{self.netloc}{self.prefix}/api{version}/webhooks/"
+        return f"{base}{self.webhook_id}/{token}"
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"WebhookURL({self.redacted!r})"
+
+
+def normalize_hosts(hosts: Iterable[str] | str | None) -> frozenset[str]:
+    """Parse ``DISCORD_ALLOWED_HOSTS``: a comma list of ``host`` or ``host:port``."""
+    if hosts is None:
+        return frozenset()
+    items = hosts.split(",") if isinstance(hosts, str) else list(hosts)
+    return frozenset(h.strip().lower().rstrip("/") for h in items if h and h.strip())
+
+
+def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> WebhookURL:
+    """Validate ``raw`` and return it parsed, or raise :class:`InvalidWebhookURL` saying why.
+
+    Discord's own hosts need ``https`` and the exact ``/api[/vN]/webhooks/<id>/<token>`` path.
+    Any other host, or ``http``, is accepted only when listed in ``allowed_hosts``, so that a
+    typo or an injected variable cannot ship logs to a stranger.
+    """
+    allowed = normalize_hosts(allowed_hosts)
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        hostname = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        raise InvalidWebhookURL(
+            "is not a URL; copy the webhook URL from Discord "
+            "(Channel settings > Integrations > Webhooks > Copy Webhook URL)"
+        ) from None
+    netloc = hostname if port is None else f"{hostname}:{port}"
+    listed = netloc in allowed or hostname in allowed
+    if not listed:
+        if hostname not in DISCORD_HOSTS:
+            raise InvalidWebhookURL(
+                f"host {netloc or '(none)'!r} is not a Discord host; use discord.com, or add the "
+                "host to DISCORD_ALLOWED_HOSTS (allowed_hosts=) if it is your proxy"
+            )
+        if parts.scheme != "https" or port not in (None, 443):
+            raise InvalidWebhookURL(
+                "must use https:// on the default port; http or another port is accepted only "
+                "for hosts listed in DISCORD_ALLOWED_HOSTS"
+            )
+    elif parts.scheme not in ("http", "https"):
+        raise InvalidWebhookURL(f"scheme {parts.scheme!r} is not http or https")
+    if parts.username or parts.password:
+        raise InvalidWebhookURL("must not contain a user name or password")
+    pattern = _PROXY_PATH if listed else _DISCORD_PATH
+    match = pattern.fullmatch(parts.path)
+    if match is None or not _TOKEN.fullmatch(match.group("token")):
+        raise InvalidWebhookURL(
+            "path must be /api/webhooks/<id>/<token> (optionally /api/v10/...); copy the whole "
+            "URL Discord shows for the webhook"
+        )
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"thread_id", "wait"}
+    if unknown:
+        raise InvalidWebhookURL(
+            f"query parameters {sorted(unknown)} are not supported; only thread_id"
+        )
+    thread_ids = query.get("thread_id", [])
+    if thread_ids and not thread_ids[0].isdigit():
+        raise InvalidWebhookURL("thread_id must be a numeric Discord id")
+    version = match.group("version")
+    return WebhookURL(
+        scheme=parts.scheme,
+        netloc=netloc,
+        prefix=match.groupdict().get("prefix") or "",
+        api_version=int(version) if version else None,
+        webhook_id=match.group("id"),
+        token=match.group("token"),
+        thread_id=thread_ids[0] if thread_ids else None,
+    )

@@ -1,0 +1,182 @@
+"""Templates and fitting: defaults per alert type, user overrides, start-up validation, limits."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from discord_schema import validate_webhook_payload
+
+from discord_logging.alerts import COLORS, AlertType
+from discord_logging.errors import TemplateError
+from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
+from discord_logging.payload import build_payload
+from discord_logging.rendering import EmbedRenderer, sample_notification
+from discord_logging.snapshot import snapshot
+
+
+def make(alert_type: str = "error", **changes: object) -> object:
+    return replace(sample_notification(alert_type), **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alert_type", [t.value for t in AlertType])
+def test_default_template_per_type(alert_type: str) -> None:
+    """Each built-in type renders with its color, footer, fields and timestamp, schema-valid."""
+    rendered = EmbedRenderer(app_name="shop").render(sample_notification(alert_type))
+    embed = rendered.embed
+    assert embed["color"] == COLORS[alert_type]
+    assert embed["footer"]["text"] == f"shop {alert_type.title()} Alert"
+    names = [f["name"] for f in embed.get("fields", [])]
+    assert "Logger" in names
+    assert embed["timestamp"] == "1970-01-01T00:00:00+00:00"
+    assert "```py\nTraceback" in embed["description"]
+    assert rendered.full_text is None
+    validate_webhook_payload(build_payload([embed]))
+
+
+def test_default_fields_show_where_the_record_came_from() -> None:
+    """Logger, level, host, process/thread and location fields are present."""
+    embed = EmbedRenderer().render(sample_notification("general")).embed
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Level"] == "ERROR"
+    assert fields["Host"] == "host"
+    assert fields["Process/Thread"] == "MainProcess (1) / MainThread"
+    assert fields["Location"] == "app/sample.py:1 in sample"
+    assert fields["key"] == "value"
+
+
+def test_aggregated_count_is_in_the_title() -> None:
+    """A storm summary says how many times and since when."""
+    embed = EmbedRenderer().render(make(count=512, first_seen=3600 * 14 + 2 * 60 + 11)).embed
+    assert "(x 512 since 14:02:11 UTC)" in embed["title"]
+
+
+def test_custom_type_gets_base_template_and_neutral_color() -> None:
+    """An unknown alert type renders with base.j2 and the default custom color."""
+    embed = EmbedRenderer(app_name="a").render(make("billing")).embed
+    assert embed["footer"]["text"] == "a Billing Alert"
+    assert embed["color"] == 0x95A5A6
+
+
+def test_user_template_overrides_one_type(tmp_path: Path) -> None:
+    """A <type>.j2 in templates_dir overrides blocks for that type only."""
+    (tmp_path / "error.j2").write_text(
+        '{% extends "base.j2" %}\n'
+        "{% block title %}DB down: {{ title }}{% endblock %}\n"
+        "{% block fields %}Owner: team-db\n{% endblock %}\n"
+        "{% block color %}#ff0000{% endblock %}\n"
+    )
+    renderer = EmbedRenderer(templates_dir=tmp_path)
+    renderer.validate()
+    embed = renderer.render(make("error")).embed
+    assert embed["title"].startswith("DB down: Sample alert")
+    assert embed["fields"] == [{"name": "Owner", "value": "team-db", "inline": True}]
+    assert embed["color"] == 0xFF0000
+    assert renderer.render(make("general")).embed["title"].startswith("Sample alert")
+
+
+def test_broken_template_fails_at_startup_naming_file_and_line(tmp_path: Path) -> None:
+    """A syntax error is reported with the template file and line."""
+    (tmp_path / "critical.j2").write_text('{% extends "base.j2" %}\n\n{% block title %}{{ x }\n')
+    with pytest.raises(TemplateError, match=r"critical\.j2, line \d"):
+        EmbedRenderer(templates_dir=tmp_path).validate()
+
+
+def test_undefined_variable_fails_at_startup(tmp_path: Path) -> None:
+    """StrictUndefined: a misspelt variable fails validation naming the file and line."""
+    (tmp_path / "security.j2").write_text(
+        '{% extends "base.j2" %}\n{% block title %}\n{{ titel }}{% endblock %}\n'
+    )
+    with pytest.raises(TemplateError, match=r"security\.j2, line 3.*titel"):
+        EmbedRenderer(templates_dir=tmp_path).validate()
+
+
+def test_template_not_extending_base_is_refused(tmp_path: Path) -> None:
+    """A template that is not built on base.j2 cannot be read back and is refused."""
+    (tmp_path / "general.j2").write_text("just text")
+    with pytest.raises(TemplateError, match="extends"):
+        EmbedRenderer(templates_dir=tmp_path).validate()
+
+
+def test_sandbox_refuses_escapes(tmp_path: Path) -> None:
+    """The sandbox blocks access to Python internals from a template."""
+    (tmp_path / "general.j2").write_text(
+        '{% extends "base.j2" %}{% block title %}'
+        "{{ title.__class__.__mro__[1].__subclasses__() }}{% endblock %}"
+    )
+    with pytest.raises(TemplateError, match=r"SecurityError|unsafe"):
+        EmbedRenderer(templates_dir=tmp_path).validate()
+
+
+def test_missing_templates_dir_is_a_clear_error(tmp_path: Path) -> None:
+    """A templates_dir that does not exist is named in the error."""
+    with pytest.raises(TemplateError, match="DISCORD_TEMPLATES_DIR"):
+        EmbedRenderer(templates_dir=tmp_path / "nope")
+
+
+def test_runtime_template_error_falls_back_and_counts(tmp_path: Path) -> None:
+    """A template failing on a real record falls back to a plain embed and is counted."""
+    (tmp_path / "error.j2").write_text(
+        '{% extends "base.j2" %}{% block title %}{{ 1 // (count - 5) }}{% endblock %}'
+    )
+    renderer = EmbedRenderer(templates_dir=tmp_path)
+    rendered = renderer.render(make("error", count=5))
+    assert renderer.template_errors == 1
+    assert rendered.embed["title"] == "Sample alert"
+    validate_webhook_payload(build_payload([rendered.embed]))
+
+
+def test_huge_message_and_traceback_fit_and_keep_the_tail() -> None:
+    """A 100 KB message with a deep traceback fits, keeps the exception line, attaches full text."""
+    trace = "Traceback (most recent call last):\n" + "  File 'x.py', line 1\n" * 5000
+    trace += "ZeroDivisionError: the real cause"
+    notification = make("critical", message="m" * 100_000, exc_text=trace)
+    rendered = EmbedRenderer().render(notification)
+    embed = rendered.embed
+    assert embed_length(embed) <= MESSAGE_EMBED_TOTAL
+    assert text_length(embed["description"]) <= 4096
+    assert "ZeroDivisionError: the real cause\n```" in embed["description"]
+    assert embed["description"].count("```") == 2
+    assert rendered.full_text is not None
+    assert rendered.full_text.endswith("ZeroDivisionError: the real cause")
+    assert "m" * 100_000 in rendered.full_text
+    validate_webhook_payload(build_payload([embed]))
+
+
+def test_many_extras_are_capped() -> None:
+    """Hundreds of extras stay within 25 fields and the 6000 total."""
+    extras = tuple((f"k{i}", "v" * 900) for i in range(300))
+    rendered = EmbedRenderer().render(make("general", extra=extras))
+    assert len(rendered.embed["fields"]) <= 25
+    assert embed_length(rendered.embed) <= MESSAGE_EMBED_TOTAL
+    assert rendered.full_text is not None
+
+
+def test_log_text_cannot_ping_or_break_fences() -> None:
+    """@everyone in a message and ``` in a traceback are neutralised."""
+    rendered = EmbedRenderer().render(
+        make("error", title="@everyone look", message="@here <@&1> x", exc_text="a ``` b")
+    )
+    text = str(rendered.embed)
+    assert "@everyone" not in text
+    assert "@here" not in text
+    assert rendered.embed["description"].count("```") == 2
+
+
+def test_snapshot_of_a_real_record_renders() -> None:
+    """A LogRecord with an exception goes through snapshot and renders."""
+    try:
+        1 / 0  # noqa: B018
+    except ZeroDivisionError:
+        import sys
+
+        rec = logging.LogRecord(
+            "app.db", logging.ERROR, "/x/app/db.py", 7, "boom %s", ("x",), sys.exc_info(), "f"
+        )
+    notification = snapshot(rec, "error", logging.Formatter())
+    embed = EmbedRenderer().render(notification).embed
+    assert embed["title"] == "boom x"
+    assert "ZeroDivisionError" in embed["description"]
+    validate_webhook_payload(build_payload([embed]))

@@ -1,0 +1,156 @@
+"""Settings from the environment, .env and keywords: validation and secrecy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ERRORS_WEBHOOK, WEBHOOK
+
+from discord_logging.errors import ConfigurationError
+from discord_logging.settings import DiscordSettings, env_name, load_settings
+
+TOKEN = WEBHOOK.rsplit("/", 1)[1]
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented defaults apply when only a webhook is set."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    settings = load_settings()
+    assert settings.rate_limit == 30
+    assert settings.retry_attempts == 3
+    assert settings.timeout_seconds == 10
+    assert settings.queue_size == 100
+    assert settings.aggregate_window == 60
+    assert settings.close_timeout == 5
+    assert list(settings.webhook_urls) == ["general"]
+
+
+def test_all_webhook_variables_and_custom_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISCORD_WEBHOOK_ERRORS maps to 'error'; any other suffix is a custom type."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_ERRORS", ERRORS_WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_BILLING_TEAM", WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_EMPTY", "  ")
+    settings = load_settings()
+    assert sorted(settings.webhook_urls) == ["billing_team", "error", "general"]
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    """A .env file in the working directory supplies webhooks and settings."""
+    (tmp_path / ".env").write_text(
+        f"DISCORD_WEBHOOK_SECURITY={WEBHOOK}\nDISCORD_RATE_LIMIT=12\nOTHER=1\n"
+    )
+    settings = load_settings()
+    assert list(settings.webhook_urls) == ["security"]
+    assert settings.rate_limit == 12
+
+
+def test_keyword_webhooks_replace_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """webhooks= replaces DISCORD_WEBHOOK_* entirely; scalar keywords override variables."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_RATE_LIMIT", "10")
+    settings = load_settings(webhooks={"errors": ERRORS_WEBHOOK}, rate_limit=5, timeout=2.5)
+    assert list(settings.webhook_urls) == ["error"]
+    assert settings.rate_limit == 5
+    assert settings.timeout_seconds == 2.5
+
+
+def test_routes_and_hosts_parse_from_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISCORD_ROUTES and DISCORD_ALLOWED_HOSTS are comma lists."""
+    monkeypatch.setenv("DISCORD_ROUTES", "myapp.security=security, tracklist=TRACKLIST,")
+    monkeypatch.setenv("DISCORD_ALLOWED_HOSTS", "127.0.0.1:9000, Proxy.Local")
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", "http://127.0.0.1:9000/api/webhooks/1/t")
+    settings = load_settings()
+    assert settings.routes == {"myapp.security": "security", "tracklist": "tracklist"}
+    assert settings.allowed_hosts == ("127.0.0.1:9000", "proxy.local")
+
+
+def test_mentions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISCORD_MENTIONS lists deliberate pings per alert type."""
+    monkeypatch.setenv("DISCORD_MENTIONS", "critical=role:123;user:456,security=here")
+    settings = load_settings(webhooks={"general": WEBHOOK})
+    assert settings.mentions == {"critical": ("role:123", "user:456"), "security": ("here",)}
+    assert load_settings(webhooks={"general": WEBHOOK}, mentions={"error": "role:1"}).mentions == {
+        "error": ("role:1",)
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DISCORD_RATE_LIMIT", "fast", "DISCORD_RATE_LIMIT: Input should be a valid integer"),
+        ("DISCORD_RATE_LIMIT", "0", "DISCORD_RATE_LIMIT: Input should be greater than 0"),
+        ("DISCORD_RETRY_ATTEMPTS", "99", "DISCORD_RETRY_ATTEMPTS"),
+        ("DISCORD_TIMEOUT_SECONDS", "-1", "DISCORD_TIMEOUT_SECONDS"),
+        ("DISCORD_QUEUE_SIZE", "0", "DISCORD_QUEUE_SIZE"),
+        ("DISCORD_ROUTES", "nonsense", "DISCORD_ROUTES: 'nonsense' is not a key=value"),
+        ("DISCORD_ROUTES", "a=not a type", "not a valid name"),
+        ("DISCORD_USERNAME", "Discord Bot", "DISCORD_USERNAME: Discord rejects"),
+        ("DISCORD_USERNAME", "x" * 81, "DISCORD_USERNAME: must be 1 to 80"),
+        ("DISCORD_AVATAR_URL", "http://x", "DISCORD_AVATAR_URL: must be an https"),
+        ("DISCORD_MENTIONS", "critical=role:abc", "DISCORD_MENTIONS: mention 'role:abc'"),
+        ("DISCORD_AGGREGATE_WINDOW", "-5", "DISCORD_AGGREGATE_WINDOW"),
+        ("DISCORD_APP_NAME", " ", "DISCORD_APP_NAME"),
+        (
+            "DISCORD_WEBHOOK_ERRORS",
+            "https://evil.example/api/webhooks/1/SECRETTOKEN",
+            "DISCORD_WEBHOOK_ERRORS: host",
+        ),
+        ("DISCORD_WEBHOOK_9BAD", WEBHOOK, "not a valid name"),
+    ],
+)
+def test_invalid_values_name_variable_problem_and_fix(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    """Each invalid value fails at start-up naming the variable, the problem and a fix."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    assert expected in message
+    assert "Fix:" in message
+    assert TOKEN not in message
+    assert "SECRETTOKEN" not in message
+
+
+def test_all_problems_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several bad variables are listed together, not one per restart."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK.replace("https", "http"))
+    monkeypatch.setenv("DISCORD_RATE_LIMIT", "x")
+    monkeypatch.setenv("DISCORD_QUEUE_SIZE", "x")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    for name in ("DISCORD_WEBHOOK_GENERAL", "DISCORD_RATE_LIMIT", "DISCORD_QUEUE_SIZE"):
+        assert name in message
+    assert TOKEN not in message
+
+
+def test_no_webhook_refuses_to_start() -> None:
+    """Without any webhook the configuration is refused with the variable to set."""
+    with pytest.raises(ConfigurationError, match="DISCORD_WEBHOOK_GENERAL"):
+        load_settings()
+
+
+def test_unknown_keyword_is_named() -> None:
+    """A misspelt keyword is refused, listing the real ones."""
+    with pytest.raises(ConfigurationError, match="rate_limt"):
+        load_settings(webhooks={"general": WEBHOOK}, rate_limt=3)
+
+
+def test_secrets_never_in_repr_or_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """repr(), str() and model_dump of settings never show a token."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    settings = load_settings()
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert TOKEN not in text
+    assert settings.webhooks["general"].get_secret_value() == WEBHOOK
+
+
+def test_env_name_for_each_setting() -> None:
+    """Each setting maps to its DISCORD_* variable."""
+    assert env_name("rate_limit") == "DISCORD_RATE_LIMIT"
+    assert env_name("webhooks") == "DISCORD_WEBHOOK_*"
+    assert set(DiscordSettings.model_fields) >= {"rate_limit", "store_path", "routes"}

@@ -1,0 +1,108 @@
+"""Snapshots of log records: formatted once, plain data, never raising."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
+from discord_logging.snapshot import fingerprint, formatted_traceback, record_message, snapshot
+
+FORMATTER = logging.Formatter()
+
+
+def make_record(msg: object, args: object = None, **extra: object) -> logging.LogRecord:
+    rec = logging.LogRecord("app", logging.ERROR, "/src/app.py", 3, msg, args, None, "handler")  # type: ignore[arg-type]
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_args_that_do_not_format_still_give_a_message() -> None:
+    """'%d' with a string arg does not raise; template and args are shown."""
+    message = record_message(make_record("count %d", ("x",)))
+    assert "count %d" in message
+    assert "could not format" in message
+
+
+def test_snapshot_keeps_plain_data_only() -> None:
+    """The notification is JSON-serialisable and round-trips; extras are strings."""
+
+    class Thing:
+        def __repr__(self) -> str:
+            return "<thing>"
+
+    rec = make_record("user %s", ("bob",), user_id=7, thing=Thing(), alert_type="security")
+    notification = snapshot(rec, "security", FORMATTER)
+    assert notification.message == "user bob"
+    assert dict(notification.extra) == {"user_id": "7", "thing": "<thing>"}
+    data = json.loads(json.dumps(notification.to_dict()))
+    assert Notification.from_dict(data) == notification
+
+
+def test_hostile_repr_in_extra_is_absorbed() -> None:
+    """An extra whose repr raises becomes a placeholder, not an exception."""
+
+    class Hostile:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    notification = snapshot(make_record("m", hostile=Hostile()), "error", FORMATTER)
+    assert dict(notification.extra)["hostile"] == "<unrepresentable Hostile>"
+
+
+def test_exception_and_stack_are_formatted_once() -> None:
+    """exc_info becomes exc_text and exc_type; stack_info is appended."""
+    try:
+        raise KeyError("k")
+    except KeyError:
+        rec = make_record("failed")
+        rec.exc_info = sys.exc_info()
+    rec.stack_info = "Stack (most recent call last):\n  here"
+    notification = snapshot(rec, "error", FORMATTER)
+    assert notification.exc_type == "KeyError"
+    assert notification.exc_text is not None
+    assert "KeyError: 'k'" in notification.exc_text
+    assert notification.exc_text.endswith("here")
+
+
+def test_title_is_first_line_capped() -> None:
+    """The title is the message's first line, at most 256 characters."""
+    notification = snapshot(make_record("x" * 300 + "\nsecond"), "error", FORMATTER)
+    assert len(notification.title) == 256
+    assert notification.title.endswith("…")
+
+
+def test_non_string_msg() -> None:
+    """A non-string msg (an exception object, a dict) still snapshots."""
+    notification = snapshot(make_record({"a": 1}), "general", FORMATTER)
+    assert notification.message == "{'a': 1}"
+
+
+def test_fingerprint_ignores_args_but_not_template() -> None:
+    """Same template and place with other args is the same problem; another template is not."""
+    a = snapshot(make_record("user %s failed", ("a",)), "error", FORMATTER)
+    b = snapshot(make_record("user %s failed", ("b",)), "error", FORMATTER)
+    c = snapshot(make_record("other %s", ("a",)), "error", FORMATTER)
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert fingerprint("e", "l", 40, "t", None, "w") == fingerprint("e", "l", 40, "t", None, "w")
+    assert fingerprint("e", "l", 40, "t", "KeyError", "w") != fingerprint(
+        "e", "l", 40, "t", None, "w"
+    )
+
+
+def test_result_to_dict() -> None:
+    """Results serialise with their status as a string."""
+    result = NotificationResult("id", DeliveryStatus.DELIVERED, webhook_id="1", message_id="2")
+    assert result.ok
+    assert result.to_dict()["status"] == "delivered"
+    assert not NotificationResult("id", DeliveryStatus.FAILED).ok
+
+
+def test_formatted_traceback() -> None:
+    """The non-logging API formats exceptions like logging does."""
+    with pytest.raises(ValueError, match="v") as info:
+        raise ValueError("v")
+    assert formatted_traceback(info.value).endswith("ValueError: v")
