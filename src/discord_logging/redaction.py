@@ -7,7 +7,10 @@ from typing import Final
 
 # A token is what follows /webhooks/<id>/ up to the next delimiter.  Match generously so that
 # a token with unexpected characters is still hidden.
-_TOKEN_IN_PATH: Final = re.compile(r"(/webhooks/[^/\s?#\"'<>]+/)[^/\s?#\"'<>&]+")
+# JSON may escape the slashes ("\/webhooks\/1\/token"), so both spellings are matched.
+_TOKEN_IN_PATH: Final = re.compile(
+    r"((?:/|\\/)webhooks(?:/|\\/)[^/\\\s?#\"'<>]+(?:/|\\/))[^/\\\s?#\"'<>&),;]+"
+)
 REDACTED: Final = "***"
 
 

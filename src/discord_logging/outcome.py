@@ -1,0 +1,94 @@
+"""What a Discord response means for the sender: one place decides, from status, headers, body.
+
+See ../shared/discord-api.md ("Responses and what they mean for a sender").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from .ratelimit import BAN_COOLDOWN, parse_too_many_requests
+from .redaction import redact
+
+RETRYABLE_STATUSES: Final = frozenset({500, 502, 503, 504, 524})
+DISABLING_STATUSES: Final = frozenset({401, 403, 404})
+ERROR_TEXT_LIMIT: Final = 500
+
+
+class OutcomeKind(StrEnum):
+    """The sender's next move."""
+
+    DELIVERED = "delivered"  # record it
+    RETRY = "retry"  # 5xx, timeout, connection error: back off and retry
+    RATE_LIMITED = "rate_limited"  # 429 from Discord: wait retry_after, retry
+    BANNED = "banned"  # 429 from Cloudflare: every lane cools off for minutes
+    TOO_LARGE = "too_large"  # 413: resend smaller
+    POISON = "poison"  # 400 and other 4xx: never retry as is
+    DISABLED = "disabled"  # 401/403/404: stop using this webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A classified response. ``error`` is Discord's message (redacted), for the operator."""
+
+    kind: OutcomeKind
+    status: int | None = None
+    retry_after: float | None = None
+    is_global: bool = False
+    message_id: str | None = None
+    error: str | None = None
+    error_code: int | None = None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _error(data: Any, body: bytes) -> tuple[str | None, int | None]:
+    if isinstance(data, dict):
+        code = data.get("code")
+        text = json.dumps(data, ensure_ascii=False) if "errors" in data else data.get("message")
+        return (
+            redact(str(text))[:ERROR_TEXT_LIMIT] if text else None,
+            code if isinstance(code, int) else None,
+        )
+    text = redact(body[: ERROR_TEXT_LIMIT * 4].decode("utf-8", "replace")).strip()
+    return (text[:ERROR_TEXT_LIMIT] or None), None
+
+
+def classify(
+    status: int, headers: Mapping[str, str], body: bytes, *, ban_cooldown: float = BAN_COOLDOWN
+) -> Outcome:
+    """Classify one HTTP response to Execute Webhook."""
+    data = _json(body)
+    if 200 <= status < 300:
+        message_id = data.get("id") if isinstance(data, dict) else None
+        return Outcome(
+            OutcomeKind.DELIVERED, status, message_id=str(message_id) if message_id else None
+        )
+    error, code = _error(data, body)
+    if status == 429:
+        limited = parse_too_many_requests(headers, body, ban_cooldown=ban_cooldown)
+        kind = OutcomeKind.BANNED if limited.cloudflare else OutcomeKind.RATE_LIMITED
+        return Outcome(
+            kind, status, limited.retry_after, limited.is_global, error=error, error_code=code
+        )
+    if status in RETRYABLE_STATUSES:
+        return Outcome(OutcomeKind.RETRY, status, error=error, error_code=code)
+    if status == 413:
+        return Outcome(OutcomeKind.TOO_LARGE, status, error=error, error_code=code)
+    if status in DISABLING_STATUSES:
+        return Outcome(OutcomeKind.DISABLED, status, error=error, error_code=code)
+    return Outcome(OutcomeKind.POISON, status, error=error, error_code=code)
+
+
+def transport_failure(description: str) -> Outcome:
+    """A timeout or connection error: retryable, like a 5xx."""
+    return Outcome(OutcomeKind.RETRY, None, error=redact(description)[:ERROR_TEXT_LIMIT])
