@@ -1,0 +1,119 @@
+"""Delivery throughput against FakeDiscord at Discord's default limits.
+
+Sends a burst of 300 distinct notifications to one webhook (5 requests / 2 s announced,
+30 messages / 60 s hidden) twice: short records (< 100 characters) and records near the
+embed limits. Prints records delivered per minute, messages sent, 429s received and records
+lost, next to a one-record-per-message sender (what other handlers do) in the same run.
+
+    uv run python benchmarks/delivery.py [--records 300] [--baseline-seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import httpx
+
+from discord_logging.notifier import Notifier, build_notification
+from discord_logging.payload import build_payload
+from discord_logging.rendering import EmbedRenderer
+from discord_logging.testing import FakeDiscord
+
+
+def short_record(i: int) -> tuple[str, str]:
+    return f"job {i} failed", f"worker {i % 7} lost its lease on shard {i}"
+
+
+def full_record(i: int) -> tuple[str, str]:
+    title = f"record {i} " + "t" * 230
+    body = f"record {i} " + ("lorem ipsum dolor sit amet " * 160)[:4000]
+    return title, body
+
+
+async def run_engine(kind: str, records: int) -> dict[str, float]:
+    make = short_record if kind == "short" else full_record
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        notifier = Notifier(webhooks={"general": url}, allowed_hosts=fake.host, aggregate_window=0)
+        started = time.monotonic()
+        for i in range(records):
+            title, message = make(i)
+            notifier.submit(build_notification("general", title, message))
+        while notifier.stats.get("delivered") < records and time.monotonic() - started < 600:
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        stats = notifier.stats.snapshot()
+        await notifier.aclose(5)
+        delivered = stats["delivered"]
+        return {
+            "delivered": delivered,
+            "seconds": elapsed,
+            "per_minute": delivered / elapsed * 60,
+            "messages": stats["messages_sent"],
+            "records_per_message": stats["records_per_message"],
+            "capacity_per_minute": stats["records_per_message"] * 30,
+            "429s": fake.count_status(429),
+            "lost": records - delivered - len(notifier.dead_letters),
+            "dead_lettered_now": len(notifier.dead_letters),
+        }
+
+
+async def run_baseline(kind: str, records: int, seconds: float) -> dict[str, float]:
+    """One record per message, waiting out 429s as most existing handlers do."""
+    make = short_record if kind == "short" else full_record
+    renderer = EmbedRenderer()
+    with FakeDiscord() as fake:
+        url = fake.add_webhook() + "?wait=true"
+        delivered = 0
+        started = time.monotonic()
+        async with httpx.AsyncClient() as client:
+            for i in range(records):
+                if time.monotonic() - started > seconds:
+                    break
+                title, message = make(i)
+                embed = renderer.render(build_notification("general", title, message)).embed
+                while time.monotonic() - started <= seconds:
+                    response = await client.post(url, json=build_payload([embed]))
+                    if response.status_code == 429:
+                        await asyncio.sleep(float(response.json().get("retry_after", 1)))
+                        continue
+                    delivered += 1
+                    break
+        elapsed = time.monotonic() - started
+        return {
+            "delivered": delivered,
+            "seconds": elapsed,
+            "per_minute": delivered / elapsed * 60,
+            "429s": fake.count_status(429),
+        }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=300)
+    parser.add_argument("--baseline-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    print(f"burst of {args.records} distinct records to one webhook, Discord's default limits\n")
+    for kind in ("short", "full-size"):
+        ours = await run_engine(kind, args.records)
+        base = await run_baseline(kind, args.records, args.baseline_seconds)
+        print(f"[{kind} records]")
+        print(
+            f"  discord-logging: {ours['delivered']:.0f} delivered in {ours['seconds']:.1f}s "
+            f"({ours['per_minute']:.0f}/min), {ours['messages']:.0f} messages, "
+            f"{ours['records_per_message']:.1f} records/message "
+            f"(sustained capacity {ours['capacity_per_minute']:.0f}/min at 30 messages/min), "
+            f"429s {ours['429s']:.0f}, lost {ours['lost']:.0f}"
+        )
+        print(
+            f"  one-per-message: {base['delivered']:.0f} delivered in {base['seconds']:.1f}s "
+            f"({base['per_minute']:.0f}/min), 429s {base['429s']:.0f}"
+        )
+        ratio = ours["capacity_per_minute"] / max(base["per_minute"], 1e-9)
+        print(f"  ratio (sustained records/min, ours / one-per-message): {ratio:.1f}x\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

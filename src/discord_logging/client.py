@@ -1,0 +1,145 @@
+"""The HTTP edge: one pooled ``httpx.AsyncClient`` posting to Execute Webhook.
+
+Everything Discord answers, and every transport failure, comes back as a classified
+:class:`~.outcome.Outcome` with the rate-limit headers; nothing here raises for delivery errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from . import __version__
+from .batching import OutgoingMessage
+from .outcome import Outcome, OutcomeKind, classify, transport_failure
+from .payload import build_payload
+from .ratelimit import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
+from .redaction import redact
+from .webhook import WebhookURL
+
+PROJECT_URL: Final = "https://github.com/discord-logging/discord-logging"
+USER_AGENT: Final = f"DiscordBot ({PROJECT_URL}, {__version__})"
+
+
+class _RedactTokens(logging.Filter):
+    """httpx logs every request URL at INFO, token included: redact it for every handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - never break someone else's logging
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_FILTER: Final = _RedactTokens()
+
+
+def install_log_redaction() -> None:
+    """Attach the token-redacting filter to the loggers of our HTTP stack (idempotent)."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """An outcome with the bucket headers and how long the request took."""
+
+    outcome: Outcome
+    headers: RateLimitHeaders
+    latency: float
+
+
+class WebhookClient:
+    """Posts messages to webhooks over one connection pool."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        username: str | None = None,
+        avatar_url: str | None = None,
+        mentions: dict[str, tuple[str, ...]] | None = None,
+        ban_cooldown: float = BAN_COOLDOWN,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        install_log_redaction()
+        self.username = username
+        self.avatar_url = avatar_url
+        self.mentions = mentions or {}
+        self.ban_cooldown = ban_cooldown
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            transport=transport,
+            follow_redirects=False,  # a redirect could carry the token to another host
+        )
+
+    def payload(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The JSON body for ``message``, with the pings configured for its alert types."""
+        pings: list[str] = []
+        for alert_type in sorted(message.alert_types):
+            pings.extend(t for t in self.mentions.get(alert_type, ()) if t not in pings)
+        return build_payload(
+            message.embeds, username=self.username, avatar_url=self.avatar_url, mentions=pings
+        )
+
+    async def execute(self, url: WebhookURL, message: OutgoingMessage) -> SendResult:
+        """POST ``message``; multipart with the attachment when it has one."""
+        body = self.payload(message)
+        started = time.monotonic()
+        try:
+            if message.attachment is None:
+                response = await self._http.post(url.secret_url(wait=True), json=body)
+            else:
+                name, data = message.attachment
+                body["attachments"] = [{"id": "0", "filename": name}]
+                response = await self._http.post(
+                    url.secret_url(wait=True),
+                    data={"payload_json": json.dumps(body)},
+                    files={"files[0]": (name, data, "text/plain; charset=utf-8")},
+                )
+            content = response.content
+        except httpx.TimeoutException as exc:
+            return self._failed(
+                f"timed out after {time.monotonic() - started:.1f}s ({exc!r})", started
+            )
+        except httpx.HTTPError as exc:
+            return self._failed(f"{type(exc).__name__}: {exc}", started)
+        outcome = classify(
+            response.status_code, response.headers, content, ban_cooldown=self.ban_cooldown
+        )
+        return SendResult(
+            outcome, parse_rate_limit_headers(response.headers), time.monotonic() - started
+        )
+
+    async def probe(self, url: WebhookURL) -> Outcome:
+        """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
+        try:
+            response = await self._http.get(url.secret_url(wait=False))
+        except httpx.HTTPError as exc:
+            return transport_failure(f"{type(exc).__name__}: {exc}")
+        if response.status_code == 200:
+            return Outcome(OutcomeKind.DELIVERED, 200)
+        return classify(response.status_code, response.headers, response.content)
+
+    @staticmethod
+    def _failed(description: str, started: float) -> SendResult:
+        return SendResult(
+            transport_failure(description), RateLimitHeaders(), time.monotonic() - started
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()

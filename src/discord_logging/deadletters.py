@@ -1,0 +1,159 @@
+"""Dead letters: notifications that could not be delivered, kept with the reason, never dropped.
+
+Those kept for a retryable reason are redelivered automatically once their webhook is healthy;
+the rest wait for an operator. The in-memory sink lives here; the durable one is in ``store``.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from .notification import Notification
+
+
+class DeadLetterReason(StrEnum):
+    """Why a notification was not delivered."""
+
+    RETRIES_EXHAUSTED = "retries_exhausted"  # outage: 5xx, timeouts, connection errors
+    CIRCUIT_OPEN = "circuit_open"
+    RATE_LIMITED = "rate_limited"  # still rate limited or banned when time ran out
+    QUEUE_OVERFLOW = "queue_overflow"
+    SHUTDOWN = "shutdown"  # not delivered by the close deadline
+    POISON = "poison"  # Discord answered 400: the payload itself is refused
+    WEBHOOK_DISABLED = "webhook_disabled"  # 401/403/404: the webhook is gone or the token wrong
+
+
+RETRYABLE_REASONS: Final = frozenset(
+    {
+        DeadLetterReason.RETRIES_EXHAUSTED,
+        DeadLetterReason.CIRCUIT_OPEN,
+        DeadLetterReason.RATE_LIMITED,
+        DeadLetterReason.QUEUE_OVERFLOW,
+        DeadLetterReason.SHUTDOWN,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A notification that was not delivered, with why and for which webhook (alert type name)."""
+
+    notification: Notification
+    webhook: str
+    reason: DeadLetterReason
+    attempts: int = 0
+    error: str | None = None
+    error_code: int | None = None
+    http_status: int | None = None
+    dead_at: float = field(default_factory=time.time)
+
+    @property
+    def id(self) -> str:
+        """The notification's id: one dead letter per notification."""
+        return self.notification.id
+
+    @property
+    def retryable(self) -> bool:
+        """Whether it is redelivered automatically once the webhook is healthy."""
+        return self.reason in RETRYABLE_REASONS
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "notification": self.notification.to_dict(),
+            "webhook": self.webhook,
+            "reason": self.reason.value,
+            "attempts": self.attempts,
+            "error": self.error,
+            "error_code": self.error_code,
+            "http_status": self.http_status,
+            "dead_at": self.dead_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeadLetter:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            notification=Notification.from_dict(data["notification"]),
+            webhook=str(data["webhook"]),
+            reason=DeadLetterReason(data["reason"]),
+            attempts=int(data.get("attempts", 0)),
+            error=data.get("error"),
+            error_code=data.get("error_code"),
+            http_status=data.get("http_status"),
+            dead_at=float(data.get("dead_at", 0.0)),
+        )
+
+
+class DeadLetterSink(abc.ABC):
+    """Where undeliverable notifications go. Implementations must be thread-safe and must not
+    raise into delivery: a failing sink counts and keeps what it can."""
+
+    #: Whether letters survive the process (``flush`` counts them as kept only then).
+    durable: bool = False
+
+    @abc.abstractmethod
+    def add(self, letter: DeadLetter) -> None:
+        """Keep ``letter``, replacing an earlier one for the same notification."""
+
+    @abc.abstractmethod
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` retryable letters for ``webhook``, oldest first (not removed)."""
+
+    @abc.abstractmethod
+    def remove(self, letter_id: str) -> None:
+        """Forget a letter (it was delivered, or an operator purged it)."""
+
+    @abc.abstractmethod
+    def letters(self) -> list[DeadLetter]:
+        """Every letter kept, oldest first."""
+
+    def __len__(self) -> int:
+        return len(self.letters())
+
+
+class MemoryDeadLetters(DeadLetterSink):
+    """Dead letters in memory, bounded: past ``capacity`` the oldest are evicted and counted."""
+
+    DEFAULT_CAPACITY: Final = 100_000
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self.evicted = 0
+        self._letters: OrderedDict[str, DeadLetter] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, letter: DeadLetter) -> None:
+        with self._lock:
+            self._letters.pop(letter.id, None)
+            self._letters[letter.id] = letter
+            while len(self._letters) > self.capacity:
+                self._letters.popitem(last=False)
+                self.evicted += 1
+
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        with self._lock:
+            found = []
+            for letter in self._letters.values():
+                if letter.webhook == webhook and letter.retryable:
+                    found.append(letter)
+                    if len(found) >= limit:
+                        break
+            return found
+
+    def remove(self, letter_id: str) -> None:
+        with self._lock:
+            self._letters.pop(letter_id, None)
+
+    def letters(self) -> list[DeadLetter]:
+        with self._lock:
+            return list(self._letters.values())
+
+    def __len__(self) -> int:
+        return len(self._letters)

@@ -1,0 +1,262 @@
+"""The async delivery engine: one lane per webhook on one ``httpx.AsyncClient``.
+
+Use it directly from async code (``await notifier.send(...)``); :class:`DiscordHandler` runs
+one on its worker thread. All methods must be called from the event loop that runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from .alerts import normalize_alert_type
+from .client import WebhookClient
+from .deadletters import DeadLetterSink, MemoryDeadLetters
+from .lane import LaneConfig, Pending, SharedState, WebhookLane
+from .notification import DeliveryStatus, Notification, NotificationResult
+from .ratelimit import BAN_COOLDOWN, SlidingWindow
+from .rendering import EmbedRenderer
+from .routing import Router
+from .settings import DiscordSettings, load_settings
+from .snapshot import HOST, formatted_traceback
+from .stats import DeliveryStats
+
+ResultListener = Callable[[Notification, NotificationResult, str], None]
+GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
+
+
+class Notifier:
+    """Routes notifications to per-webhook lanes and reports every outcome.
+
+    ``settings`` default to the environment; keyword ``overrides`` are setting names
+    (see :func:`load_settings`). The remaining keywords tune timing for tests and benchmarks.
+    """
+
+    def __init__(
+        self,
+        settings: DiscordSettings | None = None,
+        *,
+        dead_letters: DeadLetterSink | None = None,
+        stats: DeliveryStats | None = None,
+        listeners: Iterable[ResultListener] = (),
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        channel_window: float = 60.0,
+        ban_cooldown: float = BAN_COOLDOWN,
+        probe_interval: float = 300.0,
+        circuit_threshold: int = 5,
+        circuit_reset: float = 30.0,
+        retry_deadline: float = 300.0,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings(**overrides)
+        s = self.settings
+        self.urls = s.webhook_urls
+        self.router = Router(s.routes, self.urls)
+        self.renderer = EmbedRenderer(app_name=s.app_name, templates_dir=s.templates_dir)
+        self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
+        self.dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
+        self.stats = stats if stats is not None else DeliveryStats()
+        self.listeners = list(listeners)
+        self._client_options: dict[str, Any] = {
+            "timeout": s.timeout_seconds,
+            "username": s.username,
+            "avatar_url": s.avatar_url,
+            "mentions": dict(s.mentions),
+            "ban_cooldown": ban_cooldown,
+            "transport": transport,
+        }
+        self._config = LaneConfig(
+            queue_size=s.queue_size,
+            rate_limit=s.rate_limit,
+            channel_window=channel_window,
+            retry_attempts=s.retry_attempts,
+            retry_deadline=retry_deadline,
+            probe_interval=probe_interval,
+            circuit_threshold=circuit_threshold,
+            circuit_reset=circuit_reset,
+            attach_full_text=s.attach_full_text,
+        )
+        self._clock = clock
+        self._rand = rand
+        self._shared: SharedState | None = None
+        self._lanes: dict[str, WebhookLane] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _start(self) -> SharedState:
+        """Create the client and lanes inside the running loop (on first use)."""
+        if self._shared is None:
+            self._shared = SharedState(
+                client=WebhookClient(**self._client_options),
+                renderer=self.renderer,
+                dead_letters=self.dead_letters,
+                stats=self.stats,
+                config=self._config,
+                global_window=SlidingWindow(
+                    int(self.settings.global_rate_limit), 1.0, GLOBAL_WINDOW_MARGIN
+                ),
+                on_result=self._report,
+                clock=self._clock,
+                rand=self._rand,
+            )
+            for name, url in self.urls.items():
+                lane = WebhookLane(name, url, self._shared)
+                self._lanes[name] = lane
+                self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{name}"))
+        return self._shared
+
+    @property
+    def lanes(self) -> Mapping[str, WebhookLane]:
+        """The lanes by webhook (alert type) name, once started."""
+        return self._lanes
+
+    def queue_depth(self) -> int:
+        """Notifications queued or in flight across all lanes."""
+        return sum(len(lane.queue) + len(lane.in_flight) for lane in self._lanes.values())
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def submit(self, notification: Notification) -> asyncio.Future[NotificationResult] | None:
+        """Queue ``notification`` without waiting. Returns None when no webhook can carry it."""
+        return self._submit(notification, want_result=False)
+
+    def _submit(
+        self, notification: Notification, *, want_result: bool
+    ) -> asyncio.Future[NotificationResult] | None:
+        self._start()
+        self.stats.add("submitted", alert_type=notification.alert_type)
+        carrier = self.router.carrier(notification.alert_type)
+        if carrier is None or self._closed:
+            reason = "closed" if self._closed else "no_webhook"
+            self.stats.dropped(reason, notification.alert_type)
+            result = NotificationResult(notification.id, DeliveryStatus.FAILED, error=reason)
+            self._notify(notification, result, carrier or "")
+            if not want_result:
+                return None
+            future: asyncio.Future[NotificationResult] = asyncio.get_running_loop().create_future()
+            future.set_result(result)
+            return future
+        pending = Pending(notification)
+        if want_result:
+            pending.future = asyncio.get_running_loop().create_future()
+        self._lanes[carrier].submit(pending)
+        return pending.future
+
+    async def send_notification(self, notification: Notification) -> NotificationResult:
+        """Deliver ``notification`` and wait for its outcome (delivered or dead-lettered)."""
+        future = self._submit(notification, want_result=True)
+        assert future is not None
+        return await future
+
+    async def send(
+        self,
+        alert_type: str,
+        title: str,
+        message: str = "",
+        *,
+        color: int | None = None,
+        fields: Mapping[str, object] | None = None,
+        exc: BaseException | None = None,
+    ) -> NotificationResult:
+        """Notify without logging: build a notification and wait for its outcome."""
+        return await self.send_notification(
+            build_notification(alert_type, title, message, color=color, fields=fields, exc=exc)
+        )
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
+        notification = pending.notification
+        if result.status is DeliveryStatus.DELIVERED:
+            self.stats.add("delivered", alert_type=notification.alert_type)
+        if pending.future is not None and not pending.future.done():
+            pending.future.set_result(result)
+        self._notify(notification, result, lane)
+
+    def _notify(self, notification: Notification, result: NotificationResult, lane: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(notification, result, lane)
+            except Exception:  # noqa: BLE001 - a listener (the store) must not stop delivery
+                self.stats.add("store_errors")
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every lane is empty. True when, within ``timeout`` seconds, everything
+        was delivered or kept in a durable dead-letter store."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while any(lane.busy for lane in self._lanes.values()):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return self.dead_letters.durable or len(self.dead_letters) == 0
+
+    async def aclose(self, timeout: float | None = None) -> int:
+        """Deliver what can be delivered within ``timeout`` (default: the close_timeout
+        setting), hand the rest to the dead letters, close the client. Idempotent.
+        Returns how many notifications went to the dead letters because time ran out."""
+        if self._closed:
+            return 0
+        self._closed = True
+        if self._shared is None:
+            return 0
+        timeout = self.settings.close_timeout if timeout is None else timeout
+        shared = self._shared
+        before = self.stats.get("dead_lettered")
+        shared.closing = True
+        shared.deadline = shared.clock() + timeout
+        for lane in self._lanes.values():
+            lane.wake()
+        _, unfinished = await asyncio.wait(self._tasks, timeout=max(timeout, 0.0))
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await shared.client.aclose()
+        return self.stats.get("dead_lettered") - before
+
+    async def __aenter__(self) -> Notifier:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def build_notification(
+    alert_type: str,
+    title: str,
+    message: str = "",
+    *,
+    color: int | None = None,
+    fields: Mapping[str, object] | None = None,
+    exc: BaseException | None = None,
+    level: str = "INFO",
+    levelno: int = 20,
+    logger: str = "",
+) -> Notification:
+    """A notification for code that notifies without logging."""
+    kind = normalize_alert_type(alert_type)
+    return Notification(
+        alert_type=kind,
+        title=title,
+        message=message or title,
+        level=level,
+        levelno=levelno,
+        logger=logger,
+        created=time.time(),
+        host=HOST,
+        fields=tuple((str(k), str(v)) for k, v in (fields or {}).items()),
+        exc_text=formatted_traceback(exc) if exc is not None else None,
+        exc_type=type(exc).__name__ if exc is not None else None,
+        color=color,
+    )

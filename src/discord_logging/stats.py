@@ -1,0 +1,83 @@
+"""Counters for everything that happens to a notification, JSON-serialisable."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any, Final
+
+COUNTERS: Final = (
+    "emitted",
+    "submitted",
+    "delivered",
+    "messages_sent",
+    "embeds_sent",
+    "digests_sent",
+    "aggregated",
+    "retried",
+    "rate_limited",
+    "banned",
+    "dead_lettered",
+    "redelivered",
+    "template_errors",
+    "probes",
+    "store_errors",
+)
+PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
+
+
+class DeliveryStats:
+    """Thread-safe counters; ``snapshot()`` is what ``handler.stats()`` returns."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._dead: Counter[str] = Counter()
+        self._per_type: dict[str, Counter[str]] = {}
+
+    def add(self, name: str, count: int = 1, alert_type: str | None = None) -> None:
+        """Add ``count`` to counter ``name`` (and to the alert type's, when given)."""
+        with self._lock:
+            self._counts[name] += count
+            if alert_type is not None:
+                self._per_type.setdefault(alert_type, Counter())[name] += count
+
+    def dropped(self, reason: str, alert_type: str | None = None, count: int = 1) -> None:
+        """A record not delivered nor kept: counted by reason, never printed per record."""
+        with self._lock:
+            self._dropped[reason] += count
+            if alert_type is not None:
+                self._per_type.setdefault(alert_type, Counter())["dropped"] += count
+
+    def dead_lettered(self, reason: str, alert_type: str, count: int = 1) -> None:
+        """A record handed to the dead letters, by reason."""
+        with self._lock:
+            self._counts["dead_lettered"] += count
+            self._dead[reason] += count
+            self._per_type.setdefault(alert_type, Counter())["dead_lettered"] += count
+
+    def get(self, name: str) -> int:
+        """One counter's value."""
+        with self._lock:
+            return self._counts[name]
+
+    def snapshot(self, **extra: Any) -> dict[str, Any]:
+        """All counters as plain data; ``extra`` (queue depth, ...) is merged in."""
+        with self._lock:
+            data: dict[str, Any] = {name: self._counts[name] for name in COUNTERS}
+            messages = self._counts["messages_sent"]
+            data["embeds_per_message"] = (
+                round(self._counts["embeds_sent"] / messages, 2) if messages else 0.0
+            )
+            data["records_per_message"] = (
+                round(self._counts["delivered"] / messages, 2) if messages else 0.0
+            )
+            data["dropped"] = dict(self._dropped)
+            data["dead_lettered_by_reason"] = dict(self._dead)
+            data["per_alert_type"] = {
+                kind: {name: counts[name] for name in PER_TYPE}
+                for kind, counts in sorted(self._per_type.items())
+            }
+        data.update(extra)
+        return data

@@ -1,0 +1,74 @@
+"""``discord-logging check``: route table, JSON, errors, exit codes, never a token."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ERRORS_WEBHOOK, WEBHOOK
+
+from discord_logging.cli import EXIT_CONFIG, main
+
+TOKENS = [WEBHOOK.rsplit("/", 1)[1], ERRORS_WEBHOOK.rsplit("/", 1)[1]]
+
+
+def assert_no_token(text: str) -> None:
+    for token in TOKENS:
+        assert token not in text
+
+
+def test_check_prints_route_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table shows each alert type's webhook and fallbacks, tokens redacted."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_ERRORS", ERRORS_WEBHOOK)
+    monkeypatch.setenv("DISCORD_ROUTES", "app.audit=security")
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "Configuration OK" in out
+    assert "critical    error (fallback)" in out
+    assert "/webhooks/111111111111111111/***" in out
+    assert "app.audit" in out
+    assert_no_token(out)
+
+
+def test_check_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints the same facts for scripts."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    assert main(["check", "--json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["ok"] is True
+    assert data["webhooks"]["general"].endswith("/***")
+    assert {r["alert_type"]: r["webhook"] for r in data["routes"]}["security"] == "general"
+    assert_no_token(out)
+
+
+def test_check_configuration_error_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An invalid setting exits 3 with the variable and the fix on stderr, no token."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK.replace("discord.com", "evil.example"))
+    assert main(["check"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "DISCORD_WEBHOOK_GENERAL" in err
+    assert "DISCORD_ALLOWED_HOSTS" in err
+    assert_no_token(err)
+
+
+def test_console_script_entry_point() -> None:
+    """The installed discord-logging command runs check; --help works."""
+    exe = shutil.which("discord-logging", path=os.path.dirname(sys.executable))
+    assert exe is not None
+    env = {**os.environ, "DISCORD_WEBHOOK_GENERAL": WEBHOOK}
+    done = subprocess.run([exe, "check"], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert_no_token(done.stdout + done.stderr)
+    helped = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    assert "check" in helped.stdout
+    assert "Exit codes" in helped.stdout
