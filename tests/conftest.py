@@ -24,23 +24,27 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def _logger_state() -> dict[str, tuple[list[logging.Handler], int, bool, bool]]:
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    return {lg.name: (lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers}
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """Loggers, handlers and levels are restored after each test (structlog's practice)."""
-    root = logging.getLogger()
-    saved_handlers = root.handlers[:]
-    saved_level = root.level
-    saved_loggers = dict(logging.root.manager.loggerDict)
+    """Every logger's handlers, level, propagation and disabled flag are restored after each
+    test, and handlers a test added are closed (structlog's practice)."""
+    saved = _logger_state()
     yield
-    for handler in root.handlers[:]:
-        if handler not in saved_handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(saved_level)
-    for name in list(logging.root.manager.loggerDict):
-        if name not in saved_loggers:
-            logger = logging.root.manager.loggerDict[name]
-            if isinstance(logger, logging.Logger):
-                for handler in logger.handlers[:]:
-                    logger.removeHandler(handler)
-                    handler.close()
+    for name, (handlers, _, _, _) in _logger_state().items():
+        logger = logging.getLogger(name) if name != "root" else logging.getLogger()
+        before = saved.get(name, ([], logging.NOTSET, True, False))
+        for handler in handlers:
+            if handler not in before[0]:
+                logger.removeHandler(handler)
+                handler.close()
+        logger.handlers[:] = before[0]
+        logger.setLevel(before[1])
+        logger.propagate = before[2]
+        logger.disabled = before[3]

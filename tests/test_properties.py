@@ -14,7 +14,7 @@ from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length
 from discord_logging.payload import build_payload
 from discord_logging.rendering import EmbedRenderer
 from discord_logging.routing import Router
-from discord_logging.snapshot import snapshot
+from discord_logging.snapshot import snapshot, to_notification
 
 STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -96,7 +96,7 @@ def test_any_record_renders_to_a_valid_payload(
     if alert_type is not None:
         record.alert_type = alert_type
     kind = ROUTER.alert_type(record)
-    rendered = RENDERER.render(snapshot(record, kind, logging.Formatter()))
+    rendered = RENDERER.render(to_notification(snapshot(record, kind, logging.Formatter())))
     assert embed_length(rendered.embed) <= MESSAGE_EMBED_TOTAL
     validate_webhook_payload(build_payload([rendered.embed]))
     if exc_text and "\n```" in rendered.embed.get("description", ""):

@@ -14,7 +14,7 @@ from discord_logging.errors import TemplateError
 from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
 from discord_logging.payload import build_payload
 from discord_logging.rendering import EmbedRenderer, sample_notification
-from discord_logging.snapshot import snapshot
+from discord_logging.snapshot import snapshot, to_notification
 
 
 def make(alert_type: str = "error", **changes: object) -> object:
@@ -175,7 +175,7 @@ def test_snapshot_of_a_real_record_renders() -> None:
         rec = logging.LogRecord(
             "app.db", logging.ERROR, "/x/app/db.py", 7, "boom %s", ("x",), sys.exc_info(), "f"
         )
-    notification = snapshot(rec, "error", logging.Formatter())
+    notification = to_notification(snapshot(rec, "error", logging.Formatter()))
     embed = EmbedRenderer().render(notification).embed
     assert embed["title"] == "boom x"
     assert "ZeroDivisionError" in embed["description"]

@@ -9,7 +9,13 @@ import sys
 import pytest
 
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.snapshot import fingerprint, formatted_traceback, record_message, snapshot
+from discord_logging.snapshot import (
+    fingerprint,
+    formatted_traceback,
+    record_message,
+    snapshot,
+    to_notification,
+)
 
 FORMATTER = logging.Formatter()
 
@@ -35,7 +41,7 @@ def test_snapshot_keeps_plain_data_only() -> None:
             return "<thing>"
 
     rec = make_record("user %s", ("bob",), user_id=7, thing=Thing(), alert_type="security")
-    notification = snapshot(rec, "security", FORMATTER)
+    notification = to_notification(snapshot(rec, "security", FORMATTER))
     assert notification.message == "user bob"
     assert dict(notification.extra) == {"user_id": "7", "thing": "<thing>"}
     data = json.loads(json.dumps(notification.to_dict()))
@@ -49,8 +55,10 @@ def test_hostile_repr_in_extra_is_absorbed() -> None:
         def __repr__(self) -> str:
             raise RuntimeError("no")
 
-    notification = snapshot(make_record("m", hostile=Hostile()), "error", FORMATTER)
-    assert dict(notification.extra)["hostile"] == "<unrepresentable Hostile>"
+    notification = to_notification(
+        snapshot(make_record("m", hostile=Hostile()), "error", FORMATTER)
+    )
+    assert dict(notification.extra)["hostile"] == "<unprintable Hostile>"
 
 
 def test_exception_and_stack_are_formatted_once() -> None:
@@ -61,7 +69,7 @@ def test_exception_and_stack_are_formatted_once() -> None:
         rec = make_record("failed")
         rec.exc_info = sys.exc_info()
     rec.stack_info = "Stack (most recent call last):\n  here"
-    notification = snapshot(rec, "error", FORMATTER)
+    notification = to_notification(snapshot(rec, "error", FORMATTER))
     assert notification.exc_type == "KeyError"
     assert notification.exc_text is not None
     assert "KeyError: 'k'" in notification.exc_text
@@ -70,22 +78,24 @@ def test_exception_and_stack_are_formatted_once() -> None:
 
 def test_title_is_first_line_capped() -> None:
     """The title is the message's first line, at most 256 characters."""
-    notification = snapshot(make_record("x" * 300 + "\nsecond"), "error", FORMATTER)
+    notification = to_notification(
+        snapshot(make_record("x" * 300 + "\nsecond"), "error", FORMATTER)
+    )
     assert len(notification.title) == 256
     assert notification.title.endswith("…")
 
 
 def test_non_string_msg() -> None:
     """A non-string msg (an exception object, a dict) still snapshots."""
-    notification = snapshot(make_record({"a": 1}), "general", FORMATTER)
+    notification = to_notification(snapshot(make_record({"a": 1}), "general", FORMATTER))
     assert notification.message == "{'a': 1}"
 
 
 def test_fingerprint_ignores_args_but_not_template() -> None:
     """Same template and place with other args is the same problem; another template is not."""
-    a = snapshot(make_record("user %s failed", ("a",)), "error", FORMATTER)
-    b = snapshot(make_record("user %s failed", ("b",)), "error", FORMATTER)
-    c = snapshot(make_record("other %s", ("a",)), "error", FORMATTER)
+    a = to_notification(snapshot(make_record("user %s failed", ("a",)), "error", FORMATTER))
+    b = to_notification(snapshot(make_record("user %s failed", ("b",)), "error", FORMATTER))
+    c = to_notification(snapshot(make_record("other %s", ("a",)), "error", FORMATTER))
     assert a.fingerprint == b.fingerprint != c.fingerprint
     assert fingerprint("e", "l", 40, "t", None, "w") == fingerprint("e", "l", 40, "t", None, "w")
     assert fingerprint("e", "l", 40, "t", "KeyError", "w") != fingerprint(

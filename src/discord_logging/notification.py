@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import abc
-import uuid
+import itertools
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
+
+
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count()
+
+
+def _reseed_ids() -> None:
+    """A forked child must not hand out its parent's ids."""
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = os.urandom(6).hex()
+    _ID_COUNTER = itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_id() -> str:
+    """A unique notification id: a random per-process prefix and a counter (cheaper than uuid4)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +62,7 @@ class Notification:
     fingerprint: str = ""
     count: int = 1
     first_seen: float | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (tuples become lists)."""

@@ -10,7 +10,8 @@ import hashlib
 import logging
 import socket
 import traceback
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final, NamedTuple
 
 from .notification import Notification
 
@@ -27,7 +28,16 @@ def record_message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception as exc:  # noqa: BLE001 - a bad log call must still produce an alert
-        return f"{record.msg!s} (could not format args {record.args!r}: {type(exc).__name__})"
+        template, args = _safe_text(record.msg, str), _safe_text(record.args, repr)
+        return f"{template} (could not format args {args}: {type(exc).__name__})"
+
+
+def _safe_text(value: object, convert: Callable[[object], str]) -> str:
+    """``str()``/``repr()`` that cannot raise: a hostile object becomes a placeholder."""
+    try:
+        return convert(value)
+    except Exception:  # noqa: BLE001
+        return f"<unprintable {type(value).__name__}>"
 
 
 def exception_text(record: logging.LogRecord, formatter: logging.Formatter) -> str | None:
@@ -49,53 +59,109 @@ def fingerprint(*parts: object) -> str:
     return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
+class RecordSnapshot(NamedTuple):
+    """What ``emit`` keeps of a record: formatted text and plain values, nothing live.
+
+    Built in the caller's thread, so it is a bare tuple; ids, titles and fingerprints are
+    derived on the worker (:func:`to_notification`)."""
+
+    alert_type: str
+    message: str
+    level: str
+    levelno: int
+    logger: str
+    created: float
+    process: int | None
+    process_name: str | None
+    thread: int | None
+    thread_name: str | None
+    pathname: str
+    lineno: int
+    func_name: str | None
+    extra: tuple[tuple[str, str], ...]
+    exc_text: str | None
+    exc_type: str | None
+    template: str
+
+
 def snapshot(
     record: logging.LogRecord, alert_type: str, formatter: logging.Formatter
-) -> Notification:
-    """A Notification holding everything the alert needs from ``record``, and nothing live."""
-    message = record_message(record)
-    exc_text = exception_text(record, formatter)
+) -> RecordSnapshot:
+    """Everything the alert needs from ``record``, formatted once, in the caller's thread."""
     exc_type = None
     if record.exc_info and record.exc_info[0] is not None:
         exc_type = record.exc_info[0].__name__
-    first_line = message.split("\n", 1)[0]
-    title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
-    template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
-    where = f"{record.pathname}:{record.lineno}"
-    return Notification(
-        alert_type=alert_type,
-        title=title or record.levelname,
-        message=message,
-        level=record.levelname,
-        levelno=record.levelno,
-        logger=record.name,
-        created=record.created,
-        host=HOST,
-        process=record.process,
-        process_name=record.processName,
-        thread=record.thread,
-        thread_name=record.threadName,
-        pathname=record.pathname,
-        lineno=record.lineno,
-        func_name=record.funcName,
-        extra=_extras(record.__dict__),
-        exc_text=exc_text,
-        exc_type=exc_type,
-        fingerprint=fingerprint(alert_type, record.name, record.levelno, template, exc_type, where),
+    attributes = record.__dict__
+    extra_keys = attributes.keys() - _STANDARD
+    return RecordSnapshot(
+        alert_type,
+        record_message(record),
+        record.levelname,
+        record.levelno,
+        record.name,
+        record.created,
+        record.process,
+        record.processName,
+        record.thread,
+        record.threadName,
+        record.pathname,
+        record.lineno,
+        record.funcName,
+        _extras(attributes, extra_keys) if extra_keys else (),
+        exception_text(record, formatter),
+        exc_type,
+        record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
     )
 
 
-def _extras(attributes: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def snapshot_fingerprint(snap: RecordSnapshot) -> str:
+    """The storm identity of a snapshot: type, logger, level, template, exception, place."""
+    return fingerprint(
+        snap.alert_type,
+        snap.logger,
+        snap.levelno,
+        snap.template,
+        snap.exc_type,
+        f"{snap.pathname}:{snap.lineno}",
+    )
+
+
+def to_notification(snap: RecordSnapshot, fingerprint_: str | None = None) -> Notification:
+    """The Notification for a snapshot (on the worker thread)."""
+    first_line = snap.message.split("\n", 1)[0]
+    title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
+    return Notification(
+        alert_type=snap.alert_type,
+        title=title or snap.level,
+        message=snap.message,
+        level=snap.level,
+        levelno=snap.levelno,
+        logger=snap.logger,
+        created=snap.created,
+        host=HOST,
+        process=snap.process,
+        process_name=snap.process_name,
+        thread=snap.thread,
+        thread_name=snap.thread_name,
+        pathname=snap.pathname,
+        lineno=snap.lineno,
+        func_name=snap.func_name,
+        extra=snap.extra,
+        exc_text=snap.exc_text,
+        exc_type=snap.exc_type,
+        fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
+    )
+
+
+def _extras(attributes: dict[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
     pairs = []
-    for key, value in attributes.items():
-        if key in _STANDARD or key in _HIDDEN_EXTRAS or key.startswith("_"):
+    for key in keys:
+        if key in _HIDDEN_EXTRAS or key.startswith("_"):
             continue
-        try:
-            text = value if isinstance(value, str) else repr(value)
-        except Exception:  # noqa: BLE001 - a hostile __repr__ must not lose the record
-            text = f"<unrepresentable {type(value).__name__}>"
+        value = attributes[key]
+        text = value if isinstance(value, str) else _safe_text(value, repr)
         pairs.append((str(key), text[:EXTRA_VALUE_LIMIT]))
-    return tuple(pairs)
+    return tuple(sorted(pairs))
 
 
 def formatted_traceback(exc: BaseException) -> str:

@@ -1,0 +1,98 @@
+"""Caller-thread cost of one ``logger.error(...)`` call: DiscordHandler vs QueueHandler.
+
+Both measured in the same run on the same machine: DiscordHandler (worker thread delivering
+to FakeDiscord on loopback) and stdlib ``QueueHandler`` + ``QueueListener`` (listener feeding a
+``NullHandler``). Prints the median cost per call over several rounds and the ratio.
+
+    uv run python benchmarks/emit.py [--calls 20000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import queue
+import statistics
+import time
+from collections.abc import Callable
+
+from discord_logging import DiscordHandler
+from discord_logging.testing import FakeDiscord
+
+
+def measure(logger: logging.Logger, calls: int) -> float:
+    """Seconds per call, timing the caller's thread only."""
+    started = time.perf_counter()
+    for i in range(calls):
+        logger.error("order %s failed: card declined", i)
+    return (time.perf_counter() - started) / calls
+
+
+def rounds(
+    setup: Callable[[], tuple[logging.Logger, Callable[[], None]]], calls: int, n: int
+) -> list[float]:
+    results = []
+    for _ in range(n):
+        logger, teardown = setup()
+        measure(logger, 200)  # warm up: start the worker, fill caches
+        results.append(measure(logger, calls))
+        teardown()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+
+        def discord_setup() -> tuple[logging.Logger, Callable[[], None]]:
+            handler = DiscordHandler(
+                webhooks={"general": url}, allowed_hosts=fake.host, close_timeout=1
+            )
+            logger = logging.getLogger("bench.discord")
+            logger.handlers[:] = [handler]
+            logger.propagate = False
+
+            def teardown() -> None:
+                logger.handlers.clear()
+                handler.close()
+
+            return logger, teardown
+
+        def queue_setup() -> tuple[logging.Logger, Callable[[], None]]:
+            q: queue.Queue[logging.LogRecord] = queue.Queue()
+            listener = logging.handlers.QueueListener(q, logging.NullHandler())
+            listener.start()
+            logger = logging.getLogger("bench.queue")
+            logger.handlers[:] = [logging.handlers.QueueHandler(q)]
+            logger.propagate = False
+
+            def teardown() -> None:
+                logger.handlers.clear()
+                listener.stop()
+
+            return logger, teardown
+
+        # Interleave so that machine noise hits both alike.
+        ours, stdlib = [], []
+        for _ in range(args.rounds):
+            ours += rounds(discord_setup, args.calls, 1)
+            stdlib += rounds(queue_setup, args.calls, 1)
+
+    ours_us = statistics.median(ours) * 1e6
+    stdlib_us = statistics.median(stdlib) * 1e6
+    print(
+        f"{args.calls} logger.error() calls x {args.rounds} rounds, median per call (caller thread):"
+    )
+    print(f"  DiscordHandler:             {ours_us:6.2f} us")
+    print(f"  QueueHandler+QueueListener: {stdlib_us:6.2f} us")
+    print(f"  ratio: {ours_us / stdlib_us:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""``DiscordHandler``: a stdlib logging handler that never blocks and never raises.
+
+``emit`` filters, guards against recursion, routes, snapshots and hands over; everything else
+(aggregation, rendering, rate limiting, HTTP, dead letters) happens on the worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .deadletters import DeadLetterSink, MemoryDeadLetters
+from .notification import NotificationResult
+from .notifier import Notifier, build_notification
+from .routing import Router
+from .settings import DiscordSettings, load_settings
+from .snapshot import snapshot
+from .stats import DeliveryStats
+from .worker import ON_WORKER_THREAD, Worker
+
+# Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
+# and a record about sending a record must never be sent.
+_IGNORED: set[str] = {"discord_logging", "httpx", "httpcore", "hpack", "h2"}
+_IGNORED_LOCK: Final = threading.Lock()
+_VERDICTS: dict[str, bool] = {}  # logger name -> ignored?, so emit does one dict lookup
+
+
+def ignore_logger(name: str) -> None:
+    """Never send records of logger ``name`` (and its children) to Discord."""
+    with _IGNORED_LOCK:
+        _IGNORED.add(name)
+        _VERDICTS.clear()
+
+
+def _is_ignored(name: str) -> bool:
+    verdict = _VERDICTS.get(name)
+    if verdict is None:
+        verdict = any(name == i or name.startswith(i + ".") for i in list(_IGNORED))
+        if len(_VERDICTS) < 10_000:
+            _VERDICTS[name] = verdict
+    return verdict
+
+
+class DiscordHandler(logging.Handler):
+    """Sends log records to Discord webhooks by alert type, from a background worker.
+
+    Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
+    override them (see docs/configuration.md). A bad configuration raises
+    :class:`~discord_logging.errors.ConfigurationError` here, at start-up; after that nothing
+    the handler does raises into the application.
+    """
+
+    # Class-level defaults: logging.shutdown() flushes and closes even a handler whose
+    # __init__ failed on a bad setting, and that must not raise at exit.
+    _worker: Worker | None = None
+    _closed = False
+    _pid = -1
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        webhooks: Mapping[str, str] | None = None,
+        routes: Mapping[str, str] | str | None = None,
+        allowed_hosts: list[str] | str | None = None,
+        store_path: str | None = None,
+        rate_limit: int | None = None,
+        retry_attempts: int | None = None,
+        timeout: float | None = None,
+        queue_size: int | None = None,
+        aggregate_window: float | None = None,
+        templates_dir: str | None = None,
+        app_name: str | None = None,
+        username: str | None = None,
+        avatar_url: str | None = None,
+        mentions: Mapping[str, Any] | str | None = None,
+        close_timeout: float | None = None,
+        attach_full_text: bool | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(level)
+        self.settings: DiscordSettings = load_settings(
+            webhooks=webhooks,
+            routes=routes,
+            allowed_hosts=allowed_hosts,
+            store_path=store_path,
+            rate_limit=rate_limit,
+            retry_attempts=retry_attempts,
+            timeout=timeout,
+            queue_size=queue_size,
+            aggregate_window=aggregate_window,
+            templates_dir=templates_dir,
+            app_name=app_name,
+            username=username,
+            avatar_url=avatar_url,
+            mentions=mentions,
+            close_timeout=close_timeout,
+            attach_full_text=attach_full_text,
+        )
+        self.router = Router(self.settings.routes, self.settings.webhook_urls)
+        self._dead_letters = dead_letters
+        self._engine_options = dict(engine_options or {})
+        self._exc_formatter = logging.Formatter()
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._fresh_process()
+        self._make_notifier()  # validates every template now, not at 3 a.m.
+        _register_fork_hook(self)
+
+    # -- process state (rebuilt in a forked child) -------------------------------------------
+
+    def _fresh_process(self) -> None:
+        self._pid = os.getpid()
+        self._stats = DeliveryStats()
+        self._worker: Worker | None = None
+        self._start_failed = False
+        self.dead_letters = (
+            self._dead_letters if self._dead_letters is not None else MemoryDeadLetters()
+        )
+
+    def _after_fork_in_child(self) -> None:
+        """The child gets a fresh worker, client and empty queue; the parent's are not touched."""
+        self._start_lock = threading.Lock()
+        self._fresh_process()
+
+    def _make_notifier(self) -> Notifier:
+        return Notifier(
+            self.settings,
+            dead_letters=self.dead_letters,
+            stats=self._stats,
+            **self._engine_options,
+        )
+
+    def _running_worker(self) -> Worker | None:
+        if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
+            self._after_fork_in_child()
+        worker = self._worker
+        if worker is not None:
+            return worker
+        with self._start_lock:
+            if self._worker is None and not self._start_failed and not self._closed:
+                worker = Worker(
+                    self._make_notifier(),
+                    aggregate_window=self.settings.aggregate_window,
+                    stats=self._stats,
+                )
+                try:
+                    worker.start()
+                except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    self._start_failed = True
+                    return None
+                self._worker = worker
+            return self._worker
+
+    # -- the logging path --------------------------------------------------------------------
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Route, snapshot and hand over ``record``; never blocks, never raises."""
+        try:
+            if _is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
+                return
+            alert_type = self.router.alert_type(record)
+            notification = snapshot(record, alert_type, self._exc_formatter)
+            worker = self._worker if self._pid == os.getpid() else None
+            if worker is None:
+                worker = self._running_worker()
+            if worker is None or not worker.put(notification):
+                reason = "closed" if self._closed or worker is None else "handoff_full"
+                self._stats.add("emitted", alert_type=alert_type)
+                self._stats.dropped(reason, alert_type)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - the logging contract: report, never raise
+            self.handleError(record)
+
+    # -- flush and close (never take self.lock: logging.shutdown holds it) -------------------
+
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Wait until everything emitted so far was delivered or kept; True if so in time."""
+        worker = self._worker
+        if worker is None or self._pid != os.getpid():
+            return True
+        return worker.flush(self.settings.close_timeout if timeout is None else timeout)
+
+    def close(self) -> None:
+        """Deliver what can be within ``close_timeout``; keep the rest as dead letters.
+        Idempotent. Pending counts go to stderr."""
+        if self._closed:
+            return
+        self._closed = True
+        worker = self._worker
+        if worker is not None and self._pid == os.getpid():
+            left = worker.stop(self.settings.close_timeout)
+            kept = len(self.dead_letters)
+            if left or kept:
+                where = "memory" if not self.dead_letters.durable else "the store"
+                print(
+                    f"discord-logging: {left} notification(s) not delivered by the close "
+                    f"deadline; {kept} dead letter(s) kept in {where}",
+                    file=sys.stderr,
+                )
+        super().close()
+
+    # -- inspection and non-logging use ------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (emitted, delivered, aggregated, dead-lettered, dropped by reason, ...)."""
+        worker = self._worker
+        depth = 0
+        if worker is not None:
+            depth = worker.backlog + worker.notifier.queue_depth()
+        return self._stats.snapshot(queue_depth=depth, dead_letters_kept=len(self.dead_letters))
+
+    def send(
+        self,
+        alert_type: str,
+        title: str,
+        message: str = "",
+        *,
+        color: int | None = None,
+        fields: Mapping[str, object] | None = None,
+        exc: BaseException | None = None,
+        timeout: float | None = None,
+    ) -> NotificationResult:
+        """Notify without logging and wait for the outcome (sync twin of ``Notifier.send``)."""
+        worker = self._running_worker()
+        if worker is None:
+            raise RuntimeError("the handler is closed")
+        notification = build_notification(
+            alert_type, title, message, color=color, fields=fields, exc=exc
+        )
+        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
+        return worker.call(lambda: worker.notifier.send_notification(notification), wait)
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<DiscordHandler {level} webhooks={sorted(self.settings.webhook_urls)}>"
+
+
+_HANDLERS: weakref.WeakSet[DiscordHandler] = weakref.WeakSet()
+_HOOK_INSTALLED = False
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_HANDLERS):
+        handler._after_fork_in_child()
+
+
+def _register_fork_hook(handler: DiscordHandler) -> None:
+    """One process-wide hook; handlers are held weakly so the hook keeps none alive."""
+    global _HOOK_INSTALLED
+    _HANDLERS.add(handler)
+    if not _HOOK_INSTALLED and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _HOOK_INSTALLED = True

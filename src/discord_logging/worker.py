@@ -1,0 +1,199 @@
+"""The background worker: one daemon thread, one asyncio loop, the delivery engine.
+
+Callers hand notifications over with :meth:`Worker.put` (a deque append; no lock, no I/O).
+The worker aggregates storms and feeds the notifier's lanes. Waiting for it (``flush``,
+``stop``) uses only its own events, never the logging handler's lock, because
+``logging.shutdown`` calls ``flush`` and ``close`` with that lock held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
+
+from .aggregation import Release, StormAggregator
+from .notifier import Notifier
+from .snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
+from .stats import DeliveryStats
+
+THREAD_NAME: Final = "discord-logging"
+# Set on the worker thread before anything there can log: the handler's recursion guard.
+ON_WORKER_THREAD: Final = threading.local()
+HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
+T = TypeVar("T")
+
+
+class Worker:
+    """Runs a :class:`Notifier` on a daemon thread and feeds it what callers ``put``."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        *,
+        aggregate_window: float,
+        stats: DeliveryStats,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = HANDOFF_CAPACITY,
+    ) -> None:
+        self.notifier = notifier
+        self.stats = stats
+        self.capacity = capacity
+        self._clock = clock
+        self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(aggregate_window)
+        self._handoff: collections.deque[RecordSnapshot] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._sleeping = False
+        self._stopping = False
+        self._close_timeout = 0.0
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self.left_at_close = 0
+        self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+
+    # -- caller side (any thread) ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread (may raise RuntimeError at interpreter shutdown)."""
+        self.thread.start()
+        self._ready.wait(5.0)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs and takes records."""
+        return self.thread.is_alive() and not self._stopping
+
+    def put(self, record: RecordSnapshot) -> bool:
+        """Hand over ``record`` without blocking; False when it had to be refused."""
+        if self._stopping or len(self._handoff) >= self.capacity:
+            return False
+        self._handoff.append(record)
+        if self._sleeping:
+            self._sleeping = False
+            loop = self._loop
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(self._set_wake)
+                except RuntimeError:  # the loop closed under us: the record is counted at stop
+                    pass
+        return True
+
+    @property
+    def backlog(self) -> int:
+        """Records handed over and not yet taken by the worker."""
+        return len(self._handoff)
+
+    def call(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
+        """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
+        loop = self._loop
+        if loop is None or self._done.is_set():
+            raise RuntimeError("the discord-logging worker is not running")
+        future = asyncio.run_coroutine_threadsafe(factory(), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError("discord-logging did not answer in time") from None
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything handed over was delivered or kept; True if so within timeout."""
+        deadline = time.monotonic() + timeout
+
+        async def drained() -> bool:
+            while self._handoff:
+                await asyncio.sleep(0.002)
+            self._release_summaries()
+            return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
+
+        try:
+            return self.call(drained, timeout + 0.5)
+        except (RuntimeError, TimeoutError):
+            return not self._handoff and self.notifier.queue_depth() == 0
+
+    def stop(self, timeout: float) -> int:
+        """Deliver what can be within ``timeout``, hand the rest to the dead letters, end the
+        thread. Returns how many records went to the dead letters because time ran out."""
+        if not self._stopping:
+            self._close_timeout = timeout
+            self._stopping = True
+            loop = self._loop
+            if loop is not None and not self._done.is_set():
+                try:
+                    loop.call_soon_threadsafe(self._set_wake)
+                except RuntimeError:
+                    pass
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout + 2.0)
+        return self.left_at_close
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def _set_wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _run(self) -> None:
+        ON_WORKER_THREAD.active = True
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._done.set()
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._ready.set()
+        while not self._stopping:
+            self._take()
+            self._release_summaries()
+            if self._handoff:
+                await asyncio.sleep(0)  # let the lanes run between large batches
+                continue
+            await self._nap()
+        self._take()
+        self._submit(self._aggregator.drain())
+        self.left_at_close = await self.notifier.aclose(self._close_timeout)
+
+    def _take(self, limit: int = 5_000) -> None:
+        """Move up to ``limit`` handed-over records through aggregation into the lanes."""
+        handoff, aggregator, now = self._handoff, self._aggregator, self._clock()
+        for _ in range(min(limit, len(handoff))):
+            record = handoff.popleft()
+            self.stats.add("emitted", alert_type=record.alert_type)
+            releases, folded = aggregator.offer(
+                snapshot_fingerprint(record), record, record.created, now
+            )
+            if folded:
+                self.stats.add("aggregated", folded, alert_type=record.alert_type)
+            self._submit(releases)
+
+    def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
+        for release in releases:
+            notification = to_notification(release.item, release.key)
+            if release.count > 1:
+                notification = notification.with_count(release.count, release.first_seen)
+            self.notifier.submit(notification)
+
+    def _release_summaries(self) -> None:
+        self._submit(self._aggregator.due(self._clock()))
+
+    async def _nap(self) -> None:
+        assert self._wake is not None
+        self._wake.clear()
+        self._sleeping = True
+        if self._handoff or self._stopping:  # handed over while we were deciding to sleep
+            self._sleeping = False
+            return
+        due = self._aggregator.next_due(self._clock())
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=due if due is not None else 1.0)
+        except TimeoutError:
+            pass
+        finally:
+            self._sleeping = False

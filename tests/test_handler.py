@@ -1,0 +1,339 @@
+"""DiscordHandler end to end through logging, against FakeDiscord over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from discord_logging import DiscordHandler, ignore_logger
+from discord_logging.errors import ConfigurationError
+from discord_logging.testing import FakeDiscord
+
+TYPES = ["general", "error", "critical", "tracklist", "monitoring", "security"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    """FakeDiscord with Discord's limits; handlers here send few messages."""
+    with FakeDiscord() as server:
+        yield server
+
+
+def handler_for(fake: FakeDiscord, **options: Any) -> DiscordHandler:
+    webhooks = options.pop("webhooks", None) or {"general": fake.add_webhook()}
+    return DiscordHandler(webhooks=webhooks, allowed_hosts=fake.host, **options)
+
+
+def attach(handler: DiscordHandler, name: str = "app") -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger
+
+
+def titles(fake: FakeDiscord) -> list[str]:
+    return [e.get("title", "") for m in fake.messages for e in m.embeds]
+
+
+def test_dictconfig_class_form(fake: FakeDiscord) -> None:
+    """ "class": "discord_logging.DiscordHandler" with keyword settings works."""
+    url = fake.add_webhook()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "discord": {
+                    "class": "discord_logging.DiscordHandler",
+                    "level": "ERROR",
+                    "webhooks": {"general": url},
+                    "allowed_hosts": fake.host,
+                    "app_name": "shop",
+                }
+            },
+            "loggers": {"shop": {"handlers": ["discord"], "level": "INFO", "propagate": False}},
+        }
+    )
+    logger = logging.getLogger("shop")
+    logger.info("not sent: below the handler level")
+    logger.error("payment failed for order %s", 42)
+    handler = logger.handlers[0]
+    assert isinstance(handler, DiscordHandler)
+    assert handler.flush(5)
+    handler.close()
+    assert titles(fake) == ["payment failed for order 42"]
+    assert fake.messages[0].embeds[0]["footer"]["text"] == "shop Error Alert"
+
+
+def test_dictconfig_factory_form(fake: FakeDiscord) -> None:
+    """ "()": "discord_logging.DiscordHandler" works too."""
+    url = fake.add_webhook()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "discord": {
+                    "()": "discord_logging.DiscordHandler",
+                    "webhooks": {"general": url},
+                    "allowed_hosts": [fake.host],
+                }
+            },
+            "loggers": {"factory": {"handlers": ["discord"], "level": "INFO"}},
+        }
+    )
+    logger = logging.getLogger("factory")
+    logger.warning("hello")
+    handler = logger.handlers[0]
+    assert isinstance(handler, DiscordHandler)
+    assert handler.flush(5)
+    handler.close()
+    assert titles(fake) == ["hello"]
+
+
+def test_dictconfig_bad_setting_names_the_problem() -> None:
+    """A bad setting in dictConfig fails at configuration time with the variable named."""
+    with pytest.raises(ValueError, match="Unable to configure handler") as info:
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "handlers": {
+                    "d": {
+                        "class": "discord_logging.DiscordHandler",
+                        "webhooks": {"general": "https://discord.com/api/webhooks/1/tok"},
+                        "rate_limit": -1,
+                    }
+                },
+            }
+        )
+    assert "DISCORD_RATE_LIMIT" in str(info.value.__cause__)
+
+
+def test_six_alert_types_routed(fake: FakeDiscord) -> None:
+    """Each alert type reaches its own webhook: level, logger rules and extra."""
+    urls = {kind: fake.add_webhook() for kind in TYPES}
+    handler = handler_for(
+        fake, webhooks=urls, routes={"app.tracks": "tracklist", "app.health": "monitoring"}
+    )
+    attach(handler, "app")
+    logging.getLogger("app").info("general info")
+    logging.getLogger("app").error("an error")
+    logging.getLogger("app").critical("down!")
+    logging.getLogger("app.tracks").info("track published")
+    logging.getLogger("app.health").warning("disk 91%")
+    logging.getLogger("app").warning("login burst", extra={"alert_type": "security"})
+    assert handler.flush(5)
+    handler.close()
+    for kind, url in urls.items():
+        webhook_id = url.split("/")[-2]
+        assert len(fake.messages_for(webhook_id)) == 1, kind
+    security = fake.messages_for(urls["security"].split("/")[-2])[0]
+    assert security.embeds[0]["title"].endswith("login burst")
+    assert handler.stats()["per_alert_type"]["security"]["delivered"] == 1
+
+
+def test_many_threads_logging_at_once(fake: FakeDiscord) -> None:
+    """Eight threads logging distinct records: every one is delivered or aggregated."""
+    handler = handler_for(fake, queue_size=1000, aggregate_window=0)
+    logger = attach(handler)
+
+    def work(n: int) -> None:
+        for i in range(50):
+            logger.error("thread %d record %d", n, i)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert handler.flush(10)
+    stats = handler.stats()
+    handler.close()
+    assert stats["emitted"] == 400
+    assert stats["delivered"] == 400
+    assert stats["dead_lettered"] == 0
+
+
+def test_storm_is_aggregated_with_the_right_count(fake: FakeDiscord) -> None:
+    """1,000 identical errors become the first alert plus one summary saying x 1000."""
+    handler = handler_for(fake, aggregate_window=0.3)
+    logger = attach(handler)
+    for i in range(1000):
+        logger.error("database unreachable (attempt %d)", i)
+    time.sleep(0.4)  # let the window end so its summary is released
+    assert handler.flush(5)
+    stats = handler.stats()
+    handler.close()
+    assert len(fake.messages) == 2
+    assert titles(fake)[1].endswith("(x 1000 since " + titles(fake)[1].split("since ")[1])
+    assert "(x 1000 since" in titles(fake)[1]
+    assert stats["emitted"] == 1000
+    assert stats["delivered"] + stats["aggregated"] == 1000
+
+
+def test_shutdown_with_discord_down_keeps_everything(fake: FakeDiscord) -> None:
+    """Close while Discord hangs: every record is a dead letter, and the books balance."""
+    handler = handler_for(fake, close_timeout=0.3, aggregate_window=0)
+    logger = attach(handler)
+    fake.set_hang(True)
+    for i in range(20):
+        logger.error("record %d", i)
+    assert not handler.flush(0.2)
+    handler.close()
+    fake.set_hang(False)
+    stats = handler.stats()
+    assert stats["emitted"] == 20
+    assert stats["delivered"] + stats["aggregated"] + stats["dead_lettered"] == 20
+    assert len(handler.dead_letters) == 20
+
+
+def test_close_twice_and_emit_after_close(fake: FakeDiscord) -> None:
+    """close() is idempotent; a record after close is counted, not raised."""
+    handler = handler_for(fake)
+    logger = attach(handler)
+    logger.error("one")
+    handler.close()
+    handler.close()
+    logger.error("after close")
+    assert handler.stats()["dropped"] == {"closed": 1}
+    assert titles(fake) == ["one"]
+
+
+def test_library_and_httpx_records_never_reenter(fake: FakeDiscord) -> None:
+    """Root at DEBUG with the handler: no httpx, httpcore or library record is sent."""
+    handler = handler_for(fake)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("app.real").error("the only alert")
+    logging.getLogger("discord_logging.x").error("library chatter")
+    logging.getLogger("httpx").info("HTTP Request: POST ...")
+    ignore_logger("noisy.lib")
+    logging.getLogger("noisy.lib.sub").error("ignored by the application")
+    assert handler.flush(5)
+    handler.close()
+    root.removeHandler(handler)
+    assert titles(fake) == ["the only alert"]
+
+
+def test_thread_start_failure_does_not_raise(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At interpreter shutdown Thread.start raises; emit absorbs it and counts the record."""
+    handler = handler_for(fake)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    logger = attach(handler)
+    logger.error("late")
+    monkeypatch.undo()
+    assert handler.stats()["dropped"] == {"closed": 1}
+    handler.close()
+
+
+def test_stats_are_json_serialisable(fake: FakeDiscord) -> None:
+    """handler.stats() survives json.dumps and has the documented counters."""
+    handler = handler_for(fake)
+    attach(handler).error("x")
+    assert handler.flush(5)
+    stats = json.loads(json.dumps(handler.stats()))
+    handler.close()
+    for key in ("emitted", "delivered", "messages_sent", "embeds_per_message", "aggregated"):
+        assert key in stats
+    assert stats["queue_depth"] == 0
+
+
+def test_sync_send(fake: FakeDiscord) -> None:
+    """handler.send() notifies without logging and returns the outcome."""
+    handler = handler_for(fake)
+    result = handler.send("general", "deploy finished", "v1.2.3", fields={"env": "prod"})
+    handler.close()
+    assert result.ok
+    assert fake.messages[0].embeds[0]["title"] == "deploy finished"
+
+
+def test_bad_records_never_raise(fake: FakeDiscord) -> None:
+    """Broken %-args and a hostile __str__ never raise into the caller."""
+    handler = handler_for(fake)
+    logger = attach(handler)
+
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    logger.error("%d items", "not a number")
+    logger.error(Hostile())
+    assert handler.flush(5)
+    handler.close()
+    assert len(titles(fake)) == 2
+
+
+def test_no_webhook_refuses_to_start() -> None:
+    """A handler with no webhook configured refuses to start."""
+    with pytest.raises(ConfigurationError, match="DISCORD_WEBHOOK_GENERAL"):
+        DiscordHandler()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
+def test_fork_child_delivers_parent_unaffected(fake: FakeDiscord) -> None:
+    """After fork the child gets its own worker and delivers; the parent keeps working."""
+    handler = handler_for(fake, aggregate_window=0)
+    logger = attach(handler)
+    logger.error("parent before fork")
+    assert handler.flush(5)
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            logger.error("from the child")
+            code = 0 if handler.flush(5) and handler.stats()["delivered"] == 1 else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    logger.error("parent after fork")
+    assert handler.flush(5)
+    handler.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(titles(fake)) == ["from the child", "parent after fork", "parent before fork"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="queue_handler config is 3.12+")
+def test_python312_queue_handler_config(fake: FakeDiscord) -> None:
+    """dictConfig's queue_handler with DiscordHandler behind a QueueListener delivers."""
+    url = fake.add_webhook()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "discord": {
+                    "class": "discord_logging.DiscordHandler",
+                    "webhooks": {"general": url},
+                    "allowed_hosts": fake.host,
+                },
+                "queued": {"class": "logging.handlers.QueueHandler", "handlers": ["discord"]},
+            },
+            "loggers": {"q": {"handlers": ["queued"], "level": "INFO", "propagate": False}},
+        }
+    )
+    queued = logging.getLogger("q").handlers[0]
+    logging.getLogger("q").error("through two queues")
+    listener = queued.listener  # type: ignore[attr-defined]
+    listener.stop()
+    discord = listener.handlers[0]
+    assert discord.flush(5)
+    discord.close()
+    assert titles(fake) == ["through two queues"]
