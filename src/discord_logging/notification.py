@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-
 _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -77,10 +78,9 @@ class Worker:
             self._sleeping = False
             loop = self._loop
             if loop is not None:
-                try:
+                # RuntimeError: the loop closed under us; the record is counted at stop.
+                with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._set_wake)
-                except RuntimeError:  # the loop closed under us: the record is counted at stop
-                    pass
         return True
 
     @property
@@ -123,10 +123,8 @@ class Worker:
             self._stopping = True
             loop = self._loop
             if loop is not None and not self._done.is_set():
-                try:
+                with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._set_wake)
-                except RuntimeError:
-                    pass
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(timeout + 2.0)
         return self.left_at_close
