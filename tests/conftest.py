@@ -21,6 +21,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("DISCORD_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("DISCORD_STORE_PATH", str(tmp_path / "store"))
     monkeypatch.chdir(tmp_path)
 
 

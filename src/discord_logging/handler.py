@@ -14,13 +14,14 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .deadletters import DeadLetterSink, MemoryDeadLetters
+from .deadletters import DeadLetterSink
 from .notification import NotificationResult
 from .notifier import Notifier, build_notification
 from .routing import Router
 from .settings import DiscordSettings, load_settings
 from .snapshot import snapshot
 from .stats import DeliveryStats
+from .store import Store
 from .worker import ON_WORKER_THREAD, Worker
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
@@ -120,9 +121,20 @@ class DiscordHandler(logging.Handler):
         self._stats = DeliveryStats()
         self._worker: Worker | None = None
         self._start_failed = False
-        self.dead_letters = (
-            self._dead_letters if self._dead_letters is not None else MemoryDeadLetters()
-        )
+        # A forked child opens the store anew: SQLite connections must not cross a fork.
+        self.store: Store | None = None
+        if self._dead_letters is not None:
+            self.dead_letters: DeadLetterSink = self._dead_letters
+        else:
+            s = self.settings
+            self.store = Store(
+                s.store_path,
+                retention_days=s.history_retention_days,
+                max_bytes=s.history_max_bytes,
+                export_dir=s.history_export_dir,
+                stats=self._stats,
+            )
+            self.dead_letters = self.store.dead_letters
 
     def _after_fork_in_child(self) -> None:
         """The child gets a fresh worker, client and empty queue; the parent's are not touched."""
@@ -134,6 +146,7 @@ class DiscordHandler(logging.Handler):
             self.settings,
             dead_letters=self.dead_letters,
             stats=self._stats,
+            listeners=[self.store.record] if self.store is not None else [],
             **self._engine_options,
         )
 
@@ -199,12 +212,14 @@ class DiscordHandler(logging.Handler):
             left = worker.stop(self.settings.close_timeout)
             kept = len(self.dead_letters)
             if left or kept:
-                where = "memory" if not self.dead_letters.durable else "the store"
+                where = f"the store at {self.store.path}" if self.store is not None else "memory"
                 print(
                     f"discord-logging: {left} notification(s) not delivered by the close "
                     f"deadline; {kept} dead letter(s) kept in {where}",
                     file=sys.stderr,
                 )
+        if self.store is not None and self._pid == os.getpid():
+            self.store.close()
         super().close()
 
     # -- inspection and non-logging use ------------------------------------------------------

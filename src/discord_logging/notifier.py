@@ -16,7 +16,7 @@ import httpx
 
 from .alerts import normalize_alert_type
 from .client import WebhookClient
-from .deadletters import DeadLetterSink, MemoryDeadLetters
+from .deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from .lane import LaneConfig, Pending, SharedState, WebhookLane
 from .notification import DeliveryStatus, Notification, NotificationResult
 from .ratelimit import BAN_COOLDOWN, SlidingWindow
@@ -150,6 +150,24 @@ class Notifier:
             pending.future = asyncio.get_running_loop().create_future()
         self._lanes[carrier].submit(pending)
         return pending.future
+
+    def redeliver(self, letter: DeadLetter) -> asyncio.Future[NotificationResult]:
+        """Queue a dead letter for its webhook again; it leaves the store once delivered."""
+        self._start()
+        lane = self._lanes.get(letter.webhook)
+        if lane is None:
+            carrier = self.router.carrier(letter.notification.alert_type)
+            lane = self._lanes.get(carrier) if carrier else None
+        future: asyncio.Future[NotificationResult] = asyncio.get_running_loop().create_future()
+        if lane is None:
+            future.set_result(
+                NotificationResult(
+                    letter.id, DeliveryStatus.FAILED, error=f"no webhook {letter.webhook!r}"
+                )
+            )
+            return future
+        lane.submit(Pending(letter.notification, from_dead_letters=True, future=future))
+        return future
 
     async def send_notification(self, notification: Notification) -> NotificationResult:
         """Deliver ``notification`` and wait for its outcome (delivered or dead-lettered)."""

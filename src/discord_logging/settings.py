@@ -128,6 +128,7 @@ class DiscordSettings(BaseSettings):
     mentions: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
     history_retention_days: float = Field(30.0, gt=0)
     history_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    history_export_dir: Path | None = None
     close_timeout: float = Field(5.0, ge=0, le=300)
     global_rate_limit: float = Field(50.0, ge=1, le=50)
     templates_dir: Path | None = None

@@ -1,0 +1,192 @@
+"""The durable store: dead letters and notification history on diskcache, JSON only.
+
+:class:`Store` never raises into delivery: if the store cannot be opened or fails later (a
+read-only or full disk, a corrupt file), it falls back to memory, counts it, and says so once
+on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import platformdirs
+
+from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from ..notification import Notification, NotificationResult
+from ..redaction import redact
+from ..stats import DeliveryStats
+from .deadletters import DurableDeadLetters
+from .history import History
+
+__all__ = ["DurableDeadLetters", "History", "Store", "default_store_path"]
+
+CLEANUP_INTERVAL: Final = 3600.0
+
+
+def default_store_path() -> Path:
+    """The per-user cache directory used when DISCORD_STORE_PATH is not set."""
+    return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
+
+
+class Store:
+    """History and dead letters at ``path``; both fall back to memory if the disk fails."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        retention_days: float = 30.0,
+        max_bytes: int = 256 * 1024 * 1024,
+        export_dir: Path | None = None,
+        stats: DeliveryStats | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self.export_dir = export_dir
+        self.stats = stats if stats is not None else DeliveryStats()
+        self._warned = False
+        self.history: History | None = None
+        self.durable: DurableDeadLetters | None = None
+        self.memory = MemoryDeadLetters()
+        try:
+            self.history = History(self.path)
+            self.durable = DurableDeadLetters(self.path, self.history)
+        except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once
+            self._fail(exc)
+        self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+        self._cleanup_lock = threading.Lock()
+        self._last_cleanup = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        """True once the store fell back to memory."""
+        return self.durable is None
+
+    def _fail(self, exc: BaseException) -> None:
+        self.stats.add("store_errors")
+        if self.durable is not None or self.history is not None or not self._warned:
+            self.history = None
+            self.durable = None
+        if not self._warned:
+            self._warned = True
+            print(
+                f"discord-logging: the store at {self.path} cannot be used "
+                f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
+                "memory and history is off until restart. Check the disk and "
+                "DISCORD_STORE_PATH.",
+                file=sys.stderr,
+            )
+
+    # -- listener for the notifier -----------------------------------------------------------
+
+    def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
+        """Write ``result`` to the history (a Notifier listener); never raises."""
+        history = self.history
+        if history is None:
+            return
+        try:
+            history.record(notification, result, webhook)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+        self.maybe_cleanup()
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def maybe_cleanup(self, now: float | None = None) -> None:
+        """Start retention in a background thread at most once an hour; never blocks."""
+        now = time.time() if now is None else now
+        if now - self._last_cleanup < CLEANUP_INTERVAL or self.history is None:
+            return
+        self._last_cleanup = now
+        threading.Thread(target=self.cleanup, name="discord-logging-cleanup", daemon=True).start()
+
+    def cleanup(self, now: float | None = None) -> int:
+        """Apply retention by age and size; export purged entries first when configured."""
+        history = self.history
+        if history is None or not self._cleanup_lock.acquire(blocking=False):
+            return 0
+        try:
+            now = time.time() if now is None else now
+            export = None
+            if self.export_dir is not None:
+                stamp = time.strftime("%Y%m%d", time.gmtime(now))
+                export = self.export_dir / f"history-purged-{stamp}.jsonl"
+            removed = history.purge(before=now - self.retention_days * 86_400, export=export)
+            removed += history.shrink(self.max_bytes, export=export)
+            return removed
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+            return 0
+        finally:
+            self._cleanup_lock.release()
+
+    def close(self) -> None:
+        """Close the caches (the store stays on disk)."""
+        if self.durable is not None:
+            self.durable.close()
+        if self.history is not None:
+            self.history.close()
+
+
+class ResilientDeadLetters(DeadLetterSink):
+    """The store's sink: durable while the disk works, memory after the first failure."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def durable(self) -> bool:  # type: ignore[override]
+        return self._store.durable is not None
+
+    def add(self, letter: DeadLetter) -> None:
+        durable = self._store.durable
+        if durable is not None:
+            try:
+                durable.add(letter)
+                return
+            except Exception as exc:  # noqa: BLE001
+                self._store._fail(exc)
+        self._store.memory.add(letter)
+
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        durable = self._store.durable
+        if durable is not None:
+            try:
+                return durable.retryable(webhook, limit)
+            except Exception as exc:  # noqa: BLE001
+                self._store._fail(exc)
+        return self._store.memory.retryable(webhook, limit)
+
+    def remove(self, letter_id: str) -> None:
+        durable = self._store.durable
+        if durable is not None:
+            try:
+                durable.remove(letter_id)
+            except Exception as exc:  # noqa: BLE001
+                self._store._fail(exc)
+        self._store.memory.remove(letter_id)
+
+    def letters(self) -> list[DeadLetter]:
+        found = self._store.memory.letters()
+        durable = self._store.durable
+        if durable is not None:
+            try:
+                found = durable.letters() + found
+            except Exception as exc:  # noqa: BLE001
+                self._store._fail(exc)
+        return found
+
+    def __len__(self) -> int:
+        durable = self._store.durable
+        count = len(self._store.memory)
+        if durable is not None:
+            try:
+                count += len(durable)
+            except Exception as exc:  # noqa: BLE001
+                self._store._fail(exc)
+        return count

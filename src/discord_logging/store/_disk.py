@@ -1,0 +1,78 @@
+"""A diskcache ``Disk`` that stores JSON only and refuses to unpickle anything.
+
+diskcache unpickles values (and non-string keys) by default; a writable store directory would
+then be a code-execution hole (CVE-2025-69872, no fix upstream). Here keys must be strings,
+values are written as JSON text, and a row in pickle mode is refused on read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import diskcache
+from diskcache.core import MODE_PICKLE, UNKNOWN
+
+from ..errors import DiscordLoggingError
+
+DIRECTORY_MODE: Final = 0o700
+
+
+class UnsafeStoreRow(DiscordLoggingError):
+    """A store row was written as a pickle (not by us): it is refused, never loaded."""
+
+
+# The stubs type Disk's hooks too narrowly for an override that changes what is stored.
+_Disk: Any = diskcache.Disk
+
+
+class JSONOnlyDisk(_Disk):  # type: ignore[misc]
+    """String keys, JSON values, no pickle in either direction."""
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if type(key) is not str:
+            raise TypeError("store keys are strings")
+        return key, True
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise UnsafeStoreRow("refused a pickled key in the store")
+        return key
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
+        if read:
+            raise TypeError("the store keeps JSON values only")
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return tuple(super().store(text, False, key=key))
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE:
+            raise UnsafeStoreRow(
+                "refused a pickled row in the store (possibly planted); delete it with "
+                "'discord-logging dead-letters purge' or remove the store directory"
+            )
+        text = super().fetch(mode, filename, value, False)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+
+
+def private_directory(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the owner only: mode 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+    os.chmod(path, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+    return path
+
+
+def open_cache(path: Path) -> diskcache.Cache:
+    """A diskcache Cache in a private directory, JSON only, never evicting on its own."""
+    private_directory(path)
+    return diskcache.Cache(
+        str(path),
+        disk=JSONOnlyDisk,
+        eviction_policy="none",
+        size_limit=2**62,
+        timeout=5,  # seconds a writer waits for another process's lock
+    )
