@@ -247,12 +247,13 @@ class WebhookLane:
     ) -> None:
         stats = self.shared.stats
         kind = outcome.kind
-        self._healthy = kind is OutcomeKind.DELIVERED
+        was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
         if not self._healthy:  # what this failure dead-letters must not come straight back
             self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
+        elif not was_healthy:  # healthy again: redeliver what the outage kept, now
+            self._next_refill = 0.0
         if kind is OutcomeKind.DELIVERED:
-            if self.circuit.record_success():
-                self._next_refill = 0.0  # healthy again: redeliver what the outage kept
+            self.circuit.record_success()
             stats.add("messages_sent")
             stats.add("embeds_sent", len(message.embeds))
             if message.digest:

@@ -19,6 +19,7 @@ from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
+from ._disk import private_directory
 from .deadletters import DurableDeadLetters
 from .history import History
 
@@ -54,6 +55,7 @@ class Store:
         self.durable: DurableDeadLetters | None = None
         self.memory = MemoryDeadLetters()
         try:
+            private_directory(self.path)
             self.history = History(self.path)
             self.durable = DurableDeadLetters(self.path, self.history)
         except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once

@@ -116,7 +116,7 @@ class DurableDeadLetters(DeadLetterSink):
         if isinstance(holder, int) and holder != os.getpid() and not _alive(holder):
             self._index.set(key, os.getpid(), expire=lease)
             return True
-        return bool(holder == os.getpid())
+        return False  # held by a live process, this one included (it is already queued)
 
     def release(self, letter_id: str) -> None:
         """Give up a claim (the redelivery failed; the letter stays)."""

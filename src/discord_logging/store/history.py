@@ -176,15 +176,27 @@ class History:
         return removed
 
     def shrink(self, max_bytes: int, export: Path | None = None) -> int:
-        """Delete the oldest entries until the history's volume is under ``max_bytes``."""
+        """Delete the oldest entries until the history's size is under ``max_bytes``.
+
+        The size is estimated from the entries' JSON lengths: SQLite reuses freed pages
+        rather than shrinking its file, so the file's size cannot say when to stop."""
         removed = 0
-        for kind in self.alert_types():
+        kinds = self.alert_types()
+        share = max_bytes // max(1, len(kinds))
+        for kind in kinds:
             cache = self._cache(kind)
-            share = max_bytes // max(1, len(self.alert_types()))
-            while cache.volume() > share and len(cache):
-                batch = [key for _, key in zip(range(500), cache.iterkeys(), strict=False)]
-                removed += self._delete(cache, batch, export)
-                cache.cull()
+            sizes = [
+                len(json.dumps(entry))
+                for key, _ in zip(cache.iterkeys(reverse=True), range(100), strict=False)
+                if (entry := self._read(cache, key)) is not None
+            ]
+            if not sizes:
+                continue
+            keep = max(1, share // (sum(sizes) // len(sizes) + 200))  # + per-row overhead
+            excess = len(cache) - keep
+            if excess > 0:
+                doomed = [key for key, _ in zip(cache.iterkeys(), range(excess), strict=False)]
+                removed += self._delete(cache, doomed, export)
         return removed
 
     def _delete(self, cache: diskcache.Cache, keys: list[str], export: Path | None) -> int:
