@@ -220,7 +220,7 @@ def test_library_and_httpx_records_never_reenter(fake: FakeDiscord) -> None:
     logging.getLogger("httpx").info("HTTP Request: POST ...")
     ignore_logger("noisy.lib")
     logging.getLogger("noisy.lib.sub").error("ignored by the application")
-    assert handler.flush(5)
+    assert handler.flush(5), handler.stats()
     handler.close()
     root.removeHandler(handler)
     assert titles(fake) == ["the only alert"]

@@ -33,9 +33,7 @@ def note(i: int = 0, alert_type: str = "error", created: float | None = None) ->
     )
 
 
-def letter(
-    i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED
-) -> DeadLetter:
+def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
     return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=1000.0 + i)
 
 
@@ -80,9 +78,7 @@ def test_planted_pickle_row_is_refused(tmp_path: Path) -> None:
     cache.set("k", "ok")
     cache.close()
     with sqlite3.connect(tmp_path / "planted" / "cache.db") as con:
-        con.execute(
-            "UPDATE Cache SET mode = 4, value = ? WHERE key = 'k'", (pickle.dumps(Boom()),)
-        )
+        con.execute("UPDATE Cache SET mode = 4, value = ? WHERE key = 'k'", (pickle.dumps(Boom()),))
     cache = open_cache(tmp_path / "planted")
     with pytest.raises(UnsafeStoreRow, match="refused a pickled row"):
         cache.get("k")
@@ -97,9 +93,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.dead_letters.add(letter(2))
     store.close()
     with sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db") as con:
-        con.execute(
-            "UPDATE Cache SET mode = 4, value = ? WHERE rowid = 1", (pickle.dumps("x"),)
-        )
+        con.execute("UPDATE Cache SET mode = 4, value = ? WHERE rowid = 1", (pickle.dumps("x"),))
     store = Store(tmp_path)
     letters = store.dead_letters.letters()
     assert [x.notification.title for x in letters] == ["record 2"]
@@ -240,11 +234,12 @@ def test_store_failing_later_falls_back(tmp_path: Path, capsys: pytest.CaptureFi
     store = Store(tmp_path)
     assert store.durable is not None
 
-    def broken(_: DeadLetter) -> None:
+    def broken(_: list[DeadLetter]) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    store.durable.add = broken  # type: ignore[method-assign]
+    store.durable.add_many = broken  # type: ignore[method-assign]
     store.dead_letters.add(letter(1))
+    store.dead_letters.sync()
     assert store.degraded
     assert [x.notification.title for x in store.dead_letters.letters()] == ["record 1"]
     assert "disk is full" in capsys.readouterr().err

@@ -114,6 +114,9 @@ class DeadLetterSink(abc.ABC):
     def letters(self) -> list[DeadLetter]:
         """Every letter kept, oldest first."""
 
+    def sync(self) -> None:  # noqa: B027 - optional hook
+        """Write anything buffered to durable storage (no-op for sinks that do not buffer)."""
+
     def __len__(self) -> int:
         return len(self.letters())
 

@@ -173,6 +173,16 @@ class DiscordHandler(logging.Handler):
 
     # -- the logging path --------------------------------------------------------------------
 
+    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
+        """Filter and emit without taking the handler lock: ``emit`` is thread-safe, and the
+        worker thread's own records must never wait for a lock a caller holds."""
+        verdict = self.filter(record)
+        if isinstance(verdict, logging.LogRecord):  # Python 3.12+: a filter may replace it
+            record = verdict
+        if verdict:
+            self.emit(record)
+        return verdict
+
     def emit(self, record: logging.LogRecord) -> None:
         """Route, snapshot and hand over ``record``; never blocks, never raises."""
         try:

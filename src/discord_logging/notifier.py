@@ -217,6 +217,7 @@ class Notifier:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.005)
+        self.dead_letters.sync()
         return self.dead_letters.durable or len(self.dead_letters) == 0
 
     async def aclose(self, timeout: float | None = None) -> int:
@@ -239,6 +240,7 @@ class Notifier:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.dead_letters.sync()
         await shared.client.aclose()
         return self.stats.get("dead_lettered") - before
 

@@ -60,9 +60,12 @@ class Worker:
     # -- caller side (any thread) ------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the thread (may raise RuntimeError at interpreter shutdown)."""
+        """Start the thread (may raise RuntimeError at interpreter shutdown).
+
+        Does not wait for the loop: callers may hold a logging lock that the new thread's
+        first log record (asyncio's debug line) would need. Records put before the loop runs
+        wait in the hand-off and are taken first."""
         self.thread.start()
-        self._ready.wait(5.0)
 
     @property
     def alive(self) -> bool:
@@ -90,6 +93,7 @@ class Worker:
 
     def call(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
         """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
+        self._ready.wait(5.0)
         loop = self._loop
         if loop is None or self._done.is_set():
             raise RuntimeError("the discord-logging worker is not running")

@@ -3,6 +3,11 @@
 :class:`Store` never raises into delivery: if the store cannot be opened or fails later (a
 read-only or full disk, a corrupt file), it falls back to memory, counts it, and says so once
 on stderr.
+
+Writes are batched: letters and history entries wait in memory for at most
+``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and go to disk in one transaction per
+cache, so a burst of thousands of dead letters costs a few commits, not thousands. Every read,
+``sync()``, flush and close writes what is waiting first; only a SIGKILL can lose it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import platformdirs
 
@@ -21,11 +26,13 @@ from ..redaction import redact
 from ..stats import DeliveryStats
 from ._disk import private_directory
 from .deadletters import DurableDeadLetters
-from .history import History
+from .history import History, make_entry
 
 __all__ = ["DurableDeadLetters", "History", "Store", "default_store_path"]
 
 CLEANUP_INTERVAL: Final = 3600.0
+WRITE_DELAY: Final = 0.2
+WRITE_BATCH: Final = 500
 
 
 def default_store_path() -> Path:
@@ -63,6 +70,10 @@ class Store:
         self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0
+        self._write_lock = threading.Lock()
+        self._pending_letters: list[DeadLetter] = []
+        self._pending_entries: list[dict[str, Any]] = []
+        self._writer: threading.Timer | None = None
 
     @property
     def degraded(self) -> bool:
@@ -88,14 +99,47 @@ class Store:
 
     def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
         """Write ``result`` to the history (a Notifier listener); never raises."""
-        history = self.history
-        if history is None:
+        if self.history is None:
             return
-        try:
-            history.record(notification, result, webhook)
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
+        self._pending_entries.append(make_entry(notification, result, webhook, time.time()))
+        self._schedule_write()
         self.maybe_cleanup()
+
+    # -- batched writes ----------------------------------------------------------------------
+
+    def _schedule_write(self) -> None:
+        if len(self._pending_entries) + len(self._pending_letters) >= WRITE_BATCH:
+            self.write_pending()
+        elif self._writer is None:
+            self._writer = threading.Timer(WRITE_DELAY, self.write_pending)
+            self._writer.daemon = True
+            self._writer.start()
+
+    def write_pending(self) -> None:
+        """Write buffered letters and history entries now; on failure keep letters in memory."""
+        with self._write_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.cancel()
+            letters, self._pending_letters = self._pending_letters, []
+            entries, self._pending_entries = self._pending_entries, []
+            if letters:
+                durable = self.durable
+                try:
+                    if durable is None:
+                        raise RuntimeError("store unavailable")
+                    durable.add_many(letters)
+                except Exception as exc:  # noqa: BLE001
+                    if durable is not None:
+                        self._fail(exc)
+                    for letter in letters:
+                        self.memory.add(letter)
+            history = self.history
+            if entries and history is not None:
+                try:
+                    history.record_many(entries)
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(exc)
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -128,7 +172,8 @@ class Store:
             self._cleanup_lock.release()
 
     def close(self) -> None:
-        """Close the caches (the store stays on disk)."""
+        """Write what is buffered and close the caches (the store stays on disk)."""
+        self.write_pending()
         if self.durable is not None:
             self.durable.close()
         if self.history is not None:
@@ -136,7 +181,7 @@ class Store:
 
 
 class ResilientDeadLetters(DeadLetterSink):
-    """The store's sink: durable while the disk works, memory after the first failure."""
+    """The store's sink: durable (batched) while the disk works, memory after a failure."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -146,16 +191,18 @@ class ResilientDeadLetters(DeadLetterSink):
         return self._store.durable is not None
 
     def add(self, letter: DeadLetter) -> None:
-        durable = self._store.durable
-        if durable is not None:
-            try:
-                durable.add(letter)
-                return
-            except Exception as exc:  # noqa: BLE001
-                self._store._fail(exc)
-        self._store.memory.add(letter)
+        store = self._store
+        if store.durable is None:
+            store.memory.add(letter)
+            return
+        store._pending_letters.append(letter)
+        store._schedule_write()
+
+    def sync(self) -> None:
+        self._store.write_pending()
 
     def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        self.sync()
         durable = self._store.durable
         if durable is not None:
             try:
@@ -165,6 +212,7 @@ class ResilientDeadLetters(DeadLetterSink):
         return self._store.memory.retryable(webhook, limit)
 
     def remove(self, letter_id: str) -> None:
+        self.sync()
         durable = self._store.durable
         if durable is not None:
             try:
@@ -174,6 +222,7 @@ class ResilientDeadLetters(DeadLetterSink):
         self._store.memory.remove(letter_id)
 
     def letters(self) -> list[DeadLetter]:
+        self.sync()
         found = self._store.memory.letters()
         durable = self._store.durable
         if durable is not None:
@@ -184,11 +233,12 @@ class ResilientDeadLetters(DeadLetterSink):
         return found
 
     def __len__(self) -> int:
-        durable = self._store.durable
-        count = len(self._store.memory)
+        store = self._store
+        count = len(store.memory) + len(store._pending_letters)
+        durable = store.durable
         if durable is not None:
             try:
                 count += len(durable)
             except Exception as exc:  # noqa: BLE001
-                self._store._fail(exc)
+                store._fail(exc)
         return count

@@ -62,12 +62,23 @@ class DurableDeadLetters(DeadLetterSink):
     # -- the sink interface ------------------------------------------------------------------
 
     def add(self, letter: DeadLetter) -> None:
-        key = entry_key(letter.dead_at, letter.id)
+        self.add_many([letter])
+
+    def add_many(self, letters: list[DeadLetter]) -> None:
+        """Write ``letters`` in one transaction per cache (bursts are written in batches)."""
+        by_webhook: dict[str, list[DeadLetter]] = {}
+        for letter in letters:
+            by_webhook.setdefault(letter.webhook, []).append(letter)
         with self._index.transact():
-            self._forget(letter.id)
-            self._cache(letter.webhook).set(key, letter.to_dict())
-            self._index.set(f"id:{letter.id}", [letter.webhook, key])
-        self._index.delete(f"claim:{letter.id}")  # a failed redelivery frees its claim
+            for webhook, group in by_webhook.items():
+                cache = self._cache(webhook)
+                with cache.transact():
+                    for letter in group:
+                        key = entry_key(letter.dead_at, letter.id)
+                        self._forget(letter.id)
+                        cache.set(key, letter.to_dict())
+                        self._index.set(f"id:{letter.id}", [letter.webhook, key])
+                        self._index.delete(f"claim:{letter.id}")  # a failed redelivery frees it
 
     def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
         found: list[DeadLetter] = []

@@ -82,9 +82,18 @@ class History:
 
     def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
         """Write (or overwrite) the entry for ``notification``'s latest outcome."""
-        entry = make_entry(notification, result, webhook, time.time())
-        cache = self._cache(notification.alert_type)
-        cache.set(entry_key(notification.created, notification.id), entry)
+        self.record_many([make_entry(notification, result, webhook, time.time())])
+
+    def record_many(self, entries: list[dict[str, Any]]) -> None:
+        """Write entries made by :func:`make_entry`, one transaction per alert type."""
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            by_type.setdefault(entry["alert_type"], []).append(entry)
+        for kind, group in by_type.items():
+            cache = self._cache(kind)
+            with cache.transact():
+                for entry in group:
+                    cache.set(entry_key(entry["created"], entry["id"]), entry)
 
     def entry_for(self, notification: Notification) -> dict[str, Any] | None:
         """The stored entry of ``notification``, if any."""
