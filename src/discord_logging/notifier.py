@@ -151,9 +151,23 @@ class Notifier:
         self._lanes[carrier].submit(pending)
         return pending.future
 
+    def held(self, notification_id: str) -> Pending | None:
+        """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
+        for lane in self._lanes.values():
+            for pending in (*lane.queue, *lane.in_flight):
+                if pending.notification.id == notification_id:
+                    return pending
+        return None
+
     def redeliver(self, letter: DeadLetter) -> asyncio.Future[NotificationResult]:
-        """Queue a dead letter for its webhook again; it leaves the store once delivered."""
+        """Queue a dead letter for its webhook again; it leaves the store once delivered.
+        A letter a lane already holds (redelivery on its own) is not queued twice."""
         self._start()
+        already = self.held(letter.id)
+        if already is not None:
+            if already.future is None:
+                already.future = asyncio.get_running_loop().create_future()
+            return already.future
         lane = self._lanes.get(letter.webhook)
         if lane is None:
             carrier = self.router.carrier(letter.notification.alert_type)

@@ -55,13 +55,16 @@ async def replay(
             if durable.already_delivered(letter.notification):
                 durable.remove(letter.id)
                 report.skipped_already_delivered += 1
-            elif not durable.claim(letter.id):
-                report.claimed_elsewhere += 1
+            elif notifier.held(letter.id) is not None or durable.claim(letter.id):
+                futures.append(notifier.redeliver(letter))  # ours, or already ours in a lane
             else:
-                futures.append(notifier.redeliver(letter))
+                report.claimed_elsewhere += 1
         for result in await asyncio.gather(*futures):
             if result.status is DeliveryStatus.DELIVERED:
                 report.delivered += 1
+            elif result.status is DeliveryStatus.FAILED and result.webhook_id is None:
+                durable.release(result.notification_id)  # no webhook can carry it here
+                report.failed["not_configured"] += 1
             else:
                 report.failed[_reason(store, result)] += 1
         done = min(len(letters), start + chunk)

@@ -9,21 +9,22 @@ from collections.abc import Sequence
 
 from ..errors import DiscordLoggingError
 from ..redaction import redact
-from . import check
+from . import check, deadletters, demo, flush, history, send, stats
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 
-COMMANDS = (check,)
+COMMANDS = (check, send, history, deadletters, flush, stats, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="discord-logging",
-        description="Operate discord-logging: check the configuration, browse what was sent.",
+        description="Operate discord-logging: check the configuration, browse what was sent, "
+        "inspect and redeliver dead letters.",
         epilog="Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 configuration error.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -8,6 +8,7 @@ from typing import Any
 from ..rendering import EmbedRenderer
 from ..routing import Router
 from ..settings import DiscordSettings, load_settings
+from . import send
 from .output import emit_json, say, table
 
 
@@ -17,9 +18,16 @@ def register(commands: Any) -> None:
         "check",
         help="validate the configuration and print the route table",
         description="Validate DISCORD_* settings and templates; print the route table "
-        "(tokens redacted). Exit 3 when the configuration is invalid.",
+        "(tokens redacted). With --ping, also post a test message to every webhook.",
+        epilog="Exit codes: 0 ok, 1 a ping failed, 2 usage error, 3 invalid configuration.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--ping",
+        action="store_true",
+        help="also send one test notification to each configured webhook (alert type = the "
+        "webhook's name) and show the outcome; exit 1 if any fails",
+    )
     parser.set_defaults(run=run)
 
 
@@ -41,10 +49,15 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the configuration; configuration errors propagate to main (exit 3)."""
-    info = describe(load_settings())
+    settings = load_settings()
+    info = describe(settings)
     if args.json:
-        emit_json({"ok": True, **info})
-        return 0
+        pings = send.ping(settings) if args.ping else []
+        failed = any(not result.ok for _, result in pings)
+        if args.ping:
+            info["ping"] = [{"webhook": name, **r.to_dict()} for name, r in pings]
+        emit_json({"ok": not failed, **info})
+        return 1 if failed else 0
     say("Configuration OK.\n")
     say(table(sorted(info["webhooks"].items()), ["webhook", "url"]))
     rows = []
@@ -63,4 +76,9 @@ def run(args: argparse.Namespace) -> int:
         )
     say("")
     say(table(sorted(info["settings"].items()), ["setting", "value"]))
-    return 0
+    if not args.ping:
+        return 0
+    say("\nPinging every webhook...")
+    pings = send.ping(settings)
+    send.print_pings(pings)
+    return 1 if any(not result.ok for _, result in pings) else 0

@@ -74,6 +74,7 @@ class Store:
         self._pending_letters: list[DeadLetter] = []
         self._pending_entries: list[dict[str, Any]] = []
         self._writer: threading.Timer | None = None
+        self._cleanup_thread: threading.Thread | None = None
 
     @property
     def degraded(self) -> bool:
@@ -149,7 +150,10 @@ class Store:
         if now - self._last_cleanup < CLEANUP_INTERVAL or self.history is None:
             return
         self._last_cleanup = now
-        threading.Thread(target=self.cleanup, name="discord-logging-cleanup", daemon=True).start()
+        self._cleanup_thread = threading.Thread(
+            target=self.cleanup, name="discord-logging-cleanup", daemon=True
+        )
+        self._cleanup_thread.start()
 
     def cleanup(self, now: float | None = None) -> int:
         """Apply retention by age and size; export purged entries first when configured."""
@@ -173,6 +177,9 @@ class Store:
 
     def close(self) -> None:
         """Write what is buffered and close the caches (the store stays on disk)."""
+        cleanup = self._cleanup_thread
+        if cleanup is not None and cleanup is not threading.current_thread():
+            cleanup.join(30.0)
         self.write_pending()
         if self.durable is not None:
             self.durable.close()

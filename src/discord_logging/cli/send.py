@@ -1,0 +1,167 @@
+"""``discord-logging send-test`` and ``check --ping``: send a real notification, show what
+came back."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from ..deadletters import DeadLetter, DeadLetterSink
+from ..notification import DeliveryStatus, NotificationResult
+from ..notifier import Notifier
+from ..settings import DiscordSettings, load_settings, webhook_variable
+from ..snapshot import HOST
+from . import _common as common
+from .flush import advice
+from .output import emit_json, say, table
+
+TEST_TITLE = "discord-logging send-test"
+PING_TITLE = "discord-logging check --ping"
+
+
+def register(commands: Any) -> None:
+    """Add the ``send-test`` subcommand."""
+    parser = commands.add_parser(
+        "send-test",
+        parents=[common.store_parent()],
+        help="send one test notification and show the outcome",
+        description="Send one notification of alert type T through the configured webhooks, "
+        "exactly as the handler would (routing, fallbacks, retries), and print the outcome. "
+        "It is recorded in the history; if it cannot be delivered it is kept as a dead letter.",
+        epilog="Exit codes: 0 delivered, 1 not delivered (the reason and what to do are "
+        "printed), 2 usage error, 3 configuration error.",
+    )
+    parser.add_argument(
+        "--type",
+        type=common.alert_type,
+        metavar="T",
+        default="general",
+        help="the alert type to send (default general)",
+    )
+    parser.add_argument(
+        "--message", metavar="M", help="the message text (default: names this host)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.set_defaults(run=run)
+
+
+@common.guarded
+def run(args: argparse.Namespace) -> int:
+    """Send, print the outcome; exit 1 unless delivered."""
+    settings = load_settings()  # a ConfigurationError reaches main: exit 3
+    message = args.message or f"Test notification from discord-logging on {HOST}."
+    store = common.open_store(args, settings)
+    try:
+        notifier = Notifier(
+            settings, dead_letters=KeepOnly(store.dead_letters), listeners=[store.record]
+        )
+        result = asyncio.run(_send_one(notifier, args.type, message))
+        carrier = notifier.router.carrier(args.type)
+        letter = store.durable.get(result.notification_id) if store.durable else None
+    finally:
+        common.close_store(store)
+    reason = letter.reason.value if letter is not None else None
+    if args.json:
+        emit_json(
+            {"alert_type": args.type, "webhook": carrier, "reason": reason, **result.to_dict()}
+        )
+    else:
+        say(table([_row(carrier or "-", result)], ROW_HEADERS))
+    if result.ok:
+        return 0
+    if carrier is None:
+        common.error(
+            f"no webhook carries alert type {args.type!r}: set {webhook_variable(args.type)} "
+            "or DISCORD_WEBHOOK_GENERAL"
+        )
+    elif reason is not None:
+        common.error(
+            f"not delivered ({reason}); it is kept as dead letter {result.notification_id}. "
+            + advice(reason, [carrier])
+        )
+    else:
+        common.error(f"not delivered ({result.error or result.status.value})")
+    return 1
+
+
+class KeepOnly(DeadLetterSink):
+    """The store's dead letters for a one-off send: a failure is kept, but the backlog is not
+    redelivered on the side (that is `flush`'s job)."""
+
+    def __init__(self, inner: DeadLetterSink) -> None:
+        self._inner = inner
+        self.durable = inner.durable
+
+    def add(self, letter: DeadLetter) -> None:
+        self._inner.add(letter)
+
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        return []
+
+    def remove(self, letter_id: str) -> None:
+        self._inner.remove(letter_id)
+
+    def letters(self) -> list[DeadLetter]:
+        return self._inner.letters()
+
+    def sync(self) -> None:
+        getattr(self._inner, "sync", lambda: None)()
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+async def _send_one(notifier: Notifier, alert_type: str, message: str) -> NotificationResult:
+    try:
+        return await notifier.send(alert_type, TEST_TITLE, message)
+    finally:
+        await notifier.aclose()
+
+
+ROW_HEADERS = ["webhook", "status", "message id", "http status", "attempts", "error"]
+
+
+def _row(webhook: str, result: NotificationResult) -> list[object]:
+    return [
+        webhook,
+        result.status.value,
+        result.message_id or "-",
+        result.http_status or "-",
+        result.attempts,
+        common.cut(result.error, 60) or "-",
+    ]
+
+
+def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
+    """Send one notification per configured webhook (alert type = its name); nothing is
+    stored: a failed ping leaves no dead letter behind."""
+
+    async def go() -> list[NotificationResult]:
+        notifier = Notifier(settings)
+        try:
+            message = f"Ping from `discord-logging check --ping` on {HOST}."
+            return list(
+                await asyncio.gather(*(notifier.send(n, PING_TITLE, message) for n in names))
+            )
+        finally:
+            await notifier.aclose()
+
+    names = sorted(settings.webhooks)
+    return list(zip(names, asyncio.run(go()), strict=True))
+
+
+def print_pings(pings: list[tuple[str, NotificationResult]]) -> None:
+    """A row per webhook, then what to do about the failures."""
+    say(table([_row(name, result) for name, result in pings], ROW_HEADERS))
+    for name, result in pings:
+        if result.status is not DeliveryStatus.DELIVERED:
+            common.error(
+                f"the ping to webhook {name!r} failed ({result.error or result.status.value}): "
+                f"check {webhook_variable(name)}"
+                + (
+                    " (copy the URL again from Discord)."
+                    if result.http_status in (401, 403, 404)
+                    else "; Discord or the network may be down, try again later."
+                )
+            )
