@@ -180,3 +180,14 @@ def test_snapshot_of_a_real_record_renders() -> None:
     assert embed["title"] == "boom x"
     assert "ZeroDivisionError" in embed["description"]
     validate_webhook_payload(build_payload([embed]))
+
+
+def test_non_logging_notification_has_no_empty_fields() -> None:
+    """A notification sent without logging shows only the fields it has (no 'None')."""
+    from discord_logging.notifier import build_notification
+    from discord_logging.snapshot import HOST
+
+    notification = build_notification("general", "Backup finished", "ok", fields={"size": "3 GB"})
+    embed = EmbedRenderer().render(notification).embed
+    assert {f["name"]: f["value"] for f in embed["fields"]} == {"Host": HOST, "size": "3 GB"}
+    assert "None" not in str(embed)

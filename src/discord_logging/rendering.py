@@ -200,6 +200,7 @@ def context(notification: Notification, app_name: str) -> dict[str, Any]:
         "lineno": n.lineno,
         "func_name": n.func_name,
         "location": location,
+        "from_logging": bool(n.logger or n.pathname),
         "extra": {_plain(k): _plain(v) for k, v in n.extra},
         "fields": {_plain(k): _plain(v) for k, v in n.fields},
         "exc_type": n.exc_type,
@@ -264,6 +265,8 @@ def _parse_fields(block: str) -> list[tuple[str, str]]:
         name, sep, value = line.partition(": ")
         if sep and name.strip():
             fields.append((name.strip(), value.strip()))
+        elif line.rstrip().endswith(":") and ": " not in line:
+            continue  # "Name:" with nothing after it: an unset value, not a continuation
         elif line.strip() and fields:
             previous_name, previous_value = fields[-1]
             fields[-1] = (previous_name, f"{previous_value}\n{line.strip()}")

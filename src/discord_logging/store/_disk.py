@@ -44,7 +44,8 @@ class JSONOnlyDisk(_Disk):  # type: ignore[misc]
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
         if read:
             raise TypeError("the store keeps JSON values only")
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        # ASCII JSON: a lone surrogate from a log message is escaped, not an encoding error.
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
         return tuple(super().store(text, False, key=key))
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
