@@ -23,7 +23,7 @@ from .ratelimit import BAN_COOLDOWN, SlidingWindow
 from .rendering import EmbedRenderer
 from .routing import Router
 from .settings import DiscordSettings, load_settings
-from .snapshot import HOST, formatted_traceback
+from .snapshot import HOST, formatted_traceback, scrub
 from .stats import DeliveryStats
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
@@ -282,15 +282,15 @@ def build_notification(
     kind = normalize_alert_type(alert_type)
     return Notification(
         alert_type=kind,
-        title=title,
-        message=message or title,
+        title=scrub(title),
+        message=scrub(message or title),
         level=level,
         levelno=levelno,
         logger=logger,
         created=time.time(),
         host=HOST,
-        fields=tuple((str(k), str(v)) for k, v in (fields or {}).items()),
-        exc_text=formatted_traceback(exc) if exc is not None else None,
+        fields=tuple((str(k), scrub(str(v))) for k, v in (fields or {}).items()),
+        exc_text=scrub(formatted_traceback(exc)) if exc is not None else None,
         exc_type=type(exc).__name__ if exc is not None else None,
         color=color,
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, NamedTuple
 
 from .notification import Notification
+from .redaction import redact
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -126,14 +127,21 @@ def snapshot_fingerprint(snap: RecordSnapshot) -> str:
     )
 
 
+def scrub(text: str) -> str:
+    """Log text with webhook tokens redacted (someone may log the URL itself)."""
+    return redact(text) if "webhooks" in text else text
+
+
 def to_notification(snap: RecordSnapshot, fingerprint_: str | None = None) -> Notification:
-    """The Notification for a snapshot (on the worker thread)."""
-    first_line = snap.message.split("\n", 1)[0]
+    """The Notification for a snapshot (on the worker thread); tokens in the text redacted,
+    so neither Discord, the history nor the dead letters ever hold one."""
+    message = scrub(snap.message)
+    first_line = message.split("\n", 1)[0]
     title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
     return Notification(
         alert_type=snap.alert_type,
         title=title or snap.level,
-        message=snap.message,
+        message=message,
         level=snap.level,
         levelno=snap.levelno,
         logger=snap.logger,
@@ -146,8 +154,8 @@ def to_notification(snap: RecordSnapshot, fingerprint_: str | None = None) -> No
         pathname=snap.pathname,
         lineno=snap.lineno,
         func_name=snap.func_name,
-        extra=snap.extra,
-        exc_text=snap.exc_text,
+        extra=tuple((key, scrub(value)) for key, value in snap.extra),
+        exc_text=scrub(snap.exc_text) if snap.exc_text else None,
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
     )
