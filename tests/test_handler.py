@@ -337,3 +337,13 @@ def test_python312_queue_handler_config(fake: FakeDiscord) -> None:
     assert discord.flush(5)
     discord.close()
     assert titles(fake) == ["through two queues"]
+
+
+def test_sync_notifier(fake: FakeDiscord) -> None:
+    """SyncNotifier sends from sync code without logging and returns the outcome."""
+    from discord_logging import SyncNotifier
+
+    with SyncNotifier(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host) as n:
+        result = n.send("monitoring", "disk 91%", "on /var", fields={"host": "db-1"})
+    assert result.ok
+    assert fake.messages[0].embeds[0]["title"] == "disk 91%"

@@ -260,8 +260,7 @@ class DiscordHandler(logging.Handler):
         notification = build_notification(
             alert_type, title, message, color=color, fields=fields, exc=exc
         )
-        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
-        return worker.call(lambda: worker.notifier.send_notification(notification), wait)
+        return worker.deliver(notification, timeout or self.settings.timeout_seconds * 4)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from .aggregation import Release, StormAggregator
+from .notification import Notification, NotificationResult
 from .notifier import Notifier
 from .snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from .stats import DeliveryStats
@@ -103,6 +104,10 @@ class Worker:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError("discord-logging did not answer in time") from None
+
+    def deliver(self, notification: Notification, timeout: float) -> NotificationResult:
+        """Send one notification through the worker's notifier and wait for its outcome."""
+        return self.call(lambda: self.notifier.send_notification(notification), timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed over was delivered or kept; True if so within timeout."""
