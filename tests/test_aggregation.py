@@ -73,3 +73,15 @@ def test_tracking_is_bounded() -> None:
     sent, _ = run(agg, [("a", "a0", 0), ("a", "a1", 0), ("b", "b0", 0), ("c", "c0", 0)])
     assert [(r.item, r.count) for r in sent] == [("a0", 1), ("b0", 1), ("c0", 1), ("a1", 2)]
     assert len(agg) == 2
+
+
+def test_release_held_for_a_flush_keeps_the_window() -> None:
+    """A flush releases held repeats now; later repeats are counted afresh in the same window."""
+    agg: StormAggregator[str] = StormAggregator(60)
+    run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0), ("k", "t2", 2.0)])
+    (held,) = agg.release_held(created=5000.0)
+    assert (held.item, held.count) == ("t2", 3)
+    out, folded = agg.offer("k", "t3", 1003.0, 3.0)
+    assert (out, folded) == ([], 0)
+    (summary,) = agg.due(60.0)
+    assert (summary.item, summary.count, summary.first_seen) == ("t3", 1, 5000.0)

@@ -72,3 +72,21 @@ def test_console_script_entry_point() -> None:
     helped = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
     assert "check" in helped.stdout
     assert "Exit codes" in helped.stdout
+
+
+def test_check_validates_templates_of_routed_types(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    """A broken template reachable only through a route fails check, as the handler would."""
+    from pathlib import Path
+
+    templates = Path(str(tmp_path)) / "tpl"
+    templates.mkdir()
+    (templates / "billing.j2").write_text(
+        '{% extends "base.j2" %}{% block title %}{{ nope }}{% endblock %}'
+    )
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_ROUTES", "shop.pay=billing")
+    monkeypatch.setenv("DISCORD_TEMPLATES_DIR", str(templates))
+    assert main(["check"]) == EXIT_CONFIG
+    assert "billing.j2" in capsys.readouterr().err

@@ -373,3 +373,28 @@ async def test_mentions_configured_for_critical(fake: FakeDiscord) -> None:
     payload = fake.messages[0].payload
     assert payload["content"] == "<@&42>"
     assert payload["allowed_mentions"] == {"parse": [], "roles": ["42"]}
+
+
+async def test_half_open_probe_answered_429_does_not_stall_the_lane(fake: FakeDiscord) -> None:
+    """A half-open circuit whose probe gets a 429 probes again instead of waiting forever."""
+    url = fake.add_webhook()
+    webhook_id = url.split("/")[-2]
+    fake.set_status_override(webhook_id, 502)
+    n = notifier(fake, {"general": url}, retry_attempts=2, circuit_threshold=1)
+    assert not (await asyncio.wait_for(n.send("general", "opens"), 5)).ok
+    fake.set_status_override(webhook_id, None)
+    await asyncio.sleep(0.35)  # circuit_reset: half-open now
+    fake.force_429(1, retry_after=0.05)
+    result = await asyncio.wait_for(n.send("general", "after"), 5)
+    await n.aclose()
+    assert result.ok
+
+
+async def test_unknown_engine_option_is_refused(fake: FakeDiscord) -> None:
+    """A misspelt timing option is an error, not silently ignored."""
+    from discord_logging.errors import ConfigurationError
+    from discord_logging.settings import load_settings
+
+    settings = load_settings(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host)
+    with pytest.raises(ConfigurationError, match="probe_intervall"):
+        Notifier(settings, probe_intervall=3)

@@ -154,3 +154,10 @@ def test_env_name_for_each_setting() -> None:
     assert env_name("rate_limit") == "DISCORD_RATE_LIMIT"
     assert env_name("webhooks") == "DISCORD_WEBHOOK_*"
     assert set(DiscordSettings.model_fields) >= {"rate_limit", "store_path", "routes"}
+
+
+def test_stray_webhooks_json_variable_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhooks come only from DISCORD_WEBHOOK_<TYPE> or the keyword, not DISCORD_WEBHOOKS."""
+    monkeypatch.setenv("DISCORD_WEBHOOKS", '{"security": "' + ERRORS_WEBHOOK + '"}')
+    settings = load_settings(webhooks={"general": WEBHOOK})
+    assert list(settings.webhook_urls) == ["general"]

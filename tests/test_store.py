@@ -295,3 +295,18 @@ def test_handler_redelivers_from_the_store_after_an_outage(tmp_path: Path) -> No
     statuses = {e["title"]: e["status"] for e in store.history.query()}
     store.close()
     assert set(statuses.values()) == {"delivered"}
+
+
+def test_planted_row_can_be_purged(tmp_path: Path) -> None:
+    """A refused row is removed by purge, so an operator can clear it with the CLI."""
+    store = Store(tmp_path)
+    store.dead_letters.add(letter(1))
+    store.close()
+    with sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db") as con:
+        con.execute("UPDATE Cache SET mode = 4, value = ?", (pickle.dumps("x"),))
+    store = Store(tmp_path)
+    assert store.durable is not None
+    assert store.durable.letters() == []
+    assert store.durable.purge() == 1
+    assert len(store.dead_letters) == 0
+    store.close()

@@ -85,6 +85,16 @@ class StormAggregator(Generic[T]):
         self._storms.clear()
         return out
 
+    def release_held(self, created: float) -> list[Release[T]]:
+        """Summaries of every held repeat now (for a flush), keeping the windows open; later
+        repeats are counted afresh "since" ``created``."""
+        out: list[Release[T]] = []
+        for key, storm in self._storms.items():
+            out.extend(self._summary(key, storm))
+            storm.count = 0
+            storm.first_seen = created
+        return out
+
     def next_due(self, now: float) -> float | None:
         """Seconds until the earliest window with held repeats ends, or None."""
         ends = [s.started + self.window - now for s in self._storms.values() if s.last is not None]

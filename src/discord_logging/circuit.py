@@ -60,6 +60,11 @@ class CircuitBreaker:
         self._probing = False
         return was_open
 
+    def probe_done(self) -> None:
+        """A probe got an answer that is neither success nor failure (a 429, a 4xx): the next
+        request may probe again. Without this a half-open circuit would wait forever."""
+        self._probing = False
+
     def record_failure(self, now: float) -> bool:
         """A request failed. Returns True when this opened the circuit."""
         self._probing = False

@@ -61,6 +61,7 @@ class DiscordHandler(logging.Handler):
     _worker: Worker | None = None
     _closed = False
     _pid = -1
+    store: Store | None = None
 
     def __init__(
         self,
@@ -82,6 +83,10 @@ class DiscordHandler(logging.Handler):
         mentions: Mapping[str, Any] | str | None = None,
         close_timeout: float | None = None,
         attach_full_text: bool | None = None,
+        history_retention_days: float | None = None,
+        history_max_bytes: int | None = None,
+        history_export_dir: str | os.PathLike[str] | None = None,
+        global_rate_limit: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -103,6 +108,10 @@ class DiscordHandler(logging.Handler):
             mentions=mentions,
             close_timeout=close_timeout,
             attach_full_text=attach_full_text,
+            history_retention_days=history_retention_days,
+            history_max_bytes=history_max_bytes,
+            history_export_dir=history_export_dir,
+            global_rate_limit=global_rate_limit,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -260,7 +269,8 @@ class DiscordHandler(logging.Handler):
         notification = build_notification(
             alert_type, title, message, color=color, fields=fields, exc=exc
         )
-        return worker.deliver(notification, timeout or self.settings.timeout_seconds * 4)
+        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
+        return worker.deliver(notification, wait)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

@@ -235,6 +235,8 @@ class WebhookLane:
         shared.global_window.restamp_last(after)
         self.bucket.update(result.headers, after)
         self.in_flight = []
+        for pending in carried:
+            pending.attempts += 1
         self._handle(carried, message, result.outcome, result.latency, after)
 
     def _handle(
@@ -247,6 +249,8 @@ class WebhookLane:
     ) -> None:
         stats = self.shared.stats
         kind = outcome.kind
+        if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
+            self.circuit.probe_done()
         was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
         if not self._healthy:  # what this failure dead-letters must not come straight back
             self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
@@ -272,6 +276,8 @@ class WebhookLane:
             # Not Discord but Cloudflare: every lane cools off; the records are kept.
             stats.add("banned")
             self.shared.pause_all(outcome.retry_after or 300.0)
+            for pending in carried:  # Discord never saw these: not an attempt
+                pending.attempts -= 1
             self._requeue(carried)
         elif kind is OutcomeKind.RETRY:
             if self.circuit.record_failure(now):
@@ -304,7 +310,6 @@ class WebhookLane:
         kept = []
         config = self.shared.config
         for pending in carried:
-            pending.attempts += 1
             started = pending.first_attempt if pending.first_attempt is not None else now
             if pending.attempts >= config.retry_attempts or now - started > config.retry_deadline:
                 self._dead(pending, reason, outcome)
@@ -340,14 +345,19 @@ class WebhookLane:
         """Take retryable dead letters back into the queue once the lane is healthy."""
         if (
             self.shared.closing
-            or self.disabled_until is not None
-            or self.circuit.state(now) is not CircuitState.CLOSED
+            or (self.disabled_until is not None and now < self.disabled_until)
+            or self.circuit.state(now) is CircuitState.OPEN
             or now < self._next_refill
         ):
-            return False
+            return False  # a due probe (half-open, disabled) may take one letter below
         self._next_refill = now + REFILL_INTERVAL
         # Healthy: take a good share. Not known to be healthy: one letter, as a probe.
-        limit = max(1, self.shared.config.queue_size // 2) if self._healthy else 1
+        healthy = (
+            self._healthy
+            and self.disabled_until is None
+            and self.circuit.state(now) is CircuitState.CLOSED
+        )
+        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
         try:
             letters = self.shared.dead_letters.retryable(self.name, limit)
         except Exception:  # noqa: BLE001 - a failing store must not stop delivery
@@ -355,7 +365,7 @@ class WebhookLane:
             return False
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
         letters = [letter for letter in letters if letter.id not in held]
-        if letters and self._healthy:
+        if letters and healthy:
             self._next_refill = now  # more may be waiting: look again once these are sent
         for letter in letters:
             self.queue.append(Pending(letter.notification, attempts=0, from_dead_letters=True))
@@ -370,7 +380,7 @@ class WebhookLane:
             DeliveryStatus.DELIVERED,
             webhook_id=self.url.webhook_id,
             message_id=outcome.message_id,
-            attempts=pending.attempts + 1,
+            attempts=pending.attempts,
             latency=latency,
             http_status=outcome.status,
         )

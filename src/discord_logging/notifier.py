@@ -17,6 +17,7 @@ import httpx
 from .alerts import normalize_alert_type
 from .client import WebhookClient
 from .deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from .errors import ConfigurationError
 from .lane import LaneConfig, Pending, SharedState, WebhookLane
 from .notification import DeliveryStatus, Notification, NotificationResult
 from .ratelimit import BAN_COOLDOWN, SlidingWindow
@@ -55,11 +56,20 @@ class Notifier:
         retry_deadline: float = 300.0,
         **overrides: Any,
     ) -> None:
+        if settings is not None and overrides:
+            raise ConfigurationError(
+                f"unknown engine option(s) {sorted(overrides)}: with settings given, Notifier "
+                "takes only dead_letters, stats, listeners, transport, clock, rand, "
+                "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
+                "circuit_reset, retry_deadline"
+            )
         self.settings = settings if settings is not None else load_settings(**overrides)
         s = self.settings
         self.urls = s.webhook_urls
         self.router = Router(s.routes, self.urls)
-        self.renderer = EmbedRenderer(app_name=s.app_name, templates_dir=s.templates_dir)
+        self.renderer = EmbedRenderer(
+            app_name=s.app_name, templates_dir=s.templates_dir, attach_full_text=s.attach_full_text
+        )
         self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
         self.dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
         self.stats = stats if stats is not None else DeliveryStats()

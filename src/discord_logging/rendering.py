@@ -38,6 +38,7 @@ BASE_TEMPLATE: Final = "base.j2"
 # Room kept for fields so a long message cannot squeeze out where it came from.
 FIELDS_BUDGET: Final = 1500
 TRUNCATED_NOTE: Final = "\n" + MARKER + " cut to fit Discord; full text attached"
+TRUNCATED_NOTE_NO_FILE: Final = "\n" + MARKER + " cut to fit Discord; full text in the history"
 ATTACHMENT_NAME: Final = "traceback.txt"
 
 
@@ -63,8 +64,10 @@ class EmbedRenderer:
         *,
         app_name: str = "discord-logging",
         templates_dir: str | os.PathLike[str] | None = None,
+        attach_full_text: bool = True,
     ) -> None:
         self.app_name = app_name
+        self.note = TRUNCATED_NOTE if attach_full_text else TRUNCATED_NOTE_NO_FILE
         self.templates_dir = Path(templates_dir) if templates_dir is not None else None
         loaders: list[Any] = [PackageLoader("discord_logging", "templates")]
         if self.templates_dir is not None:
@@ -138,7 +141,7 @@ class EmbedRenderer:
         except Exception:  # noqa: BLE001 - fall back, count, never raise on the delivery path
             self.template_errors += 1
             sections = self._fallback_sections(notification)
-        return fit_embed(notification, sections)
+        return fit_embed(notification, sections, self.note)
 
     def _fallback_sections(self, notification: Notification) -> dict[str, str]:
         label = notification.alert_type.replace("_", " ").title()
@@ -175,6 +178,11 @@ def _plain(text: str | None) -> str | None:
     return text.replace(SEPARATOR, "") if text and SEPARATOR in text else text
 
 
+def _one_line(text: str) -> str:
+    plain = text.replace(SEPARATOR, "")
+    return " ".join(plain.splitlines()) if "\n" in plain or "\r" in plain else plain
+
+
 def context(notification: Notification, app_name: str) -> dict[str, Any]:
     """The variables a template sees (documented in docs/templates.md)."""
     n = notification
@@ -201,7 +209,8 @@ def context(notification: Notification, app_name: str) -> dict[str, Any]:
         "func_name": n.func_name,
         "location": location,
         "from_logging": bool(n.logger or n.pathname),
-        "extra": {_plain(k): _plain(v) for k, v in n.extra},
+        # One line per extra: a newline in a value must not start a forged "Name: value" field.
+        "extra": {_plain(k): _one_line(v) for k, v in n.extra},
         "fields": {_plain(k): _plain(v) for k, v in n.fields},
         "exc_type": n.exc_type,
         "exc_text": _plain(n.exc_text),
@@ -212,7 +221,9 @@ def context(notification: Notification, app_name: str) -> dict[str, Any]:
     }
 
 
-def fit_embed(notification: Notification, sections: dict[str, str]) -> RenderedNotification:
+def fit_embed(
+    notification: Notification, sections: dict[str, str], note: str = TRUNCATED_NOTE
+) -> RenderedNotification:
     """Build the embed from rendered sections, cut to every Discord limit (6000 total included)."""
     cut = False
     title = clean(sections["title"]) or notification.alert_type
@@ -228,7 +239,7 @@ def fit_embed(notification: Notification, sections: dict[str, str]) -> RenderedN
 
     room = min(limits.EMBED_DESCRIPTION, limits.MESSAGE_EMBED_TOTAL - used)
     description, description_cut = _fit_description(
-        clean(sections["description"]), notification.exc_text, room
+        clean(sections["description"]), notification.exc_text, room, note
     )
     cut |= description_cut
     if description:
@@ -242,21 +253,23 @@ def fit_embed(notification: Notification, sections: dict[str, str]) -> RenderedN
     return RenderedNotification(notification, embed, full_text(notification) if cut else None)
 
 
-def _fit_description(message: str, exc_text: str | None, room: int) -> tuple[str, bool]:
+def _fit_description(
+    message: str, exc_text: str | None, room: int, note: str = TRUNCATED_NOTE
+) -> tuple[str, bool]:
     """Message first, then the traceback in a code block; when cut, the traceback keeps its tail."""
     block = code_block(sanitize(exc_text), 10**9) if exc_text else ""
     joined = "\n".join(part for part in (message, block) if part)
     if limits.text_length(joined) <= room:
         return joined, False
-    budget = room - limits.text_length(TRUNCATED_NOTE)
+    budget = room - limits.text_length(note)
     if not block:
-        return cut_head(message, budget) + TRUNCATED_NOTE, True
+        return cut_head(message, budget) + note, True
     # The message gets what the traceback leaves, but at least a third of the room.
     needed = limits.text_length(block) + 1
     message_budget = min(limits.text_length(message), max(budget - needed, budget // 3))
     head = cut_head(message, message_budget)
     block = code_block(sanitize(exc_text or ""), budget - limits.text_length(head) - 1)
-    return "\n".join(part for part in (head, block) if part) + TRUNCATED_NOTE, True
+    return "\n".join(part for part in (head, block) if part) + note, True
 
 
 def _parse_fields(block: str) -> list[tuple[str, str]]:

@@ -101,6 +101,23 @@ class _WebhookVariables(PydanticBaseSettingsSource):
         return {"webhooks": found} if found else {}
 
 
+class _WithoutWebhooks(PydanticBaseSettingsSource):
+    """An env or .env source minus ``webhooks``: webhooks come only from DISCORD_WEBHOOK_<TYPE>
+    (or the keyword), never from a stray DISCORD_WEBHOOKS variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        data = dict(self._inner())
+        data.pop("webhooks", None)
+        return data
+
+
 class DiscordSettings(BaseSettings):
     """Every setting, with its default. See docs/configuration.md for the full table."""
 
@@ -130,7 +147,7 @@ class DiscordSettings(BaseSettings):
     history_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     history_export_dir: Path | None = None
     close_timeout: float = Field(5.0, ge=0, le=300)
-    global_rate_limit: float = Field(50.0, ge=1, le=50)
+    global_rate_limit: int = Field(50, ge=1, le=50)
     templates_dir: Path | None = None
     attach_full_text: bool = True
 
@@ -145,7 +162,11 @@ class DiscordSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         env_file = settings_cls.model_config.get("env_file")
         init_kwargs = getattr(init_settings, "init_kwargs", {})
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _WithoutWebhooks(settings_cls, env_settings),
+            _WithoutWebhooks(settings_cls, dotenv_settings),
+        ]
         if "webhooks" not in init_kwargs:
             path = Path(str(env_file)) if isinstance(env_file, str | os.PathLike) else None
             sources.append(_WebhookVariables(settings_cls, path))

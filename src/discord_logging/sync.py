@@ -46,7 +46,8 @@ class SyncNotifier:
         notification = build_notification(
             alert_type, title, message, color=color, fields=fields, exc=exc
         )
-        return self._worker.deliver(notification, timeout or self.settings.timeout_seconds * 4)
+        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
+        return self._worker.deliver(notification, wait)
 
     def close(self) -> None:
         """Deliver what is pending within ``close_timeout``, then stop. Idempotent."""

@@ -116,7 +116,7 @@ class Worker:
         async def drained() -> bool:
             while self._handoff:
                 await asyncio.sleep(0.002)
-            self._release_summaries()
+            self._submit(self._aggregator.release_held(time.time()))
             return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
 
         try:

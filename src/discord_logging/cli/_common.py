@@ -20,6 +20,7 @@ from ..alerts import normalize_alert_type
 from ..redaction import redact
 from ..settings import DiscordSettings
 from ..store import Store, default_store_path
+from ..store._disk import private_file
 from .output import say
 
 STORE_VARIABLE: Final = "DISCORD_STORE_PATH"
@@ -185,8 +186,8 @@ def write_jsonl(target: str, rows: Iterable[dict[str, Any]]) -> int:
     with contextlib.ExitStack() as stack:
         out: TextIO = sys.stdout
         if target != "-":
-            path = Path(target).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Exports hold message text: created 0600 in a directory created 0700.
+            path = private_file(Path(target).expanduser())
             out = stack.enter_context(path.open("w", encoding="utf-8"))
         for row in rows:
             out.write(redact(json.dumps(row, ensure_ascii=False, default=str)) + "\n")

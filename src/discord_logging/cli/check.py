@@ -35,7 +35,10 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
     """The checked configuration as plain data, tokens redacted."""
     urls = settings.webhook_urls
     router = Router(settings.routes, urls)
-    EmbedRenderer(app_name=settings.app_name, templates_dir=settings.templates_dir).validate(urls)
+    # The same templates the handler validates at start-up: routed and mentioned types too.
+    EmbedRenderer(app_name=settings.app_name, templates_dir=settings.templates_dir).validate(
+        [*urls, *settings.routes.values(), *settings.mentions]
+    )
     return {
         "webhooks": {name: url.redacted for name, url in sorted(urls.items())},
         "routes": [

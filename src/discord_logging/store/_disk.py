@@ -61,9 +61,20 @@ class JSONOnlyDisk(_Disk):  # type: ignore[misc]
 
 
 def private_directory(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by the owner only: mode 0700."""
+    """Create ``path`` (and missing parents) readable by the owner only: mode 0700.
+    An existing directory is left as it is: it may be shared on purpose."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-    os.chmod(path, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+    for created in missing:
+        os.chmod(created, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` if missing with mode 0600 (exports hold message text)."""
+    private_directory(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     return path
 
 

@@ -48,6 +48,7 @@ class DurableDeadLetters(DeadLetterSink):
         self._index = open_cache(root / "deadletters-index")
         self._caches: dict[str, diskcache.Cache] = {}
         self.refused_rows = 0
+        self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
 
     def _cache(self, webhook: str) -> diskcache.Cache:
         cache = self._caches.get(webhook)
@@ -147,6 +148,12 @@ class DurableDeadLetters(DeadLetterSink):
             if before is None or letter.dead_at < before:
                 self.remove(letter.id)
                 removed += 1
+        # Rows refused on read (a planted pickle, a corrupt value) go too: they can't be shown.
+        for hook, key in sorted(self._refused):
+            if webhook is None or hook == webhook:
+                self._cache(hook).delete(key)
+                self._refused.discard((hook, key))
+                removed += 1
         return removed
 
     # -- internals ---------------------------------------------------------------------------
@@ -170,7 +177,9 @@ class DurableDeadLetters(DeadLetterSink):
         try:
             for key in cache.iterkeys():
                 letter = self._load(cache, key)
-                if letter is not None:
+                if letter is None:
+                    self._refused.add((webhook, key))
+                else:
                     yield key, letter
         except UnsafeStoreRow:
             self.refused_rows += 1

@@ -17,7 +17,7 @@ import diskcache
 
 from ..alerts import normalize_alert_type
 from ..notification import Notification, NotificationResult
-from ._disk import UnsafeStoreRow, open_cache, private_directory
+from ._disk import UnsafeStoreRow, open_cache, private_directory, private_file
 
 TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
 
@@ -210,8 +210,7 @@ class History:
 
     def _delete(self, cache: diskcache.Cache, keys: list[str], export: Path | None) -> int:
         if export is not None and keys:
-            export.parent.mkdir(parents=True, exist_ok=True)
-            with export.open("a", encoding="utf-8") as out:
+            with private_file(export).open("a", encoding="utf-8") as out:
                 for key in keys:
                     entry = self._read(cache, key)
                     if entry is not None:
