@@ -249,13 +249,7 @@ class WebhookLane:
     ) -> None:
         stats = self.shared.stats
         kind = outcome.kind
-        if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
-            self.circuit.probe_done()
-        was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
-        if not self._healthy:  # what this failure dead-letters must not come straight back
-            self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
-        elif not was_healthy:  # healthy again: redeliver what the outage kept, now
-            self._next_refill = 0.0
+        self._note_health(kind, now)
         if kind is OutcomeKind.DELIVERED:
             self.circuit.record_success()
             stats.add("messages_sent")
@@ -303,6 +297,15 @@ class WebhookLane:
             self.queue.clear()
         else:
             self._dead_all(carried, DeadLetterReason.POISON, outcome)
+
+    def _note_health(self, kind: OutcomeKind, now: float) -> None:
+        if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
+            self.circuit.probe_done()
+        was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
+        if not self._healthy:  # what this failure dead-letters must not come straight back
+            self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
+        elif not was_healthy:  # healthy again: redeliver what the outage kept, now
+            self._next_refill = 0.0
 
     def _retry_or_dead(
         self, carried: list[Pending], outcome: Outcome, now: float, reason: DeadLetterReason
