@@ -1,0 +1,179 @@
+"""Fault matrix, store side: the durable store cannot be created, fills up, or is corrupt.
+The handler must keep delivering, fall back to memory for dead letters, say so once on
+stderr, and keep its books balanced."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from discord_logging import DiscordHandler
+from discord_logging.store import Store
+from discord_logging.store.deadletters import DurableDeadLetters
+from discord_logging.store.history import History
+from discord_logging.testing import FakeDiscord
+
+from .faultkit import (
+    DEADLINE,
+    TimedLogger,
+    assert_books_balance,
+    make_handler,
+    marked,
+    message_text,
+    wait_until,
+    warm_up,
+    webhook_id,
+)
+
+FALLBACK = "cannot be used"  # the store's one line on stderr when it falls back to memory
+RECORDS = 10
+
+
+def run_with_a_dead_webhook(
+    fake: FakeDiscord, store_path: Path, records: int = RECORDS
+) -> tuple[DiscordHandler, TimedLogger, dict[str, Any]]:
+    """Log to a healthy webhook (errors) and a deleted one (infos, which become dead
+    letters), settle, close; returns the handler, the logger and the final stats."""
+    gone = fake.add_webhook()
+    fake.delete_webhook(webhook_id(gone))
+    handler = make_handler(
+        {"general": gone, "error": fake.add_webhook()}, fake.host, store_path=str(store_path)
+    )
+    log = TimedLogger(handler)
+    warm_up(log, fake)
+    for i in range(records):
+        log.error("kept rec#%d#", i)
+        log.info("dead rec#%d#", i)
+    # flush() is True only when every dead letter is durable: with the store in memory it
+    # says False, so wait for the lanes to settle instead.
+    handler.flush(DEADLINE)
+    wait_until(lambda: handler.stats()["queue_depth"] == 0)
+    assert handler.stats()["dead_lettered"] == records
+    handler.close()
+    return handler, log, handler.stats()
+
+
+def in_memory(handler: DiscordHandler) -> list[Any]:
+    """The dead letters the degraded store holds in memory."""
+    assert handler.store is not None
+    return handler.store.memory.letters()
+
+
+def on_disk(path: Path) -> list[Any]:
+    """The dead letters a fresh Store finds on disk at ``path`` (empty if it cannot open)."""
+    store = Store(path)
+    try:
+        return [] if store.degraded else store.dead_letters.letters()
+    finally:
+        store.close()
+
+
+def assert_fell_back_once(
+    handler: DiscordHandler, stats: dict[str, Any], err: str, cause: str
+) -> None:
+    """The store is degraded, counted, and said so exactly once, naming the cause."""
+    assert handler.store is not None
+    assert handler.store.degraded
+    assert stats["store_errors"] >= 1
+    lines = [line for line in err.splitlines() if FALLBACK in line]
+    assert len(lines) == 1, err
+    assert cause in lines[0]
+
+
+def test_store_path_under_a_regular_file_falls_back_to_memory(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Store path under a regular file: memory fallback said once, delivery, books unaffected."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's parent directory should be")
+    handler, log, stats = run_with_a_dead_webhook(fake, blocker / "store")
+    assert_fell_back_once(handler, stats, capsys.readouterr().err, "NotADirectoryError")
+    assert_books_balance(stats, log.calls)
+    assert stats["delivered"] == 1 + RECORDS
+    assert marked(" ".join(x.notification.message for x in in_memory(handler))) == set(
+        range(RECORDS)
+    )
+    assert marked(message_text(fake)) == set(range(RECORDS))
+    log.assert_never_blocked()
+
+
+@pytest.mark.parametrize(
+    ("target", "method"),
+    [(DurableDeadLetters, "add_many"), (History, "record_many")],
+    ids=["dead-letters", "history"],
+)
+def test_disk_full_falls_back_to_memory(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    target: type,
+    method: str,
+) -> None:
+    """Disk full (ENOSPC) on letters or history: memory fallback said once, every letter kept."""
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(target, method, full)
+    handler, log, stats = run_with_a_dead_webhook(fake, tmp_path / "store")
+    assert_fell_back_once(handler, stats, capsys.readouterr().err, "No space left on device")
+    assert_books_balance(stats, log.calls)
+    assert stats["delivered"] == 1 + RECORDS
+    kept = in_memory(handler) + on_disk(tmp_path / "store")
+    assert marked(" ".join(x.notification.message for x in kept)) == set(range(RECORDS))
+    assert len(kept) == RECORDS
+    log.assert_never_blocked()
+
+
+def corrupt(relative: str) -> Callable[[Path], None]:
+    """Write garbage where the store keeps the SQLite file ``relative``."""
+
+    def write(store: Path) -> None:
+        target = store / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"this is not a database\x00\xff" * 512)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["deadletters-index/cache.db", "deadletters/general/cache.db", "history/general/cache.db"],
+)
+def test_corrupt_store_file_falls_back_to_memory(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str], relative: str
+) -> None:
+    """A corrupt store file: memory fallback said once, delivery, books unaffected, all kept."""
+    store_path = tmp_path / "store"
+    corrupt(relative)(store_path)
+    handler, log, stats = run_with_a_dead_webhook(fake, store_path)
+    assert_fell_back_once(handler, stats, capsys.readouterr().err, "DatabaseError")
+    assert_books_balance(stats, log.calls)
+    assert stats["delivered"] == 1 + RECORDS
+    kept = in_memory(handler)
+    if relative.startswith("history"):  # letters written before the history's failure
+        kept += on_disk(store_path)
+    assert marked(" ".join(x.notification.message for x in kept)) == set(range(RECORDS))
+    log.assert_never_blocked()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: with the store fallen back to memory, close() still says the dead letters "
+    "are 'kept in the store at <path>'; they are in memory and die with the process",
+)
+def test_close_message_says_memory_when_the_store_fell_back(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The close line tells the operator where the dead letters really are: memory."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    run_with_a_dead_webhook(fake, blocker / "store")
+    closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
+    assert len(closing) == 1
+    assert "kept in memory" in closing[0], closing[0]
