@@ -38,10 +38,12 @@ class DemoReport:
 
     @property
     def lost(self) -> int:
-        """Records neither delivered, aggregated, nor kept as dead letters."""
+        """Records neither delivered, folded into a storm summary, nor dead-lettered (a dead
+        letter is either still kept or was redelivered later)."""
         s = self.stats
-        accounted = s["delivered"] + s["aggregated"] + s["dead_letters_kept"]
-        return max(0, int(s["emitted"]) - int(accounted))
+        accounted = s["delivered"] + s["aggregated"] + s["dead_lettered"]
+        dropped = sum(s["dropped"].values())  # refused at the hand-off: never emitted
+        return max(0, int(s["emitted"]) - int(accounted)) + int(dropped)
 
 
 def run_demo(
@@ -171,7 +173,7 @@ def summary_lines(report: DemoReport) -> list[str]:
     s = report.stats
     lines = [
         f"records emitted        {s['emitted']}",
-        f"delivered              {s['delivered']}",
+        f"delivered              {s['delivered'] + s['redelivered']}",
         f"messages sent          {s['messages_sent']}",
         f"embeds per message     {s['embeds_per_message']}",
         f"records per message    {s['records_per_message']}",

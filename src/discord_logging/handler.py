@@ -168,7 +168,7 @@ class DiscordHandler(logging.Handler):
         with self._start_lock:
             if self._worker is None and not self._start_failed and not self._closed:
                 worker = Worker(
-                    self._make_notifier(),
+                    self._make_notifier,
                     aggregate_window=self.settings.aggregate_window,
                     stats=self._stats,
                 )
@@ -203,8 +203,8 @@ class DiscordHandler(logging.Handler):
             if worker is None:
                 worker = self._running_worker()
             if worker is None or not worker.put(notification):
+                # Counted as dropped (not emitted): emitted + dropped == records handled.
                 reason = "closed" if self._closed or worker is None else "handoff_full"
-                self._stats.add("emitted", alert_type=alert_type)
                 self._stats.dropped(reason, alert_type)
         except RecursionError:
             raise
@@ -231,14 +231,16 @@ class DiscordHandler(logging.Handler):
             left = worker.stop(self.settings.close_timeout)
             kept = len(self.dead_letters)
             if left or kept:
-                where = f"the store at {self.store.path}" if self.store is not None else "memory"
+                durable = self.store is not None and not self.store.degraded
+                where = f"the store at {self.store.path}" if durable and self.store else "memory"
                 print(
                     f"discord-logging: {left} notification(s) not delivered by the close "
                     f"deadline; {kept} dead letter(s) kept in {where}",
                     file=sys.stderr,
                 )
-        if self.store is not None and self._pid == os.getpid():
-            self.store.close()
+        alive = worker is not None and worker.thread.is_alive()
+        if self.store is not None and self._pid == os.getpid() and not alive:
+            self.store.close()  # never under a worker that is still writing
         super().close()
 
     # -- inspection and non-logging use ------------------------------------------------------
@@ -246,9 +248,7 @@ class DiscordHandler(logging.Handler):
     def stats(self) -> dict[str, Any]:
         """Counters (emitted, delivered, aggregated, dead-lettered, dropped by reason, ...)."""
         worker = self._worker
-        depth = 0
-        if worker is not None:
-            depth = worker.backlog + worker.notifier.queue_depth()
+        depth = worker.queue_depth() if worker is not None else 0
         return self._stats.snapshot(queue_depth=depth, dead_letters_kept=len(self.dead_letters))
 
     def send(

@@ -415,7 +415,8 @@ class WebhookLane:
         status = DeliveryStatus.DEAD_LETTERED
         try:
             self.shared.dead_letters.add(letter)
-            self.shared.stats.dead_lettered(reason.value, pending.notification.alert_type)
+            if not pending.from_dead_letters:  # a failed redelivery is the same letter again
+                self.shared.stats.dead_lettered(reason.value, pending.notification.alert_type)
         except Exception:  # noqa: BLE001 - counted as lost, never raised into delivery
             status = DeliveryStatus.FAILED
             self.shared.stats.dropped("dead_letter_write_error", pending.notification.alert_type)

@@ -218,7 +218,9 @@ class Notifier:
 
     def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
         notification = pending.notification
-        if result.status is DeliveryStatus.DELIVERED:
+        # A redelivered dead letter was counted once already, as dead-lettered; it is counted
+        # again only as "redelivered", so delivered + aggregated + dead_lettered == emitted.
+        if result.status is DeliveryStatus.DELIVERED and not pending.from_dead_letters:
             self.stats.add("delivered", alert_type=notification.alert_type)
         if pending.future is not None and not pending.future.done():
             pending.future.set_result(result)

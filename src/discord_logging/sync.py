@@ -22,8 +22,12 @@ class SyncNotifier:
         engine_options = settings.pop("engine_options", None) or {}
         self.settings = load_settings(**settings)
         self.stats = DeliveryStats()
-        notifier = Notifier(self.settings, stats=self.stats, **engine_options)
-        self._worker = Worker(notifier, aggregate_window=0, stats=self.stats)
+        Notifier(self.settings, stats=self.stats, **engine_options)  # validate now, loudly
+        self._worker = Worker(
+            lambda: Notifier(self.settings, stats=self.stats, **engine_options),
+            aggregate_window=0,
+            stats=self.stats,
+        )
         self._worker.start()
 
     @property

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -35,14 +36,16 @@ class Worker:
 
     def __init__(
         self,
-        notifier: Notifier,
+        notifier_factory: Callable[[], Notifier],
         *,
         aggregate_window: float,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
     ) -> None:
-        self.notifier = notifier
+        # Built on the worker thread: compiling templates is no work for a caller's first log.
+        self._notifier_factory = notifier_factory
+        self._notifier: Notifier | None = None
         self.stats = stats
         self.capacity = capacity
         self._clock = clock
@@ -53,6 +56,7 @@ class Worker:
         self._sleeping = False
         self._stopping = False
         self._close_timeout = 0.0
+        self._close_deadline = 0.0
         self._ready = threading.Event()
         self._done = threading.Event()
         self.left_at_close = 0
@@ -92,6 +96,20 @@ class Worker:
         """Records handed over and not yet taken by the worker."""
         return len(self._handoff)
 
+    @property
+    def notifier(self) -> Notifier:
+        """The delivery engine (exists once the worker's loop runs)."""
+        if self._notifier is None:
+            self._ready.wait(5.0)
+        if self._notifier is None:
+            raise RuntimeError("the discord-logging worker is not running")
+        return self._notifier
+
+    def queue_depth(self) -> int:
+        """Records waiting anywhere: hand-off, lanes, in flight."""
+        lanes = self._notifier.queue_depth() if self._notifier is not None else 0
+        return len(self._handoff) + lanes
+
     def call(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
         """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
         self._ready.wait(5.0)
@@ -104,6 +122,8 @@ class Worker:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError("discord-logging did not answer in time") from None
+        except concurrent.futures.CancelledError:  # close() ended the loop meanwhile
+            raise RuntimeError("the discord-logging worker stopped") from None
 
     def deliver(self, notification: Notification, timeout: float) -> NotificationResult:
         """Send one notification through the worker's notifier and wait for its outcome."""
@@ -122,20 +142,27 @@ class Worker:
         try:
             return self.call(drained, timeout + 0.5)
         except (RuntimeError, TimeoutError):
-            return not self._handoff and self.notifier.queue_depth() == 0
+            notifier = self._notifier
+            if notifier is None:
+                return self.queue_depth() == 0
+            sink = notifier.dead_letters
+            return self.queue_depth() == 0 and (sink.durable or len(sink) == 0)
 
     def stop(self, timeout: float) -> int:
         """Deliver what can be within ``timeout``, hand the rest to the dead letters, end the
         thread. Returns how many records went to the dead letters because time ran out."""
         if not self._stopping:
             self._close_timeout = timeout
+            self._close_deadline = time.monotonic() + timeout
             self._stopping = True
             loop = self._loop
             if loop is not None and not self._done.is_set():
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._set_wake)
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
-            self.thread.join(timeout + 2.0)
+            # Beyond the deadline only for writing what was taken to the store: records
+            # are never abandoned half-way (a huge burst may take a few seconds more).
+            self.thread.join(timeout + 30.0)
         return self.left_at_close
 
     # -- worker side -------------------------------------------------------------------------
@@ -155,7 +182,14 @@ class Worker:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._ready.set()
+        try:
+            self._notifier = self._notifier_factory()
+        except Exception as exc:  # noqa: BLE001 - said once; records are then refused, counted
+            self._stopping = True
+            print(f"discord-logging: the worker could not start: {exc}", file=sys.stderr)
+            return
+        finally:
+            self._ready.set()
         while not self._stopping:
             self._take()
             self._release_summaries()
@@ -163,9 +197,11 @@ class Worker:
                 await asyncio.sleep(0)  # let the lanes run between large batches
                 continue
             await self._nap()
-        self._take()
+        while self._handoff:  # everything handed over is accounted for, even past the deadline
+            self._take()
         self._submit(self._aggregator.drain())
-        self.left_at_close = await self.notifier.aclose(self._close_timeout)
+        remaining = max(0.0, self._close_deadline - time.monotonic())
+        self.left_at_close = await self.notifier.aclose(remaining)
 
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""

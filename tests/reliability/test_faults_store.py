@@ -162,11 +162,6 @@ def test_corrupt_store_file_falls_back_to_memory(
     log.assert_never_blocked()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with the store fallen back to memory, close() still says the dead letters "
-    "are 'kept in the store at <path>'; they are in memory and die with the process",
-)
 def test_close_message_says_memory_when_the_store_fell_back(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -86,5 +86,6 @@ def open_cache(path: Path) -> diskcache.Cache:
         disk=JSONOnlyDisk,
         eviction_policy="none",
         size_limit=2**62,
+        cull_limit=0,  # no automatic culling per write: retention is ours, claims self-expire
         timeout=5,  # seconds a writer waits for another process's lock
     )

@@ -49,6 +49,10 @@ class DurableDeadLetters(DeadLetterSink):
         self._caches: dict[str, diskcache.Cache] = {}
         self.refused_rows = 0
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
+        # Ids this process has read from or written to the store. Only these can already be
+        # stored (new notifications get new ids), so only these need the lookup and claim
+        # cleanup on add: a burst of new letters costs two writes each, not four.
+        self._known: set[str] = set()
 
     def _cache(self, webhook: str) -> diskcache.Cache:
         cache = self._caches.get(webhook)
@@ -76,10 +80,12 @@ class DurableDeadLetters(DeadLetterSink):
                 with cache.transact():
                     for letter in group:
                         key = entry_key(letter.dead_at, letter.id)
-                        self._forget(letter.id)
+                        if letter.id in self._known:
+                            self._forget(letter.id)
+                            self._index.delete(f"claim:{letter.id}")  # a failed redelivery
                         cache.set(key, letter.to_dict())
                         self._index.set(f"id:{letter.id}", [letter.webhook, key])
-                        self._index.delete(f"claim:{letter.id}")  # a failed redelivery frees it
+                        self._known.add(letter.id)
 
     def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
         found: list[DeadLetter] = []
@@ -116,12 +122,14 @@ class DurableDeadLetters(DeadLetterSink):
             matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
             return matches[0] if len(matches) == 1 else None
         webhook, key = where
+        self._known.add(letter_id)
         return self._load(self._cache(webhook), key)
 
     def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
         """Take the right to redeliver ``letter_id`` for ``lease`` seconds (atomic). A claim
         held by a process that no longer exists (a killed replay) is taken over."""
         key = f"claim:{letter_id}"
+        self._known.add(letter_id)
         if self._index.add(key, os.getpid(), expire=lease):
             return True
         holder = self._index.get(key)
@@ -180,6 +188,7 @@ class DurableDeadLetters(DeadLetterSink):
                 if letter is None:
                     self._refused.add((webhook, key))
                 else:
+                    self._known.add(letter.id)
                     yield key, letter
         except UnsafeStoreRow:
             self.refused_rows += 1
