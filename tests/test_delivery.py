@@ -398,3 +398,15 @@ async def test_unknown_engine_option_is_refused(fake: FakeDiscord) -> None:
     settings = load_settings(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host)
     with pytest.raises(ConfigurationError, match="probe_intervall"):
         Notifier(settings, probe_intervall=3)
+
+
+async def test_discord_channel_implements_notification_channel(fake: FakeDiscord) -> None:
+    """DiscordChannel is the NotificationChannel for Discord: one result per notification."""
+    from discord_logging.notification import NotificationChannel
+    from discord_logging.notifier import DiscordChannel
+
+    channel = DiscordChannel(notifier(fake, {"general": fake.add_webhook()}))
+    assert isinstance(channel, NotificationChannel)
+    results = await channel.send([note(1), note(2)])
+    await channel.aclose()
+    assert [r.status for r in results] == [DeliveryStatus.DELIVERED] * 2

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         NotificationChannel,
         NotificationResult,
     )
-    from .notifier import Notifier
+    from .notifier import DiscordChannel, Notifier
     from .settings import DiscordSettings, load_settings
     from .sync import SyncNotifier
 
@@ -33,6 +33,7 @@ _HOMES = {
     "DeadLetterReason": "deadletters",
     "DeadLetterSink": "deadletters",
     "DeliveryStatus": "notification",
+    "DiscordChannel": "notifier",
     "DiscordHandler": "handler",
     "DiscordLoggingError": "errors",
     "DiscordSettings": "settings",
@@ -54,6 +55,7 @@ __all__ = [
     "DeadLetterReason",
     "DeadLetterSink",
     "DeliveryStatus",
+    "DiscordChannel",
     "DiscordHandler",
     "DiscordLoggingError",
     "DiscordSettings",

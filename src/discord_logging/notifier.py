@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -19,7 +19,12 @@ from .client import WebhookClient
 from .deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from .errors import ConfigurationError
 from .lane import LaneConfig, Pending, SharedState, WebhookLane
-from .notification import DeliveryStatus, Notification, NotificationResult
+from .notification import (
+    DeliveryStatus,
+    Notification,
+    NotificationChannel,
+    NotificationResult,
+)
 from .ratelimit import BAN_COOLDOWN, SlidingWindow
 from .rendering import EmbedRenderer
 from .routing import Router
@@ -276,6 +281,22 @@ class Notifier:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class DiscordChannel(NotificationChannel):
+    """Discord as a :class:`NotificationChannel`: each notification goes through a Notifier's
+    lanes (routing, limits, batching, retries, dead letters) and its outcome comes back."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    async def send(self, notifications: Sequence[Notification]) -> list[NotificationResult]:
+        return list(
+            await asyncio.gather(*(self.notifier.send_notification(n) for n in notifications))
+        )
+
+    async def aclose(self) -> None:
+        await self.notifier.aclose()
 
 
 def build_notification(
