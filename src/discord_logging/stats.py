@@ -70,9 +70,8 @@ class DeliveryStats:
             data["embeds_per_message"] = (
                 round(self._counts["embeds_sent"] / messages, 2) if messages else 0.0
             )
-            data["records_per_message"] = (
-                round(self._counts["delivered"] / messages, 2) if messages else 0.0
-            )
+            sent = self._counts["delivered"] + self._counts["redelivered"]
+            data["records_per_message"] = round(sent / messages, 2) if messages else 0.0
             data["dropped"] = dict(self._dropped)
             data["dead_lettered_by_reason"] = dict(self._dead)
             data["per_alert_type"] = {
