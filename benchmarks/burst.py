@@ -82,7 +82,9 @@ def main() -> None:
         stats = handler.stats()
     emitted = stats["emitted"] - 1  # without the warm-up record
     kept = stats["dead_letters_kept"]
-    accounted = stats["delivered"] - 1 + stats["aggregated"] + kept
+    # Each record is delivered, folded into a storm summary, or dead-lettered (then kept, or
+    # redelivered later); a record refused at the hand-off would be in "dropped".
+    accounted = stats["delivered"] - 1 + stats["aggregated"] + stats["dead_lettered"]
     print(f"burst of {args.records:,} records (half identical, half distinct), 2 webhooks:")
     print(
         f"  caller time in logger.error: {in_emit:.2f} s total, "
@@ -92,13 +94,13 @@ def main() -> None:
     print(
         f"  emitted {emitted:,}; delivered {stats['delivered'] - 1:,} in "
         f"{stats['messages_sent'] - 1} messages; aggregated {stats['aggregated']:,}; "
-        f"kept as dead letters {kept:,}"
+        f"dead-lettered {stats['dead_lettered']:,} (redelivered {stats['redelivered']:,}, "
+        f"kept {kept:,})"
     )
     print(f"  429s received: {fake.count_status(429)}; dropped: {stats['dropped'] or 'none'}")
-    print(f"  lost: {max(0, emitted - accounted):,}")
-    print(
-        f"  (ru_maxrss of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
-    )
+    print(f"  lost: {max(0, emitted - accounted) + sum(stats['dropped'].values()):,}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  (ru_maxrss of the process: {peak_mb:.0f} MB)")
 
 
 if __name__ == "__main__":
