@@ -41,6 +41,7 @@ async def run_engine(kind: str, records: int) -> dict[str, float]:
         for i in range(records):
             title, message = make(i)
             notifier.submit(build_notification("general", title, message))
+
         def delivered() -> int:  # first time, and from the dead letters after a queue overflow
             return notifier.stats.get("delivered") + notifier.stats.get("redelivered")
 
