@@ -330,8 +330,9 @@ def test_python312_queue_handler_config(fake: FakeDiscord) -> None:
         }
     )
     queued = logging.getLogger("q").handlers[0]
-    logging.getLogger("q").error("through two queues")
     listener = queued.listener  # type: ignore[attr-defined]
+    listener.start()  # dictConfig creates the listener; the application starts it
+    logging.getLogger("q").error("through two queues")
     listener.stop()
     discord = listener.handlers[0]
     assert discord.flush(5)

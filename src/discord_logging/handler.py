@@ -62,6 +62,7 @@ class DiscordHandler(logging.Handler):
     _closed = False
     _pid = -1
     store: Store | None = None
+    _kept_at_close: int | None = None
 
     def __init__(
         self,
@@ -171,6 +172,7 @@ class DiscordHandler(logging.Handler):
                     self._make_notifier,
                     aggregate_window=self.settings.aggregate_window,
                     stats=self._stats,
+                    on_thread_exit=self.store.release_thread if self.store else None,
                 )
                 try:
                     worker.start()
@@ -240,6 +242,7 @@ class DiscordHandler(logging.Handler):
                 )
         alive = worker is not None and worker.thread.is_alive()
         if self.store is not None and self._pid == os.getpid() and not alive:
+            self._kept_at_close = len(self.dead_letters)
             self.store.close()  # never under a worker that is still writing
         super().close()
 
@@ -249,7 +252,9 @@ class DiscordHandler(logging.Handler):
         """Counters (emitted, delivered, aggregated, dead-lettered, dropped by reason, ...)."""
         worker = self._worker
         depth = worker.queue_depth() if worker is not None else 0
-        return self._stats.snapshot(queue_depth=depth, dead_letters_kept=len(self.dead_letters))
+        # After close the store is closed: report what it held then, without reopening it.
+        kept = self._kept_at_close if self._kept_at_close is not None else len(self.dead_letters)
+        return self._stats.snapshot(queue_depth=depth, dead_letters_kept=kept)
 
     def send(
         self,

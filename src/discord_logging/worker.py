@@ -42,9 +42,11 @@ class Worker:
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
+        on_thread_exit: Callable[[], None] | None = None,
     ) -> None:
         # Built on the worker thread: compiling templates is no work for a caller's first log.
         self._notifier_factory = notifier_factory
+        self._on_thread_exit = on_thread_exit
         self._notifier: Notifier | None = None
         self.stats = stats
         self.capacity = capacity
@@ -176,6 +178,9 @@ class Worker:
         try:
             asyncio.run(self._main())
         finally:
+            if self._on_thread_exit is not None:
+                with contextlib.suppress(Exception):  # e.g. close this thread's connections
+                    self._on_thread_exit()
             self._done.set()
             self._ready.set()
 

@@ -60,6 +60,8 @@ class Store:
         self._warned = False
         self.history: History | None = None
         self.durable: DurableDeadLetters | None = None
+        self._abandoned: list[History | DurableDeadLetters] = []
+        self.closed = False  # still readable after close; connections are then not kept
         self.memory = MemoryDeadLetters()
         try:
             private_directory(self.path)
@@ -83,9 +85,10 @@ class Store:
 
     def _fail(self, exc: BaseException) -> None:
         self.stats.add("store_errors")
-        if self.durable is not None or self.history is not None or not self._warned:
-            self.history = None
-            self.durable = None
+        # Kept so that close() and release_thread() still close their connections.
+        self._abandoned += [part for part in (self.history, self.durable) if part is not None]
+        self.history = None
+        self.durable = None
         if not self._warned:
             self._warned = True
             print(
@@ -112,9 +115,24 @@ class Store:
         if len(self._pending_entries) + len(self._pending_letters) >= WRITE_BATCH:
             self.write_pending()
         elif self._writer is None:
-            self._writer = threading.Timer(WRITE_DELAY, self.write_pending)
+            self._writer = threading.Timer(WRITE_DELAY, self._write_from_timer)
             self._writer.daemon = True
             self._writer.start()
+
+    def _write_from_timer(self) -> None:
+        self.write_pending()
+        self.closed = True
+        self.release_thread()
+
+    def release_thread(self) -> None:
+        """Close the calling thread's SQLite connections (a thread must before it ends: Python
+        3.13 warns about connections left for the garbage collector). Never raises."""
+        for part in (self.history, self.durable, *self._abandoned):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    self.stats.add("store_errors")
 
     def write_pending(self) -> None:
         """Write buffered letters and history entries now; on failure keep letters in memory."""
@@ -174,6 +192,8 @@ class Store:
             return 0
         finally:
             self._cleanup_lock.release()
+            if threading.current_thread() is self._cleanup_thread:
+                self.release_thread()
 
     def close(self) -> None:
         """Write what is buffered and close the caches (the store stays on disk)."""
@@ -181,10 +201,8 @@ class Store:
         if cleanup is not None and cleanup is not threading.current_thread():
             cleanup.join(30.0)
         self.write_pending()
-        if self.durable is not None:
-            self.durable.close()
-        if self.history is not None:
-            self.history.close()
+        self.closed = True
+        self.release_thread()
 
 
 class ResilientDeadLetters(DeadLetterSink):
@@ -208,6 +226,11 @@ class ResilientDeadLetters(DeadLetterSink):
     def sync(self) -> None:
         self._store.write_pending()
 
+    def _done(self) -> None:
+        """After the store was closed, a late read must not leave a connection open."""
+        if self._store.closed:
+            self._store.release_thread()
+
     def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
         self.sync()
         durable = self._store.durable
@@ -216,6 +239,8 @@ class ResilientDeadLetters(DeadLetterSink):
                 return durable.retryable(webhook, limit)
             except Exception as exc:  # noqa: BLE001
                 self._store._fail(exc)
+            finally:
+                self._done()
         return self._store.memory.retryable(webhook, limit)
 
     def remove(self, letter_id: str) -> None:
@@ -226,6 +251,8 @@ class ResilientDeadLetters(DeadLetterSink):
                 durable.remove(letter_id)
             except Exception as exc:  # noqa: BLE001
                 self._store._fail(exc)
+            finally:
+                self._done()
         self._store.memory.remove(letter_id)
 
     def letters(self) -> list[DeadLetter]:
@@ -237,6 +264,8 @@ class ResilientDeadLetters(DeadLetterSink):
                 found = durable.letters() + found
             except Exception as exc:  # noqa: BLE001
                 self._store._fail(exc)
+            finally:
+                self._done()
         return found
 
     def __len__(self) -> int:
@@ -248,4 +277,6 @@ class ResilientDeadLetters(DeadLetterSink):
                 count += len(durable)
             except Exception as exc:  # noqa: BLE001
                 store._fail(exc)
+            finally:
+                self._done()
         return count

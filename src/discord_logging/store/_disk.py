@@ -7,6 +7,7 @@ values are written as JSON text, and a row in pickle mode is refused on read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -81,15 +82,23 @@ def private_file(path: Path) -> Path:
 def open_cache(path: Path) -> diskcache.Cache:
     """A diskcache Cache in a private directory, JSON only, never evicting on its own."""
     private_directory(path)
-    return diskcache.Cache(
-        str(path),
-        disk=JSONOnlyDisk,
-        eviction_policy="none",
-        size_limit=2**62,
-        cull_limit=0,  # no automatic culling per write: retention is ours, claims self-expire
-        # diskcache's defaults (32 MB page cache and 64 MB mmap per connection) cost an app
-        # ~100 MB of RSS across our caches; a few MB each is plenty for append-mostly use.
-        sqlite_cache_size=1024,
-        sqlite_mmap_size=0,
-        timeout=5,  # seconds a writer waits for another process's lock
-    )
+    cache = diskcache.Cache.__new__(diskcache.Cache)
+    try:
+        cache.__init__(  # type: ignore[misc]
+            str(path),
+            disk=JSONOnlyDisk,
+            eviction_policy="none",
+            size_limit=2**62,
+            cull_limit=0,  # no automatic culling per write: retention is ours; claims expire
+            # diskcache's defaults (32 MB page cache and 64 MB mmap per connection) cost an
+            # app ~100 MB of RSS across our caches; a few MB each is plenty here.
+            sqlite_cache_size=1024,
+            sqlite_mmap_size=0,
+            timeout=5,  # seconds a writer waits for another process's lock
+        )
+    except BaseException:
+        # A corrupt file fails after the connection opened: close it rather than leak it.
+        with contextlib.suppress(Exception):
+            cache.close()
+        raise
+    return cache

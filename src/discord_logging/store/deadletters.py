@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +48,7 @@ class DurableDeadLetters(DeadLetterSink):
         self.history = history
         self._index = open_cache(root / "deadletters-index")
         self._caches: dict[str, diskcache.Cache] = {}
+        self._open_lock = threading.Lock()
         self.refused_rows = 0
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
         # Ids this process has read from or written to the store. Only these can already be
@@ -57,7 +59,10 @@ class DurableDeadLetters(DeadLetterSink):
     def _cache(self, webhook: str) -> diskcache.Cache:
         cache = self._caches.get(webhook)
         if cache is None:
-            cache = self._caches[webhook] = open_cache(self.root / webhook)
+            with self._open_lock:  # two threads must not each open (and orphan) one
+                cache = self._caches.get(webhook)
+                if cache is None:
+                    cache = self._caches[webhook] = open_cache(self.root / webhook)
         return cache
 
     def webhooks(self) -> list[str]:
@@ -198,8 +203,7 @@ class DurableDeadLetters(DeadLetterSink):
             yield letter
 
     def close(self) -> None:
-        """Close every open cache."""
-        for cache in self._caches.values():
+        """Close this thread's connections to every open cache (see History.close)."""
+        for cache in list(self._caches.values()):
             cache.close()
-        self._caches.clear()
         self._index.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -67,13 +68,17 @@ class History:
     def __init__(self, root: Path) -> None:
         self.root = private_directory(root / "history")
         self._caches: dict[str, diskcache.Cache] = {}
+        self._open_lock = threading.Lock()
         self.refused_rows = 0
 
     def _cache(self, alert_type: str) -> diskcache.Cache:
         name = normalize_alert_type(alert_type)  # also keeps the name safe as a directory
         cache = self._caches.get(name)
         if cache is None:
-            cache = self._caches[name] = open_cache(self.root / name)
+            with self._open_lock:  # two threads must not each open (and orphan) one
+                cache = self._caches.get(name)
+                if cache is None:
+                    cache = self._caches[name] = open_cache(self.root / name)
         return cache
 
     def alert_types(self) -> list[str]:
@@ -220,10 +225,10 @@ class History:
         return len(keys)
 
     def close(self) -> None:
-        """Close every open cache."""
-        for cache in self._caches.values():
+        """Close this thread's connections to every open cache (SQLite connections belong to
+        the thread that opened them; each thread closes its own, and reconnects on use)."""
+        for cache in list(self._caches.values()):
             cache.close()
-        self._caches.clear()
 
 
 def _matches(entry: dict[str, Any], needle: str) -> bool:
