@@ -49,3 +49,22 @@ def _restore_logging() -> Iterator[None]:
         logger.setLevel(before[1])
         logger.propagate = before[2]
         logger.disabled = before[3]
+
+
+@pytest.fixture(autouse=True)
+def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Store a test opens is closed afterwards, on this thread: SQLite connections left
+    for the garbage collector are reported by Python 3.13 at some later, unrelated test."""
+    from discord_logging.store import Store
+
+    opened: list[Store] = []
+    original = Store.__init__
+
+    def tracking(self: Store, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    monkeypatch.setattr(Store, "__init__", tracking)
+    yield
+    for store in opened:
+        store.close()

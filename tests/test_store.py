@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_values_are_json_never_pickle(tmp_path: Path) -> None:
     store.dead_letters.add(letter())
     store.close()
     db = tmp_path / "deadletters" / "general" / "cache.db"
-    with sqlite3.connect(db) as con:
+    with closing(sqlite3.connect(db)) as con, con:
         rows = con.execute("SELECT mode, value FROM Cache").fetchall()
     assert rows
     for mode, value in rows:
@@ -77,7 +78,7 @@ def test_planted_pickle_row_is_refused(tmp_path: Path) -> None:
     cache = open_cache(tmp_path / "planted")
     cache.set("k", "ok")
     cache.close()
-    with sqlite3.connect(tmp_path / "planted" / "cache.db") as con:
+    with closing(sqlite3.connect(tmp_path / "planted" / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ? WHERE key = 'k'", (pickle.dumps(Boom()),))
     cache = open_cache(tmp_path / "planted")
     with pytest.raises(UnsafeStoreRow, match="refused a pickled row"):
@@ -92,7 +93,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.dead_letters.add(letter(1))
     store.dead_letters.add(letter(2))
     store.close()
-    with sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db") as con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ? WHERE rowid = 1", (pickle.dumps("x"),))
     store = Store(tmp_path)
     letters = store.dead_letters.letters()
@@ -302,7 +303,7 @@ def test_planted_row_can_be_purged(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter(1))
     store.close()
-    with sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db") as con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ?", (pickle.dumps("x"),))
     store = Store(tmp_path)
     assert store.durable is not None
