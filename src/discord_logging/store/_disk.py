@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Final
 
@@ -102,3 +103,35 @@ def open_cache(path: Path) -> diskcache.Cache:
             cache.close()
         raise
     return cache
+
+
+class CacheFolder:
+    """One diskcache per name under ``root`` (per alert type, per webhook), opened on first use.
+
+    Opening is locked: two threads must not each open one and orphan the other's connection.
+    ``close()`` closes the calling thread's connections (SQLite connections belong to the
+    thread that opened them); a cache reconnects on its next use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = private_directory(root)
+        self._caches: dict[str, diskcache.Cache] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> diskcache.Cache:
+        """The cache for ``name`` (a safe directory name, checked by the caller)."""
+        cache = self._caches.get(name)
+        if cache is None:
+            with self._lock:
+                cache = self._caches.get(name)
+                if cache is None:
+                    cache = self._caches[name] = open_cache(self.root / name)
+        return cache
+
+    def names(self) -> list[str]:
+        """Names that have a cache on disk (opened or not)."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def close(self) -> None:
+        """Close this thread's connections to every opened cache."""
+        for cache in list(self._caches.values()):
+            cache.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +21,7 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
-from ._disk import UnsafeStoreRow, open_cache, private_directory
+from ._disk import CacheFolder, UnsafeStoreRow, open_cache
 from .history import History, entry_key
 
 CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
@@ -44,11 +43,10 @@ class DurableDeadLetters(DeadLetterSink):
     durable = True
 
     def __init__(self, root: Path, history: History) -> None:
-        self.root = private_directory(root / "deadletters")
+        self._folder = CacheFolder(root / "deadletters")
+        self.root = self._folder.root
         self.history = history
         self._index = open_cache(root / "deadletters-index")
-        self._caches: dict[str, diskcache.Cache] = {}
-        self._open_lock = threading.Lock()
         self.refused_rows = 0
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
         # Ids this process has read from or written to the store. Only these can already be
@@ -57,17 +55,11 @@ class DurableDeadLetters(DeadLetterSink):
         self._known: set[str] = set()
 
     def _cache(self, webhook: str) -> diskcache.Cache:
-        cache = self._caches.get(webhook)
-        if cache is None:
-            with self._open_lock:  # two threads must not each open (and orphan) one
-                cache = self._caches.get(webhook)
-                if cache is None:
-                    cache = self._caches[webhook] = open_cache(self.root / webhook)
-        return cache
+        return self._folder.get(webhook)
 
     def webhooks(self) -> list[str]:
         """Webhooks (alert type names) that have dead letters."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        return self._folder.names()
 
     # -- the sink interface ------------------------------------------------------------------
 
@@ -204,6 +196,5 @@ class DurableDeadLetters(DeadLetterSink):
 
     def close(self) -> None:
         """Close this thread's connections to every open cache (see History.close)."""
-        for cache in list(self._caches.values()):
-            cache.close()
+        self._folder.close()
         self._index.close()

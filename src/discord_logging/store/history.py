@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import diskcache
 
 from ..alerts import normalize_alert_type
 from ..notification import Notification, NotificationResult
-from ._disk import UnsafeStoreRow, open_cache, private_directory, private_file
+from ._disk import CacheFolder, UnsafeStoreRow, private_file
 
 TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
 
@@ -66,24 +65,17 @@ class History:
     """Read and write history entries under ``<store>/history/<alert type>/``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = private_directory(root / "history")
-        self._caches: dict[str, diskcache.Cache] = {}
-        self._open_lock = threading.Lock()
+        self._folder = CacheFolder(root / "history")
+        self.root = self._folder.root
         self.refused_rows = 0
 
     def _cache(self, alert_type: str) -> diskcache.Cache:
-        name = normalize_alert_type(alert_type)  # also keeps the name safe as a directory
-        cache = self._caches.get(name)
-        if cache is None:
-            with self._open_lock:  # two threads must not each open (and orphan) one
-                cache = self._caches.get(name)
-                if cache is None:
-                    cache = self._caches[name] = open_cache(self.root / name)
-        return cache
+        # normalize_alert_type also keeps the name safe as a directory name
+        return self._folder.get(normalize_alert_type(alert_type))
 
     def alert_types(self) -> list[str]:
         """Alert types that have a history."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        return self._folder.names()
 
     def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
         """Write (or overwrite) the entry for ``notification``'s latest outcome."""
@@ -225,10 +217,8 @@ class History:
         return len(keys)
 
     def close(self) -> None:
-        """Close this thread's connections to every open cache (SQLite connections belong to
-        the thread that opened them; each thread closes its own, and reconnects on use)."""
-        for cache in list(self._caches.values()):
-            cache.close()
+        """Close this thread's connections to every open cache (see CacheFolder.close)."""
+        self._folder.close()
 
 
 def _matches(entry: dict[str, Any], needle: str) -> bool:
