@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .deadletters import DeadLetterSink
-from .notification import NotificationResult
-from .notifier import Notifier, build_notification
+from .notifier import Notifier
 from .routing import Router
 from .settings import DiscordSettings, load_settings
 from .snapshot import snapshot
 from .stats import DeliveryStats
 from .store import Store
+from .sync import BlockingSend
 from .worker import ON_WORKER_THREAD, Worker
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
@@ -47,7 +47,7 @@ def _is_ignored(name: str) -> bool:
     return verdict
 
 
-class DiscordHandler(logging.Handler):
+class DiscordHandler(BlockingSend, logging.Handler):
     """Sends log records to Discord webhooks by alert type, from a background worker.
 
     Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
@@ -256,26 +256,11 @@ class DiscordHandler(logging.Handler):
         kept = self._kept_at_close if self._kept_at_close is not None else len(self.dead_letters)
         return self._stats.snapshot(queue_depth=depth, dead_letters_kept=kept)
 
-    def send(
-        self,
-        alert_type: str,
-        title: str,
-        message: str = "",
-        *,
-        color: int | None = None,
-        fields: Mapping[str, object] | None = None,
-        exc: BaseException | None = None,
-        timeout: float | None = None,
-    ) -> NotificationResult:
-        """Notify without logging and wait for the outcome (sync twin of ``Notifier.send``)."""
+    def _sending_worker(self) -> Worker:
         worker = self._running_worker()
         if worker is None:
             raise RuntimeError("the handler is closed")
-        notification = build_notification(
-            alert_type, title, message, color=color, fields=fields, exc=exc
-        )
-        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
-        return worker.deliver(notification, wait)
+        return worker
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

@@ -7,12 +7,42 @@ from typing import Any
 
 from .notification import NotificationResult
 from .notifier import Notifier, build_notification
-from .settings import load_settings
+from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .worker import Worker
 
 
-class SyncNotifier:
+class BlockingSend:
+    """``send()`` for synchronous code: build a notification, wait for its outcome on a
+    worker thread. Shared by :class:`SyncNotifier` and ``DiscordHandler``."""
+
+    settings: DiscordSettings
+
+    def _sending_worker(self) -> Worker:
+        raise NotImplementedError
+
+    def send(
+        self,
+        alert_type: str,
+        title: str,
+        message: str = "",
+        *,
+        color: int | None = None,
+        fields: Mapping[str, object] | None = None,
+        exc: BaseException | None = None,
+        timeout: float | None = None,
+    ) -> NotificationResult:
+        """Notify without logging and wait for the outcome (delivered or dead-lettered);
+        the blocking twin of ``Notifier.send``."""
+        worker = self._sending_worker()
+        notification = build_notification(
+            alert_type, title, message, color=color, fields=fields, exc=exc
+        )
+        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
+        return worker.deliver(notification, wait)
+
+
+class SyncNotifier(BlockingSend):
     """The blocking twin of :class:`Notifier`: ``send`` waits for the outcome.
 
     Settings as for :func:`load_settings`; use as a context manager or call ``close()``.
@@ -35,23 +65,8 @@ class SyncNotifier:
         """The async engine underneath (lives on the worker's loop)."""
         return self._worker.notifier
 
-    def send(
-        self,
-        alert_type: str,
-        title: str,
-        message: str = "",
-        *,
-        color: int | None = None,
-        fields: Mapping[str, object] | None = None,
-        exc: BaseException | None = None,
-        timeout: float | None = None,
-    ) -> NotificationResult:
-        """Send one notification and wait for its outcome (delivered or dead-lettered)."""
-        notification = build_notification(
-            alert_type, title, message, color=color, fields=fields, exc=exc
-        )
-        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
-        return self._worker.deliver(notification, wait)
+    def _sending_worker(self) -> Worker:
+        return self._worker
 
     def close(self) -> None:
         """Deliver what is pending within ``close_timeout``, then stop. Idempotent."""
