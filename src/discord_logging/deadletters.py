@@ -10,6 +10,7 @@ import abc
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -27,6 +28,8 @@ class DeadLetterReason(StrEnum):
     SHUTDOWN = "shutdown"  # not delivered by the close deadline
     POISON = "poison"  # Discord answered 400: the payload itself is refused
     WEBHOOK_DISABLED = "webhook_disabled"  # 401/403/404: the webhook is gone or the token wrong
+    INTERNAL_ERROR = "internal_error"  # the library itself failed on it (a bug): for an operator
+    UNCERTAIN = "uncertain"  # cut off in flight at the close deadline: Discord may have it
 
 
 RETRYABLE_REASONS: Final = frozenset(
@@ -36,6 +39,7 @@ RETRYABLE_REASONS: Final = frozenset(
         DeadLetterReason.RATE_LIMITED,
         DeadLetterReason.QUEUE_OVERFLOW,
         DeadLetterReason.SHUTDOWN,
+        DeadLetterReason.UNCERTAIN,  # redelivered with a note that it may repeat a message
     }
 )
 
@@ -116,6 +120,10 @@ class DeadLetterSink(abc.ABC):
 
     def sync(self) -> None:  # noqa: B027 - optional hook
         """Write anything buffered to durable storage (no-op for sinks that do not buffer)."""
+
+    def renew(self, letter_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
+        queued), so no other process takes them over meanwhile. No-op for unshared sinks."""
 
     def __len__(self) -> int:
         return len(self.letters())

@@ -39,6 +39,11 @@ _ADVICE: Final = {
     "webhook_disabled": "Discord answered 401/403/404: the webhook was deleted or its token "
     "is wrong. Fix {variable} (copy the URL again from Discord), then run `discord-logging "
     "flush` again.",
+    "internal_error": "discord-logging itself failed on this notification (a bug; the error "
+    "names the exception): please report it; `discord-logging dead-letters show ID` shows "
+    "the record, and `discord-logging flush` tries it again.",
+    "uncertain": "the request was cut off in flight at shutdown: Discord may already have "
+    "posted it. It is redelivered with a note saying it may repeat an earlier message.",
     "claimed_elsewhere": "another process (a running application or another flush) is "
     "redelivering these right now: let it finish, or run `discord-logging flush` again in "
     "two minutes (a claim expires, and a dead process's claim is taken over).",
