@@ -35,7 +35,9 @@ class Notification:
     """One alert, snapshotted: only strings, numbers and tuples; no live record, args or traceback.
 
     ``message`` is the formatted log message; ``exc_text`` the formatted exception, if any.
-    ``count`` and ``first_seen`` are set by storm aggregation when repeats were folded in.
+    ``count`` and ``first_seen`` are set by storm aggregation when repeats were folded in;
+    ``samples`` then holds ``(created, message)`` of the first records of those ``count``
+    (bounded: the others are only counted, see :attr:`samples_not_kept`).
     """
 
     alert_type: str
@@ -61,13 +63,20 @@ class Notification:
     fingerprint: str = ""
     count: int = 1
     first_seen: float | None = None
+    samples: tuple[tuple[float, str], ...] = ()
     id: str = field(default_factory=new_id)
+
+    @property
+    def samples_not_kept(self) -> int:
+        """Records of a storm summary that are counted but whose text was not kept."""
+        return max(0, self.count - len(self.samples)) if self.samples else 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (tuples become lists)."""
         data = asdict(self)
         data["extra"] = [list(pair) for pair in self.extra]
         data["fields"] = [list(pair) for pair in self.fields]
+        data["samples"] = [list(pair) for pair in self.samples]
         return data
 
     @classmethod
@@ -78,6 +87,8 @@ class Notification:
         for key in ("extra", "fields"):
             if key in values:
                 values[key] = tuple((str(a), str(b)) for a, b in values[key])
+        if "samples" in values:  # absent from dicts stored before storms kept samples
+            values["samples"] = tuple((float(t), str(text)) for t, text in values["samples"])
         return cls(**values)
 
     def with_count(self, count: int, first_seen: float) -> Notification:

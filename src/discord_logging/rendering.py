@@ -30,6 +30,16 @@ from . import limits
 from .alerts import COLORS, DEFAULT_CUSTOM_COLOR, AlertType
 from .errors import TemplateError
 from .notification import Notification
+from .storm_summary import (
+    SAMPLE_LINE_UNITS,
+    STORM_ATTACHMENT,
+    distinct_messages,
+    flatten,
+    is_summary,
+    listing,
+    needs_listing,
+    pick,
+)
 from .text import MARKER, clean, code_block, cut_head, cut_tail, sanitize
 
 SEPARATOR: Final = "\x1e"
@@ -55,6 +65,11 @@ class RenderedNotification:
         """What this embed adds to the 6000-character total of a message."""
         return limits.embed_length(self.embed)
 
+    @property
+    def attachment_name(self) -> str:
+        """The file ``full_text`` goes in: a storm summary's lists its records."""
+        return STORM_ATTACHMENT if is_summary(self.notification) else ATTACHMENT_NAME
+
 
 class EmbedRenderer:
     """Renders notifications with per-alert-type templates; ``render`` never raises."""
@@ -67,6 +82,7 @@ class EmbedRenderer:
         attach_full_text: bool = True,
     ) -> None:
         self.app_name = app_name
+        self.attach_full_text = attach_full_text
         self.note = TRUNCATED_NOTE if attach_full_text else TRUNCATED_NOTE_NO_FILE
         self.templates_dir = Path(templates_dir) if templates_dir is not None else None
         loaders: list[Any] = [PackageLoader("discord_logging", "templates")]
@@ -123,7 +139,7 @@ class EmbedRenderer:
                 ) from None
 
     def _sections(self, template: Template, notification: Notification) -> dict[str, str]:
-        text = template.render(context(notification, self.app_name))
+        text = template.render(context(notification, self.app_name, self.attach_full_text))
         parts = text.split(SEPARATOR)
         if len(parts) != len(SECTIONS):
             raise ValueError(
@@ -183,8 +199,9 @@ def _one_line(text: str) -> str:
     return " ".join(plain.splitlines()) if "\n" in plain or "\r" in plain else plain
 
 
-def context(notification: Notification, app_name: str) -> dict[str, Any]:
-    """The variables a template sees (documented in docs/templates.md)."""
+def context(notification: Notification, app_name: str, attach: bool = True) -> dict[str, Any]:
+    """The variables a template sees (documented in docs/templates.md); ``attach``: whether
+    files go along (the setting ``attach_full_text``)."""
     n = notification
     location = ""
     if n.pathname:
@@ -218,6 +235,29 @@ def context(notification: Notification, app_name: str) -> dict[str, Any]:
         "first_seen_time": datetime.fromtimestamp(first_seen, UTC).strftime("%H:%M:%S UTC"),
         "created": datetime.fromtimestamp(n.created, UTC),
         "app_name": app_name,
+        **_storm_context(n, attach),
+    }
+
+
+def _storm_context(n: Notification, attach: bool) -> dict[str, Any]:
+    """A storm summary's sample of distinct messages, and where the rest is."""
+    samples = n.samples if is_summary(n) else ()
+    distinct = distinct_messages(samples)
+    shown = [
+        {
+            "time": datetime.fromtimestamp(d.first, UTC).strftime("%H:%M:%S"),
+            "message": cut_head(flatten(_plain(d.text) or ""), SAMPLE_LINE_UNITS),
+            "count": d.count,
+        }
+        for d in pick(distinct)
+    ]
+    listed = attach and needs_listing(n)
+    return {
+        "samples": shown,
+        "samples_distinct": len(distinct),
+        "samples_kept": len(samples),
+        "samples_not_kept": n.samples_not_kept if samples else 0,
+        "samples_file": STORM_ATTACHMENT if listed else "",
     }
 
 
@@ -250,6 +290,8 @@ def fit_embed(
         embed["footer"] = {"text": footer}
     embed["color"] = _color(sections["color"], notification)
     embed["timestamp"] = datetime.fromtimestamp(notification.created, UTC).isoformat()
+    # A storm summary whose sample does not show each of its records sends them as a file.
+    cut |= needs_listing(notification)
     return RenderedNotification(notification, embed, full_text(notification) if cut else None)
 
 
@@ -324,6 +366,8 @@ def full_text(notification: Notification) -> str:
     parts = [notification.title]
     if notification.message != notification.title:
         parts.append(notification.message)
+    if is_summary(notification):  # before the traceback, whose tail a cut must keep
+        parts.append(listing(notification))
     if notification.exc_text:
         parts.append(notification.exc_text)
     text = sanitize("\n\n".join(parts))
@@ -354,6 +398,7 @@ def sample_notification(alert_type: str) -> Notification:
         exc_type="ValueError",
         count=2,
         first_seen=0.0,
+        samples=((0.0, "Sample alert"), (0.0, "Sample alert\nwith a second line")),
     )
 
 

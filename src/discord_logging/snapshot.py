@@ -132,9 +132,14 @@ def scrub(text: str) -> str:
     return redact(text) if "webhooks" in text else text
 
 
-def to_notification(snap: RecordSnapshot, fingerprint_: str | None = None) -> Notification:
+def to_notification(
+    snap: RecordSnapshot,
+    fingerprint_: str | None = None,
+    samples: Iterable[tuple[float, str]] = (),
+) -> Notification:
     """The Notification for a snapshot (on the worker thread); tokens in the text redacted,
-    so neither Discord, the history nor the dead letters ever hold one."""
+    so neither Discord, the history nor the dead letters ever hold one. ``samples`` are a
+    storm's ``(created, message)`` records (see :class:`~.aggregation.Release`), redacted too."""
     message = scrub(snap.message)
     first_line = message.split("\n", 1)[0]
     title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
@@ -158,6 +163,7 @@ def to_notification(snap: RecordSnapshot, fingerprint_: str | None = None) -> No
         exc_text=scrub(snap.exc_text) if snap.exc_text else None,
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
+        samples=tuple((created, scrub(text)) for created, text in samples),
     )
 
 
