@@ -223,7 +223,7 @@ class Worker:
 
     def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
         for release in releases:
-            notification = to_notification(release.item, release.key)
+            notification = to_notification(release.item, release.key, release.samples)
             if release.count > 1:
                 notification = notification.with_count(release.count, release.first_seen)
             self.notifier.submit(notification)
