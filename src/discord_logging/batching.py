@@ -81,7 +81,9 @@ def _plain(taken: Sequence[RenderedNotification], attach: bool) -> OutgoingMessa
     attachment = None
     if attach and texts:
         body = ("\n\n" + "=" * 72 + "\n\n").join(texts)
-        attachment = (ATTACHMENT_NAME, _file_bytes(body))
+        # One file per message: named for what it holds when all agree (a storm's records).
+        names = {r.attachment_name for r in taken if r.full_text}
+        attachment = (names.pop() if len(names) == 1 else ATTACHMENT_NAME, _file_bytes(body))
     return OutgoingMessage(
         notifications=tuple(r.notification for r in taken),
         embeds=tuple(r.embed for r in taken),
