@@ -116,3 +116,27 @@ def test_formatted_traceback() -> None:
     with pytest.raises(ValueError, match="v") as info:
         raise ValueError("v")
     assert formatted_traceback(info.value).endswith("ValueError: v")
+
+
+def test_storm_samples_are_redacted_and_round_trip() -> None:
+    """A summary's samples lose webhook tokens and survive to_dict / JSON / from_dict."""
+    token_url = "https://discord.com/api/webhooks/123/sEcReT-token"
+    snap = snapshot(make_record("order %d failed", (7,)), "error", FORMATTER)
+    samples = [(1000.0, "order 6 failed"), (1001.5, f"posting to {token_url} failed")]
+    notification = to_notification(snap, samples=samples).with_count(2, 1000.0)
+    assert notification.samples == (
+        (1000.0, "order 6 failed"),
+        (1001.5, "posting to https://discord.com/api/webhooks/123/*** failed"),
+    )
+    data = json.loads(json.dumps(notification.to_dict()))
+    assert data["samples"] == [[1000.0, "order 6 failed"], [1001.5, notification.samples[1][1]]]
+    assert Notification.from_dict(data) == notification
+
+
+def test_notification_stored_before_samples_still_loads() -> None:
+    """A dict written before storms kept samples (no "samples" key) loads with none."""
+    old = to_notification(snapshot(make_record("m"), "error", FORMATTER)).to_dict()
+    del old["samples"]
+    loaded = Notification.from_dict(old)
+    assert loaded.samples == ()
+    assert loaded.samples_not_kept == 0

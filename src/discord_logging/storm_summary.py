@@ -17,7 +17,7 @@ from .limits import text_length
 from .notification import Notification
 
 SAMPLE_LINES: Final = 8  # distinct messages shown in the embed
-SAMPLE_LINE_UNITS: Final = 200  # each cut to this many characters there
+SAMPLE_LINE_UNITS: Final = 150  # each cut to this many characters there
 STORM_ATTACHMENT: Final = "records.txt"
 NEWLINE_MARK: Final = " ⏎ "  # a record is one line in the listing; its line breaks show as this
 
