@@ -1,0 +1,148 @@
+"""Limits shared by every process of one host that uses the same store directory.
+
+The states live in ``<store>/limits/limits.sqlite3``, one JSON row per key. Every change is one
+``BEGIN IMMEDIATE`` transaction: SQLite takes the database's write lock before reading, so two
+processes can never both read "29 of 30" and both send. WAL mode lets the transactions of
+gunicorn's or Celery's workers follow each other in tens of microseconds.
+
+The clock is the wall clock (``time.time``): the file outlives processes and reboots, and
+``time.monotonic`` starts again at boot. Stamps from a clock that jumped far are dropped (see
+``ledger.MAX_HOLD``). A store directory on a network file system is not one host: use Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, TypeVar
+
+from ..store._disk import private_directory
+from . import Coordinator, ledger
+from .ledger import Limits, State
+
+T = TypeVar("T")
+
+FILE_NAME: Final = "limits.sqlite3"
+_BUSY_TIMEOUT_MS: Final = 5000
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (letter TEXT PRIMARY KEY, holder TEXT NOT NULL,
+                                   expires REAL NOT NULL);
+"""
+
+
+class HostCoordinator(Coordinator):
+    """Slots taken in SQLite transactions under ``<store_dir>/limits/``."""
+
+    backend = "host"
+
+    def __init__(
+        self, store_dir: Path, limits: Limits, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(limits, clock)
+        self.path = private_directory(Path(store_dir) / "limits") / FILE_NAME
+        self._lock = threading.Lock()  # one connection, used by the worker thread and tests
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
+            db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # limits survive a process crash, not power loss
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    def _atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+    async def _transact(
+        self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
+    ) -> T:
+        return self.change(keys, change)
+
+    def change(self, keys: tuple[str, ...], change: Callable[[list[State], float], T]) -> T:
+        """:meth:`_transact` without the coroutine (SQLite is called on this thread)."""
+
+        def work(db: sqlite3.Connection) -> T:
+            marks = ",".join("?" * len(keys))
+            rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
+            states = [
+                ledger.from_json(key, json.loads(rows[key]) if key in rows else None)
+                for key in keys
+            ]
+            result = change(states, self.clock())
+            db.executemany(
+                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                [
+                    (key, json.dumps(state.to_json(), separators=(",", ":")))
+                    for key, state in zip(keys, states, strict=True)
+                ],
+            )
+            return result
+
+        return self._atomic(work)
+
+    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self.clock()
+            row = db.execute("SELECT holder, expires FROM claims WHERE letter = ?", (letter_id,))
+            current = row.fetchone()
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO claims (letter, holder, expires) VALUES (?, ?, ?)",
+                (letter_id, holder, now + lease),
+            )
+            return True
+
+        return self._atomic(work)
+
+    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self.clock()
+            cursor = db.execute(
+                "UPDATE claims SET expires = ? WHERE letter = ? AND holder = ? AND expires > ?",
+                (now + lease, letter_id, holder, now),
+            )
+            return cursor.rowcount == 1
+
+        return self._atomic(work)
+
+    async def release(self, letter_id: str, holder: str) -> None:
+        self._atomic(
+            lambda db: db.execute(
+                "DELETE FROM claims WHERE letter = ? AND holder = ?", (letter_id, holder)
+            )
+        )
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection; the next use opens it again."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
