@@ -1,0 +1,114 @@
+"""The one-host backend: real processes sharing one store directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from discord_logging.coordination import Grant, open_coordinator
+from discord_logging.coordination.host import FILE_NAME, HostCoordinator
+from discord_logging.coordination.local import LocalCoordinator
+from discord_logging.ratelimit import RateLimitHeaders
+
+from .conftest import SMALL
+from .test_sharing import worst_span
+
+WORKER = Path(__file__).with_name("host_worker.py")
+
+
+def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
+    """4 processes x 4 slots on a window of 5 per 0.5 s: no span holds more than 5, although
+    each process alone would have sent its 4 at once (16 in the first span)."""
+    limit, window = 5, 0.5
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(tmp_path), "4", str(limit), str(window)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        for _ in range(4)
+    ]
+    intervals = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        intervals += [tuple(map(float, line.split())) for line in out.splitlines()]
+    assert len(intervals) == 16
+    assert worst_span(intervals, window) <= limit  # type: ignore[arg-type]
+
+
+async def test_store_lives_under_limits_and_is_private(tmp_path: Path) -> None:
+    """``<store>/limits/limits.sqlite3``, in a directory only the owner can read."""
+    coordinator = open_coordinator(SMALL, store_dir=tmp_path / "store")
+    assert isinstance(coordinator, HostCoordinator)
+    got = await coordinator.acquire("channel:1", "1")
+    assert isinstance(got, Grant)
+    await coordinator.aclose()
+    assert (tmp_path / "store" / "limits" / FILE_NAME).exists()
+    assert (tmp_path / "store" / "limits").stat().st_mode & 0o077 == 0
+
+
+def test_without_store_or_redis_the_limits_stay_in_process() -> None:
+    """No store directory and no Redis URL: the in-process backend, no file anywhere."""
+    assert isinstance(open_coordinator(SMALL), LocalCoordinator)
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_bucket_headers_and_holds_reach_every_process(backend: str, tmp_path: Path) -> None:
+    """One process reads Remaining 0 / a 429 / a ban: the other holds back as well."""
+    now = [100.0]
+
+    def clock() -> float:
+        return now[0]
+
+    if backend == "host":
+        first = HostCoordinator(tmp_path, SMALL, clock=clock)
+        second = HostCoordinator(tmp_path, SMALL, clock=clock)
+    else:
+        first = second = LocalCoordinator(SMALL, clock=clock)
+    got = await first.acquire("channel:1", "7")
+    assert isinstance(got, Grant)
+    await first.complete(got, RateLimitHeaders(limit=5, remaining=0, reset_after=2.0))
+    assert await second.acquire("channel:1", "7") == pytest.approx(2.0)
+    assert isinstance(await second.acquire("channel:1", "8"), Grant)  # another webhook
+    now[0] += 2.0
+    await second.block_webhook("7", 3.0)
+    assert await first.acquire("channel:2", "7") == pytest.approx(3.0)
+    await first.pause_all(300.0)
+    assert await second.acquire("channel:3", "9") == pytest.approx(300.0)
+    await first.aclose()
+    await second.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_claims_have_one_holder_until_the_lease_ends(backend: str, tmp_path: Path) -> None:
+    """claim / renew / release: one holder at a time; an expired lease can be taken over."""
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    if backend == "host":
+        a, b = (HostCoordinator(tmp_path, SMALL, clock=clock) for _ in range(2))
+    else:
+        a = b = LocalCoordinator(SMALL, clock=clock)
+    assert await a.claim("letter-1", "host-a:1", 30.0)
+    assert not await b.claim("letter-1", "host-b:2", 30.0)
+    assert await a.claim("letter-1", "host-a:1", 30.0)  # a retry of one's own claim
+    assert await a.renew("letter-1", "host-a:1", 30.0)
+    assert not await b.renew("letter-1", "host-b:2", 30.0)
+    await b.release("letter-1", "host-b:2")  # not b's: left alone
+    assert not await b.claim("letter-1", "host-b:2", 30.0)
+    now[0] = 31.0
+    assert not await a.renew("letter-1", "host-a:1", 30.0)  # lease over
+    assert await b.claim("letter-1", "host-b:2", 30.0)  # taken over
+    await b.release("letter-1", "host-b:2")
+    assert await a.claim("letter-1", "host-a:1", 30.0)
+    await a.aclose()
+    await b.aclose()
