@@ -169,3 +169,13 @@ def test_limits_refuse_nonsense(kwargs: dict[str, float]) -> None:
     """A limit of 0 or a window of 0 s is a configuration error, said at once."""
     with pytest.raises(ValueError, match="shared"):
         Limits(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_answer_after_the_window_counts_again() -> None:
+    """A request in flight longer than the window is stamped anew when its answer comes."""
+    limits = Limits(channel_limit=1, channel_window=1.0, global_limit=50, global_window=1.0)
+    state = fresh()
+    assert ledger.acquire(state, limits, "a", 0.0) == 0.0
+    state.channel.expire(limits.channel_window, 5.0)
+    ledger.complete(state, "a", None, 5.0)
+    assert ledger.acquire(state, limits, "b", 5.5) == pytest.approx(0.5)

@@ -258,8 +258,8 @@ def acquire(state: SlotState, limits: Limits, slot: str, now: float) -> float:
 def complete(state: SlotState, slot: str, headers: RateLimitHeaders | None, now: float) -> None:
     """The answer to ``slot`` arrived at ``now``: restamp it, release the bucket, read headers."""
     for window in (state.global_window, state.channel):
-        if slot in window.stamps:
-            window.stamps[slot] = max(window.stamps[slot], now)
+        # A stamp that expired while its request was in flight comes back: Discord counted it.
+        window.stamps[slot] = max(window.stamps.get(slot, now), now)
     state.bucket.in_flight.pop(slot, None)
     if headers is not None:
         state.bucket.update(headers, now)
