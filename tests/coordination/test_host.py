@@ -112,3 +112,25 @@ async def test_claims_have_one_holder_until_the_lease_ends(backend: str, tmp_pat
     assert await a.claim("letter-1", "host-a:1", 30.0)
     await a.aclose()
     await b.aclose()
+
+
+async def test_an_unusable_store_falls_back_to_the_local_share(tmp_path: Path) -> None:
+    """The store path is a file: slots come from the local share, counted, said once."""
+    import io
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    stderr = io.StringIO()
+    c = HostCoordinator(blocked, SMALL, fleet_size=3, stderr=stderr, retry_interval=0.0)
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert got.local
+    await c.complete(got, None)
+    assert isinstance(await c.acquire("channel:1", "w"), float)  # 3 // 3 = 1 per 10 s
+    assert not await c.claim("letter-1", "a", 30.0)
+    await c.pause_all(1.0)
+    assert c.stats.fallbacks == 1
+    assert c.stats.backend_errors >= 3
+    assert stderr.getvalue().count("\n") == 1
+    assert "the limits store" in stderr.getvalue()
+    await c.aclose()

@@ -15,7 +15,7 @@ One module per backend, so the listing tells where limits live:
 module             shares with                                     chosen by
 =================  ==============================================  ==========================
 :mod:`.local`      the lanes of this process (today's behaviour)   the default
-:mod:`.host`       every process using the same store directory    ``DISCORD_STORE_DIR``
+:mod:`.host`       every process using the same store directory    ``DISCORD_STORE_PATH``
 :mod:`.redis`      every process of every host on one Redis        ``DISCORD_REDIS_URL``
 =================  ==============================================  ==========================
 
@@ -33,8 +33,8 @@ a sender (a lane)::
         else:
             await coordinator.complete(got, answer.headers)   # restamped at response time
 
-No method raises into the caller: a backend that fails is counted in :attr:`Coordinator.stats`
-and (Redis) falls back to a conservative local share of the limits.
+No method raises into the caller: a shared backend that fails is counted in
+:attr:`Coordinator.stats` and falls back to a conservative local share (:mod:`.fallback`).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def open_coordinator(
     if store_dir is not None:
         from .host import HostCoordinator
 
-        return HostCoordinator(store_dir, limits, clock=clock or time.time)
+        return HostCoordinator(store_dir, limits, fleet_size=fleet_size, clock=clock or time.time)
     from .local import LocalCoordinator
 
     return LocalCoordinator(limits, clock=clock or time.monotonic)

@@ -11,40 +11,32 @@ round trips per slot, at most 50 a second per process (see benchmarks/coordinati
 
 Clock: Redis ``TIME``, one clock for every host, so skew between hosts cannot widen a window.
 
-When Redis is unreachable each process keeps to a conservative share of the limits
-(``limit // fleet_size``, ``DISCORD_FLEET_SIZE``), counts it, says so once on stderr and tries
-Redis again every ``retry_interval`` seconds. Nothing is lost: a slot is then granted from the
-local share; a claim is refused (the letter stays stored, redelivered once Redis is back).
+When Redis is unreachable each process keeps to a conservative local share of the limits
+(see :mod:`.fallback`) and tries Redis again every few seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
-from ..ratelimit import RateLimitHeaders
-from . import Coordinator, Grant, ledger
+from . import ledger
+from .fallback import RETRY_INTERVAL, SharedCoordinator
 from .ledger import Limits, State
-from .local import LocalCoordinator
 
 T = TypeVar("T")
 
 PREFIX: Final = "discord-logging"
-RETRY_INTERVAL: Final = 5.0
 KEY_TTL_MS: Final = int((ledger.MAX_HOLD + 60) * 1000)  # idle keys leave by themselves
 _CONFLICT_ATTEMPTS: Final = 20
 _TIMEOUT: Final = 1.0
-# Errors that mean "Redis cannot answer now": connection refused or dropped, timeouts.
-UNREACHABLE: Final = (RedisError, OSError, TimeoutError)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -72,10 +64,11 @@ def redacted_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-class RedisCoordinator(Coordinator):
+class RedisCoordinator(SharedCoordinator):
     """Slots taken in Redis transactions, with a local share while Redis is away."""
 
     backend = "redis"
+    unreachable = (RedisError, OSError, TimeoutError)
 
     def __init__(
         self,
@@ -88,47 +81,18 @@ class RedisCoordinator(Coordinator):
         clock: Callable[[], float] = time.monotonic,
         stderr: TextIO | None = None,
     ) -> None:
-        super().__init__(limits, clock)
+        super().__init__(
+            limits, clock, fleet_size=fleet_size, retry_interval=retry_interval, stderr=stderr
+        )
         self.url = redacted_url(url)
-        self.fleet_size = max(1, fleet_size)
         self.prefix = prefix
-        self.retry_interval = retry_interval
-        self.fallback = LocalCoordinator(limits.share(self.fleet_size), clock=clock)
-        self._stderr = stderr
-        self._told = False
-        self._down_until: float | None = None
         self._client: Any = aioredis.Redis.from_url(
             url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT, retry_on_timeout=False
         )
 
-    # -- reachability ------------------------------------------------------------------------
-
     @property
-    def reachable(self) -> bool:
-        """False while this process keeps to its local share."""
-        return self._down_until is None
-
-    def _redis_due(self) -> bool:
-        return self._down_until is None or self.clock() >= self._down_until
-
-    def _up(self) -> None:
-        self._down_until = None
-
-    def _down(self, error: BaseException) -> None:
-        self.stats.backend_errors += 1
-        if self._down_until is None:
-            self.stats.fallbacks += 1
-        self._down_until = self.clock() + self.retry_interval
-        if not self._told:
-            self._told = True
-            share = self.fallback.limits
-            print(
-                f"discord_logging: Redis at {self.url} is unreachable ({type(error).__name__}); "
-                f"this process keeps to {share.channel_limit} messages per "
-                f"{share.channel_window:g} s per channel (DISCORD_RATE_LIMIT // "
-                f"DISCORD_FLEET_SIZE={self.fleet_size}) until it answers again. Said once.",
-                file=self._stderr or sys.stderr,
-            )
+    def where(self) -> str:
+        return f"Redis at {self.url}"
 
     # -- the transaction ---------------------------------------------------------------------
 
@@ -157,84 +121,27 @@ class RedisCoordinator(Coordinator):
                     continue
         raise ContendedKeys(f"{len(keys)} keys kept changing")
 
-    # -- limits, with the local share as fallback --------------------------------------------
-
-    async def acquire(self, channel: str, webhook: str) -> Grant | float:
-        if self._redis_due():
-            try:
-                got = await super().acquire(channel, webhook)
-            except UNREACHABLE as error:
-                self._down(error)
-            else:
-                self._up()
-                return got
-        got = await self.fallback.acquire(channel, webhook)
-        if isinstance(got, Grant):
-            self.stats.fallback_grants += 1
-            return replace(got, local=True)
-        return got
-
-    async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
-        if grant.local:
-            await self.fallback.complete(grant, headers)
-        else:
-            # If Redis is gone meanwhile, its stamp stays at send time and expires by itself.
-            await self._shared(super().complete(grant, headers))
-
-    async def give_back(self, grant: Grant) -> None:
-        if grant.local:
-            await self.fallback.give_back(grant)
-        else:
-            await self._shared(super().give_back(grant))
-
-    async def block_webhook(self, webhook: str, seconds: float) -> None:
-        await self.fallback.block_webhook(webhook, seconds)  # the local share obeys it too
-        await self._shared(super().block_webhook(webhook, seconds))
-
-    async def pause_all(self, seconds: float) -> None:
-        await self.fallback.pause_all(seconds)
-        await self._shared(super().pause_all(seconds))
-
-    async def _shared(self, operation: Any) -> Any:
-        """Run a Redis operation; when Redis is away, count it and return None."""
-        if not self._redis_due():
-            operation.close()
-            return None
-        try:
-            result = await operation
-        except UNREACHABLE as error:
-            self._down(error)
-            return None
-        self._up()
-        return result
-
     # -- dead-letter claims ------------------------------------------------------------------
 
     def _claim_key(self, letter_id: str) -> str:
         return f"{self.prefix}:claim:{letter_id}"
 
-    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        """``SET NX PX``: one holder at a time. Refused while Redis is away (kept, not lost)."""
+    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
+        """``SET NX PX``: one holder at a time."""
         key = self._claim_key(letter_id)
         ms = max(1, int(lease * 1000))
+        if await self._client.set(key, holder, nx=True, px=ms):
+            return True
+        # Ours already (a retry after a lost answer): extend it.
+        return bool(await self._client.eval(_RENEW, 1, key, holder, ms))
 
-        async def take() -> bool:
-            if await self._client.set(key, holder, nx=True, px=ms):
-                return True
-            # Ours already (a retry after a lost answer): extend it.
-            return bool(await self._client.eval(_RENEW, 1, key, holder, ms))
-
-        return bool(await self._shared(take()))
-
-    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
+    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
         ms = max(1, int(lease * 1000))
-        return bool(
-            await self._shared(self._client.eval(_RENEW, 1, self._claim_key(letter_id), holder, ms))
-        )
+        return bool(await self._client.eval(_RENEW, 1, self._claim_key(letter_id), holder, ms))
 
-    async def release(self, letter_id: str, holder: str) -> None:
-        await self._shared(self._client.eval(_RELEASE, 1, self._claim_key(letter_id), holder))
+    async def _release(self, letter_id: str, holder: str) -> None:
+        await self._client.eval(_RELEASE, 1, self._claim_key(letter_id), holder)
 
     async def aclose(self) -> None:
-        with contextlib.suppress(*UNREACHABLE):  # closing a pool whose server is gone
+        with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone
             await self._client.aclose()
