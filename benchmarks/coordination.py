@@ -4,7 +4,9 @@ Each backend hands out slots from states as full as Discord's limits make them (
 the channel's window, 49 in the global one): every timed ``acquire`` is granted and then given
 back (``give_back`` has the shape of ``complete``: one transaction on the same four keys).
 Prints microseconds per call (median and 95th percentile) for one process alone and for 4
-processes at once on the same store or Redis (each process measures itself).
+processes at once on the same store or Redis (each process measures itself, in a tight loop:
+far more contention than a fleet limited to 50 requests/s), and the backend errors (calls
+served by the local fallback share instead).
 
     uv run python benchmarks/coordination.py [--calls 2000] [--redis-url URL]
 
@@ -44,9 +46,10 @@ def make(backend: str, where: str) -> Coordinator:
     return RedisCoordinator(where, LIMITS)
 
 
-async def measure(
-    backend: str, where: str, calls: int, name: str
-) -> tuple[list[float], list[float]]:
+Result = tuple[list[float], list[float], int]
+
+
+async def measure(backend: str, where: str, calls: int, name: str) -> Result:
     coordinator = make(backend, where)
     channel, webhook = f"channel:{name}", f"webhook-{name}"
     for n in range(30):  # fill the channel window as Discord's limit would
@@ -63,11 +66,10 @@ async def measure(
         answers.append(time.perf_counter() - middle)
     errors = coordinator.stats.backend_errors
     await coordinator.aclose()
-    assert errors == 0, f"{errors} backend errors"
-    return acquires, answers
+    return acquires, answers, errors
 
 
-def one_process(args: tuple[str, str, int, str]) -> tuple[list[float], list[float]]:
+def one_process(args: tuple[str, str, int, str]) -> Result:
     return asyncio.run(measure(*args))
 
 
@@ -84,9 +86,10 @@ def row(label: str, backend: str, where: str, calls: int, processes: int) -> Non
     else:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             results = pool.map(one_process, jobs)
-    acquires = [s for a, _ in results for s in a]
-    answers = [s for _, b in results for s in b]
-    print(f"{label:<34} {processes:>3}   {figures(acquires)}   {figures(answers)}")
+    acquires = [s for a, _, _ in results for s in a]
+    answers = [s for _, b, _ in results for s in b]
+    errors = sum(e for _, _, e in results)
+    print(f"{label:<34} {processes:>3}   {figures(acquires)}   {figures(answers)}   {errors:>6}")
 
 
 def free_port() -> int:
@@ -121,17 +124,16 @@ def main() -> None:
         )
         time.sleep(0.3)
         url = f"redis://127.0.0.1:{port}/0"
-    print(
-        f"{'backend':<34} {'procs':>5} {'acquire µs: median  p95':>24}  {'answer µs: median  p95':>22}"
-    )
+    head = f"{'backend':<34} {'procs':>5}"
+    print(f"{head} {'acquire µs: median  p95':>24}  {'answer µs: median  p95':>22}  errors")
     try:
         row("local (in-process, no I/O)", "local", "", args.calls, 1)
         with tempfile.TemporaryDirectory() as store:
             row("host (SQLite, one store dir)", "host", store, args.calls, 1)
             row("host (SQLite, one store dir)", "host", store, args.calls, 4)
         if url is not None:
-            row("redis (loopback, WATCH/MULTI)", "redis", url, args.calls, 1)
-            row("redis (loopback, WATCH/MULTI)", "redis", url, args.calls, 4)
+            row("redis (loopback, compare-and-set)", "redis", url, args.calls, 1)
+            row("redis (loopback, compare-and-set)", "redis", url, args.calls, 4)
         else:
             print("redis: skipped (no redis-server on this machine and no --redis-url)")
     finally:

@@ -3,11 +3,12 @@
 Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs ``discord-logging[redis]``
 (redis-py's asyncio client), imported only here.
 
-Atomicity: ``WATCH`` the keys a request touches, read them with the server's ``TIME``, apply the
-same pure :mod:`.ledger` change as every other backend, write in ``MULTI``/``EXEC``; a
-concurrent writer makes ``EXEC`` fail and the change is made again on fresh values. One copy of
-the arithmetic (tested by properties) instead of a second one in Lua; the cost is a few more
-round trips per slot, at most 50 a second per process (see benchmarks/coordination.py).
+Atomicity: read the keys a request touches with the server's ``TIME`` (one round trip), apply
+the same pure :mod:`.ledger` change as every other backend, and write with a small Lua
+compare-and-set that stores the new values only if no other process wrote in between (one
+round trip); otherwise the change is made again on fresh values. One copy of the arithmetic,
+tested by properties, instead of a second one in Lua. A decision to wait that changed nothing
+writes nothing, so processes waiting for a slot do not contend with the one taking it.
 
 Clock: Redis ``TIME``, one clock for every host, so skew between hosts cannot widen a window.
 
@@ -17,15 +18,17 @@ When Redis is unreachable each process keeps to a conservative local share of th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from . import ledger
 from .fallback import RETRY_INTERVAL, SharedCoordinator
@@ -35,9 +38,21 @@ T = TypeVar("T")
 
 PREFIX: Final = "discord-logging"
 KEY_TTL_MS: Final = int((ledger.MAX_HOLD + 60) * 1000)  # idle keys leave by themselves
-_CONFLICT_ATTEMPTS: Final = 20
+_CONFLICT_ATTEMPTS: Final = 50
 _TIMEOUT: Final = 1.0
 
+# Write the new values only if every key still holds the value read (a compare-and-set over
+# several keys): the arithmetic stays in Python, Redis runs the script atomically.
+_COMPARE_AND_SET = """
+local n = #KEYS
+for i = 1, n do
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i] then return 0 end
+end
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[n + i], 'PX', ARGV[2 * n + 1])
+end
+return 1
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -89,6 +104,7 @@ class RedisCoordinator(SharedCoordinator):
         self._client: Any = aioredis.Redis.from_url(
             url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT, retry_on_timeout=False
         )
+        self._compare_and_set = self._client.register_script(_COMPARE_AND_SET)
 
     @property
     def where(self) -> str:
@@ -100,25 +116,25 @@ class RedisCoordinator(SharedCoordinator):
         self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
     ) -> T:
         names = [f"{self.prefix}:{key}" for key in keys]
-        async with self._client.pipeline(transaction=True) as pipe:
-            for _ in range(_CONFLICT_ATTEMPTS):
-                try:
-                    await pipe.watch(*names)
-                    raw = await pipe.mget(names)
-                    seconds, micros = await pipe.time()
-                    states = [
-                        ledger.from_json(key, json.loads(value) if value else None)
-                        for key, value in zip(keys, raw, strict=True)
-                    ]
-                    result = change(states, seconds + micros / 1_000_000)
-                    pipe.multi()
-                    for name, state in zip(names, states, strict=True):
-                        text = json.dumps(state.to_json(), separators=(",", ":"))
-                        pipe.set(name, text, px=KEY_TTL_MS)
-                    await pipe.execute()
-                    return result
-                except WatchError:
-                    continue
+        for attempt in range(_CONFLICT_ATTEMPTS):
+            # One round trip to read the states and the server's clock...
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.mget(names)
+                pipe.time()
+                raw, (seconds, micros) = await pipe.execute()
+            old = [value.decode() if value else "" for value in raw]
+            states = [
+                ledger.from_json(key, json.loads(text) if text else None)
+                for key, text in zip(keys, old, strict=True)
+            ]
+            result = change(states, seconds + micros / 1_000_000)
+            new = [json.dumps(state.to_json(), separators=(",", ":")) for state in states]
+            if new == old:
+                return result  # nothing to write (a wait decided on what was read)
+            # ...and one to write them, only if nobody wrote in between.
+            if await self._compare_and_set(keys=names, args=[*old, *new, KEY_TTL_MS]):
+                return result
+            await asyncio.sleep(random.uniform(0, 0.001 * (attempt + 1)))
         raise ContendedKeys(f"{len(keys)} keys kept changing")
 
     # -- dead-letter claims ------------------------------------------------------------------
