@@ -13,7 +13,9 @@ A database that stays locked or cannot be opened: the local share of :mod:`.fall
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -79,29 +81,40 @@ class HostCoordinator(SharedCoordinator):
             # windows (a minute at most) are over before anything starts again.
             db.execute("PRAGMA synchronous=OFF")
             db.executescript(_SCHEMA)
+            db.execute("PRAGMA busy_timeout=0")  # from now on, _atomic waits (on the loop)
             self._db = db
         return self._db
 
-    def _atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
+    async def _atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction. While another process holds the
+        write lock, wait on the event loop in short random steps (SQLite's own busy handler
+        sleeps the thread, up to 100 ms a step, and loses to processes in a hurry), for up to
+        :data:`_BUSY_TIMEOUT_MS`; then the ``database is locked`` error goes to the fallback."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+        attempt = 0
+        while True:
+            with self._lock:
+                db = self._connection()
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    busy = error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                    if not busy or time.monotonic() >= deadline:
+                        raise
+                else:
+                    try:
+                        result = work(db)
+                    except BaseException:
+                        db.execute("ROLLBACK")
+                        raise
+                    db.execute("COMMIT")
+                    return result
+            attempt += 1
+            await asyncio.sleep(random.uniform(0, min(0.005, 0.0002 * attempt)))
 
     async def _transact(
         self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
     ) -> T:
-        return self.change(keys, change)
-
-    def change(self, keys: tuple[str, ...], change: Callable[[list[State], float], T]) -> T:
-        """:meth:`_transact` without the coroutine (SQLite is called on this thread)."""
-
         def work(db: sqlite3.Connection) -> T:
             marks = ",".join("?" * len(keys))
             rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
@@ -119,7 +132,7 @@ class HostCoordinator(SharedCoordinator):
             )
             return result
 
-        return self._atomic(work)
+        return await self._atomic(work)
 
     async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -134,7 +147,7 @@ class HostCoordinator(SharedCoordinator):
             )
             return True
 
-        return self._atomic(work)
+        return await self._atomic(work)
 
     async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -145,10 +158,10 @@ class HostCoordinator(SharedCoordinator):
             )
             return cursor.rowcount == 1
 
-        return self._atomic(work)
+        return await self._atomic(work)
 
     async def _release(self, letter_id: str, holder: str) -> None:
-        self._atomic(
+        await self._atomic(
             lambda db: db.execute(
                 "DELETE FROM claims WHERE letter = ? AND holder = ?", (letter_id, holder)
             )
