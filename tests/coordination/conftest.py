@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from discord_logging.coordination.ledger import Limits
+
+WORKER = Path(__file__).with_name("slot_worker.py")
 
 # Small limits, so a test sees every rule within a handful of requests.
 SMALL = Limits(channel_limit=3, channel_window=10.0, global_limit=5, global_window=2.0)
@@ -94,3 +97,29 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+def run_workers(
+    backend: str, where: str, *, processes: int, slots: int, limit: int, window: float
+) -> list[tuple[float, float]]:
+    """Run ``processes`` real processes taking ``slots`` slots each from one shared backend;
+    returns every slot's (taken, answered) stamps."""
+    args = [str(slots), str(limit), str(window)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), backend, where, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        for _ in range(processes)
+    ]
+    intervals = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        for line in out.splitlines():
+            taken, answered = map(float, line.split())
+            intervals.append((taken, answered))
+    return intervals

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,33 +11,16 @@ from discord_logging.coordination.host import FILE_NAME, HostCoordinator
 from discord_logging.coordination.local import LocalCoordinator
 from discord_logging.ratelimit import RateLimitHeaders
 
-from .conftest import SMALL
+from .conftest import SMALL, run_workers
 from .test_sharing import worst_span
-
-WORKER = Path(__file__).with_name("host_worker.py")
 
 
 def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
     """4 processes x 4 slots on a window of 5 per 0.5 s: no span holds more than 5, although
     each process alone would have sent its 4 at once (16 in the first span)."""
-    limit, window = 5, 0.5
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(tmp_path), "4", str(limit), str(window)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        for _ in range(4)
-    ]
-    intervals = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=60)
-        assert worker.returncode == 0, err
-        intervals += [tuple(map(float, line.split())) for line in out.splitlines()]
+    intervals = run_workers("host", str(tmp_path), processes=4, slots=4, limit=5, window=0.5)
     assert len(intervals) == 16
-    assert worst_span(intervals, window) <= limit  # type: ignore[arg-type]
+    assert worst_span(intervals, 0.5) <= 5
 
 
 async def test_store_lives_under_limits_and_is_private(tmp_path: Path) -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +13,8 @@ from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator, redacted_url
 from discord_logging.ratelimit import RateLimitHeaders
 
-from .conftest import SMALL, RedisServer, free_port
+from .conftest import SMALL, RedisServer, free_port, run_workers
 from .test_sharing import worst_span
-
-WORKER = Path(__file__).with_name("redis_worker.py")
 
 
 def coordinator(url: str, **kwargs: object) -> RedisCoordinator:
@@ -158,21 +153,6 @@ def test_redis_url_is_shown_without_credentials(url: str, shown: str) -> None:
 
 def test_four_processes_on_redis_never_exceed_the_window(redis_server: RedisServer) -> None:
     """4 real processes x 4 slots on 5 per 0.5 s through Redis: no span holds more than 5."""
-    limit, window = 5, 0.5
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), redis_server.url, "4", str(limit), str(window)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        for _ in range(4)
-    ]
-    intervals = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=60)
-        assert worker.returncode == 0, err
-        intervals += [tuple(map(float, line.split())) for line in out.splitlines()]
+    intervals = run_workers("redis", redis_server.url, processes=4, slots=4, limit=5, window=0.5)
     assert len(intervals) == 16
-    assert worst_span(intervals, window) <= limit  # type: ignore[arg-type]
+    assert worst_span(intervals, 0.5) <= 5
