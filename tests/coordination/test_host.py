@@ -114,3 +114,51 @@ async def test_an_unusable_store_falls_back_to_the_local_share(tmp_path: Path) -
     assert stderr.getvalue().count("\n") == 1
     assert "the limits store" in stderr.getvalue()
     await c.aclose()
+
+
+async def test_a_held_lock_is_waited_for_then_left_to_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock: a slot waits for it on the loop; held past the
+    lock timeout, the slot comes from the local share instead of raising."""
+    import asyncio
+    import io
+    import sqlite3
+
+    from discord_logging.coordination import host
+
+    monkeypatch.setattr(host, "_BUSY_TIMEOUT_MS", 300)
+    c = HostCoordinator(tmp_path, SMALL, stderr=io.StringIO())
+    await c.give_back(Grant("none", "channel:1", "w"))  # creates the database
+    other = sqlite3.connect(c.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, other.execute, "COMMIT")
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert not got.local
+    other.execute("BEGIN IMMEDIATE")
+    got = await c.acquire("channel:1", "w2")
+    other.execute("COMMIT")
+    other.close()
+    assert isinstance(got, Grant)
+    assert got.local
+    assert c.stats.fallbacks == 1
+    await c.aclose()
+
+
+async def test_a_row_that_is_not_ours_counts_as_empty(tmp_path: Path) -> None:
+    """A corrupt or planted row does not stop delivery: it is read as an empty state."""
+    import sqlite3
+
+    c = HostCoordinator(tmp_path, SMALL)
+    await c.give_back(Grant("none", "channel:1", "w"))
+    with sqlite3.connect(c.path) as db:
+        db.execute("UPDATE state SET value = 'not json' WHERE key = 'window:channel:1'")
+        db.execute("UPDATE state SET value = '[1, 2]' WHERE key = 'bucket:w'")
+    db.close()
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert not got.local
+    assert c.stats.backend_errors == 0
+    await c.aclose()

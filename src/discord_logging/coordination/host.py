@@ -14,7 +14,6 @@ A database that stays locked or cannot be opened: the local share of :mod:`.fall
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
 import threading
@@ -118,17 +117,11 @@ class HostCoordinator(SharedCoordinator):
         def work(db: sqlite3.Connection) -> T:
             marks = ",".join("?" * len(keys))
             rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
-            states = [
-                ledger.from_json(key, json.loads(rows[key]) if key in rows else None)
-                for key in keys
-            ]
+            states = [ledger.decode(key, rows.get(key)) for key in keys]
             result = change(states, self.clock())
             db.executemany(
                 "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                [
-                    (key, json.dumps(state.to_json(), separators=(",", ":")))
-                    for key, state in zip(keys, states, strict=True)
-                ],
+                [(key, ledger.encode(state)) for key, state in zip(keys, states, strict=True)],
             )
             return result
 

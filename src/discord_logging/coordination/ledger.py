@@ -15,6 +15,7 @@ somewhere in between: the later time is the safe one). The webhook's announced b
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -226,6 +227,23 @@ def from_json(key: str, data: dict[str, Any] | None) -> State:
     if key.startswith("bucket:"):
         return BucketState.from_json(data)
     return WindowState.from_json(data)
+
+
+def decode(key: str, text: str | bytes | None) -> State:
+    """The state stored under ``key`` as JSON text; a row that is not ours (corrupt, planted,
+    from another version) counts as empty rather than stopping delivery."""
+    if not text:
+        return empty_state(key)
+    try:
+        data = json.loads(text)
+        return from_json(key, data if isinstance(data, dict) else None)
+    except (ValueError, TypeError, AttributeError):
+        return empty_state(key)
+
+
+def encode(state: State) -> str:
+    """The JSON text stored for ``state``."""
+    return json.dumps(state.to_json(), separators=(",", ":"))
 
 
 def slot_state(states: list[State]) -> SlotState:

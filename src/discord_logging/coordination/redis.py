@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Callable
@@ -122,13 +121,10 @@ class RedisCoordinator(SharedCoordinator):
                 pipe.mget(names)
                 pipe.time()
                 raw, (seconds, micros) = await pipe.execute()
-            old = [value.decode() if value else "" for value in raw]
-            states = [
-                ledger.from_json(key, json.loads(text) if text else None)
-                for key, text in zip(keys, old, strict=True)
-            ]
+            old = [value.decode(errors="replace") if value else "" for value in raw]
+            states = [ledger.decode(key, text) for key, text in zip(keys, old, strict=True)]
             result = change(states, seconds + micros / 1_000_000)
-            new = [json.dumps(state.to_json(), separators=(",", ":")) for state in states]
+            new = [ledger.encode(state) for state in states]
             if new == old:
                 return result  # nothing to write (a wait decided on what was read)
             # ...and one to write them, only if nobody wrote in between.
