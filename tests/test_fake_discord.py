@@ -211,7 +211,7 @@ def test_hidden_channel_limit(clock: FakeClock, client: httpx.Client) -> None:
         limited = client.post(second, json={"content": "4"})
         assert limited.status_code == 429
         assert int(limited.headers["x-ratelimit-remaining"]) > 0
-        assert limited.headers["x-ratelimit-scope"] == "user"
+        assert limited.headers["x-ratelimit-scope"] == "shared"
         assert limited.json()["retry_after"] == pytest.approx(0.4)
         clock.advance(0.4)
         assert client.post(second, json={"content": "5"}).status_code == 204
@@ -749,3 +749,93 @@ def test_pytest_fixture(fake_discord: FakeDiscord) -> None:
         response = http.post(fake_discord.add_webhook(), json={"content": "x"})
     assert response.status_code == 204
     assert response.headers["x-ratelimit-reset-after"] == "2.000"
+
+
+# -- several webhooks in one channel ----------------------------------------------------------
+
+
+def test_get_webhook_says_which_channel_and_guild(fake: FakeDiscord, client: httpx.Client) -> None:
+    """GET on a webhook URL returns its id, channel_id and guild_id (one guild per fake)."""
+    first = fake.add_webhook(channel_id=555)
+    second = fake.add_webhook(channel_id="555", guild_id=777)
+    third = fake.add_webhook()
+    bodies = [client.get(url).json() for url in (first, second, third)]
+    assert [b["id"] for b in bodies] == [webhook_id_of(u) for u in (first, second, third)]
+    assert [b["channel_id"] for b in bodies[:2]] == ["555", "555"]
+    assert bodies[2]["channel_id"] not in ("555", None)
+    assert bodies[1]["guild_id"] == "777"
+    assert bodies[0]["guild_id"] == bodies[2]["guild_id"] is not None
+    assert fake.channel_of(webhook_id_of(first)) == "555"
+
+
+def test_hidden_limit_is_a_sliding_window(clock: FakeClock, client: httpx.Client) -> None:
+    """At most channel_limit messages in ANY span of channel_window, not per fixed window."""
+    with FakeDiscord(channel_limit=2, channel_window=1.0, clock=clock) as fake:
+        url = fake.add_webhook()
+        assert client.post(url, json={"content": "1"}).status_code == 204
+        clock.advance(0.6)
+        assert client.post(url, json={"content": "2"}).status_code == 204
+        clock.advance(0.5)  # 1.1 s: the first left, the second is still in the window
+        assert client.post(url, json={"content": "3"}).status_code == 204
+        limited = client.post(url, json={"content": "4"})
+        assert limited.status_code == 429
+        assert limited.json()["retry_after"] == pytest.approx(0.5)
+        assert fake.peak_per_channel() == {fake.channel_of(webhook_id_of(url)): 2}
+
+
+def test_a_thread_is_a_channel_of_its_own(clock: FakeClock, client: httpx.Client) -> None:
+    """Posting into a thread counts in the thread's window, not the parent channel's."""
+    with FakeDiscord(channel_limit=1, clock=clock) as fake:
+        url = fake.add_webhook(channel_id="10")
+        assert client.post(url, json={"content": "parent"}).status_code == 204
+        assert (
+            client.post(url, params={"thread_id": "11"}, json={"content": "t"}).status_code == 204
+        )
+        assert client.post(url, json={"content": "again"}).status_code == 429
+        assert [m.content for m in fake.messages_in("10")] == ["parent"]
+        assert [m.content for m in fake.messages_in("11")] == ["t"]
+
+
+def test_concurrent_requests_never_exceed_the_channel_limit(clock: FakeClock) -> None:
+    """20 requests arriving at once over two webhooks in one channel of 5: exactly 5 accepted,
+    15 answered 429 with scope shared (check and count are one step under the lock)."""
+    with FakeDiscord(channel_limit=5, webhook_limit=100, clock=clock) as fake:
+        urls = [fake.add_webhook(channel_id="9"), fake.add_webhook(channel_id="9")]
+        start = threading.Barrier(20)
+        statuses: list[int] = []
+
+        def post(n: int) -> None:
+            with httpx.Client(timeout=5.0) as http:
+                start.wait()
+                statuses.append(http.post(urls[n % 2], json={"content": str(n)}).status_code)
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [204] * 5 + [429] * 15
+        assert fake.rate_limited_by_scope() == {"shared": 15}
+        assert fake.peak_per_channel() == {"9": 5}
+        assert {m.channel_id for m in fake.messages} == {"9"}
+
+
+def test_rate_limited_by_scope_tells_the_limits_apart(
+    clock: FakeClock, client: httpx.Client
+) -> None:
+    """429s counted by scope: the webhook's bucket, the channel, global, Cloudflare's ban."""
+    with FakeDiscord(webhook_limit=1, channel_limit=1, global_limit=3, clock=clock) as fake:
+        a = fake.add_webhook(channel_id="1")
+        b = fake.add_webhook(channel_id="1")
+        assert client.post(a, json={"content": "x"}).status_code == 204
+        assert client.post(a, json={"content": "x"}).status_code == 429  # bucket
+        assert client.post(b, json={"content": "x"}).status_code == 429  # channel
+        assert client.post(b, json={"content": "x"}).status_code == 429  # global (4th in 1 s)
+        fake.set_ban(True)
+        assert client.post(b, json={"content": "x"}).status_code == 429
+        assert fake.rate_limited_by_scope() == {
+            "user": 1,
+            "shared": 1,
+            "global": 1,
+            "cloudflare": 1,
+        }

@@ -1,8 +1,9 @@
-"""Fixed-window rate limit counters for the fake, shaped like Discord's buckets."""
+"""Rate limit counters for the fake: Discord's fixed-window buckets and the hidden channel log."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -50,3 +51,27 @@ class FixedWindow:
         """Forget the current window."""
         self.start = None
         self.count = 0
+
+
+@dataclass
+class SlidingLog:
+    """At most ``limit`` hits in any ``period`` seconds: the strictest reading of Discord's
+    hidden per-channel limit (which Discord does not document), so a client that never earns a
+    429 here never does from a fixed window either. Not thread-safe on its own."""
+
+    limit: int
+    period: float
+    hits: deque[float] = field(default_factory=deque)
+
+    def try_acquire(self, now: float) -> float:
+        """Take one hit; return 0.0 on success, else the seconds until the oldest hit leaves."""
+        while self.hits and self.hits[0] <= now - self.period:
+            self.hits.popleft()
+        if len(self.hits) >= self.limit:
+            return max(0.0, self.hits[0] + self.period - now)
+        self.hits.append(now)
+        return 0.0
+
+    def clear(self) -> None:
+        """Forget every hit."""
+        self.hits.clear()

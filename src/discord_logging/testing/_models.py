@@ -18,6 +18,8 @@ class ReceivedMessage:
     thread_id: str | None
     received_at: float
     """The fake's clock at acceptance (``time.monotonic`` unless a clock was injected)."""
+    channel_id: str | None = None
+    """The channel it was posted in: the thread's id when posted into a thread."""
 
     @property
     def embeds(self) -> list[dict[str, Any]]:

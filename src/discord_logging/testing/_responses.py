@@ -77,9 +77,15 @@ def json_response(
 
 
 def rate_limited(
-    ctx: Context, retry_after: float, *, is_global: bool = False, forced: bool = False
+    ctx: Context,
+    retry_after: float,
+    *,
+    is_global: bool = False,
+    forced: bool = False,
+    scope: str = "user",
 ) -> Outgoing:
-    """A Discord 429: JSON ``retry_after`` in float seconds, ``Retry-After`` whole seconds up."""
+    """A Discord 429: JSON ``retry_after`` in float seconds, ``Retry-After`` whole seconds up.
+    ``scope`` is ``user`` for the webhook's bucket, ``shared`` for the hidden channel limit."""
     retry_after = max(retry_after, 0.001)
     body: dict[str, Any] = {
         "message": "You are being rate limited.",
@@ -90,7 +96,7 @@ def rate_limited(
     if is_global:
         headers += [("X-RateLimit-Global", "true"), ("X-RateLimit-Scope", "global")]
     else:
-        headers.append(("X-RateLimit-Scope", "user"))
+        headers.append(("X-RateLimit-Scope", scope))
     if forced and not is_global:
         return json_response(ctx, 429, body, headers=headers, remaining=0, reset_after=retry_after)
     return json_response(ctx, 429, body, headers=headers)
@@ -169,15 +175,18 @@ def message_object(
     }
 
 
-def webhook_object(webhook_id: str, token: str, channel_id: str, name: str) -> dict[str, Any]:
-    """The webhook, as ``GET`` on its URL returns it."""
+def webhook_object(
+    webhook_id: str, token: str, channel_id: str, name: str, *, guild_id: str | None = None
+) -> dict[str, Any]:
+    """The webhook, as ``GET`` on its URL returns it (``channel_id`` is how a client learns
+    which webhooks share a channel's hidden limit)."""
     return {
         "type": 1,
         "id": webhook_id,
         "name": name,
         "avatar": None,
         "channel_id": channel_id,
-        "guild_id": None,
+        "guild_id": guild_id,
         "application_id": None,
         "token": token,
     }

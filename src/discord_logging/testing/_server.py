@@ -6,6 +6,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from discord_logging.testing import _responses as resp
 from discord_logging.testing._faults import Fault, take
 from discord_logging.testing._http import Incoming, Outgoing, Server
-from discord_logging.testing._limits import FixedWindow
+from discord_logging.testing._limits import FixedWindow, SlidingLog
 from discord_logging.testing._models import ReceivedMessage, RequestRecord
 from discord_logging.testing._validation import TOO_LARGE, Accepted, Rejection, parse_body
 
@@ -32,6 +33,7 @@ class _Webhook:
     token: str
     channel_id: str
     name: str
+    guild_id: str | None = None
 
 
 def _flag(query: dict[str, list[str]], name: str) -> bool:
@@ -88,7 +90,9 @@ class FakeDiscord:
         # Per-webhook buckets are keyed on id + token, like Discord's (the Bucket string is
         # shared by all webhooks, so it cannot be the key).
         self._buckets: dict[tuple[str, str], FixedWindow] = {}
-        self._channels: dict[str, FixedWindow] = {}
+        # The hidden limit is per channel (a thread is one of its own), shared by its webhooks.
+        self._channels: dict[str, SlidingLog] = {}
+        self._guild_id = self._snowflake()
         self._global = FixedWindow(global_limit, global_window)
         self._fail: list[Fault] = []
         self._forced_429: list[Fault] = []
@@ -151,20 +155,29 @@ class FakeDiscord:
         webhook_id: str | int | None = None,
         token: str | None = None,
         channel: str | None = None,
+        *,
+        channel_id: str | int | None = None,
+        guild_id: str | int | None = None,
     ) -> str:
         """Register a webhook and return its URL ``{base_url}/api/v10/webhooks/{id}/{token}``.
 
         Ids default to fresh snowflakes, tokens to 68 URL-safe characters like Discord's.
-        Each webhook gets its own channel unless ``channel`` is given: webhooks sharing a
-        channel share its hidden per-channel limit. Re-adding an id replaces it.
+        Each webhook gets its own channel unless ``channel_id`` (or its older name ``channel``)
+        is given: webhooks in one channel share its hidden per-channel limit, and ``GET`` on
+        the URL returns that ``channel_id`` and the ``guild_id`` (one guild per fake unless
+        given). Re-adding an id replaces it.
         """
+        if channel_id is None:
+            channel_id = channel
         base_url = self.base_url
         with self._lock:
             wid = str(webhook_id) if webhook_id is not None else self._snowflake()
             # 51 random bytes in URL-safe base64 are exactly 68 characters of [A-Za-z0-9_-].
             tok = token if token is not None else secrets.token_urlsafe(51)
-            chan = channel if channel is not None else self._snowflake()
-            self._webhooks[wid] = _Webhook(wid, tok, chan, f"Fake webhook {len(self._webhooks)}")
+            chan = str(channel_id) if channel_id is not None else self._snowflake()
+            guild = str(guild_id) if guild_id is not None else self._guild_id
+            name = f"Fake webhook {len(self._webhooks)}"
+            self._webhooks[wid] = _Webhook(wid, tok, chan, name, guild)
         return f"{base_url}/api/v10/webhooks/{wid}/{tok}"
 
     def webhook_url(self, webhook_id: str | int) -> str:
@@ -208,6 +221,43 @@ class FakeDiscord:
         wid = None if webhook_id is None else str(webhook_id)
         return sum(
             1 for r in self.requests if r.status == status and (wid is None or r.webhook_id == wid)
+        )
+
+    def channel_of(self, webhook_id: str | int) -> str:
+        """The channel a registered webhook posts into (without ``thread_id``)."""
+        with self._lock:
+            return self._webhooks[str(webhook_id)].channel_id
+
+    def messages_in(self, channel_id: str | int) -> list[ReceivedMessage]:
+        """Accepted messages posted in one channel (or thread), by any webhook, in order."""
+        cid = str(channel_id)
+        return [m for m in self.messages if m.channel_id == cid]
+
+    def peak_per_channel(self, window: float | None = None) -> dict[str, int]:
+        """Channel -> most messages accepted in any ``window`` seconds (default: the hidden
+        limit's window), the figure Discord's hidden limit is about."""
+        span = self.channel_window if window is None else window
+        times: dict[str, list[float]] = {}
+        for message in self.messages:
+            times.setdefault(message.channel_id or "", []).append(message.received_at)
+        peaks = {}
+        for channel, stamps in times.items():
+            stamps.sort()
+            first, peak = 0, 0
+            for last, stamp in enumerate(stamps):
+                while stamps[first] <= stamp - span:
+                    first += 1
+                peak = max(peak, last - first + 1)
+            peaks[channel] = peak
+        return peaks
+
+    def rate_limited_by_scope(self) -> Counter[str]:
+        """429s answered, by scope: ``shared`` (the hidden channel limit), ``user`` (the
+        webhook's bucket, and forced ones), ``global``, ``cloudflare`` (the ban page)."""
+        return Counter(
+            r.scope or ("cloudflare" if not r.had_via else "unknown")
+            for r in self.requests
+            if r.status == 429
         )
 
     def reset(self) -> None:
@@ -363,12 +413,15 @@ class FakeDiscord:
             return self._record(ctx, resp.json_response(ctx, parsed.status, parsed.body))
         # The hidden per-channel limit: only messages that would be created count, and the
         # headers do not announce it, so this 429 can come while X-RateLimit-Remaining > 0.
+        # A thread is a channel of its own. Checked and counted under the lock, so requests
+        # arriving together can never both take the last place.
+        thread_id = query.get("thread_id", [None])[-1]
+        channel_id = thread_id or hook.channel_id
         channel = self._channels.setdefault(
-            hook.channel_id, FixedWindow(self.channel_limit, self.channel_window)
+            channel_id, SlidingLog(self.channel_limit, self.channel_window)
         )
         if (wait := channel.try_acquire(now)) > 0:
-            return self._record(ctx, resp.rate_limited(ctx, wait))
-        thread_id = query.get("thread_id", [None])[-1]
+            return self._record(ctx, resp.rate_limited(ctx, wait, scope="shared"))
         message = ReceivedMessage(
             webhook_id=wid,
             message_id=self._snowflake(),
@@ -376,6 +429,7 @@ class FakeDiscord:
             files=parsed.files,
             thread_id=thread_id,
             received_at=now,
+            channel_id=channel_id,
         )
         self._messages.append(message)
         if not _flag(query, "wait"):
@@ -391,7 +445,11 @@ class FakeDiscord:
         if hook.token != token:
             return resp.error(ctx, 401)
         return resp.json_response(
-            ctx, 200, resp.webhook_object(hook.id, hook.token, hook.channel_id, hook.name)
+            ctx,
+            200,
+            resp.webhook_object(
+                hook.id, hook.token, hook.channel_id, hook.name, guild_id=hook.guild_id
+            ),
         )
 
     def _record(self, ctx: resp.Context, out: Outgoing) -> Outgoing:

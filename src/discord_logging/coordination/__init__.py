@@ -1,0 +1,196 @@
+"""Discord's limits shared by every process of a fleet: the coordination layer.
+
+Discord counts per webhook, per channel and per IP, never per process. A :class:`Coordinator`
+hands out request slots so that all the processes that share one together stay inside:
+
+- the hidden per-channel window (``DISCORD_RATE_LIMIT`` messages in any 60 s; webhooks in one
+  channel share it, a thread is a channel of its own; see :mod:`.channels` for the keys),
+- each webhook's announced bucket (``X-RateLimit-Remaining``/``Reset-After``, 429 holds),
+- the global 50 requests/s and the pauses every lane obeys (a global 429, a Cloudflare ban),
+- dead-letter claims (one process redelivers each stored letter).
+
+One module per backend, so the listing tells where limits live:
+
+=================  ==============================================  ==========================
+module             shares with                                     chosen by
+=================  ==============================================  ==========================
+:mod:`.local`      the lanes of this process (today's behaviour)   the default
+:mod:`.host`       every process using the same store directory    ``DISCORD_STORE_PATH``
+:mod:`.redis`      every process of every host on one Redis        ``DISCORD_REDIS_URL``
+=================  ==============================================  ==========================
+
+The arithmetic is in :mod:`.ledger` (pure, takes ``now``); a backend only makes one change to
+the few states a request touches atomically (:meth:`Coordinator._transact`). The protocol of
+a sender (a lane)::
+
+    got = await coordinator.acquire(channel_key, webhook_id)
+    if not isinstance(got, Grant):
+        await nap(got)                      # seconds until a slot may be free; ask again then
+    else:
+        answer = await send()
+        if answer never reached Discord:    # connection refused, Cloudflare ban page
+            await coordinator.give_back(got)
+        else:
+            await coordinator.complete(got, answer.headers)   # restamped at response time
+
+No method raises into the caller: a shared backend that fails is counted in
+:attr:`Coordinator.stats` and falls back to a conservative local share (:mod:`.fallback`).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ..ratelimit import RateLimitHeaders
+from . import ledger
+from .ledger import Limits, State
+
+__all__ = ["CoordinationStats", "Coordinator", "Grant", "Limits", "open_coordinator"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One request slot, taken. Hand it back to :meth:`Coordinator.complete` or
+    :meth:`Coordinator.give_back` exactly once."""
+
+    slot: str
+    channel: str
+    webhook: str
+    local: bool = False
+    """Taken from the local fallback share (Redis was unreachable), not from the fleet's."""
+
+
+@dataclass(slots=True)
+class CoordinationStats:
+    """Counters of a coordinator (read by ``handler.stats()`` once wired)."""
+
+    backend_errors: int = 0
+    """Operations the shared backend failed (each one served locally or skipped)."""
+    fallbacks: int = 0
+    """Times this process switched to its local share because the backend was unreachable."""
+    fallback_grants: int = 0
+    """Slots granted from the local share."""
+
+
+def new_slot_id() -> str:
+    """A slot id unique across processes and hosts."""
+    return os.urandom(8).hex()
+
+
+class Coordinator(abc.ABC):
+    """Hands out request slots within limits shared by a fleet. Safe on one asyncio loop."""
+
+    backend: str = ""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.stats = CoordinationStats()
+
+    # -- what a backend provides -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _transact(
+        self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
+    ) -> T:
+        """Load the states under ``keys``, apply ``change(states, now)`` and store them, as one
+        atomic step with respect to every other process of the backend. May raise on I/O."""
+
+    # -- limits ------------------------------------------------------------------------------
+
+    async def acquire(self, channel: str, webhook: str) -> Grant | float:
+        """Take a slot for one request of ``webhook`` into ``channel`` (a key from
+        :class:`~.channels.ChannelDirectory`), or return the seconds to wait before asking again."""
+        slot = new_slot_id()
+
+        def take(states: list[State], now: float) -> float:
+            return ledger.acquire(ledger.slot_state(states), self.limits, slot, now)
+
+        wait = await self._transact(ledger.state_keys(channel, webhook), take)
+        return wait if wait > 0 else Grant(slot, channel, webhook)
+
+    async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
+        """The answer to ``grant``'s request arrived now: restamp its slot at this time and take
+        in the webhook's ``X-RateLimit-*`` headers (None when the answer had none)."""
+
+        def done(states: list[State], now: float) -> None:
+            ledger.complete(ledger.slot_state(states), grant.slot, headers, now)
+
+        await self._transact(ledger.state_keys(grant.channel, grant.webhook), done)
+
+    async def give_back(self, grant: Grant) -> None:
+        """``grant``'s request never reached Discord (refused connection, Cloudflare's page):
+        its slot counts nowhere."""
+
+        def undo(states: list[State], now: float) -> None:
+            ledger.give_back(ledger.slot_state(states), grant.slot)
+
+        await self._transact(ledger.state_keys(grant.channel, grant.webhook), undo)
+
+    async def block_webhook(self, webhook: str, seconds: float) -> None:
+        """A per-webhook 429: no process sends to ``webhook`` for ``seconds``."""
+
+        def hold(states: list[State], now: float) -> None:
+            (bucket,) = states
+            assert isinstance(bucket, ledger.BucketState)
+            ledger.block(bucket, seconds, now)
+
+        await self._transact((f"bucket:{webhook}",), hold)
+
+    async def pause_all(self, seconds: float) -> None:
+        """A global 429 or a Cloudflare ban: no process sends anything for ``seconds``."""
+
+        def hold(states: list[State], now: float) -> None:
+            (pause,) = states
+            assert isinstance(pause, ledger.PauseState)
+            ledger.pause(pause, seconds, now)
+
+        await self._transact((ledger.PAUSE_KEY,), hold)
+
+    # -- dead-letter claims ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
+        """Claim a stored letter for ``lease`` seconds; False while another holder has it."""
+
+    @abc.abstractmethod
+    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
+        """Extend ``holder``'s claim by ``lease`` seconds; False when it is no longer held."""
+
+    @abc.abstractmethod
+    async def release(self, letter_id: str, holder: str) -> None:
+        """Give up ``holder``'s claim (another holder's is left alone)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - most backends hold nothing to close
+        """Release connections and files; idempotent."""
+
+
+def open_coordinator(
+    limits: Limits,
+    *,
+    store_dir: Path | None = None,
+    redis_url: str | None = None,
+    fleet_size: int = 4,
+    clock: Callable[[], float] | None = None,
+) -> Coordinator:
+    """The coordinator for the settings: Redis when ``redis_url``, else the store directory's
+    host-wide one, else this process only. Imports a backend only when it is chosen."""
+    if redis_url:
+        from .redis import RedisCoordinator
+
+        return RedisCoordinator(redis_url, limits, fleet_size=fleet_size)
+    if store_dir is not None:
+        from .host import HostCoordinator
+
+        return HostCoordinator(store_dir, limits, fleet_size=fleet_size, clock=clock or time.time)
+    from .local import LocalCoordinator
+
+    return LocalCoordinator(limits, clock=clock or time.monotonic)

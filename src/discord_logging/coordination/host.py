@@ -1,0 +1,171 @@
+"""Limits shared by every process of one host that uses the same store directory.
+
+The states live in ``<store>/limits/limits.sqlite3``, one JSON row per key. Every change is one
+``BEGIN IMMEDIATE`` transaction: SQLite takes the database's write lock before reading, so two
+processes can never both read "29 of 30" and both send. WAL mode lets the transactions of
+gunicorn's or Celery's workers follow each other in tens of microseconds.
+
+The clock is the wall clock (``time.time``): the file outlives processes and reboots, and
+``time.monotonic`` starts again at boot. Stamps from a clock that jumped far are dropped (see
+``ledger.MAX_HOLD``). A store directory on a network file system is not one host: use Redis.
+A database that stays locked or cannot be opened: the local share of :mod:`.fallback`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, TextIO, TypeVar
+
+from ..store._disk import private_directory
+from . import ledger
+from .fallback import RETRY_INTERVAL, SharedCoordinator
+from .ledger import Limits, State
+
+T = TypeVar("T")
+
+FILE_NAME: Final = "limits.sqlite3"
+_BUSY_TIMEOUT_MS: Final = 2000  # longer than this locked: use the local share
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (letter TEXT PRIMARY KEY, holder TEXT NOT NULL,
+                                   expires REAL NOT NULL);
+"""
+
+
+class HostCoordinator(SharedCoordinator):
+    """Slots taken in SQLite transactions under ``<store_dir>/limits/``."""
+
+    backend = "host"
+    unreachable = (sqlite3.Error, OSError)
+
+    def __init__(
+        self,
+        store_dir: Path,
+        limits: Limits,
+        *,
+        fleet_size: int = 4,
+        retry_interval: float = RETRY_INTERVAL,
+        clock: Callable[[], float] = time.time,
+        stderr: TextIO | None = None,
+    ) -> None:
+        super().__init__(
+            limits, clock, fleet_size=fleet_size, retry_interval=retry_interval, stderr=stderr
+        )
+        self.path = Path(store_dir) / "limits" / FILE_NAME
+        self._lock = threading.Lock()  # one connection, used by the worker thread and tests
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def where(self) -> str:
+        return f"the limits store {self.path}"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            private_directory(self.path.parent)
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
+            db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            # No fsync: a crashed process loses nothing (WAL), and after a power loss Discord's
+            # windows (a minute at most) are over before anything starts again.
+            db.execute("PRAGMA synchronous=OFF")
+            db.executescript(_SCHEMA)
+            db.execute("PRAGMA busy_timeout=0")  # from now on, _atomic waits (on the loop)
+            self._db = db
+        return self._db
+
+    async def _atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction. While another process holds the
+        write lock, wait on the event loop in short random steps (SQLite's own busy handler
+        sleeps the thread, up to 100 ms a step, and loses to processes in a hurry), for up to
+        :data:`_BUSY_TIMEOUT_MS`; then the ``database is locked`` error goes to the fallback."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+        attempt = 0
+        while True:
+            with self._lock:
+                db = self._connection()
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    busy = error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                    if not busy or time.monotonic() >= deadline:
+                        raise
+                else:
+                    try:
+                        result = work(db)
+                    except BaseException:
+                        db.execute("ROLLBACK")
+                        raise
+                    db.execute("COMMIT")
+                    return result
+            attempt += 1
+            await asyncio.sleep(random.uniform(0, min(0.005, 0.0002 * attempt)))
+
+    async def _transact(
+        self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
+    ) -> T:
+        def work(db: sqlite3.Connection) -> T:
+            marks = ",".join("?" * len(keys))
+            rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
+            states = [ledger.decode(key, rows.get(key)) for key in keys]
+            result = change(states, self.clock())
+            db.executemany(
+                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                [(key, ledger.encode(state)) for key, state in zip(keys, states, strict=True)],
+            )
+            return result
+
+        return await self._atomic(work)
+
+    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self.clock()
+            row = db.execute("SELECT holder, expires FROM claims WHERE letter = ?", (letter_id,))
+            current = row.fetchone()
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO claims (letter, holder, expires) VALUES (?, ?, ?)",
+                (letter_id, holder, now + lease),
+            )
+            return True
+
+        return await self._atomic(work)
+
+    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self.clock()
+            cursor = db.execute(
+                "UPDATE claims SET expires = ? WHERE letter = ? AND holder = ? AND expires > ?",
+                (now + lease, letter_id, holder, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._atomic(work)
+
+    async def _release(self, letter_id: str, holder: str) -> None:
+        await self._atomic(
+            lambda db: db.execute(
+                "DELETE FROM claims WHERE letter = ? AND holder = ?", (letter_id, holder)
+            )
+        )
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection; the next use opens it again."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,164 @@
+"""The one-host backend: real processes sharing one store directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from discord_logging.coordination import Grant, open_coordinator
+from discord_logging.coordination.host import FILE_NAME, HostCoordinator
+from discord_logging.coordination.local import LocalCoordinator
+from discord_logging.ratelimit import RateLimitHeaders
+
+from .conftest import SMALL, run_workers
+from .test_sharing import worst_span
+
+
+def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
+    """4 processes x 4 slots on a window of 5 per 0.5 s: no span holds more than 5, although
+    each process alone would have sent its 4 at once (16 in the first span)."""
+    intervals = run_workers("host", str(tmp_path), processes=4, slots=4, limit=5, window=0.5)
+    assert len(intervals) == 16
+    assert worst_span(intervals, 0.5) <= 5
+
+
+async def test_store_lives_under_limits_and_is_private(tmp_path: Path) -> None:
+    """``<store>/limits/limits.sqlite3``, in a directory only the owner can read."""
+    coordinator = open_coordinator(SMALL, store_dir=tmp_path / "store")
+    assert isinstance(coordinator, HostCoordinator)
+    got = await coordinator.acquire("channel:1", "1")
+    assert isinstance(got, Grant)
+    await coordinator.aclose()
+    assert (tmp_path / "store" / "limits" / FILE_NAME).exists()
+    assert (tmp_path / "store" / "limits").stat().st_mode & 0o077 == 0
+
+
+def test_without_store_or_redis_the_limits_stay_in_process() -> None:
+    """No store directory and no Redis URL: the in-process backend, no file anywhere."""
+    assert isinstance(open_coordinator(SMALL), LocalCoordinator)
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_bucket_headers_and_holds_reach_every_process(backend: str, tmp_path: Path) -> None:
+    """One process reads Remaining 0 / a 429 / a ban: the other holds back as well."""
+    now = [100.0]
+
+    def clock() -> float:
+        return now[0]
+
+    if backend == "host":
+        first = HostCoordinator(tmp_path, SMALL, clock=clock)
+        second = HostCoordinator(tmp_path, SMALL, clock=clock)
+    else:
+        first = second = LocalCoordinator(SMALL, clock=clock)
+    got = await first.acquire("channel:1", "7")
+    assert isinstance(got, Grant)
+    await first.complete(got, RateLimitHeaders(limit=5, remaining=0, reset_after=2.0))
+    assert await second.acquire("channel:1", "7") == pytest.approx(2.0)
+    assert isinstance(await second.acquire("channel:1", "8"), Grant)  # another webhook
+    now[0] += 2.0
+    await second.block_webhook("7", 3.0)
+    assert await first.acquire("channel:2", "7") == pytest.approx(3.0)
+    await first.pause_all(300.0)
+    assert await second.acquire("channel:3", "9") == pytest.approx(300.0)
+    await first.aclose()
+    await second.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_claims_have_one_holder_until_the_lease_ends(backend: str, tmp_path: Path) -> None:
+    """claim / renew / release: one holder at a time; an expired lease can be taken over."""
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    if backend == "host":
+        a, b = (HostCoordinator(tmp_path, SMALL, clock=clock) for _ in range(2))
+    else:
+        a = b = LocalCoordinator(SMALL, clock=clock)
+    assert await a.claim("letter-1", "host-a:1", 30.0)
+    assert not await b.claim("letter-1", "host-b:2", 30.0)
+    assert await a.claim("letter-1", "host-a:1", 30.0)  # a retry of one's own claim
+    assert await a.renew("letter-1", "host-a:1", 30.0)
+    assert not await b.renew("letter-1", "host-b:2", 30.0)
+    await b.release("letter-1", "host-b:2")  # not b's: left alone
+    assert not await b.claim("letter-1", "host-b:2", 30.0)
+    now[0] = 31.0
+    assert not await a.renew("letter-1", "host-a:1", 30.0)  # lease over
+    assert await b.claim("letter-1", "host-b:2", 30.0)  # taken over
+    await b.release("letter-1", "host-b:2")
+    assert await a.claim("letter-1", "host-a:1", 30.0)
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_an_unusable_store_falls_back_to_the_local_share(tmp_path: Path) -> None:
+    """The store path is a file: slots come from the local share, counted, said once."""
+    import io
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    stderr = io.StringIO()
+    c = HostCoordinator(blocked, SMALL, fleet_size=3, stderr=stderr, retry_interval=0.0)
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert got.local
+    await c.complete(got, None)
+    assert isinstance(await c.acquire("channel:1", "w"), float)  # 3 // 3 = 1 per 10 s
+    assert not await c.claim("letter-1", "a", 30.0)
+    await c.pause_all(1.0)
+    assert c.stats.fallbacks == 1
+    assert c.stats.backend_errors >= 3
+    assert stderr.getvalue().count("\n") == 1
+    assert "the limits store" in stderr.getvalue()
+    await c.aclose()
+
+
+async def test_a_held_lock_is_waited_for_then_left_to_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock: a slot waits for it on the loop; held past the
+    lock timeout, the slot comes from the local share instead of raising."""
+    import asyncio
+    import io
+    import sqlite3
+
+    from discord_logging.coordination import host
+
+    monkeypatch.setattr(host, "_BUSY_TIMEOUT_MS", 300)
+    c = HostCoordinator(tmp_path, SMALL, stderr=io.StringIO())
+    await c.give_back(Grant("none", "channel:1", "w"))  # creates the database
+    other = sqlite3.connect(c.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, other.execute, "COMMIT")
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert not got.local
+    other.execute("BEGIN IMMEDIATE")
+    got = await c.acquire("channel:1", "w2")
+    other.execute("COMMIT")
+    other.close()
+    assert isinstance(got, Grant)
+    assert got.local
+    assert c.stats.fallbacks == 1
+    await c.aclose()
+
+
+async def test_a_row_that_is_not_ours_counts_as_empty(tmp_path: Path) -> None:
+    """A corrupt or planted row does not stop delivery: it is read as an empty state."""
+    import sqlite3
+
+    c = HostCoordinator(tmp_path, SMALL)
+    await c.give_back(Grant("none", "channel:1", "w"))
+    with sqlite3.connect(c.path) as db:
+        db.execute("UPDATE state SET value = 'not json' WHERE key = 'window:channel:1'")
+        db.execute("UPDATE state SET value = '[1, 2]' WHERE key = 'bucket:w'")
+    db.close()
+    got = await c.acquire("channel:1", "w")
+    assert isinstance(got, Grant)
+    assert not got.local
+    assert c.stats.backend_errors == 0
+    await c.aclose()
