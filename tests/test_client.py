@@ -122,7 +122,8 @@ async def test_any_transport_exception_is_a_retryable_failure(exc: Exception) ->
     for outcome in (sent.outcome, probed):
         assert outcome.kind is OutcomeKind.RETRY
         assert outcome.status is None
-        assert outcome.error is not None and type(exc).__name__ in outcome.error
+        assert outcome.error is not None
+        assert type(exc).__name__ in outcome.error
         assert "SECRET" not in outcome.error
 
 

@@ -77,6 +77,7 @@ class WebhookClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         install_log_redaction()
+        self.timeout = timeout
         self.username = username
         self.avatar_url = avatar_url
         self.mentions = mentions or {}

@@ -3,6 +3,10 @@
 A lane that is rate limited, failing or disabled only ever waits on its own account (and on
 the process-wide limits), so it never delays another lane. What happens on each kind of
 response is decided in :meth:`WebhookLane._handle`, in one place.
+
+No exception ends a lane: what it held when something went wrong (a bug, a record nothing can
+render) is kept as ``internal_error`` dead letters, reported once per kind on stderr, and the
+lane goes on with the next record.
 """
 
 from __future__ import annotations
@@ -10,25 +14,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
+from . import limits
 from .backoff import retry_delay
 from .batching import DIGEST_MAX_RECORDS, OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
 from .client import WebhookClient
 from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
+from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, refill_delay, with_repeat_note
 from .notification import DeliveryStatus, Notification, NotificationResult
-from .outcome import Outcome, OutcomeKind
+from .outcome import ERROR_TEXT_LIMIT, Outcome, OutcomeKind
 from .ratelimit import SlidingWindow, WebhookBucket
+from .redaction import redact
 from .rendering import EmbedRenderer, RenderedNotification
 from .stats import DeliveryStats
 from .webhook import WebhookURL
 
-REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters to redeliver
+# While closing, a request is started only with at least this much time left before the
+# deadline. Below it, a request to Discord (TLS set-up on a fresh connection alone takes a few
+# round trips) would likely be cut off: nobody would know whether the message exists. Kept as
+# `shutdown` instead, the letter is certainly not in Discord and goes out once next time.
+CLOSE_FLOOR: Final = 0.5
+CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may have created it"
 
 
 @dataclass(slots=True)
@@ -39,9 +52,11 @@ class Pending:
     attempts: int = 0
     first_attempt: float | None = None
     rendered: RenderedNotification | None = None
-    solo: bool = False  # send alone (after a 400 on a batch, to find the bad one)
+    cap: int | None = None  # most notifications it may travel with (halved after a 400)
     no_attachment: bool = False  # resend without the file (after a 413)
     from_dead_letters: bool = False
+    uncertain: bool = False  # was cut off in flight once: its message says it may repeat
+    settled: bool = False  # delivered or dead-lettered: the lane is done with it
     future: asyncio.Future[NotificationResult] | None = None
 
 
@@ -77,6 +92,7 @@ class SharedState:
     paused_until: float = 0.0
     closing: bool = False
     deadline: float | None = None
+    reported_errors: set[str] = field(default_factory=set)  # internal error kinds on stderr
 
     def pause_all(self, seconds: float) -> None:
         """A global 429 or a ban: every lane holds back."""
@@ -98,7 +114,10 @@ class WebhookLane:
         self.circuit = CircuitBreaker(config.circuit_threshold, config.circuit_reset)
         self.retry_at = 0.0
         self.disabled_until: float | None = None
-        self._next_refill = 0.0
+        self.sending_until: float | None = None  # when the request in flight times out
+        self._next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
+        self._failed_rounds = 0  # redelivery rounds that failed since the last success
+        self._next_renew = 0.0
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
         self._wake = asyncio.Event()
 
@@ -129,20 +148,55 @@ class WebhookLane:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Deliver until closed; on cancellation everything still held goes to the dead letters."""
+        """Deliver until closed; on cancellation everything still held goes to the dead letters:
+        what was in flight as ``uncertain`` (Discord may have it), the queue as ``shutdown``."""
         try:
-            while await self._step():
-                pass
+            while True:
+                try:
+                    if not await self._step():
+                        return
+                except Exception as exc:  # noqa: BLE001 - nothing ends a lane
+                    self._recover(exc)
         except asyncio.CancelledError:
-            self._dead_all(self.in_flight, DeadLetterReason.SHUTDOWN, None)
+            cut_off = self._unsettled_in_flight()
             self.in_flight = []
+            self._dead_all(cut_off, DeadLetterReason.UNCERTAIN, None, CUT_OFF_ERROR)
             self._dead_all(list(self.queue), DeadLetterReason.SHUTDOWN, None)
             self.queue.clear()
             raise
 
+    def _unsettled_in_flight(self) -> list[Pending]:
+        queued = {id(p) for p in self.queue}
+        return [p for p in self.in_flight if not p.settled and id(p) not in queued]
+
+    def _recover(self, exc: Exception) -> None:
+        """A bug hit the lane: keep what it held (in flight, else the record it was working
+        on) as ``internal_error`` letters, and carry on with the rest."""
+        held = self._unsettled_in_flight()
+        self.in_flight = []
+        if not held and self.queue:
+            held = [self.queue.popleft()]
+        self._dead_all(held, DeadLetterReason.INTERNAL_ERROR, None, self._bug(exc))
+
+    def _bug(self, exc: Exception) -> str:
+        """Count an internal error and describe it (token redacted); stderr once per kind."""
+        self.shared.stats.add("internal_errors")
+        kind = type(exc).__name__
+        text = redact(f"{kind}: {exc}")[:ERROR_TEXT_LIMIT]
+        if kind not in self.shared.reported_errors:
+            self.shared.reported_errors.add(kind)
+            print(
+                f"discord-logging: internal error in lane {self.name!r} ({text}); what it held is "
+                "kept as dead letters (reason internal_error) and delivery goes on. "
+                "This is a bug: please report it with this line.",
+                file=sys.stderr,
+            )
+        return text
+
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
+        self._renew(now)
         if not self.queue:
             if shared.closing:
                 return False
@@ -186,40 +240,88 @@ class WebhookLane:
         )
 
     async def _nap(self, seconds: float) -> None:
-        """Sleep up to ``seconds``; new work or shutdown ends it early."""
+        """Sleep up to ``seconds`` (at most until claims need renewing); new work or shutdown
+        ends it early."""
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.001))
+            await asyncio.wait_for(
+                self._wake.wait(), timeout=min(max(seconds, 0.001), RENEW_INTERVAL)
+            )
 
     # -- sending -----------------------------------------------------------------------------
 
     def _render(self, pending: Pending) -> RenderedNotification:
         if pending.rendered is None:
             before = self.shared.renderer.template_errors
-            pending.rendered = self.shared.renderer.render(pending.notification)
+            rendered = self.shared.renderer.render(pending.notification)
+            pending.rendered = with_repeat_note(rendered) if pending.uncertain else rendered
             if self.shared.renderer.template_errors != before:
                 self.shared.stats.add("template_errors")
         return pending.rendered
 
-    def _next_message(self) -> tuple[list[Pending], OutgoingMessage]:
+    def _backlog(self) -> list[Pending]:
+        """What may go in the next message: up to the front's cap, and letters that may repeat
+        an earlier message only with their kind, in plain embeds that carry the note."""
         first = self.queue[0]
-        backlog = [first] if first.solo else []
-        if not backlog:
-            for pending in self.queue:
-                if pending.solo or len(backlog) == DIGEST_MAX_RECORDS:
+        cap = first.cap or DIGEST_MAX_RECORDS
+        if first.uncertain:
+            cap = min(cap, limits.EMBEDS_PER_MESSAGE)
+        backlog: list[Pending] = []
+        for pending in self.queue:
+            if len(backlog) == cap or pending.uncertain != first.uncertain:
+                break
+            backlog.append(pending)
+        return backlog
+
+    def _next_message(self) -> tuple[list[Pending], OutgoingMessage] | None:
+        """The next message, or None when preparing it failed (the bad record is dead-lettered
+        or the backlog split, so the next step tries again)."""
+        backlog = self._backlog()
+        rendered: list[RenderedNotification] = []
+        for position, pending in enumerate(backlog):
+            try:
+                rendered.append(self._render(pending))
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+                del self.queue[position]  # the backlog is the front of the queue
+                self._dead(pending, DeadLetterReason.INTERNAL_ERROR, None, self._bug(exc))
+                return None
+        if backlog[0].uncertain:  # plain embeds only: a digest would drop the notes
+            size = 0
+            for count, item in enumerate(rendered):
+                size += item.size
+                if size > limits.MESSAGE_EMBED_TOTAL:
+                    rendered = rendered[: max(1, count)]
                     break
-                backlog.append(pending)
-        message = pack(
-            [self._render(p) for p in backlog],
-            self.shared.renderer.digest_field,
-            attach=self.shared.config.attach_full_text and not first.no_attachment,
-            now=self.shared.wall_clock(),
-        )
+        try:
+            message = pack(
+                rendered,
+                self.shared.renderer.digest_field,
+                attach=self.shared.config.attach_full_text and not backlog[0].no_attachment,
+                now=self.shared.wall_clock(),
+            )
+        except Exception as exc:
+            if len(rendered) == 1:
+                raise  # the lone record is the bad one: _recover keeps it
+            self._split(backlog[: len(rendered)])
+            self._bug(exc)
+            return None
         return backlog[: len(message.notifications)], message
 
     async def _send_next(self, now: float) -> None:
         shared = self.shared
-        carried, message = self._next_message()
+        timeout = shared.client.timeout
+        if shared.closing and shared.deadline is not None:
+            # No request starts that cannot finish before the deadline.
+            left = shared.deadline - now
+            if left < CLOSE_FLOOR:
+                self._dead_all(list(self.queue), DeadLetterReason.SHUTDOWN, None)
+                self.queue.clear()
+                return
+            timeout = min(timeout, left)
+        prepared = self._next_message()
+        if prepared is None:
+            return
+        carried, message = prepared
         for _ in carried:
             self.queue.popleft()
         self.in_flight = carried
@@ -228,16 +330,19 @@ class WebhookLane:
                 pending.first_attempt = now
         shared.global_window.record(now)
         self.channel.record(now)
-        result = await shared.client.execute(self.url, message)
+        self.sending_until = now + timeout
+        result = await shared.client.execute(self.url, message, timeout=timeout)
+        self.sending_until = None
         after = shared.clock()
         # Discord counted the request somewhere between send and answer: the later is safe.
         self.channel.restamp_last(after)
         shared.global_window.restamp_last(after)
         self.bucket.update(result.headers, after)
-        self.in_flight = []
         for pending in carried:
             pending.attempts += 1
+        # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
         self._handle(carried, message, result.outcome, result.latency, after)
+        self.in_flight = []
 
     def _handle(
         self,
@@ -265,7 +370,7 @@ class WebhookLane:
                 self.shared.pause_all(after)
             else:
                 self.bucket.block(after, now)
-            self._retry_or_dead(carried, outcome, now, DeadLetterReason.RATE_LIMITED)
+            self._retry_or_dead(carried, outcome, now, DeadLetterReason.RATE_LIMITED, wait=after)
         elif kind is OutcomeKind.BANNED:
             # Not Discord but Cloudflare: every lane cools off; the records are kept.
             stats.add("banned")
@@ -279,16 +384,15 @@ class WebhookLane:
                 self._dead_all(list(self.queue), DeadLetterReason.CIRCUIT_OPEN, outcome)
                 self.queue.clear()
                 return
-            kept = self._retry_or_dead(carried, outcome, now, DeadLetterReason.RETRIES_EXHAUSTED)
-            if kept:
-                attempt = max(p.attempts for p in kept)
-                self.retry_at = now + retry_delay(attempt, None, rand=self.shared.rand)
+            delay = retry_delay(max(p.attempts for p in carried), None, rand=self.shared.rand)
+            reason = DeadLetterReason.RETRIES_EXHAUSTED
+            if self._retry_or_dead(carried, outcome, now, reason, wait=delay):
+                self.retry_at = now + delay
         elif kind is OutcomeKind.TOO_LARGE and message.attachment is not None:
             carried[0].no_attachment = True
             self._requeue(carried)
         elif kind in (OutcomeKind.TOO_LARGE, OutcomeKind.POISON) and len(carried) > 1:
-            for pending in carried:  # find the one Discord refuses by sending each alone
-                pending.solo = True
+            self._split(carried)  # find the one Discord refuses in O(log n) messages
             self._requeue(carried)
         elif kind is OutcomeKind.DISABLED:
             self.disabled_until = now + self.shared.config.probe_interval
@@ -302,19 +406,31 @@ class WebhookLane:
         if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
             self.circuit.probe_done()
         was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
-        if not self._healthy:  # what this failure dead-letters must not come straight back
-            self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
+        if not self._healthy:  # what this failure dead-letters comes back after a short wait
+            self._next_refill = now + refill_delay(self._failed_rounds, rand=self.shared.rand)
         elif not was_healthy:  # healthy again: redeliver what the outage kept, now
             self._next_refill = 0.0
+            self._failed_rounds = 0
 
     def _retry_or_dead(
-        self, carried: list[Pending], outcome: Outcome, now: float, reason: DeadLetterReason
+        self,
+        carried: list[Pending],
+        outcome: Outcome,
+        now: float,
+        reason: DeadLetterReason,
+        *,
+        wait: float,
     ) -> list[Pending]:
+        """Keep for a retry in ``wait`` seconds what has attempts left and would retry within
+        the retry deadline (counted from its first attempt); the rest become dead letters."""
         kept = []
         config = self.shared.config
         for pending in carried:
             started = pending.first_attempt if pending.first_attempt is not None else now
-            if pending.attempts >= config.retry_attempts or now - started > config.retry_deadline:
+            if (
+                pending.attempts >= config.retry_attempts
+                or now + wait - started > config.retry_deadline
+            ):
                 self._dead(pending, reason, outcome)
             else:
                 kept.append(pending)
@@ -325,6 +441,14 @@ class WebhookLane:
 
     def _requeue(self, pendings: list[Pending]) -> None:
         self.queue.extendleft(reversed(pendings))
+
+    @staticmethod
+    def _split(carried: list[Pending]) -> None:
+        """Halve what Discord refused together: each half travels alone next, recursively,
+        so one bad record among n costs about 2 log2(n) messages, not n."""
+        half = (len(carried) + 1) // 2
+        for index, pending in enumerate(carried):
+            pending.cap = half if index < half else len(carried) - half
 
     # -- disabled webhooks -------------------------------------------------------------------
 
@@ -370,11 +494,37 @@ class WebhookLane:
         letters = [letter for letter in letters if letter.id not in held]
         if letters and healthy:
             self._next_refill = now  # more may be waiting: look again once these are sent
+        elif letters:
+            self._failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
         for letter in letters:
-            self.queue.append(Pending(letter.notification, attempts=0, from_dead_letters=True))
+            self.queue.append(
+                Pending(
+                    letter.notification,
+                    attempts=0,
+                    from_dead_letters=True,
+                    uncertain=letter.reason is DeadLetterReason.UNCERTAIN,
+                )
+            )
+        if letters:
+            self._next_renew = now + RENEW_INTERVAL  # just claimed
         return bool(letters)
 
+    def _renew(self, now: float) -> None:
+        """Every RENEW_INTERVAL, extend the store's claims on the kept letters this lane holds,
+        so they cannot expire (and be sent by another process) while still queued here."""
+        if now < self._next_renew:
+            return
+        ids = [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]
+        if not ids:
+            return
+        self._next_renew = now + RENEW_INTERVAL
+        try:
+            self.shared.dead_letters.renew(ids)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+
     def _delivered(self, pending: Pending, outcome: Outcome, latency: float) -> None:
+        pending.settled = True
         if pending.from_dead_letters:
             self._forget_letter(pending.notification.id)
             self.shared.stats.add("redelivered")
@@ -396,18 +546,29 @@ class WebhookLane:
             self.shared.stats.add("store_errors")
 
     def _dead_all(
-        self, pendings: list[Pending], reason: DeadLetterReason, outcome: Outcome | None
+        self,
+        pendings: list[Pending],
+        reason: DeadLetterReason,
+        outcome: Outcome | None,
+        error: str | None = None,
     ) -> None:
         for pending in pendings:
-            self._dead(pending, reason, outcome)
+            self._dead(pending, reason, outcome, error)
 
-    def _dead(self, pending: Pending, reason: DeadLetterReason, outcome: Outcome | None) -> None:
+    def _dead(
+        self,
+        pending: Pending,
+        reason: DeadLetterReason,
+        outcome: Outcome | None,
+        error: str | None = None,
+    ) -> None:
+        pending.settled = True
         letter = DeadLetter(
             notification=pending.notification,
             webhook=self.name,
             reason=reason,
             attempts=pending.attempts,
-            error=outcome.error if outcome else None,
+            error=error or (outcome.error if outcome else None),
             error_code=outcome.error_code if outcome else None,
             http_status=outcome.status if outcome else None,
             dead_at=self.shared.wall_clock(),
