@@ -5,7 +5,7 @@ deadline neither duplicates nor loses."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -203,7 +203,7 @@ async def test_three_503_blip_is_delivered_within_seconds(fake: FakeDiscord) -> 
     n.submit(note(0))
     lane = n.lanes["general"]
     assert not await until(lambda: len(n.dead_letters) == 1 and not lane.busy, 4)
-    assert lane._next_refill - n._clock() <= 1.0  # the schedule: back in about a second
+    assert lane.redelivery.next_refill - n._clock() <= 1.0  # the schedule: back in about a second
     assert not await until(lambda: n.stats.get("redelivered") == 1, 3)
     await n.aclose()
     assert n.stats.get("redelivered") == 1
@@ -347,3 +347,47 @@ async def test_first_record_without_a_webhook_is_announced_once(
     assert "'error'" in err
     assert "DISCORD_WEBHOOK_ERRORS" in err
     assert n.stats.snapshot()["dropped"] == {"no_webhook": 2}
+
+
+# -- redelivery claims stay alive while letters wait in a lane ----------------------------------
+
+
+class RecordingLetters(MemoryDeadLetters):
+    """Memory dead letters that record every renew() call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewed: list[list[str]] = []
+
+    def renew(self, letter_ids: Sequence[str]) -> None:
+        self.renewed.append(sorted(letter_ids))
+
+
+async def test_claims_on_queued_letters_are_renewed_every_30_seconds(fake: FakeDiscord) -> None:
+    """Letters a lane took back and still holds (a ban pause) have their claims renewed every
+    30 s of the lane's clock, well within the store's 120 s lease; nothing else is renewed."""
+    now = [1000.0]
+    kept = RecordingLetters()
+    letters = [note(i) for i in range(2)]
+    for letter in letters:
+        kept.add(DeadLetter(letter, "general", DeadLetterReason.SHUTDOWN))
+    n = Notifier(
+        webhooks={"general": fake.add_webhook()},
+        allowed_hosts=fake.host,
+        dead_letters=kept,
+        clock=lambda: now[0],
+        rand=lambda: 0.0,
+    )
+    fake.set_ban(True, retry_after=600)
+    n.start()
+    lane = n.lanes["general"]
+    assert not await until(lambda: n.stats.get("banned") == 1 and len(lane.queue) == 2, 3)
+    ids = sorted(letter.id for letter in letters)
+    assert kept.renewed == []  # just claimed
+    for moment, expected in [(1020.0, 0), (1031.0, 1), (1045.0, 1), (1062.0, 2), (1093.0, 3)]:
+        now[0] = moment
+        lane.wake()
+        await asyncio.sleep(0.05)
+        assert kept.renewed == [ids] * expected, moment
+    fake.set_ban(False)
+    await n.aclose(0.0)

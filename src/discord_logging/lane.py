@@ -13,27 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import sys
-import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 from . import limits
 from .backoff import retry_delay
 from .batching import DIGEST_MAX_RECORDS, OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
-from .client import WebhookClient
-from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
-from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, refill_delay, with_repeat_note
-from .notification import DeliveryStatus, Notification, NotificationResult
-from .outcome import ERROR_TEXT_LIMIT, Outcome, OutcomeKind
+from .deadletters import DeadLetter, DeadLetterReason
+from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, LaneRedelivery, with_repeat_note
+from .lane_state import Pending, SharedState
+from .notification import DeliveryStatus, NotificationResult
+from .outcome import Outcome, OutcomeKind
 from .ratelimit import SlidingWindow, WebhookBucket
-from .redaction import redact
-from .rendering import EmbedRenderer, RenderedNotification
-from .stats import DeliveryStats
+from .rendering import RenderedNotification
 from .webhook import WebhookURL
 
 # While closing, a request is started only with at least this much time left before the
@@ -42,61 +35,6 @@ from .webhook import WebhookURL
 # `shutdown` instead, the letter is certainly not in Discord and goes out once next time.
 CLOSE_FLOOR: Final = 0.5
 CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may have created it"
-
-
-@dataclass(slots=True)
-class Pending:
-    """A notification waiting in a lane, with its delivery bookkeeping."""
-
-    notification: Notification
-    attempts: int = 0
-    first_attempt: float | None = None
-    rendered: RenderedNotification | None = None
-    cap: int | None = None  # most notifications it may travel with (halved after a 400)
-    no_attachment: bool = False  # resend without the file (after a 413)
-    from_dead_letters: bool = False
-    uncertain: bool = False  # was cut off in flight once: its message says it may repeat
-    settled: bool = False  # delivered or dead-lettered: the lane is done with it
-    future: asyncio.Future[NotificationResult] | None = None
-
-
-@dataclass(slots=True)
-class LaneConfig:
-    """Settings every lane shares."""
-
-    queue_size: int = 100
-    rate_limit: int = 30
-    channel_window: float = 60.0
-    retry_attempts: int = 3
-    retry_deadline: float = 300.0
-    probe_interval: float = 300.0
-    circuit_threshold: int = 5
-    circuit_reset: float = 30.0
-    attach_full_text: bool = True
-
-
-@dataclass(slots=True)
-class SharedState:
-    """What lanes share: the client, the process-wide limits, the dead letters, the clock."""
-
-    client: WebhookClient
-    renderer: EmbedRenderer
-    dead_letters: DeadLetterSink
-    stats: DeliveryStats
-    config: LaneConfig
-    global_window: SlidingWindow
-    on_result: Callable[[Pending, NotificationResult, str], None]
-    clock: Callable[[], float] = time.monotonic
-    wall_clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
-    paused_until: float = 0.0
-    closing: bool = False
-    deadline: float | None = None
-    reported_errors: set[str] = field(default_factory=set)  # internal error kinds on stderr
-
-    def pause_all(self, seconds: float) -> None:
-        """A global 429 or a ban: every lane holds back."""
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
 
 
 class WebhookLane:
@@ -115,9 +53,7 @@ class WebhookLane:
         self.retry_at = 0.0
         self.disabled_until: float | None = None
         self.sending_until: float | None = None  # when the request in flight times out
-        self._next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
-        self._failed_rounds = 0  # redelivery rounds that failed since the last success
-        self._next_renew = 0.0
+        self.redelivery = LaneRedelivery(name, shared)
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
         self._wake = asyncio.Event()
 
@@ -176,32 +112,23 @@ class WebhookLane:
         self.in_flight = []
         if not held and self.queue:
             held = [self.queue.popleft()]
-        self._dead_all(held, DeadLetterReason.INTERNAL_ERROR, None, self._bug(exc))
+        self._dead_all(
+            held, DeadLetterReason.INTERNAL_ERROR, None, self.shared.report_bug(exc, self.name)
+        )
 
-    def _bug(self, exc: Exception) -> str:
-        """Count an internal error and describe it (token redacted); stderr once per kind."""
-        self.shared.stats.add("internal_errors")
-        kind = type(exc).__name__
-        text = redact(f"{kind}: {exc}")[:ERROR_TEXT_LIMIT]
-        if kind not in self.shared.reported_errors:
-            self.shared.reported_errors.add(kind)
-            print(
-                f"discord-logging: internal error in lane {self.name!r} ({text}); what it held is "
-                "kept as dead letters (reason internal_error) and delivery goes on. "
-                "This is a bug: please report it with this line.",
-                file=sys.stderr,
-            )
-        return text
+    def _kept_as_bug(self, pendings: list[Pending], exc: Exception) -> None:
+        error = self.shared.report_bug(exc, self.name)
+        self._dead_all(pendings, DeadLetterReason.INTERNAL_ERROR, None, error)
 
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
-        self._renew(now)
+        self.redelivery.renew(now, self._held_letters())
         if not self.queue:
             if shared.closing:
                 return False
             if not self._refill(now):
-                await self._nap(max(0.0, self._next_refill - now) or REFILL_INTERVAL)
+                await self._nap(max(0.0, self.redelivery.next_refill - now) or REFILL_INTERVAL)
             return True
         if self.disabled_until is not None:
             await self._while_disabled(now)
@@ -283,7 +210,12 @@ class WebhookLane:
                 rendered.append(self._render(pending))
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
                 del self.queue[position]  # the backlog is the front of the queue
-                self._dead(pending, DeadLetterReason.INTERNAL_ERROR, None, self._bug(exc))
+                self._dead(
+                    pending,
+                    DeadLetterReason.INTERNAL_ERROR,
+                    None,
+                    self.shared.report_bug(exc, self.name),
+                )
                 return None
         if backlog[0].uncertain:  # plain embeds only: a digest would drop the notes
             size = 0
@@ -303,7 +235,7 @@ class WebhookLane:
             if len(rendered) == 1:
                 raise  # the lone record is the bad one: _recover keeps it
             self._split(backlog[: len(rendered)])
-            self._bug(exc)
+            self.shared.report_bug(exc, self.name)
             return None
         return backlog[: len(message.notifications)], message
 
@@ -406,11 +338,7 @@ class WebhookLane:
         if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
             self.circuit.probe_done()
         was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
-        if not self._healthy:  # what this failure dead-letters comes back after a short wait
-            self._next_refill = now + refill_delay(self._failed_rounds, rand=self.shared.rand)
-        elif not was_healthy:  # healthy again: redeliver what the outage kept, now
-            self._next_refill = 0.0
-            self._failed_rounds = 0
+        self.redelivery.after_response(self._healthy, was_healthy, now)
 
     def _retry_or_dead(
         self,
@@ -474,54 +402,26 @@ class WebhookLane:
             self.shared.closing
             or (self.disabled_until is not None and now < self.disabled_until)
             or self.circuit.state(now) is CircuitState.OPEN
-            or now < self._next_refill
+            or now < self.redelivery.next_refill
         ):
             return False  # a due probe (half-open, disabled) may take one letter below
-        self._next_refill = now + REFILL_INTERVAL
         # Healthy: take a good share. Not known to be healthy: one letter, as a probe.
         healthy = (
             self._healthy
             and self.disabled_until is None
             and self.circuit.state(now) is CircuitState.CLOSED
         )
-        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
-        try:
-            letters = self.shared.dead_letters.retryable(self.name, limit)
-        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-            self.shared.stats.add("store_errors")
-            return False
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
-        letters = [letter for letter in letters if letter.id not in held]
-        if letters and healthy:
-            self._next_refill = now  # more may be waiting: look again once these are sent
-        elif letters:
-            self._failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
+        letters = self.redelivery.take(now, healthy, held)
         for letter in letters:
+            uncertain = letter.reason is DeadLetterReason.UNCERTAIN
             self.queue.append(
-                Pending(
-                    letter.notification,
-                    attempts=0,
-                    from_dead_letters=True,
-                    uncertain=letter.reason is DeadLetterReason.UNCERTAIN,
-                )
+                Pending(letter.notification, from_dead_letters=True, uncertain=uncertain)
             )
-        if letters:
-            self._next_renew = now + RENEW_INTERVAL  # just claimed
         return bool(letters)
 
-    def _renew(self, now: float) -> None:
-        """Every RENEW_INTERVAL, extend the store's claims on the kept letters this lane holds,
-        so they cannot expire (and be sent by another process) while still queued here."""
-        if now < self._next_renew:
-            return
-        ids = [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]
-        if not ids:
-            return
-        self._next_renew = now + RENEW_INTERVAL
-        try:
-            self.shared.dead_letters.renew(ids)
-        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-            self.shared.stats.add("store_errors")
+    def _held_letters(self) -> list[str]:
+        return [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]
 
     def _delivered(self, pending: Pending, outcome: Outcome, latency: float) -> None:
         pending.settled = True

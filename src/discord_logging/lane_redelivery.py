@@ -15,6 +15,8 @@ from typing import Final
 
 from . import limits
 from .backoff import backoff_delay
+from .deadletters import DeadLetter
+from .lane_state import SharedState
 from .rendering import RenderedNotification
 from .text import cut_head
 
@@ -51,3 +53,53 @@ def with_repeat_note(rendered: RenderedNotification) -> RenderedNotification:
         else:
             del embed["description"]
     return dataclasses.replace(rendered, embed=embed)
+
+
+class LaneRedelivery:
+    """One lane's schedule for taking its kept letters back, and its claims on them."""
+
+    def __init__(self, webhook: str, shared: SharedState) -> None:
+        self.webhook = webhook
+        self.shared = shared
+        self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
+        self.failed_rounds = 0  # redelivery rounds that failed since the last success
+        self.next_renew = 0.0
+
+    def after_response(self, healthy: bool, was_healthy: bool, now: float) -> None:
+        """A failure: what it dead-letters comes back after a short, growing wait. Healthy
+        again after failures: redeliver what the outage kept, now."""
+        if not healthy:
+            self.next_refill = now + refill_delay(self.failed_rounds, rand=self.shared.rand)
+        elif not was_healthy:
+            self.next_refill = 0.0
+            self.failed_rounds = 0
+
+    def take(self, now: float, healthy: bool, held: set[str]) -> list[DeadLetter]:
+        """Retryable letters to queue again, oldest first, minus those ``held``: a good share
+        when the webhook is healthy, else one, as a probe."""
+        self.next_refill = now + REFILL_INTERVAL
+        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
+        try:
+            letters = self.shared.dead_letters.retryable(self.webhook, limit)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+            return []
+        letters = [letter for letter in letters if letter.id not in held]
+        if letters and healthy:
+            self.next_refill = now  # more may be waiting: look again once these are sent
+        elif letters:
+            self.failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
+        if letters:
+            self.next_renew = now + RENEW_INTERVAL  # just claimed
+        return letters
+
+    def renew(self, now: float, letter_ids: list[str]) -> None:
+        """Every RENEW_INTERVAL, extend the store's claims on the kept letters the lane holds,
+        so they cannot expire (and go out from another process) while still queued here."""
+        if now < self.next_renew or not letter_ids:
+            return
+        self.next_renew = now + RENEW_INTERVAL
+        try:
+            self.shared.dead_letters.renew(letter_ids)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")

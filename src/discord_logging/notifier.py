@@ -19,7 +19,8 @@ from .alerts import normalize_alert_type
 from .client import WebhookClient
 from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from .errors import ConfigurationError
-from .lane import LaneConfig, Pending, SharedState, WebhookLane
+from .lane import WebhookLane
+from .lane_state import LaneConfig, Pending, SharedState
 from .notification import (
     DeliveryStatus,
     Notification,
