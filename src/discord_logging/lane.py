@@ -16,11 +16,11 @@ import contextlib
 from collections import deque
 from typing import Final
 
-from . import limits
 from .backoff import retry_delay
-from .batching import DIGEST_MAX_RECORDS, OutgoingMessage, pack
+from .batching import OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
 from .deadletters import DeadLetter, DeadLetterReason
+from .lane_packing import next_backlog, plain_prefix, split
 from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, LaneRedelivery, with_repeat_note
 from .lane_state import Pending, SharedState
 from .notification import DeliveryStatus, NotificationResult
@@ -186,44 +186,20 @@ class WebhookLane:
                 self.shared.stats.add("template_errors")
         return pending.rendered
 
-    def _backlog(self) -> list[Pending]:
-        """What may go in the next message: up to the front's cap, and letters that may repeat
-        an earlier message only with their kind, in plain embeds that carry the note."""
-        first = self.queue[0]
-        cap = first.cap or DIGEST_MAX_RECORDS
-        if first.uncertain:
-            cap = min(cap, limits.EMBEDS_PER_MESSAGE)
-        backlog: list[Pending] = []
-        for pending in self.queue:
-            if len(backlog) == cap or pending.uncertain != first.uncertain:
-                break
-            backlog.append(pending)
-        return backlog
-
     def _next_message(self) -> tuple[list[Pending], OutgoingMessage] | None:
         """The next message, or None when preparing it failed (the bad record is dead-lettered
         or the backlog split, so the next step tries again)."""
-        backlog = self._backlog()
+        backlog = next_backlog(self.queue)
         rendered: list[RenderedNotification] = []
         for position, pending in enumerate(backlog):
             try:
                 rendered.append(self._render(pending))
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
                 del self.queue[position]  # the backlog is the front of the queue
-                self._dead(
-                    pending,
-                    DeadLetterReason.INTERNAL_ERROR,
-                    None,
-                    self.shared.report_bug(exc, self.name),
-                )
+                self._kept_as_bug([pending], exc)
                 return None
         if backlog[0].uncertain:  # plain embeds only: a digest would drop the notes
-            size = 0
-            for count, item in enumerate(rendered):
-                size += item.size
-                if size > limits.MESSAGE_EMBED_TOTAL:
-                    rendered = rendered[: max(1, count)]
-                    break
+            rendered = plain_prefix(rendered)
         try:
             message = pack(
                 rendered,
@@ -234,7 +210,7 @@ class WebhookLane:
         except Exception as exc:
             if len(rendered) == 1:
                 raise  # the lone record is the bad one: _recover keeps it
-            self._split(backlog[: len(rendered)])
+            split(backlog[: len(rendered)])
             self.shared.report_bug(exc, self.name)
             return None
         return backlog[: len(message.notifications)], message
@@ -324,7 +300,7 @@ class WebhookLane:
             carried[0].no_attachment = True
             self._requeue(carried)
         elif kind in (OutcomeKind.TOO_LARGE, OutcomeKind.POISON) and len(carried) > 1:
-            self._split(carried)  # find the one Discord refuses in O(log n) messages
+            split(carried)  # find the one Discord refuses in O(log n) messages
             self._requeue(carried)
         elif kind is OutcomeKind.DISABLED:
             self.disabled_until = now + self.shared.config.probe_interval
@@ -369,14 +345,6 @@ class WebhookLane:
 
     def _requeue(self, pendings: list[Pending]) -> None:
         self.queue.extendleft(reversed(pendings))
-
-    @staticmethod
-    def _split(carried: list[Pending]) -> None:
-        """Halve what Discord refused together: each half travels alone next, recursively,
-        so one bad record among n costs about 2 log2(n) messages, not n."""
-        half = (len(carried) + 1) // 2
-        for index, pending in enumerate(carried):
-            pending.cap = half if index < half else len(carried) - half
 
     # -- disabled webhooks -------------------------------------------------------------------
 
