@@ -391,3 +391,19 @@ async def test_claims_on_queued_letters_are_renewed_every_30_seconds(fake: FakeD
         assert kept.renewed == [ids] * expected, moment
     fake.set_ban(False)
     await n.aclose(0.0)
+
+
+async def test_no_retry_is_scheduled_past_the_retry_deadline(fake: FakeDiscord) -> None:
+    """Attempts left do not stretch the retry deadline: a retry that would start after it is
+    not waited for; the record is kept as retries_exhausted at once."""
+    url = fake.add_webhook()
+    fake.set_status_override(url.split("/")[-2], 503)
+    n = notifier(fake, url, retry_attempts=20)
+    n._config.retry_deadline = 1.0  # backoff (rand 0): 0.5 s, then 1 s: the second ends past it
+    result = await asyncio.wait_for(n.send_notification(note(0)), 5)
+    await n.aclose()
+    assert result.status is DeliveryStatus.DEAD_LETTERED
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.RETRIES_EXHAUSTED
+    assert letter.attempts == 2
+    assert fake.count_status(503) == 2
