@@ -34,6 +34,7 @@ from .webhook import WebhookURL
 # round trips) would likely be cut off: nobody would know whether the message exists. Kept as
 # `shutdown` instead, the letter is certainly not in Discord and goes out once next time.
 CLOSE_FLOOR: Final = 0.5
+RECOVERY_PAUSE: Final = 0.05  # seconds a lane rests after an internal error
 CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may have created it"
 
 
@@ -93,6 +94,7 @@ class WebhookLane:
                         return
                 except Exception as exc:  # noqa: BLE001 - nothing ends a lane
                     self._recover(exc)
+                    await self._nap(RECOVERY_PAUSE)  # a bug that repeats must not spin the loop
         except asyncio.CancelledError:
             cut_off = self._unsettled_in_flight()
             self.in_flight = []
@@ -112,9 +114,7 @@ class WebhookLane:
         self.in_flight = []
         if not held and self.queue:
             held = [self.queue.popleft()]
-        self._dead_all(
-            held, DeadLetterReason.INTERNAL_ERROR, None, self.shared.report_bug(exc, self.name)
-        )
+        self._kept_as_bug(held, exc)
 
     def _kept_as_bug(self, pendings: list[Pending], exc: Exception) -> None:
         error = self.shared.report_bug(exc, self.name)
