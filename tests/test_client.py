@@ -90,3 +90,50 @@ async def test_mentions_union_for_alert_types() -> None:
     assert (
         json.dumps(payload["allowed_mentions"]) == '{"parse": [], "roles": ["1"], "users": ["2"]}'
     )
+
+
+class _Raising(httpx.AsyncBaseTransport):
+    """A transport failing the way no httpx error class describes (interpreter exit, a bug)."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("cannot schedule new futures after interpreter shutdown"),
+        OSError("network is unreachable"),
+        ValueError("https://discord.com/api/v10/webhooks/1/SECRET"),
+    ],
+)
+async def test_any_transport_exception_is_a_retryable_failure(exc: Exception) -> None:
+    """execute() and probe() turn every exception from the transport into a retryable transport
+    failure naming the exception type, token redacted; nothing is raised."""
+    client = WebhookClient(transport=_Raising(exc))
+    try:
+        sent = await client.execute(URL, MESSAGE)
+        probed = await client.probe(URL)
+    finally:
+        await client.aclose()
+    for outcome in (sent.outcome, probed):
+        assert outcome.kind is OutcomeKind.RETRY
+        assert outcome.status is None
+        assert outcome.error is not None
+        assert type(exc).__name__ in outcome.error
+        assert "SECRET" not in outcome.error
+
+
+@respx.mock
+async def test_per_request_timeout_overrides_the_client_timeout() -> None:
+    """execute(timeout=...) bounds that request (the close deadline) instead of the default."""
+    route = respx.post("https://discord.com/api/v10/webhooks/1/SECRET").mock(
+        return_value=httpx.Response(200, json={"id": "1"})
+    )
+    client = WebhookClient(timeout=10.0)
+    await client.execute(URL, MESSAGE, timeout=0.75)
+    await client.aclose()
+    assert route.calls.last.request.extensions["timeout"]["read"] == 0.75

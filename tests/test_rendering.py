@@ -8,13 +8,18 @@ from pathlib import Path
 
 import pytest
 from discord_schema import validate_webhook_payload
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from discord_logging.alerts import COLORS, AlertType
+from discord_logging.batching import pack
 from discord_logging.errors import TemplateError
 from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
 from discord_logging.payload import build_payload
-from discord_logging.rendering import EmbedRenderer, sample_notification
+from discord_logging.rendering import EMPTY_VALUE, EmbedRenderer, sample_notification
 from discord_logging.snapshot import snapshot, to_notification
+from discord_logging.testing._validation import Accepted, validate
+from discord_logging.text import BLANK_TITLE, is_blank
 
 
 def make(alert_type: str = "error", **changes: object) -> object:
@@ -191,3 +196,68 @@ def test_non_logging_notification_has_no_empty_fields() -> None:
     embed = EmbedRenderer().render(notification).embed
     assert {f["name"]: f["value"] for f in embed["fields"]} == {"Host": HOST, "size": "3 GB"}
     assert "None" not in str(embed)
+
+
+# -- blank text: Discord trims, then needs one character; we never send a part that is blank --
+
+BLANKS = [" ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u200b", "\u200c", "\u200d", "\u2060"]
+BLANKS += ["\ufeff", "\u180e", "\u3164", "\u2800", "\x1e"]
+blank_text = st.lists(st.sampled_from(BLANKS), min_size=1, max_size=12).map("".join)
+
+
+def _accepted(payload: dict[str, object]) -> None:
+    """FakeDiscord's validation (Discord's rules, blank parts included) and the schema helper."""
+    verdict = validate(payload, {})
+    assert isinstance(verdict, Accepted), getattr(verdict, "body", verdict)
+    validate_webhook_payload(payload)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=blank_text,
+    message=blank_text,
+    key=blank_text,
+    value=blank_text,
+    logger=blank_text,
+    exc=st.one_of(st.none(), blank_text),
+    count=st.integers(1, 14),
+)
+def test_blank_text_in_every_part_is_valid_plain_and_digest(
+    title: str, message: str, key: str, value: str, logger: str, exc: str | None, count: int
+) -> None:
+    """Whitespace- or invisible-only text anywhere (title, description, field name and value,
+    logger, traceback, digest fields) renders and packs to a payload Discord accepts."""
+    renderer = EmbedRenderer(app_name="shop")
+    notes = [
+        make(
+            "error",
+            title=title,
+            message=message,
+            logger=logger,
+            fields=((key, value), ("k", value)),
+            extra=((key, value),),
+            exc_text=exc,
+        )
+        for _ in range(count)
+    ]
+    rendered = [renderer.render(n) for n in notes]
+    for item in rendered:
+        _accepted(build_payload([item.embed]))
+    message_out = pack(rendered, renderer.digest_field, attach=False, now=0.0)
+    _accepted(build_payload(list(message_out.embeds)))
+
+
+def test_blank_log_message_gets_a_clear_title_and_placeholders() -> None:
+    """A blank record says so in its title; a blank field value shows "(empty)"."""
+    embed = (
+        EmbedRenderer()
+        .render(
+            make(
+                "general", title=" \u200b", message="\n\ufeff", fields=(("k", "\u2060 "),), count=1
+            )
+        )
+        .embed
+    )
+    assert embed["title"] == BLANK_TITLE
+    assert {"name": "k", "value": EMPTY_VALUE, "inline": True} in embed["fields"]
+    assert "description" not in embed or not is_blank(embed["description"])

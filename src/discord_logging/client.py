@@ -2,6 +2,9 @@
 
 Everything Discord answers, and every transport failure, comes back as a classified
 :class:`~.outcome.Outcome` with the rate-limit headers; nothing here raises for delivery errors.
+Any exception from the transport counts as a transport failure, not only ``httpx.HTTPError``:
+at interpreter exit the name lookup's executor refuses work with a ``RuntimeError``, and a
+custom transport may raise anything.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class WebhookClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         install_log_redaction()
+        self.timeout = timeout
         self.username = username
         self.avatar_url = avatar_url
         self.mentions = mentions or {}
@@ -95,13 +99,19 @@ class WebhookClient:
             message.embeds, username=self.username, avatar_url=self.avatar_url, mentions=pings
         )
 
-    async def execute(self, url: WebhookURL, message: OutgoingMessage) -> SendResult:
-        """POST ``message``; multipart with the attachment when it has one."""
+    async def execute(
+        self, url: WebhookURL, message: OutgoingMessage, *, timeout: float | None = None
+    ) -> SendResult:
+        """POST ``message``; multipart with the attachment when it has one. ``timeout``
+        (seconds) bounds this request instead of the client's (used at the close deadline)."""
         body = self.payload(message)
         started = time.monotonic()
+        limit = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
         try:
             if message.attachment is None:
-                response = await self._http.post(url.secret_url(wait=True), json=body)
+                response = await self._http.post(
+                    url.secret_url(wait=True), json=body, timeout=limit
+                )
             else:
                 name, data = message.attachment
                 body["attachments"] = [{"id": "0", "filename": name}]
@@ -109,13 +119,14 @@ class WebhookClient:
                     url.secret_url(wait=True),
                     data={"payload_json": json.dumps(body)},
                     files={"files[0]": (name, data, "text/plain; charset=utf-8")},
+                    timeout=limit,
                 )
             content = response.content
         except httpx.TimeoutException as exc:
             return self._failed(
                 f"timed out after {time.monotonic() - started:.1f}s ({exc!r})", started
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return self._failed(f"{type(exc).__name__}: {exc}", started)
         outcome = classify(
             response.status_code, response.headers, content, ban_cooldown=self.ban_cooldown
@@ -128,7 +139,7 @@ class WebhookClient:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
         try:
             response = await self._http.get(url.secret_url(wait=False))
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code == 200:
             return Outcome(OutcomeKind.DELIVERED, 200)

@@ -3,84 +3,39 @@
 A lane that is rate limited, failing or disabled only ever waits on its own account (and on
 the process-wide limits), so it never delays another lane. What happens on each kind of
 response is decided in :meth:`WebhookLane._handle`, in one place.
+
+No exception ends a lane: what it held when something went wrong (a bug, a record nothing can
+render) is kept as ``internal_error`` dead letters, reported once per kind on stderr, and the
+lane goes on with the next record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from .backoff import retry_delay
-from .batching import DIGEST_MAX_RECORDS, OutgoingMessage, pack
+from .batching import OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
-from .client import WebhookClient
-from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
-from .notification import DeliveryStatus, Notification, NotificationResult
+from .deadletters import DeadLetter, DeadLetterReason
+from .lane_packing import next_backlog, plain_prefix, split
+from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, LaneRedelivery, with_repeat_note
+from .lane_state import Pending, SharedState
+from .notification import DeliveryStatus, NotificationResult
 from .outcome import Outcome, OutcomeKind
 from .ratelimit import SlidingWindow, WebhookBucket
-from .rendering import EmbedRenderer, RenderedNotification
-from .stats import DeliveryStats
+from .rendering import RenderedNotification
 from .webhook import WebhookURL
 
-REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters to redeliver
-
-
-@dataclass(slots=True)
-class Pending:
-    """A notification waiting in a lane, with its delivery bookkeeping."""
-
-    notification: Notification
-    attempts: int = 0
-    first_attempt: float | None = None
-    rendered: RenderedNotification | None = None
-    solo: bool = False  # send alone (after a 400 on a batch, to find the bad one)
-    no_attachment: bool = False  # resend without the file (after a 413)
-    from_dead_letters: bool = False
-    future: asyncio.Future[NotificationResult] | None = None
-
-
-@dataclass(slots=True)
-class LaneConfig:
-    """Settings every lane shares."""
-
-    queue_size: int = 100
-    rate_limit: int = 30
-    channel_window: float = 60.0
-    retry_attempts: int = 3
-    retry_deadline: float = 300.0
-    probe_interval: float = 300.0
-    circuit_threshold: int = 5
-    circuit_reset: float = 30.0
-    attach_full_text: bool = True
-
-
-@dataclass(slots=True)
-class SharedState:
-    """What lanes share: the client, the process-wide limits, the dead letters, the clock."""
-
-    client: WebhookClient
-    renderer: EmbedRenderer
-    dead_letters: DeadLetterSink
-    stats: DeliveryStats
-    config: LaneConfig
-    global_window: SlidingWindow
-    on_result: Callable[[Pending, NotificationResult, str], None]
-    clock: Callable[[], float] = time.monotonic
-    wall_clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
-    paused_until: float = 0.0
-    closing: bool = False
-    deadline: float | None = None
-
-    def pause_all(self, seconds: float) -> None:
-        """A global 429 or a ban: every lane holds back."""
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
+# While closing, a request is started only with at least this much time left before the
+# deadline. Below it, a request to Discord (TLS set-up on a fresh connection alone takes a few
+# round trips) would likely be cut off: nobody would know whether the message exists. Kept as
+# `shutdown` instead, the letter is certainly not in Discord and goes out once next time.
+CLOSE_FLOOR: Final = 0.5
+RECOVERY_PAUSE: Final = 0.05  # seconds a lane rests after an internal error
+CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may have created it"
 
 
 class WebhookLane:
@@ -98,7 +53,8 @@ class WebhookLane:
         self.circuit = CircuitBreaker(config.circuit_threshold, config.circuit_reset)
         self.retry_at = 0.0
         self.disabled_until: float | None = None
-        self._next_refill = 0.0
+        self.sending_until: float | None = None  # when the request in flight times out
+        self.redelivery = LaneRedelivery(name, shared)
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
         self._wake = asyncio.Event()
 
@@ -129,25 +85,50 @@ class WebhookLane:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Deliver until closed; on cancellation everything still held goes to the dead letters."""
+        """Deliver until closed; on cancellation everything still held goes to the dead letters:
+        what was in flight as ``uncertain`` (Discord may have it), the queue as ``shutdown``."""
         try:
-            while await self._step():
-                pass
+            while True:
+                try:
+                    if not await self._step():
+                        return
+                except Exception as exc:  # noqa: BLE001 - nothing ends a lane
+                    self._recover(exc)
+                    await self._nap(RECOVERY_PAUSE)  # a bug that repeats must not spin the loop
         except asyncio.CancelledError:
-            self._dead_all(self.in_flight, DeadLetterReason.SHUTDOWN, None)
+            cut_off = self._unsettled_in_flight()
             self.in_flight = []
+            self._dead_all(cut_off, DeadLetterReason.UNCERTAIN, None, CUT_OFF_ERROR)
             self._dead_all(list(self.queue), DeadLetterReason.SHUTDOWN, None)
             self.queue.clear()
             raise
 
+    def _unsettled_in_flight(self) -> list[Pending]:
+        queued = {id(p) for p in self.queue}
+        return [p for p in self.in_flight if not p.settled and id(p) not in queued]
+
+    def _recover(self, exc: Exception) -> None:
+        """A bug hit the lane: keep what it held (in flight, else the record it was working
+        on) as ``internal_error`` letters, and carry on with the rest."""
+        held = self._unsettled_in_flight()
+        self.in_flight = []
+        if not held and self.queue:
+            held = [self.queue.popleft()]
+        self._kept_as_bug(held, exc)
+
+    def _kept_as_bug(self, pendings: list[Pending], exc: Exception) -> None:
+        error = self.shared.report_bug(exc, self.name)
+        self._dead_all(pendings, DeadLetterReason.INTERNAL_ERROR, None, error)
+
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
+        self.redelivery.renew(now, self._held_letters())
         if not self.queue:
             if shared.closing:
                 return False
             if not self._refill(now):
-                await self._nap(max(0.0, self._next_refill - now) or REFILL_INTERVAL)
+                await self._nap(max(0.0, self.redelivery.next_refill - now) or REFILL_INTERVAL)
             return True
         if self.disabled_until is not None:
             await self._while_disabled(now)
@@ -186,40 +167,69 @@ class WebhookLane:
         )
 
     async def _nap(self, seconds: float) -> None:
-        """Sleep up to ``seconds``; new work or shutdown ends it early."""
+        """Sleep up to ``seconds`` (at most until claims need renewing); new work or shutdown
+        ends it early."""
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.001))
+            await asyncio.wait_for(
+                self._wake.wait(), timeout=min(max(seconds, 0.001), RENEW_INTERVAL)
+            )
 
     # -- sending -----------------------------------------------------------------------------
 
     def _render(self, pending: Pending) -> RenderedNotification:
         if pending.rendered is None:
             before = self.shared.renderer.template_errors
-            pending.rendered = self.shared.renderer.render(pending.notification)
+            rendered = self.shared.renderer.render(pending.notification)
+            pending.rendered = with_repeat_note(rendered) if pending.uncertain else rendered
             if self.shared.renderer.template_errors != before:
                 self.shared.stats.add("template_errors")
         return pending.rendered
 
-    def _next_message(self) -> tuple[list[Pending], OutgoingMessage]:
-        first = self.queue[0]
-        backlog = [first] if first.solo else []
-        if not backlog:
-            for pending in self.queue:
-                if pending.solo or len(backlog) == DIGEST_MAX_RECORDS:
-                    break
-                backlog.append(pending)
-        message = pack(
-            [self._render(p) for p in backlog],
-            self.shared.renderer.digest_field,
-            attach=self.shared.config.attach_full_text and not first.no_attachment,
-            now=self.shared.wall_clock(),
-        )
+    def _next_message(self) -> tuple[list[Pending], OutgoingMessage] | None:
+        """The next message, or None when preparing it failed (the bad record is dead-lettered
+        or the backlog split, so the next step tries again)."""
+        backlog = next_backlog(self.queue)
+        rendered: list[RenderedNotification] = []
+        for position, pending in enumerate(backlog):
+            try:
+                rendered.append(self._render(pending))
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+                del self.queue[position]  # the backlog is the front of the queue
+                self._kept_as_bug([pending], exc)
+                return None
+        if backlog[0].uncertain:  # plain embeds only: a digest would drop the notes
+            rendered = plain_prefix(rendered)
+        try:
+            message = pack(
+                rendered,
+                self.shared.renderer.digest_field,
+                attach=self.shared.config.attach_full_text and not backlog[0].no_attachment,
+                now=self.shared.wall_clock(),
+            )
+        except Exception as exc:
+            if len(rendered) == 1:
+                raise  # the lone record is the bad one: _recover keeps it
+            split(backlog[: len(rendered)])
+            self.shared.report_bug(exc, self.name)
+            return None
         return backlog[: len(message.notifications)], message
 
     async def _send_next(self, now: float) -> None:
         shared = self.shared
-        carried, message = self._next_message()
+        timeout = shared.client.timeout
+        if shared.closing and shared.deadline is not None:
+            # No request starts that cannot finish before the deadline.
+            left = shared.deadline - now
+            if left < CLOSE_FLOOR:
+                self._dead_all(list(self.queue), DeadLetterReason.SHUTDOWN, None)
+                self.queue.clear()
+                return
+            timeout = min(timeout, left)
+        prepared = self._next_message()
+        if prepared is None:
+            return
+        carried, message = prepared
         for _ in carried:
             self.queue.popleft()
         self.in_flight = carried
@@ -228,16 +238,19 @@ class WebhookLane:
                 pending.first_attempt = now
         shared.global_window.record(now)
         self.channel.record(now)
-        result = await shared.client.execute(self.url, message)
+        self.sending_until = now + timeout
+        result = await shared.client.execute(self.url, message, timeout=timeout)
+        self.sending_until = None
         after = shared.clock()
         # Discord counted the request somewhere between send and answer: the later is safe.
         self.channel.restamp_last(after)
         shared.global_window.restamp_last(after)
         self.bucket.update(result.headers, after)
-        self.in_flight = []
         for pending in carried:
             pending.attempts += 1
+        # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
         self._handle(carried, message, result.outcome, result.latency, after)
+        self.in_flight = []
 
     def _handle(
         self,
@@ -265,7 +278,7 @@ class WebhookLane:
                 self.shared.pause_all(after)
             else:
                 self.bucket.block(after, now)
-            self._retry_or_dead(carried, outcome, now, DeadLetterReason.RATE_LIMITED)
+            self._retry_or_dead(carried, outcome, now, DeadLetterReason.RATE_LIMITED, wait=after)
         elif kind is OutcomeKind.BANNED:
             # Not Discord but Cloudflare: every lane cools off; the records are kept.
             stats.add("banned")
@@ -279,16 +292,15 @@ class WebhookLane:
                 self._dead_all(list(self.queue), DeadLetterReason.CIRCUIT_OPEN, outcome)
                 self.queue.clear()
                 return
-            kept = self._retry_or_dead(carried, outcome, now, DeadLetterReason.RETRIES_EXHAUSTED)
-            if kept:
-                attempt = max(p.attempts for p in kept)
-                self.retry_at = now + retry_delay(attempt, None, rand=self.shared.rand)
+            delay = retry_delay(max(p.attempts for p in carried), None, rand=self.shared.rand)
+            reason = DeadLetterReason.RETRIES_EXHAUSTED
+            if self._retry_or_dead(carried, outcome, now, reason, wait=delay):
+                self.retry_at = now + delay
         elif kind is OutcomeKind.TOO_LARGE and message.attachment is not None:
             carried[0].no_attachment = True
             self._requeue(carried)
         elif kind in (OutcomeKind.TOO_LARGE, OutcomeKind.POISON) and len(carried) > 1:
-            for pending in carried:  # find the one Discord refuses by sending each alone
-                pending.solo = True
+            split(carried)  # find the one Discord refuses in O(log n) messages
             self._requeue(carried)
         elif kind is OutcomeKind.DISABLED:
             self.disabled_until = now + self.shared.config.probe_interval
@@ -302,19 +314,27 @@ class WebhookLane:
         if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
             self.circuit.probe_done()
         was_healthy, self._healthy = self._healthy, kind is OutcomeKind.DELIVERED
-        if not self._healthy:  # what this failure dead-letters must not come straight back
-            self._next_refill = max(self._next_refill, now + REFILL_INTERVAL)
-        elif not was_healthy:  # healthy again: redeliver what the outage kept, now
-            self._next_refill = 0.0
+        self.redelivery.after_response(self._healthy, was_healthy, now)
 
     def _retry_or_dead(
-        self, carried: list[Pending], outcome: Outcome, now: float, reason: DeadLetterReason
+        self,
+        carried: list[Pending],
+        outcome: Outcome,
+        now: float,
+        reason: DeadLetterReason,
+        *,
+        wait: float,
     ) -> list[Pending]:
+        """Keep for a retry in ``wait`` seconds what has attempts left and would retry within
+        the retry deadline (counted from its first attempt); the rest become dead letters."""
         kept = []
         config = self.shared.config
         for pending in carried:
             started = pending.first_attempt if pending.first_attempt is not None else now
-            if pending.attempts >= config.retry_attempts or now - started > config.retry_deadline:
+            if (
+                pending.attempts >= config.retry_attempts
+                or now + wait - started > config.retry_deadline
+            ):
                 self._dead(pending, reason, outcome)
             else:
                 kept.append(pending)
@@ -350,31 +370,29 @@ class WebhookLane:
             self.shared.closing
             or (self.disabled_until is not None and now < self.disabled_until)
             or self.circuit.state(now) is CircuitState.OPEN
-            or now < self._next_refill
+            or now < self.redelivery.next_refill
         ):
             return False  # a due probe (half-open, disabled) may take one letter below
-        self._next_refill = now + REFILL_INTERVAL
         # Healthy: take a good share. Not known to be healthy: one letter, as a probe.
         healthy = (
             self._healthy
             and self.disabled_until is None
             and self.circuit.state(now) is CircuitState.CLOSED
         )
-        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
-        try:
-            letters = self.shared.dead_letters.retryable(self.name, limit)
-        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-            self.shared.stats.add("store_errors")
-            return False
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
-        letters = [letter for letter in letters if letter.id not in held]
-        if letters and healthy:
-            self._next_refill = now  # more may be waiting: look again once these are sent
+        letters = self.redelivery.take(now, healthy, held)
         for letter in letters:
-            self.queue.append(Pending(letter.notification, attempts=0, from_dead_letters=True))
+            uncertain = letter.reason is DeadLetterReason.UNCERTAIN
+            self.queue.append(
+                Pending(letter.notification, from_dead_letters=True, uncertain=uncertain)
+            )
         return bool(letters)
 
+    def _held_letters(self) -> list[str]:
+        return [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]
+
     def _delivered(self, pending: Pending, outcome: Outcome, latency: float) -> None:
+        pending.settled = True
         if pending.from_dead_letters:
             self._forget_letter(pending.notification.id)
             self.shared.stats.add("redelivered")
@@ -396,18 +414,29 @@ class WebhookLane:
             self.shared.stats.add("store_errors")
 
     def _dead_all(
-        self, pendings: list[Pending], reason: DeadLetterReason, outcome: Outcome | None
+        self,
+        pendings: list[Pending],
+        reason: DeadLetterReason,
+        outcome: Outcome | None,
+        error: str | None = None,
     ) -> None:
         for pending in pendings:
-            self._dead(pending, reason, outcome)
+            self._dead(pending, reason, outcome, error)
 
-    def _dead(self, pending: Pending, reason: DeadLetterReason, outcome: Outcome | None) -> None:
+    def _dead(
+        self,
+        pending: Pending,
+        reason: DeadLetterReason,
+        outcome: Outcome | None,
+        error: str | None = None,
+    ) -> None:
+        pending.settled = True
         letter = DeadLetter(
             notification=pending.notification,
             webhook=self.name,
             reason=reason,
             attempts=pending.attempts,
-            error=outcome.error if outcome else None,
+            error=error or (outcome.error if outcome else None),
             error_code=outcome.error_code if outcome else None,
             http_status=outcome.status if outcome else None,
             dead_at=self.shared.wall_clock(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -16,9 +17,10 @@ import httpx
 
 from .alerts import normalize_alert_type
 from .client import WebhookClient
-from .deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from .errors import ConfigurationError
-from .lane import LaneConfig, Pending, SharedState, WebhookLane
+from .lane import WebhookLane
+from .lane_state import LaneConfig, Pending, SharedState
 from .notification import (
     DeliveryStatus,
     Notification,
@@ -28,12 +30,13 @@ from .notification import (
 from .ratelimit import BAN_COOLDOWN, SlidingWindow
 from .rendering import EmbedRenderer
 from .routing import Router
-from .settings import DiscordSettings, load_settings
+from .settings import DiscordSettings, load_settings, webhook_variable
 from .snapshot import HOST, formatted_traceback, scrub
 from .stats import DeliveryStats
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
+IN_FLIGHT_SLACK = 0.1  # seconds granted past a request's own timeout for its answer to land
 
 
 class Notifier:
@@ -104,8 +107,15 @@ class Notifier:
         self._lanes: dict[str, WebhookLane] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._warned_no_webhook = False
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the client and start the lanes now, inside the running loop (idempotent).
+        Each lane looks for kept retryable letters at once, so what an earlier run kept is
+        redelivered without waiting for a new record. Otherwise the first use starts them."""
+        self._start()
 
     def _start(self) -> SharedState:
         """Create the client and lanes inside the running loop (on first use)."""
@@ -153,6 +163,8 @@ class Notifier:
         if carrier is None or self._closed:
             reason = "closed" if self._closed else "no_webhook"
             self.stats.dropped(reason, notification.alert_type)
+            if reason == "no_webhook":
+                self._warn_no_webhook(notification.alert_type)
             result = NotificationResult(notification.id, DeliveryStatus.FAILED, error=reason)
             self._notify(notification, result, carrier or "")
             if not want_result:
@@ -165,6 +177,18 @@ class Notifier:
             pending.future = asyncio.get_running_loop().create_future()
         self._lanes[carrier].submit(pending)
         return pending.future
+
+    def _warn_no_webhook(self, alert_type: str) -> None:
+        """The first record dropped for want of a webhook says so, once, naming the fix."""
+        if self._warned_no_webhook:
+            return
+        self._warned_no_webhook = True
+        print(
+            f"discord-logging: a {alert_type!r} record was dropped: no webhook is configured for "
+            f"it; set {webhook_variable(alert_type)} or DISCORD_WEBHOOK_GENERAL (the fallback). "
+            "Further drops are only counted (stats: dropped.no_webhook).",
+            file=sys.stderr,
+        )
 
     def held(self, notification_id: str) -> Pending | None:
         """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
@@ -195,7 +219,10 @@ class Notifier:
                 )
             )
             return future
-        lane.submit(Pending(letter.notification, from_dead_letters=True, future=future))
+        uncertain = letter.reason is DeadLetterReason.UNCERTAIN
+        lane.submit(
+            Pending(letter.notification, from_dead_letters=True, uncertain=uncertain, future=future)
+        )
         return future
 
     async def send_notification(self, notification: Notification) -> NotificationResult:
@@ -254,6 +281,8 @@ class Notifier:
     async def aclose(self, timeout: float | None = None) -> int:
         """Deliver what can be delivered within ``timeout`` (default: the close_timeout
         setting), hand the rest to the dead letters, close the client. Idempotent.
+        No request starts that could not finish by the deadline; one in flight at the deadline
+        may finish within its own timeout, and one cut off after that is kept as ``uncertain``.
         Returns how many notifications went to the dead letters because time ran out."""
         if self._closed:
             return 0
@@ -268,6 +297,10 @@ class Notifier:
         for lane in self._lanes.values():
             lane.wake()
         _, unfinished = await asyncio.wait(self._tasks, timeout=max(timeout, 0.0))
+        ends = [lane.sending_until for lane in self._lanes.values() if lane.sending_until]
+        if unfinished and ends:  # requests in flight: each may still finish in its own timeout
+            grace = max(ends) - shared.clock() + IN_FLIGHT_SLACK
+            _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -40,7 +40,16 @@ from .storm_summary import (
     needs_listing,
     pick,
 )
-from .text import MARKER, clean, code_block, cut_head, cut_tail, sanitize
+from .text import (
+    MARKER,
+    blank_safe_title,
+    clean,
+    code_block,
+    cut_head,
+    cut_tail,
+    sanitize,
+    visible,
+)
 
 SEPARATOR: Final = "\x1e"
 SECTIONS: Final = ("title", "description", "fields", "footer", "color")
@@ -50,6 +59,7 @@ FIELDS_BUDGET: Final = 1500
 TRUNCATED_NOTE: Final = "\n" + MARKER + " cut to fit Discord; full text attached"
 TRUNCATED_NOTE_NO_FILE: Final = "\n" + MARKER + " cut to fit Discord; full text in the history"
 ATTACHMENT_NAME: Final = "traceback.txt"
+EMPTY_VALUE: Final = "(empty)"  # a field whose value shows nothing (Discord refuses it blank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +193,8 @@ class EmbedRenderer:
         if notification.exc_type:
             body += f"\n{notification.exc_type}"
         return {
-            "name": cut_head(clean(name), limits.FIELD_NAME) or "-",
-            "value": cut_head(clean(body), value_limit) or "-",
+            "name": cut_head(visible(clean(name), "-"), limits.FIELD_NAME),
+            "value": cut_head(visible(clean(body), EMPTY_VALUE), value_limit) or "-",
             "inline": False,
         }
 
@@ -266,10 +276,12 @@ def fit_embed(
 ) -> RenderedNotification:
     """Build the embed from rendered sections, cut to every Discord limit (6000 total included)."""
     cut = False
-    title = clean(sections["title"]) or notification.alert_type
+    title = blank_safe_title(
+        clean(sections["title"]), notification.message, notification.alert_type
+    )
     fitted_title = cut_head(title, limits.EMBED_TITLE)
     cut |= fitted_title != title
-    footer = cut_head(clean(sections["footer"]), 256)
+    footer = cut_head(visible(clean(sections["footer"])), 256)
 
     fields, fields_cut = _fit_fields(_parse_fields(sections["fields"]) + list(notification.fields))
     cut |= fields_cut
@@ -279,7 +291,7 @@ def fit_embed(
 
     room = min(limits.EMBED_DESCRIPTION, limits.MESSAGE_EMBED_TOTAL - used)
     description, description_cut = _fit_description(
-        clean(sections["description"]), notification.exc_text, room, note
+        visible(clean(sections["description"])), notification.exc_text, room, note
     )
     cut |= description_cut
     if description:
@@ -299,7 +311,7 @@ def _fit_description(
     message: str, exc_text: str | None, room: int, note: str = TRUNCATED_NOTE
 ) -> tuple[str, bool]:
     """Message first, then the traceback in a code block; when cut, the traceback keeps its tail."""
-    block = code_block(sanitize(exc_text), 10**9) if exc_text else ""
+    block = code_block(sanitize(exc_text), 10**9) if exc_text and visible(exc_text) else ""
     joined = "\n".join(part for part in (message, block) if part)
     if limits.text_length(joined) <= room:
         return joined, False
@@ -335,13 +347,14 @@ def _fit_fields(pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], boo
     for name, value in pairs:
         if len(fields) == limits.FIELDS_PER_EMBED:
             return fields, True
-        # Discord rejects empty names and values.
-        fitted_name = cut_head(clean(name), limits.FIELD_NAME) or "-"
-        fitted_value = cut_head(clean(value), limits.FIELD_VALUE) or "-"
+        # Discord trims names and values, then rejects them empty: blank ones get a placeholder.
+        shown_name, shown_value = visible(clean(name), "-"), visible(clean(value), EMPTY_VALUE)
+        fitted_name = cut_head(shown_name, limits.FIELD_NAME)
+        fitted_value = cut_head(shown_value, limits.FIELD_VALUE)
         size = limits.text_length(fitted_name) + limits.text_length(fitted_value)
         if used + size > FIELDS_BUDGET:
             return fields, True
-        cut |= fitted_value != clean(value) or fitted_name != clean(name)
+        cut |= fitted_value != shown_value or fitted_name != shown_name
         used += size
         fields.append({"name": fitted_name, "value": fitted_value, "inline": size <= 60})
     return fields, cut

@@ -22,6 +22,7 @@ COUNTERS: Final = (
     "template_errors",
     "probes",
     "store_errors",
+    "internal_errors",
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
 

@@ -6,6 +6,7 @@ Lengths are counted as :func:`limits.text_length` (UTF-16 units, the conservativ
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
 
 from .limits import text_length
@@ -13,10 +14,14 @@ from .limits import text_length
 MARKER: Final = "…"
 ZWSP: Final = "\u200b"
 FENCE: Final = "```"
+BLANK_TITLE: Final = "(blank log message)"
 _ESCAPED_FENCE: Final = f"`{ZWSP}`{ZWSP}`"
 # Mass mentions and id mentions; embeds never ping, but content can, and text is shown verbatim.
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _MENTION: Final = re.compile(r"@(everyone|here)|<@([!&]?)(\d+)>")
+# Characters that show nothing though they are not whitespace to str.strip(): fillers people
+# paste as "blank" text. Format characters (Cf: zero-width space, joiners, BOM...) come on top.
+_INVISIBLE: Final = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 
 
 def sanitize(text: str) -> str:
@@ -25,6 +30,30 @@ def sanitize(text: str) -> str:
     if not text.isascii():
         text = _SURROGATE.sub("\ufffd", text)
     return text.replace("\x00", "")
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace, control, format (zero-width, BOM) or
+    filler characters. Discord trims text and then needs at least one character; we count
+    invisible ones as trimmed too, so what we send always shows something."""
+    for char in text:
+        if char.isspace() or char in _INVISIBLE:
+            continue
+        if unicodedata.category(char) not in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            return False
+    return True
+
+
+def visible(text: str, placeholder: str = "") -> str:
+    """``text`` when it shows something, else ``placeholder`` ("" means: leave the part out)."""
+    return placeholder if is_blank(text) else text
+
+
+def blank_safe_title(title: str, message: str, alert_type: str) -> str:
+    """An embed title that shows something: ``title``, else a clear word for a blank record."""
+    if not is_blank(title):
+        return title
+    return BLANK_TITLE if is_blank(message) else alert_type
 
 
 def neutralize_mentions(text: str) -> str:

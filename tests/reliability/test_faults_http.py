@@ -5,10 +5,12 @@ no logger call ever waited on the network."""
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from typing import Any
 
+import httpx
 import jinja2
 import pytest
 
@@ -415,3 +417,72 @@ def test_first_logger_call_builds_no_templates_on_the_caller_thread(
     handler.close()
     assert loaded_on  # the worker did render the record
     assert during_the_call == []
+
+
+# -- what the library itself gets wrong --------------------------------------------------------
+
+
+class _FarFuture(logging.Filter):
+    """Gives records marked "bad" a time no calendar can show (rendering raises ValueError)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "bad" in record.getMessage():
+            record.created = 1e13
+        return True
+
+
+def test_unrenderable_records_are_kept_and_the_lane_carries_on(fake: FakeDiscord) -> None:
+    """Records nothing can render become internal_error letters; every other record of the
+    webhook, before and after them, is delivered; the books balance."""
+    handler = make_handler({"general": fake.add_webhook()}, fake.host, queue_size=1000)
+    handler.addFilter(_FarFuture())
+    log = TimedLogger(handler)
+    warm_up(log, fake)
+    for i in range(30):
+        log.error("mixed rec#%d# %s", i, "bad" if i % 10 == 3 else "good")
+    handler.flush(DEADLINE)
+    handler.close()
+    stats = handler.stats()
+    assert_books_balance(stats, log.calls)
+    assert stats["dead_lettered_by_reason"] == {"internal_error": 3}
+    assert stats["internal_errors"] == 3
+    assert marked(message_text(fake)) == {i for i in range(30) if i % 10 != 3}
+
+
+def test_503_blip_longer_than_the_retry_attempts_costs_seconds(fake: FakeDiscord) -> None:
+    """503 x 3 with DISCORD_RETRY_ATTEMPTS=3: the record is kept, then redelivered about a
+    second later without any new traffic; the books balance."""
+    handler = make_handler({"general": fake.add_webhook()}, fake.host, retry_attempts=3)
+    log = TimedLogger(handler)
+    warm_up(log, fake)
+    fake.fail_next(3, 503)
+    log.error("blip rec#1#")
+    wait_until(lambda: handler.stats()["redelivered"] == 1, DEADLINE)
+    handler.close()
+    stats = handler.stats()
+    assert_books_balance(stats, log.calls)
+    assert marked(message_text(fake)) == {1}
+
+
+class _RaisingTransport(httpx.AsyncBaseTransport):
+    """A transport failing as no httpx error does (the executor refusing work at exit)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+
+def test_transport_raising_anything_is_a_retryable_failure(fake: FakeDiscord) -> None:
+    """Every record meets a transport that raises RuntimeError: each is retried, then kept as
+    retries_exhausted; nothing is lost and the books balance."""
+    handler = make_handler(
+        {"general": fake.add_webhook()}, fake.host, engine={"transport": _RaisingTransport()}
+    )
+    log = TimedLogger(handler)
+    for i in range(5):
+        log.error("raising rec#%d#", i)
+    handler.flush(DEADLINE)
+    handler.close()
+    stats = handler.stats()
+    assert_books_balance(stats, log.calls)
+    assert stats["dead_lettered_by_reason"] == {"retries_exhausted": 5}
+    log.assert_never_blocked()

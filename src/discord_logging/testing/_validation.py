@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from discord_logging import limits
+from discord_logging.text import is_blank
 
 #: Discord's default upload cap for a whole request (non-boosted guild); above it: 413 / 40005.
 REQUEST_BYTES = 25 * 1024 * 1024
@@ -164,8 +165,9 @@ def _check_text(
         return
     if not isinstance(value, str):
         errors.add(where, "STRING_TYPE_CONVERT", f'Could not interpret "{value}" as string.')
-    elif required and value.strip() == "":
-        # Discord rejects empty (or blank) field names/values, footer text and author names.
+    elif (required or (path and value)) and is_blank(value):
+        # Discord trims text, then rejects field names/values, footer text and author names
+        # left empty; a blank title or description is refused here too (the cautious reading).
         errors.add(where, "BASE_TYPE_REQUIRED", "This field is required")
     elif limits.text_length(value) > limit:
         errors.add(where, "BASE_TYPE_MAX_LENGTH", _max_len(limit))

@@ -1,0 +1,105 @@
+"""How a lane takes kept letters back: when it looks again after a failure, how it keeps its
+redelivery claims alive, and how a letter that may already be in Discord says so (pure).
+
+A letter dead-lettered for a retryable reason is looked for again on an exponential schedule
+from about a second, capped at :data:`REFILL_INTERVAL`, so a short blip costs seconds, not a
+refill round; a lasting outage costs at most one probe letter per interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+from typing import Final
+
+from . import limits
+from .backoff import backoff_delay
+from .deadletters import DeadLetter
+from .lane_state import SharedState
+from .rendering import RenderedNotification
+from .text import cut_head
+
+REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters to redeliver
+# The durable store's claims last 120 s (store CLAIM_LEASE); renewing every 30 s keeps a claim
+# alive through three missed rounds (a long request, a busy loop) before another process may
+# take the letter over.
+RENEW_INTERVAL: Final = 30.0
+REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: it was cut off in flight at shutdown"
+FOOTER_SEPARATOR: Final = " \u00b7 "
+
+
+def refill_delay(failed_rounds: int, *, rand: Callable[[], float] = random.random) -> float:
+    """When to look at the kept letters again after a failed send: about 1 s after the first
+    failure, doubling with each failed redelivery round, at most :data:`REFILL_INTERVAL`."""
+    return backoff_delay(failed_rounds + 1, cap=REFILL_INTERVAL, rand=rand)
+
+
+def with_repeat_note(rendered: RenderedNotification) -> RenderedNotification:
+    """``rendered`` with :data:`REPEAT_NOTE` leading its footer, still within every limit:
+    the footer is cut to its own limit, then the description gives up what the 6000 total needs.
+    """
+    embed = dict(rendered.embed)
+    footer = embed.get("footer")
+    old = footer.get("text", "") if isinstance(footer, dict) else ""
+    text = REPEAT_NOTE + FOOTER_SEPARATOR + old if old else REPEAT_NOTE
+    embed["footer"] = {**(footer or {}), "text": cut_head(text, limits.FOOTER_TEXT)}
+    excess = limits.embed_length(embed) - limits.MESSAGE_EMBED_TOTAL
+    description = embed.get("description")
+    if excess > 0 and isinstance(description, str):
+        shorter = cut_head(description, limits.text_length(description) - excess)
+        if shorter:
+            embed["description"] = shorter
+        else:
+            del embed["description"]
+    return dataclasses.replace(rendered, embed=embed)
+
+
+class LaneRedelivery:
+    """One lane's schedule for taking its kept letters back, and its claims on them."""
+
+    def __init__(self, webhook: str, shared: SharedState) -> None:
+        self.webhook = webhook
+        self.shared = shared
+        self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
+        self.failed_rounds = 0  # redelivery rounds that failed since the last success
+        self.next_renew = 0.0
+
+    def after_response(self, healthy: bool, was_healthy: bool, now: float) -> None:
+        """A failure: what it dead-letters comes back after a short, growing wait. Healthy
+        again after failures: redeliver what the outage kept, now."""
+        if not healthy:
+            self.next_refill = now + refill_delay(self.failed_rounds, rand=self.shared.rand)
+        elif not was_healthy:
+            self.next_refill = 0.0
+            self.failed_rounds = 0
+
+    def take(self, now: float, healthy: bool, held: set[str]) -> list[DeadLetter]:
+        """Retryable letters to queue again, oldest first, minus those ``held``: a good share
+        when the webhook is healthy, else one, as a probe."""
+        self.next_refill = now + REFILL_INTERVAL
+        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
+        try:
+            letters = self.shared.dead_letters.retryable(self.webhook, limit)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+            return []
+        letters = [letter for letter in letters if letter.id not in held]
+        if letters and healthy:
+            self.next_refill = now  # more may be waiting: look again once these are sent
+        elif letters:
+            self.failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
+        if letters:
+            self.next_renew = now + RENEW_INTERVAL  # just claimed
+        return letters
+
+    def renew(self, now: float, letter_ids: list[str]) -> None:
+        """Every RENEW_INTERVAL, extend the store's claims on the kept letters the lane holds,
+        so they cannot expire (and go out from another process) while still queued here."""
+        if now < self.next_renew or not letter_ids:
+            return
+        self.next_renew = now + RENEW_INTERVAL
+        try:
+            self.shared.dead_letters.renew(letter_ids)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
