@@ -229,13 +229,14 @@ def test_library_and_httpx_records_never_reenter(fake: FakeDiscord) -> None:
 def test_thread_start_failure_does_not_raise(
     fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At interpreter shutdown Thread.start raises; emit absorbs it and counts the record."""
-    handler = handler_for(fake)
+    """At interpreter shutdown Thread.start raises; the constructor and emit absorb it and
+    the record is counted."""
 
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
     monkeypatch.setattr(threading.Thread, "start", refuse)
+    handler = handler_for(fake)
     logger = attach(handler)
     logger.error("late")
     monkeypatch.undo()
