@@ -154,6 +154,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             stats=self._stats,
         )
 
+    def _before_fork(self) -> None:
+        """In the parent, just before a fork: let a starting worker finish its imports."""
+        worker = self._worker
+        if worker is not None and self._pid == os.getpid():
+            worker.settle(1.0)
+
     def _after_fork_in_child(self) -> None:
         """The child gets a fresh worker, client and empty queue; the parent's are not touched.
 

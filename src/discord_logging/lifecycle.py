@@ -74,6 +74,7 @@ def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futu
 class ProcessHandler(Protocol):
     """What the hooks need of a handler (``DiscordHandler``)."""
 
+    def _before_fork(self) -> None: ...
     def _after_fork_in_child(self) -> None: ...
     def _drain_before_exit(self) -> None: ...
     def close(self) -> None: ...
@@ -88,8 +89,14 @@ def register(handler: ProcessHandler) -> None:
     global _FORK_HOOK_INSTALLED
     _HANDLERS.add(handler)
     if not _FORK_HOOK_INSTALLED and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         _FORK_HOOK_INSTALLED = True
+
+
+def _before_fork() -> None:
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):  # a fork must never fail because of us
+            handler._before_fork()
 
 
 def _after_fork_in_child() -> None:

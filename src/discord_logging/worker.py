@@ -12,6 +12,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import importlib
 import sys
 import threading
 import time
@@ -61,6 +62,7 @@ class Worker:
         self._close_timeout = 0.0
         self._close_deadline = 0.0
         self._ready = threading.Event()
+        self._started = threading.Event()  # lanes run and the network modules are imported
         self._done = threading.Event()
         self._sealed = False  # the final sweep of the hand-off began: put() must take back
         self.left_at_close = 0
@@ -75,6 +77,13 @@ class Worker:
         first log record (asyncio's debug line) would need. Records put before the loop runs
         wait in the hand-off and are taken first."""
         self.thread.start()
+
+    def settle(self, timeout: float) -> None:
+        """Wait (bounded) until the worker's start-up imports are done. Called before a fork:
+        a child forked while this thread is half-way through importing httpcore inherits a
+        half-initialised module and can never send."""
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self._started.wait(timeout)
 
     @property
     def alive(self) -> bool:
@@ -193,6 +202,7 @@ class Worker:
                     self._on_thread_exit()
             self._done.set()
             self._ready.set()
+            self._started.set()
 
     def _run_loop(self) -> None:
         """``asyncio.run`` without its ``shutdown_default_executor``, which starts a thread:
@@ -227,7 +237,11 @@ class Worker:
             self._ready.set()
         # Lanes start now, not on the first record: each refills from the dead letters at
         # once, so what an earlier run kept is redelivered without waiting for traffic.
-        self._notifier._start()
+        try:
+            self._notifier._start()
+            _import_network_modules()
+        finally:
+            self._started.set()
         while not self._stopping:
             self._take()
             self._release_summaries()
@@ -289,3 +303,11 @@ class Worker:
             pass
         finally:
             self._sleeping = False
+
+
+def _import_network_modules() -> None:
+    """Import now what httpx and httpcore import lazily on the first request, so that a fork
+    (see :meth:`Worker.settle`) never cuts one of these imports in half."""
+    for name in ("anyio", "httpcore._backends.anyio", "h11"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
