@@ -35,7 +35,9 @@ log.propagate = False
 SCRIPT_TIMEOUT: Final = 30.0
 
 
-def script_env(fake: FakeDiscord, url: str, store: Path, close_timeout: float = 1.5) -> dict[str, str]:
+def script_env(
+    fake: FakeDiscord, url: str, store: Path, close_timeout: float = 1.5
+) -> dict[str, str]:
     """The environment of a script: webhook via ``localhost``, its store, a short close."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
     env.update(
