@@ -51,13 +51,13 @@ def script_env(
 
 
 def run_script(
-    body: str, env: dict[str, str], tmp: Path, name: str = "app.py"
+    body: str, env: dict[str, str], tmp: Path, name: str = "app.py", python: str = sys.executable
 ) -> subprocess.CompletedProcess[str]:
     """Run ``PRELUDE + body`` as a file (multiprocessing's spawn re-imports it)."""
     path = tmp / name
     path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
     return subprocess.run(
-        [sys.executable, str(path)],
+        [python, str(path)],
         env=env,
         cwd=tmp,
         capture_output=True,

@@ -3,7 +3,10 @@ says so in one stderr line; also when the host needs a name lookup and the pool 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from processkit import library_lines, run_script, script_env, titles
 
@@ -112,3 +115,34 @@ def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_pa
     assert done.returncode == 0, done.stderr
     lost = [line for line in library_lines(done.stderr) if "LOST" in line]
     assert len(lost) == 1 and "1 dead letter(s) LOST" in lost[0], done.stderr
+
+
+# An interpreter of Python 3.12.0-3.12.2 with discord-logging installed, e.g. a venv made
+# with pyenv's 3.12.1: those versions refuse to start a thread at exit.
+PY312 = os.environ.get("DISCORD_LOGGING_PY312")
+
+
+@pytest.mark.skipif(not PY312, reason="set DISCORD_LOGGING_PY312 to a Python 3.12.0-3.12.2")
+def test_exit_on_python_3_12_early_releases(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """On 3.12.0-3.12.2 the record is delivered at exit, and logging.shutdown still closes
+    the handlers closed after ours (created before it)."""
+    assert PY312 is not None
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    class Marker(logging.Handler):
+        def emit(self, record):
+            pass
+        def close(self):
+            open("closed.txt", "w").close()
+            super().close()
+
+    log.addHandler(Marker())
+    log.addHandler(make_handler())
+    log.error("exit-record")
+    """
+    env = script_env(fake_discord, url, tmp_path / "store")
+    done = run_script(body, env, tmp_path, python=PY312)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord) == ["exit-record"], done.stderr
+    assert (tmp_path / "closed.txt").exists(), done.stderr
+    assert "Traceback" not in done.stderr
