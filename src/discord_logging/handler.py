@@ -266,7 +266,15 @@ class DiscordHandler(BlockingSend, logging.Handler):
         worker = self._worker
         if worker is None or self._pid != os.getpid():
             return True
-        return worker.flush(self.settings.close_timeout if timeout is None else timeout)
+        if timeout is None:
+            timeout = self._exit_budget()
+        return worker.flush(timeout)
+
+    def _exit_budget(self) -> float:
+        """``close_timeout``; at exit, what is left of the one budget the exit drain began."""
+        if self._exit_deadline is None:
+            return self.settings.close_timeout
+        return max(0.0, self._exit_deadline - time.monotonic())
 
     def _drain_before_exit(self) -> None:
         """At interpreter exit, before thread shutdown (see lifecycle.py): deliver what is
@@ -290,10 +298,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 return
             self._closed = True
             worker = self._worker
-        timeout = self.settings.close_timeout
-        if self._exit_deadline is not None:
-            timeout = max(0.0, self._exit_deadline - time.monotonic())
-        left = worker.stop(timeout) if worker is not None else 0
+        left = worker.stop(self._exit_budget()) if worker is not None else 0
         alive = worker is not None and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:
