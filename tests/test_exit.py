@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from processkit import library_lines, run_script, script_env, titles
 
 from discord_logging.testing import FakeDiscord
@@ -79,7 +78,8 @@ def test_unhealthy_discord_at_exit_keeps_the_record_then_next_run_delivers(
     assert done.returncode == 0, done.stderr
     lines = library_lines(done.stderr)
     assert len(lines) == 1, done.stderr
-    assert "1 dead letter(s) kept in the store at" in lines[0] and str(store) in lines[0]
+    assert "1 dead letter(s) kept in the store at" in lines[0]
+    assert str(store) in lines[0]
     assert fake_discord.messages == []
     fake_discord.reset()
     quiet = """
@@ -102,7 +102,8 @@ def test_unreachable_discord_at_exit_keeps_the_record(tmp_path: Path) -> None:
     done = run_script(LOG_AND_EXIT, env, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = library_lines(done.stderr)
-    assert len(lines) == 1 and "1 dead letter(s) kept in the store at" in lines[0], done.stderr
+    assert len(lines) == 1, done.stderr
+    assert "1 dead letter(s) kept in the store at" in lines[0]
 
 
 def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_path: Path) -> None:
@@ -114,7 +115,8 @@ def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_pa
     done = run_script(LOG_AND_EXIT, script_env(fake_discord, url, blocker / "store", 1.0), tmp_path)
     assert done.returncode == 0, done.stderr
     lost = [line for line in library_lines(done.stderr) if "LOST" in line]
-    assert len(lost) == 1 and "1 dead letter(s) LOST" in lost[0], done.stderr
+    assert len(lost) == 1, done.stderr
+    assert "1 dead letter(s) LOST" in lost[0]
 
 
 # An interpreter of Python 3.12.0-3.12.2 with discord-logging installed, e.g. a venv made

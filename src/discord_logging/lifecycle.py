@@ -21,7 +21,9 @@ registers one (see :func:`watch_process_end`).
 from __future__ import annotations
 
 import concurrent.futures
-import concurrent.futures.thread  # noqa: F401 - imported first: its exit hook runs after ours
+
+# Imported before our exit hook is registered: its own hook then runs after ours.
+import concurrent.futures.thread
 import contextlib
 import os
 import sys
@@ -57,7 +59,7 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
 
     def _adjust_thread_count(self) -> None:
         try:
-            super()._adjust_thread_count()  # type: ignore[misc]
+            super()._adjust_thread_count()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
             self._starved = True
 
