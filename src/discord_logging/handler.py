@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from . import lifecycle
@@ -67,6 +67,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
     _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
     _exit_deadline: float | None = None
+    _resume_after_fork: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -155,10 +156,17 @@ class DiscordHandler(BlockingSend, logging.Handler):
         )
 
     def _before_fork(self) -> None:
-        """In the parent, just before a fork: let a starting worker finish its imports."""
+        """In the parent, just before a fork: let a starting worker finish its imports, then
+        park its loop outside any store call until the fork is done."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
             worker.settle(1.0)
+            self._resume_after_fork = worker.park(1.0)
+
+    def _after_fork_in_parent(self) -> None:
+        resume, self._resume_after_fork = self._resume_after_fork, None
+        if resume is not None:
+            resume()
 
     def _after_fork_in_child(self) -> None:
         """The child gets a fresh worker, client and empty queue; the parent's are not touched.
@@ -173,6 +181,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._store = None
         self._store_wanted = self._dead_letters is None
         self._kept_at_close = None
+        self._resume_after_fork = None
         self._fresh_process()
 
     @property
@@ -271,15 +280,16 @@ class DiscordHandler(BlockingSend, logging.Handler):
         return worker.flush(timeout)
 
     def _exit_budget(self) -> float:
-        """``close_timeout``; at exit, what is left of the one budget the exit drain began."""
+        """``close_timeout``; at exit, what is left of the budget the exit drain began (the
+        drain and ``logging.shutdown``'s flush are one wait; ``close`` has its own)."""
         if self._exit_deadline is None:
             return self.settings.close_timeout
         return max(0.0, self._exit_deadline - time.monotonic())
 
     def _drain_before_exit(self) -> None:
         """At interpreter exit, before thread shutdown (see lifecycle.py): deliver what is
-        pending while pools still work. ``close_timeout`` bounds the whole exit: ``close()``
-        later gets what is left of it."""
+        pending while pools still work. It and the ``flush()`` of ``logging.shutdown()`` share
+        one ``close_timeout``; ``close()`` then has its own, as without this drain."""
         if self._closed or self._pid != os.getpid() or self._worker is None:
             return
         timeout = self.settings.close_timeout
@@ -298,7 +308,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 return
             self._closed = True
             worker = self._worker
-        left = worker.stop(self._exit_budget()) if worker is not None else 0
+        left = worker.stop(self.settings.close_timeout) if worker is not None else 0
         alive = worker is not None and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:

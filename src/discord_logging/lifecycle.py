@@ -77,6 +77,7 @@ class ProcessHandler(Protocol):
     """What the hooks need of a handler (``DiscordHandler``)."""
 
     def _before_fork(self) -> None: ...
+    def _after_fork_in_parent(self) -> None: ...
     def _after_fork_in_child(self) -> None: ...
     def _drain_before_exit(self) -> None: ...
     def close(self) -> None: ...
@@ -91,7 +92,11 @@ def register(handler: ProcessHandler) -> None:
     global _FORK_HOOK_INSTALLED
     _HANDLERS.add(handler)
     if not _FORK_HOOK_INSTALLED and hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
         _FORK_HOOK_INSTALLED = True
 
 
@@ -99,6 +104,12 @@ def _before_fork() -> None:
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # a fork must never fail because of us
             handler._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):
+            handler._after_fork_in_parent()
 
 
 def _after_fork_in_child() -> None:

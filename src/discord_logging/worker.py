@@ -85,6 +85,26 @@ class Worker:
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             self._started.wait(timeout)
 
+    def park(self, timeout: float) -> Callable[[], None]:
+        """Hold the worker's loop between two callbacks until the returned function is called
+        (at most ``timeout`` seconds each way). Called before a fork: the loop then is not
+        inside a store call, so the child never inherits SQLite's locks held mid-call."""
+        loop = self._loop
+        if loop is None or self._done.is_set() or threading.current_thread() is self.thread:
+            return _nothing
+        parked, resume = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            parked.set()
+            resume.wait(timeout)
+
+        try:
+            loop.call_soon_threadsafe(hold)
+        except RuntimeError:  # the loop closed meanwhile
+            return _nothing
+        parked.wait(timeout)
+        return resume.set
+
     @property
     def alive(self) -> bool:
         """Whether the thread runs and takes records."""
@@ -311,3 +331,7 @@ def _import_network_modules() -> None:
     for name in ("anyio", "httpcore._backends.anyio", "h11"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+
+
+def _nothing() -> None:
+    pass
