@@ -39,7 +39,7 @@ def writer():
         log.error("write %s", i)
         i += 1
         if i % 10 == 0:
-            time.sleep(0.002)
+            time.sleep(0.005)  # about 2,000 records a second: the loop keeps writing
 
 thread = threading.Thread(target=writer)
 thread.start()

@@ -161,7 +161,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
             worker.settle(1.0)
-            self._resume_after_fork = worker.park(1.0)
+            self._resume_after_fork = worker.park(0.25)
 
     def _after_fork_in_parent(self) -> None:
         resume, self._resume_after_fork = self._resume_after_fork, None
