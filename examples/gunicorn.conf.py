@@ -4,7 +4,9 @@ What happens with DiscordHandler, from start to shutdown:
 
 * preload_app = True: the app module (and so the handler, its settings and templates) is
   loaded once in the master; a bad DISCORD_* setting stops gunicorn at start, not per worker.
-  The master starts no thread until it logs a record itself, so there is nothing to fork.
+  The master's handler starts its worker thread at once (it redelivers letters an earlier
+  run kept); each fork parks that thread's loop outside any store call for the moment of the
+  fork, so the workers inherit no half-done I/O.
 * In each forked worker the handler sees the new pid and gets a fresh worker thread, queue,
   HTTP client and store connection; nothing is shared with the master or other workers.
 * Shutdown (SIGTERM or Ctrl+C, also a worker recycled by max_requests): each worker finishes

@@ -839,3 +839,33 @@ def test_rate_limited_by_scope_tells_the_limits_apart(
             "global": 1,
             "cloudflare": 1,
         }
+
+
+def test_webhook_url_through_a_host_name(fake: FakeDiscord, client: httpx.Client) -> None:
+    """``add_webhook(host="localhost")`` hands out a URL that needs a name lookup; it is
+    served, and ``named_host`` is what the allow-list takes for it."""
+    from discord_logging.webhook import parse_webhook_url
+
+    url = fake.add_webhook(host="localhost")
+    port = fake.host.rsplit(":", 1)[1]
+    assert url.startswith(f"http://localhost:{port}/api/v10/webhooks/")
+    assert fake.named_host == f"localhost:{port}"
+    assert parse_webhook_url(url, fake.named_host).netloc == fake.named_host
+    wid = url.split("/")[-2]
+    assert fake.webhook_url(wid, host="localhost") == url
+    answer = client.post(url + "?wait=true", json={"content": "by name"})
+    assert answer.status_code == 200
+    assert fake.messages_for(wid)[0].payload["content"] == "by name"
+    with pytest.raises(ValueError, match="host must be"):
+        fake.add_webhook(host="example.com")
+
+
+def test_named_host_listens_only_on_loopback(fake: FakeDiscord) -> None:
+    """Every address ``localhost`` resolves to is served, and nothing beyond loopback."""
+    port = int(fake.host.rsplit(":", 1)[1])
+    for family, _, _, _, address in socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM):
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(address[:2] if family == socket.AF_INET else address)
+    servers = [s for s in (fake._server, fake._server_v6) if s is not None]
+    assert {s.server_address[0] for s in servers} <= {"127.0.0.1", "::1"}

@@ -229,13 +229,14 @@ def test_library_and_httpx_records_never_reenter(fake: FakeDiscord) -> None:
 def test_thread_start_failure_does_not_raise(
     fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At interpreter shutdown Thread.start raises; emit absorbs it and counts the record."""
-    handler = handler_for(fake)
+    """At interpreter shutdown Thread.start raises; the constructor and emit absorb it and
+    the record is counted."""
 
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
     monkeypatch.setattr(threading.Thread, "start", refuse)
+    handler = handler_for(fake)
     logger = attach(handler)
     logger.error("late")
     monkeypatch.undo()
@@ -348,3 +349,22 @@ def test_sync_notifier(fake: FakeDiscord) -> None:
         result = n.send("monitoring", "disk 91%", "on /var", fields={"host": "db-1"})
     assert result.ok
     assert fake.messages[0].embeds[0]["title"] == "disk 91%"
+
+
+def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) -> None:
+    """Before a fork the worker's loop is held between callbacks (never inside a store call)
+    and runs again once the fork is done."""
+    handler = handler_for(fake)
+    handler.flush(5)
+    worker = handler._worker
+    assert worker is not None
+    assert worker._loop is not None
+    ran = threading.Event()
+    handler._before_fork()
+    try:
+        worker._loop.call_soon_threadsafe(ran.set)
+        assert not ran.wait(0.1)  # parked: nothing runs on the loop
+    finally:
+        handler._after_fork_in_parent()
+    assert ran.wait(5)
+    handler.close()

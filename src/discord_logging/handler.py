@@ -10,10 +10,11 @@ import logging
 import os
 import sys
 import threading
-import weakref
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from . import lifecycle
 from .deadletters import DeadLetterSink
 from .notifier import Notifier
 from .routing import Router
@@ -61,8 +62,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
     _worker: Worker | None = None
     _closed = False
     _pid = -1
-    store: Store | None = None
+    _store: Store | None = None
+    _store_wanted = False  # a forked child builds its store on first use, not in the hook
+    _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
+    _exit_deadline: float | None = None
+    _resume_after_fork: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -118,38 +123,86 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._dead_letters = dead_letters
         self._engine_options = dict(engine_options or {})
         self._exc_formatter = logging.Formatter()
-        self._start_lock = threading.Lock()
         self._closed = False
         self._fresh_process()
-        self._make_notifier()  # validates every template now, not at 3 a.m.
-        _register_fork_hook(self)
+        self._store = self._new_store()  # opens on first use, on the worker thread
+        Notifier(self.settings, **self._engine_options)  # validates every template now
+        lifecycle.register(self)
+        # Started now, not on the first record: kept letters are redelivered without traffic.
+        self._running_worker()
 
     # -- process state (rebuilt in a forked child) -------------------------------------------
 
     def _fresh_process(self) -> None:
+        """Reset what belongs to one process. No I/O: the fork hook calls it."""
+        self._start_lock = threading.Lock()
+        self._store_lock = threading.Lock()
         self._pid = os.getpid()
         self._stats = DeliveryStats()
         self._worker: Worker | None = None
         self._start_failed = False
-        # A forked child opens the store anew: SQLite connections must not cross a fork.
-        self.store: Store | None = None
+        self._exit_deadline = None
+
+    def _new_store(self) -> Store | None:
         if self._dead_letters is not None:
-            self.dead_letters: DeadLetterSink = self._dead_letters
-        else:
-            s = self.settings
-            self.store = Store(
-                s.store_path,
-                retention_days=s.history_retention_days,
-                max_bytes=s.history_max_bytes,
-                export_dir=s.history_export_dir,
-                stats=self._stats,
-            )
-            self.dead_letters = self.store.dead_letters
+            return None
+        s = self.settings
+        return Store(
+            s.store_path,
+            retention_days=s.history_retention_days,
+            max_bytes=s.history_max_bytes,
+            export_dir=s.history_export_dir,
+            stats=self._stats,
+        )
+
+    def _before_fork(self) -> None:
+        """In the parent, just before a fork: let a starting worker finish its imports, then
+        park its loop outside any store call until the fork is done."""
+        worker = self._worker
+        if worker is not None and self._pid == os.getpid():
+            worker.settle(1.0)
+            self._resume_after_fork = worker.park(0.25)
+
+    def _after_fork_in_parent(self) -> None:
+        resume, self._resume_after_fork = self._resume_after_fork, None
+        if resume is not None:
+            resume()
 
     def _after_fork_in_child(self) -> None:
-        """The child gets a fresh worker, client and empty queue; the parent's are not touched."""
-        self._start_lock = threading.Lock()
+        """The child gets a fresh worker, client and empty queue; the parent's are not touched.
+
+        Its store is built on first use (first record, ``stats()``): SQLite connections must
+        not cross a fork, and opening one here could wait forever for a lock that a parent
+        thread held at the fork. The inherited store is kept referenced, never closed or
+        collected in the child, for the same reason. The worker starts on the first record:
+        the parent serves the letters both share."""
+        if self._store is not None:
+            _INHERITED.append(self._store)
+        self._store = None
+        self._store_wanted = self._dead_letters is None
+        self._kept_at_close = None
+        self._resume_after_fork = None
         self._fresh_process()
+
+    @property
+    def store(self) -> Store | None:
+        """The history and dead-letter store (None with a custom ``dead_letters`` sink)."""
+        if self._store is None and self._store_wanted:
+            with self._store_lock:
+                if self._store is None and self._store_wanted:
+                    self._store = self._new_store()
+                    self._store_wanted = False
+        return self._store
+
+    @property
+    def dead_letters(self) -> DeadLetterSink:
+        """Where undelivered notifications are kept."""
+        if self._dead_letters is not None:
+            return self._dead_letters
+        store = self.store
+        if store is None:  # __init__ failed on a bad setting
+            raise RuntimeError("the handler has no store")
+        return store.dead_letters
 
     def _make_notifier(self) -> Notifier:
         return Notifier(
@@ -168,11 +221,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             return worker
         with self._start_lock:
             if self._worker is None and not self._start_failed and not self._closed:
+                store = self.store
                 worker = Worker(
                     self._make_notifier,
                     aggregate_window=self.settings.aggregate_window,
                     stats=self._stats,
-                    on_thread_exit=self.store.release_thread if self.store else None,
+                    on_thread_exit=store.release_thread if store else None,
                 )
                 try:
                     worker.start()
@@ -180,6 +234,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                     self._start_failed = True
                     return None
                 self._worker = worker
+                lifecycle.watch_process_end(self)
             return self._worker
 
     # -- the logging path --------------------------------------------------------------------
@@ -220,31 +275,67 @@ class DiscordHandler(BlockingSend, logging.Handler):
         worker = self._worker
         if worker is None or self._pid != os.getpid():
             return True
-        return worker.flush(self.settings.close_timeout if timeout is None else timeout)
+        if timeout is None:
+            timeout = self._exit_budget()
+        return worker.flush(timeout)
+
+    def _exit_budget(self) -> float:
+        """``close_timeout``; at exit, what is left of the budget the exit drain began (the
+        drain and ``logging.shutdown``'s flush are one wait; ``close`` has its own)."""
+        if self._exit_deadline is None:
+            return self.settings.close_timeout
+        return max(0.0, self._exit_deadline - time.monotonic())
+
+    def _drain_before_exit(self) -> None:
+        """At interpreter exit, before thread shutdown (see lifecycle.py): deliver what is
+        pending while pools still work. It and the ``flush()`` of ``logging.shutdown()`` share
+        one ``close_timeout``; ``close()`` then has its own, as without this drain."""
+        if self._closed or self._pid != os.getpid() or self._worker is None:
+            return
+        timeout = self.settings.close_timeout
+        self._exit_deadline = time.monotonic() + timeout
+        self.flush(timeout)
 
     def close(self) -> None:
         """Deliver what can be within ``close_timeout``; keep the rest as dead letters.
-        Idempotent. Pending counts go to stderr."""
-        if self._closed:
-            return
-        self._closed = True
-        worker = self._worker
-        if worker is not None and self._pid == os.getpid():
-            left = worker.stop(self.settings.close_timeout)
-            kept = len(self.dead_letters)
-            if left or kept:
-                durable = self.store is not None and not self.store.degraded
-                where = f"the store at {self.store.path}" if durable and self.store else "memory"
-                print(
-                    f"discord-logging: {left} notification(s) not delivered by the close "
-                    f"deadline; {kept} dead letter(s) kept in {where}",
-                    file=sys.stderr,
-                )
+        Idempotent; starts no thread. Pending counts go to stderr."""
+        if self._pid != os.getpid():
+            self._after_fork_in_child()
+        # Under _start_lock: an emit racing close either started its worker before (stopped
+        # here) or sees _closed and starts none. Never self.lock: logging.shutdown holds it.
+        with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            worker = self._worker
+        left = worker.stop(self.settings.close_timeout) if worker is not None else 0
         alive = worker is not None and worker.thread.is_alive()
-        if self.store is not None and self._pid == os.getpid() and not alive:
-            self._kept_at_close = len(self.dead_letters)
-            self.store.close()  # never under a worker that is still writing
+        store = self._store
+        if store is not None and not alive:
+            self._kept_at_close = len(store.dead_letters)
+            store.close()  # never under a worker that is still writing
+        if worker is not None:
+            self._report_at_close(left, store)
         super().close()
+
+    def _report_at_close(self, left: int, store: Store | None) -> None:
+        """One stderr line: what was not delivered, and where it is kept or that it is lost."""
+        if store is None:
+            kept = len(self.dead_letters)
+            where = "kept in the dead-letter sink"
+        elif store.degraded:
+            # Only in memory: this process ends, and they with it.
+            kept = len(store.memory)
+            where = f"LOST (the store at {store.path} could not be used; kept only in memory)"
+        else:
+            kept = len(store.dead_letters)
+            where = f"kept in the store at {store.path}"
+        if left or kept:
+            print(
+                f"discord-logging: {left} notification(s) not delivered by the close deadline; "
+                f"{kept} dead letter(s) {where}",
+                file=sys.stderr,
+            )
 
     # -- inspection and non-logging use ------------------------------------------------------
 
@@ -267,19 +358,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
         return f"<DiscordHandler {level} webhooks={sorted(self.settings.webhook_urls)}>"
 
 
-_HANDLERS: weakref.WeakSet[DiscordHandler] = weakref.WeakSet()
-_HOOK_INSTALLED = False
-
-
-def _after_fork_in_child() -> None:
-    for handler in list(_HANDLERS):
-        handler._after_fork_in_child()
-
-
-def _register_fork_hook(handler: DiscordHandler) -> None:
-    """One process-wide hook; handlers are held weakly so the hook keeps none alive."""
-    global _HOOK_INSTALLED
-    _HANDLERS.add(handler)
-    if not _HOOK_INSTALLED and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _HOOK_INSTALLED = True
+# Stores inherited over a fork: referenced so that the child never collects (and closes) the
+# parent's SQLite connections; see DiscordHandler._after_fork_in_child.
+_INHERITED: list[Store] = []

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import importlib
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from .aggregation import Release, StormAggregator
+from .lifecycle import ExitSafeExecutor
 from .notification import Notification, NotificationResult
 from .notifier import Notifier
 from .snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
@@ -60,7 +62,9 @@ class Worker:
         self._close_timeout = 0.0
         self._close_deadline = 0.0
         self._ready = threading.Event()
+        self._started = threading.Event()  # lanes run and the network modules are imported
         self._done = threading.Event()
+        self._sealed = False  # the final sweep of the hand-off began: put() must take back
         self.left_at_close = 0
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
@@ -74,6 +78,33 @@ class Worker:
         wait in the hand-off and are taken first."""
         self.thread.start()
 
+    def settle(self, timeout: float) -> None:
+        """Wait (bounded) until the worker's start-up imports are done. Called before a fork:
+        a child forked while this thread is half-way through importing httpcore inherits a
+        half-initialised module and can never send."""
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self._started.wait(timeout)
+
+    def park(self, timeout: float) -> Callable[[], None]:
+        """Hold the worker's loop between two callbacks until the returned function is called
+        (at most ``timeout`` seconds each way). Called before a fork: the loop then is not
+        inside a store call, so the child never inherits SQLite's locks held mid-call."""
+        loop = self._loop
+        if loop is None or self._done.is_set() or threading.current_thread() is self.thread:
+            return _nothing
+        parked, resume = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            parked.set()
+            resume.wait(timeout)
+
+        try:
+            loop.call_soon_threadsafe(hold)
+        except RuntimeError:  # the loop closed meanwhile
+            return _nothing
+        parked.wait(timeout)
+        return resume.set
+
     @property
     def alive(self) -> bool:
         """Whether the thread runs and takes records."""
@@ -84,6 +115,14 @@ class Worker:
         if self._stopping or len(self._handoff) >= self.capacity:
             return False
         self._handoff.append(record)
+        if self._sealed:
+            # stop() raced us and the worker's last sweep may be over: take the record back
+            # (the caller counts it as dropped), unless the sweep already counted it.
+            try:
+                self._handoff.remove(record)
+            except ValueError:
+                return True
+            return False
         if self._sleeping:
             self._sleeping = False
             loop = self._loop
@@ -176,13 +215,34 @@ class Worker:
     def _run(self) -> None:
         ON_WORKER_THREAD.active = True
         try:
-            asyncio.run(self._main())
+            self._run_loop()
         finally:
             if self._on_thread_exit is not None:
                 with contextlib.suppress(Exception):  # e.g. close this thread's connections
                     self._on_thread_exit()
             self._done.set()
             self._ready.set()
+            self._started.set()
+
+    def _run_loop(self) -> None:
+        """``asyncio.run`` without its ``shutdown_default_executor``, which starts a thread:
+        this may run at interpreter exit, where a new thread is refused (Python 3.12.0-3.12.2)
+        and the pool refuses work. Name lookups go to an :class:`ExitSafeExecutor`."""
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.set_default_executor(ExitSafeExecutor(4, thread_name_prefix=f"{THREAD_NAME}-dns"))
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            try:
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()  # shuts the executor down without waiting: no thread started
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -195,6 +255,13 @@ class Worker:
             return
         finally:
             self._ready.set()
+        # Lanes start now, not on the first record: each refills from the dead letters at
+        # once, so what an earlier run kept is redelivered without waiting for traffic.
+        try:
+            self._notifier.start()
+            _import_network_modules()
+        finally:
+            self._started.set()
         while not self._stopping:
             self._take()
             self._release_summaries()
@@ -207,6 +274,17 @@ class Worker:
         self._submit(self._aggregator.drain())
         remaining = max(0.0, self._close_deadline - time.monotonic())
         self.left_at_close = await self.notifier.aclose(remaining)
+        self._seal()
+
+    def _seal(self) -> None:
+        """The last sweep: records put while the notifier closed are counted, never stranded."""
+        self._sealed = True
+        while self._handoff:
+            try:
+                record = self._handoff.popleft()
+            except IndexError:  # a racing put() took its record back
+                break
+            self.stats.dropped("closed", record.alert_type)
 
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""
@@ -245,3 +323,15 @@ class Worker:
             pass
         finally:
             self._sleeping = False
+
+
+def _import_network_modules() -> None:
+    """Import now what httpx and httpcore import lazily on the first request, so that a fork
+    (see :meth:`Worker.settle`) never cuts one of these imports in half."""
+    for name in ("anyio", "httpcore._backends.anyio", "h11"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _nothing() -> None:
+    pass

@@ -5,6 +5,7 @@ and a stalled sink must never block the caller."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from discord_logging.deadletters import DeadLetter, MemoryDeadLetters
 from discord_logging.notifier import Notifier
 from discord_logging.testing import FakeDiscord
+from discord_logging.worker import Worker
 
 from .faultkit import (
     DEADLINE,
@@ -157,3 +159,110 @@ def test_flush_racing_close_never_raises(
     # in the durable store), so "everything emitted was delivered or kept" holds.
     assert outcome["returned"] is True
     assert handler.stats()["delivered"] + len(handler.dead_letters) == 1
+
+
+def _workers_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "discord-logging" and t.is_alive()]
+
+
+def test_emits_hammering_close_are_handed_over_or_counted(fake: FakeDiscord) -> None:
+    """Threads logging while close() runs: every call is emitted or dropped as "closed"
+    (none stranded in the hand-off), and no worker thread is left."""
+    before = _workers_alive()
+    handler = make_handler({"general": fake.add_webhook()}, fake.host, close_timeout=0.5)
+    logger = logging.getLogger("hammer")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    stop = threading.Event()
+    calls = [0] * 4
+
+    def hammer(n: int) -> None:
+        while not stop.is_set():
+            logger.error("hammer %s", calls[n])
+            calls[n] += 1
+            if calls[n] % 10 == 0:
+                time.sleep(0.001)  # a few thousand records, not a flood to persist
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    handler.close()
+    time.sleep(0.05)  # emits after close are counted too
+    stop.set()
+    for thread in threads:
+        thread.join(DEADLINE)
+    stats = handler.stats()
+    assert stats["emitted"] + sum(stats["dropped"].values()) == sum(calls), stats
+    assert set(stats["dropped"]) <= {"closed"}
+    assert _workers_alive() == before
+
+
+def test_record_put_as_close_seals_the_hand_off_is_counted(fake: FakeDiscord) -> None:
+    """The race window itself: a put that passed the "stopping" check before close() and
+    appends after the worker's last sweep is taken back and counted as dropped, not stranded."""
+    handler = make_handler({"general": fake.add_webhook()}, fake.host, close_timeout=0.5)
+    log = TimedLogger(handler)
+    log.error("before close")
+    worker = handler._worker
+    assert worker is not None
+    handler.close()
+    worker._stopping = False  # as seen by a put that checked before stop() set it
+    log.error("racing close")
+    stats = handler.stats()
+    assert stats["emitted"] + sum(stats["dropped"].values()) == log.calls, stats
+    assert stats["dropped"] == {"closed": 1}
+    assert worker.backlog == 0
+
+
+def test_first_emit_during_close_starts_no_worker_left_running(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler without a worker (e.g. in a forked child) whose first emit races close():
+    close waits for the start and stops that worker; none is left running, the record is
+    accounted for."""
+    before = _workers_alive()
+    original = Worker.start
+    refuse = True
+
+    def start(self: Worker) -> None:
+        if refuse:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        closer.start()
+        closer.join(0.3)  # close() runs now, while the first emit is starting the worker
+        original(self)
+
+    monkeypatch.setattr(Worker, "start", start)
+    handler = make_handler({"general": fake.add_webhook()}, fake.host, close_timeout=0.5)
+    handler._start_failed = False  # no worker yet, as in a child after a fork
+    refuse = False
+    closer = threading.Thread(target=handler.close)
+    log = TimedLogger(handler)
+    log.error("first")
+    closer.join(DEADLINE)
+    wait_until(lambda: _workers_alive() == before)
+    stats = handler.stats()
+    assert stats["emitted"] + sum(stats["dropped"].values()) == 1, stats
+
+
+def test_close_starts_no_thread(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() at exit starts no thread (Python 3.12.0-3.12.2 refuse one there, and
+    logging.shutdown would then skip the handlers after ours), with a name lookup done."""
+    url = fake.add_webhook(host="localhost")
+    handler = make_handler({"general": url}, fake.named_host, close_timeout=1.0)
+    log = TimedLogger(handler)
+    log.error("looked up")
+    assert handler.flush(DEADLINE)
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting)
+    handler.close()
+    monkeypatch.undo()
+    assert started == []
+    assert handler.stats()["delivered"] == 1

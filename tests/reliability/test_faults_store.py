@@ -165,10 +165,10 @@ def test_corrupt_store_file_falls_back_to_memory(
 def test_close_message_says_memory_when_the_store_fell_back(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The close line tells the operator where the dead letters really are: memory."""
+    """The close line tells the operator the truth: letters only in memory are LOST at exit."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     run_with_a_dead_webhook(fake, blocker / "store")
     closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
     assert len(closing) == 1
-    assert "kept in memory" in closing[0], closing[0]
+    assert "dead letter(s) LOST" in closing[0], closing[0]

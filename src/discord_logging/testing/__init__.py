@@ -9,6 +9,10 @@ Usage::
         ...                               # point the code under test at `url`
         assert fake.messages[0].embeds[0]["title"] == "boom"
 
+    # A URL whose host needs a name lookup, as discord.com does:
+    url = fake.add_webhook(host="localhost")   # http://localhost:<port>/api/v10/...
+    allowed_hosts = fake.named_host            # "localhost:<port>"
+
 With pytest, the ``fake_discord`` fixture (plugin registered through the ``pytest11`` entry
 point) yields a started ``FakeDiscord`` with Discord's default limits.
 

@@ -47,13 +47,17 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, app: Callable[[Incoming], Outgoing | None]) -> None:
-        # `app` answers each request; None means: drop the connection unanswered.
+    def __init__(
+        self, app: Callable[[Incoming], Outgoing | None], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        # `app` answers each request; None means: drop the connection unanswered. `host` is a
+        # loopback address: 127.0.0.1, or ::1 as the second listener of a name (localhost).
         self.app = app
         self._conn_lock = threading.Lock()
         self._conns: dict[threading.Thread, socket.socket] = {}
         self._loop: threading.Thread | None = None
-        super().__init__(("127.0.0.1", 0), Handler)
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can take

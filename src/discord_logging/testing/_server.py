@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 # Discord serves the webhook at /api/webhooks/... (default version) and /api/v{N}/webhooks/...
 _ROUTE = re.compile(r"^/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)$")
 _DISCORD_EPOCH_MS = 1_420_070_400_000
+# The host name of `named_host`: it needs a lookup, as discord.com does.
+LOOPBACK_NAME = "localhost"
 
 
 @dataclass
@@ -41,7 +45,8 @@ def _flag(query: dict[str, list[str]], name: str) -> bool:
 
 
 class FakeDiscord:
-    """A real HTTP server on 127.0.0.1 (free port) behaving like Discord's Execute Webhook.
+    """A real HTTP server on 127.0.0.1 (free port) behaving like Discord's Execute Webhook;
+    also reachable as ``localhost`` (and on ::1 when ``localhost`` resolves there).
 
     It routes, validates and rate limits like Discord (per-webhook bucket announced in headers,
     hidden per-channel limit, global limit), records what it accepted, and can inject faults.
@@ -82,6 +87,7 @@ class FakeDiscord:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._server: Server | None = None
+        self._server_v6: Server | None = None
         self._stopping = False
         self._last_snowflake = 0
         self._webhooks: dict[str, _Webhook] = {}
@@ -113,17 +119,34 @@ class FakeDiscord:
             if self._server is not None:
                 return self
             self._server = Server(self._handle)
+            self._server_v6 = self._ipv6_listener(self._server.server_port)
         self._server.start()
+        if self._server_v6 is not None:
+            self._server_v6.start()
         return self
+
+    def _ipv6_listener(self, port: int) -> Server | None:
+        """A second listener on ::1 (same port) when ``localhost`` resolves there too, so a
+        client trying ::1 first is answered; never any address beyond loopback."""
+        try:
+            infos = socket.getaddrinfo(LOOPBACK_NAME, port, socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            return None
+        if not any(info[4][0] == "::1" for info in infos):
+            return None
+        with contextlib.suppress(OSError):  # port taken on ::1: clients fall back to IPv4
+            return Server(self._handle, host="::1", port=port)
+        return None
 
     def stop(self) -> None:
         """Stop serving; hung and delayed requests are released (their connections dropped)."""
         with self._cond:
             self._stopping = True
-            server = self._server
+            servers = [self._server, self._server_v6]
             self._cond.notify_all()
-        if server is not None:
-            server.close()
+        for server in servers:
+            if server is not None:
+                server.close()
 
     def __enter__(self) -> FakeDiscord:
         return self.start()
@@ -148,6 +171,19 @@ class FakeDiscord:
             raise RuntimeError("FakeDiscord is not started")
         return f"127.0.0.1:{self._server.server_port}"
 
+    @property
+    def named_host(self) -> str:
+        """``localhost:<port>``: a host that needs a name lookup, as ``discord.com`` does
+        (for ``DISCORD_ALLOWED_HOSTS`` with URLs from ``add_webhook(host=LOOPBACK_NAME)``)."""
+        return self.host.replace("127.0.0.1", LOOPBACK_NAME, 1)
+
+    def _base(self, host: str | None) -> str:
+        if host is None or host == "127.0.0.1":
+            return self.base_url
+        if host != LOOPBACK_NAME:
+            raise ValueError(f"host must be 127.0.0.1 or {LOOPBACK_NAME!r}, got {host!r}")
+        return f"http://{self.named_host}"
+
     # -- webhooks ----------------------------------------------------------------------------
 
     def add_webhook(
@@ -158,6 +194,7 @@ class FakeDiscord:
         *,
         channel_id: str | int | None = None,
         guild_id: str | int | None = None,
+        host: str | None = None,
     ) -> str:
         """Register a webhook and return its URL ``{base_url}/api/v10/webhooks/{id}/{token}``.
 
@@ -165,11 +202,13 @@ class FakeDiscord:
         Each webhook gets its own channel unless ``channel_id`` (or its older name ``channel``)
         is given: webhooks in one channel share its hidden per-channel limit, and ``GET`` on
         the URL returns that ``channel_id`` and the ``guild_id`` (one guild per fake unless
-        given). Re-adding an id replaces it.
+        given). Re-adding an id replaces it. ``host="localhost"`` gives
+        ``http://localhost:<port>/...``, reached through a name lookup (allow it with
+        ``named_host``).
         """
         if channel_id is None:
             channel_id = channel
-        base_url = self.base_url
+        base_url = self._base(host)
         with self._lock:
             wid = str(webhook_id) if webhook_id is not None else self._snowflake()
             # 51 random bytes in URL-safe base64 are exactly 68 characters of [A-Za-z0-9_-].
@@ -180,11 +219,11 @@ class FakeDiscord:
             self._webhooks[wid] = _Webhook(wid, tok, chan, name, guild)
         return f"{base_url}/api/v10/webhooks/{wid}/{tok}"
 
-    def webhook_url(self, webhook_id: str | int) -> str:
-        """URL of a registered webhook."""
+    def webhook_url(self, webhook_id: str | int, host: str | None = None) -> str:
+        """URL of a registered webhook (``host`` as for :meth:`add_webhook`)."""
         with self._lock:
             hook = self._webhooks[str(webhook_id)]
-        return f"{self.base_url}/api/v10/webhooks/{hook.id}/{hook.token}"
+        return f"{self._base(host)}/api/v10/webhooks/{hook.id}/{hook.token}"
 
     def delete_webhook(self, webhook_id: str | int) -> None:
         """Delete a webhook: from now on it answers 404 ``Unknown Webhook`` (10015)."""

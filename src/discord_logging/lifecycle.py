@@ -1,0 +1,167 @@
+"""Process lifecycle: what the handlers do at fork, at interpreter exit and when a
+multiprocessing child ends. See docs/architecture.md ("Fork", "Exit").
+
+Python's exit order decides the mechanism:
+
+1. ``threading._shutdown()`` runs the ``threading._register_atexit`` hooks in reverse order of
+   registration. ``concurrent.futures.thread`` registers one at import that refuses new work
+   and joins the pool threads. Ours is registered after it (this module imports it first), so it
+   runs before it: each live handler drains within ``close_timeout`` while pools still work.
+2. Non-daemon threads are joined, then ``atexit`` runs ``logging.shutdown()``, which closes the
+   handlers. Records logged after step 1 (by atexit functions, by late threads) still need a
+   name lookup, which asyncio runs in the loop's default executor: :class:`ExitSafeExecutor`
+   runs the call inline when the pool refuses it, so ``getaddrinfo`` works at exit too.
+
+multiprocessing's fork and forkserver children end with ``os._exit``: ``atexit`` never runs for
+them, but ``BaseProcess._bootstrap`` runs ``multiprocessing.util._exit_function()`` first, which
+calls the finalizers that have an exit priority. A handler whose worker runs in such a child
+registers one (see :func:`watch_process_end`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+# Imported before our exit hook is registered: its own hook then runs after ours.
+import concurrent.futures.thread
+import contextlib
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The worker loop's default executor (asyncio runs ``getaddrinfo`` in it).
+
+    When the pool refuses a call (``cannot schedule new futures after interpreter shutdown``,
+    or no thread can be started at exit), the call runs inline on the caller's thread: the
+    loop blocks for one lookup, which at exit is better than losing the record."""
+
+    _starved = False
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except RuntimeError:  # the pool or the interpreter is shutting down
+            return _run_inline(fn, args, kwargs)
+        # The call is queued but no thread could be started for it: take it back (a thread
+        # that appears later skips a cancelled item) and run it here.
+        if self._starved and not self._threads and future.cancel():
+            return _run_inline(fn, args, kwargs)
+        return future
+
+    def _adjust_thread_count(self) -> None:
+        try:
+            super()._adjust_thread_count()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._starved = True
+
+
+def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futures.Future[T]:
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+        future.set_exception(exc)
+    return future
+
+
+class ProcessHandler(Protocol):
+    """What the hooks need of a handler (``DiscordHandler``)."""
+
+    def _before_fork(self) -> None: ...
+    def _after_fork_in_parent(self) -> None: ...
+    def _after_fork_in_child(self) -> None: ...
+    def _drain_before_exit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+_HANDLERS: weakref.WeakSet[ProcessHandler] = weakref.WeakSet()
+_FORK_HOOK_INSTALLED = False
+
+
+def register(handler: ProcessHandler) -> None:
+    """Fork and exit hooks for ``handler``; held weakly, so the hooks keep no handler alive."""
+    global _FORK_HOOK_INSTALLED
+    _HANDLERS.add(handler)
+    if not _FORK_HOOK_INSTALLED and hasattr(os, "register_at_fork"):
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
+        _FORK_HOOK_INSTALLED = True
+
+
+def _before_fork() -> None:
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):  # a fork must never fail because of us
+            handler._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):
+            handler._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    # Resets state only: no I/O, no lock anyone else may hold, no store opened. A child that
+    # execs or ends at once (subprocess's preexec_fn, os.fork + os._exit) pays nothing.
+    for handler in list(_HANDLERS):
+        handler._after_fork_in_child()
+
+
+def _drain_before_thread_shutdown() -> None:
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):  # never raise at exit
+            handler._drain_before_exit()
+
+
+with contextlib.suppress(AttributeError, RuntimeError):  # private API; absent: atexit only
+    threading._register_atexit(_drain_before_thread_shutdown)  # type: ignore[attr-defined]
+
+
+# -- multiprocessing children -----------------------------------------------------------------
+
+_WATCHED: weakref.WeakKeyDictionary[ProcessHandler, int] = weakref.WeakKeyDictionary()
+# Runs after every finalizer of priority >= 0 and after the child's own children were joined.
+_EXIT_PRIORITY = -100
+
+
+def watch_process_end(handler: ProcessHandler) -> None:
+    """Close ``handler`` when a multiprocessing child ends, though ``atexit`` never runs there.
+
+    Called when the handler's worker starts. Only if multiprocessing is already imported (it is
+    never imported here): in a child, a finalizer is registered now; in any other process an
+    after-fork hook registers it when a child's ``_bootstrap`` runs (which first clears the
+    finalizers inherited or registered before, e.g. while a forkserver child imports main)."""
+    mp = sys.modules.get("multiprocessing")
+    util = sys.modules.get("multiprocessing.util")
+    if mp is None or util is None or _WATCHED.get(handler) == os.getpid():
+        return
+    _WATCHED[handler] = os.getpid()
+    if mp.parent_process() is not None:
+        _finalize_in_child(handler)
+    else:
+        util.register_after_fork(handler, _finalize_in_child)
+
+
+def _finalize_in_child(handler: ProcessHandler) -> None:
+    util = sys.modules["multiprocessing.util"]
+    _WATCHED[handler] = os.getpid()
+    util.Finalize(handler, _close, args=(weakref.ref(handler),), exitpriority=_EXIT_PRIORITY)
+
+
+def _close(ref: weakref.ref[ProcessHandler]) -> None:
+    handler = ref()
+    if handler is not None:
+        with contextlib.suppress(Exception):
+            handler.close()

@@ -1,0 +1,87 @@
+"""Real subprocesses against FakeDiscord reached as ``localhost`` (a name lookup, as
+discord.com needs): the exit, children and restart tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from discord_logging.testing import FakeDiscord
+
+# Every script builds its handler from these; the close timeout keeps a failing run short.
+PRELUDE: Final = """\
+import logging, os, sys
+from discord_logging import DiscordHandler
+
+def make_handler():
+    return DiscordHandler(
+        webhooks={"general": os.environ["TEST_WEBHOOK"]},
+        allowed_hosts=os.environ["TEST_HOSTS"],
+        aggregate_window=0,
+        timeout=1.0,
+        engine_options={"retry_deadline": 2.0, "rand": lambda: 0.0},
+    )
+
+log = logging.getLogger("app")
+log.setLevel(logging.INFO)
+log.propagate = False
+"""
+SCRIPT_TIMEOUT: Final = 30.0
+
+
+def script_env(
+    fake: FakeDiscord, url: str, store: Path, close_timeout: float = 1.5
+) -> dict[str, str]:
+    """The environment of a script: webhook via ``localhost``, its store, a short close."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
+    env.update(
+        TEST_WEBHOOK=url,
+        TEST_HOSTS=fake.named_host,
+        DISCORD_STORE_PATH=str(store),
+        DISCORD_CLOSE_TIMEOUT=str(close_timeout),
+        PYTHONWARNINGS="error::ResourceWarning",
+    )
+    return env
+
+
+def run_script(
+    body: str, env: dict[str, str], tmp: Path, name: str = "app.py", python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    """Run ``PRELUDE + body`` as a file (multiprocessing's spawn re-imports it)."""
+    path = tmp / name
+    path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
+    return subprocess.run(
+        [python, str(path)],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        check=False,
+    )
+
+
+def library_lines(stderr: str) -> list[str]:
+    """The lines the library printed (each starts with its name)."""
+    return [line for line in stderr.splitlines() if line.startswith("discord-logging:")]
+
+
+def titles(fake: FakeDiscord) -> list[str]:
+    """Embed titles of every accepted message, in order."""
+    return [str(e.get("title", "")) for m in fake.messages for e in m.embeds]
+
+
+def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> bool:
+    """Poll ``condition`` until true or ``deadline`` seconds passed."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()

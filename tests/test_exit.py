@@ -1,0 +1,150 @@
+"""Exit delivers: a script that logs and exits delivers, or keeps the record in the store and
+says so in one stderr line; also when the host needs a name lookup and the pool is gone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from processkit import library_lines, run_script, script_env, titles
+
+from discord_logging.testing import FakeDiscord
+
+LOG_AND_EXIT = """
+log.addHandler(make_handler())
+log.error("exit-record")
+"""
+
+
+def test_one_error_then_exit_is_delivered_once(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """The record logged just before a normal exit arrives, exactly once, via ``localhost``."""
+    url = fake_discord.add_webhook(host="localhost")
+    done = run_script(LOG_AND_EXIT, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord).count("exit-record") == 1, done.stderr
+    assert library_lines(done.stderr) == []
+    assert "Traceback" not in done.stderr
+
+
+def test_logged_from_atexit_after_pool_shutdown_is_delivered(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A record logged by an atexit function, after concurrent.futures refused new work and
+    the handler's exit drain ran, still gets its name lookup and arrives."""
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    import atexit, concurrent.futures.thread
+
+    def late():
+        assert concurrent.futures.thread._shutdown  # the pool refuses work by now
+        log.error("atexit-record")
+
+    log.addHandler(make_handler())
+    atexit.register(late)  # runs before logging.shutdown (registered earlier)
+    """
+    done = run_script(body, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord) == ["atexit-record"], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pool_shut_down_before_the_first_lookup(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """With concurrent.futures already shut down when the first lookup runs (as at exit), the
+    lookup runs inline and the record arrives."""
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    import concurrent.futures.thread
+    concurrent.futures.thread._shutdown = True
+    handler = make_handler()
+    log.addHandler(handler)
+    log.error("no-pool-record")
+    assert handler.flush(5)
+    """
+    done = run_script(body, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord) == ["no-pool-record"], done.stderr
+
+
+def test_unhealthy_discord_at_exit_keeps_the_record_then_next_run_delivers(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """Discord answering 503 at exit: the record stays in the store, one stderr line says how
+    many and where; the next run (which logs nothing) delivers it."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(LOG_AND_EXIT, script_env(fake_discord, url, store, 1.0), tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = library_lines(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert "1 dead letter(s) kept in the store at" in lines[0]
+    assert str(store) in lines[0]
+    assert fake_discord.messages == []
+    fake_discord.reset()
+    quiet = """
+    handler = make_handler()
+    import time
+    deadline = time.monotonic() + 10
+    while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    """
+    again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert titles(fake_discord) == ["exit-record"], again.stderr
+
+
+def test_unreachable_discord_at_exit_keeps_the_record(tmp_path: Path) -> None:
+    """Nothing listening at the webhook's address: kept in the store, one stderr line."""
+    with FakeDiscord() as fake:
+        url = fake.add_webhook(host="localhost")
+        env = script_env(fake, url, tmp_path / "store", 1.0)
+    done = run_script(LOG_AND_EXIT, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = library_lines(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert "1 dead letter(s) kept in the store at" in lines[0]
+
+
+def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """With the store unusable, what could not be delivered is reported as LOST, not kept."""
+    url = fake_discord.add_webhook(host="localhost")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x", encoding="utf-8")
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(LOG_AND_EXIT, script_env(fake_discord, url, blocker / "store", 1.0), tmp_path)
+    assert done.returncode == 0, done.stderr
+    lost = [line for line in library_lines(done.stderr) if "LOST" in line]
+    assert len(lost) == 1, done.stderr
+    assert "1 dead letter(s) LOST" in lost[0]
+
+
+# An interpreter of Python 3.12.0-3.12.2 with discord-logging installed, e.g. a venv made
+# with pyenv's 3.12.1: those versions refuse to start a thread at exit.
+PY312 = os.environ.get("DISCORD_LOGGING_PY312")
+
+
+@pytest.mark.skipif(not PY312, reason="set DISCORD_LOGGING_PY312 to a Python 3.12.0-3.12.2")
+def test_exit_on_python_3_12_early_releases(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """On 3.12.0-3.12.2 the record is delivered at exit, and logging.shutdown still closes
+    the handlers closed after ours (created before it)."""
+    assert PY312 is not None
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    class Marker(logging.Handler):
+        def emit(self, record):
+            pass
+        def close(self):
+            open("closed.txt", "w").close()
+            super().close()
+
+    log.addHandler(Marker())
+    log.addHandler(make_handler())
+    log.error("exit-record")
+    """
+    env = script_env(fake_discord, url, tmp_path / "store")
+    done = run_script(body, env, tmp_path, python=PY312)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord) == ["exit-record"], done.stderr
+    assert (tmp_path / "closed.txt").exists(), done.stderr
+    assert "Traceback" not in done.stderr
