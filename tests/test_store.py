@@ -135,6 +135,7 @@ def test_retryable_is_oldest_first_per_webhook_and_claimed(tmp_path: Path) -> No
     for i in (3, 1, 2):
         sink.add(letter(i))
     sink.add(letter(9, DeadLetterReason.POISON))
+    sink.sync()  # retryable once written: the writer commits within WRITE_DELAY
     first = sink.retryable("general", 10)
     assert [x.notification.title for x in first] == ["record 1", "record 2", "record 3"]
     assert sink.retryable("general", 10) == []  # claimed by us already... by this process
@@ -146,6 +147,7 @@ def test_delivered_letter_is_never_posted_again(tmp_path: Path) -> None:
     store = Store(tmp_path)
     dead = letter(1)
     store.dead_letters.add(dead)
+    store.dead_letters.sync()
     assert store.history is not None
     store.history.record(dead.notification, delivered(dead.notification), "general")
     assert store.dead_letters.retryable("general", 10) == []
@@ -235,10 +237,10 @@ def test_store_failing_later_falls_back(tmp_path: Path, capsys: pytest.CaptureFi
     store = Store(tmp_path)
     assert store.durable is not None
 
-    def broken(_: list[DeadLetter]) -> None:
+    def broken(*_: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    store.durable.add_many = broken  # type: ignore[method-assign]
+    store.durable.write = broken  # type: ignore[method-assign]
     store.dead_letters.add(letter(1))
     store.dead_letters.sync()
     assert store.degraded

@@ -1,11 +1,20 @@
 """Dead letters on disk, shared safely by every process using the store.
 
-Letters live under ``<store>/deadletters/<webhook>/`` keyed by time, so each webhook's oldest
-come first; ``<store>/deadletters-index`` maps ids to keys and holds redelivery claims.
+Letters live in one diskcache per webhook, keyed by time so each webhook's oldest come first,
+and in two key ranges: retryable letters under ``<store>/deadletters/<webhook>/``, letters
+that wait for an operator under ``<store>/deadletters-held/<webhook>/``. Finding a webhook's
+retryable letters therefore reads only retryable rows, oldest first, however many others are
+kept. ``<store>/deadletters-index`` maps ids to keys (``[webhook, key]`` for a retryable
+letter, ``[webhook, key, "held"]`` for a held one) and holds redelivery claims.
+
+Stores written before the split keep every letter under ``deadletters/``: they are read as
+they are, and an operator-only letter found there is moved to ``deadletters-held/`` by the
+store's writer, a few at a time, the first time redelivery walks past it.
 
 No duplicates on replay: a letter whose notification has a Discord message id in the history
 is never posted again, only forgotten. A claim (an atomic ``add`` with a lease) keeps two
-processes from redelivering the same letter at once.
+processes from redelivering the same letter at once; the claims one ``retryable`` call takes
+are written in one transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,9 +33,14 @@ import diskcache
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
 from ._disk import CacheFolder, UnsafeStoreRow, open_cache
+from ._retention import excess_keys, export_rows, keys_before
 from .history import History, entry_key
 
 CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
+SCAN_SLACK: Final = 200  # rows one retryable() call may skip (claimed, refused) beyond its limit
+WRITE_CHUNK: Final = 100  # letters per transaction: a redelivery claim waits for one at most
+DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
+HELD: Final = "held"
 
 
 def _alive(pid: int) -> bool:
@@ -37,6 +53,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _id_of(key: str) -> str:
+    """The letter id in a key made by :func:`entry_key` (``<17 digits>-<id>``)."""
+    return key[18:]
+
+
 class DurableDeadLetters(DeadLetterSink):
     """The dead-letter sink of a store; survives the process and is shared between processes."""
 
@@ -44,36 +65,70 @@ class DurableDeadLetters(DeadLetterSink):
 
     def __init__(self, root: Path, history: History) -> None:
         self._folder = CacheFolder(root / "deadletters")
+        self._held = CacheFolder(root / "deadletters-held")
         self.root = self._folder.root
         self.history = history
         self._index = open_cache(root / "deadletters-index")
         self.refused_rows = 0
+        self.rows_read = 0  # letters loaded from disk: what a read costs
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
         # Ids this process has read from or written to the store. Only these can already be
         # stored (new notifications get new ids), so only these need the lookup and claim
         # cleanup on add: a burst of new letters costs two writes each, not four.
         self._known: set[str] = set()
+        # Operator-only letters found among the retryable ones (a store written before the
+        # split), by id: (webhook, key, letter). Moved by move_misplaced(), skipped meanwhile.
+        self._misplaced: dict[str, tuple[str, str, DeadLetter]] = {}
+        self._misplaced_lock = threading.Lock()
+        # Index transactions of this process's threads (the writer, the event loop) take
+        # turns on a lock: a waiter wakes the moment the other commits, where SQLite's busy
+        # handler would poll with growing sleeps.
+        self._turn = threading.RLock()
 
-    def _cache(self, webhook: str) -> diskcache.Cache:
-        return self._folder.get(webhook)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._turn, self._index.transact():
+            yield
+
+    def _cache(self, webhook: str, held: bool = False) -> diskcache.Cache:
+        return (self._held if held else self._folder).get(webhook)
+
+    def _caches(self) -> list[tuple[str, diskcache.Cache]]:
+        found = [(name, self._folder.get(name)) for name in self._folder.names()]
+        return found + [(name, self._held.get(name)) for name in self._held.names()]
 
     def webhooks(self) -> list[str]:
         """Webhooks (alert type names) that have dead letters."""
-        return self._folder.names()
+        return sorted(set(self._folder.names()) | set(self._held.names()))
 
     # -- the sink interface ------------------------------------------------------------------
 
     def add(self, letter: DeadLetter) -> None:
-        self.add_many([letter])
+        self.write([letter], ())
 
     def add_many(self, letters: list[DeadLetter]) -> None:
         """Write ``letters`` in one transaction per cache (bursts are written in batches)."""
-        by_webhook: dict[str, list[DeadLetter]] = {}
+        self.write(letters, ())
+
+    def write(self, letters: Iterable[DeadLetter], removed: Iterable[str]) -> None:
+        """Add ``letters`` and forget the ids ``removed``, in one index transaction."""
+        batch = list(letters)
+        for start in range(0, len(batch), WRITE_CHUNK):
+            self._write_chunk(batch[start : start + WRITE_CHUNK])
+        gone = list(removed)
+        for start in range(0, len(gone), WRITE_CHUNK):
+            with self._transaction():
+                for letter_id in gone[start : start + WRITE_CHUNK]:
+                    self._forget(letter_id)
+                    self._index.delete(f"claim:{letter_id}")
+
+    def _write_chunk(self, letters: list[DeadLetter]) -> None:
+        groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
-            by_webhook.setdefault(letter.webhook, []).append(letter)
-        with self._index.transact():
-            for webhook, group in by_webhook.items():
-                cache = self._cache(webhook)
+            groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
+        with self._transaction():
+            for (webhook, held), group in groups.items():
+                cache = self._cache(webhook, held)
                 with cache.transact():
                     for letter in group:
                         key = entry_key(letter.dead_at, letter.id)
@@ -81,46 +136,61 @@ class DurableDeadLetters(DeadLetterSink):
                             self._forget(letter.id)
                             self._index.delete(f"claim:{letter.id}")  # a failed redelivery
                         cache.set(key, letter.to_dict())
-                        self._index.set(f"id:{letter.id}", [letter.webhook, key])
+                        where = [webhook, key, HELD] if held else [webhook, key]
+                        self._index.set(f"id:{letter.id}", where)
                         self._known.add(letter.id)
 
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+    def retryable(
+        self, webhook: str, limit: int, *, skip: Collection[str] = frozenset()
+    ) -> list[DeadLetter]:
+        """Up to ``limit`` retryable letters of ``webhook``, oldest first, each claimed for
+        this process; ids in ``skip`` (being removed) are passed over. Reads at most
+        ``limit + SCAN_SLACK`` rows, all from the webhook's retryable range; the claims are
+        one transaction."""
         found: list[DeadLetter] = []
-        for letter in self._oldest_first(webhook):
-            if len(found) >= limit:
-                break
-            if not letter.retryable:
-                continue
-            if self.already_delivered(letter.notification):
-                self.remove(letter.id)  # Discord has it: never post it again
-                continue
-            if self.claim(letter.id):
-                found.append(letter)
+        if limit <= 0:
+            return found
+        cache = self._cache(webhook)
+        budget = limit + SCAN_SLACK
+        with self._transaction():
+            for key in cache.iterkeys():
+                if len(found) >= limit or budget <= 0:
+                    break
+                budget -= 1
+                letter_id = _id_of(key)
+                if letter_id in skip or letter_id in self._misplaced:
+                    continue
+                if self._index.get(f"claim:{letter_id}") == os.getpid():
+                    continue  # already ours: queued in this process
+                letter = self._load(cache, key)
+                if letter is None:
+                    self._refused.add((webhook, key))
+                    continue
+                if not letter.retryable:
+                    with self._misplaced_lock:
+                        self._misplaced[letter.id] = (webhook, key, letter)
+                    continue
+                if self.already_delivered(letter.notification):
+                    self._forget(letter.id)  # Discord has it: never post it again
+                    self._index.delete(f"claim:{letter.id}")
+                    continue
+                if self._index.get(f"id:{letter.id}") is None:
+                    continue  # removed by another thread or process since the key was read
+                if self.claim(letter.id):
+                    found.append(letter)
         return found
 
     def remove(self, letter_id: str) -> None:
-        with self._index.transact():
-            self._forget(letter_id)
-        self._index.delete(f"claim:{letter_id}")
+        self.write((), [letter_id])
 
     def letters(self) -> list[DeadLetter]:
-        streams = [self._keyed(webhook) for webhook in self.webhooks()]
+        streams = [self._keyed(webhook, cache) for webhook, cache in self._caches()]
         return [letter for _, letter in heapq.merge(*streams, key=lambda pair: pair[0])]
 
     def __len__(self) -> int:
-        return sum(len(self._cache(webhook)) for webhook in self.webhooks())
+        return sum(len(cache) for _, cache in self._caches())
 
-    # -- operator and replay helpers ---------------------------------------------------------
-
-    def get(self, letter_id: str) -> DeadLetter | None:
-        """One letter by id (a unique prefix of it is enough), or None."""
-        where = self._index.get(f"id:{letter_id}")
-        if where is None:
-            matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
-            return matches[0] if len(matches) == 1 else None
-        webhook, key = where
-        self._known.add(letter_id)
-        return self._load(self._cache(webhook), key)
+    # -- claims ------------------------------------------------------------------------------
 
     def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
         """Take the right to redeliver ``letter_id`` for ``lease`` seconds (atomic). A claim
@@ -135,14 +205,45 @@ class DurableDeadLetters(DeadLetterSink):
             return True
         return False  # held by a live process, this one included (it is already queued)
 
+    def renew(self, letter_ids: Iterable[str], lease: float = CLAIM_LEASE) -> int:
+        """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
+        transaction; claims held by another process (or none) are left alone. Returns how
+        many were renewed."""
+        renewed = 0
+        pid = os.getpid()
+        with self._transaction():
+            for letter_id in letter_ids:
+                key = f"claim:{letter_id}"
+                if self._index.get(key) == pid:
+                    self._index.set(key, pid, expire=lease)
+                    renewed += 1
+        return renewed
+
     def release(self, letter_id: str) -> None:
         """Give up a claim (the redelivery failed; the letter stays)."""
         self._index.delete(f"claim:{letter_id}")
+
+    def probe(self) -> None:
+        """Write and delete a row of the index: raises if the disk cannot take a write."""
+        with self._transaction():
+            self._index.set("probe", os.getpid())
+            self._index.delete("probe")
 
     def already_delivered(self, notification: Notification) -> bool:
         """Whether the history records a Discord message id for ``notification``."""
         entry = self.history.entry_for(notification)
         return bool(entry and entry.get("message_id"))
+
+    # -- operator and replay helpers ---------------------------------------------------------
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        """One letter by id (a unique prefix of it is enough), or None."""
+        where = self._index.get(f"id:{letter_id}")
+        if where is None:
+            matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
+            return matches[0] if len(matches) == 1 else None
+        self._known.add(letter_id)
+        return self._load(self._cache(where[0], len(where) > 2), where[1])
 
     def purge(self, *, before: float | None = None, webhook: str | None = None) -> int:
         """Delete letters that died before ``before`` (all when None). Returns the count."""
@@ -157,19 +258,104 @@ class DurableDeadLetters(DeadLetterSink):
         for hook, key in sorted(self._refused):
             if webhook is None or hook == webhook:
                 self._cache(hook).delete(key)
+                self._cache(hook, True).delete(key)
                 self._refused.discard((hook, key))
                 removed += 1
+        return removed
+
+    # -- maintenance (the store's writer thread) ---------------------------------------------
+
+    @property
+    def misplaced(self) -> int:
+        """Operator-only letters found in the retryable range, waiting to be moved."""
+        return len(self._misplaced)
+
+    def move_misplaced(self) -> int:
+        """Move the operator-only letters found among the retryable ones to the held range
+        (one transaction). Returns how many moved."""
+        with self._misplaced_lock:
+            moving = list(self._misplaced.values())
+        if not moving:
+            return 0
+        with self._transaction():
+            for webhook, key, letter in moving:
+                where = self._index.get(f"id:{letter.id}")
+                if where is None or where == [webhook, key]:  # not re-added meanwhile
+                    self._cache(webhook, True).set(key, letter.to_dict())
+                    self._index.set(f"id:{letter.id}", [webhook, key, HELD])
+                self._cache(webhook).delete(key)
+        with self._misplaced_lock:
+            for _, _, letter in moving:
+                self._misplaced.pop(letter.id, None)
+        return len(moving)
+
+    def expire(
+        self, before: float, export: Path | None, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Delete letters that died before ``before``, oldest first, exported to ``export``
+        (JSON Lines) first when given. Returns how many were deleted."""
+        removed = 0
+        for webhook, cache in self._caches():
+            removed += self._drop(webhook, cache, keys_before(cache, before), export, stop)
+        return removed
+
+    def shrink(
+        self, max_bytes: int, export: Path | None, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Delete the oldest letters of each range until the letters' estimated size is under
+        ``max_bytes`` (shared equally), exported first when ``export`` is given."""
+        caches = self._caches()
+        share = max_bytes // max(1, len(caches))
+        removed = 0
+        for webhook, cache in caches:
+            doomed = excess_keys(cache, share, self._row)
+            removed += self._drop(webhook, cache, doomed, export, stop)
+        return removed
+
+    def _drop(
+        self,
+        webhook: str,
+        cache: diskcache.Cache,
+        keys: list[str],
+        export: Path | None,
+        stop: Callable[[], bool],
+    ) -> int:
+        removed = 0
+        for start in range(0, len(keys), DELETE_CHUNK):
+            if stop():
+                break
+            chunk = keys[start : start + DELETE_CHUNK]
+            if export is not None:
+                export_rows(export, (row for key in chunk if (row := self._row(cache, key))))
+            with self._transaction():
+                for key in chunk:
+                    letter_id = _id_of(key)
+                    where = self._index.get(f"id:{letter_id}")
+                    if where is not None and where[0] == webhook and where[1] == key:
+                        self._index.delete(f"id:{letter_id}")
+                        self._index.delete(f"claim:{letter_id}")
+                    cache.delete(key)
+            removed += len(chunk)
         return removed
 
     # -- internals ---------------------------------------------------------------------------
 
     def _forget(self, letter_id: str) -> None:
+        with self._misplaced_lock:
+            self._misplaced.pop(letter_id, None)  # gone: not to be moved back to life
         where = self._index.pop(f"id:{letter_id}", None)
         if where is not None:
-            webhook, key = where
-            self._cache(webhook).delete(key)
+            self._cache(where[0], len(where) > 2).delete(where[1])
+
+    def _row(self, cache: diskcache.Cache, key: str) -> dict[str, Any] | None:
+        try:
+            data: Any = cache.get(key)
+        except (UnsafeStoreRow, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def _load(self, cache: diskcache.Cache, key: str) -> DeadLetter | None:
+        self.rows_read += 1
         try:
             data: Any = cache.get(key)
             return DeadLetter.from_dict(data) if isinstance(data, dict) else None
@@ -177,8 +363,7 @@ class DurableDeadLetters(DeadLetterSink):
             self.refused_rows += 1
             return None
 
-    def _keyed(self, webhook: str) -> Iterator[tuple[str, DeadLetter]]:
-        cache = self._cache(webhook)
+    def _keyed(self, webhook: str, cache: diskcache.Cache) -> Iterator[tuple[str, DeadLetter]]:
         try:
             for key in cache.iterkeys():
                 letter = self._load(cache, key)
@@ -190,11 +375,8 @@ class DurableDeadLetters(DeadLetterSink):
         except UnsafeStoreRow:
             self.refused_rows += 1
 
-    def _oldest_first(self, webhook: str) -> Iterator[DeadLetter]:
-        for _, letter in self._keyed(webhook):
-            yield letter
-
     def close(self) -> None:
         """Close this thread's connections to every open cache (see History.close)."""
         self._folder.close()
+        self._held.close()
         self._index.close()
