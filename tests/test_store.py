@@ -25,6 +25,9 @@ from discord_logging.store._disk import UnsafeStoreRow, open_cache
 from discord_logging.testing import FakeDiscord
 
 
+EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
+
+
 def note(i: int = 0, alert_type: str = "error", created: float | None = None) -> Notification:
     return Notification(
         alert_type=alert_type,
@@ -35,7 +38,7 @@ def note(i: int = 0, alert_type: str = "error", created: float | None = None) ->
 
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
-    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=1000.0 + i)
+    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=EPOCH + i)
 
 
 def delivered(n: Notification, message_id: str = "42") -> NotificationResult:

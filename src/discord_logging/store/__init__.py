@@ -133,8 +133,9 @@ class Store:
 
     @property
     def memory_only(self) -> int:
-        """Dead letters that live only in this process's memory (lost if it ends now)."""
-        return len(self.memory)
+        """Dead letters that live only in this process's memory (lost if it ends now): those
+        kept there after a failure, and those still waiting for the writer."""
+        return len(self.memory) + self._pending.new_letters(set())
 
     def _fail(self, exc: BaseException) -> None:
         self.stats.add("store_errors")
