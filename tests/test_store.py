@@ -24,7 +24,6 @@ from discord_logging.store import Store
 from discord_logging.store._disk import UnsafeStoreRow, open_cache
 from discord_logging.testing import FakeDiscord
 
-
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
 

@@ -19,7 +19,6 @@ from discord_logging.notification import Notification
 from discord_logging.store import Store
 from discord_logging.store.deadletters import DurableDeadLetters
 
-
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
 
@@ -73,7 +72,8 @@ def test_opening_is_once_under_concurrent_first_use(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len({id(x) for x in seen}) == 1 and seen[0] is not None
+    assert len({id(x) for x in seen}) == 1
+    assert seen[0] is not None
     store.close()
 
 
@@ -179,7 +179,8 @@ def test_close_stops_the_writer_thread(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter(1))
     writer = store._writer
-    assert writer is not None and writer.is_alive()
+    assert writer is not None
+    assert writer.is_alive()
     store.close()
     assert not writer.is_alive()
     assert on_disk(tmp_path) == ["record 1"]

@@ -263,7 +263,7 @@ class Store:
                         self._fail(exc)
                 if batch.renewals:
                     try:
-                        retrying(lambda: durable.renew(batch.renewals))
+                        retrying(lambda: durable.renew(sorted(batch.renewals)))
                     except Exception:  # noqa: BLE001 - a claim then lapses: counted
                         self.stats.add("store_errors")
             finally:

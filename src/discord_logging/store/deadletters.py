@@ -23,7 +23,8 @@ import heapq
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -32,13 +33,16 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
-from ._disk import CacheFolder, UnsafeStoreRow, open_cache
+from ._disk import CacheFolder, UnsafeStoreRow, keys_after, open_cache, put_many, values_of
 from ._retention import excess_keys, export_rows, keys_before
 from .history import History, entry_key
 
 CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
-SCAN_SLACK: Final = 200  # rows one retryable() call may skip (claimed, refused) beyond its limit
-WRITE_CHUNK: Final = 100  # letters per transaction: a redelivery claim waits for one at most
+SCAN_SLACK: Final = (
+    200  # keys one retryable() call may pass over (claimed, refused) beyond its limit
+)
+PAGE: Final = 100  # keys read per statement by retryable()
+WRITE_CHUNK: Final = 50  # letters per transaction: a redelivery claim waits for one at most
 DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
 HELD: Final = "held"
 
@@ -85,10 +89,33 @@ class DurableDeadLetters(DeadLetterSink):
         # handler would poll with growing sleeps.
         self._turn = threading.RLock()
 
+        self._callers_waiting = 0  # threads other than a bulk writer waiting for their turn
+        self._count_lock = threading.Lock()
+
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._turn, self._index.transact():
-            yield
+    def _transaction(self, bulk: bool = False) -> Iterator[None]:
+        """An index transaction. ``bulk`` ones (the writer's chunks) let waiting callers go
+        first: Python's locks are not fair, and the writer would otherwise take the lock
+        back chunk after chunk while the event loop waits for it."""
+        if bulk:
+            while self._callers_waiting:
+                time.sleep(0.0005)
+            with self._turn, self._index.transact():
+                yield
+            time.sleep(0)  # hand the GIL over between chunks
+            return
+        with self._count_lock:
+            self._callers_waiting += 1
+        try:
+            self._turn.acquire()
+        finally:
+            with self._count_lock:
+                self._callers_waiting -= 1
+        try:
+            with self._index.transact():
+                yield
+        finally:
+            self._turn.release()
 
     def _cache(self, webhook: str, held: bool = False) -> diskcache.Cache:
         return (self._held if held else self._folder).get(webhook)
@@ -117,7 +144,7 @@ class DurableDeadLetters(DeadLetterSink):
             self._write_chunk(batch[start : start + WRITE_CHUNK])
         gone = list(removed)
         for start in range(0, len(gone), WRITE_CHUNK):
-            with self._transaction():
+            with self._transaction(bulk=True):
                 for letter_id in gone[start : start + WRITE_CHUNK]:
                     self._forget(letter_id)
                     self._index.delete(f"claim:{letter_id}")
@@ -126,7 +153,7 @@ class DurableDeadLetters(DeadLetterSink):
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
             groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
-        with self._transaction():
+        with self._transaction(bulk=True):
             for (webhook, held), group in groups.items():
                 cache = self._cache(webhook, held)
                 with cache.transact():
@@ -148,37 +175,64 @@ class DurableDeadLetters(DeadLetterSink):
         ``limit + SCAN_SLACK`` rows, all from the webhook's retryable range; the claims are
         one transaction."""
         found: list[DeadLetter] = []
-        if limit <= 0:
-            return found
-        cache = self._cache(webhook)
         budget = limit + SCAN_SLACK
+        cache = self._cache(webhook)
+        pid = os.getpid()
+        after: str | None = None
         with self._transaction():
-            for key in cache.iterkeys():
-                if len(found) >= limit or budget <= 0:
+            while len(found) < limit and budget > 0:
+                keys = keys_after(cache, after, min(PAGE, budget))
+                if not keys:
                     break
-                budget -= 1
-                letter_id = _id_of(key)
-                if letter_id in skip or letter_id in self._misplaced:
-                    continue
-                if self._index.get(f"claim:{letter_id}") == os.getpid():
-                    continue  # already ours: queued in this process
-                letter = self._load(cache, key)
-                if letter is None:
-                    self._refused.add((webhook, key))
-                    continue
-                if not letter.retryable:
-                    with self._misplaced_lock:
-                        self._misplaced[letter.id] = (webhook, key, letter)
-                    continue
-                if self.already_delivered(letter.notification):
-                    self._forget(letter.id)  # Discord has it: never post it again
-                    self._index.delete(f"claim:{letter.id}")
-                    continue
-                if self._index.get(f"id:{letter.id}") is None:
-                    continue  # removed by another thread or process since the key was read
-                if self.claim(letter.id):
-                    found.append(letter)
+                after = keys[-1]
+                now = time.time()
+                ids = {key: _id_of(key) for key in keys}
+                claims = values_of(self._index, [f"claim:{i}" for i in ids.values()], now)
+                wanted = [
+                    key
+                    for key, letter_id in ids.items()
+                    if letter_id not in skip
+                    and letter_id not in self._misplaced
+                    and not self._held_elsewhere(claims.get(f"claim:{letter_id}"), pid)
+                ]
+                if len(wanted) > limit - len(found):  # read no more letters than needed
+                    wanted = wanted[: limit - len(found)]
+                    after = wanted[-1]
+                budget -= keys.index(after) + 1  # keys passed: the next page starts after
+                present = values_of(self._index, [f"id:{ids[key]}" for key in wanted], now)
+                values = values_of(cache, wanted, now)
+                letters = []
+                for key in wanted:
+                    if f"id:{ids[key]}" not in present or key not in values:
+                        continue  # removed by another thread or process since
+                    letter = self._decode(values[key])
+                    if letter is None:
+                        self._refused.add((webhook, key))
+                    elif not letter.retryable:
+                        with self._misplaced_lock:
+                            self._misplaced[letter.id] = (webhook, key, letter)
+                    else:
+                        letters.append(letter)
+                delivered = self.history.delivered([x.notification for x in letters])
+                claimed: dict[str, Any] = {}
+                for letter in letters:
+                    self._known.add(letter.id)
+                    if letter.id in delivered:
+                        self._forget(letter.id)  # Discord has it: never post it again
+                        self._index.delete(f"claim:{letter.id}")
+                    elif len(found) < limit:
+                        claimed[f"claim:{letter.id}"] = pid
+                        found.append(letter)
+                # Atomic: this transaction has held the index's write lock since the claims
+                # were read, so no other process can have claimed these meanwhile.
+                put_many(self._index, claimed, CLAIM_LEASE)
         return found
+
+    @staticmethod
+    def _held_elsewhere(holder: object, pid: int) -> bool:
+        """Whether a claim's holder keeps the letter from this call: this process (it is
+        queued here already) or another live one."""
+        return isinstance(holder, int) and (holder == pid or _alive(holder))
 
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
@@ -205,19 +259,15 @@ class DurableDeadLetters(DeadLetterSink):
             return True
         return False  # held by a live process, this one included (it is already queued)
 
-    def renew(self, letter_ids: Iterable[str], lease: float = CLAIM_LEASE) -> int:
+    def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
-        transaction; claims held by another process (or none) are left alone. Returns how
-        many were renewed."""
-        renewed = 0
+        transaction; claims held by another process (or none) are left alone."""
         pid = os.getpid()
+        keys = [f"claim:{letter_id}" for letter_id in letter_ids]
         with self._transaction():
-            for letter_id in letter_ids:
-                key = f"claim:{letter_id}"
-                if self._index.get(key) == pid:
-                    self._index.set(key, pid, expire=lease)
-                    renewed += 1
-        return renewed
+            claims = values_of(self._index, keys, time.time())
+            mine = {key: pid for key, holder in claims.items() if holder == pid}
+            put_many(self._index, mine, lease)
 
     def release(self, letter_id: str) -> None:
         """Give up a claim (the redelivery failed; the letter stays)."""
@@ -327,7 +377,7 @@ class DurableDeadLetters(DeadLetterSink):
             chunk = keys[start : start + DELETE_CHUNK]
             if export is not None:
                 export_rows(export, (row for key in chunk if (row := self._row(cache, key))))
-            with self._transaction():
+            with self._transaction(bulk=True):
                 for key in chunk:
                     letter_id = _id_of(key)
                     where = self._index.get(f"id:{letter_id}")
@@ -355,13 +405,22 @@ class DurableDeadLetters(DeadLetterSink):
         return data if isinstance(data, dict) else None
 
     def _load(self, cache: diskcache.Cache, key: str) -> DeadLetter | None:
-        self.rows_read += 1
         try:
             data: Any = cache.get(key)
-            return DeadLetter.from_dict(data) if isinstance(data, dict) else None
-        except (UnsafeStoreRow, json.JSONDecodeError, KeyError, ValueError, TypeError):
-            self.refused_rows += 1
-            return None
+        except (UnsafeStoreRow, json.JSONDecodeError) as exc:
+            data = exc
+        return self._decode(data)
+
+    def _decode(self, data: Any) -> DeadLetter | None:
+        """A letter from a stored value; None (counted as refused) for anything else."""
+        self.rows_read += 1
+        try:
+            if isinstance(data, dict):
+                return DeadLetter.from_dict(data)
+        except (KeyError, ValueError, TypeError):
+            pass
+        self.refused_rows += 1
+        return None
 
     def _keyed(self, webhook: str, cache: diskcache.Cache) -> Iterator[tuple[str, DeadLetter]]:
         try:

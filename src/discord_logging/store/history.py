@@ -17,7 +17,7 @@ import diskcache
 
 from ..alerts import normalize_alert_type
 from ..notification import Notification, NotificationResult
-from ._disk import CacheFolder, UnsafeStoreRow
+from ._disk import CacheFolder, UnsafeStoreRow, values_of
 from ._retention import created_of, excess_keys, export_rows, keys_before
 
 TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
@@ -93,6 +93,20 @@ class History:
         """The stored entry of ``notification``, if any."""
         key = entry_key(notification.created, notification.id)
         return self._read(self._cache(notification.alert_type), key)
+
+    def delivered(self, notifications: list[Notification]) -> set[str]:
+        """Ids of those ``notifications`` whose entry records a Discord message id (one
+        statement per alert type)."""
+        by_type: dict[str, list[Notification]] = {}
+        for n in notifications:
+            by_type.setdefault(n.alert_type, []).append(n)
+        found: set[str] = set()
+        for kind, group in by_type.items():
+            keys = {entry_key(n.created, n.id): n.id for n in group}
+            for key, entry in values_of(self._cache(kind), list(keys), time.time()).items():
+                if isinstance(entry, dict) and entry.get("message_id"):
+                    found.add(keys[key])
+        return found
 
     def _read(self, cache: diskcache.Cache, key: str) -> dict[str, Any] | None:
         try:
