@@ -137,7 +137,6 @@ def test_retryable_is_oldest_first_per_webhook_and_claimed(tmp_path: Path) -> No
     for i in (3, 1, 2):
         sink.add(letter(i))
     sink.add(letter(9, DeadLetterReason.POISON))
-    sink.sync()  # retryable once written: the writer commits within WRITE_DELAY
     first = sink.retryable("general", 10)
     assert [x.notification.title for x in first] == ["record 1", "record 2", "record 3"]
     assert sink.retryable("general", 10) == []  # claimed by us already... by this process

@@ -292,3 +292,20 @@ def test_memory_only_counts_what_would_be_lost(tmp_path: Path) -> None:
     store.dead_letters.add(letter(2))
     assert store.memory_only == 2
     store.close()
+
+
+def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Path) -> None:
+    """A retryable letter still waiting for the writer is handed out at once (claimed); the
+    write that follows keeps that claim, so it is not handed out twice."""
+    store = Store(tmp_path)
+    store._stop_writer()  # hold the writer back: the letter stays buffered
+    sink = store.dead_letters
+    sink.add(letter(1))
+    (taken,) = sink.retryable("general", 10)
+    assert sink.retryable("general", 10) == []  # claimed while still buffered
+    sink.sync()
+    assert sink.retryable("general", 10) == []  # the write kept the claim
+    durable = store.durable
+    assert durable is not None
+    assert durable._index.get(f"claim:{taken.id}") == os.getpid()
+    store.close()

@@ -247,14 +247,16 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
+                keep = self._pending.claimed()
                 try:
-                    retrying(lambda: durable.write(added, removed))
+                    retrying(lambda: durable.write(added, removed, keep))
                 except Exception as exc:  # noqa: BLE001
                     self._fail(exc)
                     for letter in added:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
+                self._pending.written(x.id for x in added if x.id in keep)
                 history = self._history
                 if batch.entries and history is not None:
                     try:

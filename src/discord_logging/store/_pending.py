@@ -72,6 +72,9 @@ class PendingWrites:
         self._lock = threading.Lock()
         self._waiting = Batch()
         self._writing = Batch()  # taken by a write that has not committed yet
+        # Letters handed out for redelivery before they reached the disk: their claims were
+        # taken then and must survive the write (which releases the claims of known ids).
+        self._claimed: set[str] = set()
 
     def add(self, letter: DeadLetter) -> int:
         with self._lock:
@@ -121,6 +124,32 @@ class PendingWrites:
                 for letter_id, letter in batch.letters.items()
                 if letter is None
             )
+
+    def fresh(self, webhook: str) -> list[DeadLetter]:
+        """Retryable letters of ``webhook`` not written yet (waiting or in flight), oldest
+        first, except those being removed."""
+        with self._lock:
+            found: dict[str, DeadLetter] = {}
+            for batch in (self._writing, self._waiting):
+                for letter_id, letter in batch.letters.items():
+                    if letter is None:
+                        found.pop(letter_id, None)
+                    elif letter.webhook == webhook and letter.retryable:
+                        found[letter_id] = letter
+            return sorted(found.values(), key=lambda x: (x.dead_at, x.id))
+
+    def mark_claimed(self, letter_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._claimed.update(letter_ids)
+
+    def claimed(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._claimed)
+
+    def written(self, letter_ids: Iterable[str]) -> None:
+        """These letters reached the disk: a later add of one is a failed redelivery again."""
+        with self._lock:
+            self._claimed.difference_update(letter_ids)
 
     def new_letters(self, known: set[str]) -> int:
         """Letters waiting or in flight whose ids are not in ``known`` (not on disk yet)."""

@@ -49,7 +49,14 @@ class ResilientDeadLetters(DeadLetterSink):
         durable = store.durable
         if durable is not None:
             try:
-                found = durable.retryable(webhook, limit, skip=store._pending.removing())
+                pending = store._pending
+                found = durable.retryable(
+                    webhook,
+                    limit,
+                    skip=pending.removing(),
+                    fresh=pending.fresh(webhook),
+                    on_fresh=pending.mark_claimed,
+                )
             except Exception as exc:  # noqa: BLE001
                 store._failed_read(exc)
             finally:

@@ -137,11 +137,18 @@ class DurableDeadLetters(DeadLetterSink):
         """Write ``letters`` in one transaction per cache (bursts are written in batches)."""
         self.write(letters, ())
 
-    def write(self, letters: Iterable[DeadLetter], removed: Iterable[str]) -> None:
-        """Add ``letters`` and forget the ids ``removed``, in one index transaction."""
+    def write(
+        self,
+        letters: Iterable[DeadLetter],
+        removed: Iterable[str],
+        keep_claims: Collection[str] = frozenset(),
+    ) -> None:
+        """Add ``letters`` and forget the ids ``removed``, in transactions of WRITE_CHUNK. The
+        claim of a letter added again is released (a failed redelivery), except for ids in
+        ``keep_claims`` (handed out for redelivery before they were first written)."""
         batch = list(letters)
         for start in range(0, len(batch), WRITE_CHUNK):
-            self._write_chunk(batch[start : start + WRITE_CHUNK])
+            self._write_chunk(batch[start : start + WRITE_CHUNK], keep_claims)
         gone = list(removed)
         for start in range(0, len(gone), WRITE_CHUNK):
             with self._transaction(bulk=True):
@@ -149,7 +156,7 @@ class DurableDeadLetters(DeadLetterSink):
                     self._forget(letter_id)
                     self._index.delete(f"claim:{letter_id}")
 
-    def _write_chunk(self, letters: list[DeadLetter]) -> None:
+    def _write_chunk(self, letters: list[DeadLetter], keep_claims: Collection[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
             groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
@@ -161,19 +168,27 @@ class DurableDeadLetters(DeadLetterSink):
                         key = entry_key(letter.dead_at, letter.id)
                         if letter.id in self._known:
                             self._forget(letter.id)
-                            self._index.delete(f"claim:{letter.id}")  # a failed redelivery
+                            if letter.id not in keep_claims:  # a failed redelivery
+                                self._index.delete(f"claim:{letter.id}")
                         cache.set(key, letter.to_dict())
                         where = [webhook, key, HELD] if held else [webhook, key]
                         self._index.set(f"id:{letter.id}", where)
                         self._known.add(letter.id)
 
     def retryable(
-        self, webhook: str, limit: int, *, skip: Collection[str] = frozenset()
+        self,
+        webhook: str,
+        limit: int,
+        *,
+        skip: Collection[str] = frozenset(),
+        fresh: Sequence[DeadLetter] = (),
+        on_fresh: Callable[[list[str]], None] = lambda ids: None,
     ) -> list[DeadLetter]:
         """Up to ``limit`` retryable letters of ``webhook``, oldest first, each claimed for
         this process; ids in ``skip`` (being removed) are passed over. Reads at most
-        ``limit + SCAN_SLACK`` rows, all from the webhook's retryable range; the claims are
-        one transaction."""
+        ``limit + SCAN_SLACK`` keys, all from the webhook's retryable range; the claims are
+        one transaction. When the disk has fewer, ``fresh`` letters (buffered, not written
+        yet) fill up, claimed too; ``on_fresh`` gets their ids inside the transaction."""
         found: list[DeadLetter] = []
         budget = limit + SCAN_SLACK
         cache = self._cache(webhook)
@@ -226,7 +241,31 @@ class DurableDeadLetters(DeadLetterSink):
                 # Atomic: this transaction has held the index's write lock since the claims
                 # were read, so no other process can have claimed these meanwhile.
                 put_many(self._index, claimed, CLAIM_LEASE)
+            if fresh and len(found) < limit:
+                self._claim_fresh(fresh, limit, found, on_fresh)
         return found
+
+    def _claim_fresh(
+        self,
+        fresh: Sequence[DeadLetter],
+        limit: int,
+        found: list[DeadLetter],
+        on_fresh: Callable[[list[str]], None],
+    ) -> None:
+        pid = os.getpid()
+        taken = {x.id for x in found}
+        candidates = [x for x in fresh if x.id not in taken]
+        claims = values_of(self._index, [f"claim:{x.id}" for x in candidates], time.time())
+        claimed: dict[str, Any] = {}
+        for letter in candidates:
+            if len(found) >= limit:
+                break
+            if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
+                self._known.add(letter.id)
+                claimed[f"claim:{letter.id}"] = pid
+                found.append(letter)
+        on_fresh([key[len("claim:") :] for key in claimed])
+        put_many(self._index, claimed, CLAIM_LEASE)
 
     @staticmethod
     def _held_elsewhere(holder: object, pid: int) -> bool:
