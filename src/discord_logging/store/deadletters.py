@@ -42,7 +42,7 @@ SCAN_SLACK: Final = (
     200  # keys one retryable() call may pass over (claimed, refused) beyond its limit
 )
 PAGE: Final = 100  # keys read per statement by retryable()
-WRITE_CHUNK: Final = 50  # letters per transaction: a redelivery claim waits for one at most
+WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
 DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
 HELD: Final = "held"
 
