@@ -24,6 +24,8 @@ from discord_logging.store import Store
 from discord_logging.store._disk import UnsafeStoreRow, open_cache
 from discord_logging.testing import FakeDiscord
 
+EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
+
 
 def note(i: int = 0, alert_type: str = "error", created: float | None = None) -> Notification:
     return Notification(
@@ -35,7 +37,7 @@ def note(i: int = 0, alert_type: str = "error", created: float | None = None) ->
 
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
-    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=1000.0 + i)
+    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=EPOCH + i)
 
 
 def delivered(n: Notification, message_id: str = "42") -> NotificationResult:
@@ -146,6 +148,7 @@ def test_delivered_letter_is_never_posted_again(tmp_path: Path) -> None:
     store = Store(tmp_path)
     dead = letter(1)
     store.dead_letters.add(dead)
+    store.dead_letters.sync()
     assert store.history is not None
     store.history.record(dead.notification, delivered(dead.notification), "general")
     assert store.dead_letters.retryable("general", 10) == []
@@ -235,10 +238,10 @@ def test_store_failing_later_falls_back(tmp_path: Path, capsys: pytest.CaptureFi
     store = Store(tmp_path)
     assert store.durable is not None
 
-    def broken(_: list[DeadLetter]) -> None:
+    def broken(*_: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    store.durable.add_many = broken  # type: ignore[method-assign]
+    store.durable.write = broken  # type: ignore[method-assign]
     store.dead_letters.add(letter(1))
     store.dead_letters.sync()
     assert store.degraded

@@ -92,6 +92,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         history_retention_days: float | None = None,
         history_max_bytes: int | None = None,
         history_export_dir: str | os.PathLike[str] | None = None,
+        dead_letter_retention_days: float | None = None,
+        dead_letter_max_bytes: int | None = None,
         global_rate_limit: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
@@ -117,6 +119,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             history_retention_days=history_retention_days,
             history_max_bytes=history_max_bytes,
             history_export_dir=history_export_dir,
+            dead_letter_retention_days=dead_letter_retention_days,
+            dead_letter_max_bytes=dead_letter_max_bytes,
             global_rate_limit=global_rate_limit,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
@@ -152,6 +156,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             retention_days=s.history_retention_days,
             max_bytes=s.history_max_bytes,
             export_dir=s.history_export_dir,
+            dead_letter_retention_days=s.dead_letter_retention_days,
+            dead_letter_max_bytes=s.dead_letter_max_bytes,
             stats=self._stats,
         )
 
@@ -325,7 +331,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
             where = "kept in the dead-letter sink"
         elif store.degraded:
             # Only in memory: this process ends, and they with it.
-            kept = len(store.memory)
+            kept = store.memory_only
             where = f"LOST (the store at {store.path} could not be used; kept only in memory)"
         else:
             kept = len(store.dead_letters)

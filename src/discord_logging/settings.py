@@ -45,6 +45,8 @@ _FIXES: Final = {
     "mentions": "use type=role:<id>;user:<id>;here pairs separated by commas",
     "history_retention_days": "use a number of days greater than 0, e.g. 30",
     "history_max_bytes": "use a size in bytes of at least 1 MB",
+    "dead_letter_retention_days": "use a number of days greater than 0, e.g. 30",
+    "dead_letter_max_bytes": "use a size in bytes of at least 1 MB",
     "close_timeout": "use seconds from 0 to 300, e.g. 5",
     "global_rate_limit": "use requests per second from 1 to 50",
 }
@@ -146,6 +148,8 @@ class DiscordSettings(BaseSettings):
     history_retention_days: float = Field(30.0, gt=0)
     history_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     history_export_dir: Path | None = None
+    dead_letter_retention_days: float = Field(30.0, gt=0)
+    dead_letter_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     close_timeout: float = Field(5.0, ge=0, le=300)
     global_rate_limit: int = Field(50, ge=1, le=50)
     templates_dir: Path | None = None

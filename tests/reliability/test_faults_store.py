@@ -103,7 +103,7 @@ def test_store_path_under_a_regular_file_falls_back_to_memory(
 
 @pytest.mark.parametrize(
     ("target", "method"),
-    [(DurableDeadLetters, "add_many"), (History, "record_many")],
+    [(DurableDeadLetters, "write"), (History, "record_many")],
     ids=["dead-letters", "history"],
 )
 def test_disk_full_falls_back_to_memory(

@@ -1,13 +1,18 @@
 """The durable store: dead letters and notification history on diskcache, JSON only.
 
-:class:`Store` never raises into delivery: if the store cannot be opened or fails later (a
-read-only or full disk, a corrupt file), it falls back to memory, counts it, and says so once
-on stderr.
+Constructing a :class:`Store` does no I/O: the directory and the SQLite files are opened on
+first use, once, under a lock (a forked child builds a Store it may never use).
 
-Writes are batched: letters and history entries wait in memory for at most
-``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and go to disk in one transaction per
-cache, so a burst of thousands of dead letters costs a few commits, not thousands. Every read,
-``sync()``, flush and close writes what is waiting first; only a SIGKILL can lose it.
+Writes are buffered: letters, their removals, history entries and claim renewals wait in
+memory for at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and one long-lived
+writer thread, started on the first buffered write, commits them in short transactions. The
+same thread applies retention at most once an hour and retries the disk after a failure.
+``close()``, ``write_pending()`` and ``sync()`` write inline and never start a thread.
+
+:class:`Store` never raises into delivery. A transient error (another writer holds the lock)
+is tried again a few times; any other failure switches the dead letters to memory, counted and
+said once on stderr. The writer then tries the disk every ``RETRY_DISK_INTERVAL`` seconds and,
+once it works, moves the letters kept in memory back to it and says so once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import platformdirs
 
@@ -25,14 +30,18 @@ from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
 from ._disk import private_directory
+from ._pending import PendingWrites, retrying, transient
+from ._resilient import ResilientDeadLetters
 from .deadletters import DurableDeadLetters
 from .history import History, make_entry
 
-__all__ = ["DurableDeadLetters", "History", "Store", "default_store_path"]
+__all__ = ["DurableDeadLetters", "History", "ResilientDeadLetters", "Store", "default_store_path"]
 
 CLEANUP_INTERVAL: Final = 3600.0
+RETRY_DISK_INTERVAL: Final = 30.0
 WRITE_DELAY: Final = 0.2
 WRITE_BATCH: Final = 500
+STOP_WAIT: Final = 30.0  # seconds close() waits for the writer to finish its current step
 
 
 def default_store_path() -> Path:
@@ -41,7 +50,8 @@ def default_store_path() -> Path:
 
 
 class Store:
-    """History and dead letters at ``path``; both fall back to memory if the disk fails."""
+    """History and dead letters at ``path``; dead letters fall back to memory if the disk
+    fails, and go back to the disk when it works again."""
 
     def __init__(
         self,
@@ -50,233 +60,332 @@ class Store:
         retention_days: float = 30.0,
         max_bytes: int = 256 * 1024 * 1024,
         export_dir: Path | None = None,
+        dead_letter_retention_days: float = 30.0,
+        dead_letter_max_bytes: int = 256 * 1024 * 1024,
         stats: DeliveryStats | None = None,
     ) -> None:
+        # No I/O here (see the module docstring): the fork hook builds one in every child.
         self.path = Path(path) if path is not None else default_store_path()
         self.retention_days = retention_days
         self.max_bytes = max_bytes
         self.export_dir = export_dir
+        self.dead_letter_retention_days = dead_letter_retention_days
+        self.dead_letter_max_bytes = dead_letter_max_bytes
         self.stats = stats if stats is not None else DeliveryStats()
-        self._warned = False
-        self.history: History | None = None
-        self.durable: DurableDeadLetters | None = None
-        self._abandoned: list[History | DurableDeadLetters] = []
-        self.closed = False  # still readable after close; connections are then not kept
         self.memory = MemoryDeadLetters()
-        try:
-            private_directory(self.path)
-            self.history = History(self.path)
-            self.durable = DurableDeadLetters(self.path, self.history)
-        except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once
-            self._fail(exc)
-        self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+        self.closed = False  # still usable after close; connections are then not kept
+        self._history: History | None = None
+        self._durable: DurableDeadLetters | None = None
+        self._abandoned: list[History | DurableDeadLetters] = []  # closed by release_thread
+        self._open_lock = threading.Lock()
+        self._opened = False
+        self._down = False  # dead letters in memory, history off, until the disk works again
+        self._next_disk_try = 0.0
+        self._pending = PendingWrites()
+        self._removed_while_down: set[str] = set()
+        self._write_lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0
-        self._write_lock = threading.Lock()
-        self._pending_letters: list[DeadLetter] = []
-        self._pending_entries: list[dict[str, Any]] = []
-        self._writer: threading.Timer | None = None
-        self._cleanup_thread: threading.Thread | None = None
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._no_thread = False  # the writer could not be started (interpreter shutdown)
+        self._stopping = False
+        self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+
+    # -- opening, failing, recovering --------------------------------------------------------
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        with self._open_lock:
+            if not self._opened:
+                try:
+                    self._connect()
+                except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once
+                    self._fail(exc)
+                self._opened = True
+
+    def _connect(self) -> None:
+        """Open the caches (raises if they cannot be)."""
+        private_directory(self.path)
+        history = History(self.path)
+        self._abandoned.append(history)  # until the dead letters opened too
+        durable = DurableDeadLetters(self.path, history)
+        self._abandoned.remove(history)
+        self._history, self._durable = history, durable
+
+    @property
+    def history(self) -> History | None:
+        """The history, or None while the store is in memory."""
+        self._open()
+        return None if self._down else self._history
+
+    @property
+    def durable(self) -> DurableDeadLetters | None:
+        """The dead letters on disk, or None while the store is in memory."""
+        self._open()
+        return None if self._down else self._durable
 
     @property
     def degraded(self) -> bool:
-        """True once the store fell back to memory."""
+        """True while the store is in memory (it could not be opened, or failed later)."""
         return self.durable is None
+
+    @property
+    def memory_only(self) -> int:
+        """Dead letters that live only in this process's memory (lost if it ends now): those
+        kept there after a failure, and those still waiting for the writer."""
+        return len(self.memory) + self._pending.new_letters(set())
 
     def _fail(self, exc: BaseException) -> None:
         self.stats.add("store_errors")
-        # Kept so that close() and release_thread() still close their connections.
-        self._abandoned += [part for part in (self.history, self.durable) if part is not None]
-        self.history = None
-        self.durable = None
-        if not self._warned:
-            self._warned = True
-            print(
-                f"discord-logging: the store at {self.path} cannot be used "
-                f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
-                "memory and history is off until restart. Check the disk and "
-                "DISCORD_STORE_PATH.",
-                file=sys.stderr,
-            )
+        if self._down:
+            return
+        self._down = True
+        self._next_disk_try = time.monotonic() + RETRY_DISK_INTERVAL
+        print(
+            f"discord-logging: the store at {self.path} cannot be used "
+            f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
+            "memory and history is off until it works again (tried every "
+            f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH.",
+            file=sys.stderr,
+        )
 
-    # -- listener for the notifier -----------------------------------------------------------
+    def _failed_read(self, exc: BaseException) -> None:
+        """A read on the delivery path failed: busy is counted and tried on the next call;
+        anything else switches to memory."""
+        if transient(exc):
+            self.stats.add("store_errors")
+        else:
+            self._fail(exc)
+
+    def try_disk(self, now: float | None = None) -> bool:
+        """From the writer (or a test): after a failure, at most every RETRY_DISK_INTERVAL
+        seconds, check the disk; when it works, move the letters kept in memory back to it
+        and say so once. True when the store is on disk (again)."""
+        now = time.monotonic() if now is None else now
+        if not self._down:
+            return True
+        if now < self._next_disk_try:
+            return False
+        self._next_disk_try = now + RETRY_DISK_INTERVAL
+        with self._write_lock:
+            letters = self.memory.letters()
+            try:
+                if self._durable is None:
+                    self._connect()
+                durable = self._durable
+                assert durable is not None
+                retrying(durable.probe)
+                retrying(lambda: durable.write(letters, sorted(self._removed_while_down)))
+            except Exception:  # noqa: BLE001 - still broken: try again later
+                self.stats.add("store_errors")
+                return False
+            for letter in letters:
+                self.memory.remove(letter.id)
+            self._removed_while_down.clear()
+            self._down = False
+        print(
+            f"discord-logging: the store at {self.path} works again; {len(letters)} dead "
+            "letter(s) kept in memory meanwhile were moved back to it.",
+            file=sys.stderr,
+        )
+        return True
+
+    # -- buffered writes ---------------------------------------------------------------------
 
     def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
-        """Write ``result`` to the history (a Notifier listener); never raises."""
-        if self.history is None:
+        """Buffer ``result`` for the history (a Notifier listener); never raises."""
+        if self._down:
             return
-        self._pending_entries.append(make_entry(notification, result, webhook, time.time()))
-        self._schedule_write()
-        self.maybe_cleanup()
+        self._buffered(self._pending.record(make_entry(notification, result, webhook, time.time())))
 
-    # -- batched writes ----------------------------------------------------------------------
+    def keep(self, letter: DeadLetter) -> None:
+        """Buffer ``letter`` for the disk (memory while the store is in memory)."""
+        if self._down:
+            self.memory.add(letter)
+            self._start_writer()  # it tries the disk again later
+            return
+        self._buffered(self._pending.add(letter))
 
-    def _schedule_write(self) -> None:
-        if len(self._pending_entries) + len(self._pending_letters) >= WRITE_BATCH:
+    def forget(self, letter_id: str) -> None:
+        """Buffer the removal of a letter (delivered) and drop it from memory."""
+        self.memory.remove(letter_id)
+        if self._down:
+            self._removed_while_down.add(letter_id)
+            return
+        self._buffered(self._pending.remove(letter_id))
+
+    def renew(self, letter_ids: list[str]) -> None:
+        """Buffer the renewal of this process's claims on ``letter_ids``."""
+        if letter_ids and not self._down:
+            self._pending.renew(letter_ids)
+            self._buffered(1)
+
+    def _buffered(self, waiting: int) -> None:
+        if self.closed:  # a late write after close: inline, and no connection kept
             self.write_pending()
-        elif self._writer is None:
-            self._writer = threading.Timer(WRITE_DELAY, self._write_from_timer)
-            self._writer.daemon = True
-            self._writer.start()
+            self.release_thread()
+        elif self._start_writer():
+            if waiting == 1 or waiting >= WRITE_BATCH:
+                with self._wake:
+                    self._wake.notify()
+        elif waiting >= WRITE_BATCH:  # no writer (interpreter shutdown): write here
+            self.write_pending()
 
-    def _write_from_timer(self) -> None:
-        self.write_pending()
-        self.closed = True
-        self.release_thread()
+    def write_pending(self) -> None:
+        """Write what is buffered now, inline (no thread); on failure letters go to memory."""
+        with self._write_lock:
+            batch = self._pending.take()
+            try:
+                if not batch and not batch.renewals:
+                    return
+                added, removed = batch.added, batch.removed
+                durable = self.durable
+                if durable is None:
+                    for letter in added:
+                        self.memory.add(letter)
+                    self._removed_while_down.update(removed)
+                    return
+                keep = self._pending.claimed()
+                try:
+                    retrying(lambda: durable.write(added, removed, keep))
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(exc)
+                    for letter in added:
+                        self.memory.add(letter)
+                    self._removed_while_down.update(removed)
+                    return
+                self._pending.written(x.id for x in added if x.id in keep)
+                history = self._history
+                if batch.entries and history is not None:
+                    try:
+                        retrying(lambda: history.record_many(batch.entries))
+                    except Exception as exc:  # noqa: BLE001
+                        self._fail(exc)
+                if batch.renewals:
+                    try:
+                        retrying(lambda: durable.renew(sorted(batch.renewals)))
+                    except Exception:  # noqa: BLE001 - a claim then lapses: counted
+                        self.stats.add("store_errors")
+            finally:
+                self._pending.done()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _start_writer(self) -> bool:
+        """Start the writer once (never from close); False if there is none."""
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            return True
+        if self._no_thread or self._stopping or self.closed:
+            return False
+        with self._wake:
+            if self._writer is None or not self._writer.is_alive():
+                thread = threading.Thread(
+                    target=self._write_forever, name="discord-logging-store", daemon=True
+                )
+                try:
+                    thread.start()
+                except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    self._no_thread = True
+                    return False
+                self._writer = thread
+        return True
+
+    def _write_forever(self) -> None:
+        try:
+            while not self._stopping:
+                with self._wake:
+                    if not self._pending and not self._stopping and not self._misplaced():
+                        self._wake.wait(RETRY_DISK_INTERVAL if self._down else CLEANUP_INTERVAL)
+                    gather = time.monotonic() + WRITE_DELAY  # let a burst gather
+                    while (
+                        self._pending
+                        and not self._stopping
+                        and len(self._pending) < WRITE_BATCH
+                        and (left := gather - time.monotonic()) > 0
+                    ):
+                        self._wake.wait(left)
+                if self._stopping:
+                    break
+                self.write_pending()
+                self._maintain()
+        except Exception:  # noqa: BLE001 - the writer must not die noisily; close writes
+            self.stats.add("store_errors")
+        finally:
+            self.release_thread()  # this thread's SQLite connections, before it ends
+
+    def _misplaced(self) -> bool:
+        return self._durable is not None and self._durable.misplaced > 0
+
+    def _maintain(self) -> None:
+        if self._down:
+            self.try_disk()
+            return
+        durable = self._durable
+        if durable is not None and durable.misplaced:
+            try:
+                retrying(durable.move_misplaced)
+            except Exception as exc:  # noqa: BLE001
+                self._failed_read(exc)
+        if time.time() - self._last_cleanup >= CLEANUP_INTERVAL:
+            self.cleanup()
+
+    def _stop_writer(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(STOP_WAIT)
 
     def release_thread(self) -> None:
         """Close the calling thread's SQLite connections (a thread must before it ends: Python
         3.13 warns about connections left for the garbage collector). Never raises."""
-        for part in (self.history, self.durable, *self._abandoned):
+        for part in (self._history, self._durable, *self._abandoned):
             if part is not None:
                 try:
                     part.close()
                 except Exception:  # noqa: BLE001 - closing is best effort
                     self.stats.add("store_errors")
 
-    def write_pending(self) -> None:
-        """Write buffered letters and history entries now; on failure keep letters in memory."""
-        with self._write_lock:
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                writer.cancel()
-            letters, self._pending_letters = self._pending_letters, []
-            entries, self._pending_entries = self._pending_entries, []
-            if letters:
-                durable = self.durable
-                try:
-                    if durable is None:
-                        raise RuntimeError("store unavailable")
-                    durable.add_many(letters)
-                except Exception as exc:  # noqa: BLE001
-                    if durable is not None:
-                        self._fail(exc)
-                    for letter in letters:
-                        self.memory.add(letter)
-            history = self.history
-            if entries and history is not None:
-                try:
-                    history.record_many(entries)
-                except Exception as exc:  # noqa: BLE001
-                    self._fail(exc)
-
     # -- retention ---------------------------------------------------------------------------
 
-    def maybe_cleanup(self, now: float | None = None) -> None:
-        """Start retention in a background thread at most once an hour; never blocks."""
-        now = time.time() if now is None else now
-        if now - self._last_cleanup < CLEANUP_INTERVAL or self.history is None:
-            return
-        self._last_cleanup = now
-        self._cleanup_thread = threading.Thread(
-            target=self.cleanup, name="discord-logging-cleanup", daemon=True
-        )
-        self._cleanup_thread.start()
-
     def cleanup(self, now: float | None = None) -> int:
-        """Apply retention by age and size; export purged entries first when configured."""
-        history = self.history
-        if history is None or not self._cleanup_lock.acquire(blocking=False):
+        """Apply retention to the history and the dead letters, by age and by size; export
+        what is deleted first when an export directory is set. Returns how many rows went.
+        Run by the writer at most once an hour; never from close."""
+        if not self._cleanup_lock.acquire(blocking=False):
             return 0
         try:
             now = time.time() if now is None else now
-            export = None
+            self._last_cleanup = now
+            history, durable = self.history, self.durable
+            if history is None or durable is None:
+                return 0
+            stamp = time.strftime("%Y%m%d", time.gmtime(now))
+            export = export_letters = None
             if self.export_dir is not None:
-                stamp = time.strftime("%Y%m%d", time.gmtime(now))
                 export = self.export_dir / f"history-purged-{stamp}.jsonl"
+                export_letters = self.export_dir / f"deadletters-purged-{stamp}.jsonl"
             removed = history.purge(before=now - self.retention_days * 86_400, export=export)
             removed += history.shrink(self.max_bytes, export=export)
+            stop = lambda: self._stopping  # noqa: E731 - close() interrupts a long purge
+            before = now - self.dead_letter_retention_days * 86_400
+            removed += durable.expire(before, export_letters, stop)
+            removed += durable.shrink(self.dead_letter_max_bytes, export_letters, stop)
             return removed
         except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
+            self._failed_read(exc)
             return 0
         finally:
             self._cleanup_lock.release()
-            if threading.current_thread() is self._cleanup_thread:
-                self.release_thread()
 
     def close(self) -> None:
-        """Write what is buffered and close the caches (the store stays on disk)."""
-        cleanup = self._cleanup_thread
-        if cleanup is not None and cleanup is not threading.current_thread():
-            cleanup.join(30.0)
+        """Stop the writer, write what is buffered (inline) and close this thread's
+        connections (the store stays on disk). Starts no thread."""
+        self._stop_writer()
         self.write_pending()
         self.closed = True
         self.release_thread()
-
-
-class ResilientDeadLetters(DeadLetterSink):
-    """The store's sink: durable (batched) while the disk works, memory after a failure."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def durable(self) -> bool:  # type: ignore[override]
-        return self._store.durable is not None
-
-    def add(self, letter: DeadLetter) -> None:
-        store = self._store
-        if store.durable is None:
-            store.memory.add(letter)
-            return
-        store._pending_letters.append(letter)
-        store._schedule_write()
-
-    def sync(self) -> None:
-        self._store.write_pending()
-
-    def _done(self) -> None:
-        """After the store was closed, a late read must not leave a connection open."""
-        if self._store.closed:
-            self._store.release_thread()
-
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
-        self.sync()
-        durable = self._store.durable
-        if durable is not None:
-            try:
-                return durable.retryable(webhook, limit)
-            except Exception as exc:  # noqa: BLE001
-                self._store._fail(exc)
-            finally:
-                self._done()
-        return self._store.memory.retryable(webhook, limit)
-
-    def remove(self, letter_id: str) -> None:
-        self.sync()
-        durable = self._store.durable
-        if durable is not None:
-            try:
-                durable.remove(letter_id)
-            except Exception as exc:  # noqa: BLE001
-                self._store._fail(exc)
-            finally:
-                self._done()
-        self._store.memory.remove(letter_id)
-
-    def letters(self) -> list[DeadLetter]:
-        self.sync()
-        found = self._store.memory.letters()
-        durable = self._store.durable
-        if durable is not None:
-            try:
-                found = durable.letters() + found
-            except Exception as exc:  # noqa: BLE001
-                self._store._fail(exc)
-            finally:
-                self._done()
-        return found
-
-    def __len__(self) -> int:
-        store = self._store
-        count = len(store.memory) + len(store._pending_letters)
-        durable = store.durable
-        if durable is not None:
-            try:
-                count += len(durable)
-            except Exception as exc:  # noqa: BLE001
-                store._fail(exc)
-            finally:
-                self._done()
-        return count

@@ -1,11 +1,20 @@
 """Dead letters on disk, shared safely by every process using the store.
 
-Letters live under ``<store>/deadletters/<webhook>/`` keyed by time, so each webhook's oldest
-come first; ``<store>/deadletters-index`` maps ids to keys and holds redelivery claims.
+Letters live in one diskcache per webhook, keyed by time so each webhook's oldest come first,
+and in two key ranges: retryable letters under ``<store>/deadletters/<webhook>/``, letters
+that wait for an operator under ``<store>/deadletters-held/<webhook>/``. Finding a webhook's
+retryable letters therefore reads only retryable rows, oldest first, however many others are
+kept. ``<store>/deadletters-index`` maps ids to keys (``[webhook, key]`` for a retryable
+letter, ``[webhook, key, "held"]`` for a held one) and holds redelivery claims.
+
+Stores written before the split keep every letter under ``deadletters/``: they are read as
+they are, and an operator-only letter found there is moved to ``deadletters-held/`` by the
+store's writer, a few at a time, the first time redelivery walks past it.
 
 No duplicates on replay: a letter whose notification has a Discord message id in the history
 is never posted again, only forgotten. A claim (an atomic ``add`` with a lease) keeps two
-processes from redelivering the same letter at once.
+processes from redelivering the same letter at once; the claims one ``retryable`` call takes
+are written in one transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +22,10 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,10 +33,18 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
-from ._disk import CacheFolder, UnsafeStoreRow, open_cache
+from ._disk import CacheFolder, UnsafeStoreRow, keys_after, open_cache, put_many, values_of
+from ._retention import excess_keys, export_rows, keys_before
 from .history import History, entry_key
 
 CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
+SCAN_SLACK: Final = (
+    200  # keys one retryable() call may pass over (claimed, refused) beyond its limit
+)
+PAGE: Final = 100  # keys read per statement by retryable()
+WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
+DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
+HELD: Final = "held"
 
 
 def _alive(pid: int) -> bool:
@@ -37,6 +57,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _id_of(key: str) -> str:
+    """The letter id in a key made by :func:`entry_key` (``<17 digits>-<id>``)."""
+    return key[18:]
+
+
 class DurableDeadLetters(DeadLetterSink):
     """The dead-letter sink of a store; survives the process and is shared between processes."""
 
@@ -44,83 +69,221 @@ class DurableDeadLetters(DeadLetterSink):
 
     def __init__(self, root: Path, history: History) -> None:
         self._folder = CacheFolder(root / "deadletters")
+        self._held = CacheFolder(root / "deadletters-held")
         self.root = self._folder.root
         self.history = history
         self._index = open_cache(root / "deadletters-index")
         self.refused_rows = 0
+        self.rows_read = 0  # letters loaded from disk: what a read costs
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
         # Ids this process has read from or written to the store. Only these can already be
         # stored (new notifications get new ids), so only these need the lookup and claim
         # cleanup on add: a burst of new letters costs two writes each, not four.
         self._known: set[str] = set()
+        # Operator-only letters found among the retryable ones (a store written before the
+        # split), by id: (webhook, key, letter). Moved by move_misplaced(), skipped meanwhile.
+        self._misplaced: dict[str, tuple[str, str, DeadLetter]] = {}
+        self._misplaced_lock = threading.Lock()
+        # Index transactions of this process's threads (the writer, the event loop) take
+        # turns on a lock: a waiter wakes the moment the other commits, where SQLite's busy
+        # handler would poll with growing sleeps.
+        self._turn = threading.RLock()
 
-    def _cache(self, webhook: str) -> diskcache.Cache:
-        return self._folder.get(webhook)
+        self._callers_waiting = 0  # threads other than a bulk writer waiting for their turn
+        self._count_lock = threading.Lock()
+
+    @contextmanager
+    def _transaction(self, bulk: bool = False) -> Iterator[None]:
+        """An index transaction. ``bulk`` ones (the writer's chunks) let waiting callers go
+        first: Python's locks are not fair, and the writer would otherwise take the lock
+        back chunk after chunk while the event loop waits for it."""
+        if bulk:
+            while self._callers_waiting:
+                time.sleep(0.0005)
+            with self._turn, self._index.transact():
+                yield
+            time.sleep(0)  # hand the GIL over between chunks
+            return
+        with self._count_lock:
+            self._callers_waiting += 1
+        try:
+            self._turn.acquire()
+        finally:
+            with self._count_lock:
+                self._callers_waiting -= 1
+        try:
+            with self._index.transact():
+                yield
+        finally:
+            self._turn.release()
+
+    def _cache(self, webhook: str, held: bool = False) -> diskcache.Cache:
+        return (self._held if held else self._folder).get(webhook)
+
+    def _caches(self) -> list[tuple[str, diskcache.Cache]]:
+        found = [(name, self._folder.get(name)) for name in self._folder.names()]
+        return found + [(name, self._held.get(name)) for name in self._held.names()]
 
     def webhooks(self) -> list[str]:
         """Webhooks (alert type names) that have dead letters."""
-        return self._folder.names()
+        return sorted(set(self._folder.names()) | set(self._held.names()))
 
     # -- the sink interface ------------------------------------------------------------------
 
     def add(self, letter: DeadLetter) -> None:
-        self.add_many([letter])
+        self.write([letter], ())
 
     def add_many(self, letters: list[DeadLetter]) -> None:
         """Write ``letters`` in one transaction per cache (bursts are written in batches)."""
-        by_webhook: dict[str, list[DeadLetter]] = {}
+        self.write(letters, ())
+
+    def write(
+        self,
+        letters: Iterable[DeadLetter],
+        removed: Iterable[str],
+        keep_claims: Collection[str] = frozenset(),
+    ) -> None:
+        """Add ``letters`` and forget the ids ``removed``, in transactions of WRITE_CHUNK. The
+        claim of a letter added again is released (a failed redelivery), except for ids in
+        ``keep_claims`` (handed out for redelivery before they were first written)."""
+        batch = list(letters)
+        for start in range(0, len(batch), WRITE_CHUNK):
+            self._write_chunk(batch[start : start + WRITE_CHUNK], keep_claims)
+        gone = list(removed)
+        for start in range(0, len(gone), WRITE_CHUNK):
+            with self._transaction(bulk=True):
+                for letter_id in gone[start : start + WRITE_CHUNK]:
+                    self._forget(letter_id)
+                    self._index.delete(f"claim:{letter_id}")
+
+    def _write_chunk(self, letters: list[DeadLetter], keep_claims: Collection[str]) -> None:
+        groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
-            by_webhook.setdefault(letter.webhook, []).append(letter)
-        with self._index.transact():
-            for webhook, group in by_webhook.items():
-                cache = self._cache(webhook)
+            groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
+        with self._transaction(bulk=True):
+            for (webhook, held), group in groups.items():
+                cache = self._cache(webhook, held)
                 with cache.transact():
                     for letter in group:
                         key = entry_key(letter.dead_at, letter.id)
                         if letter.id in self._known:
                             self._forget(letter.id)
-                            self._index.delete(f"claim:{letter.id}")  # a failed redelivery
+                            if letter.id not in keep_claims:  # a failed redelivery
+                                self._index.delete(f"claim:{letter.id}")
                         cache.set(key, letter.to_dict())
-                        self._index.set(f"id:{letter.id}", [letter.webhook, key])
+                        where = [webhook, key, HELD] if held else [webhook, key]
+                        self._index.set(f"id:{letter.id}", where)
                         self._known.add(letter.id)
 
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+    def retryable(
+        self,
+        webhook: str,
+        limit: int,
+        *,
+        skip: Collection[str] = frozenset(),
+        fresh: Sequence[DeadLetter] = (),
+        on_fresh: Callable[[list[str]], None] = lambda ids: None,
+    ) -> list[DeadLetter]:
+        """Up to ``limit`` retryable letters of ``webhook``, oldest first, each claimed for
+        this process; ids in ``skip`` (being removed) are passed over. Reads at most
+        ``limit + SCAN_SLACK`` keys, all from the webhook's retryable range; the claims are
+        one transaction. When the disk has fewer, ``fresh`` letters (buffered, not written
+        yet) fill up, claimed too; ``on_fresh`` gets their ids inside the transaction."""
         found: list[DeadLetter] = []
-        for letter in self._oldest_first(webhook):
-            if len(found) >= limit:
-                break
-            if not letter.retryable:
-                continue
-            if self.already_delivered(letter.notification):
-                self.remove(letter.id)  # Discord has it: never post it again
-                continue
-            if self.claim(letter.id):
-                found.append(letter)
+        budget = limit + SCAN_SLACK
+        cache = self._cache(webhook)
+        pid = os.getpid()
+        after: str | None = None
+        with self._transaction():
+            while len(found) < limit and budget > 0:
+                keys = keys_after(cache, after, min(PAGE, budget))
+                if not keys:
+                    break
+                after = keys[-1]
+                now = time.time()
+                ids = {key: _id_of(key) for key in keys}
+                claims = values_of(self._index, [f"claim:{i}" for i in ids.values()], now)
+                wanted = [
+                    key
+                    for key, letter_id in ids.items()
+                    if letter_id not in skip
+                    and letter_id not in self._misplaced
+                    and not self._held_elsewhere(claims.get(f"claim:{letter_id}"), pid)
+                ]
+                if len(wanted) > limit - len(found):  # read no more letters than needed
+                    wanted = wanted[: limit - len(found)]
+                    after = wanted[-1]
+                budget -= keys.index(after) + 1  # keys passed: the next page starts after
+                present = values_of(self._index, [f"id:{ids[key]}" for key in wanted], now)
+                values = values_of(cache, wanted, now)
+                letters = []
+                for key in wanted:
+                    if f"id:{ids[key]}" not in present or key not in values:
+                        continue  # removed by another thread or process since
+                    letter = self._decode(values[key])
+                    if letter is None:
+                        self._refused.add((webhook, key))
+                    elif not letter.retryable:
+                        with self._misplaced_lock:
+                            self._misplaced[letter.id] = (webhook, key, letter)
+                    else:
+                        letters.append(letter)
+                delivered = self.history.delivered([x.notification for x in letters])
+                claimed: dict[str, Any] = {}
+                for letter in letters:
+                    self._known.add(letter.id)
+                    if letter.id in delivered:
+                        self._forget(letter.id)  # Discord has it: never post it again
+                        self._index.delete(f"claim:{letter.id}")
+                    elif len(found) < limit:
+                        claimed[f"claim:{letter.id}"] = pid
+                        found.append(letter)
+                # Atomic: this transaction has held the index's write lock since the claims
+                # were read, so no other process can have claimed these meanwhile.
+                put_many(self._index, claimed, CLAIM_LEASE)
+            if fresh and len(found) < limit:
+                self._claim_fresh(fresh, limit, found, on_fresh)
         return found
 
+    def _claim_fresh(
+        self,
+        fresh: Sequence[DeadLetter],
+        limit: int,
+        found: list[DeadLetter],
+        on_fresh: Callable[[list[str]], None],
+    ) -> None:
+        pid = os.getpid()
+        taken = {x.id for x in found}
+        candidates = [x for x in fresh if x.id not in taken]
+        claims = values_of(self._index, [f"claim:{x.id}" for x in candidates], time.time())
+        claimed: dict[str, Any] = {}
+        for letter in candidates:
+            if len(found) >= limit:
+                break
+            if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
+                self._known.add(letter.id)
+                claimed[f"claim:{letter.id}"] = pid
+                found.append(letter)
+        on_fresh([key[len("claim:") :] for key in claimed])
+        put_many(self._index, claimed, CLAIM_LEASE)
+
+    @staticmethod
+    def _held_elsewhere(holder: object, pid: int) -> bool:
+        """Whether a claim's holder keeps the letter from this call: this process (it is
+        queued here already) or another live one."""
+        return isinstance(holder, int) and (holder == pid or _alive(holder))
+
     def remove(self, letter_id: str) -> None:
-        with self._index.transact():
-            self._forget(letter_id)
-        self._index.delete(f"claim:{letter_id}")
+        self.write((), [letter_id])
 
     def letters(self) -> list[DeadLetter]:
-        streams = [self._keyed(webhook) for webhook in self.webhooks()]
+        streams = [self._keyed(webhook, cache) for webhook, cache in self._caches()]
         return [letter for _, letter in heapq.merge(*streams, key=lambda pair: pair[0])]
 
     def __len__(self) -> int:
-        return sum(len(self._cache(webhook)) for webhook in self.webhooks())
+        return sum(len(cache) for _, cache in self._caches())
 
-    # -- operator and replay helpers ---------------------------------------------------------
-
-    def get(self, letter_id: str) -> DeadLetter | None:
-        """One letter by id (a unique prefix of it is enough), or None."""
-        where = self._index.get(f"id:{letter_id}")
-        if where is None:
-            matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
-            return matches[0] if len(matches) == 1 else None
-        webhook, key = where
-        self._known.add(letter_id)
-        return self._load(self._cache(webhook), key)
+    # -- claims ------------------------------------------------------------------------------
 
     def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
         """Take the right to redeliver ``letter_id`` for ``lease`` seconds (atomic). A claim
@@ -135,14 +298,41 @@ class DurableDeadLetters(DeadLetterSink):
             return True
         return False  # held by a live process, this one included (it is already queued)
 
+    def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
+        """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
+        transaction; claims held by another process (or none) are left alone."""
+        pid = os.getpid()
+        keys = [f"claim:{letter_id}" for letter_id in letter_ids]
+        with self._transaction():
+            claims = values_of(self._index, keys, time.time())
+            mine = {key: pid for key, holder in claims.items() if holder == pid}
+            put_many(self._index, mine, lease)
+
     def release(self, letter_id: str) -> None:
         """Give up a claim (the redelivery failed; the letter stays)."""
         self._index.delete(f"claim:{letter_id}")
+
+    def probe(self) -> None:
+        """Write and delete a row of the index: raises if the disk cannot take a write."""
+        with self._transaction():
+            self._index.set("probe", os.getpid())
+            self._index.delete("probe")
 
     def already_delivered(self, notification: Notification) -> bool:
         """Whether the history records a Discord message id for ``notification``."""
         entry = self.history.entry_for(notification)
         return bool(entry and entry.get("message_id"))
+
+    # -- operator and replay helpers ---------------------------------------------------------
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        """One letter by id (a unique prefix of it is enough), or None."""
+        where = self._index.get(f"id:{letter_id}")
+        if where is None:
+            matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
+            return matches[0] if len(matches) == 1 else None
+        self._known.add(letter_id)
+        return self._load(self._cache(where[0], len(where) > 2), where[1])
 
     def purge(self, *, before: float | None = None, webhook: str | None = None) -> int:
         """Delete letters that died before ``before`` (all when None). Returns the count."""
@@ -157,28 +347,121 @@ class DurableDeadLetters(DeadLetterSink):
         for hook, key in sorted(self._refused):
             if webhook is None or hook == webhook:
                 self._cache(hook).delete(key)
+                self._cache(hook, True).delete(key)
                 self._refused.discard((hook, key))
                 removed += 1
+        return removed
+
+    # -- maintenance (the store's writer thread) ---------------------------------------------
+
+    @property
+    def misplaced(self) -> int:
+        """Operator-only letters found in the retryable range, waiting to be moved."""
+        return len(self._misplaced)
+
+    def move_misplaced(self) -> int:
+        """Move the operator-only letters found among the retryable ones to the held range
+        (one transaction). Returns how many moved."""
+        with self._misplaced_lock:
+            moving = list(self._misplaced.values())
+        if not moving:
+            return 0
+        with self._transaction():
+            for webhook, key, letter in moving:
+                where = self._index.get(f"id:{letter.id}")
+                if where is None or where == [webhook, key]:  # not re-added meanwhile
+                    self._cache(webhook, True).set(key, letter.to_dict())
+                    self._index.set(f"id:{letter.id}", [webhook, key, HELD])
+                self._cache(webhook).delete(key)
+        with self._misplaced_lock:
+            for _, _, letter in moving:
+                self._misplaced.pop(letter.id, None)
+        return len(moving)
+
+    def expire(
+        self, before: float, export: Path | None, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Delete letters that died before ``before``, oldest first, exported to ``export``
+        (JSON Lines) first when given. Returns how many were deleted."""
+        removed = 0
+        for webhook, cache in self._caches():
+            removed += self._drop(webhook, cache, keys_before(cache, before), export, stop)
+        return removed
+
+    def shrink(
+        self, max_bytes: int, export: Path | None, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Delete the oldest letters of each range until the letters' estimated size is under
+        ``max_bytes`` (shared equally), exported first when ``export`` is given."""
+        caches = self._caches()
+        share = max_bytes // max(1, len(caches))
+        removed = 0
+        for webhook, cache in caches:
+            doomed = excess_keys(cache, share, self._row)
+            removed += self._drop(webhook, cache, doomed, export, stop)
+        return removed
+
+    def _drop(
+        self,
+        webhook: str,
+        cache: diskcache.Cache,
+        keys: list[str],
+        export: Path | None,
+        stop: Callable[[], bool],
+    ) -> int:
+        removed = 0
+        for start in range(0, len(keys), DELETE_CHUNK):
+            if stop():
+                break
+            chunk = keys[start : start + DELETE_CHUNK]
+            if export is not None:
+                export_rows(export, (row for key in chunk if (row := self._row(cache, key))))
+            with self._transaction(bulk=True):
+                for key in chunk:
+                    letter_id = _id_of(key)
+                    where = self._index.get(f"id:{letter_id}")
+                    if where is not None and where[0] == webhook and where[1] == key:
+                        self._index.delete(f"id:{letter_id}")
+                        self._index.delete(f"claim:{letter_id}")
+                    cache.delete(key)
+            removed += len(chunk)
         return removed
 
     # -- internals ---------------------------------------------------------------------------
 
     def _forget(self, letter_id: str) -> None:
+        with self._misplaced_lock:
+            self._misplaced.pop(letter_id, None)  # gone: not to be moved back to life
         where = self._index.pop(f"id:{letter_id}", None)
         if where is not None:
-            webhook, key = where
-            self._cache(webhook).delete(key)
+            self._cache(where[0], len(where) > 2).delete(where[1])
+
+    def _row(self, cache: diskcache.Cache, key: str) -> dict[str, Any] | None:
+        try:
+            data: Any = cache.get(key)
+        except (UnsafeStoreRow, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def _load(self, cache: diskcache.Cache, key: str) -> DeadLetter | None:
         try:
             data: Any = cache.get(key)
-            return DeadLetter.from_dict(data) if isinstance(data, dict) else None
-        except (UnsafeStoreRow, json.JSONDecodeError, KeyError, ValueError, TypeError):
-            self.refused_rows += 1
-            return None
+        except (UnsafeStoreRow, json.JSONDecodeError) as exc:
+            data = exc
+        return self._decode(data)
 
-    def _keyed(self, webhook: str) -> Iterator[tuple[str, DeadLetter]]:
-        cache = self._cache(webhook)
+    def _decode(self, data: Any) -> DeadLetter | None:
+        """A letter from a stored value; None (counted as refused) for anything else."""
+        self.rows_read += 1
+        try:
+            if isinstance(data, dict):
+                return DeadLetter.from_dict(data)
+        except (KeyError, ValueError, TypeError):
+            pass
+        self.refused_rows += 1
+        return None
+
+    def _keyed(self, webhook: str, cache: diskcache.Cache) -> Iterator[tuple[str, DeadLetter]]:
         try:
             for key in cache.iterkeys():
                 letter = self._load(cache, key)
@@ -190,11 +473,8 @@ class DurableDeadLetters(DeadLetterSink):
         except UnsafeStoreRow:
             self.refused_rows += 1
 
-    def _oldest_first(self, webhook: str) -> Iterator[DeadLetter]:
-        for _, letter in self._keyed(webhook):
-            yield letter
-
     def close(self) -> None:
         """Close this thread's connections to every open cache (see History.close)."""
         self._folder.close()
+        self._held.close()
         self._index.close()

@@ -17,7 +17,8 @@ import diskcache
 
 from ..alerts import normalize_alert_type
 from ..notification import Notification, NotificationResult
-from ._disk import CacheFolder, UnsafeStoreRow, private_file
+from ._disk import CacheFolder, UnsafeStoreRow, values_of
+from ._retention import created_of, excess_keys, export_rows, keys_before
 
 TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
 
@@ -25,10 +26,6 @@ TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
 def entry_key(created: float, notification_id: str) -> str:
     """Sortable key: microseconds since the epoch, zero-padded, then the id."""
     return f"{max(0, int(created * 1_000_000)):017d}-{notification_id}"
-
-
-def _created_of(key: str) -> float:
-    return int(key[:17]) / 1_000_000
 
 
 def make_entry(
@@ -97,6 +94,20 @@ class History:
         key = entry_key(notification.created, notification.id)
         return self._read(self._cache(notification.alert_type), key)
 
+    def delivered(self, notifications: list[Notification]) -> set[str]:
+        """Ids of those ``notifications`` whose entry records a Discord message id (one
+        statement per alert type)."""
+        by_type: dict[str, list[Notification]] = {}
+        for n in notifications:
+            by_type.setdefault(n.alert_type, []).append(n)
+        found: set[str] = set()
+        for kind, group in by_type.items():
+            keys = {entry_key(n.created, n.id): n.id for n in group}
+            for key, entry in values_of(self._cache(kind), list(keys), time.time()).items():
+                if isinstance(entry, dict) and entry.get("message_id"):
+                    found.add(keys[key])
+        return found
+
     def _read(self, cache: diskcache.Cache, key: str) -> dict[str, Any] | None:
         try:
             value = cache.get(key)
@@ -134,7 +145,7 @@ class History:
         for key, kind in merged:
             if len(found) >= limit:
                 break
-            created = _created_of(key)
+            created = created_of(key)
             if until is not None and created > until:
                 continue
             if since is not None and created < since:
@@ -157,7 +168,7 @@ class History:
         for kind in self.alert_types():
             cache = self._cache(kind)
             for key, _ in self._newest_first(kind):
-                if since is not None and _created_of(key) < since:
+                if since is not None and created_of(key) < since:
                     break
                 entry = self._read(cache, key)
                 if entry is None:
@@ -173,45 +184,22 @@ class History:
         removed = 0
         for kind in self.alert_types():
             cache = self._cache(kind)
-            doomed = []
-            for key in cache.iterkeys():
-                if _created_of(key) >= before:
-                    break
-                doomed.append(key)
-            removed += self._delete(cache, doomed, export)
+            removed += self._delete(cache, keys_before(cache, before), export)
         return removed
 
     def shrink(self, max_bytes: int, export: Path | None = None) -> int:
-        """Delete the oldest entries until the history's size is under ``max_bytes``.
-
-        The size is estimated from the entries' JSON lengths: SQLite reuses freed pages
-        rather than shrinking its file, so the file's size cannot say when to stop."""
+        """Delete the oldest entries until the history's estimated size is under ``max_bytes``."""
         removed = 0
         kinds = self.alert_types()
         share = max_bytes // max(1, len(kinds))
         for kind in kinds:
             cache = self._cache(kind)
-            sizes = [
-                len(json.dumps(entry))
-                for key, _ in zip(cache.iterkeys(reverse=True), range(100), strict=False)
-                if (entry := self._read(cache, key)) is not None
-            ]
-            if not sizes:
-                continue
-            keep = max(1, share // (sum(sizes) // len(sizes) + 200))  # + per-row overhead
-            excess = len(cache) - keep
-            if excess > 0:
-                doomed = [key for key, _ in zip(cache.iterkeys(), range(excess), strict=False)]
-                removed += self._delete(cache, doomed, export)
+            removed += self._delete(cache, excess_keys(cache, share, self._read), export)
         return removed
 
     def _delete(self, cache: diskcache.Cache, keys: list[str], export: Path | None) -> int:
         if export is not None and keys:
-            with private_file(export).open("a", encoding="utf-8") as out:
-                for key in keys:
-                    entry = self._read(cache, key)
-                    if entry is not None:
-                        out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            export_rows(export, (e for key in keys if (e := self._read(cache, key)) is not None))
         for key in keys:
             cache.delete(key)
         return len(keys)

@@ -1,0 +1,97 @@
+"""The store's dead-letter sink: buffered writes, bounded reads, memory while the disk fails."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..deadletters import DeadLetter, DeadLetterSink
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+class ResilientDeadLetters(DeadLetterSink):
+    """Durable while the disk works, memory after a failure, durable again once it recovers.
+
+    ``add``, ``remove`` and ``renew`` only buffer (the store's writer commits them);
+    ``retryable`` reads at most a bounded number of rows of one webhook's retryable range and
+    takes its claims in one transaction; ``len`` counts without writing. ``letters`` and
+    ``sync`` write what is buffered first (they serve operators and flush, not the loop)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def durable(self) -> bool:  # type: ignore[override]
+        return self._store.durable is not None
+
+    def add(self, letter: DeadLetter) -> None:
+        self._store.keep(letter)
+
+    def remove(self, letter_id: str) -> None:
+        self._store.forget(letter_id)
+
+    def renew(self, letter_ids: Sequence[str]) -> None:
+        self._store.renew(list(letter_ids))
+
+    def sync(self) -> None:
+        self._store.write_pending()
+
+    def _done(self) -> None:
+        """After the store was closed, a late read must not leave a connection open."""
+        if self._store.closed:
+            self._store.release_thread()
+
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        store = self._store
+        found: list[DeadLetter] = []
+        durable = store.durable
+        if durable is not None:
+            try:
+                pending = store._pending
+                found = durable.retryable(
+                    webhook,
+                    limit,
+                    skip=pending.removing(),
+                    fresh=pending.fresh(webhook),
+                    on_fresh=pending.mark_claimed,
+                )
+            except Exception as exc:  # noqa: BLE001
+                store._failed_read(exc)
+            finally:
+                self._done()
+            if durable.misplaced:
+                store._buffered(1)  # the writer moves them out of the retryable range
+        if len(found) < limit:
+            found += store.memory.retryable(webhook, limit - len(found))
+        return found
+
+    def letters(self) -> list[DeadLetter]:
+        store = self._store
+        store.write_pending()
+        found = store.memory.letters()
+        durable = store.durable
+        if durable is not None:
+            try:
+                found = durable.letters() + found
+            except Exception as exc:  # noqa: BLE001
+                store._failed_read(exc)
+            finally:
+                self._done()
+        return found
+
+    def __len__(self) -> int:
+        store = self._store
+        count = len(store.memory)
+        durable = store.durable
+        if durable is None:
+            return count + store._pending.new_letters(set())
+        try:
+            count += len(durable) + store._pending.new_letters(durable._known)
+        except Exception as exc:  # noqa: BLE001
+            store._failed_read(exc)
+            count += store._pending.new_letters(set())
+        finally:
+            self._done()
+        return count

@@ -1,0 +1,311 @@
+"""The store's life cycle: lazy opening, the writer thread, close, transient errors, recovery."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pytest
+
+from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.notification import Notification
+from discord_logging.store import Store
+from discord_logging.store.deadletters import DurableDeadLetters
+
+EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
+
+
+def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
+    n = Notification(alert_type="error", title=f"record {i}", message=f"message {i}")
+    return DeadLetter(n, "general", reason, attempts=1, dead_at=EPOCH + i)
+
+
+def on_disk(path: Path) -> list[str]:
+    """Titles a fresh Store reads from ``path``."""
+    store = Store(path)
+    try:
+        return [x.notification.title for x in store.dead_letters.letters()]
+    finally:
+        store.close()
+
+
+def wait_for(condition: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_constructing_a_store_touches_nothing_on_disk(tmp_path: Path) -> None:
+    """A Store built on a path creates nothing there until it is used (the fork hook's case)."""
+    path = tmp_path / "deep" / "store"
+    store = Store(path)
+    assert store.dead_letters is not None
+    assert not (tmp_path / "deep").exists()
+    assert len(store.dead_letters) == 0  # first use opens it
+    assert (path / "deadletters-index" / "cache.db").exists()
+    store.close()
+
+
+def test_opening_is_once_under_concurrent_first_use(tmp_path: Path) -> None:
+    """Threads using a fresh Store at once open it once: one History, one dead-letter sink."""
+    store = Store(tmp_path)
+    seen: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def use() -> None:
+        barrier.wait()
+        seen.append(store.durable)
+        store.release_thread()
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(x) for x in seen}) == 1
+    assert seen[0] is not None
+    store.close()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads running
+def test_forks_during_heavy_store_writes_never_hang(tmp_path: Path) -> None:
+    """200 forked children each build a Store while a parent thread writes the store hard;
+    every child exits promptly (the store opens nothing until used)."""
+    parent = Store(tmp_path)
+    durable = parent.durable
+    assert durable is not None
+    stop = threading.Event()
+
+    def write_hard() -> None:
+        i = 0
+        while not stop.is_set():
+            durable.add_many([letter(i + k) for k in range(20)])
+            i += 20
+        parent.release_thread()
+
+    writer = threading.Thread(target=write_hard)
+    writer.start()
+    children: list[int] = []
+    waiting: set[int] = set()
+    try:
+        for _ in range(200):
+            pid = os.fork()
+            if pid == 0:  # the child: what the handler's fork hook does, then exit
+                try:
+                    Store(tmp_path)
+                finally:
+                    os._exit(0)
+            children.append(pid)
+        deadline = time.monotonic() + 60
+        waiting.update(children)
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    waiting.discard(pid)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        writer.join()
+        for pid in waiting:  # hung: end them so the test fails instead of hanging
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        parent.close()
+    assert not waiting, f"{len(waiting)} of 200 forked children hung"
+
+
+def test_the_writer_commits_without_closing_the_store(tmp_path: Path) -> None:
+    """After the writer's first batch the store is not marked closed (reads keep their
+    connections instead of reopening SQLite on every call)."""
+    store = Store(tmp_path)
+    store.dead_letters.add(letter(1))
+    assert wait_for(lambda: on_disk(tmp_path) == ["record 1"])
+    assert not store.closed
+    store.close()
+    assert store.closed
+
+
+def test_remove_is_buffered_and_never_redelivered_meanwhile(tmp_path: Path) -> None:
+    """remove() writes nothing on the caller's thread; until the writer commits it, the
+    letter is not handed out for redelivery."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    sink.add(letter(1))
+    sink.add(letter(2))
+    sink.sync()
+    store._stop_writer()  # hold the writer back: what is buffered stays buffered
+    durable = store.durable
+    assert durable is not None
+    first = durable.letters()[0]
+    sink.remove(first.id)
+    assert durable.get(first.id) is not None  # still on disk: not written inline
+    assert [x.notification.title for x in sink.retryable("general", 10)] == ["record 2"]
+    sink.sync()
+    assert durable.get(first.id) is None
+    store.close()
+
+
+def test_close_starts_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where threads cannot start (Python 3.12.0-3.12.2 at exit), adding letters, recording
+    and close() neither raise nor lose anything: close writes inline."""
+    started: list[str] = []
+
+    def refuse(self: threading.Thread) -> None:
+        started.append(self.name)
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    store = Store(tmp_path)
+    store.dead_letters.add(letter(1))
+    store.dead_letters.add(letter(2))
+    calls = len(started)
+    store.close()
+    assert len(started) == calls  # close() itself never tries
+    monkeypatch.undo()
+    assert on_disk(tmp_path) == ["record 1", "record 2"]
+
+
+def test_close_stops_the_writer_thread(tmp_path: Path) -> None:
+    """close() ends the writer it started earlier (which closed its own connections)."""
+    store = Store(tmp_path)
+    store.dead_letters.add(letter(1))
+    writer = store._writer
+    assert writer is not None
+    assert writer.is_alive()
+    store.close()
+    assert not writer.is_alive()
+    assert on_disk(tmp_path) == ["record 1"]
+
+
+def test_a_transient_error_is_retried_not_a_fallback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy store (diskcache.Timeout, 'database is locked') is tried again: no switch to
+    memory, nothing said, the letter lands on disk."""
+    store = Store(tmp_path)
+    durable = store.durable
+    assert durable is not None
+    real = durable.write
+    failures = [diskcache.Timeout(), sqlite3.OperationalError("database is locked")]
+
+    def busy(*args: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+        real(*args)
+
+    monkeypatch.setattr(durable, "write", busy)
+    monkeypatch.setattr("discord_logging.store._pending.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
+    store.dead_letters.add(letter(1))
+    store.dead_letters.sync()
+    assert not store.degraded
+    assert store.memory_only == 0
+    assert "cannot be used" not in capsys.readouterr().err
+    store.close()
+    assert on_disk(tmp_path) == ["record 1"]
+
+
+def test_the_disk_is_tried_again_and_memory_letters_move_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failure the letters live in memory (counted by memory_only); once the disk
+    works again they move back to it, each switch said once on stderr."""
+    store = Store(tmp_path)
+    durable = store.durable
+    assert durable is not None
+    real = DurableDeadLetters.write
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(DurableDeadLetters, "write", full)
+    store.dead_letters.add(letter(1))
+    store.dead_letters.sync()
+    store.dead_letters.add(letter(2))
+    assert store.degraded
+    assert store.memory_only == 2
+    assert not store.try_disk(time.monotonic())  # too soon: at most every 30 s
+    assert not store.try_disk(time.monotonic() + 31)  # still full
+    monkeypatch.setattr(DurableDeadLetters, "write", real)
+    assert store.try_disk(time.monotonic() + 62)
+    assert not store.degraded
+    assert store.memory_only == 0
+    err = capsys.readouterr().err
+    assert err.count("cannot be used") == 1
+    assert err.count("works again; 2 dead letter(s)") == 1
+    store.close()
+    assert on_disk(tmp_path) == ["record 1", "record 2"]
+
+
+def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
+    """renew() pushes out the lease of claims this process holds; another process's claim
+    (and an unclaimed letter) is left as it was."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    for i in range(3):
+        sink.add(letter(i))
+    sink.sync()
+    durable = store.durable
+    assert durable is not None
+    mine, theirs, free = (x.id for x in durable.letters())
+    assert durable.claim(mine, lease=5)
+    index = durable._index
+    index.set(f"claim:{theirs}", os.getppid(), expire=5)  # a live process holds it
+    before = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
+    sink.renew([mine, theirs, free])
+    sink.sync()
+    after = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
+    assert after[mine] > before[mine] + 60  # the full lease (120 s) from now
+    assert after[theirs] == before[theirs]
+    assert index.get(f"claim:{free}") is None
+    store.close()
+
+
+def test_a_failed_redelivery_releases_its_claim(tmp_path: Path) -> None:
+    """A letter re-added after a failed redelivery is claimable again (its claim released)."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    sink.add(letter(1))
+    sink.sync()
+    (taken,) = sink.retryable("general", 10)
+    assert sink.retryable("general", 10) == []  # claimed: queued in this process
+    sink.add(taken)  # the redelivery failed: the same letter again
+    sink.sync()
+    assert [x.id for x in sink.retryable("general", 10)] == [taken.id]
+    store.close()
+
+
+def test_memory_only_counts_what_would_be_lost(tmp_path: Path) -> None:
+    """A store that cannot be opened keeps letters in memory, and says how many."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = Store(blocker / "store")
+    store.dead_letters.add(letter(1))
+    store.dead_letters.add(letter(2))
+    assert store.memory_only == 2
+    store.close()
+
+
+def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Path) -> None:
+    """A retryable letter still waiting for the writer is handed out at once (claimed); the
+    write that follows keeps that claim, so it is not handed out twice."""
+    store = Store(tmp_path)
+    store._stop_writer()  # hold the writer back: the letter stays buffered
+    sink = store.dead_letters
+    sink.add(letter(1))
+    (taken,) = sink.retryable("general", 10)
+    assert sink.retryable("general", 10) == []  # claimed while still buffered
+    sink.sync()
+    assert sink.retryable("general", 10) == []  # the write kept the claim
+    durable = store.durable
+    assert durable is not None
+    assert durable._index.get(f"claim:{taken.id}") == os.getpid()
+    store.close()
