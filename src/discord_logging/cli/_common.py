@@ -95,16 +95,24 @@ def cut(text: object, width: int) -> str:
 # -- the store --------------------------------------------------------------------------------
 
 
+STORE_HELP: Final = (
+    f"the store directory (default: {STORE_VARIABLE}, else the per-user cache directory)"
+)
+
+
 def store_parent() -> argparse.ArgumentParser:
-    """A parent parser adding ``--store PATH`` to a command."""
+    """A parent parser adding ``--store PATH`` to a command. Its default is SUPPRESS so that a
+    ``--store`` given before the command name (on the main parser) is not overwritten."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
-        "--store",
-        metavar="PATH",
-        type=Path,
-        help=f"the store directory (default: {STORE_VARIABLE}, else the per-user cache directory)",
+        "--store", metavar="PATH", type=Path, default=argparse.SUPPRESS, help=STORE_HELP
     )
     return parent
+
+
+def json_option(parser: argparse.ArgumentParser, text: str = "print JSON for scripts") -> None:
+    """Add ``--json`` to a command; like ``--store`` it may also come before the command."""
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=text)
 
 
 def configured_store_path() -> Path:
@@ -123,7 +131,7 @@ def configured_store_path() -> Path:
 
 def store_path(args: argparse.Namespace, settings: DiscordSettings | None = None) -> Path:
     """``--store``, else the configured store."""
-    if args.store is not None:
+    if getattr(args, "store", None) is not None:
         return Path(args.store).expanduser()
     if settings is not None:
         return settings.store_path or default_store_path()
@@ -239,6 +247,8 @@ def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
+        except BrokenPipeError:
+            raise  # the reader went away (| head): main ends quietly
         except StoreUnavailable as exc:
             error(str(exc))
         except OSError as exc:

@@ -33,14 +33,14 @@ def register(commands: Any) -> None:
         "list", parents=store, help="one line per dead letter, oldest first", epilog=EXITS
     )
     listing.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
-    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(listing)
     listing.set_defaults(run=run_list)
 
     show = actions.add_parser(
         "show", parents=store, help="everything about one dead letter", epilog=EXITS
     )
     show.add_argument("id", metavar="ID", help="the letter's id, or a unique prefix of it")
-    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(show)
     show.set_defaults(run=run_show)
 
     delete = actions.add_parser(
@@ -65,7 +65,7 @@ def register(commands: Any) -> None:
     )
     purge.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    purge.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(purge)
     purge.set_defaults(run=run_purge)
 
     export = actions.add_parser(

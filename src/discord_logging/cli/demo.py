@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import _common as common
 from .output import emit_json, say
 
 
@@ -26,8 +27,13 @@ def register(commands: Any) -> None:
         help="send to the webhooks in the environment instead of the local FakeDiscord "
         "(the outage and squeeze are skipped: they need the fake)",
     )
-    parser.add_argument("--store", type=Path, default=None, help="where to keep the demo's store")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="keep the demo's store there (default: a temporary directory, deleted at the end)",
+    )
+    common.json_option(parser, "print the summary as JSON")
     parser.set_defaults(run=run)
 
 

@@ -91,7 +91,7 @@ def register(commands: Any) -> None:
         metavar="S",
         help="stop redelivering after S seconds (default: no limit); the rest stays stored",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 

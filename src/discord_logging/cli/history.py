@@ -59,7 +59,7 @@ def register(commands: Any) -> None:
         help="write the matching entries to FILE as JSON Lines, oldest first, instead of "
         "printing them ('-' for stdout)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 

@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--message", metavar="M", help="the message text (default: names this host)"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 
