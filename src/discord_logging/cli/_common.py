@@ -92,6 +92,27 @@ def cut(text: object, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+SHORT_ID: Final = 8
+
+
+def short_ids(ids: Iterable[str]) -> dict[str, str]:
+    """Each id cut to its first 8 characters (like git's short ids), longer only where two of
+    ``ids`` share those 8; every command that takes an id accepts such a prefix."""
+    every = sorted(set(ids))
+    short: dict[str, str] = {}
+    for i, ident in enumerate(every):
+        width = SHORT_ID
+        for other in every[max(0, i - 1) : i + 2]:
+            if other != ident:
+                shared = next(
+                    (n for n, (a, b) in enumerate(zip(ident, other, strict=False)) if a != b),
+                    min(len(ident), len(other)),
+                )
+                width = max(width, shared + 1)
+        short[ident] = ident[:width]
+    return short
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -187,20 +208,55 @@ class StoreUnavailable(Exception):
         )
 
 
-def write_jsonl(target: str, rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced, its
-    directory created), or to stdout for ``-``. Returns how many were written."""
+class MissingDirectory(Exception):
+    """An export's directory does not exist and ``--parents`` was not given."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            f"the directory {directory} does not exist: create it, or pass --parents to "
+            "create it (mode 0700)"
+        )
+
+
+def parents_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--parents`` (like ``mkdir -p``) to a command that writes an export file."""
+    parser.add_argument(
+        "--parents",
+        action="store_true",
+        help="create the export file's missing directories (mode 0700); without it a "
+        "missing directory is refused",
+    )
+
+
+def write_jsonl(
+    target: str, rows: Iterable[dict[str, Any]], *, parents: bool = False
+) -> tuple[int, list[Path]]:
+    """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced), or to
+    stdout for ``-``. A missing directory is created only with ``parents`` (else
+    MissingDirectory). Returns how many rows were written and the directories created."""
     count = 0
+    created: list[Path] = []
     with contextlib.ExitStack() as stack:
         out: TextIO = sys.stdout
         if target != "-":
+            path = Path(target).expanduser()
+            created = [p for p in reversed(path.parents) if not p.exists()]
+            if created and not parents:
+                raise MissingDirectory(created[0])
             # Exports hold message text: created 0600 in a directory created 0700.
-            path = private_file(Path(target).expanduser())
-            out = stack.enter_context(path.open("w", encoding="utf-8"))
+            out = stack.enter_context(private_file(path).open("w", encoding="utf-8"))
         for row in rows:
             out.write(redact(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
             count += 1
-    return count
+    return count, created
+
+
+def exported(count: int, what: str, target: str, created: list[Path]) -> None:
+    """Say what an export wrote and which directories it created (stderr for stdout)."""
+    stream = sys.stderr if target == "-" else None
+    for directory in created:
+        say(f"Created directory {directory}.", stream)
+    say(f"Exported {count} {what} to {'stdout' if target == '-' else target}.", stream)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -249,7 +305,7 @@ def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return run(args)
         except BrokenPipeError:
             raise  # the reader went away (| head): main ends quietly
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, MissingDirectory) as exc:
             error(str(exc))
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""

@@ -78,6 +78,7 @@ def register(commands: Any) -> None:
     )
     export.add_argument("file", metavar="FILE", help="the file to write (replaced)")
     export.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
+    common.parents_option(export)
     export.set_defaults(run=run_export)
 
 
@@ -108,9 +109,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not letters:
         say("No dead letters.")
         return 0
+    short = common.short_ids(x.id for x in letters)
     rows = [
         (
-            x.id,  # in full: ids made by one process share their first 12 characters
+            short[x.id],  # 8 characters, or more where two letters share them
             common.utc(x.dead_at),
             x.webhook,
             x.reason.value,
@@ -122,7 +124,10 @@ def run_list(args: argparse.Namespace) -> int:
     ]
     headers = ["id", "dead at (UTC)", "webhook", "reason", "retryable", "attempts", "error"]
     say(table(rows, headers))
-    say(f"\n{len(letters)} dead letters, oldest first. Details: dead-letters show ID.")
+    say(
+        f"\n{len(letters)} dead letters, oldest first. Details: dead-letters show ID "
+        "(the id shown, or any unique prefix of it)."
+    )
     return 0
 
 
@@ -258,7 +263,7 @@ def run_purge(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Write the letters as JSON Lines."""
     letters = _letters(args)
-    count = common.write_jsonl(args.file, (x.to_dict() for x in letters))
-    where = "stdout" if args.file == "-" else args.file
-    say(f"Exported {count} dead letters to {where}.", sys.stderr if args.file == "-" else None)
+    rows = (x.to_dict() for x in letters)
+    count, created = common.write_jsonl(args.file, rows, parents=args.parents)
+    common.exported(count, "dead letters", args.file, created)
     return 0

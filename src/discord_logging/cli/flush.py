@@ -215,17 +215,37 @@ def _why(
     return "not_reached" if timed_out else "claimed_elsewhere"
 
 
+def _letters(n: int) -> str:
+    return "1 dead letter" if n == 1 else f"{n} dead letters"
+
+
+def summary(outcome: FlushOutcome) -> str:
+    """One sentence on what the flush did: ``Delivered 2 of 5 dead letters (1 skipped: ...).``"""
+    n, done = outcome.total, outcome.delivered
+    if n and done == n:
+        head = "Delivered the only dead letter" if n == 1 else f"Delivered all {n} dead letters"
+    elif done == 0:
+        head = "Delivered nothing: " + (
+            "the 1 dead letter was not sent" if n == 1 else f"none of the {n} dead letters was sent"
+        )
+        if outcome.skipped == n:
+            head = f"Nothing to send: Discord already had {'it' if n == 1 else f'all {n}'}"
+    else:
+        head = f"Delivered {done} of {_letters(n)}"
+    notes = []
+    if outcome.skipped and outcome.skipped != n:
+        notes.append(f"{outcome.skipped} skipped: Discord already had them")
+    claimed = len(outcome.failing.get("claimed_elsewhere", []))
+    if claimed:
+        notes.append(f"{claimed} claimed by another process")
+    return head + (f" ({'; '.join(notes)})" if notes else "") + "."
+
+
 def _describe(outcome: FlushOutcome, timeout: float | None) -> None:
     if outcome.total == 0 and not outcome.remaining:
         say("No dead letters to flush.")
         return
-    parts = [f"{outcome.delivered} delivered"]
-    if outcome.skipped:
-        parts.append(f"{outcome.skipped} skipped (Discord already had them)")
-    claimed = len(outcome.failing.get("claimed_elsewhere", []))
-    if claimed:
-        parts.append(f"{claimed} claimed by another process")
-    say(f"Flushed {outcome.total} dead letters: {', '.join(parts)}.")
+    say(summary(outcome))
     if outcome.timed_out:
         say(f"Stopped after --timeout {timeout:g} s.")
     if not outcome.remaining:

@@ -4,6 +4,7 @@ cannot be created and written (which would keep dead letters only in memory)."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Iterable, Mapping
@@ -93,10 +94,12 @@ def _closest(name: str, candidates: set[str], prefix: str) -> str | None:
 
 def store_problem(path: Path) -> str | None:
     """Try what the handler will do with the store: create the directory (parents 0700) and
-    write and delete a file in it. None when that worked, else what failed and the fix."""
+    write and delete a file in it. None when that worked, else what failed and the fix.
+    Directories it created are removed again: a check leaves no trace."""
     from ..store._disk import private_directory
 
     probe = path / f".discord-logging-check-{os.getpid()}"
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(20, "it is not a directory", str(path))
@@ -111,4 +114,8 @@ def store_problem(path: Path) -> str | None:
             "would be kept in memory only and lost at exit. Set DISCORD_STORE_PATH (or "
             "store_path=) to a directory this user can create and write."
         )
+    finally:
+        for directory in created:  # innermost first; only empty ones we made
+            with contextlib.suppress(OSError):
+                directory.rmdir()
     return None
