@@ -80,7 +80,8 @@ def test_a_closed_pipe_ends_quietly_with_status_0(argv: list[str], tmp_path: Pat
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as child:
-        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout is not None
+        assert child.stderr is not None
         child.stdout.readline()
         child.stdout.close()  # what `head -1` does
         err = child.stderr.read()
