@@ -18,9 +18,13 @@ def register(commands: Any) -> None:
         help="play a compressed minute of an application's life against a local FakeDiscord",
         description="Configure DiscordHandler through dictConfig and play six alert types, a "
         "long traceback, a storm, an @everyone attempt, a 100 KB message, an outage and a "
-        "rate-limit squeeze. Exit 0 only when nothing was lost.",
+        "rate-limit squeeze. Exit 0 only when nothing was lost (and, with --real, when "
+        "something arrived). The store is a temporary directory, deleted at the end, unless "
+        "--store is given.",
     )
-    parser.add_argument("--quick", action="store_true", help="a shorter run (for CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="the same scenes with fewer records (for CI)"
+    )
     parser.add_argument(
         "--real",
         action="store_true",
@@ -48,12 +52,20 @@ def run(args: argparse.Namespace) -> int:
         out=sys.stderr if args.json else sys.stdout,
     )
     if args.json:
-        emit_json({"lost": report.lost, "store": report.store, "stats": report.stats})
+        store = report.store if report.kept_store else None
+        emit_json({"lost": report.lost, "store": store, "stats": report.stats})
     else:
         say("")
         for line in summary_lines(report):
             say(line)
     if report.lost:
         say(f"discord-logging demo: {report.lost} record(s) were lost", sys.stderr)
+        return 1
+    if args.real and not report.arrived:
+        say(
+            "discord-logging demo: nothing arrived at Discord (every record was kept as a dead "
+            "letter): run `discord-logging check --ping` to see why",
+            sys.stderr,
+        )
         return 1
     return 0
