@@ -175,7 +175,8 @@ def _play(
     burst = 60 if quick else 200
     if fake is not None:
         say(
-            f"rate-limit squeeze: Discord answers 429 once, then a burst of {burst} distinct records"
+            f"rate-limit squeeze: Discord answers 429 once, then a burst of {burst} "
+            "distinct records"
         )
         fake.force_429(1, retry_after=0.5)
     for i in range(burst):
