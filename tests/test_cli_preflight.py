@@ -166,3 +166,13 @@ def test_check_json_lists_problems() -> None:
     data = json.loads(done.stdout)
     assert data["ok"] is False
     assert any("did you mean DISCORD_QUEUE_SIZE?" in p for p in data["problems"])
+
+
+def test_preflight_names_agree_with_the_settings() -> None:
+    """The prefixes the light preflight module keeps are the settings' own."""
+    from discord_logging import settings
+
+    assert (preflight.ENV_PREFIX, preflight.WEBHOOK_PREFIX) == (
+        settings.ENV_PREFIX,
+        settings.WEBHOOK_PREFIX,
+    )

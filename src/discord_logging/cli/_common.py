@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
-
-from dotenv import dotenv_values
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..alerts import normalize_alert_type
 from ..redaction import redact
-from ..settings import DiscordSettings
-from ..store import Store, default_store_path
-from ..store._disk import private_file
 from .output import say
+
+# The store (diskcache) and the settings (pydantic) load only in commands that use them, so
+# that `--help` and argument errors start fast.
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
+    from ..store import Store
 
 STORE_VARIABLE: Final = "DISCORD_STORE_PATH"
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -139,6 +140,10 @@ def json_option(parser: argparse.ArgumentParser, text: str = "print JSON for scr
 def configured_store_path() -> Path:
     """The store the application uses: DISCORD_STORE_PATH from the environment or ``.env``
     (read without requiring webhooks), else the per-user default."""
+    from dotenv import dotenv_values
+
+    from ..store import default_store_path
+
     for key, value in os.environ.items():
         if key.upper() == STORE_VARIABLE and value.strip():
             return Path(value)
@@ -155,6 +160,8 @@ def store_path(args: argparse.Namespace, settings: DiscordSettings | None = None
     if getattr(args, "store", None) is not None:
         return Path(args.store).expanduser()
     if settings is not None:
+        from ..store import default_store_path
+
         return settings.store_path or default_store_path()
     return configured_store_path()
 
@@ -163,6 +170,8 @@ def read_store(args: argparse.Namespace) -> Store | None:
     """Open the store for a command that only reads it (no settings, no webhooks needed).
     None when there is no store at the path yet (said on stderr): nothing was recorded.
     Raises StoreUnavailable when it exists but cannot be read."""
+    from ..store import Store
+
     path = store_path(args)
     if path.exists() and not path.is_dir():
         raise StoreUnavailable(path, f"{path} is not a directory: pass the store directory")
@@ -180,6 +189,8 @@ def read_store(args: argparse.Namespace) -> Store | None:
 
 def open_store(args: argparse.Namespace, settings: DiscordSettings) -> Store:
     """Open (or create) the store for a command that sends, with the retention settings."""
+    from ..store import Store
+
     path = store_path(args, settings)
     store = Store(
         path,
@@ -234,6 +245,8 @@ def write_jsonl(
     """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced), or to
     stdout for ``-``. A missing directory is created only with ``parents`` (else
     MissingDirectory). Returns how many rows were written and the directories created."""
+    from ..store._disk import private_file
+
     count = 0
     created: list[Path] = []
     with contextlib.ExitStack() as stack:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deadletters import DeadLetter
-from ..store import DurableDeadLetters
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
+
+if TYPE_CHECKING:
+    from ..store import DurableDeadLetters
 
 ERROR_WIDTH = 40
 EXITS = "Exit codes: 0 ok, 1 failed (not found, refused, store unreadable), 2 usage error."

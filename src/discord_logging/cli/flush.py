@@ -7,16 +7,18 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..deadletters import DeadLetter
 from ..notification import Notification, NotificationResult
-from ..notifier import Notifier
-from ..replay import replay
-from ..settings import DiscordSettings, load_settings, webhook_variable
-from ..store import Store
 from . import _common as common
 from .output import emit_json, say, table
+
+# Delivery (httpx), the settings (pydantic) and the store (diskcache) load when a flush runs.
+if TYPE_CHECKING:
+    from ..notifier import Notifier
+    from ..settings import DiscordSettings
+    from ..store import Store
 
 EXIT_CONFIG = 3
 
@@ -60,6 +62,8 @@ _ADVICE: Final = {
 def advice(reason: str, webhooks: Iterable[str] = ()) -> str:
     """What a dead-letter reason means and what the operator should do about it."""
     names = sorted(set(webhooks))
+    from ..settings import webhook_variable
+
     variable = " / ".join(webhook_variable(name) for name in names) or "DISCORD_WEBHOOK_<NAME>"
     text = _ADVICE.get(
         reason,
@@ -133,6 +137,8 @@ class FlushOutcome:
 @common.guarded
 def run(args: argparse.Namespace) -> int:
     """Flush, then say what happened and, when letters remain, why and what to do."""
+    from ..settings import load_settings, webhook_variable
+
     settings = load_settings()  # a ConfigurationError reaches main: exit 3
     if args.webhook is not None and args.webhook not in settings.webhooks:
         configured = ", ".join(sorted(settings.webhooks))
@@ -157,6 +163,9 @@ async def flush(
     store: Store, settings: DiscordSettings, webhook: str | None, timeout: float | None
 ) -> FlushOutcome:
     """Replay the store's letters (of ``webhook``) and account for every one of them."""
+    from ..notifier import Notifier
+    from ..replay import replay
+
     durable = store.durable
     assert durable is not None  # open_store refuses a degraded store
 

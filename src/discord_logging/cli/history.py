@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..notification import DeliveryStatus
-from ..store import Store
 from . import _common as common
 from .output import emit_json, say, table
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 DEFAULT_LIMIT = 50
 TITLE_WIDTH = 60

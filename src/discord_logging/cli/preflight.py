@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Final
 
 from ..alerts import ALIASES, AlertType
-from ..settings import ENV_PREFIX, WEBHOOK_PREFIX, DiscordSettings, env_name, webhook_variable
+
+# The setting names: kept here (settings.py says the same) so that importing the CLI does not
+# load pydantic; tests/test_cli_preflight.py checks the two agree.
+ENV_PREFIX: Final = "DISCORD_"
+WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"
 
 DOTENV: Final = Path(".env")
 # How close a name must be to a known one to be taken for a typo of it (difflib ratio).
@@ -21,11 +25,15 @@ _TYPO_CUTOFF: Final = 0.75
 
 def known_variables() -> set[str]:
     """Every ``DISCORD_*`` variable a setting reads, webhooks aside."""
+    from ..settings import DiscordSettings, env_name
+
     return {env_name(name) for name in DiscordSettings.model_fields if name != "webhooks"}
 
 
 def builtin_webhook_variables() -> set[str]:
     """``DISCORD_WEBHOOK_GENERAL`` ... and the documented aliases (``DISCORD_WEBHOOK_ERRORS``)."""
+    from ..settings import webhook_variable
+
     names = {webhook_variable(kind.value) for kind in AlertType}
     return names | {WEBHOOK_PREFIX + alias.upper() for alias in ALIASES}
 
