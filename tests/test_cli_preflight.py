@@ -176,3 +176,13 @@ def test_preflight_names_agree_with_the_settings() -> None:
         settings.ENV_PREFIX,
         settings.WEBHOOK_PREFIX,
     )
+
+
+def test_untouched_env_example_is_answered_as_the_placeholder(tmp_path: Path) -> None:
+    """Copying .env.example to .env unchanged: check says to paste the real URL."""
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    done = run("check")
+    assert done.returncode == 3
+    assert "DISCORD_WEBHOOK_GENERAL: is still the placeholder" in done.stderr
+    assert "paste your webhook URL" in done.stderr

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("pydantic", "pydantic_settings", "httpx", "diskcache", "jinja2", "dotenv")
+HEAVY = ("pydantic", "pydantic_settings", "httpx", "diskcache", "jinja2", "dotenv", "asyncio")
 
 PROBE = f"""
 import json, sys

@@ -200,3 +200,25 @@ def test_readme_quick_start_works_without_installing_into_the_system_python() ->
     assert f"uv {test_command}".split()[:3] == ["uv", "run", "pytest"]
     assert "uv run --no-sync pytest" in ci
     assert "## Quick start" in ci  # CI reads and runs the README's first command
+
+
+def test_distribution_name_install_and_the_import_name_clash() -> None:
+    """The distribution is not the taken `discord-logging`; README's Install uses its name;
+    the command and import names stay; troubleshooting covers the clash; no index host."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name = project["name"]
+    assert name != "discord-logging"
+    assert project["scripts"] == {"discord-logging": "discord_logging.cli:main"}
+    readme = README.read_text(encoding="utf-8")
+    install = readme[readme.index("## Install") : readme.index("## Quick start")]
+    assert f"pip install {name}" in install
+    assert "uv add" in install
+    assert "pip install /path/to/clone" in install
+    trouble = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    assert "## `import discord_logging` finds another project" in trouble
+    for other in ("discord-logging", "discord-logging-fork1", "aiohttp", "packages_distributions"):
+        assert other in trouble
+    for path in markdown_files():
+        assert "pypi.org" not in path.read_text(encoding="utf-8").lower(), path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -137,6 +136,8 @@ class FlushOutcome:
 @common.guarded
 def run(args: argparse.Namespace) -> int:
     """Flush, then say what happened and, when letters remain, why and what to do."""
+    import asyncio
+
     from ..settings import load_settings, webhook_variable
 
     settings = load_settings()  # a ConfigurationError reaches main: exit 3
@@ -163,6 +164,8 @@ async def flush(
     store: Store, settings: DiscordSettings, webhook: str | None, timeout: float | None
 ) -> FlushOutcome:
     """Replay the store's letters (of ``webhook``) and account for every one of them."""
+    import asyncio
+
     from ..notifier import Notifier
     from ..replay import replay
 

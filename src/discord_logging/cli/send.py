@@ -4,7 +4,6 @@ came back."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ..deadletters import DeadLetter, DeadLetterSink
@@ -52,6 +51,8 @@ def register(commands: Any) -> None:
 @common.guarded
 def run(args: argparse.Namespace) -> int:
     """Send, print the outcome; exit 1 unless delivered."""
+    import asyncio
+
     from ..notifier import Notifier
     from ..settings import load_settings, webhook_variable
 
@@ -142,6 +143,7 @@ def _row(webhook: str, result: NotificationResult) -> list[object]:
 def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
     """Send one notification per configured webhook (alert type = its name); nothing is
     stored: a failed ping leaves no dead letter behind."""
+    import asyncio
 
     async def go() -> list[NotificationResult]:
         from ..notifier import Notifier
