@@ -100,7 +100,9 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
         hostname = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:
-        raise InvalidWebhookURL(f"is not a URL; copy the webhook URL from Discord {_COPY_HINT}") from None
+        raise InvalidWebhookURL(
+            f"is not a URL; copy the webhook URL from Discord {_COPY_HINT}"
+        ) from None
     netloc = hostname if port is None else f"{hostname}:{port}"
     listed = netloc in allowed or hostname in allowed
     if not listed:
