@@ -62,7 +62,8 @@ def run_demo(
 ) -> DemoReport:
     """Play the scenario and return the report (printing live progress to ``out``).
 
-    Without ``store_path`` the store is a temporary directory, deleted before returning.
+    Without ``store_path`` the store is a temporary directory, deleted before returning
+    unless dead letters are still kept in it (the report then names it).
     ``quick`` plays the same scenes with fewer records and shorter waits (one attempt per
     notification, a 1 s circuit), so it finishes sooner than the full run."""
     started = time.monotonic()
@@ -70,10 +71,15 @@ def run_demo(
     store = store_path or Path(tempfile.mkdtemp(prefix="discord-logging-demo-"))
     try:
         report = _run(quick, real, store, out, started)
-    finally:
+    except BaseException:
         if temporary:
             shutil.rmtree(store, ignore_errors=True)
-    report.kept_store = not temporary
+        raise
+    # A temporary store is deleted unless it still holds dead letters: those are kept, and
+    # the summary says where.
+    if temporary and not report.stats.get("dead_letters_kept"):
+        shutil.rmtree(store, ignore_errors=True)
+        report.kept_store = False
     return report
 
 
