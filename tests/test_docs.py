@@ -139,3 +139,86 @@ def test_relative_links_point_to_existing_files(path: Path) -> None:
         if not (path.parent / target.split("#", 1)[0]).exists()
     ]
     assert not broken, f"{path.relative_to(ROOT)}: {broken}"
+
+
+def configuration_rows() -> dict[str, str]:
+    """The "All settings" table of configuration.md: variable -> keyword ("—" for none)."""
+    rows: dict[str, str] = {}
+    for line in CONFIGURATION.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`DISCORD_"):
+            rows[cells[0].strip("`")] = cells[1].strip("`")
+    return rows
+
+
+def handler_keywords() -> set[str]:
+    """The keyword parameters of ``DiscordHandler.__init__`` (inspect)."""
+    import inspect
+
+    from discord_logging import DiscordHandler
+
+    parameters = inspect.signature(DiscordHandler.__init__).parameters.values()
+    return {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def test_configuration_keyword_column_matches_the_handler_signature() -> None:
+    """Every keyword the table names is a DiscordHandler parameter, and every setting the
+    handler takes as a keyword is listed with it (not as environment-only "—")."""
+    rows = configuration_rows()
+    keywords = handler_keywords()
+    assert rows, "the settings table was not found"
+    named = {kw for kw in rows.values() if kw != "—"}
+    assert named - keywords == set(), "documented keywords DiscordHandler does not take"
+    for field_name in SETTINGS:
+        key = "DISCORD_WEBHOOK_<TYPE>" if field_name == "webhooks" else variable(field_name)
+        assert key in rows, key
+        keyword = "timeout" if field_name == "timeout_seconds" else field_name
+        expected = keyword if keyword in keywords else "—"
+        assert rows[key] == expected, f"{key}: documented {rows[key]!r}, handler: {expected!r}"
+
+
+def test_readme_async_snippet_closes_its_client() -> None:
+    """The README's Notifier one-liner uses `async with`, so no client is left open."""
+    text = README.read_text(encoding="utf-8")
+    uses = re.findall(r"[^\n]*(?<![A-Za-z])Notifier\(\)[^\n]*", text)
+    assert uses
+    assert all("async with Notifier() as" in line for line in uses), uses
+
+
+def test_readme_quick_start_works_without_installing_into_the_system_python() -> None:
+    """The first command avoids what PEP 668 refuses, installs only runtime dependencies for
+    the demo, and .ci/run runs the README's test command."""
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("## Quick start") :].split("```bash", 1)[1].split("```", 1)[0]
+    first, second = [line.split("  #")[0].strip() for line in block.strip().splitlines()][:2]
+    assert "--target" in first or "venv" in first
+    assert "pip install --user" not in first
+    assert "--break-system-packages" not in first
+    assert "--no-default-groups" in first
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = second.split("uv ", 1)[1]  # "run pytest"
+    assert f"uv {test_command}".split()[:3] == ["uv", "run", "pytest"]
+    assert "uv run --no-sync pytest" in ci
+    assert "## Quick start" in ci  # CI reads and runs the README's first command
+
+
+def test_distribution_name_install_and_the_import_name_clash() -> None:
+    """The distribution is not the taken `discord-logging`; README's Install uses its name;
+    the command and import names stay; troubleshooting covers the clash; no index host."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name = project["name"]
+    assert name != "discord-logging"
+    assert project["scripts"] == {"discord-logging": "discord_logging.cli:main"}
+    readme = README.read_text(encoding="utf-8")
+    install = readme[readme.index("## Install") : readme.index("## Quick start")]
+    assert f"pip install {name}" in install
+    assert "uv add" in install
+    assert "pip install /path/to/clone" in install
+    trouble = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    assert "## `import discord_logging` finds another project" in trouble
+    for other in ("discord-logging", "discord-logging-fork1", "aiohttp", "packages_distributions"):
+        assert other in trouble
+    for path in markdown_files():
+        assert "pypi.org" not in path.read_text(encoding="utf-8").lower(), path

@@ -79,8 +79,8 @@ def test_mentions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("DISCORD_RATE_LIMIT", "fast", "DISCORD_RATE_LIMIT: Input should be a valid integer"),
-        ("DISCORD_RATE_LIMIT", "0", "DISCORD_RATE_LIMIT: Input should be greater than 0"),
+        ("DISCORD_RATE_LIMIT", "fast", "DISCORD_RATE_LIMIT: 'fast' is not a whole number from 1"),
+        ("DISCORD_RATE_LIMIT", "0", "DISCORD_RATE_LIMIT: '0' is not a whole number from 1 to"),
         ("DISCORD_RETRY_ATTEMPTS", "99", "DISCORD_RETRY_ATTEMPTS"),
         ("DISCORD_TIMEOUT_SECONDS", "-1", "DISCORD_TIMEOUT_SECONDS"),
         ("DISCORD_QUEUE_SIZE", "0", "DISCORD_QUEUE_SIZE"),
@@ -88,7 +88,7 @@ def test_mentions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DISCORD_ROUTES", "a=not a type", "not a valid name"),
         ("DISCORD_USERNAME", "Discord Bot", "DISCORD_USERNAME: Discord rejects"),
         ("DISCORD_USERNAME", "x" * 81, "DISCORD_USERNAME: must be 1 to 80"),
-        ("DISCORD_AVATAR_URL", "http://x", "DISCORD_AVATAR_URL: must be an https"),
+        ("DISCORD_AVATAR_URL", "ftp://x", "DISCORD_AVATAR_URL: must be an http:// or https"),
         ("DISCORD_MENTIONS", "critical=role:abc", "DISCORD_MENTIONS: mention 'role:abc'"),
         ("DISCORD_AGGREGATE_WINDOW", "-5", "DISCORD_AGGREGATE_WINDOW"),
         ("DISCORD_APP_NAME", " ", "DISCORD_APP_NAME"),
@@ -98,21 +98,43 @@ def test_mentions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
             "DISCORD_WEBHOOK_ERRORS: host",
         ),
         ("DISCORD_WEBHOOK_9BAD", WEBHOOK, "not a valid name"),
+        # Type and range errors: the value and what is allowed, in the library's words.
+        ("DISCORD_RATE_LIMIT", "fast", "'fast' is not a whole number from 1 to 10000"),
+        ("DISCORD_RETRY_ATTEMPTS", "99", "'99' is not a whole number from 1 to 20"),
+        ("DISCORD_QUEUE_SIZE", "1e9", "is not a whole number from 1 to 100000"),
+        ("DISCORD_GLOBAL_RATE_LIMIT", "1.5", "'1.5' is not a whole number from 1 to 50 (fractions"),
+        ("DISCORD_TIMEOUT_SECONDS", "-1", "'-1' is not a number greater than 0 and at most 300"),
+        ("DISCORD_CLOSE_TIMEOUT", "soon", "'soon' is not a number from 0 to 300"),
+        ("DISCORD_AGGREGATE_WINDOW", "-5", "is not a number from 0 to 86400"),
+        ("DISCORD_HISTORY_MAX_BYTES", "5", "'5' is not a whole number of at least 1048576"),
+        ("DISCORD_HISTORY_RETENTION_DAYS", "0", "'0' is not a number greater than 0"),
+        ("DISCORD_ATTACH_FULL_TEXT", "maybe", "'maybe' is not true or false"),
+        ("DISCORD_USERNAME", "everyone", "Discord rejects the user name 'everyone'"),
+        ("DISCORD_USERNAME", "Here", "Discord rejects the user name 'here'"),
+        ("DISCORD_USERNAME", "   ", "must be 1 to 80 characters, not blank"),
+        ("DISCORD_USERNAME", "my CLYDE bot", "containing 'discord' or 'clyde'"),
+        ("DISCORD_AVATAR_URL", "avatar.png", "must be an http:// or https:// URL"),
+        ("DISCORD_AVATAR_URL", "https://x.example/" + "a" * 2048, "at most 2048 characters"),
     ],
 )
 def test_invalid_values_name_variable_problem_and_fix(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
 ) -> None:
-    """Each invalid value fails at start-up naming the variable, the problem and a fix."""
+    """Each invalid value fails at start-up naming the variable, the problem and a fix, never
+    in pydantic's words ("Input should be a valid integer, unable to parse string ...")."""
     monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError) as info:
         load_settings()
     message = str(info.value)
+    if variable != "DISCORD_WEBHOOK_9BAD":  # a bad name is named by its alert type
+        assert f"{variable}: " in message
     assert expected in message
     assert "Fix:" in message
     assert TOKEN not in message
     assert "SECRETTOKEN" not in message
+    for framework in ("Input should", "valid integer", "unable to parse", "pydantic"):
+        assert framework not in message
 
 
 def test_all_problems_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,3 +183,25 @@ def test_stray_webhooks_json_variable_is_ignored(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DISCORD_WEBHOOKS", '{"security": "' + ERRORS_WEBHOOK + '"}')
     settings = load_settings(webhooks={"general": WEBHOOK})
     assert list(settings.webhook_urls) == ["general"]
+
+
+@pytest.mark.parametrize(
+    "value", ["Checkout alerts", "x" * 80, "http avatar", "every one", "here we go"]
+)
+def test_usernames_discord_accepts_pass(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """Names Discord accepts are not refused: the ban is on the exact words, 1 to 80 chars."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    assert load_settings(username=value).username == value
+
+
+def test_http_avatar_url_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord fetches http:// avatars too."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    url = "http://cdn.example/a.png"
+    assert load_settings(avatar_url=url).avatar_url == url
+
+
+def test_unknown_keyword_suggests_the_close_setting() -> None:
+    """A misspelt keyword gets a 'did you mean' with the setting's name."""
+    with pytest.raises(ConfigurationError, match=r"did you mean rate_limit\?"):
+        load_settings(webhooks={"general": WEBHOOK}, rate_limt=3)

@@ -45,7 +45,12 @@ def test_discord_urls_are_accepted(url: str) -> None:
         (f"https://discord.com/api/webhooks/123/{TOKEN}?thread_id=x", "thread_id"),
         (f"https://discord.com/api/webhooks/123/{TOKEN}?foo=1", "not supported"),
         ("https://[::1/api", "not a URL"),
-        ("", "not a Discord host"),
+        ("", "is empty"),
+        ("https://discord.com/api/webhooks/<id>/<token>", "still the placeholder"),
+        ("https://discord.com/api/webhooks/123/<token>", "still the placeholder"),
+        ("https://discord.com/api/webhooks/%3Cid%3E/x", "still the placeholder"),
+        (f"discord.com/api/webhooks/123/{TOKEN}", "has no scheme: a webhook URL starts with"),
+        (f"//discord.com/api/webhooks/123/{TOKEN}", "has no scheme"),
     ],
 )
 def test_bad_urls_are_refused_without_showing_the_token(url: str, problem: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import shutil
 import sys
 import tempfile
 import time
@@ -35,6 +36,7 @@ class DemoReport:
     received_429: int
     messages_at_discord: int
     notes: list[str] = field(default_factory=list)
+    kept_store: bool = True  # False: the store was a temporary directory, deleted at the end
 
     @property
     def lost(self) -> int:
@@ -45,6 +47,11 @@ class DemoReport:
         dropped = sum(s["dropped"].values())  # refused at the hand-off: never emitted
         return max(0, int(s["emitted"]) - int(accounted)) + int(dropped)
 
+    @property
+    def arrived(self) -> int:
+        """Messages Discord (or the fake) accepted."""
+        return int(self.stats["messages_sent"])
+
 
 def run_demo(
     *,
@@ -53,8 +60,30 @@ def run_demo(
     store_path: Path | None = None,
     out: TextIO = sys.stdout,
 ) -> DemoReport:
-    """Play the scenario and return the report (printing live progress to ``out``)."""
+    """Play the scenario and return the report (printing live progress to ``out``).
+
+    Without ``store_path`` the store is a temporary directory, deleted before returning
+    unless dead letters are still kept in it (the report then names it).
+    ``quick`` plays the same scenes with fewer records and shorter waits (one attempt per
+    notification, a 1 s circuit), so it finishes sooner than the full run."""
     started = time.monotonic()
+    temporary = store_path is None
+    store = store_path or Path(tempfile.mkdtemp(prefix="discord-logging-demo-"))
+    try:
+        report = _run(quick, real, store, out, started)
+    except BaseException:
+        if temporary:
+            shutil.rmtree(store, ignore_errors=True)
+        raise
+    # A temporary store is deleted unless it still holds dead letters: those are kept, and
+    # the summary says where.
+    if temporary and not report.stats.get("dead_letters_kept"):
+        shutil.rmtree(store, ignore_errors=True)
+        report.kept_store = False
+    return report
+
+
+def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> DemoReport:
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)
@@ -64,17 +93,19 @@ def run_demo(
         handler_config: dict[str, Any] = {
             "class": "discord_logging.DiscordHandler",
             "app_name": "demo-shop",
-            "aggregate_window": 2 if quick else 5,
+            "aggregate_window": 1 if quick else 5,
             "close_timeout": 10,
             "queue_size": 500,
-            "store_path": str(store_path or Path(tempfile.mkdtemp(prefix="discord-logging-demo-"))),
+            "store_path": str(store),
             "routes": {"shop.tracks": "tracklist", "shop.health": "monitoring"},
         }
         if not real:
             fake = stack.enter_context(FakeDiscord())
             handler_config["webhooks"] = {kind: fake.add_webhook() for kind in TYPES}
             handler_config["allowed_hosts"] = fake.host
-            handler_config["engine_options"] = {"circuit_reset": 2.0}
+            handler_config["engine_options"] = {"circuit_reset": 1.0 if quick else 2.0}
+            if quick:  # an outage record is kept at its first 503: no retry waits
+                handler_config["retry_attempts"] = 1
             say(f"FakeDiscord listening on {fake.base_url} with six webhooks")
         logging.config.dictConfig(
             {
@@ -138,17 +169,23 @@ def _play(
         webhook_id = handler.settings.webhook_urls["error"].webhook_id
         say("outage: the error webhook answers 503 for a while; records are kept")
         fake.set_status_override(webhook_id, 503)
-        for i in range(10):  # distinct messages (f-strings): no storm to fold them
+        outage = 4 if quick else 10
+        for i in range(outage):  # distinct messages (f-strings): no storm to fold them
             log.error(f"checkout failed for basket {i}: card network timeout")
-        _wait(lambda: handler.stats()["dead_letters_kept"] >= 10, 10 if quick else 20)
+        _wait(lambda: handler.stats()["dead_letters_kept"] >= outage, 10 if quick else 20)
         fake.set_status_override(webhook_id, None)
         say(f"outage over after {handler.stats()['retried']} retries; redelivering kept records")
         log.error("checkout recovered")
         _wait(lambda: handler.stats()["dead_letters_kept"] == 0, 15)
 
-        say("rate-limit squeeze: Discord answers 429 once, then a burst of 200 distinct records")
+    burst = 60 if quick else 200
+    if fake is not None:
+        say(
+            f"rate-limit squeeze: Discord answers 429 once, then a burst of {burst} "
+            "distinct records"
+        )
         fake.force_429(1, retry_after=0.5)
-    for i in range(200 if not quick else 120):
+    for i in range(burst):
         log.info(f"order {5000 + i} shipped to customer {i % 37}")
     _wait(lambda: handler.stats()["queue_depth"] == 0, 20)
 
@@ -186,8 +223,15 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"lost                   {report.lost}",
         f"took                   {report.seconds:.1f}s",
         "",
-        f"history and dead letters: {report.store}",
-        f"browse them: discord-logging history --store {report.store}",
-        f"             discord-logging stats --store {report.store}",
     ]
+    if report.kept_store:
+        lines += [
+            f"history and dead letters: {report.store}",
+            f"browse them: discord-logging history --store {report.store}",
+            f"             discord-logging stats --store {report.store}",
+        ]
+    else:
+        lines.append(
+            "the demo's store was a temporary directory, now deleted (--store PATH keeps it)"
+        )
     return lines

@@ -11,13 +11,18 @@ from enum import StrEnum
 from typing import Any
 
 _ID_PREFIX = os.urandom(6).hex()
+_ID_OFFSET = int.from_bytes(os.urandom(4))
 _ID_COUNTER = itertools.count()
+# Odd, so multiplying by it permutes the 32-bit numbers: consecutive counters get unrelated
+# leading digits, and the first 8 characters of one process's ids never repeat before 2**32.
+_ID_SPREAD = 0x9E3779B1
 
 
 def _reseed_ids() -> None:
     """A forked child must not hand out its parent's ids."""
-    global _ID_PREFIX, _ID_COUNTER
+    global _ID_PREFIX, _ID_OFFSET, _ID_COUNTER
     _ID_PREFIX = os.urandom(6).hex()
+    _ID_OFFSET = int.from_bytes(os.urandom(4))
     _ID_COUNTER = itertools.count()
 
 
@@ -26,8 +31,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def new_id() -> str:
-    """A unique notification id: a random per-process prefix and a counter (cheaper than uuid4)."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+    """A unique notification id, 24 hex digits, cheaper than uuid4: the counter spread over the
+    first 8 (so an 8-character prefix names one notification, as git's short ids do), a random
+    per-process part, then the counter's high bits."""
+    count = next(_ID_COUNTER)
+    head = (count * _ID_SPREAD + _ID_OFFSET) & 0xFFFFFFFF
+    return f"{head:08x}{_ID_PREFIX}{count >> 32:04x}"
 
 
 @dataclass(frozen=True, slots=True)

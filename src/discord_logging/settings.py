@@ -6,6 +6,7 @@ fix. Webhook URLs are kept as secrets: they never appear in a repr, a message or
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,8 +40,9 @@ _FIXES: Final = {
     "queue_size": "use a whole number of notifications from 1 to 100000, e.g. 100",
     "routes": "use logger=type pairs separated by commas, e.g. myapp.security=security",
     "allowed_hosts": "use host or host:port names separated by commas",
-    "username": "use 1 to 80 characters without the words 'discord' or 'clyde'",
-    "avatar_url": "use an https:// image URL",
+    "username": "use 1 to 80 characters without the words 'discord' or 'clyde', not "
+    "'everyone' or 'here'",
+    "avatar_url": "use an https:// image URL of at most 2048 characters",
     "aggregate_window": "use seconds, 0 to turn aggregation off, e.g. 60",
     "mentions": "use type=role:<id>;user:<id>;here pairs separated by commas",
     "history_retention_days": "use a number of days greater than 0, e.g. 30",
@@ -48,8 +50,36 @@ _FIXES: Final = {
     "dead_letter_retention_days": "use a number of days greater than 0, e.g. 30",
     "dead_letter_max_bytes": "use a size in bytes of at least 1 MB",
     "close_timeout": "use seconds from 0 to 300, e.g. 5",
-    "global_rate_limit": "use requests per second from 1 to 50",
+    "global_rate_limit": "use a whole number of requests per second from 1 to 50, e.g. 50",
+    "attach_full_text": "use true or false",
 }
+# Discord's limits for the author overrides (discord-openapi.json,
+# IncomingWebhookRequestPartial: username 1-80, avatar_url a URI of at most 2048 characters;
+# observed: names containing "discord"/"clyde", and "everyone"/"here", are refused with a 400).
+USERNAME_MAX: Final = 80
+AVATAR_URL_MAX: Final = 2048
+_FORBIDDEN_IN_USERNAME: Final = ("discord", "clyde")
+_FORBIDDEN_USERNAMES: Final = ("everyone", "here")
+# pydantic error types that mean "not the right kind of value" or "out of range": answered with
+# the allowed form or range in our words instead of the framework's.
+_KIND_ERRORS: Final = frozenset(
+    {
+        "int_parsing",
+        "int_type",
+        "int_from_float",
+        "float_parsing",
+        "float_type",
+        "finite_number",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "bool_parsing",
+        "bool_type",
+        "path_type",
+        "string_type",
+    }
+)
 
 
 def env_name(field_name: str) -> str:
@@ -237,18 +267,27 @@ class DiscordSettings(BaseSettings):
     def _username(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not 1 <= len(value) <= 80:
-            raise ValueError("must be 1 to 80 characters")
-        lowered = value.lower()
-        if "discord" in lowered or "clyde" in lowered:
+        # Discord trims the name before checking it: blank is empty.
+        if not 1 <= len(value.strip()) <= USERNAME_MAX or len(value) > USERNAME_MAX:
+            raise ValueError(f"must be 1 to {USERNAME_MAX} characters, not blank")
+        lowered = value.strip().lower()
+        if any(word in lowered for word in _FORBIDDEN_IN_USERNAME):
             raise ValueError("Discord rejects user names containing 'discord' or 'clyde'")
+        if lowered in _FORBIDDEN_USERNAMES:
+            raise ValueError(f"Discord rejects the user name {lowered!r}")
         return value
 
     @field_validator("avatar_url")
     @classmethod
     def _avatar(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        host = rest.split("/", 1)[0]
+        if not sep or scheme.lower() not in ("http", "https") or not host or " " in value:
+            raise ValueError("must be an http:// or https:// URL")
+        if len(value) > AVATAR_URL_MAX:
+            raise ValueError(f"must be at most {AVATAR_URL_MAX} characters")
         return value
 
     @field_validator("app_name")
@@ -289,8 +328,9 @@ def load_settings(**overrides: Any) -> DiscordSettings:
         kwargs["timeout_seconds"] = kwargs.pop("timeout")
     unknown = set(kwargs) - set(DiscordSettings.model_fields)
     if unknown:
+        hints = [f"{name!r}{did_you_mean(name, DiscordSettings.model_fields)}" for name in unknown]
         raise ConfigurationError(
-            f"unknown setting(s) {sorted(unknown)}; the settings are "
+            f"unknown setting(s) {', '.join(sorted(hints))}; the settings are "
             f"{sorted(DiscordSettings.model_fields)} (see docs/configuration.md)"
         )
     try:
@@ -306,19 +346,74 @@ def load_settings(**overrides: Any) -> DiscordSettings:
     return settings
 
 
+def did_you_mean(name: str, candidates: Any) -> str:
+    """`` (did you mean X?)`` for the closest of ``candidates`` to ``name``, or nothing."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def allowed_values(field_name: str) -> str:
+    """What a setting accepts, in words: ``a whole number from 1 to 20``."""
+    info = DiscordSettings.model_fields[field_name]
+    if info.annotation is bool:
+        return "true or false"
+    if info.annotation not in (int, float):
+        return "a valid value (see docs/configuration.md)"
+    kind = "a whole number" if info.annotation is int else "a number"
+    low: tuple[str, Any] | None = None
+    high: tuple[str, Any] | None = None
+    for rule in info.metadata:
+        for attr, words in (("gt", "greater than"), ("ge", "at least")):
+            if getattr(rule, attr, None) is not None:
+                low = (words, getattr(rule, attr))
+        for attr, words in (("lt", "less than"), ("le", "at most")):
+            if getattr(rule, attr, None) is not None:
+                high = (words, getattr(rule, attr))
+    if low and low[0] == "greater than" and info.annotation is int:
+        low = ("at least", low[1] + 1)  # "greater than 0" of a whole number is "at least 1"
+    if low and high and low[0] == "at least" and high[0] == "at most":
+        return f"{kind} from {_number(low[1])} to {_number(high[1])}"
+    bounds = [f"{bound[0]} {_number(bound[1])}" for bound in (low, high) if bound is not None]
+    joined = " and ".join(bounds)
+    return f"{kind} of {joined}" if joined.startswith("at least") else f"{kind} {joined}".strip()
+
+
+def _fraction(value: Any, field_name: str) -> bool:
+    """Whether ``value`` is a number with a fractional part given to a whole-number setting."""
+    if DiscordSettings.model_fields[field_name].annotation is not int:
+        return False
+    try:
+        return not float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _problem(error: Any, field_name: str) -> str:
+    """One validation error in the library's words: the value (never a webhook's) and what is
+    allowed, not pydantic's phrasing."""
+    if error["type"] not in _KIND_ERRORS or field_name not in DiscordSettings.model_fields:
+        return redact(str(error["msg"]).removeprefix("Value error, "))
+    shown = error.get("input")
+    value = repr(shown if len(str(shown)) <= 40 else str(shown)[:39] + "…")
+    suffix = " (fractions are refused)" if _fraction(shown, field_name) else ""
+    return redact(f"{value} is not {allowed_values(field_name)}{suffix}")
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
-    for error in exc.errors(include_input=False, include_url=False):
+    for error in exc.errors(include_url=False):
         loc = error["loc"]
-        problem = redact(str(error["msg"]).removeprefix("Value error, "))
         if not loc:  # model-level checks already name their variable
-            lines.append(problem)
+            lines.append(redact(str(error["msg"]).removeprefix("Value error, ")))
             continue
         field_name = str(loc[0])
         fix = _FIXES.get(field_name, "see docs/configuration.md")
-        where = env_name(field_name)
-        if field_name == "webhooks":
-            lines.append(f"{problem}. Fix: {fix}.")
+        if field_name == "webhooks":  # the message names the variable; never the URL
+            lines.append(f"{redact(str(error['msg']).removeprefix('Value error, '))}. Fix: {fix}.")
             continue
-        lines.append(f"{where}: {problem}. Fix: {fix}.")
+        lines.append(f"{env_name(field_name)}: {_problem(error, field_name)}. Fix: {fix}.")
     return "invalid configuration:\n  " + "\n  ".join(lines)

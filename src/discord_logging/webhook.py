@@ -22,6 +22,9 @@ _PROXY_PATH: Final = re.compile(
     r"(?P<prefix>(?:/[^/]+)*?)/api(?:/v(?P<version>\d+))?/webhooks/(?P<id>\d+)/(?P<token>[^/]+)/?"
 )
 _TOKEN: Final = re.compile(r"[A-Za-z0-9_.\-]+")
+# .env.example and the docs write webhook URLs as .../webhooks/<id>/<token>.
+_PLACEHOLDER: Final = re.compile(r"<[^<>/]*>|\{[^{}/]*\}|%3C", re.IGNORECASE)
+_COPY_HINT: Final = "(Channel settings > Integrations > Webhooks > Copy Webhook URL)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +83,25 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
     """
     allowed = normalize_hosts(allowed_hosts)
     text = raw.strip()
+    if not text:
+        raise InvalidWebhookURL(f"is empty: paste the webhook URL from Discord {_COPY_HINT}")
+    if _PLACEHOLDER.search(text):
+        raise InvalidWebhookURL(
+            f"is still the placeholder (<id>/<token>): paste your webhook URL from Discord "
+            f"{_COPY_HINT}"
+        )
+    if "://" not in text:
+        raise InvalidWebhookURL(
+            "has no scheme: a webhook URL starts with https://discord.com/api/webhooks/; copy "
+            f"the whole URL from Discord {_COPY_HINT}"
+        )
     try:
         parts = urlsplit(text)
         hostname = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:
         raise InvalidWebhookURL(
-            "is not a URL; copy the webhook URL from Discord "
-            "(Channel settings > Integrations > Webhooks > Copy Webhook URL)"
+            f"is not a URL; copy the webhook URL from Discord {_COPY_HINT}"
         ) from None
     netloc = hostname if port is None else f"{hostname}:{port}"
     listed = netloc in allowed or hostname in allowed
@@ -110,8 +124,8 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
     match = pattern.fullmatch(parts.path)
     if match is None or not _TOKEN.fullmatch(match.group("token")):
         raise InvalidWebhookURL(
-            "path must be /api/webhooks/<id>/<token> (optionally /api/v10/...); copy the whole "
-            "URL Discord shows for the webhook"
+            "path must be /api/webhooks/<numeric id>/<token> (optionally /api/v10/...); copy "
+            f"the whole URL Discord shows for the webhook {_COPY_HINT}"
         )
     query = parse_qs(parts.query)
     unknown = set(query) - {"thread_id", "wait"}

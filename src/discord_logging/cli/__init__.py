@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .. import __version__
 from ..errors import DiscordLoggingError
 from ..redaction import redact
 from . import check, deadletters, demo, flush, history, send, stats
+from ._common import STORE_HELP
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,7 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="discord-logging",
         description="Operate discord-logging: check the configuration, browse what was sent, "
         "inspect and redeliver dead letters.",
-        epilog="Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 configuration error.",
+        epilog="Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 configuration error. "
+        "--store and --json may come before or after the command name.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Global options (git/kubectl style): accepted here and after the command name; the
+    # commands' copies default to SUPPRESS so they never overwrite a value given here.
+    parser.add_argument("--store", metavar="PATH", type=Path, default=None, help=STORE_HELP)
+    parser.add_argument(
+        "--json", action="store_true", default=False, help="print JSON (commands that print data)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
@@ -45,7 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("discord-logging: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        return _reader_gone()
+    try:
+        sys.stdout.flush()  # a pipe closed after the last write surfaces here
+    except BrokenPipeError:
+        return _reader_gone()
     return code
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``history --json | head -1``): what it read is all it
+    wanted, so exit 0 quietly, like git and kubectl. stdout is pointed at /dev/null so the
+    interpreter's own flush at exit does not complain (Python docs, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

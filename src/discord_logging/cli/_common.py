@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
-
-from dotenv import dotenv_values
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..alerts import normalize_alert_type
 from ..redaction import redact
-from ..settings import DiscordSettings
-from ..store import Store, default_store_path
-from ..store._disk import private_file
 from .output import say
+
+# The store (diskcache) and the settings (pydantic) load only in commands that use them, so
+# that `--help` and argument errors start fast.
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
+    from ..store import Store
 
 STORE_VARIABLE: Final = "DISCORD_STORE_PATH"
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -92,24 +93,57 @@ def cut(text: object, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+SHORT_ID: Final = 8
+
+
+def short_ids(ids: Iterable[str]) -> dict[str, str]:
+    """Each id cut to its first 8 characters (like git's short ids), longer only where two of
+    ``ids`` share those 8; every command that takes an id accepts such a prefix."""
+    every = sorted(set(ids))
+    short: dict[str, str] = {}
+    for i, ident in enumerate(every):
+        width = SHORT_ID
+        for other in every[max(0, i - 1) : i + 2]:
+            if other != ident:
+                shared = next(
+                    (n for n, (a, b) in enumerate(zip(ident, other, strict=False)) if a != b),
+                    min(len(ident), len(other)),
+                )
+                width = max(width, shared + 1)
+        short[ident] = ident[:width]
+    return short
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
+STORE_HELP: Final = (
+    f"the store directory (default: {STORE_VARIABLE}, else the per-user cache directory)"
+)
+
+
 def store_parent() -> argparse.ArgumentParser:
-    """A parent parser adding ``--store PATH`` to a command."""
+    """A parent parser adding ``--store PATH`` to a command. Its default is SUPPRESS so that a
+    ``--store`` given before the command name (on the main parser) is not overwritten."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
-        "--store",
-        metavar="PATH",
-        type=Path,
-        help=f"the store directory (default: {STORE_VARIABLE}, else the per-user cache directory)",
+        "--store", metavar="PATH", type=Path, default=argparse.SUPPRESS, help=STORE_HELP
     )
     return parent
+
+
+def json_option(parser: argparse.ArgumentParser, text: str = "print JSON for scripts") -> None:
+    """Add ``--json`` to a command; like ``--store`` it may also come before the command."""
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=text)
 
 
 def configured_store_path() -> Path:
     """The store the application uses: DISCORD_STORE_PATH from the environment or ``.env``
     (read without requiring webhooks), else the per-user default."""
+    from dotenv import dotenv_values
+
+    from ..store import default_store_path
+
     for key, value in os.environ.items():
         if key.upper() == STORE_VARIABLE and value.strip():
             return Path(value)
@@ -123,9 +157,11 @@ def configured_store_path() -> Path:
 
 def store_path(args: argparse.Namespace, settings: DiscordSettings | None = None) -> Path:
     """``--store``, else the configured store."""
-    if args.store is not None:
+    if getattr(args, "store", None) is not None:
         return Path(args.store).expanduser()
     if settings is not None:
+        from ..store import default_store_path
+
         return settings.store_path or default_store_path()
     return configured_store_path()
 
@@ -134,6 +170,8 @@ def read_store(args: argparse.Namespace) -> Store | None:
     """Open the store for a command that only reads it (no settings, no webhooks needed).
     None when there is no store at the path yet (said on stderr): nothing was recorded.
     Raises StoreUnavailable when it exists but cannot be read."""
+    from ..store import Store
+
     path = store_path(args)
     if path.exists() and not path.is_dir():
         raise StoreUnavailable(path, f"{path} is not a directory: pass the store directory")
@@ -151,6 +189,8 @@ def read_store(args: argparse.Namespace) -> Store | None:
 
 def open_store(args: argparse.Namespace, settings: DiscordSettings) -> Store:
     """Open (or create) the store for a command that sends, with the retention settings."""
+    from ..store import Store
+
     path = store_path(args, settings)
     store = Store(
         path,
@@ -179,20 +219,57 @@ class StoreUnavailable(Exception):
         )
 
 
-def write_jsonl(target: str, rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced, its
-    directory created), or to stdout for ``-``. Returns how many were written."""
+class MissingDirectory(Exception):
+    """An export's directory does not exist and ``--parents`` was not given."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            f"the directory {directory} does not exist: create it, or pass --parents to "
+            "create it (mode 0700)"
+        )
+
+
+def parents_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--parents`` (like ``mkdir -p``) to a command that writes an export file."""
+    parser.add_argument(
+        "--parents",
+        action="store_true",
+        help="create the export file's missing directories (mode 0700); without it a "
+        "missing directory is refused",
+    )
+
+
+def write_jsonl(
+    target: str, rows: Iterable[dict[str, Any]], *, parents: bool = False
+) -> tuple[int, list[Path]]:
+    """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced), or to
+    stdout for ``-``. A missing directory is created only with ``parents`` (else
+    MissingDirectory). Returns how many rows were written and the directories created."""
+    from ..store._disk import private_file
+
     count = 0
+    created: list[Path] = []
     with contextlib.ExitStack() as stack:
         out: TextIO = sys.stdout
         if target != "-":
+            path = Path(target).expanduser()
+            created = [p for p in reversed(path.parents) if not p.exists()]
+            if created and not parents:
+                raise MissingDirectory(created[0])
             # Exports hold message text: created 0600 in a directory created 0700.
-            path = private_file(Path(target).expanduser())
-            out = stack.enter_context(path.open("w", encoding="utf-8"))
+            out = stack.enter_context(private_file(path).open("w", encoding="utf-8"))
         for row in rows:
             out.write(redact(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
             count += 1
-    return count
+    return count, created
+
+
+def exported(count: int, what: str, target: str, created: list[Path]) -> None:
+    """Say what an export wrote and which directories it created (stderr for stdout)."""
+    stream = sys.stderr if target == "-" else None
+    for directory in created:
+        say(f"Created directory {directory}.", stream)
+    say(f"Exported {count} {what} to {'stdout' if target == '-' else target}.", stream)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -239,7 +316,9 @@ def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except StoreUnavailable as exc:
+        except BrokenPipeError:
+            raise  # the reader went away (| head): main ends quietly
+        except (StoreUnavailable, MissingDirectory) as exc:
             error(str(exc))
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from ..rendering import EmbedRenderer
-from ..routing import Router
-from ..settings import DiscordSettings, load_settings
-from . import send
+from ..errors import ConfigurationError
+from . import _common as common
+from . import preflight
 from .output import emit_json, say, table
+
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
 
 
 def register(commands: Any) -> None:
@@ -17,11 +20,14 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "check",
         help="validate the configuration and print the route table",
-        description="Validate DISCORD_* settings and templates; print the route table "
+        description="Validate DISCORD_* settings and templates, flag variables nothing reads "
+        "(typos: did you mean ...?), try creating and writing the store; print the route table "
         "(tokens redacted). With --ping, also post a test message to every webhook.",
-        epilog="Exit codes: 0 ok, 1 a ping failed, 2 usage error, 3 invalid configuration.",
+        epilog="Exit codes: 0 ok, 1 a ping failed, 2 usage error, 3 invalid configuration "
+        "(an unknown DISCORD_* variable, no webhook, an unwritable store included).",
+        parents=[common.store_parent()],
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.add_argument(
         "--ping",
         action="store_true",
@@ -33,6 +39,9 @@ def register(commands: Any) -> None:
 
 def describe(settings: DiscordSettings) -> dict[str, Any]:
     """The checked configuration as plain data, tokens redacted."""
+    from ..rendering import EmbedRenderer
+    from ..routing import Router
+
     urls = settings.webhook_urls
     router = Router(settings.routes, urls)
     # The same templates the handler validates at start-up: routed and mentioned types too.
@@ -50,10 +59,38 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
     }
 
 
+def problems_of(args: argparse.Namespace) -> tuple[DiscordSettings | None, list[str]]:
+    """Load the settings and run the preflight; every problem found, not just the first."""
+    from ..settings import load_settings
+
+    problems: list[str] = []
+    settings: DiscordSettings | None = None
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        problems.append(str(exc))
+    intended = [*settings.routes.values(), *settings.mentions] if settings else []
+    problems[:0] = preflight.variable_problems(preflight.configured_variables(), intended)
+    if settings is not None:
+        trouble = preflight.store_problem(common.store_path(args, settings))
+        if trouble:
+            problems.append(trouble)
+    return settings, problems
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the configuration; configuration errors propagate to main (exit 3)."""
-    settings = load_settings()
+    """Print the configuration; every problem found exits 3, naming the variable and the fix."""
+    from . import send
+
+    settings, problems = problems_of(args)
+    if problems or settings is None:
+        if args.json:
+            emit_json({"ok": False, "problems": problems})
+        for problem in problems:
+            say(f"discord-logging: {problem}", sys.stderr)
+        return 3
     info = describe(settings)
+    info["store"] = str(common.store_path(args, settings))
     if args.json:
         pings = send.ping(settings) if args.ping else []
         failed = any(not result.ok for _, result in pings)
@@ -79,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         )
     say("")
     say(table(sorted(info["settings"].items()), ["setting", "value"]))
+    say(f"\nStore: {info['store']} (created and written: OK)")
     if not args.ping:
         return 0
     say("\nPinging every webhook...")

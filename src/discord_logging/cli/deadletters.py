@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deadletters import DeadLetter
-from ..store import DurableDeadLetters
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
+
+if TYPE_CHECKING:
+    from ..store import DurableDeadLetters
 
 ERROR_WIDTH = 40
 EXITS = "Exit codes: 0 ok, 1 failed (not found, refused, store unreadable), 2 usage error."
@@ -33,14 +35,14 @@ def register(commands: Any) -> None:
         "list", parents=store, help="one line per dead letter, oldest first", epilog=EXITS
     )
     listing.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
-    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(listing)
     listing.set_defaults(run=run_list)
 
     show = actions.add_parser(
         "show", parents=store, help="everything about one dead letter", epilog=EXITS
     )
     show.add_argument("id", metavar="ID", help="the letter's id, or a unique prefix of it")
-    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(show)
     show.set_defaults(run=run_show)
 
     delete = actions.add_parser(
@@ -65,7 +67,7 @@ def register(commands: Any) -> None:
     )
     purge.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    purge.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(purge)
     purge.set_defaults(run=run_purge)
 
     export = actions.add_parser(
@@ -78,6 +80,7 @@ def register(commands: Any) -> None:
     )
     export.add_argument("file", metavar="FILE", help="the file to write (replaced)")
     export.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
+    common.parents_option(export)
     export.set_defaults(run=run_export)
 
 
@@ -108,9 +111,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not letters:
         say("No dead letters.")
         return 0
+    short = common.short_ids(x.id for x in letters)
     rows = [
         (
-            x.id,  # in full: ids made by one process share their first 12 characters
+            short[x.id],  # 8 characters, or more where two letters share them
             common.utc(x.dead_at),
             x.webhook,
             x.reason.value,
@@ -122,7 +126,10 @@ def run_list(args: argparse.Namespace) -> int:
     ]
     headers = ["id", "dead at (UTC)", "webhook", "reason", "retryable", "attempts", "error"]
     say(table(rows, headers))
-    say(f"\n{len(letters)} dead letters, oldest first. Details: dead-letters show ID.")
+    say(
+        f"\n{len(letters)} dead letters, oldest first. Details: dead-letters show ID "
+        "(the id shown, or any unique prefix of it)."
+    )
     return 0
 
 
@@ -258,7 +265,7 @@ def run_purge(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Write the letters as JSON Lines."""
     letters = _letters(args)
-    count = common.write_jsonl(args.file, (x.to_dict() for x in letters))
-    where = "stdout" if args.file == "-" else args.file
-    say(f"Exported {count} dead letters to {where}.", sys.stderr if args.file == "-" else None)
+    rows = (x.to_dict() for x in letters)
+    count, created = common.write_jsonl(args.file, rows, parents=args.parents)
+    common.exported(count, "dead letters", args.file, created)
     return 0

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..deadletters import DeadLetter
 from ..notification import Notification, NotificationResult
-from ..notifier import Notifier
-from ..replay import replay
-from ..settings import DiscordSettings, load_settings, webhook_variable
-from ..store import Store
 from . import _common as common
 from .output import emit_json, say, table
+
+# Delivery (httpx), the settings (pydantic) and the store (diskcache) load when a flush runs.
+if TYPE_CHECKING:
+    from ..notifier import Notifier
+    from ..settings import DiscordSettings
+    from ..store import Store
 
 EXIT_CONFIG = 3
 
@@ -60,6 +61,8 @@ _ADVICE: Final = {
 def advice(reason: str, webhooks: Iterable[str] = ()) -> str:
     """What a dead-letter reason means and what the operator should do about it."""
     names = sorted(set(webhooks))
+    from ..settings import webhook_variable
+
     variable = " / ".join(webhook_variable(name) for name in names) or "DISCORD_WEBHOOK_<NAME>"
     text = _ADVICE.get(
         reason,
@@ -91,7 +94,7 @@ def register(commands: Any) -> None:
         metavar="S",
         help="stop redelivering after S seconds (default: no limit); the rest stays stored",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -133,6 +136,10 @@ class FlushOutcome:
 @common.guarded
 def run(args: argparse.Namespace) -> int:
     """Flush, then say what happened and, when letters remain, why and what to do."""
+    import asyncio
+
+    from ..settings import load_settings, webhook_variable
+
     settings = load_settings()  # a ConfigurationError reaches main: exit 3
     if args.webhook is not None and args.webhook not in settings.webhooks:
         configured = ", ".join(sorted(settings.webhooks))
@@ -157,6 +164,11 @@ async def flush(
     store: Store, settings: DiscordSettings, webhook: str | None, timeout: float | None
 ) -> FlushOutcome:
     """Replay the store's letters (of ``webhook``) and account for every one of them."""
+    import asyncio
+
+    from ..notifier import Notifier
+    from ..replay import replay
+
     durable = store.durable
     assert durable is not None  # open_store refuses a degraded store
 
@@ -215,17 +227,37 @@ def _why(
     return "not_reached" if timed_out else "claimed_elsewhere"
 
 
+def _letters(n: int) -> str:
+    return "1 dead letter" if n == 1 else f"{n} dead letters"
+
+
+def summary(outcome: FlushOutcome) -> str:
+    """One sentence on what the flush did: ``Delivered 2 of 5 dead letters (1 skipped: ...).``"""
+    n, done = outcome.total, outcome.delivered
+    if n and done == n:
+        head = "Delivered the only dead letter" if n == 1 else f"Delivered all {n} dead letters"
+    elif done == 0:
+        head = "Delivered nothing: " + (
+            "the 1 dead letter was not sent" if n == 1 else f"none of the {n} dead letters was sent"
+        )
+        if outcome.skipped == n:
+            head = f"Nothing to send: Discord already had {'it' if n == 1 else f'all {n}'}"
+    else:
+        head = f"Delivered {done} of {_letters(n)}"
+    notes = []
+    if outcome.skipped and outcome.skipped != n:
+        notes.append(f"{outcome.skipped} skipped: Discord already had them")
+    claimed = len(outcome.failing.get("claimed_elsewhere", []))
+    if claimed:
+        notes.append(f"{claimed} claimed by another process")
+    return head + (f" ({'; '.join(notes)})" if notes else "") + "."
+
+
 def _describe(outcome: FlushOutcome, timeout: float | None) -> None:
     if outcome.total == 0 and not outcome.remaining:
         say("No dead letters to flush.")
         return
-    parts = [f"{outcome.delivered} delivered"]
-    if outcome.skipped:
-        parts.append(f"{outcome.skipped} skipped (Discord already had them)")
-    claimed = len(outcome.failing.get("claimed_elsewhere", []))
-    if claimed:
-        parts.append(f"{claimed} claimed by another process")
-    say(f"Flushed {outcome.total} dead letters: {', '.join(parts)}.")
+    say(summary(outcome))
     if outcome.timed_out:
         say(f"Stopped after --timeout {timeout:g} s.")
     if not outcome.remaining:

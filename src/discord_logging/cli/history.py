@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..notification import DeliveryStatus
-from ..store import Store
 from . import _common as common
 from .output import emit_json, say, table
 
+if TYPE_CHECKING:
+    from ..store import Store
+
 DEFAULT_LIMIT = 50
 TITLE_WIDTH = 60
+# The outcomes the history records (store/history.py make_entry from a final result): a
+# notification is written once it was delivered, failed or dead-lettered. RETRYING and
+# RATE_LIMITED are states in flight, never written, so they are not offered as filters.
+RECORDED_STATUSES = (
+    DeliveryStatus.DELIVERED.value,
+    DeliveryStatus.FAILED.value,
+    DeliveryStatus.DEAD_LETTERED.value,
+)
 
 
 def register(commands: Any) -> None:
@@ -32,8 +42,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--status",
-        choices=[s.value for s in DeliveryStatus],
+        choices=RECORDED_STATUSES,
         help="only this outcome",
+    )
+    parser.add_argument(
+        "--id", metavar="ID", help="only the notification whose id starts with ID (8 characters do)"
     )
     parser.add_argument(
         "--since", type=common.moment, metavar="WHEN", help="only notifications created since"
@@ -59,7 +72,8 @@ def register(commands: Any) -> None:
         help="write the matching entries to FILE as JSON Lines, oldest first, instead of "
         "printing them ('-' for stdout)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.parents_option(parser)
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -72,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         common.close_store(store)
     if args.export is not None:
-        count = common.write_jsonl(args.export, reversed(entries))
-        where = "stdout" if args.export == "-" else args.export
-        stream = sys.stderr if args.export == "-" else None
+        count, created = common.write_jsonl(args.export, reversed(entries), parents=args.parents)
         if args.json and args.export != "-":
-            emit_json({"exported": count, "file": args.export})
+            emit_json(
+                {"exported": count, "file": args.export, "created": [str(d) for d in created]}
+            )
         else:
-            say(f"Exported {count} history entries to {where}.", stream)
+            common.exported(count, "history entries", args.export, created)
         return 0
     if args.json:
         emit_json(entries)
@@ -86,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         say("No history entries match.")
         return 0
+    short = common.short_ids(str(entry.get("id", "")) for entry in entries)
     rows = [
         (
+            short.get(str(entry.get("id", "")), ""),
             common.utc(entry.get("created")),
             entry.get("alert_type"),
             entry.get("status"),
@@ -97,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for entry in entries
     ]
-    say(table(rows, ["time (UTC)", "type", "status", "title", "attempts", "message id"]))
+    say(table(rows, ["id", "time (UTC)", "type", "status", "title", "attempts", "message id"]))
     limit = args.limit or DEFAULT_LIMIT
     more = " (the limit: pass --limit N to see more)" if len(entries) >= limit else ""
     say(f"\n{len(entries)} entries, newest first{more}.")
@@ -112,11 +128,15 @@ def query(store: Store, args: argparse.Namespace) -> list[dict[str, Any]]:
         limit = args.limit
     else:
         limit = sys.maxsize if args.export is not None else DEFAULT_LIMIT
-    return store.history.query(
+    prefix = (args.id or "").strip()
+    found = store.history.query(
         alert_type=args.type,
         status=args.status,
         since=args.since,
         until=args.until,
         text=args.grep,
-        limit=limit,
+        limit=sys.maxsize if prefix else limit,
     )
+    if prefix:
+        found = [e for e in found if str(e.get("id", "")).startswith(prefix)][:limit]
+    return found

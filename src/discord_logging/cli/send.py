@@ -4,17 +4,19 @@ came back."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import DeliveryStatus, NotificationResult
-from ..notifier import Notifier
-from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..snapshot import HOST
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
+
+# Delivery (httpx) and the settings (pydantic) load when a notification is sent.
+if TYPE_CHECKING:
+    from ..notifier import Notifier
+    from ..settings import DiscordSettings
 
 TEST_TITLE = "discord-logging send-test"
 PING_TITLE = "discord-logging check --ping"
@@ -42,13 +44,18 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--message", metavar="M", help="the message text (default: names this host)"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 
 @common.guarded
 def run(args: argparse.Namespace) -> int:
     """Send, print the outcome; exit 1 unless delivered."""
+    import asyncio
+
+    from ..notifier import Notifier
+    from ..settings import load_settings, webhook_variable
+
     settings = load_settings()  # a ConfigurationError reaches main: exit 3
     message = args.message or f"Test notification from discord-logging on {HOST}."
     store = common.open_store(args, settings)
@@ -136,8 +143,11 @@ def _row(webhook: str, result: NotificationResult) -> list[object]:
 def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
     """Send one notification per configured webhook (alert type = its name); nothing is
     stored: a failed ping leaves no dead letter behind."""
+    import asyncio
 
     async def go() -> list[NotificationResult]:
+        from ..notifier import Notifier
+
         notifier = Notifier(settings)
         try:
             message = f"Ping from `discord-logging check --ping` on {HOST}."
@@ -153,6 +163,8 @@ def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
 
 def print_pings(pings: list[tuple[str, NotificationResult]]) -> None:
     """A row per webhook, then what to do about the failures."""
+    from ..settings import webhook_variable
+
     say(table([_row(name, result) for name, result in pings], ROW_HEADERS))
     for name, result in pings:
         if result.status is not DeliveryStatus.DELIVERED:

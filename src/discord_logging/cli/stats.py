@@ -33,7 +33,7 @@ def register(commands: Any) -> None:
         default=DEFAULT_SINCE,
         help=f"count notifications created since WHEN (default {DEFAULT_SINCE})",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.json_option(parser)
     parser.set_defaults(run=run)
 
 
