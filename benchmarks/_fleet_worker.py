@@ -49,13 +49,16 @@ def _log_and_leave(
     procs: int,
     records: int,
     handler: DiscordHandler,
-    barrier: Any,
+    start: tuple[Any, Any],
     out_dir: Path,
     built_in: float,
 ) -> None:
-    """What every application worker does: wait for the others, log, flush, close."""
+    """What every application worker does: say it is ready, wait for the start (all workers
+    log at once), log, flush, close."""
     logger = _app_logger(proc, handler)
-    barrier.wait(120)
+    ready, go = start
+    ready.release()
+    go.wait(300)
     started = time.monotonic()
     for i in range(records):
         logger.error(RECORD_FORMAT, *record_args(proc, i, procs))
@@ -79,14 +82,19 @@ def _log_and_leave(
 
 
 def run_forked(
-    proc: int, procs: int, records: int, handler: DiscordHandler, barrier: Any, out_dir: str
+    proc: int,
+    procs: int,
+    records: int,
+    handler: DiscordHandler,
+    start: tuple[Any, Any],
+    out_dir: str,
 ) -> None:
     """A worker forked from the benchmark: ``handler`` was built before the fork (like
     ``gunicorn --preload``); the library's fork hook gives this child its own worker."""
     where = Path(out_dir)
     _redirect_stderr(where / f"stderr-{proc:02d}.txt")
     try:
-        _log_and_leave(proc, procs, records, handler, barrier, where, 0.0)
+        _log_and_leave(proc, procs, records, handler, start, where, 0.0)
     finally:
         sys.stderr.flush()
 
@@ -97,7 +105,7 @@ def run_spawned(
     records: int,
     settings: dict[str, Any],
     env: dict[str, str],
-    barrier: Any,
+    start: tuple[Any, Any],
     out_dir: str,
 ) -> None:
     """A worker started fresh (spawn): it builds its own handler from the keywords and the
@@ -108,7 +116,7 @@ def run_spawned(
     try:
         began = time.monotonic()
         handler = DiscordHandler(**settings)
-        _log_and_leave(proc, procs, records, handler, barrier, where, time.monotonic() - began)
+        _log_and_leave(proc, procs, records, handler, start, where, time.monotonic() - began)
     finally:
         sys.stderr.flush()
 

@@ -31,7 +31,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -359,7 +358,7 @@ def _measure(
     }
     configs = [settings_for(u, fake, store, redis_url) for u in urls]
     ctx = multiprocessing.get_context(row.mode)
-    barrier = ctx.Barrier(row.procs + 1)
+    start = (ctx.Semaphore(0), ctx.Event())  # (each worker: ready, all: go)
     expected = row.procs * records
     parent_handlers: list[DiscordHandler] = []
     if row.mode == "fork":  # built before forking, as gunicorn --preload does
@@ -367,7 +366,7 @@ def _measure(
         workers = [
             ctx.Process(
                 target=run_forked,
-                args=(p, row.procs, records, parent_handlers[p % row.webhooks], barrier, str(logs)),
+                args=(p, row.procs, records, parent_handlers[p % row.webhooks], start, str(logs)),
             )
             for p in range(row.procs)
         ]
@@ -375,7 +374,7 @@ def _measure(
         workers = [
             ctx.Process(
                 target=run_spawned,
-                args=(p, row.procs, records, configs[p % row.webhooks], env, barrier, str(logs)),
+                args=(p, row.procs, records, configs[p % row.webhooks], env, start, str(logs)),
             )
             for p in range(row.procs)
         ]
@@ -383,10 +382,9 @@ def _measure(
     problems: list[str] = [note] if note else []
     for worker in workers:
         worker.start()
-    try:
-        barrier.wait(180)
-    except threading.BrokenBarrierError:
-        problems.append("a worker did not reach the start line (see its stderr)")
+    if not _all_ready(start[0], workers, 180.0):
+        problems.append("a worker did not reach the start line (see the stderr lines)")
+    start[1].set()
     started = time.monotonic()
     deadline = started + bound
     for worker in workers:
@@ -429,6 +427,18 @@ def _measure(
         problems=problems,
         stderr=summarise_stderr(logs),
     )
+
+
+def _all_ready(ready: Any, workers: list[Any], bound: float) -> bool:
+    """Wait until every worker said it is ready; False if one died first or at the bound."""
+    deadline = time.monotonic() + bound
+    count = 0
+    while count < len(workers) and time.monotonic() < deadline:
+        if ready.acquire(timeout=0.2):
+            count += 1
+        elif any(w.exitcode is not None for w in workers):
+            return False
+    return count == len(workers)
 
 
 def _run_next(
@@ -582,9 +592,9 @@ def format_row(r: dict[str, Any]) -> list[str]:
         f"({r['fleet_seconds']} s)",
     ]
     if r["next_process"]:
-        kept = sum(n["dead_letters_at_start"] for n in r["next_process"])
+        kept = max(n["dead_letters_at_start"] for n in r["next_process"])
         lines.append(
-            f"    next process(es): {len(r['next_process'])} found {kept} letter(s) (summed), "
+            f"    next process(es): {len(r['next_process'])}, the store held {kept} letter(s), "
             f"delivered {r['delivered_by_next_process']} record(s) not seen before"
         )
     for chan, c in r["channels"].items():
@@ -662,7 +672,10 @@ def main() -> None:
         print_intro(records, redis, out)
         print(HEADER, file=out, flush=True)
         for row in rows:
-            result = run_row(row, records, bound, redis)
+            try:
+                result = run_row(row, records, bound, redis)
+            except Exception as exc:  # noqa: BLE001 - one broken row must not hide the others
+                result = {"row": row.name, "skipped": f"error: {type(exc).__name__}: {exc}"}
             results.append(result)
             for line in format_row(result):
                 print(line, file=out, flush=True)
