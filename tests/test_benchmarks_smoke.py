@@ -12,9 +12,9 @@ FLEET = Path(__file__).resolve().parent.parent / "benchmarks" / "fleet.py"
 
 def test_fleet_quick_one_process_row_reports_every_record() -> None:
     """`fleet.py --quick --json` for the forked one-process row delivers and counts every record."""
+    command = [sys.executable, str(FLEET), "--quick", "--rows", "fork-1-store"]
     done = subprocess.run(
-        [sys.executable, str(FLEET), "--quick", "--rows", "fork-1-store", "--records", "5"]
-        + ["--json"],
+        [*command, "--records", "5", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
