@@ -123,7 +123,7 @@ def webhook_id(url: str) -> str:
     return url.rstrip("/").split("/")[-2]
 
 
-def rate_limited_by_scope(fake: FakeDiscord, channel_of: dict[str, str]) -> Counter[str]:
+def rate_limited_by_scope(fake: FakeDiscord) -> Counter[str]:
     """429s by what answered them: ``webhook`` (the announced bucket), ``channel`` (the hidden
     per-channel limit), ``global``, ``cloudflare``. FakeDiscord's own counter when it has one;
     otherwise replayed from its request log (the fake's checks are deterministic in order)."""
@@ -418,7 +418,6 @@ def _measure(
         expected,
         arrivals,
         fake,
-        channel_of,
         started=started,
         fleet_ended=fleet_ended,
         next_started=next_started,
@@ -480,7 +479,6 @@ def _figures(
     expected: int,
     arrivals: Arrivals,
     fake: FakeDiscord,
-    channel_of: dict[str, str],
     *,
     started: float,
     fleet_ended: float,
@@ -491,7 +489,7 @@ def _figures(
     problems: list[str],
     stderr: list[str],
 ) -> dict[str, Any]:
-    scopes = rate_limited_by_scope(fake, channel_of)
+    scopes = rate_limited_by_scope(fake)
     duplicates = sum(1 for n in arrivals.copies.values() if n > 1)
     by_next = sum(1 for t in arrivals.first_at.values() if t >= next_started) if next_started else 0
     per_channel: dict[str, dict[str, float]] = {}
