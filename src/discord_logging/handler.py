@@ -12,6 +12,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from .deadletters import DeadLetterSink
@@ -88,6 +89,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         history_max_bytes: int | None = None,
         history_export_dir: str | os.PathLike[str] | None = None,
         global_rate_limit: int | None = None,
+        redis_url: str | None = None,
+        fleet_size: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -113,6 +116,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             history_max_bytes=history_max_bytes,
             history_export_dir=history_export_dir,
             global_rate_limit=global_rate_limit,
+            redis_url=redis_url,
+            fleet_size=fleet_size,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -152,13 +157,20 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._fresh_process()
 
     def _make_notifier(self) -> Notifier:
+        options = dict(self._engine_options)
+        # Every process using this store directory shares Discord's limits through it.
+        options.setdefault("store_dir", self._store_dir())
         return Notifier(
             self.settings,
             dead_letters=self.dead_letters,
             stats=self._stats,
             listeners=[self.store.record] if self.store is not None else [],
-            **self._engine_options,
+            **options,
         )
+
+    def _store_dir(self) -> Path | None:
+        store = self.store
+        return store.path if store is not None and not store.degraded else None
 
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
