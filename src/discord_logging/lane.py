@@ -155,6 +155,15 @@ class WebhookLane:
         if renewed and shared.claim_holder is not None:
             for letter_id in renewed:
                 await shared.coordinator.renew(letter_id, shared.claim_holder, CLAIM_LEASE)
+        if (
+            self._lookup is None
+            and self._delivered_once  # a webhook that works: never ask about a broken one
+            and shared.channels.lookup_due(self.url.webhook_id, now)
+            and not self.url.thread_id  # a thread is a channel of its own: nothing to ask
+            and not shared.closing  # no new request of any kind at the deadline
+        ):
+            # Beside the sends, never before them: the first alert does not wait for it.
+            self._lookup = asyncio.create_task(self._discover(), name=f"discord-lookup-{self.name}")
         if not self.queue:
             if shared.closing:
                 return False
@@ -168,15 +177,6 @@ class WebhookLane:
             self._dead_all(list(self.queue), DeadLetterReason.CIRCUIT_OPEN, None)
             self.queue.clear()
             return True
-        if (
-            self._lookup is None
-            and self._delivered_once  # a webhook that works: never ask about a broken one
-            and shared.channels.lookup_due(self.url.webhook_id, now)
-            and not self.url.thread_id  # a thread is a channel of its own: nothing to ask
-            and not shared.closing  # no new request of any kind at the deadline
-        ):
-            # Beside the sends, never before them: the first alert does not wait for it.
-            self._lookup = asyncio.create_task(self._discover(), name=f"discord-lookup-{self.name}")
         wait = self._wait_time(now)
         if wait > 0:
             return await self._wait(now, wait)

@@ -156,9 +156,7 @@ class Notifier:
                 self._unique_lanes.append(lane)
                 for name in names:
                     self._lanes[name] = lane
-                self._tasks.append(
-                    asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}")
-                )
+                self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}"))
         return self._shared
 
     def _open_coordinator(self) -> Coordinator:
