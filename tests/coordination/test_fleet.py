@@ -4,6 +4,7 @@ limits and dead-letter claims shared by real processes (one store directory, one
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -18,9 +19,12 @@ import pytest
 
 from discord_logging import Notifier
 from discord_logging.coordination.channels import FIRST_RETRY
+from discord_logging.coordination.discovery import describe_channels, lookup_channels
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.errors import ConfigurationError
 from discord_logging.notification import DeliveryStatus
 from discord_logging.notifier import build_notification
+from discord_logging.settings import load_settings
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
@@ -329,3 +333,55 @@ async def test_redis_stopping_mid_run_loses_nothing(
         assert err.count("cannot be used") == 1
         assert "s3cret" not in err
         assert set(records_received(fake)) <= expected(1, 15)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def test_a_bad_redis_url_is_refused_without_showing_it(fake_discord: FakeDiscord) -> None:
+    """DISCORD_REDIS_URL is a secret: a bad one is refused naming the setting, never the value."""
+    with pytest.raises(ConfigurationError) as caught:
+        notifier(fake_discord, {"general": fake_discord.add_webhook()}, redis_url="http://:pw@x")
+    assert "DISCORD_REDIS_URL" in str(caught.value)
+    assert "pw" not in str(caught.value)
+
+
+def test_redis_url_without_redis_py_fails_at_start_up_with_the_fix(
+    fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With DISCORD_REDIS_URL set but redis-py missing, start-up says to install the extra."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
+    )
+    with pytest.raises(ConfigurationError, match=r"discord-logging\[redis\]"):
+        notifier(fake_discord, {"general": fake_discord.add_webhook()}, redis_url="redis://x:1/0")
+
+
+# -- check: which channel each alert type lands in ---------------------------------------------
+
+
+async def test_channel_report_names_each_channel_and_the_shared_ones(
+    fake_discord: FakeDiscord,
+) -> None:
+    """One GET per distinct webhook (nothing posted); alert types landing in one channel are
+    reported together; a thread is its own channel; a missing webhook says why."""
+    shared = fake_discord.add_webhook(channel_id=11)
+    gone = fake_discord.add_webhook(channel_id=12)
+    fake_discord.delete_webhook(gone.split("/")[-2])
+    webhooks = {
+        "general": shared,
+        "error": shared,
+        "security": fake_discord.add_webhook(channel_id=11),
+        "tracklist": shared + "?thread_id=99",
+        "monitoring": gone,
+    }
+    urls = load_settings(webhooks=webhooks, allowed_hosts=fake_discord.host).webhook_urls
+    report = describe_channels(await lookup_channels(urls, timeout=5))
+    assert report["shared_channels"] == [
+        {"channel_id": "11", "alert_types": ["error", "general", "security"]}
+    ]
+    assert report["webhooks"]["tracklist"]["channel_id"] == "99"
+    assert "error" in report["webhooks"]["monitoring"]
+    assert fake_discord.messages == []
+    assert len(fake_discord.requests) == 4  # general and error share one URL: asked once
