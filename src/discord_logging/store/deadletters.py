@@ -95,6 +95,10 @@ class DurableDeadLetters(DeadLetterSink):
                 self.remove(letter.id)  # Discord has it: never post it again
                 continue
             if self.claim(letter.id):
+                if self._index.get(f"id:{letter.id}") is None:
+                    # Another process delivered and removed it after we read it: not again.
+                    self.release(letter.id)
+                    continue
                 found.append(letter)
         return found
 
