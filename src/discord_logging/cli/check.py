@@ -86,9 +86,6 @@ def run(args: argparse.Namespace) -> int:
     say(table(sorted(info["settings"].items()), ["setting", "value"]))
     if not args.ping:
         return 0
-    say("\nPinging every webhook...")
-    pings = send.ping(settings)
-    send.print_pings(pings)
     channels = channel_report(settings.webhook_urls, timeout=settings.timeout_seconds)
     rows = [
         (name, found.get("channel_id") or f"unknown ({found.get('error')})")
@@ -101,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
             f"Note: {', '.join(shared['alert_types'])} post into one channel "
             f"({shared['channel_id']}): they share its {settings.rate_limit} messages a minute."
         )
+    say("\nPinging every webhook...")
+    pings = send.ping(settings)
+    send.print_pings(pings)
     return 1 if any(not result.ok for _, result in pings) else 0
