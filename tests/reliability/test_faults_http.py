@@ -353,6 +353,11 @@ def test_disabled_webhook_gets_at_most_one_probe_per_interval(
         assert handler.flush(DEADLINE)
         before = 5
         assert len(fake.messages_for(bad_id)) >= 1
+        looked_up = time.monotonic() + 5  # the channel lookup (a GET) follows the first delivery
+        while time.monotonic() < looked_up and not any(
+            r.method == "GET" and r.webhook_id == bad_id for r in fake.requests
+        ):
+            time.sleep(0.01)
         fake.delete_webhook(bad_id)
     count = 0
     ends = time.monotonic() + seconds
