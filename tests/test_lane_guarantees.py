@@ -113,16 +113,16 @@ async def test_bug_while_handling_a_response_keeps_the_carried_records(fake: Fak
     n = notifier(fake, fake.add_webhook())
     n.start()
     lane = n.lanes["general"]
-    update = lane.bucket.update
+    record_success = lane.circuit.record_success
     calls = []
 
     def broken_once(*args: Any) -> None:
         calls.append(args)
         if len(calls) == 1:
             raise RuntimeError("bookkeeping bug")
-        update(*args)
+        record_success(*args)
 
-    lane.bucket.update = broken_once  # type: ignore[method-assign]
+    lane.circuit.record_success = broken_once  # type: ignore[method-assign]
     first = await asyncio.wait_for(n.send_notification(note(0)), 5)
     second = await asyncio.wait_for(n.send_notification(note(1)), 5)
     await n.aclose()

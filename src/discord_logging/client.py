@@ -19,6 +19,7 @@ import httpx
 
 from . import __version__
 from .batching import OutgoingMessage
+from .coordination.channels import WebhookChannel
 from .outcome import Outcome, OutcomeKind, classify, transport_failure
 from .payload import build_payload
 from .ratelimit import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
@@ -61,6 +62,9 @@ class SendResult:
     outcome: Outcome
     headers: RateLimitHeaders
     latency: float
+    sent: bool = True
+    """False when the request certainly never reached Discord (the connection was refused or
+    could not be set up): its rate-limit slot counts nowhere."""
 
 
 class WebhookClient:
@@ -122,6 +126,9 @@ class WebhookClient:
                     timeout=limit,
                 )
             content = response.content
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Nothing was sent: no connection, so Discord counted nothing.
+            return self._failed(f"{type(exc).__name__}: {exc}", started, sent=False)
         except httpx.TimeoutException as exc:
             return self._failed(
                 f"timed out after {time.monotonic() - started:.1f}s ({exc!r})", started
@@ -145,10 +152,32 @@ class WebhookClient:
             return Outcome(OutcomeKind.DELIVERED, 200)
         return classify(response.status_code, response.headers, response.content)
 
+    async def lookup(self, url: WebhookURL) -> WebhookChannel | Outcome:
+        """GET the webhook (posts nothing): the channel (and guild) it posts into, or the
+        classified failure (401/404 disabled, 429, 5xx, transport) when Discord did not say."""
+        try:
+            response = await self._http.get(url.secret_url(wait=False))
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
+            return transport_failure(f"{type(exc).__name__}: {exc}")
+        if response.status_code != 200:
+            return classify(response.status_code, response.headers, response.content)
+        try:
+            data = response.json()
+            channel_id = data.get("channel_id") if isinstance(data, dict) else None
+            guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        except ValueError:
+            channel_id = guild_id = None
+        if not isinstance(channel_id, str | int) or not str(channel_id):
+            return transport_failure("the webhook's answer names no channel_id")
+        return WebhookChannel(str(channel_id), str(guild_id) if guild_id else None)
+
     @staticmethod
-    def _failed(description: str, started: float) -> SendResult:
+    def _failed(description: str, started: float, *, sent: bool = True) -> SendResult:
         return SendResult(
-            transport_failure(description), RateLimitHeaders(), time.monotonic() - started
+            transport_failure(description),
+            RateLimitHeaders(),
+            time.monotonic() - started,
+            sent=sent,
         )
 
     async def aclose(self) -> None:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from . import lifecycle
@@ -95,6 +96,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         dead_letter_retention_days: float | None = None,
         dead_letter_max_bytes: int | None = None,
         global_rate_limit: int | None = None,
+        redis_url: str | None = None,
+        fleet_size: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -122,6 +125,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             dead_letter_retention_days=dead_letter_retention_days,
             dead_letter_max_bytes=dead_letter_max_bytes,
             global_rate_limit=global_rate_limit,
+            redis_url=redis_url,
+            fleet_size=fleet_size,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -211,13 +216,20 @@ class DiscordHandler(BlockingSend, logging.Handler):
         return store.dead_letters
 
     def _make_notifier(self) -> Notifier:
+        options = dict(self._engine_options)
+        # Every process using this store directory shares Discord's limits through it.
+        options.setdefault("store_dir", self._store_dir())
         return Notifier(
             self.settings,
             dead_letters=self.dead_letters,
             stats=self._stats,
             listeners=[self.store.record] if self.store is not None else [],
-            **self._engine_options,
+            **options,
         )
+
+    def _store_dir(self) -> Path | None:
+        store = self.store
+        return store.path if store is not None and not store.degraded else None
 
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run

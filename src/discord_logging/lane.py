@@ -1,8 +1,15 @@
-"""One lane per webhook: its queue, its limits, its retries, its circuit breaker.
+"""One lane per webhook (id, token, thread): its queue, its retries, its circuit breaker.
+
+However many alert types share a webhook URL, they share its lane, so its limits are counted
+once. The limits themselves (the channel's hidden window, the webhook's announced bucket, the
+global limit and pauses) are the coordinator's, shared with the other lanes of this process and,
+with a store directory or Redis, with every process of the fleet: a slot is taken before each
+request and given back or completed with the answer. The channel a webhook posts into is asked
+of Discord once (a ``GET`` that posts nothing); until it answers, the webhook id stands in.
 
 A lane that is rate limited, failing or disabled only ever waits on its own account (and on
-the process-wide limits), so it never delays another lane. What happens on each kind of
-response is decided in :meth:`WebhookLane._handle`, in one place.
+the shared limits), so it never delays another lane. What happens on each kind of response
+is decided in :meth:`WebhookLane._handle`, in one place.
 
 No exception ends a lane: what it held when something went wrong (a bug, a record nothing can
 render) is kept as ``internal_error`` dead letters, reported once per kind on stderr, and the
@@ -19,13 +26,21 @@ from typing import Final
 from .backoff import retry_delay
 from .batching import OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
+from .client import SendResult
+from .coordination import Grant
+from .coordination.channels import WebhookChannel
 from .deadletters import DeadLetter, DeadLetterReason
 from .lane_packing import next_backlog, plain_prefix, split
-from .lane_redelivery import REFILL_INTERVAL, RENEW_INTERVAL, LaneRedelivery, with_repeat_note
+from .lane_redelivery import (
+    CLAIM_LEASE,
+    REFILL_INTERVAL,
+    RENEW_INTERVAL,
+    LaneRedelivery,
+    with_repeat_note,
+)
 from .lane_state import Pending, SharedState
 from .notification import DeliveryStatus, NotificationResult
 from .outcome import Outcome, OutcomeKind
-from .ratelimit import SlidingWindow, WebhookBucket
 from .rendering import RenderedNotification
 from .webhook import WebhookURL
 
@@ -41,21 +56,31 @@ CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may hav
 class WebhookLane:
     """Delivers the notifications routed to one webhook, in order, within Discord's limits."""
 
-    def __init__(self, name: str, url: WebhookURL, shared: SharedState) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: WebhookURL,
+        shared: SharedState,
+        *,
+        names: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        self.names = names or (name,)
+        """Every alert-type name this webhook is configured under (its letters are stored
+        under those names): the lane refills from each."""
         self.url = url
         self.shared = shared
         config = shared.config
         self.queue: deque[Pending] = deque()
         self.in_flight: list[Pending] = []
-        self.bucket = WebhookBucket()
-        self.channel = SlidingWindow(config.rate_limit, config.channel_window)
         self.circuit = CircuitBreaker(config.circuit_threshold, config.circuit_reset)
         self.retry_at = 0.0
         self.disabled_until: float | None = None
         self.sending_until: float | None = None  # when the request in flight times out
-        self.redelivery = LaneRedelivery(name, shared)
+        self.redelivery = LaneRedelivery(self.names, shared)
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
+        self._lookup: asyncio.Task[None] | None = None  # asking Discord for the channel
+        self._delivered_once = False
         self._wake = asyncio.Event()
 
     # -- intake ------------------------------------------------------------------------------
@@ -91,11 +116,14 @@ class WebhookLane:
             while True:
                 try:
                     if not await self._step():
+                        await self._end_lookup()
                         return
                 except Exception as exc:  # noqa: BLE001 - nothing ends a lane
                     self._recover(exc)
                     await self._nap(RECOVERY_PAUSE)  # a bug that repeats must not spin the loop
         except asyncio.CancelledError:
+            if self._lookup is not None:
+                self._lookup.cancel()
             cut_off = self._unsettled_in_flight()
             self.in_flight = []
             self._dead_all(cut_off, DeadLetterReason.UNCERTAIN, None, CUT_OFF_ERROR)
@@ -123,11 +151,23 @@ class WebhookLane:
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
-        self.redelivery.renew(now, self._held_letters())
+        renewed = self.redelivery.renew(now, self._held_letters())
+        if renewed and shared.claim_holder is not None:
+            for letter_id in renewed:
+                await shared.coordinator.renew(letter_id, shared.claim_holder, CLAIM_LEASE)
+        if (
+            self._lookup is None
+            and self._delivered_once  # a webhook that works: never ask about a broken one
+            and shared.channels.lookup_due(self.url.webhook_id, now)
+            and not self.url.thread_id  # a thread is a channel of its own: nothing to ask
+            and not shared.closing  # no new request of any kind at the deadline
+        ):
+            # Beside the sends, never before them: the first alert does not wait for it.
+            self._lookup = asyncio.create_task(self._discover(), name=f"discord-lookup-{self.name}")
         if not self.queue:
             if shared.closing:
                 return False
-            if not self._refill(now):
+            if not await self._refill(now):
                 await self._nap(max(0.0, self.redelivery.next_refill - now) or REFILL_INTERVAL)
             return True
         if self.disabled_until is not None:
@@ -139,32 +179,69 @@ class WebhookLane:
             return True
         wait = self._wait_time(now)
         if wait > 0:
-            if shared.closing and shared.deadline is not None and now + wait > shared.deadline:
-                reason = (
-                    DeadLetterReason.RATE_LIMITED
-                    if shared.paused_until > now
-                    else DeadLetterReason.SHUTDOWN
-                )
-                self._dead_all(list(self.queue), reason, None)
-                self.queue.clear()
-                return False
-            await self._nap(wait)
-            return True
+            return await self._wait(now, wait)
+        url = self.url
+        got = await shared.coordinator.acquire(
+            shared.channels.key(url.webhook_id, url.thread_id), url.webhook_id
+        )
+        if not isinstance(got, Grant):
+            return await self._wait(now, got)
         if not self.circuit.allow(now):  # half-open with a probe already out
+            await shared.coordinator.give_back(got)
             await self._nap(0.05)
             return True
-        await self._send_next(now)
+        await self._send_next(now, got)
         return True
 
     def _wait_time(self, now: float) -> float:
+        """This lane's own holds: a retry's backoff and this process's pause (the shared
+        limits are the coordinator's, asked by :meth:`_step`)."""
+        return max(self.shared.paused_until - now, self.retry_at - now)
+
+    async def _wait(self, now: float, wait: float) -> bool:
+        """Nap ``wait`` seconds; while closing, a wait past the deadline keeps the queue as
+        dead letters instead (False: the lane is done)."""
         shared = self.shared
-        return max(
-            self.bucket.delay(now),
-            self.channel.delay(now),
-            shared.global_window.delay(now),
-            shared.paused_until - now,
-            self.retry_at - now,
-        )
+        if shared.closing and shared.deadline is not None and now + wait > shared.deadline:
+            reason = (
+                DeadLetterReason.RATE_LIMITED
+                if shared.paused_until > now
+                else DeadLetterReason.SHUTDOWN
+            )
+            self._dead_all(list(self.queue), reason, None)
+            self.queue.clear()
+            return False
+        await self._nap(wait)
+        return True
+
+    async def _discover(self) -> None:
+        """Ask Discord which channel the webhook posts into (a GET, posts nothing), so its
+        requests count in that channel's window, with what it sent so far. Until it answers,
+        the webhook id stands in; a failure is asked again later, on a growing interval (a
+        401/404 included: the failed sends disable the lane and its probe, not this, decides
+        whether it is back; Discord bans IPs that keep making invalid requests)."""
+        shared = self.shared
+        webhook_id = self.url.webhook_id
+        try:
+            answer = await shared.client.lookup(self.url)
+            if isinstance(answer, WebhookChannel):
+                stand_in = shared.channels.key(webhook_id)
+                shared.channels.learned(webhook_id, answer.channel_id, answer.guild_id)
+                await shared.coordinator.merge_window(stand_in, shared.channels.key(webhook_id))
+            else:
+                shared.channels.failed(webhook_id, shared.clock())
+        except Exception as exc:  # noqa: BLE001 - the stand-in key keeps serving
+            shared.channels.failed(webhook_id, shared.clock())
+            shared.report_bug(exc, self.name)
+        finally:
+            self._lookup = None
+
+    async def _end_lookup(self) -> None:
+        lookup = self._lookup
+        if lookup is not None:
+            lookup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lookup
 
     async def _nap(self, seconds: float) -> None:
         """Sleep up to ``seconds`` (at most until claims need renewing); new work or shutdown
@@ -215,19 +292,28 @@ class WebhookLane:
             return None
         return backlog[: len(message.notifications)], message
 
-    async def _send_next(self, now: float) -> None:
+    async def _send_next(self, now: float, grant: Grant) -> None:
+        """Send the next message on ``grant``'s slot, which is completed with the answer or
+        given back when no request reached Discord."""
         shared = self.shared
+        coordinator = shared.coordinator
         timeout = shared.client.timeout
-        if shared.closing and shared.deadline is not None:
-            # No request starts that cannot finish before the deadline.
-            left = shared.deadline - now
-            if left < CLOSE_FLOOR:
+        prepared = None
+        try:
+            left = None if shared.deadline is None else shared.deadline - now
+            if shared.closing and left is not None and left < CLOSE_FLOOR:
+                # No request starts that cannot finish before the deadline.
                 self._dead_all(list(self.queue), DeadLetterReason.SHUTDOWN, None)
                 self.queue.clear()
-                return
-            timeout = min(timeout, left)
-        prepared = self._next_message()
+            else:
+                if shared.closing and left is not None:
+                    timeout = min(timeout, left)
+                prepared = self._next_message()
+        except BaseException:
+            await coordinator.give_back(grant)
+            raise
         if prepared is None:
+            await coordinator.give_back(grant)
             return
         carried, message = prepared
         for _ in carried:
@@ -236,23 +322,37 @@ class WebhookLane:
         for pending in carried:
             if pending.first_attempt is None:
                 pending.first_attempt = now
-        shared.global_window.record(now)
-        self.channel.record(now)
         self.sending_until = now + timeout
-        result = await shared.client.execute(self.url, message, timeout=timeout)
+        try:
+            result = await shared.client.execute(self.url, message, timeout=timeout)
+        except asyncio.CancelledError:
+            # Cut off at the close deadline: Discord may have counted it.
+            with contextlib.suppress(Exception):
+                await coordinator.complete(grant, None)
+            raise
         self.sending_until = None
+        await self._settle_slot(grant, result)
         after = shared.clock()
-        # Discord counted the request somewhere between send and answer: the later is safe.
-        self.channel.restamp_last(after)
-        shared.global_window.restamp_last(after)
-        self.bucket.update(result.headers, after)
         for pending in carried:
             pending.attempts += 1
         # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
-        self._handle(carried, message, result.outcome, result.latency, after)
+        await self._handle(carried, message, result.outcome, result.latency, after)
         self.in_flight = []
+        if shared.claim_holder is not None:
+            for pending in carried:
+                if pending.from_dead_letters and pending.settled:
+                    await coordinator.release(pending.notification.id, shared.claim_holder)
 
-    def _handle(
+    async def _settle_slot(self, grant: Grant, result: SendResult) -> None:
+        """A request that never reached Discord (no connection; Cloudflare's ban page) counts
+        nowhere; any other is restamped at answer time (Discord counted it somewhere between
+        send and answer: the later is safe) with the bucket headers it brought."""
+        if not result.sent or result.outcome.kind is OutcomeKind.BANNED:
+            await self.shared.coordinator.give_back(grant)
+        else:
+            await self.shared.coordinator.complete(grant, result.headers)
+
+    async def _handle(
         self,
         carried: list[Pending],
         message: OutgoingMessage,
@@ -264,6 +364,7 @@ class WebhookLane:
         kind = outcome.kind
         self._note_health(kind, now)
         if kind is OutcomeKind.DELIVERED:
+            self._delivered_once = True
             self.circuit.record_success()
             stats.add("messages_sent")
             stats.add("embeds_sent", len(message.embeds))
@@ -274,15 +375,17 @@ class WebhookLane:
         elif kind is OutcomeKind.RATE_LIMITED:
             stats.add("rate_limited")
             after = outcome.retry_after or 1.0
-            if outcome.is_global:
+            if outcome.is_global:  # every lane of every process holds back
                 self.shared.pause_all(after)
-            else:
-                self.bucket.block(after, now)
+                await self.shared.coordinator.pause_all(after)
+            else:  # the webhook's bucket or its channel's hidden window: this webhook waits
+                await self.shared.coordinator.block_webhook(self.url.webhook_id, after)
             self._retry_or_dead(carried, outcome, now, DeadLetterReason.RATE_LIMITED, wait=after)
         elif kind is OutcomeKind.BANNED:
             # Not Discord but Cloudflare: every lane cools off; the records are kept.
             stats.add("banned")
             self.shared.pause_all(outcome.retry_after or 300.0)
+            await self.shared.coordinator.pause_all(outcome.retry_after or 300.0)
             for pending in carried:  # Discord never saw these: not an attempt
                 pending.attempts -= 1
             self._requeue(carried)
@@ -364,8 +467,10 @@ class WebhookLane:
 
     # -- dead letters and redelivery ---------------------------------------------------------
 
-    def _refill(self, now: float) -> bool:
-        """Take retryable dead letters back into the queue once the lane is healthy."""
+    async def _refill(self, now: float) -> bool:
+        """Take retryable dead letters back into the queue once the lane is healthy. The store
+        claims each letter for this process; with Redis, the fleet's claim is taken too, and a
+        letter another process holds stays where it is."""
         if (
             self.shared.closing
             or (self.disabled_until is not None and now < self.disabled_until)
@@ -381,6 +486,13 @@ class WebhookLane:
         )
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
         letters = self.redelivery.take(now, healthy, held)
+        holder = self.shared.claim_holder
+        if holder is not None:
+            letters = [
+                letter
+                for letter in letters
+                if await self.shared.coordinator.claim(letter.id, holder, CLAIM_LEASE)
+            ]
         for letter in letters:
             uncertain = letter.reason is DeadLetterReason.UNCERTAIN
             self.queue.append(

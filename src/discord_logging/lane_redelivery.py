@@ -25,6 +25,7 @@ REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters t
 # alive through three missed rounds (a long request, a busy loop) before another process may
 # take the letter over.
 RENEW_INTERVAL: Final = 30.0
+CLAIM_LEASE: Final = 120.0  # seconds a fleet claim (Redis) holds, like the store's claims
 REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: it was cut off in flight at shutdown"
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
@@ -58,8 +59,9 @@ def with_repeat_note(rendered: RenderedNotification) -> RenderedNotification:
 class LaneRedelivery:
     """One lane's schedule for taking its kept letters back, and its claims on them."""
 
-    def __init__(self, webhook: str, shared: SharedState) -> None:
-        self.webhook = webhook
+    def __init__(self, webhooks: tuple[str, ...], shared: SharedState) -> None:
+        self.webhooks = webhooks
+        """The names the lane's letters are stored under (every alert type sharing the URL)."""
         self.shared = shared
         self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
         self.failed_rounds = 0  # redelivery rounds that failed since the last success
@@ -79,11 +81,14 @@ class LaneRedelivery:
         when the webhook is healthy, else one, as a probe."""
         self.next_refill = now + REFILL_INTERVAL
         limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
-        try:
-            letters = self.shared.dead_letters.retryable(self.webhook, limit)
-        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-            self.shared.stats.add("store_errors")
-            return []
+        letters: list[DeadLetter] = []
+        for webhook in self.webhooks:
+            if len(letters) >= limit:
+                break
+            try:
+                letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
+            except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+                self.shared.stats.add("store_errors")
         letters = [letter for letter in letters if letter.id not in held]
         if letters and healthy:
             self.next_refill = now  # more may be waiting: look again once these are sent
@@ -93,13 +98,15 @@ class LaneRedelivery:
             self.next_renew = now + RENEW_INTERVAL  # just claimed
         return letters
 
-    def renew(self, now: float, letter_ids: list[str]) -> None:
+    def renew(self, now: float, letter_ids: list[str]) -> list[str]:
         """Every RENEW_INTERVAL, extend the store's claims on the kept letters the lane holds,
-        so they cannot expire (and go out from another process) while still queued here."""
+        so they cannot expire (and go out from another process) while still queued here.
+        Returns the ids renewed now (the lane renews their fleet claims too), else []."""
         if now < self.next_renew or not letter_ids:
-            return
+            return []
         self.next_renew = now + RENEW_INTERVAL
         try:
             self.shared.dead_letters.renew(letter_ids)
         except Exception:  # noqa: BLE001 - a failing store must not stop delivery
             self.shared.stats.add("store_errors")
+        return letter_ids

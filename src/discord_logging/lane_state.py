@@ -1,5 +1,6 @@
 """What lanes hold and share: a pending notification's bookkeeping, the settings, and the
-state every lane of one notifier sees (client, process-wide limits, dead letters, clock)."""
+state every lane of one notifier sees (client, the coordinator of the shared limits, the
+channel directory, dead letters, clock)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .client import WebhookClient
+from .coordination import Coordinator
+from .coordination.channels import ChannelDirectory
 from .deadletters import DeadLetterSink
 from .notification import Notification, NotificationResult
 from .outcome import ERROR_TEXT_LIMIT
-from .ratelimit import SlidingWindow
 from .redaction import redact
 from .rendering import EmbedRenderer, RenderedNotification
 from .stats import DeliveryStats
@@ -53,14 +55,16 @@ class LaneConfig:
 
 @dataclass(slots=True)
 class SharedState:
-    """What lanes share: the client, the process-wide limits, the dead letters, the clock."""
+    """What lanes share: the client, the limits (shared with other processes through the
+    coordinator), the channel directory, the dead letters, the clock."""
 
     client: WebhookClient
     renderer: EmbedRenderer
     dead_letters: DeadLetterSink
     stats: DeliveryStats
     config: LaneConfig
-    global_window: SlidingWindow
+    coordinator: Coordinator
+    channels: ChannelDirectory
     on_result: Callable[[Pending, NotificationResult, str], None]
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
@@ -69,6 +73,9 @@ class SharedState:
     closing: bool = False
     deadline: float | None = None
     reported_errors: set[str] = field(default_factory=set)  # internal error kinds on stderr
+    claim_holder: str | None = None
+    """Who this process is in the coordinator's dead-letter claims; None when the store's own
+    claims suffice (one host: the store directory's lock-protected claims)."""
 
     def pause_all(self, seconds: float) -> None:
         """A global 429 or a ban: every lane holds back."""

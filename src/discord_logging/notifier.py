@@ -1,5 +1,9 @@
 """The async delivery engine: one lane per webhook on one ``httpx.AsyncClient``.
 
+Alert types configured with the same URL share one lane. The limits every lane obeys come
+from one coordinator (:mod:`.coordination`): this process only, every process using the same
+store directory (``store_dir``), or every process on one Redis (``DISCORD_REDIS_URL``).
+
 Use it directly from async code (``await notifier.send(...)``); :class:`DiscordHandler` runs
 one on its worker thread. All methods must be called from the event loop that runs it.
 """
@@ -7,16 +11,21 @@ one on its worker thread. All methods must be called from the event loop that ru
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from .alerts import normalize_alert_type
 from .client import WebhookClient
+from .coordination import Coordinator, Limits, open_coordinator
+from .coordination.channels import ChannelDirectory
 from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from .errors import ConfigurationError
 from .lane import WebhookLane
@@ -27,12 +36,13 @@ from .notification import (
     NotificationChannel,
     NotificationResult,
 )
-from .ratelimit import BAN_COOLDOWN, SlidingWindow
+from .ratelimit import BAN_COOLDOWN
 from .rendering import EmbedRenderer
 from .routing import Router
 from .settings import DiscordSettings, load_settings, webhook_variable
 from .snapshot import HOST, formatted_traceback, scrub
 from .stats import DeliveryStats
+from .webhook import WebhookURL
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
@@ -43,7 +53,9 @@ class Notifier:
     """Routes notifications to per-webhook lanes and reports every outcome.
 
     ``settings`` default to the environment; keyword ``overrides`` are setting names
-    (see :func:`load_settings`). The remaining keywords tune timing for tests and benchmarks.
+    (see :func:`load_settings`). ``store_dir`` shares the limits with every process using the
+    same directory (the handler passes its store's); ``DISCORD_REDIS_URL`` shares them on Redis.
+    The remaining keywords tune timing for tests and benchmarks.
     """
 
     def __init__(
@@ -62,6 +74,7 @@ class Notifier:
         circuit_threshold: int = 5,
         circuit_reset: float = 30.0,
         retry_deadline: float = 300.0,
+        store_dir: Path | None = None,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -69,7 +82,7 @@ class Notifier:
                 f"unknown engine option(s) {sorted(overrides)}: with settings given, Notifier "
                 "takes only dead_letters, stats, listeners, transport, clock, rand, "
                 "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
-                "circuit_reset, retry_deadline"
+                "circuit_reset, retry_deadline, store_dir"
             )
         self.settings = settings if settings is not None else load_settings(**overrides)
         s = self.settings
@@ -101,10 +114,13 @@ class Notifier:
             circuit_reset=circuit_reset,
             attach_full_text=s.attach_full_text,
         )
+        require_redis_client(s.redis_url)
+        self._store_dir = store_dir
         self._clock = clock
         self._rand = rand
         self._shared: SharedState | None = None
         self._lanes: dict[str, WebhookLane] = {}
+        self._unique_lanes: list[WebhookLane] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._warned_no_webhook = False
@@ -120,33 +136,56 @@ class Notifier:
     def _start(self) -> SharedState:
         """Create the client and lanes inside the running loop (on first use)."""
         if self._shared is None:
+            coordinator = self._open_coordinator()
+            self.stats.coordination = coordinator
             self._shared = SharedState(
                 client=WebhookClient(**self._client_options),
                 renderer=self.renderer,
                 dead_letters=self.dead_letters,
                 stats=self.stats,
                 config=self._config,
-                global_window=SlidingWindow(
-                    int(self.settings.global_rate_limit), 1.0, GLOBAL_WINDOW_MARGIN
-                ),
+                coordinator=coordinator,
+                channels=ChannelDirectory(),
                 on_result=self._report,
                 clock=self._clock,
                 rand=self._rand,
+                claim_holder=claim_holder() if coordinator.backend == "redis" else None,
             )
-            for name, url in self.urls.items():
-                lane = WebhookLane(name, url, self._shared)
-                self._lanes[name] = lane
-                self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{name}"))
+            for names, url in lanes_by_webhook(self.urls):
+                lane = WebhookLane(names[0], url, self._shared, names=names)
+                self._unique_lanes.append(lane)
+                for name in names:
+                    self._lanes[name] = lane
+                self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}"))
         return self._shared
+
+    def _open_coordinator(self) -> Coordinator:
+        s = self.settings
+        limits = Limits(
+            channel_limit=s.rate_limit,
+            channel_window=self._config.channel_window,
+            global_limit=s.global_rate_limit,
+            global_window=1.0 + GLOBAL_WINDOW_MARGIN,
+        )
+        # Shared backends keep their own clock (the wall clock, Redis TIME): it is shared with
+        # other processes. This process's limits follow the notifier's (injected in tests).
+        return open_coordinator(
+            limits,
+            store_dir=self._store_dir,
+            redis_url=s.redis_url.get_secret_value() if s.redis_url is not None else None,
+            fleet_size=s.fleet_size,
+            clock=None if self._store_dir is not None else self._clock,
+        )
 
     @property
     def lanes(self) -> Mapping[str, WebhookLane]:
-        """The lanes by webhook (alert type) name, once started."""
+        """The lanes by webhook (alert type) name, once started; names configured with the same
+        URL map to the same lane."""
         return self._lanes
 
     def queue_depth(self) -> int:
         """Notifications queued or in flight across all lanes."""
-        return sum(len(lane.queue) + len(lane.in_flight) for lane in self._lanes.values())
+        return sum(len(lane.queue) + len(lane.in_flight) for lane in self._unique_lanes)
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -192,7 +231,7 @@ class Notifier:
 
     def held(self, notification_id: str) -> Pending | None:
         """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
-        for lane in self._lanes.values():
+        for lane in self._unique_lanes:
             for pending in (*lane.queue, *lane.in_flight):
                 if pending.notification.id == notification_id:
                     return pending
@@ -271,7 +310,7 @@ class Notifier:
         """Wait until every lane is empty. True when, within ``timeout`` seconds, everything
         was delivered or kept in a durable dead-letter store."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while any(lane.busy for lane in self._lanes.values()):
+        while any(lane.busy for lane in self._unique_lanes):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.005)
@@ -294,10 +333,10 @@ class Notifier:
         before = self.stats.get("dead_lettered")
         shared.closing = True
         shared.deadline = shared.clock() + timeout
-        for lane in self._lanes.values():
+        for lane in self._unique_lanes:
             lane.wake()
         _, unfinished = await asyncio.wait(self._tasks, timeout=max(timeout, 0.0))
-        ends = [lane.sending_until for lane in self._lanes.values() if lane.sending_until]
+        ends = [lane.sending_until for lane in self._unique_lanes if lane.sending_until]
         if unfinished and ends:  # requests in flight: each may still finish in its own timeout
             grace = max(ends) - shared.clock() + IN_FLIGHT_SLACK
             _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
@@ -305,6 +344,7 @@ class Notifier:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.dead_letters.sync()
+        await shared.coordinator.aclose()
         await shared.client.aclose()
         return self.stats.get("dead_lettered") - before
 
@@ -314,6 +354,37 @@ class Notifier:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def lanes_by_webhook(urls: Mapping[str, WebhookURL]) -> list[tuple[tuple[str, ...], WebhookURL]]:
+    """The webhooks to run a lane for, each with every alert-type name configured with it
+    (same id, token and thread), in configuration order: one lane per webhook."""
+    grouped: dict[tuple[str, str, str | None], list[str]] = {}
+    first: dict[tuple[str, str, str | None], WebhookURL] = {}
+    for name, url in urls.items():
+        key = (url.webhook_id, url.token, url.thread_id)
+        grouped.setdefault(key, []).append(name)
+        first.setdefault(key, url)
+    return [(tuple(names), first[key]) for key, names in grouped.items()]
+
+
+def require_redis_client(redis_url: object) -> None:
+    """With ``DISCORD_REDIS_URL`` set, redis-py must be installed: say how, at start-up."""
+    if redis_url is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigurationError(
+            "DISCORD_REDIS_URL is set but redis-py is not installed. Fix: install the redis "
+            'extra of this library (pip install "discord-logging[redis]"), or unset '
+            "DISCORD_REDIS_URL to share limits only through the store directory"
+        )
+
+
+def claim_holder() -> str:
+    """Who this process is in the fleet's dead-letter claims (host, pid, a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 class DiscordChannel(NotificationChannel):

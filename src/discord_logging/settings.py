@@ -52,6 +52,8 @@ _FIXES: Final = {
     "close_timeout": "use seconds from 0 to 300, e.g. 5",
     "global_rate_limit": "use a whole number of requests per second from 1 to 50, e.g. 50",
     "attach_full_text": "use true or false",
+    "redis_url": "use a redis:// or rediss:// URL, e.g. redis://redis.internal:6379/0",
+    "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
 }
 # Discord's limits for the author overrides (discord-openapi.json,
 # IncomingWebhookRequestPartial: username 1-80, avatar_url a URI of at most 2048 characters;
@@ -184,6 +186,8 @@ class DiscordSettings(BaseSettings):
     global_rate_limit: int = Field(50, ge=1, le=50)
     templates_dir: Path | None = None
     attach_full_text: bool = True
+    redis_url: SecretStr | None = None
+    fleet_size: int = Field(4, ge=1, le=10_000)
 
     @classmethod
     def settings_customise_sources(
@@ -261,6 +265,17 @@ class DiscordSettings(BaseSettings):
                 _mention_target(str(t)) for t in items if str(t).strip()
             )
         return result
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if not text.startswith(("redis://", "rediss://", "unix://")):
+            # The URL may hold a password: the message never shows it.
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return text
 
     @field_validator("username")
     @classmethod

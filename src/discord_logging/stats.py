@@ -36,6 +36,9 @@ class DeliveryStats:
         self._dropped: Counter[str] = Counter()
         self._dead: Counter[str] = Counter()
         self._per_type: dict[str, Counter[str]] = {}
+        self.coordination: Any = None
+        """The coordinator of the shared limits (set by the notifier): its backend and counters
+        are in the snapshot."""
 
     def add(self, name: str, count: int = 1, alert_type: str | None = None) -> None:
         """Add ``count`` to counter ``name`` (and to the alert type's, when given)."""
@@ -78,6 +81,15 @@ class DeliveryStats:
             data["per_alert_type"] = {
                 kind: {name: counts[name] for name in PER_TYPE}
                 for kind, counts in sorted(self._per_type.items())
+            }
+        coordinator = self.coordination
+        if coordinator is not None:
+            counters = coordinator.stats
+            data["coordination"] = {
+                "backend": coordinator.backend,
+                "backend_errors": counters.backend_errors,
+                "fallbacks": counters.fallbacks,
+                "fallback_grants": counters.fallback_grants,
             }
         data.update(extra)
         return data

@@ -156,7 +156,7 @@ def test_json_round_trip() -> None:
     ledger.acquire(state, SMALL, "a", 1.0)
     ledger.complete(state, "a", KNOWN, 1.5)
     ledger.pause(state.pause, 3.0, 1.5)
-    keys = ledger.state_keys("channel:1", "2")
+    keys = ledger.state_keys("channel:1", "2")[:4]
     states = [state.pause, state.global_window, state.channel, state.bucket]
     again = [ledger.from_json(k, s.to_json()) for k, s in zip(keys, states, strict=True)]
     assert again == states

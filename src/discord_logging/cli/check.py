@@ -32,7 +32,8 @@ def register(commands: Any) -> None:
         "--ping",
         action="store_true",
         help="also send one test notification to each configured webhook (alert type = the "
-        "webhook's name) and show the outcome; exit 1 if any fails",
+        "webhook's name) and show the outcome, and show each webhook's channel (a GET that "
+        "posts nothing), warning when several alert types share one; exit 1 if any fails",
     )
     parser.set_defaults(run=run)
 
@@ -80,6 +81,7 @@ def problems_of(args: argparse.Namespace) -> tuple[DiscordSettings | None, list[
 
 def run(args: argparse.Namespace) -> int:
     """Print the configuration; every problem found exits 3, naming the variable and the fix."""
+    from ..coordination.discovery import channel_report
     from . import send
 
     settings, problems = problems_of(args)
@@ -96,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         failed = any(not result.ok for _, result in pings)
         if args.ping:
             info["ping"] = [{"webhook": name, **r.to_dict()} for name, r in pings]
+            info["channels"] = channel_report(
+                settings.webhook_urls, timeout=settings.timeout_seconds
+            )
         emit_json({"ok": not failed, **info})
         return 1 if failed else 0
     say("Configuration OK.\n")
@@ -119,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
     say(f"\nStore: {info['store']} (created and written: OK)")
     if not args.ping:
         return 0
+    channels = channel_report(settings.webhook_urls, timeout=settings.timeout_seconds)
+    rows = [
+        (name, found.get("channel_id") or f"unknown ({found.get('error')})")
+        for name, found in channels["webhooks"].items()
+    ]
+    say("")
+    say(table(rows, ["webhook", "channel"]))
+    for shared in channels["shared_channels"]:
+        say(
+            f"Note: {', '.join(shared['alert_types'])} post into one channel "
+            f"({shared['channel_id']}): they share its {settings.rate_limit} messages a minute."
+        )
     say("\nPinging every webhook...")
     pings = send.ping(settings)
     send.print_pings(pings)

@@ -155,6 +155,18 @@ class Coordinator(abc.ABC):
 
         await self._transact((ledger.PAUSE_KEY,), hold)
 
+    async def merge_window(self, stand_in: str, channel: str) -> None:
+        """A webhook's channel became known: the slots counted under its ``stand_in`` key (the
+        webhook id) count in ``channel``'s window too, so learning it never widens the window."""
+
+        def merge(states: list[State], now: float) -> None:
+            old, new = states
+            assert isinstance(old, ledger.WindowState)
+            assert isinstance(new, ledger.WindowState)
+            new.stamps.update(old.stamps)  # slot ids are unique: nothing is counted twice
+
+        await self._transact((f"window:{stand_in}", f"window:{channel}"), merge)
+
     # -- dead-letter claims ------------------------------------------------------------------
 
     @abc.abstractmethod

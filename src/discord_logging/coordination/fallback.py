@@ -130,6 +130,12 @@ class SharedCoordinator(Coordinator):
         await self.fallback.pause_all(seconds)
         await self._shared(lambda: super(SharedCoordinator, self).pause_all(seconds), None)
 
+    async def merge_window(self, stand_in: str, channel: str) -> None:
+        await self.fallback.merge_window(stand_in, channel)
+        await self._shared(
+            lambda: super(SharedCoordinator, self).merge_window(stand_in, channel), None
+        )
+
     # -- dead-letter claims ------------------------------------------------------------------
 
     @abc.abstractmethod

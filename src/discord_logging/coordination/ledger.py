@@ -196,16 +196,22 @@ class SlotState:
     global_window: WindowState
     channel: WindowState
     bucket: BucketState
+    stand_in: WindowState | None = None
+    """The webhook's own window (its stand-in key) once its channel is known: still checked
+    and stamped, so a process that has not learned the channel yet (and counts under the
+    stand-in) sees the slots of those that have."""
 
 
 PAUSE_KEY: Final = "pause"
 GLOBAL_KEY: Final = "window:global"
 
 
-def state_keys(channel: str, webhook: str) -> tuple[str, str, str, str]:
+def state_keys(channel: str, webhook: str) -> tuple[str, ...]:
     """Store keys of the states a request on ``webhook`` into ``channel`` touches, in
-    :class:`SlotState` order."""
-    return (PAUSE_KEY, GLOBAL_KEY, f"window:{channel}", f"bucket:{webhook}")
+    :class:`SlotState` order (the webhook's stand-in window last, when ``channel`` is not it)."""
+    keys: tuple[str, ...] = (PAUSE_KEY, GLOBAL_KEY, f"window:{channel}", f"bucket:{webhook}")
+    stand_in = f"window:webhook:{webhook}"
+    return keys if keys[2] == stand_in else (*keys, stand_in)
 
 
 State = PauseState | WindowState | BucketState
@@ -248,12 +254,18 @@ def encode(state: State) -> str:
 
 def slot_state(states: list[State]) -> SlotState:
     """The states of :func:`state_keys`, in order, as one :class:`SlotState`."""
-    pause, global_window, channel, bucket = states
+    pause, global_window, channel, bucket, *rest = states
     assert isinstance(pause, PauseState)
     assert isinstance(global_window, WindowState)
     assert isinstance(channel, WindowState)
     assert isinstance(bucket, BucketState)
-    return SlotState(pause, global_window, channel, bucket)
+    stand_in = rest[0] if rest else None
+    assert stand_in is None or isinstance(stand_in, WindowState)
+    return SlotState(pause, global_window, channel, bucket, stand_in)
+
+
+def _windows(state: SlotState) -> list[WindowState]:
+    return [state.global_window, state.channel, *([state.stand_in] if state.stand_in else [])]
 
 
 def acquire(state: SlotState, limits: Limits, slot: str, now: float) -> float:
@@ -264,18 +276,21 @@ def acquire(state: SlotState, limits: Limits, slot: str, now: float) -> float:
         state.global_window.delay(limits.global_limit, limits.global_window, now),
         state.channel.delay(limits.channel_limit, limits.channel_window, now),
         state.bucket.delay(now, limits.in_flight_ttl),
+        state.stand_in.delay(limits.channel_limit, limits.channel_window, now)
+        if state.stand_in
+        else 0.0,
     )
     if wait > 0:
         return wait
-    state.global_window.stamps[slot] = now
-    state.channel.stamps[slot] = now
+    for window in _windows(state):
+        window.stamps[slot] = now
     state.bucket.in_flight[slot] = now
     return 0.0
 
 
 def complete(state: SlotState, slot: str, headers: RateLimitHeaders | None, now: float) -> None:
     """The answer to ``slot`` arrived at ``now``: restamp it, release the bucket, read headers."""
-    for window in (state.global_window, state.channel):
+    for window in _windows(state):
         # A stamp that expired while its request was in flight comes back: Discord counted it.
         window.stamps[slot] = max(window.stamps.get(slot, now), now)
     state.bucket.in_flight.pop(slot, None)
@@ -285,8 +300,8 @@ def complete(state: SlotState, slot: str, headers: RateLimitHeaders | None, now:
 
 def give_back(state: SlotState, slot: str) -> None:
     """``slot``'s request never reached Discord: it counts nowhere."""
-    state.global_window.stamps.pop(slot, None)
-    state.channel.stamps.pop(slot, None)
+    for window in _windows(state):
+        window.stamps.pop(slot, None)
     state.bucket.in_flight.pop(slot, None)
 
 
