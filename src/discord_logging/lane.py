@@ -167,7 +167,9 @@ class WebhookLane:
         if not self.queue:
             if shared.closing:
                 return False
-            if not await self._refill(now):
+            # Records may arrive while the refill awaits the store: their wake-up came before
+            # a nap would clear it, so look at the queue again instead of sleeping.
+            if not await self._refill(now) and not self.queue:
                 await self._nap(max(0.0, self.redelivery.next_refill - now) or REFILL_INTERVAL)
             return True
         if self.disabled_until is not None:
