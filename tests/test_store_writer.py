@@ -245,6 +245,32 @@ def test_the_disk_is_tried_again_and_memory_letters_move_back(
     assert on_disk(tmp_path) == ["record 1", "record 2"]
 
 
+def test_close_tries_a_busy_store_once_more_before_letters_are_lost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that fell back to memory because it stayed busy past the retries (SQLite's
+    lock held by other processes) writes its memory letters to disk at close once it is free,
+    even within 30 s of the last try: letters that would die with the process are kept."""
+    store = Store(tmp_path)
+    assert store.durable is not None
+    real = DurableDeadLetters.write
+    monkeypatch.setattr("discord_logging.store._pending.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
+
+    def busy(*args: Any) -> None:
+        raise diskcache.Timeout()
+
+    monkeypatch.setattr(DurableDeadLetters, "write", busy)
+    store.dead_letters.add(letter(1))
+    store.dead_letters.sync()
+    assert store.degraded
+    assert store.memory_only == 1
+    monkeypatch.setattr(DurableDeadLetters, "write", real)
+    store.close()
+    assert store.memory_only == 0
+    assert "works again; 1 dead letter(s)" in capsys.readouterr().err
+    assert on_disk(tmp_path) == ["record 1"]
+
+
 def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     """renew() pushes out the lease of claims this process holds; another process's claim
     (and an unclaimed letter) is left as it was."""

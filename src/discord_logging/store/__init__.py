@@ -17,6 +17,7 @@ once it works, moves the letters kept in memory back to it and says so once.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -79,6 +80,7 @@ class Store:
         self._abandoned: list[History | DurableDeadLetters] = []  # closed by release_thread
         self._open_lock = threading.Lock()
         self._opened = False
+        self._down_busy = False
         self._down = False  # dead letters in memory, history off, until the disk works again
         self._next_disk_try = 0.0
         self._pending = PendingWrites()
@@ -142,6 +144,7 @@ class Store:
         if self._down:
             return
         self._down = True
+        self._down_busy = transient(exc)  # busy, not broken: worth one more try at close
         self._next_disk_try = time.monotonic() + RETRY_DISK_INTERVAL
         print(
             f"discord-logging: the store at {self.path} cannot be used "
@@ -387,5 +390,10 @@ class Store:
         connections (the store stays on disk). Starts no thread."""
         self._stop_writer()
         self.write_pending()
+        if self._down and self._down_busy:
+            # Letters only in memory die with the process. A store that was merely busy (many
+            # processes on one disk) is usually free again by now: one more try, however
+            # recent the last one was.
+            self.try_disk(now=math.inf)
         self.closed = True
         self.release_thread()
