@@ -64,11 +64,6 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
             self._starved = True
 
 
-def store_thread() -> ExitSafeExecutor:
-    """The one thread a notifier's store reads run on (exit-safe like the lookup pool)."""
-    return ExitSafeExecutor(1, thread_name_prefix="discord-logging-store")
-
-
 def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futures.Future[T]:
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
     try:

@@ -30,7 +30,6 @@ from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDea
 from .errors import ConfigurationError
 from .lane import WebhookLane
 from .lane_state import LaneConfig, Pending, SharedState
-from .lifecycle import store_thread
 from .notification import (
     DeliveryStatus,
     Notification,
@@ -151,7 +150,6 @@ class Notifier:
                 clock=self._clock,
                 rand=self._rand,
                 claim_holder=claim_holder() if coordinator.backend == "redis" else None,
-                store_io=store_thread() if self.dead_letters.durable else None,
             )
             for names, url in lanes_by_webhook(self.urls):
                 lane = WebhookLane(names[0], url, self._shared, names=names)
@@ -345,9 +343,6 @@ class Notifier:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if shared.store_io is not None:  # its connections are closed by the thread that opened them
-            await shared.off_loop(self.dead_letters.release_thread)
-            shared.store_io.shutdown(wait=False)
         self.dead_letters.sync()
         await shared.coordinator.aclose()
         await shared.client.aclose()
