@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -185,10 +186,18 @@ class DiscordHandler(BlockingSend, logging.Handler):
         Its store is built on first use (first record, ``stats()``): SQLite connections must
         not cross a fork, and opening one here could wait forever for a lock that a parent
         thread held at the fork. The inherited store is kept referenced, never closed or
-        collected in the child, for the same reason. The worker starts on the first record:
+        collected in the child, for the same reason, and so is the inherited worker (its
+        notifier's limits connection). The worker starts on the first record:
         the parent serves the letters both share."""
+        # The parent's threads (worker, store writer) do not exist here, so the SQLite
+        # connections they kept in thread-locals become garbage. Closing a connection that
+        # crossed a fork is not safe, so they are left to the collector, and Python 3.13's
+        # "unclosed database" warning for them is silenced in this child only.
+        warnings.filterwarnings("ignore", "unclosed database", ResourceWarning)
         if self._store is not None:
             _INHERITED.append(self._store)
+        if self._worker is not None:  # its notifier holds the coordinator's SQLite connection
+            _INHERITED.append(self._worker)
         self._store = None
         self._store_wanted = self._dead_letters is None
         self._kept_at_close = None
@@ -376,6 +385,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
         return f"<DiscordHandler {level} webhooks={sorted(self.settings.webhook_urls)}>"
 
 
-# Stores inherited over a fork: referenced so that the child never collects (and closes) the
-# parent's SQLite connections; see DiscordHandler._after_fork_in_child.
-_INHERITED: list[Store] = []
+# Stores and workers inherited over a fork: referenced so that the child never collects (and
+# closes) the parent's SQLite connections; see DiscordHandler._after_fork_in_child.
+_INHERITED: list[object] = []
