@@ -26,9 +26,13 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.lifecycle import store_thread
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store
 
@@ -75,8 +79,17 @@ async def monitor(lags: list[float], running: asyncio.Event) -> None:
         lags.append(time.perf_counter() - started - 0.001)
 
 
-async def lanes(store: Store, seconds: float, calls: dict[str, list[float]]) -> int:
+async def lanes(
+    store: Store, seconds: float, calls: dict[str, list[float]], io: Executor | None
+) -> int:
+    """What lanes do on the loop. With ``io`` (as the notifier does), the reads run on the
+    store's own thread; without it, inline on the loop (as before)."""
     sink = store.dead_letters
+    loop = asyncio.get_running_loop()
+
+    async def read(fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args) if io is None else await loop.run_in_executor(io, fn, *args)
+
     end = time.monotonic() + seconds
     fresh = 10_000_000
     rounds = 0
@@ -87,7 +100,7 @@ async def lanes(store: Store, seconds: float, calls: dict[str, list[float]]) -> 
     while time.monotonic() < end:
         for webhook in WEBHOOKS:
             t = time.perf_counter()
-            found = sink.retryable(webhook, 50)
+            found = await read(sink.retryable, webhook, 50)
             timed("retryable", t)
             await asyncio.sleep(0)
             for letter in found[: len(found) // 2]:
@@ -106,21 +119,27 @@ async def lanes(store: Store, seconds: float, calls: dict[str, list[float]]) -> 
             sink.add(make_letter(fresh, WEBHOOKS[fresh % 4], fresh % 3 == 0, time.time()))
             timed("add", t)
         t = time.perf_counter()
-        len(sink)
+        await read(len, sink)  # what stats() asks from a caller's thread
         timed("len", t)
         rounds += 1
         await asyncio.sleep(0.01)
     return rounds
 
 
-async def run(store: Store, seconds: float) -> tuple[list[float], dict[str, list[float]], int]:
+async def run(
+    store: Store, seconds: float, off_loop: bool
+) -> tuple[list[float], dict[str, list[float]], int]:
     lags: list[float] = []
     calls: dict[str, list[float]] = {}
     done = asyncio.Event()
+    io = store_thread() if off_loop else None
     watcher = asyncio.create_task(monitor(lags, done))
-    rounds = await lanes(store, seconds, calls)
+    rounds = await lanes(store, seconds, calls, io)
     done.set()
     await watcher
+    if io is not None:
+        await asyncio.get_running_loop().run_in_executor(io, store.release_thread)
+        io.shutdown()
     return lags, calls, rounds
 
 
@@ -139,22 +158,33 @@ def main() -> None:
         store = Store(root / "store")
         took = fill(store, args.letters)
         print(f"filled {args.letters:,} dead letters in {took:.1f} s")
-        lags, calls, rounds = asyncio.run(run(store, args.seconds))
-        store.close()
-        worst = max(lags)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(
-            f"{rounds} rounds in {args.seconds:.0f} s, {len(lags):,} monitor wake-ups, "
-            f"load average {load:.1f} on {os.cpu_count()} CPUs"
-        )
-        print(f"event-loop stall: longest {worst * 1000:.1f} ms, p99 {p99(lags) * 1000:.2f} ms")
-        for name, times in sorted(calls.items()):
+        worst: dict[str, float] = {}
+        for label, off_loop in (
+            ("reads inline on the loop", False),
+            ("reads on the store's thread (as shipped)", True),
+        ):
+            lags, calls, rounds = asyncio.run(run(store, args.seconds, off_loop))
+            worst[label] = max(lags)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"\n== {label}")
             print(
-                f"  {name:<9} {len(times):>7,} calls  longest {max(times) * 1000:7.2f} ms  "
-                f"p99 {p99(times) * 1000:6.3f} ms"
+                f"{rounds} rounds in {args.seconds:.0f} s, {len(lags):,} monitor wake-ups, "
+                f"load average {load:.1f} on {os.cpu_count()} CPUs"
             )
-        verdict = "met" if worst < TARGET else "MISSED"
-        print(f"target: longest stall under {TARGET * 1000:.0f} ms: {verdict}")
+            print(
+                f"event-loop stall: longest {max(lags) * 1000:.1f} ms, "
+                f"p99 {p99(lags) * 1000:.2f} ms"
+            )
+            for name, times in sorted(calls.items()):
+                print(
+                    f"  {name:<9} {len(times):>7,} calls  longest {max(times) * 1000:7.2f} ms  "
+                    f"p99 {p99(times) * 1000:6.3f} ms"
+                )
+        store.close()
+        inline, shipped = worst.values()
+        verdict = "met" if shipped < TARGET else "MISSED"
+        print(f"\nlongest stall, inline / store thread: {inline / shipped:.1f}x")
+        print(f"target (as shipped): longest stall under {TARGET * 1000:.0f} ms: {verdict}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -15,11 +15,32 @@ pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="n
 
 FORKS = 200
 
+# Waits for a forked child (its exit code must be 0); one still running after 5 s counts as
+# hung and is killed. Part of both scripts below.
+REAP = """
+def reaped_hung(pid):
+    deadline = time.monotonic() + 5.0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0, status
+            return 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return 1
+        time.sleep(0.001)
+"""
+
 # A writer thread logs records that Discord refuses (400: each one a dead letter written to
 # the store) while the main thread forks; each child ends at once, as preexec children and
 # fork-exec helpers do. A child still running after its bound counts as hung and is killed.
-FORK_DURING_WRITES = f"""
+FORK_DURING_WRITES = (
+    """
 import json, os, signal, threading, time
+"""
+    + REAP
+    + f"""
 from discord_logging.store import Store
 
 opened = []
@@ -48,18 +69,7 @@ for _ in range({FORKS}):
     pid = os.fork()
     if pid == 0:
         os._exit(0 if not opened or opened == [os.getppid()] else 3)
-    deadline = time.monotonic() + 5.0
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            assert os.waitstatus_to_exitcode(status) == 0, status
-            break
-        if time.monotonic() > deadline:
-            hung += 1
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            break
-        time.sleep(0.001)
+    hung += reaped_hung(pid)
 
 def preexec():
     if handler._store is not None or opened != [os.getppid()]:
@@ -72,6 +82,7 @@ thread.join()
 written = handler.stats()["dead_lettered"]
 print(json.dumps({{"hung": hung, "stores": len(opened), "written": written > 0}}))
 """
+)
 
 
 def test_forks_during_store_writes_never_hang(fake_discord: FakeDiscord, tmp_path: Path) -> None:
@@ -85,3 +96,74 @@ def test_forks_during_store_writes_never_hang(fake_discord: FakeDiscord, tmp_pat
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"hung": 0, "stores": 1, "written": True}, done.stderr
+
+
+# The parent's store thread reads and claims kept letters in a loop (what lanes do on it)
+# and its writer writes, while the main thread forks children that open the same store and
+# read it: a child forked while a parent thread was inside SQLite would inherit that
+# thread's process-wide SQLite mutexes locked and hang on its first store call.
+FORK_DURING_READS = (
+    """
+import json, os, signal, threading, time
+"""
+    + REAP
+    + f"""
+from discord_logging.store import Store
+
+handler = make_handler()
+log.addHandler(handler)
+log.error("start the worker")
+deadline = time.monotonic() + 10
+while handler._worker._notifier is None or handler._worker._notifier._shared is None:
+    assert time.monotonic() < deadline, "the worker did not start"
+    time.sleep(0.01)
+store_io = handler._worker._notifier._shared.store_io
+sink = handler.store.dead_letters
+stop = threading.Event()
+reads = 0
+
+def reader():
+    global reads
+    while not stop.is_set():
+        store_io.submit(sink.retryable, "general", 20).result()
+        reads += 1
+        time.sleep(0.002)  # a lane reads in rounds; back to back, other processes starve
+
+def writer():
+    i = 0
+    while not stop.is_set():
+        log.error("write %s", i)
+        i += 1
+        time.sleep(0.004)  # a few hundred letters a second: other processes get their turn
+
+threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+for thread in threads:
+    thread.start()
+hung = 0
+for _ in range({FORKS // 2}):
+    pid = os.fork()
+    if pid == 0:
+        child = Store(os.environ["DISCORD_STORE_PATH"])
+        child.dead_letters.retryable("general", 5)
+        len(child.dead_letters)
+        os._exit(0)
+    hung += reaped_hung(pid)
+stop.set()
+for thread in threads:
+    thread.join()
+print(json.dumps({{"hung": hung, "read": reads > 0}}))
+"""
+)
+
+
+def test_forks_during_store_reads_never_hang(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """100 forks while the parent's store thread reads and claims letters and its writer
+    writes: every child opens the store, reads it and ends; none hangs."""
+    url = fake_discord.add_webhook(host="localhost")
+    fake_discord.set_status_override(url.split("/")[-2], 503)
+    done = run_script(
+        FORK_DURING_READS, script_env(fake_discord, url, tmp_path / "store", 0.5), tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"hung": 0, "read": True}, done.stderr

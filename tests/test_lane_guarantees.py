@@ -5,6 +5,7 @@ deadline neither duplicates nor loses."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -230,6 +231,41 @@ async def test_start_redelivers_kept_letters_without_any_record(fake: FakeDiscor
     await n.aclose()
     assert titles(fake) == ["record 0", "record 1", "record 2"]
     assert [letter.reason for letter in kept.letters()] == [DeadLetterReason.POISON]
+
+
+class DurableLetters(MemoryDeadLetters):
+    """Memory letters that claim to be durable and record where they are read and released."""
+
+    durable = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_on: set[str] = set()
+        self.released_on: list[str] = []
+
+    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+        self.read_on.add(threading.current_thread().name)
+        return super().retryable(webhook, limit)
+
+    def release_thread(self) -> None:
+        self.released_on.append(threading.current_thread().name)
+
+
+async def test_store_reads_run_off_the_event_loop(fake: FakeDiscord) -> None:
+    """A durable store's reads (SQLite may wait for another process's lock) run on the store's
+    own thread, never the loop's, and that thread closes its connections at aclose."""
+    kept = DurableLetters()
+    kept.add(DeadLetter(note(0), "general", DeadLetterReason.SHUTDOWN, dead_at=0.0))
+    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+    n.start()
+    assert not await until(lambda: len(kept) == 0, 5)
+    await n.aclose()
+    loop_thread = threading.current_thread().name
+    assert kept.read_on
+    assert loop_thread not in kept.read_on
+    assert all(name.startswith("discord-logging-store") for name in kept.read_on)
+    assert kept.released_on == sorted(kept.read_on)
+    assert titles(fake) == ["record 0"]
 
 
 # -- the close deadline: nothing twice, nothing lost --------------------------------------------

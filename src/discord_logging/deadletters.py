@@ -121,6 +121,10 @@ class DeadLetterSink(abc.ABC):
     def sync(self) -> None:  # noqa: B027 - optional hook
         """Write anything buffered to durable storage (no-op for sinks that do not buffer)."""
 
+    def release_thread(self) -> None:  # noqa: B027 - optional hook
+        """Close the calling thread's connections, if the sink keeps any (before the thread
+        ends: Python 3.13 warns about connections left to the garbage collector)."""
+
     def renew(self, letter_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
         queued), so no other process takes them over meanwhile. No-op for unshared sinks."""

@@ -169,7 +169,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     def _before_fork(self) -> None:
         """In the parent, just before a fork: let a starting worker finish its imports, then
-        park its loop outside any store call until the fork is done."""
+        hold its loop and its store thread outside any store call until the fork is done (the
+        store writer's transactions are waited for by the lifecycle's fork gate)."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
             worker.settle(1.0)

@@ -487,7 +487,7 @@ class WebhookLane:
             and self.circuit.state(now) is CircuitState.CLOSED
         )
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
-        letters = self.redelivery.take(now, healthy, held)
+        letters = await self.shared.off_loop(self.redelivery.take, now, healthy, held)
         holder = self.shared.claim_holder
         if holder is not None:
             letters = [

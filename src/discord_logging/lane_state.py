@@ -5,21 +5,26 @@ channel directory, dead letters, clock)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .client import WebhookClient
 from .coordination import Coordinator
 from .coordination.channels import ChannelDirectory
 from .deadletters import DeadLetterSink
+from .lifecycle import ExitSafeExecutor
 from .notification import Notification, NotificationResult
 from .outcome import ERROR_TEXT_LIMIT
 from .redaction import redact
 from .rendering import EmbedRenderer, RenderedNotification
 from .stats import DeliveryStats
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -76,6 +81,21 @@ class SharedState:
     claim_holder: str | None = None
     """Who this process is in the coordinator's dead-letter claims; None when the store's own
     claims suffice (one host: the store directory's lock-protected claims)."""
+    store_io: ExitSafeExecutor | None = None
+    """One thread for the store's reads: SQLite may wait for another process's lock or a
+    writer's transaction, which must never hold the event loop. None: reads run inline."""
+
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the store's thread, awaited; inline when there is none, or when it
+        refuses work (interpreter shutdown: the record matters more than the loop then)."""
+        call = functools.partial(fn, *args)
+        if self.store_io is None:
+            return call()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self.store_io, call)
+        except RuntimeError:
+            return call()
+        return await future
 
     def pause_all(self, seconds: float) -> None:
         """A global 429 or a ban: every lane holds back."""

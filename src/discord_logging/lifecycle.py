@@ -29,8 +29,8 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -57,11 +57,101 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
             return _run_inline(fn, args, kwargs)
         return future
 
+    def park(self, timeout: float) -> Callable[[], None]:
+        """Hold the pool's thread between two calls until the returned function is called
+        (at most ``timeout`` seconds each way). Before a fork: the store thread is then not
+        inside a SQLite call, whose process-wide mutexes a child would inherit locked. Only
+        for a one-thread pool (it runs one call at a time, so once the hold runs nothing
+        else does); a pool that never started its thread has nothing to hold."""
+        if not self._threads or self._max_workers != 1:
+            return _resumed
+        parked, resume = threading.Event(), threading.Event()
+        caller = threading.current_thread()
+
+        def hold() -> None:
+            parked.set()
+            if threading.current_thread() is not caller:  # not run inline by a refusing pool
+                resume.wait(timeout)
+
+        self.submit(hold)
+        if not parked.wait(timeout):
+            resume.set()  # too late to matter: it must not hold after the fork
+        return resume.set
+
     def _adjust_thread_count(self) -> None:
         try:
             super()._adjust_thread_count()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
             self._starved = True
+
+
+def store_thread() -> ExitSafeExecutor:
+    """The one thread a notifier's store reads run on (exit-safe like the lookup pool)."""
+    return ExitSafeExecutor(1, thread_name_prefix="discord-logging-store")
+
+
+class ForkGate:
+    """What a fork waits for: SQLite transactions in progress on this process's threads.
+
+    A child forked while a parent thread is inside a transaction inherits SQLite's in-memory
+    record of that thread's locks on the file (SQLite shares it between the connections of a
+    process) and its mutexes; the child's own connection to the store then finds the file
+    locked for good. Every store transaction passes through the gate; before a fork the gate
+    closes (new transactions wait) and waits, bounded, for those in progress. A thread
+    already inside passes again freely (transactions nest: index, then letters)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._closed = False
+        self._depth = threading.local()
+
+    @contextlib.contextmanager
+    def passage(self) -> Iterator[None]:
+        depth: int = getattr(self._depth, "n", 0)
+        if depth == 0:
+            with self._cond:
+                # Bounded: a fork that never reopens (it cannot, but) must not stop the store.
+                self._cond.wait_for(lambda: not self._closed, GATE_WAIT)
+                self._active += 1
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if depth == 0:
+                with self._cond:
+                    self._active -= 1
+                    self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Stop new transactions and wait (at most ``timeout``) for those in progress; True
+        when none is left. The calling thread's own transaction, if any, is not waited for."""
+        mine = 1 if getattr(self._depth, "n", 0) else 0
+        with self._cond:
+            self._closed = True
+            return self._cond.wait_for(lambda: self._active <= mine, timeout)
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._cond.notify_all()
+
+    def reset_in_child(self) -> None:
+        """The child has only the forking thread: nothing is in progress there."""
+        self._reset()
+
+
+FORK_GATE: Final = ForkGate()
+GATE_WAIT: Final = 2.0  # seconds a transaction waits at most for a fork in progress
+FORK_WAIT: Final = 0.25  # seconds a fork waits at most for transactions in progress
+
+
+def _resumed() -> None:
+    pass
 
 
 def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futures.Future[T]:
@@ -104,9 +194,13 @@ def _before_fork() -> None:
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # a fork must never fail because of us
             handler._before_fork()
+    # Then what the handlers' threads are in the middle of (their loops and store threads
+    # are held between calls now; a writer thread is not): store transactions.
+    FORK_GATE.close(FORK_WAIT)
 
 
 def _after_fork_in_parent() -> None:
+    FORK_GATE.reopen()
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):
             handler._after_fork_in_parent()
@@ -115,6 +209,7 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     # Resets state only: no I/O, no lock anyone else may hold, no store opened. A child that
     # execs or ends at once (subprocess's preexec_fn, os.fork + os._exit) pays nothing.
+    FORK_GATE.reset_in_child()
     for handler in list(_HANDLERS):
         handler._after_fork_in_child()
 

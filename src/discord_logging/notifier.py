@@ -30,6 +30,7 @@ from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDea
 from .errors import ConfigurationError
 from .lane import WebhookLane
 from .lane_state import LaneConfig, Pending, SharedState
+from .lifecycle import store_thread
 from .notification import (
     DeliveryStatus,
     Notification,
@@ -150,6 +151,7 @@ class Notifier:
                 clock=self._clock,
                 rand=self._rand,
                 claim_holder=claim_holder() if coordinator.backend == "redis" else None,
+                store_io=store_thread() if self.dead_letters.durable else None,
             )
             for names, url in lanes_by_webhook(self.urls):
                 lane = WebhookLane(names[0], url, self._shared, names=names)
@@ -182,6 +184,14 @@ class Notifier:
         """The lanes by webhook (alert type) name, once started; names configured with the same
         URL map to the same lane."""
         return self._lanes
+
+    def park_store(self, timeout: float) -> Callable[[], None]:
+        """Hold the store thread outside any call until the returned function is called (see
+        :meth:`Worker.park`)."""
+        shared = self._shared
+        if shared is None or shared.store_io is None:
+            return lambda: None
+        return shared.store_io.park(timeout)
 
     def queue_depth(self) -> int:
         """Notifications queued or in flight across all lanes."""
@@ -343,6 +353,9 @@ class Notifier:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if shared.store_io is not None:  # its connections are closed by the thread that opened them
+            await shared.off_loop(self.dead_letters.release_thread)
+            shared.store_io.shutdown(wait=False)
         self.dead_letters.sync()
         await shared.coordinator.aclose()
         await shared.client.aclose()

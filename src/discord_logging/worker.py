@@ -87,8 +87,9 @@ class Worker:
 
     def park(self, timeout: float) -> Callable[[], None]:
         """Hold the worker's loop between two callbacks until the returned function is called
-        (at most ``timeout`` seconds each way). Called before a fork: the loop then is not
-        inside a store call, so the child never inherits SQLite's locks held mid-call."""
+        (at most ``timeout`` seconds each way), then the notifier's store thread. Called
+        before a fork: neither is then inside a store call, so the child never inherits
+        SQLite's locks held mid-call."""
         loop = self._loop
         if loop is None or self._done.is_set() or threading.current_thread() is self.thread:
             return _nothing
@@ -103,7 +104,14 @@ class Worker:
         except RuntimeError:  # the loop closed meanwhile
             return _nothing
         parked.wait(timeout)
-        return resume.set
+        notifier = self._notifier
+        resume_store = notifier.park_store(timeout) if notifier is not None else _nothing
+
+        def resume_all() -> None:
+            resume_store()
+            resume.set()
+
+        return resume_all
 
     @property
     def alive(self) -> bool:

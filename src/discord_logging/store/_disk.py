@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ import diskcache
 from diskcache.core import MODE_PICKLE, UNKNOWN
 
 from ..errors import DiscordLoggingError
+from ..lifecycle import FORK_GATE
 
 DIRECTORY_MODE: Final = 0o700
 
@@ -81,23 +83,34 @@ def private_file(path: Path) -> Path:
     return path
 
 
+class GatedCache(diskcache.Cache):
+    """A diskcache Cache whose transactions pass through the fork gate (see
+    :class:`~discord_logging.lifecycle.ForkGate`): a fork never cuts one in half."""
+
+    @contextlib.contextmanager
+    def _transact(self, retry: bool = False, filename: str | None = None) -> Iterator[Any]:
+        with FORK_GATE.passage(), super()._transact(retry, filename) as opened:  # type: ignore[misc]
+            yield opened
+
+
 def open_cache(path: Path) -> diskcache.Cache:
     """A diskcache Cache in a private directory, JSON only, never evicting on its own."""
     private_directory(path)
-    cache = diskcache.Cache.__new__(diskcache.Cache)
+    cache = GatedCache.__new__(GatedCache)
     try:
-        cache.__init__(  # type: ignore[misc]
-            str(path),
-            disk=JSONOnlyDisk,
-            eviction_policy="none",
-            size_limit=2**62,
-            cull_limit=0,  # no automatic culling per write: retention is ours; claims expire
-            # diskcache's defaults (32 MB page cache and 64 MB mmap per connection) cost an
-            # app ~100 MB of RSS across our caches; a few MB each is plenty here.
-            sqlite_cache_size=1024,
-            sqlite_mmap_size=0,
-            timeout=5,  # seconds a writer waits for another process's lock
-        )
+        with FORK_GATE.passage():  # opening writes the cache's settings
+            cache.__init__(  # type: ignore[misc]
+                str(path),
+                disk=JSONOnlyDisk,
+                eviction_policy="none",
+                size_limit=2**62,
+                cull_limit=0,  # no automatic culling per write: retention is ours; claims expire
+                # diskcache's defaults (32 MB page cache and 64 MB mmap per connection) cost an
+                # app ~100 MB of RSS across our caches; a few MB each is plenty here.
+                sqlite_cache_size=1024,
+                sqlite_mmap_size=0,
+                timeout=5,  # seconds a writer waits for another process's lock
+            )
     except BaseException:
         # A corrupt file fails after the connection opened: close it rather than leak it.
         with contextlib.suppress(Exception):

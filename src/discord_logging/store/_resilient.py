@@ -38,6 +38,9 @@ class ResilientDeadLetters(DeadLetterSink):
     def sync(self) -> None:
         self._store.write_pending()
 
+    def release_thread(self) -> None:
+        self._store.release_thread()
+
     def _done(self) -> None:
         """After the store was closed, a late read must not leave a connection open."""
         if self._store.closed:

@@ -1,0 +1,93 @@
+"""What a fork waits for: store transactions in progress (the fork gate) and the store
+thread's current call (its pool's park)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+
+import pytest
+
+from discord_logging.lifecycle import ExitSafeExecutor, ForkGate
+
+
+def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:
+    gate = ForkGate()
+    inside, leave, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def transaction() -> None:
+        with gate.passage(), gate.passage():  # nested: the index, then the letters
+            inside.set()
+            leave.wait(5)
+
+    def later() -> None:
+        with gate.passage():
+            second_in.set()
+
+    first = threading.Thread(target=transaction)
+    first.start()
+    assert inside.wait(5)
+    assert gate.close(0.05) is False  # still inside: the fork would go ahead unprotected
+    leave.set()
+    first.join(5)
+    assert gate.close(1.0) is True
+    second = threading.Thread(target=later)
+    second.start()
+    assert not second_in.wait(0.05)  # the gate is closed: a new transaction waits
+    gate.reopen()
+    assert second_in.wait(5)
+    second.join(5)
+
+
+def test_a_thread_inside_passes_again_and_its_own_transaction_is_not_waited_for() -> None:
+    gate = ForkGate()
+    with gate.passage():
+        assert gate.close(0.05) is True  # forking from inside a transaction
+        with gate.passage():  # nested entry while closed does not wait
+            pass
+    gate.reopen()
+
+
+def test_reset_in_child_forgets_a_closed_gate() -> None:
+    gate = ForkGate()
+    gate.close(0.01)
+    gate.reset_in_child()
+    entered = threading.Event()
+
+    def enter() -> None:
+        with gate.passage():
+            entered.set()
+
+    thread = threading.Thread(target=enter)
+    thread.start()
+    assert entered.wait(1)
+    thread.join(5)
+
+
+def test_park_holds_the_store_thread_between_calls() -> None:
+    pool = ExitSafeExecutor(1)
+    try:
+        assert pool.park(0.05)() is None  # never started: nothing to hold, at once
+        started, release = threading.Event(), threading.Event()
+
+        def call() -> str:
+            started.set()
+            release.wait(5)
+            return "done"
+
+        running = pool.submit(call)
+        assert started.wait(5)
+        waiting = threading.Thread(target=lambda: setattr(waiting, "resume", pool.park(5)))
+        waiting.start()
+        assert not running.done()
+        release.set()  # the hold runs after the current call
+        waiting.join(5)
+        queued = pool.submit(lambda: "after")
+        assert running.result(1) == "done"
+        resume = waiting.resume  # type: ignore[attr-defined]
+        with pytest.raises(concurrent.futures.TimeoutError):  # parked: it has not run
+            queued.result(0.05)
+        resume()
+        assert queued.result(5) == "after"
+    finally:
+        pool.shutdown(wait=True)
