@@ -443,3 +443,40 @@ async def test_no_retry_is_scheduled_past_the_retry_deadline(fake: FakeDiscord) 
     assert letter.reason is DeadLetterReason.RETRIES_EXHAUSTED
     assert letter.attempts == 2
     assert fake.count_status(503) == 2
+
+
+# -- flush delivers a burst larger than the queue ----------------------------------------------
+
+
+async def test_flush_delivers_what_overflowed_the_queue_while_discord_is_healthy(
+    fake: FakeDiscord,
+) -> None:
+    """60 records into a queue of 10: 50 overflow into the dead letters. flush() returns
+    only once they were taken back and delivered, not as soon as the queue is empty, so a
+    script that logs a burst, flushes and exits leaves nothing for the next run."""
+    n = notifier(fake, fake.add_webhook(), queue_size=10)
+    n.submit(note(-1))  # the lane starts, finds no kept letters: its next look is 30 s away
+    assert await n.flush(10) is True
+    for i in range(60):
+        n.submit(note(i))
+    assert await n.flush(10) is True
+    assert n.stats.get("delivered") + n.stats.get("redelivered") == 61
+    assert len(n.dead_letters) == 0
+    assert sorted(set(titles(fake))) == sorted(f"record {i}" for i in range(-1, 60))
+    await n.aclose()
+
+
+async def test_flush_does_not_wait_for_overflow_of_a_failing_webhook(fake: FakeDiscord) -> None:
+    """Overflow on a webhook that answers 503: flush() returns once the letters are kept
+    (nothing can be delivered now); it does not wait out its timeout."""
+    url = fake.add_webhook()
+    fake.set_status_override(url.split("/")[-2], 503)
+    n = notifier(fake, url, queue_size=5, retry_attempts=1)
+    for i in range(20):
+        n.submit(note(i))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await n.flush(20)
+    assert loop.time() - started < 15  # not the whole timeout: the kept letters stay kept
+    assert len(n.dead_letters) == 20
+    await n.aclose()

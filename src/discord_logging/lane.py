@@ -87,8 +87,9 @@ class WebhookLane:
 
     @property
     def busy(self) -> bool:
-        """Whether anything is queued or being sent."""
-        return bool(self.queue or self.in_flight)
+        """Whether anything is queued or being sent, or kept letters of its own overflow
+        are still to be taken back while the webhook is healthy."""
+        return bool(self.queue or self.in_flight or self.redelivery.owed)
 
     def submit(self, pending: Pending) -> None:
         """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
@@ -99,6 +100,7 @@ class WebhookLane:
             self._dead(pending, DeadLetterReason.CIRCUIT_OPEN, None)
         elif len(self.queue) >= self.shared.config.queue_size:
             self._dead(pending, DeadLetterReason.QUEUE_OVERFLOW, None)
+            self.redelivery.overflowed(now)
         else:
             self.queue.append(pending)
             self._wake.set()

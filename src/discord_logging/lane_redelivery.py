@@ -66,6 +66,15 @@ class LaneRedelivery:
         self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
         self.failed_rounds = 0  # redelivery rounds that failed since the last success
         self.next_renew = 0.0
+        # Letters the lane itself could not queue (overflow) wait in the store: while the
+        # webhook is healthy the lane owes them, and flush() waits for them too, so a script
+        # that logs a burst and flushes delivers it rather than leaving it for the next run.
+        self.owed = False
+
+    def overflowed(self, now: float) -> None:
+        """A record did not fit the queue and was kept: take it back once there is room."""
+        self.owed = True
+        self.next_refill = min(self.next_refill, now)
 
     def after_response(self, healthy: bool, was_healthy: bool, now: float) -> None:
         """A failure: what it dead-letters comes back after a short, growing wait. Healthy
@@ -89,6 +98,9 @@ class LaneRedelivery:
                 letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
             except Exception:  # noqa: BLE001 - a failing store must not stop delivery
                 self.shared.stats.add("store_errors")
+        # Fewer than asked: nothing more is waiting. Not healthy: what is kept stays kept
+        # (flush() does not wait for a webhook that fails).
+        self.owed = self.owed and healthy and len(letters) >= limit
         letters = [letter for letter in letters if letter.id not in held]
         if letters and healthy:
             self.next_refill = now  # more may be waiting: look again once these are sent

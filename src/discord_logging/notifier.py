@@ -317,7 +317,8 @@ class Notifier:
     # -- shutdown ----------------------------------------------------------------------------
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every lane is empty. True when, within ``timeout`` seconds, everything
+        """Wait until every lane is empty, and what overflowed a healthy lane's queue was taken
+        back from the dead letters and sent. True when, within ``timeout`` seconds, everything
         was delivered or kept in a durable dead-letter store."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while any(lane.busy for lane in self._unique_lanes):
