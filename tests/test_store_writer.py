@@ -17,7 +17,7 @@ import pytest
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
 from discord_logging.store import Store
-from discord_logging.store.deadletters import DurableDeadLetters
+from discord_logging.store.deadletters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
@@ -334,4 +334,35 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     durable = store.durable
     assert durable is not None
     assert durable._index.get(f"claim:{taken.id}") == os.getpid()
+    store.close()
+
+
+def test_a_letter_claimed_while_its_write_is_under_way_keeps_its_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A letter handed out between two chunks of the write that carries it (the event loop
+    goes first between chunks) keeps its claim when its own chunk reaches the disk, so no
+    other process finds it unclaimed and sends it a second time."""
+    store = Store(tmp_path)
+    store._stop_writer()  # the write below runs inline, chunk by chunk
+    sink = store.dead_letters
+    for i in range(2 * WRITE_CHUNK):
+        sink.add(letter(i))
+    taken: list[DeadLetter] = []
+    write_chunk = DurableDeadLetters._write_chunk
+
+    def chunk_then_redelivery(
+        self: DurableDeadLetters, letters: list[DeadLetter], keep: Any
+    ) -> None:
+        write_chunk(self, letters, keep)
+        if not taken:  # between the first and the second chunk: a lane refills
+            taken.extend(sink.retryable("general", 2 * WRITE_CHUNK))
+
+    monkeypatch.setattr(DurableDeadLetters, "_write_chunk", chunk_then_redelivery)
+    sink.sync()
+    assert len(taken) == 2 * WRITE_CHUNK  # the written chunk from disk, the rest fresh
+    durable = store.durable
+    assert durable is not None
+    unclaimed = [x.id for x in taken if durable._index.get(f"claim:{x.id}") != os.getpid()]
+    assert unclaimed == []
     store.close()

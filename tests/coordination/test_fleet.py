@@ -20,8 +20,11 @@ import pytest
 from discord_logging import Notifier
 from discord_logging.coordination.channels import FIRST_RETRY
 from discord_logging.coordination.discovery import describe_channels, lookup_channels
+from discord_logging.coordination.ledger import Limits
+from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.errors import ConfigurationError
+from discord_logging.lane_redelivery import CLAIM_LEASE
 from discord_logging.notification import DeliveryStatus
 from discord_logging.notifier import build_notification
 from discord_logging.settings import load_settings
@@ -387,3 +390,32 @@ async def test_channel_report_names_each_channel_and_the_shared_ones(
     assert "error" in report["webhooks"]["monitoring"]
     assert fake_discord.messages == []
     assert len(fake_discord.requests) == 4  # general and error share one URL: asked once
+
+
+async def test_letters_still_queued_at_close_are_left_claimable_by_the_fleet(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A process that took kept letters back (claimed on Redis) and closes before sending
+    them stores them again and gives up their fleet claims: whichever process runs next
+    redelivers them at once, not after the lease (which outlived the next process before)."""
+    store_dir = tmp_path / "store"
+    keep_letters(store_dir, "general", 5)
+    store = Store(store_dir)
+    held = RedisCoordinator(redis_server.url, Limits())
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        await held.block_webhook(url.rstrip("/").split("/")[-2], 60.0)  # nothing goes out
+        n = notifier(
+            fake, {"general": url}, redis_url=redis_server.url, dead_letters=store.dead_letters
+        )
+        n.start()
+        lane = n.lanes["general"]
+        await until(lambda: len(lane.queue) == 5)  # taken back, claimed on Redis
+        await n.aclose(0.0)
+        assert fake.messages == []
+    letters = store.dead_letters.letters()
+    assert len(letters) == 5  # kept again
+    claimable = [await held.claim(x.id, "next:1", CLAIM_LEASE) for x in letters]
+    assert claimable == [True] * 5
+    await held.aclose()
+    store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from discord_logging.coordination import Grant, open_coordinator
 from discord_logging.coordination.host import FILE_NAME, HostCoordinator
 from discord_logging.coordination.local import LocalCoordinator
+from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.ratelimit import RateLimitHeaders
 
 from .conftest import SMALL, run_workers
@@ -162,3 +165,28 @@ async def test_a_row_that_is_not_ours_counts_as_empty(tmp_path: Path) -> None:
     assert not got.local
     assert c.stats.backend_errors == 0
     await c.aclose()
+
+
+@pytest.mark.parametrize("backend", ["host", "redis"])
+async def test_a_channel_learned_by_one_process_counts_for_those_that_have_not(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Two webhooks in one channel: once one process has learned the second webhook's
+    channel, another that has not (it still asks under the webhook id) counts in the
+    channel's window, which the first webhook has filled, and waits instead of earning
+    Discord's hidden-limit 429."""
+    if backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        learner, other = (RedisCoordinator(url, SMALL, stderr=io.StringIO()) for _ in range(2))
+    else:
+        learner, other = (HostCoordinator(tmp_path, SMALL, clock=time.time) for _ in range(2))
+    await learner.merge_window("webhook:w2", "channel:c")  # learned: w2 posts into c
+    for _ in range(SMALL.channel_limit):  # w1, known to be in c too, fills the window
+        got = await learner.acquire("channel:c", "w1")
+        assert isinstance(got, Grant)
+        await learner.complete(got, RateLimitHeaders(limit=5, remaining=4, reset_after=2.0))
+    wait = await other.acquire("webhook:w2", "w2")
+    assert isinstance(wait, float)
+    assert wait > SMALL.channel_window - 1
+    await learner.aclose()
+    await other.aclose()

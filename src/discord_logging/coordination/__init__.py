@@ -94,6 +94,7 @@ class Coordinator(abc.ABC):
         self.limits = limits
         self.clock = clock
         self.stats = CoordinationStats()
+        self._routes: dict[str, str] = {}  # stand-in -> channel key, learned through the backend
 
     # -- what a backend provides -------------------------------------------------------------
 
@@ -108,14 +109,27 @@ class Coordinator(abc.ABC):
 
     async def acquire(self, channel: str, webhook: str) -> Grant | float:
         """Take a slot for one request of ``webhook`` into ``channel`` (a key from
-        :class:`~.channels.ChannelDirectory`), or return the seconds to wait before asking again."""
+        :class:`~.channels.ChannelDirectory`), or return the seconds to wait before asking again.
+        While ``channel`` is the webhook's stand-in, the channel another process learned for
+        it (:meth:`merge_window`) is read in the same step and counted in instead."""
+        channel = self._routes.get(channel, channel)
         slot = new_slot_id()
+        keys = ledger.state_keys(channel, webhook)
+        route = ledger.route_key(channel)
+        if route is not None:
+            keys = (*keys, route)
 
-        def take(states: list[State], now: float) -> float:
-            return ledger.acquire(ledger.slot_state(states), self.limits, slot, now)
+        def take(states: list[State], now: float) -> float | str:
+            learned = states[-1] if route is not None else None
+            if isinstance(learned, ledger.RouteState) and learned.channel is not None:
+                return learned.channel  # nothing taken: ask again in that channel's window
+            return ledger.acquire(ledger.slot_state(states[:4]), self.limits, slot, now)
 
-        wait = await self._transact(ledger.state_keys(channel, webhook), take)
-        return wait if wait > 0 else Grant(slot, channel, webhook)
+        got = await self._transact(keys, take)
+        if isinstance(got, str):
+            self._routes[channel] = got
+            return await Coordinator.acquire(self, got, webhook)
+        return got if got > 0 else Grant(slot, channel, webhook)
 
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         """The answer to ``grant``'s request arrived now: restamp its slot at this time and take
@@ -159,13 +173,19 @@ class Coordinator(abc.ABC):
         """A webhook's channel became known: the slots counted under its ``stand_in`` key (the
         webhook id) count in ``channel``'s window too, so learning it never widens the window."""
 
+        route = ledger.route_key(stand_in)
+
         def merge(states: list[State], now: float) -> None:
-            old, new = states
+            old, new, *learned = states
             assert isinstance(old, ledger.WindowState)
             assert isinstance(new, ledger.WindowState)
             new.stamps.update(old.stamps)  # slot ids are unique: nothing is counted twice
+            for state in learned:  # every process now counts the webhook in ``channel``
+                assert isinstance(state, ledger.RouteState)
+                state.channel = channel
 
-        await self._transact((f"window:{stand_in}", f"window:{channel}"), merge)
+        keys = (f"window:{stand_in}", f"window:{channel}", *([route] if route else []))
+        await self._transact(keys, merge)
 
     # -- dead-letter claims ------------------------------------------------------------------
 

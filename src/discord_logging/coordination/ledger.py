@@ -202,6 +202,22 @@ class SlotState:
     stand-in) sees the slots of those that have."""
 
 
+@dataclass(slots=True)
+class RouteState:
+    """The channel a webhook posts into, once any process of the fleet learned it (its
+    window key), so a process that has not asked Discord yet counts in that window too."""
+
+    channel: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"c": self.channel}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RouteState:
+        channel = data.get("c") if data else None
+        return cls(channel if isinstance(channel, str) else None)
+
+
 PAUSE_KEY: Final = "pause"
 GLOBAL_KEY: Final = "window:global"
 
@@ -214,7 +230,13 @@ def state_keys(channel: str, webhook: str) -> tuple[str, ...]:
     return keys if keys[2] == stand_in else (*keys, stand_in)
 
 
-State = PauseState | WindowState | BucketState
+def route_key(stand_in: str) -> str | None:
+    """The key of the route learned for a webhook whose channel ``stand_in`` is its own id
+    (``webhook:<id>``, see :class:`~.channels.ChannelDirectory`); None for a channel key."""
+    return f"route:{stand_in[len('webhook:') :]}" if stand_in.startswith("webhook:") else None
+
+
+State = PauseState | WindowState | BucketState | RouteState
 
 
 def empty_state(key: str) -> State:
@@ -223,6 +245,8 @@ def empty_state(key: str) -> State:
         return PauseState()
     if key.startswith("bucket:"):
         return BucketState()
+    if key.startswith("route:"):
+        return RouteState()
     return WindowState()
 
 
@@ -232,6 +256,8 @@ def from_json(key: str, data: dict[str, Any] | None) -> State:
         return PauseState.from_json(data)
     if key.startswith("bucket:"):
         return BucketState.from_json(data)
+    if key.startswith("route:"):
+        return RouteState.from_json(data)
     return WindowState.from_json(data)
 
 

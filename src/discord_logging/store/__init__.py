@@ -250,7 +250,7 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
-                keep = self._pending.claimed()
+                keep = self._pending.claimed_now()
                 try:
                     retrying(lambda: durable.write(added, removed, keep))
                 except Exception as exc:  # noqa: BLE001
@@ -259,7 +259,7 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
-                self._pending.written(x.id for x in added if x.id in keep)
+                self._pending.written([x.id for x in added if x.id in keep])
                 history = self._history
                 if batch.entries and history is not None:
                     try:

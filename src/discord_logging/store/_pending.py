@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -146,6 +146,11 @@ class PendingWrites:
         with self._lock:
             return frozenset(self._claimed)
 
+    def claimed_now(self) -> Container[str]:
+        """:meth:`claimed` as a live view, for a write: a letter handed out between two of
+        its chunks (the event loop goes first between chunks) keeps the claim it took."""
+        return _LiveClaims(self)
+
     def written(self, letter_ids: Iterable[str]) -> None:
         """These letters reached the disk: a later add of one is a failed redelivery again."""
         with self._lock:
@@ -161,3 +166,14 @@ class PendingWrites:
                 if letter is not None and letter_id not in known
             }
             return len(ids)
+
+
+class _LiveClaims(Container[str]):
+    """Whether an id is claimed, asked at the moment it matters (see ``claimed_now``)."""
+
+    def __init__(self, pending: PendingWrites) -> None:
+        self._pending = pending
+
+    def __contains__(self, letter_id: object) -> bool:
+        with self._pending._lock:
+            return letter_id in self._pending._claimed

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -141,7 +141,7 @@ class DurableDeadLetters(DeadLetterSink):
         self,
         letters: Iterable[DeadLetter],
         removed: Iterable[str],
-        keep_claims: Collection[str] = frozenset(),
+        keep_claims: Container[str] = frozenset(),
     ) -> None:
         """Add ``letters`` and forget the ids ``removed``, in transactions of WRITE_CHUNK. The
         claim of a letter added again is released (a failed redelivery), except for ids in
@@ -156,7 +156,7 @@ class DurableDeadLetters(DeadLetterSink):
                     self._forget(letter_id)
                     self._index.delete(f"claim:{letter_id}")
 
-    def _write_chunk(self, letters: list[DeadLetter], keep_claims: Collection[str]) -> None:
+    def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
             groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
