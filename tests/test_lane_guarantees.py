@@ -445,6 +445,34 @@ async def test_no_retry_is_scheduled_past_the_retry_deadline(fake: FakeDiscord) 
     assert fake.count_status(503) == 2
 
 
+async def test_a_look_that_finds_nothing_free_looks_again_within_seconds(
+    fake: FakeDiscord,
+) -> None:
+    """200 kept letters all held by another live process (another fleet worker sending
+    them): the lane's look comes back empty, and it looks again after about a second, then
+    2, 4 s ..., not after a whole 30 s refill round; once they are free it takes them."""
+    sink = MemoryDeadLetters()
+    held_elsewhere = True
+    real = sink.retryable
+    looks = []
+
+    def retryable(webhook: str, limit: int, **kwargs: Any) -> list[DeadLetter]:
+        looks.append(held_elsewhere)
+        return [] if held_elsewhere else real(webhook, limit, **kwargs)
+
+    sink.retryable = retryable  # type: ignore[method-assign]
+    for i in range(200):
+        sink.add(DeadLetter(note(i), "general", DeadLetterReason.RETRIES_EXHAUSTED))
+    n = notifier(fake, fake.add_webhook(), dead_letters=sink)
+    n.start()
+    lane = n.lanes["general"]
+    assert not await until(lambda: len(looks) >= 1, 2)
+    assert lane.redelivery.next_refill - n._clock() <= 1.0
+    held_elsewhere = False  # the other process finished (or gave them up)
+    assert not await until(lambda: n.stats.get("redelivered") >= 1, 3)
+    await n.aclose()
+
+
 # -- flush delivers a burst larger than the queue ----------------------------------------------
 
 

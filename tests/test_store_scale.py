@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,27 @@ def test_retryable_stops_at_its_limit(tmp_path: Path, rows_read: list[int]) -> N
         "record 2",
     ]
     assert rows_read[0] <= 3
+    store.close()
+
+
+def test_retryable_finds_letters_behind_many_claimed_by_a_live_process(tmp_path: Path) -> None:
+    """In a fleet the oldest letters are often claimed by another live process still sending
+    them: each look passes over a bounded number of them and the next goes on from there,
+    so successive looks reach the free ones behind 500 claimed (every look starting from the
+    oldest would come back empty for as long as the claims last)."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    for i in range(600):
+        sink.add(letter(i))
+    sink.sync()
+    durable = store.durable
+    assert durable is not None
+    other = os.getppid()  # alive, and not this process
+    for x in sorted(durable.letters(), key=lambda x: x.dead_at)[:500]:
+        durable._index.set(f"claim:{x.id}", other, expire=120)
+    looks = [sink.retryable("general", 50) for _ in range(3)]
+    assert [len(found) for found in looks] == [0, 0, 50]  # 250 keys passed per look
+    assert [x.notification.title for x in looks[2]] == [f"record {i}" for i in range(500, 550)]
     store.close()
 
 

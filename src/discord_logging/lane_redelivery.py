@@ -70,6 +70,7 @@ class LaneRedelivery:
         # webhook is healthy the lane owes them, and flush() waits for them too, so a script
         # that logs a burst and flushes delivers it rather than leaving it for the next run.
         self.owed = False
+        self.empty_looks = 0  # healthy looks in a row that found nothing free
 
     def overflowed(self, now: float) -> None:
         """A record did not fit the queue and was kept: take it back once there is room."""
@@ -104,6 +105,13 @@ class LaneRedelivery:
         letters = [letter for letter in letters if letter.id not in held]
         if letters and healthy:
             self.next_refill = now  # more may be waiting: look again once these are sent
+            self.empty_looks = 0
+        elif healthy:
+            # Nothing free, perhaps only for now: letters other processes hold lie in front
+            # (the next look goes on past them) or are being sent. Look again after about 1 s,
+            # 2 s, 4 s, ... up to the idle interval, not after a whole refill round.
+            self.next_refill = now + refill_delay(self.empty_looks, rand=self.shared.rand)
+            self.empty_looks += 1
         elif letters:
             self.failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
         if letters:

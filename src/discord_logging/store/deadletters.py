@@ -38,9 +38,11 @@ from ._retention import excess_keys, export_rows, keys_before
 from .history import History, entry_key
 
 CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
-SCAN_SLACK: Final = (
-    200  # keys one retryable() call may pass over (claimed, refused) beyond its limit
-)
+# Keys one retryable() call may pass over (claimed by a live process, refused) beyond its
+# limit: bounds the call's transaction (and its share of the GIL). The next call goes on
+# where it stopped, so in a fleet, where the oldest letters are often claimed by processes
+# still sending them, successive looks reach the free letters behind them.
+SCAN_SLACK: Final = 200
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
 DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
@@ -84,6 +86,7 @@ class DurableDeadLetters(DeadLetterSink):
         # split), by id: (webhook, key, letter). Moved by move_misplaced(), skipped meanwhile.
         self._misplaced: dict[str, tuple[str, str, DeadLetter]] = {}
         self._misplaced_lock = threading.Lock()
+        self._resume_after: dict[str, str] = {}  # webhook -> key a retryable() scan stopped at
         # Index transactions of this process's threads (the writer, the event loop) take
         # turns on a lock: a waiter wakes the moment the other commits, where SQLite's busy
         # handler would poll with growing sleeps.
@@ -186,19 +189,29 @@ class DurableDeadLetters(DeadLetterSink):
     ) -> list[DeadLetter]:
         """Up to ``limit`` retryable letters of ``webhook``, oldest first, each claimed for
         this process; ids in ``skip`` (being removed) are passed over. Reads at most
-        ``limit + SCAN_SLACK`` keys, all from the webhook's retryable range; the claims are
-        one transaction. When the disk has fewer, ``fresh`` letters (buffered, not written
-        yet) fill up, claimed too; ``on_fresh`` gets their ids inside the transaction."""
+        ``limit + SCAN_SLACK`` keys, all from the webhook's retryable range (a call that ran
+        out of them passing over letters others hold leaves the next one a place to go on
+        from); the claims are one transaction. When the disk has fewer, ``fresh`` letters
+        (buffered, not written yet) fill up, claimed too; ``on_fresh`` gets their ids inside
+        the transaction."""
         found: list[DeadLetter] = []
         budget = limit + SCAN_SLACK
         cache = self._cache(webhook)
         pid = os.getpid()
-        after: str | None = None
+        # Where the last call ran out of budget passing over letters others hold: go on from
+        # there (and round to the oldest at the end), so looks walk past any number of them.
+        start = after = self._resume_after.pop(webhook, None)
+        wrapped = start is None
         with self._transaction():
             while len(found) < limit and budget > 0:
                 keys = keys_after(cache, after, min(PAGE, budget))
+                if wrapped and start is not None:
+                    keys = [key for key in keys if key <= start]  # once round, not twice
                 if not keys:
-                    break
+                    if wrapped:
+                        break
+                    wrapped, after = True, None
+                    continue
                 after = keys[-1]
                 now = time.time()
                 ids = {key: _id_of(key) for key in keys}
@@ -214,36 +227,52 @@ class DurableDeadLetters(DeadLetterSink):
                     wanted = wanted[: limit - len(found)]
                     after = wanted[-1]
                 budget -= keys.index(after) + 1  # keys passed: the next page starts after
-                present = values_of(self._index, [f"id:{ids[key]}" for key in wanted], now)
-                values = values_of(cache, wanted, now)
-                letters = []
-                for key in wanted:
-                    if f"id:{ids[key]}" not in present or key not in values:
-                        continue  # removed by another thread or process since
-                    letter = self._decode(values[key])
-                    if letter is None:
-                        self._refused.add((webhook, key))
-                    elif not letter.retryable:
-                        with self._misplaced_lock:
-                            self._misplaced[letter.id] = (webhook, key, letter)
-                    else:
-                        letters.append(letter)
-                delivered = self.history.delivered([x.notification for x in letters])
-                claimed: dict[str, Any] = {}
-                for letter in letters:
-                    self._known.add(letter.id)
-                    if letter.id in delivered:
-                        self._forget(letter.id)  # Discord has it: never post it again
-                        self._index.delete(f"claim:{letter.id}")
-                    elif len(found) < limit:
-                        claimed[f"claim:{letter.id}"] = pid
-                        found.append(letter)
-                # Atomic: this transaction has held the index's write lock since the claims
-                # were read, so no other process can have claimed these meanwhile.
-                put_many(self._index, claimed, CLAIM_LEASE)
+                self._claim_page(webhook, cache, {key: ids[key] for key in wanted}, limit, found)
+            if budget <= 0 and len(found) < limit and after is not None:
+                self._resume_after[webhook] = after
             if fresh and len(found) < limit:
                 self._claim_fresh(fresh, limit, found, on_fresh)
         return found
+
+    def _claim_page(
+        self,
+        webhook: str,
+        cache: diskcache.Cache,
+        wanted: dict[str, str],
+        limit: int,
+        found: list[DeadLetter],
+    ) -> None:
+        """Read the letters of ``wanted`` (key -> id) and claim, into ``found``, those still
+        there and retryable, up to ``limit``; inside retryable()'s transaction."""
+        now = time.time()
+        pid = os.getpid()
+        present = values_of(self._index, [f"id:{letter_id}" for letter_id in wanted.values()], now)
+        values = values_of(cache, list(wanted), now)
+        letters = []
+        for key, letter_id in wanted.items():
+            if f"id:{letter_id}" not in present or key not in values:
+                continue  # removed by another thread or process since
+            letter = self._decode(values[key])
+            if letter is None:
+                self._refused.add((webhook, key))
+            elif not letter.retryable:
+                with self._misplaced_lock:
+                    self._misplaced[letter.id] = (webhook, key, letter)
+            else:
+                letters.append(letter)
+        delivered = self.history.delivered([x.notification for x in letters])
+        claimed: dict[str, Any] = {}
+        for letter in letters:
+            self._known.add(letter.id)
+            if letter.id in delivered:
+                self._forget(letter.id)  # Discord has it: never post it again
+                self._index.delete(f"claim:{letter.id}")
+            elif len(found) < limit:
+                claimed[f"claim:{letter.id}"] = pid
+                found.append(letter)
+        # Atomic: this transaction has held the index's write lock since the claims
+        # were read, so no other process can have claimed these meanwhile.
+        put_many(self._index, claimed, CLAIM_LEASE)
 
     def _claim_fresh(
         self,
