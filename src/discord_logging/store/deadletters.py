@@ -42,7 +42,7 @@ CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another pr
 # limit: bounds the call's transaction (and its share of the GIL). The next call goes on
 # where it stopped, so in a fleet, where the oldest letters are often claimed by processes
 # still sending them, successive looks reach the free letters behind them.
-SCAN_SLACK: Final = 200
+SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
 DELETE_CHUNK: Final = 200  # rows per transaction when retention deletes
