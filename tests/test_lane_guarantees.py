@@ -494,6 +494,39 @@ async def test_flush_delivers_what_overflowed_the_queue_while_discord_is_healthy
     await n.aclose()
 
 
+async def test_flush_waits_past_a_look_cut_short_by_letters_held_elsewhere(
+    fake: FakeDiscord,
+) -> None:
+    """A look that spent its scan budget on letters other processes hold comes back short
+    though more of this lane's overflow waits behind them: flush() goes on waiting (the next
+    look goes on from there) instead of returning with the overflow still in the store."""
+
+    class CutShortOnce(MemoryDeadLetters):
+        cut = 0
+        last_cut = False
+
+        def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+            self.last_cut = bool(len(self)) and self.cut < 1
+            if self.last_cut:
+                self.cut += 1
+                return []  # as if 150 held letters lay in front
+            return super().retryable(webhook, limit)
+
+        def scan_cut_short(self, webhook: str) -> bool:
+            return self.last_cut
+
+    sink = CutShortOnce()
+    n = notifier(fake, fake.add_webhook(), queue_size=10, dead_letters=sink)
+    n.submit(note(-1))
+    assert await n.flush(10) is True
+    for i in range(30):
+        n.submit(note(i))
+    assert await n.flush(10) is True
+    assert sink.cut == 1
+    assert n.stats.get("delivered") + n.stats.get("redelivered") == 31
+    await n.aclose()
+
+
 async def test_flush_does_not_wait_for_overflow_of_a_failing_webhook(fake: FakeDiscord) -> None:
     """Overflow on a webhook that answers 503: flush() returns once the letters are kept
     (nothing can be delivered now); it does not wait out its timeout."""

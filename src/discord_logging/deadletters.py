@@ -125,6 +125,12 @@ class DeadLetterSink(abc.ABC):
         """Close the calling thread's connections, if the sink keeps any (before the thread
         ends: Python 3.13 warns about connections left to the garbage collector)."""
 
+    def scan_cut_short(self, webhook: str) -> bool:
+        """Whether the last :meth:`retryable` look for ``webhook`` stopped at its scan budget
+        (passing over letters others hold) with more keys behind: a short answer then does
+        not mean nothing more is waiting. False for sinks that read everything."""
+        return False
+
     def renew(self, letter_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
         queued), so no other process takes them over meanwhile. No-op for unshared sinks."""

@@ -99,9 +99,10 @@ class LaneRedelivery:
                 letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
             except Exception:  # noqa: BLE001 - a failing store must not stop delivery
                 self.shared.stats.add("store_errors")
-        # Fewer than asked: nothing more is waiting. Not healthy: what is kept stays kept
-        # (flush() does not wait for a webhook that fails).
-        self.owed = self.owed and healthy and len(letters) >= limit
+        # Fewer than asked, from a look that read to the end: nothing more is waiting. Not
+        # healthy: what is kept stays kept (flush() does not wait for a webhook that fails).
+        cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
+        self.owed = self.owed and healthy and (len(letters) >= limit or cut_short)
         letters = [letter for letter in letters if letter.id not in held]
         if letters and healthy:
             self.next_refill = now  # more may be waiting: look again once these are sent

@@ -70,6 +70,10 @@ class ResilientDeadLetters(DeadLetterSink):
             found += store.memory.retryable(webhook, limit - len(found))
         return found
 
+    def scan_cut_short(self, webhook: str) -> bool:
+        durable = self._store._durable
+        return durable is not None and durable.scan_cut_short(webhook)
+
     def letters(self) -> list[DeadLetter]:
         store = self._store
         store.write_pending()

@@ -234,6 +234,10 @@ class DurableDeadLetters(DeadLetterSink):
                 self._claim_fresh(fresh, limit, found, on_fresh)
         return found
 
+    def scan_cut_short(self, webhook: str) -> bool:
+        """Whether the last retryable() call for ``webhook`` ran out of its scan budget."""
+        return webhook in self._resume_after
+
     def _claim_page(
         self,
         webhook: str,
