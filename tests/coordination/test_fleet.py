@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,11 @@ async def test_a_shared_lane_redelivers_letters_kept_under_each_name(
     url = fake_discord.add_webhook()
     store = Store(tmp_path / "store")
     kept = build_notification("error", "kept under error")
+    # Kept a minute ago: a letter of 1970 would be the writer's first retention purge.
     store.dead_letters.add(
-        DeadLetter(kept, webhook="error", reason=DeadLetterReason.SHUTDOWN, attempts=0, dead_at=0)
+        DeadLetter(
+            kept, webhook="error", reason=DeadLetterReason.SHUTDOWN, dead_at=time.time() - 60
+        )
     )
     store.dead_letters.sync()
     n = notifier(fake_discord, {"general": url, "error": url}, dead_letters=store.dead_letters)
@@ -280,11 +284,16 @@ def test_redis_shares_limits_across_processes(tmp_path: Path, redis_server: Redi
 
 def keep_letters(store_dir: Path, webhook: str, count: int) -> None:
     store = Store(store_dir)
+    kept_at = time.time() - 60  # recent: retention purges letters older than 30 days
     for i in range(count):
         note = build_notification("general", f"p0 record {i}")
         store.dead_letters.add(
             DeadLetter(
-                note, webhook=webhook, reason=DeadLetterReason.SHUTDOWN, attempts=0, dead_at=0
+                note,
+                webhook=webhook,
+                reason=DeadLetterReason.SHUTDOWN,
+                attempts=0,
+                dead_at=kept_at + i * 0.001,
             )
         )
     store.dead_letters.sync()
