@@ -53,3 +53,28 @@ def test_failed_lookups_are_retried_later_and_later(failures: int, retry_at: flo
     assert directory.key("1") == "webhook:1"
     directory.learned("1", "500")
     assert not directory.lookup_due("1", retry_at)
+
+
+async def test_a_slot_taken_before_the_channel_was_learned_still_counts_after() -> None:
+    """A request sent under the webhook's stand-in key, answered after the channel was
+    learned, is restamped in the stand-in window only: requests under the channel key must
+    count that window too, or one more message than the channel allows goes out."""
+    from discord_logging.coordination import Grant
+    from discord_logging.coordination.ledger import Limits
+    from discord_logging.coordination.local import LocalCoordinator
+
+    now = [0.0]
+    coordinator = LocalCoordinator(
+        Limits(channel_limit=2, channel_window=10.0), clock=lambda: now[0]
+    )
+    first = await coordinator.acquire("webhook:42", "42")
+    assert isinstance(first, Grant)
+    await coordinator.merge_window("webhook:42", "channel:7")  # learned while in flight
+    now[0] = 5.0
+    await coordinator.complete(first, None)  # answered at 5 s: restamped under the stand-in
+    now[0] = 10.5  # the merged copy (stamped at 0 s) left the channel window; the answer not
+    second = await coordinator.acquire("channel:7", "42")
+    assert isinstance(second, Grant)
+    await coordinator.complete(second, None)
+    now[0] = 10.6
+    assert not isinstance(await coordinator.acquire("channel:7", "42"), Grant)  # 2 in 10 s

@@ -123,7 +123,11 @@ class Coordinator(abc.ABC):
             learned = states[-1] if route is not None else None
             if isinstance(learned, ledger.RouteState) and learned.channel is not None:
                 return learned.channel  # nothing taken: ask again in that channel's window
-            return ledger.acquire(ledger.slot_state(states[:4]), self.limits, slot, now)
+            # Without the route, if one was read: a learned channel's states end with the
+            # webhook's stand-in window, which still holds slots taken before the channel was
+            # known and completed after (restamped there only), so it must count too.
+            slot_states = states[:-1] if route is not None else states
+            return ledger.acquire(ledger.slot_state(slot_states), self.limits, slot, now)
 
         got = await self._transact(keys, take)
         if isinstance(got, str):
