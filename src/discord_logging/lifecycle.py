@@ -28,6 +28,7 @@ import contextlib
 import os
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol, TypeVar
@@ -191,6 +192,13 @@ def register(handler: ProcessHandler) -> None:
 
 
 def _before_fork() -> None:
+    # The child's interpreter drops the parent's other threads' states (their thread-local
+    # SQLite connections among them) before any after-fork hook runs, and Python 3.13 warns
+    # for each connection: the child must already carry the filter then. The parent's own
+    # filters are put back after the fork.
+    global _FILTERS_BEFORE_FORK
+    _FILTERS_BEFORE_FORK = list(warnings.filters)
+    warnings.filterwarnings("ignore", "unclosed database", ResourceWarning)
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # a fork must never fail because of us
             handler._before_fork()
@@ -201,9 +209,23 @@ def _before_fork() -> None:
 
 def _after_fork_in_parent() -> None:
     FORK_GATE.reopen()
+    _restore_filters()
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):
             handler._after_fork_in_parent()
+
+
+def _restore_filters() -> None:
+    global _FILTERS_BEFORE_FORK
+    saved, _FILTERS_BEFORE_FORK = _FILTERS_BEFORE_FORK, None
+    if saved is not None:
+        warnings.filters[:] = saved  # type: ignore[index]
+        mutated = getattr(warnings, "_filters_mutated", None)
+        if mutated is not None:
+            mutated()
+
+
+_FILTERS_BEFORE_FORK: list[Any] | None = None
 
 
 def _after_fork_in_child() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -83,9 +84,41 @@ def private_file(path: Path) -> Path:
     return path
 
 
+_CONNECTIONS: list[sqlite3.Connection] = []
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _keep_connection(con: sqlite3.Connection) -> None:
+    with _CONNECTIONS_LOCK:
+        _CONNECTIONS[:] = [c for c in _CONNECTIONS if _open(c)]
+        _CONNECTIONS.append(con)
+
+
+def _open(con: sqlite3.Connection) -> bool:
+    try:
+        con.total_changes  # noqa: B018 - raises once the connection is closed
+    except sqlite3.ProgrammingError:
+        return False
+    return True
+
+
 class GatedCache(diskcache.Cache):
     """A diskcache Cache whose transactions pass through the fork gate (see
     :class:`~discord_logging.lifecycle.ForkGate`): a fork never cuts one in half."""
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        # diskcache keeps one connection per thread in a thread-local. When a thread ends
+        # (the store thread at close, a parent's threads in a forked child) that local is
+        # dropped and Python 3.13 warns for a connection it never closed, or that may not be
+        # closed from another thread. Each connection is therefore also kept here until the
+        # process ends or it was closed: the operating system closes what is left at exit.
+        con: sqlite3.Connection = super()._con  # type: ignore[misc]
+        local = self.__dict__["_local"]  # diskcache's thread-local
+        if getattr(local, "kept", None) is not con:
+            local.kept = con
+            _keep_connection(con)
+        return con
 
     @contextlib.contextmanager
     def _transact(self, retry: bool = False, filename: str | None = None) -> Iterator[Any]:
