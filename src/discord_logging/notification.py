@@ -6,7 +6,7 @@ import abc
 import itertools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -82,7 +82,9 @@ class Notification:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (tuples become lists)."""
-        data = asdict(self)
+        # Shallow: every field is a string, a number, None or a tuple of pairs of those, and
+        # dataclasses.asdict deep-copies each value (the store's writer calls this per letter).
+        data = {name: getattr(self, name) for name in _NOTIFICATION_FIELDS}
         data["extra"] = [list(pair) for pair in self.extra]
         data["fields"] = [list(pair) for pair in self.fields]
         data["samples"] = [list(pair) for pair in self.samples]
@@ -91,8 +93,7 @@ class Notification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
         """Rebuild from :meth:`to_dict` output; unknown keys are ignored (forward compatible)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: data[k] for k in _NOTIFICATION_FIELDS if k in data}
         for key in ("extra", "fields"):
             if key in values:
                 values[key] = tuple((str(a), str(b)) for a, b in values[key])
@@ -103,6 +104,9 @@ class Notification:
     def with_count(self, count: int, first_seen: float) -> Notification:
         """A copy that reports ``count`` occurrences since ``first_seen``."""
         return replace(self, count=count, first_seen=first_seen)
+
+
+_NOTIFICATION_FIELDS = tuple(f.name for f in fields(Notification))
 
 
 class DeliveryStatus(StrEnum):
@@ -136,9 +140,12 @@ class NotificationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _RESULT_FIELDS}
         data["status"] = self.status.value
         return data
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(NotificationResult))
 
 
 class NotificationChannel(abc.ABC):
