@@ -21,7 +21,7 @@ from discord_logging import DiscordHandler
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store
-from discord_logging.store._disk import UnsafeStoreRow, open_cache
+from discord_logging.store._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from discord_logging.testing import FakeDiscord
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -87,6 +87,31 @@ def test_planted_pickle_row_is_refused(tmp_path: Path) -> None:
         cache.get("k")
     cache.close()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_bulk_writes_keep_diskcache_rows_counts_and_value_files(tmp_path: Path) -> None:
+    """put_many and delete_many write what ``set`` and ``delete`` would: the same values, the
+    same count and size, and a large value's file (beside the database) removed when its row
+    is replaced or deleted, not left behind."""
+    big = {"text": "x" * 100_000}  # above diskcache's 32 KB: kept in a file
+    cache = open_cache(tmp_path / "bulk")
+    put_many(cache, {"a": big, "b": {"n": 1}, "c": big}, None)
+
+    def files() -> list[Path]:
+        return sorted((tmp_path / "bulk").rglob("*.val"))
+
+    assert len(files()) == 2
+    assert [cache.get("a"), cache.get("b"), len(cache)] == [big, {"n": 1}, 3]
+    put_many(cache, {"a": {"n": 2}}, None)  # replaced by a small value: its file goes
+    assert len(files()) == 1
+    assert [cache.get("a"), len(cache)] == [{"n": 2}, 3]
+    size_before = cache.volume()
+    delete_many(cache, ["c", "b", "missing"])
+    assert files() == []
+    assert [list(cache), len(cache)] == [["a"], 1]
+    assert cache.volume() < size_before
+    assert cache.check() == []  # diskcache's own check: counts, sizes and files agree
+    cache.close()
 
 
 def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -> None:

@@ -228,8 +228,11 @@ def _decoded(cache: Any, mode: int, filename: str | None, value: Any) -> Any:
 
 
 def put_many(cache: diskcache.Cache, values: dict[str, Any], expire: float | None) -> None:
-    """Write ``values`` (small ones: claims) in one statement, in diskcache's own row format
-    (its triggers keep the counts). Call inside a transaction of ``cache``."""
+    """Write ``values`` with one statement per 500, in diskcache's own row format (its
+    triggers keep the counts and sizes), as ``cache.set`` would each: a replaced row's value
+    file, if it had one, is removed as set removes it. Bulk, because each ``set`` is a
+    transaction of its own with half a dozen statements, and the writer thread's share of
+    the GIL is what the event loop waits for."""
     raw: Any = cache
     now = time.time()
     expire_time = None if expire is None else now + expire
@@ -237,12 +240,39 @@ def put_many(cache: diskcache.Cache, values: dict[str, Any], expire: float | Non
     for key, value in values.items():
         size, mode, filename, stored = raw._disk.store(value, False, key=key)
         rows.append((key, now, expire_time, now, size, mode, filename, stored))
-    raw._con.executemany(
-        "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, "
-        "tag, size, mode, filename, value) VALUES (?, 1, ?, ?, ?, 0, NULL, ?, ?, ?, ?) "
-        "ON CONFLICT(key, raw) DO UPDATE SET store_time = excluded.store_time, "
-        "expire_time = excluded.expire_time, access_time = excluded.access_time, "
-        "size = excluded.size, mode = excluded.mode, filename = excluded.filename, "
-        "value = excluded.value",
-        rows,
-    )
+    keys = list(values)
+    with raw._transact() as (sql, cleanup):
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            _drop_files(sql, cleanup, chunk)
+            raw._con.executemany(
+                "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, "
+                "access_count, tag, size, mode, filename, value) "
+                "VALUES (?, 1, ?, ?, ?, 0, NULL, ?, ?, ?, ?) "
+                "ON CONFLICT(key, raw) DO UPDATE SET store_time = excluded.store_time, "
+                "expire_time = excluded.expire_time, access_time = excluded.access_time, "
+                "size = excluded.size, mode = excluded.mode, filename = excluded.filename, "
+                "value = excluded.value",
+                rows[start : start + 500],
+            )
+
+
+def delete_many(cache: diskcache.Cache, keys: list[str]) -> None:
+    """Delete ``keys`` (missing ones are passed over) with one statement per 500, removing
+    their value files as ``cache.delete`` would each."""
+    raw: Any = cache
+    with raw._transact() as (sql, cleanup):
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            _drop_files(sql, cleanup, chunk)
+            marks = ",".join("?" * len(chunk))
+            sql("DELETE FROM Cache WHERE raw = 1 AND key IN (" + marks + ")", chunk)  # noqa: S608
+
+
+def _drop_files(sql: Any, cleanup: Any, keys: list[str]) -> None:
+    """Have diskcache remove, once the transaction ends, the value files of ``keys``' rows
+    (large values live in files beside the database)."""
+    marks = ",".join("?" * len(keys))
+    query = "SELECT filename FROM Cache WHERE raw = 1 AND filename IS NOT NULL AND key IN ("
+    for (name,) in sql(query + marks + ")", keys).fetchall():
+        cleanup(name)

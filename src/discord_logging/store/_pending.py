@@ -127,7 +127,8 @@ class PendingWrites:
 
     def fresh(self, webhook: str) -> list[DeadLetter]:
         """Retryable letters of ``webhook`` not written yet (waiting or in flight), oldest
-        first, except those being removed."""
+        first, except those being removed and those already handed out for redelivery
+        (:meth:`mark_claimed`): they are queued in this process and claimed by it."""
         with self._lock:
             found: dict[str, DeadLetter] = {}
             for batch in (self._writing, self._waiting):
@@ -136,6 +137,8 @@ class PendingWrites:
                         found.pop(letter_id, None)
                     elif letter.webhook == webhook and letter.retryable:
                         found[letter_id] = letter
+            for letter_id in self._claimed.intersection(found):
+                del found[letter_id]
             return sorted(found.values(), key=lambda x: (x.dead_at, x.id))
 
     def mark_claimed(self, letter_ids: Iterable[str]) -> None:

@@ -57,7 +57,7 @@ class ResilientDeadLetters(DeadLetterSink):
                     webhook,
                     limit,
                     skip=pending.removing(),
-                    fresh=pending.fresh(webhook),
+                    fresh=lambda: pending.fresh(webhook),
                     on_fresh=pending.mark_claimed,
                 )
             except Exception as exc:  # noqa: BLE001

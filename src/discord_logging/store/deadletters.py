@@ -33,7 +33,15 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
-from ._disk import CacheFolder, UnsafeStoreRow, keys_after, open_cache, put_many, values_of
+from ._disk import (
+    CacheFolder,
+    UnsafeStoreRow,
+    delete_many,
+    keys_after,
+    open_cache,
+    put_many,
+    values_of,
+)
 from ._retention import excess_keys, export_rows, keys_before
 from .history import History, entry_key
 
@@ -155,28 +163,28 @@ class DurableDeadLetters(DeadLetterSink):
         gone = list(removed)
         for start in range(0, len(gone), WRITE_CHUNK):
             with self._transaction(bulk=True):
-                for letter_id in gone[start : start + WRITE_CHUNK]:
-                    self._forget(letter_id)
-                    self._index.delete(f"claim:{letter_id}")
+                self._forget(gone[start : start + WRITE_CHUNK], claims=True)
 
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
             groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
         with self._transaction(bulk=True):
+            places: dict[str, Any] = {}
             for (webhook, held), group in groups.items():
                 cache = self._cache(webhook, held)
+                rows: dict[str, Any] = {}
                 with cache.transact():
                     for letter in group:
                         key = entry_key(letter.dead_at, letter.id)
                         if letter.id in self._known:
-                            self._forget(letter.id)
-                            if letter.id not in keep_claims:  # a failed redelivery
-                                self._index.delete(f"claim:{letter.id}")
-                        cache.set(key, letter.to_dict())
-                        where = [webhook, key, HELD] if held else [webhook, key]
-                        self._index.set(f"id:{letter.id}", where)
+                            # A failed redelivery releases its claim (unless handed out again).
+                            self._forget([letter.id], claims=letter.id not in keep_claims)
+                        rows[key] = letter.to_dict()
+                        places[f"id:{letter.id}"] = [webhook, key, HELD] if held else [webhook, key]
                         self._known.add(letter.id)
+                    put_many(cache, rows, None)
+            put_many(self._index, places, None)
 
     def retryable(
         self,
@@ -184,7 +192,7 @@ class DurableDeadLetters(DeadLetterSink):
         limit: int,
         *,
         skip: Collection[str] = frozenset(),
-        fresh: Sequence[DeadLetter] = (),
+        fresh: Callable[[], Sequence[DeadLetter]] = tuple,
         on_fresh: Callable[[list[str]], None] = lambda ids: None,
     ) -> list[DeadLetter]:
         """Up to ``limit`` retryable letters of ``webhook``, oldest first, each claimed for
@@ -193,7 +201,8 @@ class DurableDeadLetters(DeadLetterSink):
         out of them passing over letters others hold leaves the next one a place to go on
         from); the claims are one transaction. When the disk has fewer, ``fresh`` letters
         (buffered, not written yet) fill up, claimed too; ``on_fresh`` gets their ids inside
-        the transaction."""
+        the transaction. ``fresh`` is asked only then: gathering them walks the writer's
+        buffer."""
         found: list[DeadLetter] = []
         budget = limit + SCAN_SLACK
         cache = self._cache(webhook)
@@ -230,8 +239,8 @@ class DurableDeadLetters(DeadLetterSink):
                 self._claim_page(webhook, cache, {key: ids[key] for key in wanted}, limit, found)
             if budget <= 0 and len(found) < limit and after is not None:
                 self._resume_after[webhook] = after
-            if fresh and len(found) < limit:
-                self._claim_fresh(fresh, limit, found, on_fresh)
+            if len(found) < limit:
+                self._claim_fresh(fresh(), limit, found, on_fresh)
         return found
 
     def scan_cut_short(self, webhook: str) -> bool:
@@ -269,8 +278,7 @@ class DurableDeadLetters(DeadLetterSink):
         for letter in letters:
             self._known.add(letter.id)
             if letter.id in delivered:
-                self._forget(letter.id)  # Discord has it: never post it again
-                self._index.delete(f"claim:{letter.id}")
+                self._forget([letter.id], claims=True)  # Discord has it: never post it again
             elif len(found) < limit:
                 claimed[f"claim:{letter.id}"] = pid
                 found.append(letter)
@@ -288,17 +296,19 @@ class DurableDeadLetters(DeadLetterSink):
         pid = os.getpid()
         taken = {x.id for x in found}
         candidates = [x for x in fresh if x.id not in taken]
-        claims = values_of(self._index, [f"claim:{x.id}" for x in candidates], time.time())
         claimed: dict[str, Any] = {}
-        for letter in candidates:
-            if len(found) >= limit:
-                break
-            if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
-                self._known.add(letter.id)
-                claimed[f"claim:{letter.id}"] = pid
-                found.append(letter)
-        on_fresh([key[len("claim:") :] for key in claimed])
-        put_many(self._index, claimed, CLAIM_LEASE)
+        # A page at a time, as many as still wanted: the writer's buffer may hold thousands.
+        while candidates and len(found) < limit:
+            page, candidates = candidates[: limit - len(found)], candidates[limit - len(found) :]
+            claims = values_of(self._index, [f"claim:{x.id}" for x in page], time.time())
+            for letter in page:
+                if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
+                    self._known.add(letter.id)
+                    claimed[f"claim:{letter.id}"] = pid
+                    found.append(letter)
+        if claimed:
+            on_fresh([key[len("claim:") :] for key in claimed])
+            put_many(self._index, claimed, CLAIM_LEASE)
 
     @staticmethod
     def _held_elsewhere(holder: object, pid: int) -> bool:
@@ -462,12 +472,22 @@ class DurableDeadLetters(DeadLetterSink):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _forget(self, letter_id: str) -> None:
+    def _forget(self, letter_ids: list[str], claims: bool = False) -> None:
+        """Delete these letters, their index entries and, with ``claims``, their claims; a
+        few statements for all of them (inside an index transaction)."""
         with self._misplaced_lock:
-            self._misplaced.pop(letter_id, None)  # gone: not to be moved back to life
-        where = self._index.pop(f"id:{letter_id}", None)
-        if where is not None:
-            self._cache(where[0], len(where) > 2).delete(where[1])
+            for letter_id in letter_ids:
+                self._misplaced.pop(letter_id, None)  # gone: not to be moved back to life
+        index_keys = [f"id:{letter_id}" for letter_id in letter_ids]
+        rows: dict[tuple[str, bool], list[str]] = {}
+        for where in values_of(self._index, index_keys, time.time()).values():
+            if isinstance(where, list) and len(where) >= 2:
+                rows.setdefault((str(where[0]), len(where) > 2), []).append(str(where[1]))
+        for (webhook, held), keys in rows.items():
+            delete_many(self._cache(webhook, held), keys)
+        if claims:
+            index_keys += [f"claim:{letter_id}" for letter_id in letter_ids]
+        delete_many(self._index, index_keys)
 
     def _row(self, cache: diskcache.Cache, key: str) -> dict[str, Any] | None:
         try:

@@ -17,7 +17,7 @@ import diskcache
 
 from ..alerts import normalize_alert_type
 from ..notification import Notification, NotificationResult
-from ._disk import CacheFolder, UnsafeStoreRow, values_of
+from ._disk import CacheFolder, UnsafeStoreRow, put_many, values_of
 from ._retention import created_of, excess_keys, export_rows, keys_before
 
 TEXT_LIMIT: Final = 65_536  # characters of message and traceback kept per entry
@@ -84,10 +84,8 @@ class History:
         for entry in entries:
             by_type.setdefault(entry["alert_type"], []).append(entry)
         for kind, group in by_type.items():
-            cache = self._cache(kind)
-            with cache.transact():
-                for entry in group:
-                    cache.set(entry_key(entry["created"], entry["id"]), entry)
+            rows = {entry_key(entry["created"], entry["id"]): entry for entry in group}
+            put_many(self._cache(kind), rows, None)
 
     def entry_for(self, notification: Notification) -> dict[str, Any] | None:
         """The stored entry of ``notification``, if any."""
