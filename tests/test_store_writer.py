@@ -337,30 +337,35 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     store.close()
 
 
-def test_a_letter_claimed_while_its_write_is_under_way_keeps_its_claim(
+def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_claimed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A letter handed out between two chunks of the write that carries it (the event loop
-    goes first between chunks) keeps its claim when its own chunk reaches the disk, so no
-    other process finds it unclaimed and sends it a second time."""
+    """A lane's read on the store thread while the writer is between two chunks of a write
+    waits for the whole write (they take turns: the event loop then competes for the GIL with
+    one of them, not two), and every letter it is handed, written or still buffered, is
+    claimed on disk: no other process finds one unclaimed and sends it a second time."""
     store = Store(tmp_path)
     store._stop_writer()  # the write below runs inline, chunk by chunk
     sink = store.dead_letters
     for i in range(2 * WRITE_CHUNK):
         sink.add(letter(i))
     taken: list[DeadLetter] = []
+    reader = threading.Thread(target=lambda: taken.extend(sink.retryable("general", 100)))
     write_chunk = DurableDeadLetters._write_chunk
 
     def chunk_then_redelivery(
         self: DurableDeadLetters, letters: list[DeadLetter], keep: Any
     ) -> None:
         write_chunk(self, letters, keep)
-        if not taken:  # between the first and the second chunk: a lane refills
-            taken.extend(sink.retryable("general", 2 * WRITE_CHUNK))
+        if not reader.is_alive() and not taken:  # between the first and the second chunk
+            reader.start()
+            reader.join(0.1)
+            assert reader.is_alive(), "the read did not wait for the write under way"
 
     monkeypatch.setattr(DurableDeadLetters, "_write_chunk", chunk_then_redelivery)
     sink.sync()
-    assert len(taken) == 2 * WRITE_CHUNK  # the written chunk from disk, the rest fresh
+    reader.join(5)
+    assert len(taken) == 2 * WRITE_CHUNK
     durable = store.durable
     assert durable is not None
     unclaimed = [x.id for x in taken if durable._index.get(f"claim:{x.id}") != os.getpid()]

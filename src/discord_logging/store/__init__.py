@@ -85,6 +85,11 @@ class Store:
         self._next_disk_try = 0.0
         self._pending = PendingWrites()
         self._removed_while_down: set[str] = set()
+        # Taken by every write of what is buffered and by redelivery reads (which lanes run on
+        # the notifier's store thread): the writer and the store thread take turns, so the
+        # event loop competes for the GIL with one thread running store code, not two. With
+        # two, a loop waiting for the GIL loses the race for it to either, again and again
+        # (benchmarks/store_stall.py measures the stalls).
         self._write_lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0

@@ -53,13 +53,15 @@ class ResilientDeadLetters(DeadLetterSink):
         if durable is not None:
             try:
                 pending = store._pending
-                found = durable.retryable(
-                    webhook,
-                    limit,
-                    skip=pending.removing(),
-                    fresh=lambda: pending.fresh(webhook),
-                    on_fresh=pending.mark_claimed,
-                )
+                # A turn of the writer's: see Store._write_lock.
+                with store._write_lock:
+                    found = durable.retryable(
+                        webhook,
+                        limit,
+                        skip=pending.removing(),
+                        fresh=lambda: pending.fresh(webhook),
+                        on_fresh=pending.mark_claimed,
+                    )
             except Exception as exc:  # noqa: BLE001
                 store._failed_read(exc)
             finally:
