@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from processkit import library_lines, run_script, script_env, titles
 
+from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
 LOG_AND_EXIT = """
@@ -92,6 +93,45 @@ def test_unhealthy_discord_at_exit_keeps_the_record_then_next_run_delivers(
     again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
     assert again.returncode == 0, again.stderr
     assert titles(fake_discord) == ["exit-record"], again.stderr
+
+
+BURST = """
+handler = make_handler()
+log.addHandler(handler)
+for i in range(60):
+    log.error("burst %d", i)
+"""
+
+
+def kept_in(store: Path) -> int:
+    """How many dead letters a fresh Store finds at ``store``."""
+    opened = Store(store)
+    try:
+        return len(opened.dead_letters)
+    finally:
+        opened.close()
+
+
+@pytest.mark.parametrize("ending", ["exit", "flush then os._exit"])
+def test_a_burst_larger_than_the_queue_is_delivered_before_the_script_ends(
+    fake_discord: FakeDiscord, tmp_path: Path, ending: str
+) -> None:
+    """60 records into a queue of 10, then a normal exit, or flush() and os._exit (as a
+    forked worker ends): the 50 that overflowed into the store are taken back and delivered
+    before the process is gone, each once, and nothing is left for the next run."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store, close_timeout=15)
+    env["DISCORD_QUEUE_SIZE"] = "10"
+    body = BURST
+    if ending != "exit":
+        body += "assert handler.flush(15), 'flush timed out'\nos._exit(0)\n"
+    done = run_script(body, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    got = titles(fake_discord)
+    assert sorted(got) == sorted(f"burst {i}" for i in range(60)), done.stderr
+    assert library_lines(done.stderr) == []
+    assert kept_in(store) == 0
 
 
 def test_unreachable_discord_at_exit_keeps_the_record(tmp_path: Path) -> None:
