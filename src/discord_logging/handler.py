@@ -11,7 +11,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -192,9 +191,9 @@ class DiscordHandler(BlockingSend, logging.Handler):
         the parent serves the letters both share."""
         # The parent's threads (worker, store writer) do not exist here, so the SQLite
         # connections they kept in thread-locals become garbage. Closing a connection that
-        # crossed a fork is not safe, so they are left to the collector, and Python 3.13's
-        # "unclosed database" warning for them is silenced in this child only.
-        warnings.filterwarnings("ignore", "unclosed database", ResourceWarning)
+        # crossed a fork is not safe, so they are left to the collector; the fork hook gave
+        # this child the filter that silences Python 3.13's "unclosed database" for them
+        # (lifecycle._before_fork: they are dropped before any after-fork hook runs).
         if self._store is not None:
             _INHERITED.append(self._store)
         if self._worker is not None:  # its notifier holds the coordinator's SQLite connection

@@ -65,19 +65,8 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
         for a one-thread pool (it runs one call at a time, so once the hold runs nothing
         else does); a pool that never started its thread has nothing to hold."""
         if not self._threads or self._max_workers != 1:
-            return _resumed
-        parked, resume = threading.Event(), threading.Event()
-        caller = threading.current_thread()
-
-        def hold() -> None:
-            parked.set()
-            if threading.current_thread() is not caller:  # not run inline by a refusing pool
-                resume.wait(timeout)
-
-        self.submit(hold)
-        if not parked.wait(timeout):
-            resume.set()  # too late to matter: it must not hold after the fork
-        return resume.set
+            return nothing_held
+        return hold_between_calls(self.submit, timeout)
 
     def _adjust_thread_count(self) -> None:
         try:
@@ -151,8 +140,30 @@ GATE_WAIT: Final = 2.0  # seconds a transaction waits at most for a fork in prog
 FORK_WAIT: Final = 0.25  # seconds a fork waits at most for transactions in progress
 
 
-def _resumed() -> None:
-    pass
+def nothing_held() -> None:
+    """What a park that held nothing returns: nothing to resume."""
+
+
+def hold_between_calls(
+    schedule: Callable[[Callable[[], None]], object], timeout: float
+) -> Callable[[], None]:
+    """Have ``schedule`` run a hold as the next call of another thread (a loop's callback, a
+    pool's work item) and wait until it runs: that thread is then between two calls, and
+    stays there until the returned function is called (at most ``timeout`` seconds each way).
+    A hold run inline on the calling thread (a pool refusing work at exit) does not wait. May
+    raise what ``schedule`` raises."""
+    parked, resume = threading.Event(), threading.Event()
+    caller = threading.current_thread()
+
+    def hold() -> None:
+        parked.set()
+        if threading.current_thread() is not caller:
+            resume.wait(timeout)
+
+    schedule(hold)
+    if not parked.wait(timeout):
+        resume.set()  # too late to matter: it must not hold after the fork
+    return resume.set
 
 
 def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futures.Future[T]:

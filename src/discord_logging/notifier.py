@@ -30,7 +30,7 @@ from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDea
 from .errors import ConfigurationError
 from .lane import WebhookLane
 from .lane_state import LaneConfig, Pending, SharedState
-from .lifecycle import store_thread
+from .lifecycle import nothing_held, store_thread
 from .notification import (
     DeliveryStatus,
     Notification,
@@ -190,7 +190,7 @@ class Notifier:
         :meth:`Worker.park`)."""
         shared = self._shared
         if shared is None or shared.store_io is None:
-            return lambda: None
+            return nothing_held
         return shared.store_io.park(timeout)
 
     def queue_depth(self) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from .aggregation import Release, StormAggregator
-from .lifecycle import ExitSafeExecutor
+from .lifecycle import ExitSafeExecutor, hold_between_calls, nothing_held
 from .notification import Notification, NotificationResult
 from .notifier import Notifier
 from .snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
@@ -92,24 +92,17 @@ class Worker:
         SQLite's locks held mid-call."""
         loop = self._loop
         if loop is None or self._done.is_set() or threading.current_thread() is self.thread:
-            return _nothing
-        parked, resume = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            parked.set()
-            resume.wait(timeout)
-
+            return nothing_held
         try:
-            loop.call_soon_threadsafe(hold)
+            resume_loop = hold_between_calls(loop.call_soon_threadsafe, timeout)
         except RuntimeError:  # the loop closed meanwhile
-            return _nothing
-        parked.wait(timeout)
+            return nothing_held
         notifier = self._notifier
-        resume_store = notifier.park_store(timeout) if notifier is not None else _nothing
+        resume_store = notifier.park_store(timeout) if notifier is not None else nothing_held
 
         def resume_all() -> None:
             resume_store()
-            resume.set()
+            resume_loop()
 
         return resume_all
 
@@ -339,7 +332,3 @@ def _import_network_modules() -> None:
     for name in ("anyio", "httpcore._backends.anyio", "h11"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-
-
-def _nothing() -> None:
-    pass
