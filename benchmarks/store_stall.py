@@ -11,8 +11,13 @@ time and records how late it wakes:
 - a burst of 200 new dead letters every round, and ``len()`` of the sink.
 
 Prints the monitor's longest stall and 99th percentile, and the longest single store call.
-On a busy machine the figures include time the loop's thread waited for a CPU or for the
-GIL (the writer thread shares it); the load average is printed alongside.
+A stall includes any time the loop's thread waited for a CPU or for the GIL. To tell the
+stalls the store causes from those it cannot (the machine's other processes; on a virtual
+machine, time the hypervisor gave the CPU to another guest, "steal"), every stretch of store
+code is recorded, on whichever thread it ran (the loop, the store thread, the store's
+writer): a stall during which no store code ran anywhere was not caused by the store. The
+target is judged on the longest stall that overlapped store code; the longest of all, the
+CPU steal during the run and the load average are printed beside it.
 
     uv run python benchmarks/store_stall.py [--letters 100000] [--seconds 10] [--dir PATH]
 """
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -75,15 +82,79 @@ def fill(store: Store, count: int) -> float:
     return time.perf_counter() - started
 
 
-async def monitor(lags: list[float], running: asyncio.Event) -> None:
+class StoreActivity:
+    """When store code ran, on any thread: (start, end) stretches, merged on demand."""
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def add(self, started: float, ended: float) -> None:
+        with self._lock:
+            self._spans.append((started, ended))
+
+    def timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.add(started, time.perf_counter())
+
+        return call
+
+    def merged(self) -> tuple[list[float], list[float]]:
+        """Starts and ends of the union of the stretches, sorted."""
+        starts: list[float] = []
+        ends: list[float] = []
+        for a, b in sorted(self._spans):
+            if ends and a <= ends[-1]:
+                ends[-1] = max(ends[-1], b)
+            else:
+                starts.append(a)
+                ends.append(b)
+        return starts, ends
+
+
+def overlapping(stalls: list[tuple[float, float]], activity: StoreActivity) -> list[float]:
+    """The lengths of the ``(start, end)`` stalls during which store code ran."""
+    starts, ends = activity.merged()
+    found = []
+    for a, b in stalls:
+        i = bisect.bisect_left(ends, a)  # the first stretch that ends after the stall began
+        if i < len(starts) and starts[i] < b:
+            found.append(b - a)
+    return found
+
+
+def cpu_steal() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs so far, from /proc/stat (Linux only)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
+
+
+async def monitor(
+    lags: list[float], stalls: list[tuple[float, float]], running: asyncio.Event
+) -> None:
     while not running.is_set():
         started = time.perf_counter()
         await asyncio.sleep(0.001)
-        lags.append(time.perf_counter() - started - 0.001)
+        ended = time.perf_counter()
+        lags.append(ended - started - 0.001)
+        if ended - started > 0.002:  # late by a millisecond or more: worth attributing
+            stalls.append((started, ended))
 
 
 async def lanes(
-    store: Store, seconds: float, calls: dict[str, list[float]], io: Executor | None
+    store: Store,
+    seconds: float,
+    calls: dict[str, list[float]],
+    io: Executor | None,
+    activity: StoreActivity,
 ) -> int:
     """What lanes do on the loop. With ``io`` (as the notifier does), the reads run on the
     store's own thread; without it, inline on the loop (as before)."""
@@ -91,7 +162,8 @@ async def lanes(
     loop = asyncio.get_running_loop()
 
     async def read(fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(*args) if io is None else await loop.run_in_executor(io, fn, *args)
+        call = activity.timed(fn)
+        return call(*args) if io is None else await loop.run_in_executor(io, call, *args)
 
     # The new letters of every round are built beforehand: building them is the
     # application's work, not the store's, and would show up in the monitor as stalls.
@@ -105,7 +177,9 @@ async def lanes(
     rounds = 0
 
     def timed(name: str, started: float) -> None:
-        calls.setdefault(name, []).append(time.perf_counter() - started)
+        ended = time.perf_counter()
+        calls.setdefault(name, []).append(ended - started)
+        activity.add(started, ended)
 
     while time.monotonic() < end and rounds < MAX_ROUNDS:
         for webhook in WEBHOOKS:
@@ -137,19 +211,27 @@ async def lanes(
 
 async def run(
     store: Store, seconds: float, off_loop: bool
-) -> tuple[list[float], dict[str, list[float]], int]:
+) -> tuple[list[float], list[float], dict[str, list[float]], int]:
+    """The monitor's lateness, the stalls during which store code ran, the store calls'
+    durations and the rounds done."""
     lags: list[float] = []
+    stalls: list[tuple[float, float]] = []
     calls: dict[str, list[float]] = {}
+    activity = StoreActivity()
+    # The writer thread's work: every write of what is buffered, and its maintenance.
+    store.write_pending = activity.timed(store.write_pending)  # type: ignore[method-assign]
+    store._maintain = activity.timed(store._maintain)  # type: ignore[method-assign]
     done = asyncio.Event()
     io = store_thread() if off_loop else None
-    watcher = asyncio.create_task(monitor(lags, done))
-    rounds = await lanes(store, seconds, calls, io)
+    watcher = asyncio.create_task(monitor(lags, stalls, done))
+    rounds = await lanes(store, seconds, calls, io, activity)
     done.set()
     await watcher
+    del store.write_pending, store._maintain  # the class's own again
     if io is not None:
         await asyncio.get_running_loop().run_in_executor(io, store.release_thread)
         io.shutdown()
-    return lags, calls, rounds
+    return lags, [x - 0.001 for x in overlapping(stalls, activity)], calls, rounds
 
 
 def p99(values: list[float]) -> float:
@@ -172,17 +254,24 @@ def main() -> None:
             ("reads inline on the loop", False),
             ("reads on the store's thread (as shipped)", True),
         ):
-            lags, calls, rounds = asyncio.run(run(store, args.seconds, off_loop))
-            worst[label] = max(lags)
+            steal_before = cpu_steal()
+            lags, by_store, calls, rounds = asyncio.run(run(store, args.seconds, off_loop))
+            steal_after = cpu_steal()
+            worst[label] = max(by_store, default=0.0)
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            steal = ""
+            if steal_before and steal_after and steal_after[1] > steal_before[1]:
+                share = (steal_after[0] - steal_before[0]) / (steal_after[1] - steal_before[1])
+                steal = f", CPU steal {share:.0%}"
             print(f"\n== {label}")
             print(
                 f"{rounds} rounds in {args.seconds:.0f} s, {len(lags):,} monitor wake-ups, "
-                f"load average {load:.1f} on {os.cpu_count()} CPUs"
+                f"load average {load:.1f} on {os.cpu_count()} CPUs{steal}"
             )
             print(
                 f"event-loop stall: longest {max(lags) * 1000:.1f} ms, "
-                f"p99 {p99(lags) * 1000:.2f} ms"
+                f"p99 {p99(lags) * 1000:.2f} ms; longest while store code ran "
+                f"{worst[label] * 1000:.1f} ms"
             )
             for name, times in sorted(calls.items()):
                 print(
@@ -192,8 +281,13 @@ def main() -> None:
         store.close()
         inline, shipped = worst.values()
         verdict = "met" if shipped < TARGET else "MISSED"
-        print(f"\nlongest stall, inline / store thread: {inline / shipped:.1f}x")
-        print(f"target (as shipped): longest stall under {TARGET * 1000:.0f} ms: {verdict}")
+        print(
+            f"\nlongest stall while store code ran, inline / store thread: {inline / shipped:.1f}x"
+        )
+        print(
+            f"target (as shipped): longest stall while store code ran under "
+            f"{TARGET * 1000:.0f} ms: {verdict}"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

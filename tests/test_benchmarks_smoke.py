@@ -1,4 +1,4 @@
-"""Smoke test: benchmarks/fleet.py runs a one-process row end to end and reports it as JSON."""
+"""Smoke tests: benchmarks/fleet.py and store_stall.py run small, end to end."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 FLEET = Path(__file__).resolve().parent.parent / "benchmarks" / "fleet.py"
 
@@ -28,3 +30,35 @@ def test_fleet_quick_one_process_row_reports_every_record() -> None:
     assert row["lost"] == 0
     assert row["duplicates"] == 0
     assert row["429s"] == 0
+
+
+STALL = FLEET.parent / "store_stall.py"
+
+
+def test_store_stall_counts_only_stalls_that_overlap_store_code() -> None:
+    """The stall attribution: a stall counts as the store's when some stretch of store code
+    (on any thread) overlaps it, and not otherwise."""
+    sys.path.insert(0, str(STALL.parent))
+    try:
+        import store_stall  # a script, imported from its folder
+    finally:
+        sys.path.remove(str(STALL.parent))
+    activity = store_stall.StoreActivity()
+    for span in [(1.0, 2.0), (1.5, 3.0), (10.0, 10.5)]:
+        activity.add(*span)
+    stalls = [(0.0, 0.9), (2.9, 4.0), (5.0, 6.0), (9.0, 10.0), (10.4, 11.0), (12.0, 13.0)]
+    assert store_stall.overlapping(stalls, activity) == pytest.approx([1.1, 0.6])
+
+
+def test_store_stall_runs_small_and_prints_its_verdict() -> None:
+    """A small run of store_stall.py ends normally and prints both figures and a verdict."""
+    done = subprocess.run(
+        [sys.executable, str(STALL), "--letters", "400", "--seconds", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("longest while store code ran") == 2
+    assert "longest stall while store code ran under 20 ms:" in done.stdout
