@@ -115,31 +115,33 @@ class PendingWrites:
         with self._lock:
             return bool(len(self._waiting) or self._waiting.renewals)
 
+    def _snapshot(self) -> list[tuple[str, DeadLetter | None]]:
+        """The letters in flight, then those waiting (later ones win), copied under the
+        lock in one C-level step each. Walking them is left to the caller, outside the
+        lock: a thread preempted mid-walk with the lock held would make the event loop's
+        next add wait for it, and then for the GIL, a switch interval (5 ms) each time."""
+        with self._lock:
+            return list(self._writing.letters.items()) + list(self._waiting.letters.items())
+
     def removing(self) -> frozenset[str]:
         """Ids whose removal is waiting or in flight: not to be redelivered."""
-        with self._lock:
-            return frozenset(
-                letter_id
-                for batch in (self._waiting, self._writing)
-                for letter_id, letter in batch.letters.items()
-                if letter is None
-            )
+        return frozenset(letter_id for letter_id, letter in self._snapshot() if letter is None)
 
     def fresh(self, webhook: str) -> list[DeadLetter]:
         """Retryable letters of ``webhook`` not written yet (waiting or in flight), oldest
         first, except those being removed and those already handed out for redelivery
         (:meth:`mark_claimed`): they are queued in this process and claimed by it."""
+        found: dict[str, DeadLetter] = {}
+        for letter_id, letter in self._snapshot():
+            if letter is None:
+                found.pop(letter_id, None)
+            elif letter.webhook == webhook and letter.retryable:
+                found[letter_id] = letter
         with self._lock:
-            found: dict[str, DeadLetter] = {}
-            for batch in (self._writing, self._waiting):
-                for letter_id, letter in batch.letters.items():
-                    if letter is None:
-                        found.pop(letter_id, None)
-                    elif letter.webhook == webhook and letter.retryable:
-                        found[letter_id] = letter
-            for letter_id in self._claimed.intersection(found):
-                del found[letter_id]
-            return sorted(found.values(), key=lambda x: (x.dead_at, x.id))
+            claimed = self._claimed.intersection(found)
+        for letter_id in claimed:
+            del found[letter_id]
+        return sorted(found.values(), key=lambda x: (x.dead_at, x.id))
 
     def mark_claimed(self, letter_ids: Iterable[str]) -> None:
         with self._lock:
@@ -161,14 +163,12 @@ class PendingWrites:
 
     def new_letters(self, known: set[str]) -> int:
         """Letters waiting or in flight whose ids are not in ``known`` (not on disk yet)."""
-        with self._lock:
-            ids = {
-                letter_id
-                for batch in (self._waiting, self._writing)
-                for letter_id, letter in batch.letters.items()
-                if letter is not None and letter_id not in known
-            }
-            return len(ids)
+        ids = {
+            letter_id
+            for letter_id, letter in self._snapshot()
+            if letter is not None and letter_id not in known
+        }
+        return len(ids)
 
 
 class _LiveClaims(Container[str]):
