@@ -527,6 +527,36 @@ async def test_flush_waits_past_a_look_cut_short_by_letters_held_elsewhere(
     await n.aclose()
 
 
+async def test_flush_waits_for_overflow_kept_while_a_look_read_the_store(
+    fake: FakeDiscord,
+) -> None:
+    """Records that overflow while a look is reading the store (which runs on the store
+    thread, beside the loop) may not be seen by that read: the look coming back short does
+    not settle the debt, so flush() waits for them too instead of leaving them for the next
+    run."""
+    n: Notifier
+
+    class OverflowDuringRead(MemoryDeadLetters):
+        burst_sent = False
+
+        def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+            found = super().retryable(webhook, limit)
+            if not self.burst_sent and len(self) == 0:  # the lane's look after its first record
+                self.burst_sent = True
+                for i in range(30):  # a burst arrives meanwhile: 20 overflow the queue of 10
+                    n.submit(note(i))
+            return found
+
+    sink = OverflowDuringRead()
+    n = notifier(fake, fake.add_webhook(), queue_size=10, dead_letters=sink)
+    n.submit(note(-1))  # the lane starts and looks for kept letters: the burst comes then
+    assert await n.flush(10) is True
+    assert sink.burst_sent
+    assert len(sink) == 0
+    assert sorted(set(titles(fake))) == sorted(f"record {i}" for i in range(-1, 30))
+    await n.aclose()
+
+
 async def test_flush_does_not_wait_for_overflow_of_a_failing_webhook(fake: FakeDiscord) -> None:
     """Overflow on a webhook that answers 503: flush() returns once the letters are kept
     (nothing can be delivered now); it does not wait out its timeout."""

@@ -489,7 +489,10 @@ class WebhookLane:
             and self.circuit.state(now) is CircuitState.CLOSED
         )
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
-        letters = await self.shared.off_loop(self.redelivery.take, now, healthy, held)
+        redelivery = self.redelivery
+        limit = redelivery.look(now, healthy)
+        found = await self.shared.off_loop(redelivery.read, limit)
+        letters = redelivery.settle(self.shared.clock(), healthy, held, limit, found)
         holder = self.shared.claim_holder
         if holder is not None:
             letters = [

@@ -71,10 +71,13 @@ class LaneRedelivery:
         # that logs a burst and flushes delivers it rather than leaving it for the next run.
         self.owed = False
         self.empty_looks = 0  # healthy looks in a row that found nothing free
+        self.overflows = 0  # records kept because the queue was full, ever
+        self._overflows_at_look = 0
 
     def overflowed(self, now: float) -> None:
         """A record did not fit the queue and was kept: take it back once there is room."""
         self.owed = True
+        self.overflows += 1
         self.next_refill = min(self.next_refill, now)
 
     def after_response(self, healthy: bool, was_healthy: bool, now: float) -> None:
@@ -86,11 +89,17 @@ class LaneRedelivery:
             self.next_refill = 0.0
             self.failed_rounds = 0
 
-    def take(self, now: float, healthy: bool, held: set[str]) -> list[DeadLetter]:
-        """Retryable letters to queue again, oldest first, minus those ``held``: a good share
-        when the webhook is healthy, else one, as a probe."""
+    def look(self, now: float, healthy: bool) -> int:
+        """Begin a look for kept letters (on the loop); returns how many to read: a good
+        share when the webhook is healthy, else one, as a probe."""
         self.next_refill = now + REFILL_INTERVAL
-        limit = max(1, self.shared.config.queue_size // 2) if healthy else 1
+        self._overflows_at_look = self.overflows
+        return max(1, self.shared.config.queue_size // 2) if healthy else 1
+
+    def read(self, limit: int) -> tuple[list[DeadLetter], bool]:
+        """The store's part of a look (on the store thread; it changes nothing here): up to
+        ``limit`` retryable letters, oldest first, and whether a scan stopped at its budget
+        with more behind."""
         letters: list[DeadLetter] = []
         for webhook in self.webhooks:
             if len(letters) >= limit:
@@ -99,12 +108,27 @@ class LaneRedelivery:
                 letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
             except Exception:  # noqa: BLE001 - a failing store must not stop delivery
                 self.shared.stats.add("store_errors")
+        cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
+        return letters, cut_short
+
+    def settle(
+        self,
+        now: float,
+        healthy: bool,
+        held: set[str],
+        limit: int,
+        found: tuple[list[DeadLetter], bool],
+    ) -> list[DeadLetter]:
+        """End a look (on the loop) with what :meth:`read` ``found``: the letters to queue
+        again, minus those ``held``, and when to look next."""
+        letters, cut_short = found
+        # A record that overflowed while the store was read may not have been seen by it.
+        raced = self.overflows != self._overflows_at_look
         # Fewer than asked, from a look that read to the end: nothing more is waiting. Not
         # healthy: what is kept stays kept (flush() does not wait for a webhook that fails).
-        cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
-        self.owed = self.owed and healthy and (len(letters) >= limit or cut_short)
+        self.owed = self.owed and healthy and (raced or len(letters) >= limit or cut_short)
         letters = [letter for letter in letters if letter.id not in held]
-        if letters and healthy:
+        if healthy and (letters or raced):
             self.next_refill = now  # more may be waiting: look again once these are sent
             self.empty_looks = 0
         elif healthy:
