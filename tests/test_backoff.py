@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable
 
 import pytest
 
-from discord_logging.backoff import BASE_DELAY, MAX_DELAY, backoff_delay, retry_delay
+from discord_logging.backoff import BASE_DELAY, MAX_DELAY, backoff_delay, jitter, retry_delay
 
 
 def _zero() -> float:
@@ -142,3 +144,29 @@ def test_retry_delay_uses_retry_after_when_given(
 def test_retry_delay_falls_back_to_backoff(attempt: int, rand: Callable[[], float]) -> None:
     """Without retry_after the delay is backoff_delay with the same attempt and rand()."""
     assert retry_delay(attempt, None, rand=rand) == backoff_delay(attempt, rand=rand)
+
+
+def test_jitter_leaves_the_global_random_generator_alone() -> None:
+    """The library's jitter has its own generator: drawing it does not move the
+    application's ``random`` state (a seeded simulation, hypothesis)."""
+    random.seed(1234)
+    state = random.getstate()
+    delays = [backoff_delay(attempt) for attempt in range(1, 50)]
+    assert random.getstate() == state
+    assert len(set(delays)) > 1  # jittered all the same
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_do_not_jitter_in_lockstep() -> None:
+    """After a fork, parent and child draw different jitter (the generator is reseeded in
+    the child), so workers that failed together do not retry together."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its first draws, then leave at once
+        os.write(write, repr([jitter() for _ in range(4)]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert child != repr([jitter() for _ in range(4)])

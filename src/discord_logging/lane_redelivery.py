@@ -9,12 +9,11 @@ refill round; a lasting outage costs at most one probe letter per interval.
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Callable
 from typing import Final
 
 from . import limits
-from .backoff import backoff_delay
+from .backoff import backoff_delay, jitter
 from .deadletters import DeadLetter
 from .lane_state import SharedState
 from .rendering import RenderedNotification
@@ -30,7 +29,7 @@ REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: it was cut off in fl
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
 
-def refill_delay(failed_rounds: int, *, rand: Callable[[], float] = random.random) -> float:
+def refill_delay(failed_rounds: int, *, rand: Callable[[], float] = jitter) -> float:
     """When to look at the kept letters again after a failed send: about 1 s after the first
     failure, doubling with each failed redelivery round, at most :data:`REFILL_INTERVAL`."""
     return backoff_delay(failed_rounds + 1, cap=REFILL_INTERVAL, rand=rand)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .backoff import jitter
 from .client import WebhookClient
 from .coordination import Coordinator
 from .coordination.channels import ChannelDirectory
@@ -73,7 +73,7 @@ class SharedState:
     on_result: Callable[[Pending, NotificationResult, str], None]
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
+    rand: Callable[[], float] = jitter
     paused_until: float = 0.0
     closing: bool = False
     deadline: float | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 
 from .alerts import normalize_alert_type
+from .backoff import jitter
 from .client import WebhookClient
 from .coordination import Coordinator, Limits, open_coordinator
 from .coordination.channels import ChannelDirectory
@@ -68,7 +68,7 @@ class Notifier:
         listeners: Iterable[ResultListener] = (),
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = jitter,
         channel_window: float = 60.0,
         ban_cooldown: float = BAN_COOLDOWN,
         probe_interval: float = 300.0,

@@ -14,7 +14,6 @@ A database that stays locked or cannot be opened: the local share of :mod:`.fall
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TextIO, TypeVar
 
+from ..backoff import jitter
 from ..store._disk import private_directory
 from . import ledger
 from .fallback import RETRY_INTERVAL, SharedCoordinator
@@ -109,7 +109,7 @@ class HostCoordinator(SharedCoordinator):
                     db.execute("COMMIT")
                     return result
             attempt += 1
-            await asyncio.sleep(random.uniform(0, min(0.005, 0.0002 * attempt)))
+            await asyncio.sleep(jitter() * min(0.005, 0.0002 * attempt))
 
     async def _transact(
         self, keys: tuple[str, ...], change: Callable[[list[State], float], T]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable
 from typing import Any, Final, TextIO, TypeVar
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..backoff import jitter
 from . import ledger
 from .fallback import RETRY_INTERVAL, SharedCoordinator
 from .ledger import Limits, State
@@ -130,7 +130,7 @@ class RedisCoordinator(SharedCoordinator):
             # ...and one to write them, only if nobody wrote in between.
             if await self._compare_and_set(keys=names, args=[*old, *new, KEY_TTL_MS]):
                 return result
-            await asyncio.sleep(random.uniform(0, 0.001 * (attempt + 1)))
+            await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
         raise ContendedKeys(f"{len(keys)} keys kept changing")
 
     # -- dead-letter claims ------------------------------------------------------------------
