@@ -337,6 +337,24 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     store.close()
 
 
+def test_a_letter_delivered_before_its_first_write_is_not_remembered_as_claimed(
+    tmp_path: Path,
+) -> None:
+    """A letter handed out while buffered and delivered before the writer wrote it leaves
+    nothing behind in the buffer's claims: a long-lived process does not grow by one id per
+    such letter."""
+    store = Store(tmp_path)
+    store._stop_writer()
+    sink = store.dead_letters
+    sink.add(letter(1))
+    (taken,) = sink.retryable("general", 10)
+    sink.remove(taken.id)  # delivered
+    sink.sync()
+    assert store._pending.claimed() == frozenset()
+    assert len(sink) == 0
+    store.close()
+
+
 def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_claimed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

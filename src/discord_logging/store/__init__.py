@@ -264,7 +264,8 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
-                self._pending.written([x.id for x in added if x.id in keep])
+                # Handed out while buffered, now on disk or gone: no longer this buffer's.
+                self._pending.written([*(x.id for x in added if x.id in keep), *removed])
                 history = self._history
                 if batch.entries and history is not None:
                     try:

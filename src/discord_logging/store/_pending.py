@@ -153,11 +153,14 @@ class PendingWrites:
 
     def claimed_now(self) -> Container[str]:
         """:meth:`claimed` as a live view, for a write: a letter handed out between two of
-        its chunks (the event loop goes first between chunks) keeps the claim it took."""
+        its chunks keeps the claim it took. Lanes' reads take turns with the writer and
+        cannot come between chunks; this guards any other reader of the store."""
         return _LiveClaims(self)
 
     def written(self, letter_ids: Iterable[str]) -> None:
-        """These letters reached the disk: a later add of one is a failed redelivery again."""
+        """These letters reached the disk, or their removal did: a later add of one is a
+        failed redelivery again, and a removed one is forgotten (the set would otherwise grow
+        by every letter delivered before its first write, for the life of the process)."""
         with self._lock:
             self._claimed.difference_update(letter_ids)
 
