@@ -16,9 +16,9 @@ import time
 
 import httpx
 
-from discord_logging.notifier import Notifier, build_notification
-from discord_logging.payload import build_payload
-from discord_logging.rendering import EmbedRenderer
+from discord_logging.delivery.notifier import Notifier, build_notification
+from discord_logging.render.payload import build_payload
+from discord_logging.render.templating import EmbedRenderer
 from discord_logging.testing import FakeDiscord
 
 

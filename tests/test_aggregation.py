@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from discord_logging.aggregation import KEPT_TEXT_LIMIT, Release, StormAggregator
+from discord_logging.delivery.aggregation import KEPT_TEXT_LIMIT, Release, StormAggregator
 
 
 def run(

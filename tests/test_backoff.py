@@ -8,7 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
-from discord_logging.backoff import BASE_DELAY, MAX_DELAY, backoff_delay, jitter, retry_delay
+from discord_logging.delivery.backoff import (
+    BASE_DELAY,
+    MAX_DELAY,
+    backoff_delay,
+    jitter,
+    retry_delay,
+)
 
 
 def _zero() -> float:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from discord_logging.circuit import FAILURE_THRESHOLD, RESET_TIMEOUT, CircuitBreaker, CircuitState
+from discord_logging.delivery.circuit import (
+    FAILURE_THRESHOLD,
+    RESET_TIMEOUT,
+    CircuitBreaker,
+    CircuitState,
+)
 
 
 def _opened(threshold: int = 3, reset_timeout: float = 10.0, at: float = 100.0) -> CircuitBreaker:

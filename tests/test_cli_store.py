@@ -20,8 +20,8 @@ import pytest
 from discord_logging.cli import EXIT_CONFIG, main
 from discord_logging.cli._common import Progress, moment
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.delivery.notifier import Notifier
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.notifier import Notifier
 from discord_logging.settings import load_settings
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord

@@ -10,10 +10,10 @@ import pytest
 import respx
 
 from discord_logging import __version__
-from discord_logging.batching import OutgoingMessage
-from discord_logging.client import WebhookClient
-from discord_logging.outcome import OutcomeKind
-from discord_logging.webhook import parse_webhook_url
+from discord_logging.render.packing import OutgoingMessage
+from discord_logging.transport.client import WebhookClient
+from discord_logging.transport.outcome import OutcomeKind
+from discord_logging.transport.webhook_url import parse_webhook_url
 
 URL = parse_webhook_url("https://discord.com/api/v10/webhooks/1/SECRET?thread_id=7")
 MESSAGE = OutgoingMessage(notifications=(), embeds=({"type": "rich", "title": "t"},))

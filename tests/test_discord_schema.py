@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from discord_schema import SCHEMA, SCHEMA_PATH, validate_webhook_payload, webhook_payload_violations
 
-from discord_logging import limits
+from discord_logging.render import message_limits as limits
 
 Payload = dict[str, Any]
 
@@ -180,7 +180,7 @@ def test_every_violation_is_listed() -> None:
 
 
 def test_schema_limits_agree_with_library_limits() -> None:
-    """The numbers in Discord's schema are the ones discord_logging.limits uses."""
+    """The numbers in Discord's schema are the ones discord_logging.render.message_limits uses."""
     defs = SCHEMA["$defs"]
     body = defs["IncomingWebhookRequestPartial"]["properties"]
     embed = defs["RichEmbed"]["properties"]

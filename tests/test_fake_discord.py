@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from discord_logging import limits
+from discord_logging.render import message_limits as limits
 from discord_logging.testing import FakeDiscord, ReceivedMessage, RequestRecord
 
 
@@ -844,7 +844,7 @@ def test_rate_limited_by_scope_tells_the_limits_apart(
 def test_webhook_url_through_a_host_name(fake: FakeDiscord, client: httpx.Client) -> None:
     """``add_webhook(host="localhost")`` hands out a URL that needs a name lookup; it is
     served, and ``named_host`` is what the allow-list takes for it."""
-    from discord_logging.webhook import parse_webhook_url
+    from discord_logging.transport.webhook_url import parse_webhook_url
 
     url = fake.add_webhook(host="localhost")
     port = fake.host.rsplit(":", 1)[1]

@@ -12,11 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discord_logging import DiscordHandler
-from discord_logging.batching import pack
-from discord_logging.limits import EMBEDS_PER_MESSAGE, MESSAGE_EMBED_TOTAL, embed_length
-from discord_logging.notifier import build_notification
-from discord_logging.payload import build_payload
-from discord_logging.rendering import EmbedRenderer
+from discord_logging.delivery.notifier import build_notification
+from discord_logging.render.message_limits import (
+    EMBEDS_PER_MESSAGE,
+    MESSAGE_EMBED_TOTAL,
+    embed_length,
+)
+from discord_logging.render.packing import pack
+from discord_logging.render.payload import build_payload
+from discord_logging.render.templating import EmbedRenderer
 from discord_logging.testing import FakeDiscord
 
 any_text = st.text(st.characters(codec=None, categories=None), max_size=300)

@@ -15,9 +15,9 @@ import pytest
 from discord_schema import validate_webhook_payload
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason, MemoryDeadLetters
-from discord_logging.lane_redelivery import REPEAT_NOTE
+from discord_logging.delivery.notifier import Notifier, build_notification
+from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.notification import DeliveryStatus, Notification
-from discord_logging.notifier import Notifier, build_notification
 from discord_logging.testing import FakeDiscord
 
 FAST = {"channel_window": 0.6, "ban_cooldown": 0.3, "probe_interval": 0.3, "circuit_reset": 0.3}

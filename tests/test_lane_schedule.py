@@ -7,17 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from discord_logging import limits
-from discord_logging.batching import DIGEST_MAX_RECORDS
-from discord_logging.lane_packing import next_backlog, plain_prefix, split
-from discord_logging.lane_redelivery import (
+from discord_logging.delivery.backlog import next_backlog, plain_prefix, split
+from discord_logging.delivery.lane_state import Pending
+from discord_logging.delivery.redelivery import (
     REFILL_INTERVAL,
     REPEAT_NOTE,
     refill_delay,
     with_repeat_note,
 )
-from discord_logging.lane_state import Pending
-from discord_logging.rendering import EmbedRenderer, sample_notification
+from discord_logging.render import message_limits as limits
+from discord_logging.render.packing import DIGEST_MAX_RECORDS
+from discord_logging.render.templating import EmbedRenderer, sample_notification
 from discord_logging.testing._validation import Accepted, validate
 
 

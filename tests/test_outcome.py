@@ -7,14 +7,14 @@ import json
 import httpx
 import pytest
 
-from discord_logging.outcome import (
+from discord_logging.transport.headers import BAN_COOLDOWN
+from discord_logging.transport.outcome import (
     ERROR_TEXT_LIMIT,
     Outcome,
     OutcomeKind,
     classify,
     transport_failure,
 )
-from discord_logging.ratelimit import BAN_COOLDOWN
 
 VIA = {"Via": "1.1 google"}
 SECRET = "SECRETtoken"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discord_schema import validate_webhook_payload
 
-from discord_logging.payload import allowed_mentions, build_payload, mention_content
+from discord_logging.render.payload import allowed_mentions, build_payload, mention_content
 
 EMBED = {"type": "rich", "title": "t"}
 

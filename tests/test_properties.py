@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discord_logging.alerts import AlertType
-from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length
-from discord_logging.payload import build_payload
-from discord_logging.rendering import EmbedRenderer
-from discord_logging.routing import Router
-from discord_logging.snapshot import snapshot, to_notification
+from discord_logging.capture.routing import Router
+from discord_logging.capture.snapshot import snapshot, to_notification
+from discord_logging.render.message_limits import MESSAGE_EMBED_TOTAL, embed_length
+from discord_logging.render.payload import build_payload
+from discord_logging.render.templating import EmbedRenderer
 
 STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 import httpx
 import pytest
 
-from discord_logging.ratelimit import (
+from discord_logging.transport.headers import (
     BAN_COOLDOWN,
     RateLimitHeaders,
     SlidingWindow,

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discord_logging.alerts import COLORS, AlertType
-from discord_logging.batching import pack
+from discord_logging.capture.snapshot import snapshot, to_notification
 from discord_logging.errors import TemplateError
-from discord_logging.limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
-from discord_logging.payload import build_payload
-from discord_logging.rendering import EMPTY_VALUE, EmbedRenderer, sample_notification
-from discord_logging.snapshot import snapshot, to_notification
+from discord_logging.render.message_limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
+from discord_logging.render.packing import pack
+from discord_logging.render.payload import build_payload
+from discord_logging.render.templating import EMPTY_VALUE, EmbedRenderer, sample_notification
+from discord_logging.render.text import BLANK_TITLE, is_blank
 from discord_logging.testing._validation import Accepted, validate
-from discord_logging.text import BLANK_TITLE, is_blank
 
 
 def make(alert_type: str = "error", **changes: object) -> object:
@@ -189,8 +189,8 @@ def test_snapshot_of_a_real_record_renders() -> None:
 
 def test_non_logging_notification_has_no_empty_fields() -> None:
     """A notification sent without logging shows only the fields it has (no 'None')."""
-    from discord_logging.notifier import build_notification
-    from discord_logging.snapshot import HOST
+    from discord_logging.capture.snapshot import HOST
+    from discord_logging.delivery.notifier import build_notification
 
     notification = build_notification("general", "Backup finished", "ok", fields={"size": "3 GB"})
     embed = EmbedRenderer().render(notification).embed

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from discord_logging.alerts import AlertType, fallback_chain, normalize_alert_type
+from discord_logging.capture.routing import Router
 from discord_logging.errors import ConfigurationError
-from discord_logging.routing import Router
 
 
 def record(name: str = "app", level: int = logging.INFO, **extra: object) -> logging.LogRecord:

@@ -11,7 +11,7 @@ import pytest
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
 from discord_logging.errors import ConfigurationError, TemplateError
-from discord_logging.rendering import EmbedRenderer
+from discord_logging.render.templating import EmbedRenderer
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.snapshot import (
+from discord_logging.capture.snapshot import (
     fingerprint,
     formatted_traceback,
     record_message,
     snapshot,
     to_notification,
 )
+from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 
 FORMATTER = logging.Formatter()
 

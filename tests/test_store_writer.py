@@ -17,7 +17,7 @@ import pytest
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
 from discord_logging.store import Store
-from discord_logging.store.deadletters import WRITE_CHUNK, DurableDeadLetters
+from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
@@ -203,7 +203,7 @@ def test_a_transient_error_is_retried_not_a_fallback(
         real(*args)
 
     monkeypatch.setattr(durable, "write", busy)
-    monkeypatch.setattr("discord_logging.store._pending.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
+    monkeypatch.setattr("discord_logging.store._write_buffer.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
     store.dead_letters.add(letter(1))
     store.dead_letters.sync()
     assert not store.degraded
@@ -254,7 +254,7 @@ def test_close_tries_a_busy_store_once_more_before_letters_are_lost(
     store = Store(tmp_path)
     assert store.durable is not None
     real = DurableDeadLetters.write
-    monkeypatch.setattr("discord_logging.store._pending.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
+    monkeypatch.setattr("discord_logging.store._write_buffer.TRANSIENT_BACKOFF", (0.0, 0.0, 0.0))
 
     def busy(*args: Any) -> None:
         raise diskcache.Timeout()

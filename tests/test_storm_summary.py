@@ -13,18 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discord_logging import DiscordHandler
-from discord_logging.batching import pack
-from discord_logging.limits import (
+from discord_logging.notification import Notification
+from discord_logging.render.message_limits import (
     EMBED_DESCRIPTION,
     FIELD_VALUE,
     MESSAGE_EMBED_TOTAL,
     embed_length,
     text_length,
 )
-from discord_logging.notification import Notification
-from discord_logging.payload import build_payload
-from discord_logging.rendering import EmbedRenderer, sample_notification
-from discord_logging.storm_summary import (
+from discord_logging.render.packing import pack
+from discord_logging.render.payload import build_payload
+from discord_logging.render.storm_summary import (
     SAMPLE_LINE_UNITS,
     SAMPLE_LINES,
     STORM_ATTACHMENT,
@@ -34,6 +33,7 @@ from discord_logging.storm_summary import (
     needs_listing,
     pick,
 )
+from discord_logging.render.templating import EmbedRenderer, sample_notification
 from discord_logging.testing import FakeDiscord
 
 T0 = 8 * 3600 + 50 * 60 + 1.0  # 08:50:01 UTC on 1970-01-01

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from discord_logging.limits import embed_length, text_length
-from discord_logging.text import (
+from discord_logging.render.message_limits import embed_length, text_length
+from discord_logging.render.text import (
     MARKER,
     ZWSP,
     clean,

@@ -6,7 +6,7 @@ import pytest
 
 from discord_logging.errors import InvalidWebhookURL
 from discord_logging.redaction import redact
-from discord_logging.webhook import normalize_hosts, parse_webhook_url
+from discord_logging.transport.webhook_url import normalize_hosts, parse_webhook_url
 
 TOKEN = "abcDEF123_-xyz"
 

@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .alerts import AlertType
     from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
+    from .delivery.blocking import SyncNotifier
+    from .delivery.notifier import DiscordChannel, Notifier
     from .errors import ConfigurationError, DiscordLoggingError, InvalidWebhookURL, TemplateError
     from .handler import DiscordHandler, ignore_logger
     from .notification import (
@@ -22,9 +24,7 @@ if TYPE_CHECKING:
         NotificationChannel,
         NotificationResult,
     )
-    from .notifier import DiscordChannel, Notifier
     from .settings import DiscordSettings, load_settings
-    from .sync import SyncNotifier
 
 _HOMES = {
     "AlertType": "alerts",
@@ -33,7 +33,7 @@ _HOMES = {
     "DeadLetterReason": "deadletters",
     "DeadLetterSink": "deadletters",
     "DeliveryStatus": "notification",
-    "DiscordChannel": "notifier",
+    "DiscordChannel": "delivery.notifier",
     "DiscordHandler": "handler",
     "DiscordLoggingError": "errors",
     "DiscordSettings": "settings",
@@ -42,8 +42,8 @@ _HOMES = {
     "Notification": "notification",
     "NotificationChannel": "notification",
     "NotificationResult": "notification",
-    "Notifier": "notifier",
-    "SyncNotifier": "sync",
+    "Notifier": "delivery.notifier",
+    "SyncNotifier": "delivery.blocking",
     "TemplateError": "errors",
     "ignore_logger": "handler",
     "load_settings": "settings",

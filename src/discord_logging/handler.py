@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import lifecycle
+from .capture.routing import Router
+from .capture.snapshot import snapshot
 from .deadletters import DeadLetterSink
-from .notifier import Notifier
-from .routing import Router
+from .delivery.blocking import BlockingSend
+from .delivery.notifier import Notifier
+from .delivery.worker import ON_WORKER_THREAD, Worker
 from .settings import DiscordSettings, load_settings
-from .snapshot import snapshot
 from .stats import DeliveryStats
 from .store import Store
-from .sync import BlockingSend
-from .worker import ON_WORKER_THREAD, Worker
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.

@@ -24,7 +24,7 @@ from pydantic_settings import (
 from .alerts import ALIASES, normalize_alert_type
 from .errors import ConfigurationError
 from .redaction import redact
-from .webhook import WebhookURL, normalize_hosts, parse_webhook_url
+from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
 
 ENV_PREFIX: Final = "DISCORD_"
 WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"

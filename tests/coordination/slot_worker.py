@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from discord_logging.coordination import Grant
-from discord_logging.coordination.fallback import SharedCoordinator
 from discord_logging.coordination.host import HostCoordinator
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator
+from discord_logging.coordination.shared_coordinator import SharedCoordinator
 
 CHANNEL = "channel:shared"
 

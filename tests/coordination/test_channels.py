@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from discord_logging.coordination.channels import ChannelDirectory, WebhookChannel
+from discord_logging.transport.channels import ChannelDirectory, WebhookChannel
 
 
 def test_the_webhook_stands_in_until_discord_answers() -> None:

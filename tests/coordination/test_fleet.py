@@ -19,18 +19,18 @@ import httpx
 import pytest
 
 from discord_logging import Notifier
-from discord_logging.coordination.channels import FIRST_RETRY
-from discord_logging.coordination.discovery import describe_channels, lookup_channels
+from discord_logging.cli.channel_report import describe_channels, lookup_channels
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.delivery.notifier import build_notification
+from discord_logging.delivery.redelivery import CLAIM_LEASE
 from discord_logging.errors import ConfigurationError
-from discord_logging.lane_redelivery import CLAIM_LEASE
 from discord_logging.notification import DeliveryStatus
-from discord_logging.notifier import build_notification
 from discord_logging.settings import load_settings
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
+from discord_logging.transport.channels import FIRST_RETRY
 
 from .conftest import RedisServer
 

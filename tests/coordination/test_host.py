@@ -12,7 +12,7 @@ from discord_logging.coordination import Grant, open_coordinator
 from discord_logging.coordination.host import FILE_NAME, HostCoordinator
 from discord_logging.coordination.local import LocalCoordinator
 from discord_logging.coordination.redis import RedisCoordinator
-from discord_logging.ratelimit import RateLimitHeaders
+from discord_logging.transport.headers import RateLimitHeaders
 
 from .conftest import SMALL, run_workers
 from .test_sharing import worst_span

@@ -14,7 +14,7 @@ from discord_logging.coordination.ledger import (
     SlotState,
     WindowState,
 )
-from discord_logging.ratelimit import RateLimitHeaders
+from discord_logging.transport.headers import RateLimitHeaders
 
 from .conftest import SMALL
 

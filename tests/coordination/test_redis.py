@@ -11,7 +11,7 @@ import pytest
 from discord_logging.coordination import Grant, open_coordinator
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator, redacted_url
-from discord_logging.ratelimit import RateLimitHeaders
+from discord_logging.transport.headers import RateLimitHeaders
 
 from .conftest import SMALL, RedisServer, free_port, run_workers
 from .test_sharing import worst_span

@@ -15,7 +15,7 @@ from discord_logging.coordination import Coordinator, Grant
 from discord_logging.coordination.host import HostCoordinator
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.local import LocalCoordinator
-from discord_logging.ratelimit import RateLimitHeaders
+from discord_logging.transport.headers import RateLimitHeaders
 
 LIMITS = Limits(channel_limit=3, channel_window=10.0, global_limit=4, global_window=2.0)
 ROOMY = RateLimitHeaders(limit=50, remaining=40, reset_after=1.0)

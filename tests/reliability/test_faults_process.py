@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from discord_logging.batching import DIGEST_MAX_RECORDS
+from discord_logging.render.packing import DIGEST_MAX_RECORDS
 from discord_logging.store import WRITE_BATCH, Store
 from discord_logging.testing import FakeDiscord
 

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from discord_logging.deadletters import DeadLetter, MemoryDeadLetters
-from discord_logging.notifier import Notifier
+from discord_logging.delivery.notifier import Notifier
+from discord_logging.delivery.worker import Worker
 from discord_logging.testing import FakeDiscord
-from discord_logging.worker import Worker
 
 from .faultkit import (
     DEADLINE,

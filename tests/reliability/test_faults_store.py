@@ -13,7 +13,7 @@ import pytest
 
 from discord_logging import DiscordHandler
 from discord_logging.store import Store
-from discord_logging.store.deadletters import DurableDeadLetters
+from discord_logging.store.durable_letters import DurableDeadLetters
 from discord_logging.store.history import History
 from discord_logging.testing import FakeDiscord
 

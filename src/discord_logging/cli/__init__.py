@@ -12,7 +12,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import DiscordLoggingError
 from ..redaction import redact
-from . import check, deadletters, demo, flush, history, send, stats
+from . import check, demo, flush, history, send, stats
+from . import dead_letter_commands as deadletters
 from ._common import STORE_HELP
 
 EXIT_OK = 0

@@ -40,8 +40,8 @@ def register(commands: Any) -> None:
 
 def describe(settings: DiscordSettings) -> dict[str, Any]:
     """The checked configuration as plain data, tokens redacted."""
-    from ..rendering import EmbedRenderer
-    from ..routing import Router
+    from ..capture.routing import Router
+    from ..render.templating import EmbedRenderer
 
     urls = settings.webhook_urls
     router = Router(settings.routes, urls)
@@ -81,8 +81,8 @@ def problems_of(args: argparse.Namespace) -> tuple[DiscordSettings | None, list[
 
 def run(args: argparse.Namespace) -> int:
     """Print the configuration; every problem found exits 3, naming the variable and the fix."""
-    from ..coordination.discovery import channel_report
     from . import send
+    from .channel_report import channel_report
 
     settings, problems = problems_of(args)
     if problems or settings is None:

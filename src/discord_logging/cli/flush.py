@@ -15,7 +15,7 @@ from .output import emit_json, say, table
 
 # Delivery (httpx), the settings (pydantic) and the store (diskcache) load when a flush runs.
 if TYPE_CHECKING:
-    from ..notifier import Notifier
+    from ..delivery.notifier import Notifier
     from ..settings import DiscordSettings
     from ..store import Store
 
@@ -166,8 +166,8 @@ async def flush(
     """Replay the store's letters (of ``webhook``) and account for every one of them."""
     import asyncio
 
-    from ..notifier import Notifier
-    from ..replay import replay
+    from ..delivery.notifier import Notifier
+    from ..delivery.replay import replay
 
     durable = store.durable
     assert durable is not None  # open_store refuses a degraded store

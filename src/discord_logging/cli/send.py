@@ -6,16 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from ..capture.snapshot import HOST
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import DeliveryStatus, NotificationResult
-from ..snapshot import HOST
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
 
 # Delivery (httpx) and the settings (pydantic) load when a notification is sent.
 if TYPE_CHECKING:
-    from ..notifier import Notifier
+    from ..delivery.notifier import Notifier
     from ..settings import DiscordSettings
 
 TEST_TITLE = "discord-logging send-test"
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     """Send, print the outcome; exit 1 unless delivered."""
     import asyncio
 
-    from ..notifier import Notifier
+    from ..delivery.notifier import Notifier
     from ..settings import load_settings, webhook_variable
 
     settings = load_settings()  # a ConfigurationError reaches main: exit 3
@@ -146,7 +146,7 @@ def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
     import asyncio
 
     async def go() -> list[NotificationResult]:
-        from ..notifier import Notifier
+        from ..delivery.notifier import Notifier
 
         notifier = Notifier(settings)
         try:

@@ -1,10 +1,13 @@
-"""Discord's limits shared by every process of a fleet: the coordination layer.
+"""Stage 4, coordination: Discord's limits shared by every process of a fleet.
+
+Runs on the worker's event loop (the host backend's SQLite calls included: they are short).
 
 Discord counts per webhook, per channel and per IP, never per process. A :class:`Coordinator`
 hands out request slots so that all the processes that share one together stay inside:
 
 - the hidden per-channel window (``DISCORD_RATE_LIMIT`` messages in any 60 s; webhooks in one
-  channel share it, a thread is a channel of its own; see :mod:`.channels` for the keys),
+  channel share it, a thread is a channel of its own; see
+  :mod:`discord_logging.transport.channels` for the keys),
 - each webhook's announced bucket (``X-RateLimit-Remaining``/``Reset-After``, 429 holds),
 - the global 50 requests/s and the pauses every lane obeys (a global 429, a Cloudflare ban),
 - dead-letter claims (one process redelivers each stored letter).
@@ -34,7 +37,7 @@ a sender (a lane)::
             await coordinator.complete(got, answer.headers)   # restamped at response time
 
 No method raises into the caller: a shared backend that fails is counted in
-:attr:`Coordinator.stats` and falls back to a conservative local share (:mod:`.fallback`).
+:attr:`Coordinator.stats` and falls back to a conservative local share (:mod:`.shared_coordinator`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..ratelimit import RateLimitHeaders
+from ..transport.headers import RateLimitHeaders
 from . import ledger
 from .ledger import Limits, State
 

@@ -8,7 +8,7 @@ gunicorn's or Celery's workers follow each other in tens of microseconds.
 The clock is the wall clock (``time.time``): the file outlives processes and reboots, and
 ``time.monotonic`` starts again at boot. Stamps from a clock that jumped far are dropped (see
 ``ledger.MAX_HOLD``). A store directory on a network file system is not one host: use Redis.
-A database that stays locked or cannot be opened: the local share of :mod:`.fallback`.
+A database that stays locked or cannot be opened: the local share of :mod:`.shared_coordinator`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TextIO, TypeVar
 
-from ..backoff import jitter
+from ..delivery.backoff import jitter
 from ..store._disk import private_directory
 from . import ledger
-from .fallback import RETRY_INTERVAL, SharedCoordinator
 from .ledger import Limits, State
+from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
 
 T = TypeVar("T")
 

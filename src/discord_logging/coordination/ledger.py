@@ -6,7 +6,7 @@ channel's window, the webhook's bucket), applies one of :func:`acquire`, :func:`
 ``BEGIN IMMEDIATE`` transaction, a Redis ``WATCH``/``MULTI``). The arithmetic lives here once,
 so the property tests of this module cover every backend.
 
-Semantics follow :mod:`discord_logging.ratelimit`: the channel and global limits are sliding
+Semantics follow :mod:`discord_logging.transport.headers`: the channel and global limits are sliding
 windows (at most ``limit`` stamps in any ``window`` seconds, like ``SlidingWindow``), and a slot
 is stamped when it is taken and restamped when its response arrives (Discord counted the request
 somewhere in between: the later time is the safe one). The webhook's announced bucket follows
@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..ratelimit import RateLimitHeaders
+from ..transport.headers import RateLimitHeaders
 
 # A stamp or hold further ahead than this is not ours: a clock that jumped or a store written
 # by another boot. It is dropped rather than obeyed (a ban cools off in minutes, not hours).

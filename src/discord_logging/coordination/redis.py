@@ -13,7 +13,7 @@ writes nothing, so processes waiting for a slot do not contend with the one taki
 Clock: Redis ``TIME``, one clock for every host, so skew between hosts cannot widen a window.
 
 When Redis is unreachable each process keeps to a conservative local share of the limits
-(see :mod:`.fallback`) and tries Redis again every few seconds.
+(see :mod:`.shared_coordinator`) and tries Redis again every few seconds.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..backoff import jitter
+from ..delivery.backoff import jitter
 from . import ledger
-from .fallback import RETRY_INTERVAL, SharedCoordinator
 from .ledger import Limits, State
+from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
 
 T = TypeVar("T")
 

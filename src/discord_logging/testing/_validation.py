@@ -1,6 +1,7 @@
 """Payload parsing and validation the way Discord's Execute Webhook does it.
 
-Every check mirrors a limit in ``discord_logging.limits``; a failing payload yields Discord's
+Every check mirrors a limit in ``discord_logging.render.message_limits``; a failing payload
+yields Discord's
 ``400 {"message": "Invalid Form Body", "code": 50035, "errors": {...}}`` where ``errors`` is a
 tree keyed by the JSON path (list indexes as strings) with ``_errors`` lists at the leaves.
 """
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from discord_logging import limits
-from discord_logging.text import is_blank
+from discord_logging.render import message_limits as limits
+from discord_logging.render.text import is_blank
 
 #: Discord's default upload cap for a whole request (non-boosted guild); above it: 413 / 40005.
 REQUEST_BYTES = 25 * 1024 * 1024

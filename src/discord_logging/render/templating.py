@@ -26,10 +26,10 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import limits
-from .alerts import COLORS, DEFAULT_CUSTOM_COLOR, AlertType
-from .errors import TemplateError
-from .notification import Notification
+from ..alerts import COLORS, DEFAULT_CUSTOM_COLOR, AlertType
+from ..errors import TemplateError
+from ..notification import Notification
+from . import message_limits as limits
 from .storm_summary import (
     SAMPLE_LINE_UNITS,
     STORM_ATTACHMENT,

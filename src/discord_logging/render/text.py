@@ -9,7 +9,7 @@ import re
 import unicodedata
 from typing import Final
 
-from .limits import text_length
+from .message_limits import text_length
 
 MARKER: Final = "…"
 ZWSP: Final = "\u200b"

@@ -21,29 +21,29 @@ from typing import Any
 
 import httpx
 
-from .alerts import normalize_alert_type
-from .backoff import jitter
-from .client import WebhookClient
-from .coordination import Coordinator, Limits, open_coordinator
-from .coordination.channels import ChannelDirectory
-from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
-from .errors import ConfigurationError
-from .lane import WebhookLane
-from .lane_state import LaneConfig, Pending, SharedState
-from .lifecycle import nothing_held, store_thread
-from .notification import (
+from ..alerts import normalize_alert_type
+from ..capture.routing import Router
+from ..capture.snapshot import HOST, formatted_traceback, scrub
+from ..coordination import Coordinator, Limits, open_coordinator
+from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
+from ..errors import ConfigurationError
+from ..lifecycle import nothing_held, store_thread
+from ..notification import (
     DeliveryStatus,
     Notification,
     NotificationChannel,
     NotificationResult,
 )
-from .ratelimit import BAN_COOLDOWN
-from .rendering import EmbedRenderer
-from .routing import Router
-from .settings import DiscordSettings, load_settings, webhook_variable
-from .snapshot import HOST, formatted_traceback, scrub
-from .stats import DeliveryStats
-from .webhook import WebhookURL
+from ..render.templating import EmbedRenderer
+from ..settings import DiscordSettings, load_settings, webhook_variable
+from ..stats import DeliveryStats
+from ..transport.channels import ChannelDirectory
+from ..transport.client import WebhookClient
+from ..transport.headers import BAN_COOLDOWN
+from ..transport.webhook_url import WebhookURL
+from .backoff import jitter
+from .lane import WebhookLane
+from .lane_state import LaneConfig, Pending, SharedState
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import limits
-from .batching import DIGEST_MAX_RECORDS
+from ..render import message_limits as limits
+from ..render.packing import DIGEST_MAX_RECORDS
+from ..render.templating import RenderedNotification
 from .lane_state import Pending
-from .rendering import RenderedNotification
 
 
 def next_backlog(queue: Iterable[Pending]) -> list[Pending]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .notification import NotificationResult
+from ..notification import NotificationResult
+from ..settings import DiscordSettings, load_settings
+from ..stats import DeliveryStats
 from .notifier import Notifier, build_notification
-from .settings import DiscordSettings, load_settings
-from .stats import DeliveryStats
 from .worker import Worker
 
 

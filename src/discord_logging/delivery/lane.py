@@ -23,26 +23,26 @@ import contextlib
 from collections import deque
 from typing import Final
 
+from ..coordination import Grant
+from ..deadletters import DeadLetter, DeadLetterReason
+from ..notification import DeliveryStatus, NotificationResult
+from ..render.packing import OutgoingMessage, pack
+from ..render.templating import RenderedNotification
+from ..transport.channels import WebhookChannel
+from ..transport.client import SendResult
+from ..transport.outcome import Outcome, OutcomeKind
+from ..transport.webhook_url import WebhookURL
+from .backlog import next_backlog, plain_prefix, split
 from .backoff import retry_delay
-from .batching import OutgoingMessage, pack
 from .circuit import CircuitBreaker, CircuitState
-from .client import SendResult
-from .coordination import Grant
-from .coordination.channels import WebhookChannel
-from .deadletters import DeadLetter, DeadLetterReason
-from .lane_packing import next_backlog, plain_prefix, split
-from .lane_redelivery import (
+from .lane_state import Pending, SharedState
+from .redelivery import (
     CLAIM_LEASE,
     REFILL_INTERVAL,
     RENEW_INTERVAL,
     LaneRedelivery,
     with_repeat_note,
 )
-from .lane_state import Pending, SharedState
-from .notification import DeliveryStatus, NotificationResult
-from .outcome import Outcome, OutcomeKind
-from .rendering import RenderedNotification
-from .webhook import WebhookURL
 
 # While closing, a request is started only with at least this much time left before the
 # deadline. Below it, a request to Discord (TLS set-up on a fresh connection alone takes a few

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from ..client import WebhookClient
-from ..webhook import WebhookURL
-from .channels import WebhookChannel
+from ..transport.channels import WebhookChannel
+from ..transport.client import WebhookClient
+from ..transport.webhook_url import WebhookURL
 
 
 async def lookup_channels(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from .ratelimit import BAN_COOLDOWN, parse_too_many_requests
-from .redaction import redact
+from ..redaction import redact
+from .headers import BAN_COOLDOWN, parse_too_many_requests
 
 RETRYABLE_STATUSES: Final = frozenset({500, 502, 503, 504, 524})
 DISABLING_STATUSES: Final = frozenset({401, 403, 404})

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Final, TextIO, TypeVar
 
-from ..ratelimit import RateLimitHeaders
+from ..transport.headers import RateLimitHeaders
 from . import Coordinator, Grant
 from .ledger import Limits
 from .local import LocalCoordinator

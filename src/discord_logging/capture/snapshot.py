@@ -13,8 +13,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, Final, NamedTuple
 
-from .notification import Notification
-from .redaction import redact
+from ..notification import Notification
+from ..redaction import redact
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}

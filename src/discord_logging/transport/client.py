@@ -17,14 +17,14 @@ from typing import Any, Final
 
 import httpx
 
-from . import __version__
-from .batching import OutgoingMessage
-from .coordination.channels import WebhookChannel
+from .. import __version__
+from ..redaction import redact
+from ..render.packing import OutgoingMessage
+from ..render.payload import build_payload
+from .channels import WebhookChannel
+from .headers import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
 from .outcome import Outcome, OutcomeKind, classify, transport_failure
-from .payload import build_payload
-from .ratelimit import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
-from .redaction import redact
-from .webhook import WebhookURL
+from .webhook_url import WebhookURL
 
 PROJECT_URL: Final = "https://github.com/discord-logging/discord-logging"
 USER_AGENT: Final = f"DiscordBot ({PROJECT_URL}, {__version__})"

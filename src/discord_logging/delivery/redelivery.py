@@ -12,12 +12,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Final
 
-from . import limits
+from ..deadletters import DeadLetter
+from ..render import message_limits as limits
+from ..render.templating import RenderedNotification
+from ..render.text import cut_head
 from .backoff import backoff_delay, jitter
-from .deadletters import DeadLetter
 from .lane_state import SharedState
-from .rendering import RenderedNotification
-from .text import cut_head
 
 REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters to redeliver
 # The durable store's claims last 120 s (store CLAIM_LEASE); renewing every 30 s keeps a claim

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from .limits import text_length
-from .notification import Notification
+from ..notification import Notification
+from .message_limits import text_length
 
 SAMPLE_LINES: Final = 8  # distinct messages shown in the embed
 SAMPLE_LINE_UNITS: Final = 150  # each cut to this many characters there

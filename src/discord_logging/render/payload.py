@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import limits
+from . import message_limits as limits
 
 
 def allowed_mentions(targets: Sequence[str] = ()) -> dict[str, list[str]]:

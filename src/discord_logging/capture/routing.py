@@ -6,8 +6,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from .alerts import AlertType, fallback_chain, normalize_alert_type
-from .errors import ConfigurationError
+from ..alerts import AlertType, fallback_chain, normalize_alert_type
+from ..errors import ConfigurationError
 
 EXTRA_KEY: Final = "alert_type"
 

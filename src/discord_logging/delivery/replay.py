@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .notification import DeliveryStatus, NotificationResult
+from ..notification import DeliveryStatus, NotificationResult
+from ..store import Store
 from .notifier import Notifier
-from .store import Store
 
 
 @dataclass(slots=True)

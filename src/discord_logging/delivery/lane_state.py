@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..coordination import Coordinator
+from ..deadletters import DeadLetterSink
+from ..lifecycle import ExitSafeExecutor
+from ..notification import Notification, NotificationResult
+from ..redaction import redact
+from ..render.templating import EmbedRenderer, RenderedNotification
+from ..stats import DeliveryStats
+from ..transport.channels import ChannelDirectory
+from ..transport.client import WebhookClient
+from ..transport.outcome import ERROR_TEXT_LIMIT
 from .backoff import jitter
-from .client import WebhookClient
-from .coordination import Coordinator
-from .coordination.channels import ChannelDirectory
-from .deadletters import DeadLetterSink
-from .lifecycle import ExitSafeExecutor
-from .notification import Notification, NotificationResult
-from .outcome import ERROR_TEXT_LIMIT
-from .redaction import redact
-from .rendering import EmbedRenderer, RenderedNotification
-from .stats import DeliveryStats
 
 T = TypeVar("T")
 

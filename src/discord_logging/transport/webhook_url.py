@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import InvalidWebhookURL
-from .redaction import REDACTED
+from ..errors import InvalidWebhookURL
+from ..redaction import REDACTED
 
 DISCORD_HOSTS: Final = frozenset(
     {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}

@@ -1,0 +1,403 @@
+"""The durable store: dead letters and notification history on diskcache, JSON only.
+
+Constructing a :class:`Store` does no I/O: the directory and the SQLite files are opened on
+first use, once, under a lock (a forked child builds a Store it may never use).
+
+Writes are buffered: letters, their removals, history entries and claim renewals wait in
+memory for at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and one long-lived
+writer thread, started on the first buffered write, commits them in short transactions. The
+same thread applies retention at most once an hour and retries the disk after a failure.
+``close()``, ``write_pending()`` and ``sync()`` write inline and never start a thread.
+
+:class:`Store` never raises into delivery. A transient error (another writer holds the lock)
+is tried again a few times; any other failure switches the dead letters to memory, counted and
+said once on stderr. The writer then tries the disk every ``RETRY_DISK_INTERVAL`` seconds and,
+once it works, moves the letters kept in memory back to it and says so once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import platformdirs
+
+from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from ..notification import Notification, NotificationResult
+from ..redaction import redact
+from ..stats import DeliveryStats
+from ._disk import private_directory
+from ._resilient import ResilientDeadLetters
+from ._write_buffer import PendingWrites, retrying, transient
+from .durable_letters import DurableDeadLetters
+from .history import History, make_entry
+
+CLEANUP_INTERVAL: Final = 3600.0
+RETRY_DISK_INTERVAL: Final = 30.0
+WRITE_DELAY: Final = 0.2
+WRITE_BATCH: Final = 500
+STOP_WAIT: Final = 30.0  # seconds close() waits for the writer to finish its current step
+
+
+def default_store_path() -> Path:
+    """The per-user cache directory used when DISCORD_STORE_PATH is not set."""
+    return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
+
+
+class Store:
+    """History and dead letters at ``path``; dead letters fall back to memory if the disk
+    fails, and go back to the disk when it works again."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        retention_days: float = 30.0,
+        max_bytes: int = 256 * 1024 * 1024,
+        export_dir: Path | None = None,
+        dead_letter_retention_days: float = 30.0,
+        dead_letter_max_bytes: int = 256 * 1024 * 1024,
+        stats: DeliveryStats | None = None,
+    ) -> None:
+        # No I/O here (see the module docstring): the fork hook builds one in every child.
+        self.path = Path(path) if path is not None else default_store_path()
+        self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self.export_dir = export_dir
+        self.dead_letter_retention_days = dead_letter_retention_days
+        self.dead_letter_max_bytes = dead_letter_max_bytes
+        self.stats = stats if stats is not None else DeliveryStats()
+        self.memory = MemoryDeadLetters()
+        self.closed = False  # still usable after close; connections are then not kept
+        self._history: History | None = None
+        self._durable: DurableDeadLetters | None = None
+        self._abandoned: list[History | DurableDeadLetters] = []  # closed by release_thread
+        self._open_lock = threading.Lock()
+        self._opened = False
+        self._down_busy = False
+        self._down = False  # dead letters in memory, history off, until the disk works again
+        self._next_disk_try = 0.0
+        self._pending = PendingWrites()
+        self._removed_while_down: set[str] = set()
+        # Taken by every write of what is buffered and by redelivery reads (which lanes run on
+        # the notifier's store thread): the writer and the store thread take turns, so the
+        # event loop competes for the GIL with one thread running store code, not two. With
+        # two, a loop waiting for the GIL loses the race for it to either, again and again
+        # (benchmarks/store_stall.py measures the stalls).
+        self._write_lock = threading.Lock()
+        self._cleanup_lock = threading.Lock()
+        self._last_cleanup = 0.0
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._no_thread = False  # the writer could not be started (interpreter shutdown)
+        self._stopping = False
+        self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+
+    # -- opening, failing, recovering --------------------------------------------------------
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        with self._open_lock:
+            if not self._opened:
+                try:
+                    self._connect()
+                except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once
+                    self._fail(exc)
+                self._opened = True
+
+    def _connect(self) -> None:
+        """Open the caches (raises if they cannot be)."""
+        private_directory(self.path)
+        history = History(self.path)
+        self._abandoned.append(history)  # until the dead letters opened too
+        durable = DurableDeadLetters(self.path, history)
+        self._abandoned.remove(history)
+        self._history, self._durable = history, durable
+
+    @property
+    def history(self) -> History | None:
+        """The history, or None while the store is in memory."""
+        self._open()
+        return None if self._down else self._history
+
+    @property
+    def durable(self) -> DurableDeadLetters | None:
+        """The dead letters on disk, or None while the store is in memory."""
+        self._open()
+        return None if self._down else self._durable
+
+    @property
+    def degraded(self) -> bool:
+        """True while the store is in memory (it could not be opened, or failed later)."""
+        return self.durable is None
+
+    @property
+    def memory_only(self) -> int:
+        """Dead letters that live only in this process's memory (lost if it ends now): those
+        kept there after a failure, and those still waiting for the writer."""
+        return len(self.memory) + self._pending.new_letters(set())
+
+    def _fail(self, exc: BaseException) -> None:
+        self.stats.add("store_errors")
+        if self._down:
+            return
+        self._down = True
+        self._down_busy = transient(exc)  # busy, not broken: worth one more try at close
+        self._next_disk_try = time.monotonic() + RETRY_DISK_INTERVAL
+        print(
+            f"discord-logging: the store at {self.path} cannot be used "
+            f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
+            "memory and history is off until it works again (tried every "
+            f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH.",
+            file=sys.stderr,
+        )
+
+    def _failed_read(self, exc: BaseException) -> None:
+        """A read on the delivery path failed: busy is counted and tried on the next call;
+        anything else switches to memory."""
+        if transient(exc):
+            self.stats.add("store_errors")
+        else:
+            self._fail(exc)
+
+    def try_disk(self, now: float | None = None) -> bool:
+        """From the writer (or a test): after a failure, at most every RETRY_DISK_INTERVAL
+        seconds, check the disk; when it works, move the letters kept in memory back to it
+        and say so once. True when the store is on disk (again)."""
+        now = time.monotonic() if now is None else now
+        if not self._down:
+            return True
+        if now < self._next_disk_try:
+            return False
+        self._next_disk_try = now + RETRY_DISK_INTERVAL
+        with self._write_lock:
+            letters = self.memory.letters()
+            try:
+                if self._durable is None:
+                    self._connect()
+                durable = self._durable
+                assert durable is not None
+                retrying(durable.probe)
+                retrying(lambda: durable.write(letters, sorted(self._removed_while_down)))
+            except Exception:  # noqa: BLE001 - still broken: try again later
+                self.stats.add("store_errors")
+                return False
+            for letter in letters:
+                self.memory.remove(letter.id)
+            self._removed_while_down.clear()
+            self._down = False
+        print(
+            f"discord-logging: the store at {self.path} works again; {len(letters)} dead "
+            "letter(s) kept in memory meanwhile were moved back to it.",
+            file=sys.stderr,
+        )
+        return True
+
+    # -- buffered writes ---------------------------------------------------------------------
+
+    def record(self, notification: Notification, result: NotificationResult, webhook: str) -> None:
+        """Buffer ``result`` for the history (a Notifier listener); never raises."""
+        if self._down:
+            return
+        self._buffered(self._pending.record(make_entry(notification, result, webhook, time.time())))
+
+    def keep(self, letter: DeadLetter) -> None:
+        """Buffer ``letter`` for the disk (memory while the store is in memory)."""
+        if self._down:
+            self.memory.add(letter)
+            self._start_writer()  # it tries the disk again later
+            return
+        self._buffered(self._pending.add(letter))
+
+    def forget(self, letter_id: str) -> None:
+        """Buffer the removal of a letter (delivered) and drop it from memory."""
+        self.memory.remove(letter_id)
+        if self._down:
+            self._removed_while_down.add(letter_id)
+            return
+        self._buffered(self._pending.remove(letter_id))
+
+    def renew(self, letter_ids: list[str]) -> None:
+        """Buffer the renewal of this process's claims on ``letter_ids``."""
+        if letter_ids and not self._down:
+            self._pending.renew(letter_ids)
+            self._buffered(1)
+
+    def _buffered(self, waiting: int) -> None:
+        if self.closed:  # a late write after close: inline, and no connection kept
+            self.write_pending()
+            self.release_thread()
+        elif self._start_writer():
+            if waiting == 1 or waiting >= WRITE_BATCH:
+                with self._wake:
+                    self._wake.notify()
+        elif waiting >= WRITE_BATCH:  # no writer (interpreter shutdown): write here
+            self.write_pending()
+
+    def write_pending(self) -> None:
+        """Write what is buffered now, inline (no thread); on failure letters go to memory."""
+        with self._write_lock:
+            batch = self._pending.take()
+            try:
+                if not batch and not batch.renewals:
+                    return
+                added, removed = batch.added, batch.removed
+                durable = self.durable
+                if durable is None:
+                    for letter in added:
+                        self.memory.add(letter)
+                    self._removed_while_down.update(removed)
+                    return
+                keep = self._pending.claimed_now()
+                try:
+                    retrying(lambda: durable.write(added, removed, keep))
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(exc)
+                    for letter in added:
+                        self.memory.add(letter)
+                    self._removed_while_down.update(removed)
+                    return
+                # Handed out while buffered, now on disk or gone: no longer this buffer's.
+                self._pending.written([*(x.id for x in added if x.id in keep), *removed])
+                history = self._history
+                if batch.entries and history is not None:
+                    try:
+                        retrying(lambda: history.record_many(batch.entries))
+                    except Exception as exc:  # noqa: BLE001
+                        self._fail(exc)
+                if batch.renewals:
+                    try:
+                        retrying(lambda: durable.renew(sorted(batch.renewals)))
+                    except Exception:  # noqa: BLE001 - a claim then lapses: counted
+                        self.stats.add("store_errors")
+            finally:
+                self._pending.done()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _start_writer(self) -> bool:
+        """Start the writer once (never from close); False if there is none."""
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            return True
+        if self._no_thread or self._stopping or self.closed:
+            return False
+        with self._wake:
+            if self._writer is None or not self._writer.is_alive():
+                thread = threading.Thread(
+                    target=self._write_forever, name="discord-logging-store", daemon=True
+                )
+                try:
+                    thread.start()
+                except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    self._no_thread = True
+                    return False
+                self._writer = thread
+        return True
+
+    def _write_forever(self) -> None:
+        try:
+            while not self._stopping:
+                with self._wake:
+                    if not self._pending and not self._stopping and not self._misplaced():
+                        self._wake.wait(RETRY_DISK_INTERVAL if self._down else CLEANUP_INTERVAL)
+                    gather = time.monotonic() + WRITE_DELAY  # let a burst gather
+                    while (
+                        self._pending
+                        and not self._stopping
+                        and len(self._pending) < WRITE_BATCH
+                        and (left := gather - time.monotonic()) > 0
+                    ):
+                        self._wake.wait(left)
+                if self._stopping:
+                    break
+                self.write_pending()
+                self._maintain()
+        except Exception:  # noqa: BLE001 - the writer must not die noisily; close writes
+            self.stats.add("store_errors")
+        finally:
+            self.release_thread()  # this thread's SQLite connections, before it ends
+
+    def _misplaced(self) -> bool:
+        return self._durable is not None and self._durable.misplaced > 0
+
+    def _maintain(self) -> None:
+        if self._down:
+            self.try_disk()
+            return
+        durable = self._durable
+        if durable is not None and durable.misplaced:
+            try:
+                retrying(durable.move_misplaced)
+            except Exception as exc:  # noqa: BLE001
+                self._failed_read(exc)
+        if time.time() - self._last_cleanup >= CLEANUP_INTERVAL:
+            self.cleanup()
+
+    def _stop_writer(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(STOP_WAIT)
+
+    def release_thread(self) -> None:
+        """Close the calling thread's SQLite connections (a thread must before it ends: Python
+        3.13 warns about connections left for the garbage collector). Never raises."""
+        for part in (self._history, self._durable, *self._abandoned):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    self.stats.add("store_errors")
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def cleanup(self, now: float | None = None) -> int:
+        """Apply retention to the history and the dead letters, by age and by size; export
+        what is deleted first when an export directory is set. Returns how many rows went.
+        Run by the writer at most once an hour; never from close."""
+        if not self._cleanup_lock.acquire(blocking=False):
+            return 0
+        try:
+            now = time.time() if now is None else now
+            self._last_cleanup = now
+            history, durable = self.history, self.durable
+            if history is None or durable is None:
+                return 0
+            stamp = time.strftime("%Y%m%d", time.gmtime(now))
+            export = export_letters = None
+            if self.export_dir is not None:
+                export = self.export_dir / f"history-purged-{stamp}.jsonl"
+                export_letters = self.export_dir / f"deadletters-purged-{stamp}.jsonl"
+            removed = history.purge(before=now - self.retention_days * 86_400, export=export)
+            removed += history.shrink(self.max_bytes, export=export)
+            stop = lambda: self._stopping  # noqa: E731 - close() interrupts a long purge
+            before = now - self.dead_letter_retention_days * 86_400
+            removed += durable.expire(before, export_letters, stop)
+            removed += durable.shrink(self.dead_letter_max_bytes, export_letters, stop)
+            return removed
+        except Exception as exc:  # noqa: BLE001
+            self._failed_read(exc)
+            return 0
+        finally:
+            self._cleanup_lock.release()
+
+    def close(self) -> None:
+        """Stop the writer, write what is buffered (inline) and close this thread's
+        connections (the store stays on disk). Starts no thread."""
+        self._stop_writer()
+        self.write_pending()
+        if self._down and self._down_busy:
+            # Letters only in memory die with the process. A store that was merely busy (many
+            # processes on one disk) is usually free again by now: one more try, however
+            # recent the last one was.
+            self.try_disk(now=math.inf)
+        self.closed = True
+        self.release_thread()
