@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
-from discord_logging.lifecycle import store_thread
+from discord_logging.delivery.threads import store_thread
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store
 

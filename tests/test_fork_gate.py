@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from discord_logging.lifecycle import ExitSafeExecutor, ForkGate
+from discord_logging.delivery.threads import ExitSafeExecutor
+from discord_logging.lifecycle import ForkGate
 
 
 def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:

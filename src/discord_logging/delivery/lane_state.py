@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 from ..coordination import Coordinator
 from ..deadletters import DeadLetterSink
-from ..lifecycle import ExitSafeExecutor
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..render.templating import EmbedRenderer, RenderedNotification
@@ -23,6 +22,7 @@ from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
 from ..transport.outcome import ERROR_TEXT_LIMIT
 from .backoff import jitter
+from .threads import ExitSafeExecutor
 
 T = TypeVar("T")
 

@@ -27,7 +27,6 @@ from ..capture.snapshot import HOST, formatted_traceback, scrub
 from ..coordination import Coordinator, Limits, open_coordinator
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
-from ..lifecycle import nothing_held, store_thread
 from ..notification import (
     DeliveryStatus,
     Notification,
@@ -44,6 +43,7 @@ from ..transport.webhook_url import WebhookURL
 from .backoff import jitter
 from .lane import WebhookLane
 from .lane_state import LaneConfig, Pending, SharedState
+from .threads import nothing_held, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter

@@ -20,11 +20,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
-from ..lifecycle import ExitSafeExecutor, hold_between_calls, nothing_held
 from ..notification import Notification, NotificationResult
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
 from .notifier import Notifier
+from .threads import ExitSafeExecutor, hold_between_calls, nothing_held
 
 THREAD_NAME: Final = "discord-logging"
 # Set on the worker thread before anything there can log: the handler's recursion guard.
