@@ -16,7 +16,8 @@ import time
 
 import httpx
 
-from discord_logging.delivery.notifier import Notifier, build_notification
+from discord_logging.capture.direct import build_notification
+from discord_logging.delivery.notifier import Notifier
 from discord_logging.render.payload import build_payload
 from discord_logging.render.templating import EmbedRenderer
 from discord_logging.testing import FakeDiscord

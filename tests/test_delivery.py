@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from discord_schema import validate_webhook_payload
 
+from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetterReason
-from discord_logging.delivery.notifier import Notifier, build_notification
+from discord_logging.delivery.notifier import Notifier
 from discord_logging.notification import DeliveryStatus
 from discord_logging.render.message_limits import MESSAGE_EMBED_TOTAL, embed_length
 from discord_logging.testing import FakeDiscord
@@ -408,7 +409,7 @@ async def test_unknown_engine_option_is_refused(fake: FakeDiscord) -> None:
 
 async def test_discord_channel_implements_notification_channel(fake: FakeDiscord) -> None:
     """DiscordChannel is the NotificationChannel for Discord: one result per notification."""
-    from discord_logging.delivery.notifier import DiscordChannel
+    from discord_logging.delivery.notification_channel import DiscordChannel
     from discord_logging.notification import NotificationChannel
 
     channel = DiscordChannel(notifier(fake, {"general": fake.add_webhook()}))

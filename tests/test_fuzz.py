@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discord_logging import DiscordHandler
-from discord_logging.delivery.notifier import build_notification
+from discord_logging.capture.direct import build_notification
 from discord_logging.render.message_limits import (
     EMBEDS_PER_MESSAGE,
     MESSAGE_EMBED_TOTAL,

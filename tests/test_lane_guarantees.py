@@ -14,8 +14,9 @@ import httpx
 import pytest
 from discord_schema import validate_webhook_payload
 
+from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason, MemoryDeadLetters
-from discord_logging.delivery.notifier import Notifier, build_notification
+from discord_logging.delivery.notifier import Notifier
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.notification import DeliveryStatus, Notification
 from discord_logging.testing import FakeDiscord

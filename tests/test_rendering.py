@@ -189,8 +189,8 @@ def test_snapshot_of_a_real_record_renders() -> None:
 
 def test_non_logging_notification_has_no_empty_fields() -> None:
     """A notification sent without logging shows only the fields it has (no 'None')."""
+    from discord_logging.capture.direct import build_notification
     from discord_logging.capture.snapshot import HOST
-    from discord_logging.delivery.notifier import build_notification
 
     notification = build_notification("general", "Backup finished", "ok", fields={"size": "3 GB"})
     embed = EmbedRenderer().render(notification).embed

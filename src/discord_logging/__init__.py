@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from .alerts import AlertType
     from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
     from .delivery.blocking import SyncNotifier
-    from .delivery.notifier import DiscordChannel, Notifier
+    from .delivery.notification_channel import DiscordChannel
+    from .delivery.notifier import Notifier
     from .errors import ConfigurationError, DiscordLoggingError, InvalidWebhookURL, TemplateError
     from .handler import DiscordHandler, ignore_logger
     from .notification import (
@@ -33,7 +34,7 @@ _HOMES = {
     "DeadLetterReason": "deadletters",
     "DeadLetterSink": "deadletters",
     "DeliveryStatus": "notification",
-    "DiscordChannel": "delivery.notifier",
+    "DiscordChannel": "delivery.notification_channel",
     "DiscordHandler": "handler",
     "DiscordLoggingError": "errors",
     "DiscordSettings": "settings",

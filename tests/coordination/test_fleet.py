@@ -19,11 +19,11 @@ import httpx
 import pytest
 
 from discord_logging import Notifier
+from discord_logging.capture.direct import build_notification
 from discord_logging.cli.channel_report import describe_channels, lookup_channels
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
-from discord_logging.delivery.notifier import build_notification
 from discord_logging.delivery.redelivery import CLAIM_LEASE
 from discord_logging.errors import ConfigurationError
 from discord_logging.notification import DeliveryStatus

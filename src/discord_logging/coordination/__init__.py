@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import abc
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from ..errors import ConfigurationError
 from ..transport.headers import RateLimitHeaders
 from . import ledger
 from .ledger import Limits, State
@@ -233,3 +235,22 @@ def open_coordinator(
     from .local import LocalCoordinator
 
     return LocalCoordinator(limits, clock=clock or time.monotonic)
+
+
+def require_redis_client(redis_url: object) -> None:
+    """With ``DISCORD_REDIS_URL`` set, redis-py must be installed: say how, at start-up."""
+    if redis_url is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigurationError(
+            "DISCORD_REDIS_URL is set but redis-py is not installed. Fix: install the redis "
+            'extra of this library (pip install "discord-logging[redis]"), or unset '
+            "DISCORD_REDIS_URL to share limits only through the store directory"
+        )
+
+
+def claim_holder() -> str:
+    """Who this process is in the fleet's dead-letter claims (host, pid, a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..capture.direct import build_notification
 from ..notification import NotificationResult
 from ..settings import DiscordSettings, load_settings
 from ..stats import DeliveryStats
-from .notifier import Notifier, build_notification
+from .notifier import Notifier
 from .worker import Worker
 
 

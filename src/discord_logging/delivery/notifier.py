@@ -11,26 +11,28 @@ one on its worker thread. All methods must be called from the event loop that ru
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ..alerts import normalize_alert_type
+from ..capture.direct import build_notification
 from ..capture.routing import Router
-from ..capture.snapshot import HOST, formatted_traceback, scrub
-from ..coordination import Coordinator, Limits, open_coordinator
+from ..coordination import (
+    Coordinator,
+    Limits,
+    claim_holder,
+    open_coordinator,
+    require_redis_client,
+)
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
 from ..notification import (
     DeliveryStatus,
     Notification,
-    NotificationChannel,
     NotificationResult,
 )
 from ..render.templating import EmbedRenderer
@@ -380,68 +382,3 @@ def lanes_by_webhook(urls: Mapping[str, WebhookURL]) -> list[tuple[tuple[str, ..
         grouped.setdefault(key, []).append(name)
         first.setdefault(key, url)
     return [(tuple(names), first[key]) for key, names in grouped.items()]
-
-
-def require_redis_client(redis_url: object) -> None:
-    """With ``DISCORD_REDIS_URL`` set, redis-py must be installed: say how, at start-up."""
-    if redis_url is None:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("redis") is None:
-        raise ConfigurationError(
-            "DISCORD_REDIS_URL is set but redis-py is not installed. Fix: install the redis "
-            'extra of this library (pip install "discord-logging[redis]"), or unset '
-            "DISCORD_REDIS_URL to share limits only through the store directory"
-        )
-
-
-def claim_holder() -> str:
-    """Who this process is in the fleet's dead-letter claims (host, pid, a random part)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-class DiscordChannel(NotificationChannel):
-    """Discord as a :class:`NotificationChannel`: each notification goes through a Notifier's
-    lanes (routing, limits, batching, retries, dead letters) and its outcome comes back."""
-
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
-
-    async def send(self, notifications: Sequence[Notification]) -> list[NotificationResult]:
-        return list(
-            await asyncio.gather(*(self.notifier.send_notification(n) for n in notifications))
-        )
-
-    async def aclose(self) -> None:
-        await self.notifier.aclose()
-
-
-def build_notification(
-    alert_type: str,
-    title: str,
-    message: str = "",
-    *,
-    color: int | None = None,
-    fields: Mapping[str, object] | None = None,
-    exc: BaseException | None = None,
-    level: str = "INFO",
-    levelno: int = 20,
-    logger: str = "",
-) -> Notification:
-    """A notification for code that notifies without logging."""
-    kind = normalize_alert_type(alert_type)
-    return Notification(
-        alert_type=kind,
-        title=scrub(title),
-        message=scrub(message or title),
-        level=level,
-        levelno=levelno,
-        logger=logger,
-        created=time.time(),
-        host=HOST,
-        fields=tuple((str(k), scrub(str(v))) for k, v in (fields or {}).items()),
-        exc_text=scrub(formatted_traceback(exc)) if exc is not None else None,
-        exc_type=type(exc).__name__ if exc is not None else None,
-        color=color,
-    )

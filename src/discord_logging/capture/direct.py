@@ -1,0 +1,40 @@
+"""A notification from a ``send()`` call: notifying without a log record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ..alerts import normalize_alert_type
+from ..notification import Notification
+from .snapshot import HOST, formatted_traceback, scrub
+
+
+def build_notification(
+    alert_type: str,
+    title: str,
+    message: str = "",
+    *,
+    color: int | None = None,
+    fields: Mapping[str, object] | None = None,
+    exc: BaseException | None = None,
+    level: str = "INFO",
+    levelno: int = 20,
+    logger: str = "",
+) -> Notification:
+    """A notification for code that notifies without logging."""
+    kind = normalize_alert_type(alert_type)
+    return Notification(
+        alert_type=kind,
+        title=scrub(title),
+        message=scrub(message or title),
+        level=level,
+        levelno=levelno,
+        logger=logger,
+        created=time.time(),
+        host=HOST,
+        fields=tuple((str(k), scrub(str(v))) for k, v in (fields or {}).items()),
+        exc_text=scrub(formatted_traceback(exc)) if exc is not None else None,
+        exc_type=type(exc).__name__ if exc is not None else None,
+        color=color,
+    )
