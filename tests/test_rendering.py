@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from discord_logging.alerts import COLORS, AlertType
 from discord_logging.capture.snapshot import snapshot, to_notification
 from discord_logging.errors import TemplateError
+from discord_logging.render.fitting import EMPTY_VALUE
 from discord_logging.render.message_limits import MESSAGE_EMBED_TOTAL, embed_length, text_length
 from discord_logging.render.packing import pack
 from discord_logging.render.payload import build_payload
-from discord_logging.render.templating import EMPTY_VALUE, EmbedRenderer, sample_notification
+from discord_logging.render.templating import EmbedRenderer, sample_notification
 from discord_logging.render.text import BLANK_TITLE, is_blank
 from discord_logging.testing._validation import Accepted, validate
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..render import message_limits as limits
+from ..render.fitting import RenderedNotification
 from ..render.packing import DIGEST_MAX_RECORDS
-from ..render.templating import RenderedNotification
 from .lane_state import Pending
 
 

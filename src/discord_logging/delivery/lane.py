@@ -26,8 +26,8 @@ from typing import Final
 from ..coordination import Grant
 from ..deadletters import DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, NotificationResult
+from ..render.fitting import RenderedNotification
 from ..render.packing import OutgoingMessage, pack
-from ..render.templating import RenderedNotification
 from ..transport.channels import WebhookChannel
 from ..transport.client import SendResult
 from ..transport.outcome import Outcome, OutcomeKind

@@ -16,7 +16,8 @@ from ..coordination import Coordinator
 from ..deadletters import DeadLetterSink
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
-from ..render.templating import EmbedRenderer, RenderedNotification
+from ..render.fitting import RenderedNotification
+from ..render.templating import EmbedRenderer
 from ..stats import DeliveryStats
 from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient

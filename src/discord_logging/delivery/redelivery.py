@@ -14,7 +14,7 @@ from typing import Final
 
 from ..deadletters import DeadLetter
 from ..render import message_limits as limits
-from ..render.templating import RenderedNotification
+from ..render.fitting import RenderedNotification
 from ..render.text import cut_head
 from .backoff import backoff_delay, jitter
 from .lane_state import SharedState

@@ -17,7 +17,7 @@ from typing import Any, Final
 from ..alerts import COLORS
 from ..notification import Notification
 from . import message_limits as limits
-from .templating import ATTACHMENT_NAME, RenderedNotification, full_text
+from .fitting import ATTACHMENT_NAME, RenderedNotification, full_text
 from .text import cut_head, cut_tail
 
 DIGEST_MIN_PER_RECORD: Final = 100  # below this a digest line is too short to be useful
