@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from discord_logging.delivery.backlog import next_backlog, plain_prefix, split
-from discord_logging.delivery.lane_state import Pending
+from discord_logging.delivery.pending import Pending
 from discord_logging.delivery.redelivery import (
     REFILL_INTERVAL,
     REPEAT_NOTE,

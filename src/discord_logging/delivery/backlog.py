@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from ..render import message_limits as limits
 from ..render.fitting import RenderedNotification
 from ..render.packing import DIGEST_MAX_RECORDS
-from .lane_state import Pending
+from .pending import Pending
 
 
 def next_backlog(queue: Iterable[Pending]) -> list[Pending]:

@@ -35,7 +35,8 @@ from ..transport.webhook_url import WebhookURL
 from .backlog import next_backlog, plain_prefix, split
 from .backoff import retry_delay
 from .circuit import CircuitBreaker, CircuitState
-from .lane_state import Pending, SharedState
+from .lane_state import SharedState
+from .pending import Pending
 from .redelivery import (
     CLAIM_LEASE,
     REFILL_INTERVAL,
@@ -43,6 +44,7 @@ from .redelivery import (
     LaneRedelivery,
     with_repeat_note,
 )
+from .threads import run_off_loop
 
 # While closing, a request is started only with at least this much time left before the
 # deadline. Below it, a request to Discord (TLS set-up on a fresh connection alone takes a few
@@ -147,7 +149,7 @@ class WebhookLane:
         self._kept_as_bug(held, exc)
 
     def _kept_as_bug(self, pendings: list[Pending], exc: Exception) -> None:
-        error = self.shared.report_bug(exc, self.name)
+        error = self.shared.bugs.report(exc, self.name)
         self._dead_all(pendings, DeadLetterReason.INTERNAL_ERROR, None, error)
 
     async def _step(self) -> bool:
@@ -236,7 +238,7 @@ class WebhookLane:
                 shared.channels.failed(webhook_id, shared.clock())
         except Exception as exc:  # noqa: BLE001 - the stand-in key keeps serving
             shared.channels.failed(webhook_id, shared.clock())
-            shared.report_bug(exc, self.name)
+            shared.bugs.report(exc, self.name)
         finally:
             self._lookup = None
 
@@ -292,7 +294,7 @@ class WebhookLane:
             if len(rendered) == 1:
                 raise  # the lone record is the bad one: _recover keeps it
             split(backlog[: len(rendered)])
-            self.shared.report_bug(exc, self.name)
+            self.shared.bugs.report(exc, self.name)
             return None
         return backlog[: len(message.notifications)], message
 
@@ -491,7 +493,7 @@ class WebhookLane:
         held = {p.notification.id for p in (*self.queue, *self.in_flight)}
         redelivery = self.redelivery
         limit = redelivery.look(now, healthy)
-        found = await self.shared.off_loop(redelivery.read, limit)
+        found = await run_off_loop(self.shared.store_io, redelivery.read, limit)
         letters = redelivery.settle(self.shared.clock(), healthy, held, limit, found)
         holder = self.shared.claim_holder
         if holder is not None:

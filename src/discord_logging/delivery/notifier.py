@@ -43,9 +43,11 @@ from ..transport.client import WebhookClient
 from ..transport.headers import BAN_COOLDOWN
 from ..transport.webhook_url import WebhookURL
 from .backoff import jitter
+from .bugs import BugReporter
 from .lane import WebhookLane
-from .lane_state import LaneConfig, Pending, SharedState
-from .threads import nothing_held, store_thread
+from .lane_state import LaneConfig, SharedState
+from .pending import Pending
+from .threads import nothing_held, run_off_loop, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
@@ -146,6 +148,7 @@ class Notifier:
                 renderer=self.renderer,
                 dead_letters=self.dead_letters,
                 stats=self.stats,
+                bugs=BugReporter(self.stats),
                 config=self._config,
                 coordinator=coordinator,
                 channels=ChannelDirectory(),
@@ -357,7 +360,7 @@ class Notifier:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if shared.store_io is not None:  # its connections are closed by the thread that opened them
-            await shared.off_loop(self.dead_letters.release_thread)
+            await run_off_loop(shared.store_io, self.dead_letters.release_thread)
             shared.store_io.shutdown(wait=False)
         self.dead_letters.sync()
         await shared.coordinator.aclose()

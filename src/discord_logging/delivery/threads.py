@@ -3,8 +3,10 @@ a thread between two calls before a fork (see :mod:`discord_logging.lifecycle`).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import concurrent.futures.thread
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -89,3 +91,17 @@ def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futu
     except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
         future.set_exception(exc)
     return future
+
+
+async def run_off_loop(executor: ExitSafeExecutor | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on ``executor``'s thread (the store thread), awaited; inline when there is
+    none, or when it refuses work (interpreter shutdown: the record matters more than the loop
+    then)."""
+    call = functools.partial(fn, *args)
+    if executor is None:
+        return call()
+    try:
+        future = asyncio.get_running_loop().run_in_executor(executor, call)
+    except RuntimeError:
+        return call()
+    return await future
