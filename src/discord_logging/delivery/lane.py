@@ -35,7 +35,6 @@ from ..transport.webhook_url import WebhookURL
 from .backlog import next_backlog, plain_prefix, split
 from .backoff import retry_delay
 from .circuit import CircuitBreaker, CircuitState
-from .lane_state import SharedState
 from .pending import Pending
 from .redelivery import (
     CLAIM_LEASE,
@@ -44,6 +43,7 @@ from .redelivery import (
     LaneRedelivery,
     with_repeat_note,
 )
+from .shared import SharedState
 from .threads import run_off_loop
 
 # While closing, a request is started only with at least this much time left before the

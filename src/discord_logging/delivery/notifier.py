@@ -45,8 +45,8 @@ from ..transport.webhook_url import WebhookURL
 from .backoff import jitter
 from .bugs import BugReporter
 from .lane import WebhookLane
-from .lane_state import LaneConfig, SharedState
 from .pending import Pending
+from .shared import LaneConfig, SharedState
 from .threads import nothing_held, run_off_loop, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]

@@ -17,7 +17,7 @@ from ..render import message_limits as limits
 from ..render.fitting import RenderedNotification
 from ..render.text import cut_head
 from .backoff import backoff_delay, jitter
-from .lane_state import SharedState
+from .shared import SharedState
 
 REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters to redeliver
 # The durable store's claims last 120 s (store CLAIM_LEASE); renewing every 30 s keeps a claim
