@@ -1,4 +1,5 @@
-"""Rate-limit arithmetic: header parsing, 429 reading, the webhook bucket and the sliding window.
+"""Rate-limit arithmetic: header parsing, 429 reading, and the reference models (the webhook
+bucket and the sliding window, tests/rate_oracle.py) the live ledger is checked against.
 
 Every test passes ``now`` explicitly: no sleeping, no real clock.
 """
@@ -10,12 +11,14 @@ from collections.abc import Callable, Mapping
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rate_oracle import SlidingWindow, WebhookBucket
 
+from discord_logging.coordination.ledger import WindowState
 from discord_logging.transport.headers import (
     BAN_COOLDOWN,
     RateLimitHeaders,
-    SlidingWindow,
-    WebhookBucket,
     parse_rate_limit_headers,
     parse_too_many_requests,
 )
@@ -489,3 +492,25 @@ def test_sliding_window_simulation_ten_minutes(latency: float) -> None:
     # Cross-check by brute force on the send times.
     for t in sends:
         assert sum(1 for s in sends if t <= s < t + window) <= limit
+
+
+@given(
+    limit=st.integers(1, 8),
+    window=st.sampled_from([1.0, 2.0, 60.0]),
+    gaps=st.lists(st.floats(0.0, 30.0, allow_nan=False), min_size=1, max_size=60),
+)
+def test_ledger_window_agrees_with_the_sliding_window_oracle(
+    limit: int, window: float, gaps: list[float]
+) -> None:
+    """The fleet ledger's window waits exactly as long as the one-process oracle, whatever
+    the spacing of requests (each taken as soon as both say it may go)."""
+    oracle = SlidingWindow(limit, window)
+    live = WindowState()
+    now = 1000.0
+    for i, gap in enumerate(gaps):
+        now += gap
+        expected = oracle.delay(now)
+        assert live.delay(limit, window, now) == pytest.approx(expected)
+        if expected == 0.0:
+            oracle.record(now)
+            live.stamps[f"slot-{i}"] = now

@@ -6,11 +6,13 @@ channel's window, the webhook's bucket), applies one of :func:`acquire`, :func:`
 ``BEGIN IMMEDIATE`` transaction, a Redis ``WATCH``/``MULTI``). The arithmetic lives here once,
 so the property tests of this module cover every backend.
 
-Semantics follow :mod:`discord_logging.transport.headers`: the channel and global limits are sliding
-windows (at most ``limit`` stamps in any ``window`` seconds, like ``SlidingWindow``), and a slot
-is stamped when it is taken and restamped when its response arrives (Discord counted the request
-somewhere in between: the later time is the safe one). The webhook's announced bucket follows
-``WebhookBucket``, plus what one process never needed: requests other processes have in flight.
+The channel and global limits are sliding windows (at most ``limit`` stamps in any
+``window`` seconds), and a slot is stamped when it is taken and restamped when its response
+arrives (Discord counted the request somewhere in between: the later time is the safe one).
+The webhook's announced bucket follows its ``X-RateLimit-*`` headers
+(:mod:`discord_logging.transport.headers`), plus what one process never needed: requests other
+processes have in flight. ``tests/rate_oracle.py`` keeps the one-process reference models the
+tests compare this arithmetic with.
 """
 
 from __future__ import annotations
