@@ -79,7 +79,7 @@ def test_release_held_for_a_flush_keeps_the_window() -> None:
     """A flush releases held repeats now; later repeats are counted afresh in the same window."""
     agg: StormAggregator[str] = StormAggregator(60)
     run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0), ("k", "t2", 2.0)])
-    (held,) = agg.release_held(created=5000.0)
+    (held,) = agg.release_repeats(created=5000.0)
     assert (held.item, held.count) == ("t2", 3)
     out, folded = agg.offer("k", "t3", 1003.0, 3.0)
     assert (out, folded) == ([], 0)
@@ -158,7 +158,7 @@ def test_release_held_sends_the_samples_and_starts_afresh() -> None:
     """A flush's summary carries the records so far; the next one only those after it."""
     agg: StormAggregator[str] = StormAggregator(60)
     run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0), ("k", "t2", 2.0)])
-    (held,) = agg.release_held(created=5000.0)
+    (held,) = agg.release_repeats(created=5000.0)
     assert [text for _, text in held.samples] == ["t0", "t1", "t2"]
     run(agg, [("k", "t3", 3.0), ("k", "t4", 4.0)])
     (summary,) = agg.due(60.0)
@@ -169,7 +169,7 @@ def test_a_summary_of_one_record_has_no_samples() -> None:
     """After a flush a lone repeat goes out as a plain record, without samples."""
     agg: StormAggregator[str] = StormAggregator(60)
     run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0)])
-    agg.release_held(created=5000.0)
+    agg.release_repeats(created=5000.0)
     run(agg, [("k", "t2", 2.0)])
     (summary,) = agg.due(60.0)
     assert (summary.count, summary.samples) == (1, ())

@@ -350,7 +350,7 @@ def test_a_letter_delivered_before_its_first_write_is_not_remembered_as_claimed(
     (taken,) = sink.retryable("general", 10)
     sink.remove(taken.id)  # delivered
     sink.sync()
-    assert store._pending.claimed() == frozenset()
+    assert store._buffer.claimed() == frozenset()
     assert len(sink) == 0
     store.close()
 

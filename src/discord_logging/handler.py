@@ -172,7 +172,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         store writer's transactions are waited for by the lifecycle's fork gate)."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
-            worker.settle(1.0)
+            worker.wait_started(1.0)
             self._resume_after_fork = worker.park(0.25)
 
     def _after_fork_in_parent(self) -> None:

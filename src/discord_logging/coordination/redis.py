@@ -155,6 +155,6 @@ class RedisCoordinator(SharedCoordinator):
         await self._client.eval(_RELEASE, 1, self._claim_key(letter_id), holder)
 
     async def aclose(self) -> None:
-        await self.release_held()
+        await self.release_claims()
         with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone
             await self._client.aclose()

@@ -47,7 +47,7 @@ class SharedCoordinator(Coordinator):
         self._stderr = stderr
         self._told = False
         self._down_until: float | None = None
-        # Claims this process holds, letter id -> holder: given up at close (see release_held).
+        # Claims this process holds, letter id -> holder: given up at close (see release_claims).
         self._claims: dict[str, str] = {}
 
     @property
@@ -162,7 +162,7 @@ class SharedCoordinator(Coordinator):
         self._claims.pop(letter_id, None)
         await self._shared(lambda: self._release(letter_id, holder), None)
 
-    async def release_held(self) -> None:
+    async def release_claims(self) -> None:
         """Give up every claim this process still holds. For close, after the store has the
         letters again: what a closing process took back and did not deliver (queued, cut off)
         is then free for the next process at once, not only when the lease ends."""

@@ -60,13 +60,13 @@ class StormAggregator(Generic[T]):
         self.max_tracked = max_tracked
         self.keep = keep
         self.keep_total = keep_total
-        self.kept = 0  # samples held over all storms
+        self.kept = 0  # samples kept over all storms
         self._storms: OrderedDict[str, _Storm[T]] = OrderedDict()
 
     def offer(self, key: str, item: T, created: float, now: float) -> tuple[list[Release[T]], int]:
         """What to send now for ``item``, and how many records were folded away.
 
-        A repeat within the window is held (and folded once a later repeat or the window's
+        A repeat within the window waits (and is folded once a later repeat or the window's
         summary replaces it); anything else is released at once.
         """
         if self.window <= 0 or not key:
@@ -74,7 +74,7 @@ class StormAggregator(Generic[T]):
         storm = self._storms.get(key)
         if storm is not None and now - storm.started < self.window:
             storm.count += 1
-            folded = 1 if storm.last is not None else 0  # the held one is replaced by this one
+            folded = 1 if storm.last is not None else 0  # the waiting one is replaced by this one
             storm.last = item
             self._keep(storm, item, created)
             return [], folded
@@ -108,8 +108,8 @@ class StormAggregator(Generic[T]):
         self._storms.clear()
         return out
 
-    def release_held(self, created: float) -> list[Release[T]]:
-        """Summaries of every held repeat now (for a flush), keeping the windows open; later
+    def release_repeats(self, created: float) -> list[Release[T]]:
+        """Summaries of every waiting repeat now (for a flush), keeping the windows open; later
         repeats are counted afresh "since" ``created``."""
         out: list[Release[T]] = []
         for key, storm in self._storms.items():
@@ -119,7 +119,7 @@ class StormAggregator(Generic[T]):
         return out
 
     def next_due(self, now: float) -> float | None:
-        """Seconds until the earliest window with held repeats ends, or None."""
+        """Seconds until the earliest window with waiting repeats ends, or None."""
         ends = [s.started + self.window - now for s in self._storms.values() if s.last is not None]
         return max(0.0, min(ends)) if ends else None
 
@@ -131,7 +131,7 @@ class StormAggregator(Generic[T]):
             self.kept += 1
 
     def _summary(self, key: str, storm: _Storm[T]) -> list[Release[T]]:
-        """The held repeat as a summary (if any); the storm's samples are released either way."""
+        """The waiting repeat as a summary (if any); the storm's samples are released either way."""
         kept, storm.kept = storm.kept, []
         self.kept -= len(kept)
         if storm.last is None:

@@ -141,11 +141,11 @@ class WebhookLane(LaneAnswers):
     def _recover(self, exc: Exception) -> None:
         """A bug hit the lane: keep what it held (in flight, else the record it was working
         on) as ``internal_error`` letters, and carry on with the rest."""
-        held = self._unsettled_in_flight()
+        carried = self._unsettled_in_flight()
         self.in_flight = []
-        if not held and self.queue:
-            held = [self.queue.popleft()]
-        self._kept_as_bug(held, exc)
+        if not carried and self.queue:
+            carried = [self.queue.popleft()]
+        self._kept_as_bug(carried, exc)
 
     def _kept_as_bug(self, pendings: list[Pending], exc: Exception) -> None:
         error = self.shared.bugs.report(exc, self.name)
@@ -154,7 +154,7 @@ class WebhookLane(LaneAnswers):
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
-        renewed = self.redelivery.renew(now, self._held_letters())
+        renewed = self.redelivery.renew(now, self._letters_in_lane())
         if renewed and shared.claim_holder is not None:
             for letter_id in renewed:
                 await shared.coordinator.renew(letter_id, shared.claim_holder, CLAIM_LEASE)
@@ -336,7 +336,7 @@ class WebhookLane(LaneAnswers):
                 await coordinator.complete(grant, None)
             raise
         self.sending_until = None
-        await self._settle_slot(grant, result)
+        await self._finish_slot(grant, result)
         after = shared.clock()
         for pending in carried:
             pending.attempts += 1
@@ -348,7 +348,7 @@ class WebhookLane(LaneAnswers):
                 if pending.from_dead_letters and pending.settled:
                     await coordinator.release(pending.notification.id, shared.claim_holder)
 
-    async def _settle_slot(self, grant: Grant, result: SendResult) -> None:
+    async def _finish_slot(self, grant: Grant, result: SendResult) -> None:
         """A request that never reached Discord (no connection; Cloudflare's ban page) counts
         nowhere; any other is restamped at answer time (Discord counted it somewhere between
         send and answer: the later is safe) with the bucket headers it brought."""
@@ -376,11 +376,11 @@ class WebhookLane(LaneAnswers):
             and self.disabled_until is None
             and self.circuit.state(now) is CircuitState.CLOSED
         )
-        held = {p.notification.id for p in (*self.queue, *self.in_flight)}
+        in_lane = {p.notification.id for p in (*self.queue, *self.in_flight)}
         redelivery = self.redelivery
         limit = redelivery.look(now, healthy)
         found = await run_off_loop(self.shared.store_io, redelivery.read, limit)
-        letters = redelivery.settle(self.shared.clock(), healthy, held, limit, found)
+        letters = redelivery.finish_look(self.shared.clock(), healthy, in_lane, limit, found)
         holder = self.shared.claim_holder
         if holder is not None:
             letters = [
@@ -395,5 +395,5 @@ class WebhookLane(LaneAnswers):
             )
         return bool(letters)
 
-    def _held_letters(self) -> list[str]:
+    def _letters_in_lane(self) -> list[str]:
         return [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]

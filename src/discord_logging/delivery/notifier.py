@@ -47,7 +47,7 @@ from .bugs import BugReporter
 from .lane import WebhookLane
 from .pending import Pending
 from .shared import LaneConfig, SharedState
-from .threads import nothing_held, run_off_loop, store_thread
+from .threads import nothing_parked, run_off_loop, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
@@ -195,7 +195,7 @@ class Notifier:
         :meth:`Worker.park`)."""
         shared = self._shared
         if shared is None or shared.store_io is None:
-            return nothing_held
+            return nothing_parked
         return shared.store_io.park(timeout)
 
     def queue_depth(self) -> int:
@@ -244,7 +244,7 @@ class Notifier:
             file=sys.stderr,
         )
 
-    def held(self, notification_id: str) -> Pending | None:
+    def find_queued(self, notification_id: str) -> Pending | None:
         """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
         for lane in self._unique_lanes:
             for pending in (*lane.queue, *lane.in_flight):
@@ -256,7 +256,7 @@ class Notifier:
         """Queue a dead letter for its webhook again; it leaves the store once delivered.
         A letter a lane already holds (redelivery on its own) is not queued twice."""
         self._start()
-        already = self.held(letter.id)
+        already = self.find_queued(letter.id)
         if already is not None:
             if already.future is None:
                 already.future = asyncio.get_running_loop().create_future()

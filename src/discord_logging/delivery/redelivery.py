@@ -110,23 +110,23 @@ class LaneRedelivery:
         cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
         return letters, cut_short
 
-    def settle(
+    def finish_look(
         self,
         now: float,
         healthy: bool,
-        held: set[str],
+        in_lane: set[str],
         limit: int,
         found: tuple[list[DeadLetter], bool],
     ) -> list[DeadLetter]:
         """End a look (on the loop) with what :meth:`read` ``found``: the letters to queue
-        again, minus those ``held``, and when to look next."""
+        again, minus those already ``in_lane``, and when to look next."""
         letters, cut_short = found
         # A record that overflowed while the store was read may not have been seen by it.
         raced = self.overflows != self._overflows_at_look
         # Fewer than asked, from a look that read to the end: nothing more is waiting. Not
         # healthy: what is kept stays kept (flush() does not wait for a webhook that fails).
         self.owed = self.owed and healthy and (raced or len(letters) >= limit or cut_short)
-        letters = [letter for letter in letters if letter.id not in held]
+        letters = [letter for letter in letters if letter.id not in in_lane]
         if healthy and (letters or raced):
             self.next_refill = now  # more may be waiting: look again once these are sent
             self.empty_looks = 0

@@ -55,7 +55,7 @@ async def replay(
             if durable.already_delivered(letter.notification):
                 durable.remove(letter.id)
                 report.skipped_already_delivered += 1
-            elif notifier.held(letter.id) is not None or durable.claim(letter.id):
+            elif notifier.find_queued(letter.id) is not None or durable.claim(letter.id):
                 futures.append(notifier.redeliver(letter))  # ours, or already ours in a lane
             else:
                 report.claimed_elsewhere += 1

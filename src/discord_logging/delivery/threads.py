@@ -43,8 +43,8 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
         for a one-thread pool (it runs one call at a time, so once the hold runs nothing
         else does); a pool that never started its thread has nothing to hold."""
         if not self._threads or self._max_workers != 1:
-            return nothing_held
-        return hold_between_calls(self.submit, timeout)
+            return nothing_parked
+        return park_between_calls(self.submit, timeout)
 
     def _adjust_thread_count(self) -> None:
         try:
@@ -58,11 +58,11 @@ def store_thread() -> ExitSafeExecutor:
     return ExitSafeExecutor(1, thread_name_prefix="discord-logging-store")
 
 
-def nothing_held() -> None:
-    """What a park that held nothing returns: nothing to resume."""
+def nothing_parked() -> None:
+    """What a park that parked nothing returns: nothing to resume."""
 
 
-def hold_between_calls(
+def park_between_calls(
     schedule: Callable[[Callable[[], None]], object], timeout: float
 ) -> Callable[[], None]:
     """Have ``schedule`` run a hold as the next call of another thread (a loop's callback, a

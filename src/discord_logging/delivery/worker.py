@@ -24,7 +24,7 @@ from ..notification import Notification, NotificationResult
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
 from .notifier import Notifier
-from .threads import ExitSafeExecutor, hold_between_calls, nothing_held
+from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
 
 THREAD_NAME: Final = "discord-logging"
 # Set on the worker thread before anything there can log: the handler's recursion guard.
@@ -78,7 +78,7 @@ class Worker:
         wait in the hand-off and are taken first."""
         self.thread.start()
 
-    def settle(self, timeout: float) -> None:
+    def wait_started(self, timeout: float) -> None:
         """Wait (bounded) until the worker's start-up imports are done. Called before a fork:
         a child forked while this thread is half-way through importing httpcore inherits a
         half-initialised module and can never send."""
@@ -92,13 +92,13 @@ class Worker:
         SQLite's locks held mid-call."""
         loop = self._loop
         if loop is None or self._done.is_set() or threading.current_thread() is self.thread:
-            return nothing_held
+            return nothing_parked
         try:
-            resume_loop = hold_between_calls(loop.call_soon_threadsafe, timeout)
+            resume_loop = park_between_calls(loop.call_soon_threadsafe, timeout)
         except RuntimeError:  # the loop closed meanwhile
-            return nothing_held
+            return nothing_parked
         notifier = self._notifier
-        resume_store = notifier.park_store(timeout) if notifier is not None else nothing_held
+        resume_store = notifier.park_store(timeout) if notifier is not None else nothing_parked
 
         def resume_all() -> None:
             resume_store()
@@ -178,7 +178,7 @@ class Worker:
         async def drained() -> bool:
             while self._handoff:
                 await asyncio.sleep(0.002)
-            self._submit(self._aggregator.release_held(time.time()))
+            self._submit(self._aggregator.release_repeats(time.time()))
             return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
 
         try:

@@ -36,7 +36,7 @@ class ResilientDeadLetters(DeadLetterSink):
         self._store.renew(list(letter_ids))
 
     def sync(self) -> None:
-        self._store.write_pending()
+        self._store.write_buffered()
 
     def release_thread(self) -> None:
         self._store.release_thread()
@@ -52,7 +52,7 @@ class ResilientDeadLetters(DeadLetterSink):
         durable = store.durable
         if durable is not None:
             try:
-                pending = store._pending
+                pending = store._buffer
                 # A turn of the writer's: see Store._write_lock.
                 with store._write_lock:
                     found = durable.retryable(
@@ -78,7 +78,7 @@ class ResilientDeadLetters(DeadLetterSink):
 
     def letters(self) -> list[DeadLetter]:
         store = self._store
-        store.write_pending()
+        store.write_buffered()
         found = store.memory.letters()
         durable = store.durable
         if durable is not None:
@@ -95,12 +95,12 @@ class ResilientDeadLetters(DeadLetterSink):
         count = len(store.memory)
         durable = store.durable
         if durable is None:
-            return count + store._pending.new_letters(set())
+            return count + store._buffer.new_letters(set())
         try:
-            count += len(durable) + store._pending.new_letters(durable._known)
+            count += len(durable) + store._buffer.new_letters(durable._known)
         except Exception as exc:  # noqa: BLE001
             store._failed_read(exc)
-            count += store._pending.new_letters(set())
+            count += store._buffer.new_letters(set())
         finally:
             self._done()
         return count

@@ -7,7 +7,7 @@ Writes are buffered: letters, their removals, history entries and claim renewals
 memory for at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and one long-lived
 writer thread, started on the first buffered write, commits them in short transactions. The
 same thread applies retention at most once an hour and retries the disk after a failure.
-``close()``, ``write_pending()`` and ``sync()`` write inline and never start a thread.
+``close()``, ``write_buffered()`` and ``sync()`` write inline and never start a thread.
 
 :class:`Store` never raises into delivery. A transient error (another writer holds the lock)
 is tried again a few times; any other failure switches the dead letters to memory, counted and
@@ -32,7 +32,7 @@ from ..redaction import redact
 from ..stats import DeliveryStats
 from ._disk import private_directory
 from ._resilient import ResilientDeadLetters
-from ._write_buffer import PendingWrites, retrying, transient
+from ._write_buffer import WriteBuffer, retrying, transient
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
 
@@ -81,7 +81,7 @@ class Store:
         self._down_busy = False
         self._down = False  # dead letters in memory, history off, until the disk works again
         self._next_disk_try = 0.0
-        self._pending = PendingWrites()
+        self._buffer = WriteBuffer()
         self._removed_while_down: set[str] = set()
         # Taken by every write of what is buffered and by redelivery reads (which lanes run on
         # the notifier's store thread): the writer and the store thread take turns, so the
@@ -140,7 +140,7 @@ class Store:
     def memory_only(self) -> int:
         """Dead letters that live only in this process's memory (lost if it ends now): those
         kept there after a failure, and those still waiting for the writer."""
-        return len(self.memory) + self._pending.new_letters(set())
+        return len(self.memory) + self._buffer.new_letters(set())
 
     def _fail(self, exc: BaseException) -> None:
         self.stats.add("store_errors")
@@ -204,7 +204,7 @@ class Store:
         """Buffer ``result`` for the history (a Notifier listener); never raises."""
         if self._down:
             return
-        self._buffered(self._pending.record(make_entry(notification, result, webhook, time.time())))
+        self._buffered(self._buffer.record(make_entry(notification, result, webhook, time.time())))
 
     def keep(self, letter: DeadLetter) -> None:
         """Buffer ``letter`` for the disk (memory while the store is in memory)."""
@@ -212,7 +212,7 @@ class Store:
             self.memory.add(letter)
             self._start_writer()  # it tries the disk again later
             return
-        self._buffered(self._pending.add(letter))
+        self._buffered(self._buffer.add(letter))
 
     def forget(self, letter_id: str) -> None:
         """Buffer the removal of a letter (delivered) and drop it from memory."""
@@ -220,29 +220,29 @@ class Store:
         if self._down:
             self._removed_while_down.add(letter_id)
             return
-        self._buffered(self._pending.remove(letter_id))
+        self._buffered(self._buffer.remove(letter_id))
 
     def renew(self, letter_ids: list[str]) -> None:
         """Buffer the renewal of this process's claims on ``letter_ids``."""
         if letter_ids and not self._down:
-            self._pending.renew(letter_ids)
+            self._buffer.renew(letter_ids)
             self._buffered(1)
 
     def _buffered(self, waiting: int) -> None:
         if self.closed:  # a late write after close: inline, and no connection kept
-            self.write_pending()
+            self.write_buffered()
             self.release_thread()
         elif self._start_writer():
             if waiting == 1 or waiting >= WRITE_BATCH:
                 with self._wake:
                     self._wake.notify()
         elif waiting >= WRITE_BATCH:  # no writer (interpreter shutdown): write here
-            self.write_pending()
+            self.write_buffered()
 
-    def write_pending(self) -> None:
+    def write_buffered(self) -> None:
         """Write what is buffered now, inline (no thread); on failure letters go to memory."""
         with self._write_lock:
-            batch = self._pending.take()
+            batch = self._buffer.take()
             try:
                 if not batch and not batch.renewals:
                     return
@@ -253,7 +253,7 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
-                keep = self._pending.claimed_now()
+                keep = self._buffer.claimed_now()
                 try:
                     retrying(lambda: durable.write(added, removed, keep))
                 except Exception as exc:  # noqa: BLE001
@@ -263,7 +263,7 @@ class Store:
                     self._removed_while_down.update(removed)
                     return
                 # Handed out while buffered, now on disk or gone: no longer this buffer's.
-                self._pending.written([*(x.id for x in added if x.id in keep), *removed])
+                self._buffer.written([*(x.id for x in added if x.id in keep), *removed])
                 history = self._history
                 if batch.entries and history is not None:
                     try:
@@ -276,7 +276,7 @@ class Store:
                     except Exception:  # noqa: BLE001 - a claim then lapses: counted
                         self.stats.add("store_errors")
             finally:
-                self._pending.done()
+                self._buffer.done()
 
     # -- the writer thread -------------------------------------------------------------------
 
@@ -304,19 +304,19 @@ class Store:
         try:
             while not self._stopping:
                 with self._wake:
-                    if not self._pending and not self._stopping and not self._misplaced():
+                    if not self._buffer and not self._stopping and not self._misplaced():
                         self._wake.wait(RETRY_DISK_INTERVAL if self._down else CLEANUP_INTERVAL)
                     gather = time.monotonic() + WRITE_DELAY  # let a burst gather
                     while (
-                        self._pending
+                        self._buffer
                         and not self._stopping
-                        and len(self._pending) < WRITE_BATCH
+                        and len(self._buffer) < WRITE_BATCH
                         and (left := gather - time.monotonic()) > 0
                     ):
                         self._wake.wait(left)
                 if self._stopping:
                     break
-                self.write_pending()
+                self.write_buffered()
                 self._maintain()
         except Exception:  # noqa: BLE001 - the writer must not die noisily; close writes
             self.stats.add("store_errors")
@@ -393,7 +393,7 @@ class Store:
         """Stop the writer, write what is buffered (inline) and close this thread's
         connections (the store stays on disk). Starts no thread."""
         self._stop_writer()
-        self.write_pending()
+        self.write_buffered()
         if self._down and self._down_busy:
             # Letters only in memory die with the process. A store that was merely busy (many
             # processes on one disk) is usually free again by now: one more try, however

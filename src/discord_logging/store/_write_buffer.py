@@ -64,7 +64,7 @@ class Batch:
         return len(self.letters) + len(self.entries)
 
 
-class PendingWrites:
+class WriteBuffer:
     """The buffer between the delivery path and the writer; thread-safe. The last operation
     on an id wins (an add then a remove writes only the remove)."""
 
@@ -177,9 +177,9 @@ class PendingWrites:
 class _LiveClaims(Container[str]):
     """Whether an id is claimed, asked at the moment it matters (see ``claimed_now``)."""
 
-    def __init__(self, pending: PendingWrites) -> None:
-        self._pending = pending
+    def __init__(self, pending: WriteBuffer) -> None:
+        self._buffer = pending
 
     def __contains__(self, letter_id: object) -> bool:
-        with self._pending._lock:
-            return letter_id in self._pending._claimed
+        with self._buffer._lock:
+            return letter_id in self._buffer._claimed

@@ -107,7 +107,7 @@ class FakeDiscord:
         self._latency = 0.0
         self._hang = False
         self._ban: float | None = None
-        self._pending = 0
+        self._buffer = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -248,7 +248,7 @@ class FakeDiscord:
     def pending(self) -> int:
         """Requests received but not yet answered because of ``set_hang`` or ``set_latency``."""
         with self._lock:
-            return self._pending
+            return self._buffer
 
     def messages_for(self, webhook_id: str | int) -> list[ReceivedMessage]:
         """Accepted messages of one webhook, in order."""
@@ -380,7 +380,7 @@ class FakeDiscord:
     def _wait_for_faults(self) -> bool:
         """Apply hang and latency; False when ``stop()`` released the request instead."""
         with self._cond:
-            self._pending += 1
+            self._buffer += 1
             try:
                 while self._hang and not self._stopping:
                     self._cond.wait()
@@ -389,7 +389,7 @@ class FakeDiscord:
                     self._cond.wait(left)
                 return not self._stopping
             finally:
-                self._pending -= 1
+                self._buffer -= 1
 
     def _handle(self, request: Incoming) -> Outgoing | None:
         if not self._wait_for_faults():
