@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from discord_logging.cli import EXIT_CONFIG, main
-from discord_logging.cli._common import Progress, moment
+from discord_logging.cli import EXIT_CONFIG, Progress, main, moment
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult

@@ -188,7 +188,7 @@ async def test_disabled_webhook_comes_back_after_a_good_probe(fake: FakeDiscord)
     fake.set_status_override(webhook_id, None)
     await asyncio.sleep(0.25)
     result = await asyncio.wait_for(n.send("general", "b"), 5)
-    channels = n._start().channels
+    channels = n.lanes["general"].shared.channels
     for _ in range(500):  # the channel lookup follows the first delivery
         if channels.channel(webhook_id) is not None:
             break

@@ -353,18 +353,25 @@ def test_sync_notifier(fake: FakeDiscord) -> None:
 
 def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) -> None:
     """Before a fork the worker's loop is held between callbacks (never inside a store call)
-    and runs again once the fork is done."""
+    and runs again once the fork is done. Calls the handler's _before_fork and
+    _after_fork_in_parent: they stand in for os.fork's hooks, so that the parent can be
+    watched between the two, which no public call allows."""
     handler = handler_for(fake)
     handler.flush(5)
-    worker = handler._worker
+    worker = handler.worker
     assert worker is not None
-    assert worker._loop is not None
     ran = threading.Event()
+
+    async def mark() -> None:
+        ran.set()
+
     handler._before_fork()
     try:
-        worker._loop.call_soon_threadsafe(ran.set)
+        caller = threading.Thread(target=worker.call, args=(mark, 5.0))
+        caller.start()
         assert not ran.wait(0.1)  # parked: nothing runs on the loop
     finally:
         handler._after_fork_in_parent()
     assert ran.wait(5)
+    caller.join(5)
     handler.close()

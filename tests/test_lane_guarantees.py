@@ -60,6 +60,12 @@ def titles(fake: FakeDiscord) -> list[str]:
     return shown
 
 
+def lane_task(name: str = "general") -> asyncio.Task[Any]:
+    """The running task of lane ``name`` on this loop, by the name the notifier gives it."""
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == f"discord-lane-{name}"]
+    return task
+
+
 async def until(condition: Any, timeout: float) -> bool:
     """Poll ``condition`` every 10 ms; False once it holds, True if ``timeout`` ran out."""
     for _ in range(int(timeout * 100)):
@@ -146,7 +152,7 @@ async def test_transport_raising_anything_is_retried_then_kept(fake: FakeDiscord
     n = notifier(fake, fake.add_webhook(), transport=_Raising(), retry_attempts=2)
     first = await asyncio.wait_for(n.send_notification(note(0)), 5)
     assert n.lanes["general"].busy is False
-    assert not n._tasks[0].done()
+    assert not lane_task().done()
     await n.aclose()
     assert first.status is DeliveryStatus.DEAD_LETTERED
     (letter,) = n.dead_letters.letters()
@@ -205,7 +211,8 @@ async def test_three_503_blip_is_delivered_within_seconds(fake: FakeDiscord) -> 
     n.submit(note(0))
     lane = n.lanes["general"]
     assert not await until(lambda: len(n.dead_letters) == 1 and not lane.busy, 4)
-    assert lane.redelivery.next_refill - n._clock() <= 1.0  # the schedule: back in about a second
+    # The schedule: back in about a second.
+    assert lane.redelivery.next_refill - lane.shared.clock() <= 1.0
     assert not await until(lambda: n.stats.get("redelivered") == 1, 3)
     await n.aclose()
     assert n.stats.get("redelivered") == 1
@@ -292,13 +299,14 @@ async def test_request_while_closing_is_bounded_by_the_deadline(fake: FakeDiscor
     n = notifier(fake, fake.add_webhook(), timeout_seconds=30)
     fake.fail_next(1, 503)
     await asyncio.wait_for(until_sent(n, fake), 2)  # answered 503: a retry is due in 0.5 s
+    task = lane_task()
     fake.set_latency(5)
     closing = asyncio.ensure_future(n.aclose(1.2))
     done, _ = await asyncio.wait([closing], timeout=3)
     fake.set_latency(0)
     assert done, "close() waited past the deadline for a slow request"
     assert closing.result() == 1
-    assert not n._tasks[0].cancelled()
+    assert not task.cancelled()
     (letter,) = n.dead_letters.letters()
     assert letter.reason is DeadLetterReason.SHUTDOWN
 
@@ -335,8 +343,9 @@ async def test_request_cut_off_in_flight_is_kept_as_uncertain(fake: FakeDiscord)
     n.submit(note(0))
     await asyncio.sleep(0.1)
     assert n.lanes["general"].in_flight
-    n._tasks[0].cancel()
-    await asyncio.gather(*n._tasks, return_exceptions=True)
+    task = lane_task()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
     fake.set_hang(False)
     await n.aclose()
     (letter,) = n.dead_letters.letters()
@@ -435,8 +444,8 @@ async def test_no_retry_is_scheduled_past_the_retry_deadline(fake: FakeDiscord) 
     not waited for; the record is kept as retries_exhausted at once."""
     url = fake.add_webhook()
     fake.set_status_override(url.split("/")[-2], 503)
-    n = notifier(fake, url, retry_attempts=20)
-    n._config.retry_deadline = 1.0  # backoff (rand 0): 0.5 s, then 1 s: the second ends past it
+    # Backoff (rand 0): 0.5 s, then 1 s: the second ends past the deadline.
+    n = notifier(fake, url, retry_attempts=20, retry_deadline=1.0)
     result = await asyncio.wait_for(n.send_notification(note(0)), 5)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
@@ -468,7 +477,7 @@ async def test_a_look_that_finds_nothing_free_looks_again_within_seconds(
     n.start()
     lane = n.lanes["general"]
     assert not await until(lambda: len(looks) >= 1, 2)
-    assert lane.redelivery.next_refill - n._clock() <= 1.0
+    assert lane.redelivery.next_refill - lane.shared.clock() <= 1.0
     held_elsewhere = False  # the other process finished (or gave them up)
     assert not await until(lambda: n.stats.get("redelivered") >= 1, 3)
     await n.aclose()

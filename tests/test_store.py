@@ -20,8 +20,7 @@ import pytest
 from discord_logging import DiscordHandler
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.store import Store
-from discord_logging.store._disk import UnsafeStoreRow, delete_many, open_cache, put_many
+from discord_logging.store import Store, UnsafeStoreRow, delete_many, open_cache, put_many
 from discord_logging.testing import FakeDiscord
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention

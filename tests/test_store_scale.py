@@ -12,8 +12,7 @@ import pytest
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store
-from discord_logging.store._disk import open_cache
+from discord_logging.store import Store, open_cache
 from discord_logging.store.history import entry_key
 
 NOW = time.time()
@@ -94,8 +93,10 @@ def test_retryable_finds_letters_behind_many_claimed_by_a_live_process(tmp_path:
     durable = store.durable
     assert durable is not None
     other = os.getppid()  # alive, and not this process
+    index = open_cache(tmp_path / "deadletters-index")  # the claims, as that process writes them
     for x in sorted(durable.letters(), key=lambda x: x.dead_at)[:500]:
-        durable._index.set(f"claim:{x.id}", other, expire=120)
+        index.set(f"claim:{x.id}", other, expire=120)
+    index.close()
     looks, cut = [], []
     while len(looks) < 10 and not (looks and looks[-1]):
         looks.append(sink.retryable("general", 50))

@@ -16,7 +16,7 @@ import pytest
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store
+from discord_logging.store import Store, open_cache
 from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -34,6 +34,12 @@ def on_disk(path: Path) -> list[str]:
         return [x.notification.title for x in store.dead_letters.letters()]
     finally:
         store.close()
+
+
+def claims(path: Path) -> diskcache.Cache:
+    """The store's index at ``path``, where redelivery claims are kept, opened as another
+    process sharing the store opens it (close it when done)."""
+    return open_cache(path / "deadletters-index")
 
 
 def wait_for(condition: Any, seconds: float = 5.0) -> bool:
@@ -136,7 +142,8 @@ def test_the_writer_commits_without_closing_the_store(tmp_path: Path) -> None:
 
 def test_remove_is_buffered_and_never_redelivered_meanwhile(tmp_path: Path) -> None:
     """remove() writes nothing on the caller's thread; until the writer commits it, the
-    letter is not handed out for redelivery."""
+    letter is not handed out for redelivery. Reaches Store._stop_writer: holding the writer
+    back so that writes stay buffered is nothing a public call does."""
     store = Store(tmp_path)
     sink = store.dead_letters
     sink.add(letter(1))
@@ -177,9 +184,11 @@ def test_close_starts_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_close_stops_the_writer_thread(tmp_path: Path) -> None:
     """close() ends the writer it started earlier (which closed its own connections)."""
     store = Store(tmp_path)
+    before = set(threading.enumerate())
     store.dead_letters.add(letter(1))
-    writer = store._writer
-    assert writer is not None
+    (writer,) = [
+        t for t in threading.enumerate() if t not in before and t.name == "discord-logging-store"
+    ]
     assert writer.is_alive()
     store.close()
     assert not writer.is_alive()
@@ -190,7 +199,8 @@ def test_a_transient_error_is_retried_not_a_fallback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A busy store (diskcache.Timeout, 'database is locked') is tried again: no switch to
-    memory, nothing said, the letter lands on disk."""
+    memory, nothing said, the letter lands on disk. Patches _write_buffer.TRANSIENT_BACKOFF
+    only to skip the backoff's sleeps: no public setting tunes it."""
     store = Store(tmp_path)
     durable = store.durable
     assert durable is not None
@@ -250,7 +260,9 @@ def test_close_tries_a_busy_store_once_more_before_letters_are_lost(
 ) -> None:
     """A store that fell back to memory because it stayed busy past the retries (SQLite's
     lock held by other processes) writes its memory letters to disk at close once it is free,
-    even within 30 s of the last try: letters that would die with the process are kept."""
+    even within 30 s of the last try: letters that would die with the process are kept.
+    Patches _write_buffer.TRANSIENT_BACKOFF only to skip the backoff's sleeps: no public
+    setting tunes it."""
     store = Store(tmp_path)
     assert store.durable is not None
     real = DurableDeadLetters.write
@@ -283,7 +295,7 @@ def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     assert durable is not None
     mine, theirs, free = (x.id for x in durable.letters())
     assert durable.claim(mine, lease=5)
-    index = durable._index
+    index = claims(tmp_path)
     index.set(f"claim:{theirs}", os.getppid(), expire=5)  # a live process holds it
     before = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
     sink.renew([mine, theirs, free])
@@ -292,6 +304,7 @@ def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     assert after[mine] > before[mine] + 60  # the full lease (120 s) from now
     assert after[theirs] == before[theirs]
     assert index.get(f"claim:{free}") is None
+    index.close()
     store.close()
 
 
@@ -322,7 +335,9 @@ def test_memory_only_counts_what_would_be_lost(tmp_path: Path) -> None:
 
 def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Path) -> None:
     """A retryable letter still waiting for the writer is handed out at once (claimed); the
-    write that follows keeps that claim, so it is not handed out twice."""
+    write that follows keeps that claim, so it is not handed out twice. Reaches
+    Store._stop_writer: holding the writer back so that the letter stays buffered is nothing
+    a public call does."""
     store = Store(tmp_path)
     store._stop_writer()  # hold the writer back: the letter stays buffered
     sink = store.dead_letters
@@ -331,9 +346,10 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     assert sink.retryable("general", 10) == []  # claimed while still buffered
     sink.sync()
     assert sink.retryable("general", 10) == []  # the write kept the claim
-    durable = store.durable
-    assert durable is not None
-    assert durable._index.get(f"claim:{taken.id}") == os.getpid()
+    assert store.durable is not None
+    index = claims(tmp_path)
+    assert index.get(f"claim:{taken.id}") == os.getpid()
+    index.close()
     store.close()
 
 
@@ -342,7 +358,9 @@ def test_a_letter_delivered_before_its_first_write_is_not_remembered_as_claimed(
 ) -> None:
     """A letter handed out while buffered and delivered before the writer wrote it leaves
     nothing behind in the buffer's claims: a long-lived process does not grow by one id per
-    such letter."""
+    such letter. Reaches Store._stop_writer (holding the writer back, which no public call
+    does) and Store._buffer: the claims it must not keep are internal state with no public
+    view."""
     store = Store(tmp_path)
     store._stop_writer()
     sink = store.dead_letters
@@ -361,7 +379,10 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     """A lane's read on the store thread while the writer is between two chunks of a write
     waits for the whole write (they take turns: the event loop then competes for the GIL with
     one of them, not two), and every letter it is handed, written or still buffered, is
-    claimed on disk: no other process finds one unclaimed and sends it a second time."""
+    claimed on disk: no other process finds one unclaimed and sends it a second time.
+    Reaches Store._stop_writer (so the write runs inline, which no public call arranges) and
+    wraps DurableDeadLetters._write_chunk: the moment between two chunks of one write has no
+    public hook."""
     store = Store(tmp_path)
     store._stop_writer()  # the write below runs inline, chunk by chunk
     sink = store.dead_letters
@@ -384,8 +405,9 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     sink.sync()
     reader.join(5)
     assert len(taken) == 2 * WRITE_CHUNK
-    durable = store.durable
-    assert durable is not None
-    unclaimed = [x.id for x in taken if durable._index.get(f"claim:{x.id}") != os.getpid()]
+    assert store.durable is not None
+    index = claims(tmp_path)
+    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}") != os.getpid()]
+    index.close()
     assert unclaimed == []
     store.close()

@@ -366,6 +366,11 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     # -- inspection and non-logging use ------------------------------------------------------
 
+    @property
+    def worker(self) -> Worker | None:
+        """This process's background worker, None until it starts: for health checks."""
+        return self._worker if self._pid == os.getpid() else None
+
     def stats(self) -> dict[str, Any]:
         """Counters (emitted, delivered, aggregated, dead-lettered, dropped by reason, ...)."""
         worker = self._worker

@@ -169,7 +169,7 @@ async def test_the_channel_is_learned_after_the_first_delivery(fake_discord: Fak
     webhook_id = url.split("/")[-2]
     n = notifier(fake_discord, {"general": url})
     assert (await asyncio.wait_for(n.send("general", "a"), 5)).ok
-    shared = n._start()
+    shared = n.lanes["general"].shared
     await until(lambda: shared.channels.channel(webhook_id) is not None)
     await n.aclose()
     assert shared.channels.key(webhook_id) == "channel:777"
@@ -188,7 +188,8 @@ async def test_a_failed_lookup_leaves_the_webhook_id_standing_in_and_is_retried_
     clock = Clock()
     transport = FailingLookups()
     n = notifier(fake_discord, {"general": url}, transport=transport, clock=clock)
-    shared = n._start()
+    n.start()
+    shared = n.lanes["general"].shared
     for i in range(3):
         assert (await asyncio.wait_for(n.send("general", f"r{i}"), 5)).ok
     await until(lambda: transport.gets == 1)
@@ -211,7 +212,8 @@ async def test_two_webhooks_in_one_channel_share_its_window_in_one_process() -> 
         first = fake.add_webhook(channel_id=42)
         second = fake.add_webhook(channel_id=42)
         n = notifier(fake, {"general": first, "error": second}, rate_limit=3, channel_window=0.6)
-        shared = n._start()
+        n.start()
+        shared = n.lanes["general"].shared  # every lane's
         # Learn both channels first (the stand-in windows are per webhook until then).
         assert (await asyncio.wait_for(n.send("general", "warm 1"), 5)).ok
         assert (await asyncio.wait_for(n.send("error", "warm 2"), 5)).ok

@@ -11,8 +11,13 @@ switches the dead letters to memory, counted and said once on stderr.
 - ``_write_buffer``: writes waiting for the writer thread
 - ``_resilient``: the dead-letter sink that falls back to memory
 - ``_retention``, ``_disk``: expiry, and the JSON-only SQLite files
+
+From ``_disk`` it offers :func:`open_cache` (open one of the store's caches, JSON only, as
+another process sharing the store would), its bulk writes :func:`put_many` and
+:func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
+from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
 from ._store import WRITE_BATCH, WRITE_DELAY, Store, default_store_path
 from .durable_letters import DurableDeadLetters
@@ -25,6 +30,10 @@ __all__ = [
     "History",
     "ResilientDeadLetters",
     "Store",
+    "UnsafeStoreRow",
     "default_store_path",
+    "delete_many",
     "make_entry",
+    "open_cache",
+    "put_many",
 ]
