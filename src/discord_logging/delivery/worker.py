@@ -328,7 +328,7 @@ class Worker:
 
 def _import_network_modules() -> None:
     """Import now what httpx and httpcore import lazily on the first request, so that a fork
-    (see :meth:`Worker.settle`) never cuts one of these imports in half."""
+    (see :meth:`Worker.wait_started`) never cuts one of these imports in half."""
     for name in ("anyio", "httpcore._backends.anyio", "h11"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)

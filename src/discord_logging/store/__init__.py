@@ -8,7 +8,7 @@ switches the dead letters to memory, counted and said once on stderr.
 - ``_store``: :class:`Store`, the facade the handler and the CLI open
 - ``durable_letters``: letters on disk, per webhook, with their claims
 - ``history``: what was sent, queryable
-- ``_write_buffer``: writes waiting for the writer thread
+- ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
 - ``_retention``, ``_disk``: expiry, and the JSON-only SQLite files
 
@@ -19,7 +19,8 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 
 from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
-from ._store import WRITE_BATCH, WRITE_DELAY, Store, default_store_path
+from ._store import Store, default_store_path
+from ._writer import WRITE_BATCH, WRITE_DELAY
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
 
