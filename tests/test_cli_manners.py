@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from entry_point import console_script, run
+from letterkit import DESTINATION
 
 from discord_logging import __version__
 from discord_logging.cli.flush import FlushOutcome, summary
@@ -41,7 +42,16 @@ def fill(path: Path, count: int) -> list[Notification]:
     )
     for n in notes[::10]:
         store.dead_letters.add(
-            DeadLetter(n, "general", DeadLetterReason.RETRIES_EXHAUSTED, 3, "503", None, 503)
+            DeadLetter(
+                n,
+                "general",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                3,
+                "503",
+                None,
+                503,
+                destination=DESTINATION,
+            )
         )
     store.close()
     return notes

@@ -13,9 +13,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from letterkit import DESTINATION, destination_of
 
 from discord_logging.cli import EXIT_CONFIG, Progress, main, moment
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
@@ -77,8 +79,14 @@ def letter(
     reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED,
     dead_at: float | None = None,
     error: str | None = "503 Service Unavailable",
+    destination: str | None = None,
     **kw: object,
 ) -> DeadLetter:
+    """A letter kept by this configuration: for the webhook DISCORD_WEBHOOK_<webhook> names
+    now (or a stand-in destination when none is set)."""
+    if destination is None:
+        url = os.environ.get(f"DISCORD_WEBHOOK_{webhook.upper()}")
+        destination = destination_of(url) if url else DESTINATION
     return DeadLetter(
         notification=note(title, alert_type=webhook, **kw),
         webhook=webhook,
@@ -87,6 +95,7 @@ def letter(
         error=error,
         http_status=503,
         dead_at=time.time() if dead_at is None else dead_at,
+        destination=destination,
     )
 
 
@@ -443,9 +452,47 @@ def test_flush_letter_no_webhook_can_carry(
     code, out, _ = run_cli(capsys, "flush")
     assert code == 1
     assert "not_configured" in out
-    assert "set DISCORD_WEBHOOK_BILLING" in out
+    assert "written for a webhook this configuration does not have" in out
     assert "dead-letters purge --webhook billing" in out
     assert received(fake) == Counter()
+
+
+def test_flush_under_another_configuration_never_posts_a_letter_elsewhere(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A letter kept for app A's webhook is not posted by a flush configured with app B's
+    webhook for the same alert type: it stays, reported as not_configured (rule 2)."""
+    configure(monkeypatch, fake)
+    app_a = letter("app A private: customer 4242 card declined")
+    configure(monkeypatch, fake)  # the same alert type now names another webhook
+    add_letters(store_path, app_a)
+    code, out, _ = run_cli(capsys, "flush")
+    assert code == 1
+    assert "not_configured" in out
+    assert received(fake) == Counter()
+    assert [x.id for x in stored_letters(store_path)] == [app_a.id]
+
+
+def test_flush_holds_a_letter_whose_webhook_is_unknown(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A letter kept by a version before destinations (only an alert-type name) is held for
+    the operator: never guessed, never posted, and the flush says what to do."""
+    configure(monkeypatch, fake)
+    old = replace(letter("from an old version"), destination=None)
+    add_letters(store_path, old)
+    code, out, _ = run_cli(capsys, "flush")
+    assert code == 1
+    assert "destination_unknown" in out
+    assert "never guessed" in out
+    assert received(fake) == Counter()
+    assert [x.id for x in stored_letters(store_path)] == [old.id]
 
 
 def _claimer(path: Path, letter_id: str, *, hold: bool) -> list[str]:

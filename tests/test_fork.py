@@ -121,6 +121,7 @@ while "general" not in worker.notifier.lanes:
     assert time.monotonic() < deadline, "the worker did not start"
     time.sleep(0.01)
 store_io = worker.notifier.lanes["general"].shared.store_io
+destination = worker.notifier.lanes["general"].url.identity
 sink = handler.store.dead_letters
 stop = threading.Event()
 reads = 0
@@ -128,7 +129,7 @@ reads = 0
 def reader():
     global reads
     while not stop.is_set():
-        store_io.submit(sink.retryable, "general", 20).result()
+        store_io.submit(sink.retryable, destination, 20).result()
         reads += 1
         time.sleep(0.002)  # a lane reads in rounds; back to back, other processes starve
 
@@ -147,7 +148,7 @@ for _ in range({FORKS // 2}):
     pid = os.fork()
     if pid == 0:
         child = Store(os.environ["DISCORD_STORE_PATH"])
-        child.dead_letters.retryable("general", 5)
+        child.dead_letters.retryable(destination, 5)
         len(child.dead_letters)
         os._exit(0)
     hung += reaped_hung(pid)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from discord_schema import validate_webhook_payload
+from letterkit import destination_of
 
 from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason, MemoryDeadLetters
@@ -225,10 +226,16 @@ async def test_start_redelivers_kept_letters_without_any_record(fake: FakeDiscor
     """start() runs the lanes at once: letters an earlier run kept go out, oldest first,
     without a new record."""
     kept = MemoryDeadLetters()
+    url = fake.add_webhook()
+    to = destination_of(url)
     for i in range(3):
-        kept.add(DeadLetter(note(i), "general", DeadLetterReason.SHUTDOWN, dead_at=float(i)))
-    kept.add(DeadLetter(note(9), "general", DeadLetterReason.POISON))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+        kept.add(
+            DeadLetter(
+                note(i), "general", DeadLetterReason.SHUTDOWN, dead_at=float(i), destination=to
+            )
+        )
+    kept.add(DeadLetter(note(9), "general", DeadLetterReason.POISON, destination=to))
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     n.start()  # idempotent
     assert len(n.lanes) == 1
@@ -263,8 +270,17 @@ async def test_store_reads_run_off_the_event_loop(fake: FakeDiscord) -> None:
     """A durable store's reads (SQLite may wait for another process's lock) run on the store's
     own thread, never the loop's, and that thread closes its connections at aclose."""
     kept = DurableLetters()
-    kept.add(DeadLetter(note(0), "general", DeadLetterReason.SHUTDOWN, dead_at=0.0))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+    url = fake.add_webhook()
+    kept.add(
+        DeadLetter(
+            note(0),
+            "general",
+            DeadLetterReason.SHUTDOWN,
+            dead_at=0.0,
+            destination=destination_of(url),
+        )
+    )
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     assert not await until(lambda: len(kept) == 0, 5)
     await n.aclose()
@@ -359,9 +375,11 @@ async def test_uncertain_letter_is_redelivered_with_a_visible_note(fake: FakeDis
     the embed stays valid even when the record fills the 6000 characters."""
     kept = MemoryDeadLetters()
     big = note(0, message="y" * 6000, fields=tuple((f"k{i}", "v" * 200) for i in range(6)))
-    kept.add(DeadLetter(big, "general", DeadLetterReason.UNCERTAIN))
-    kept.add(DeadLetter(note(1), "general", DeadLetterReason.SHUTDOWN))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+    url = fake.add_webhook()
+    to = destination_of(url)
+    kept.add(DeadLetter(big, "general", DeadLetterReason.UNCERTAIN, destination=to))
+    kept.add(DeadLetter(note(1), "general", DeadLetterReason.SHUTDOWN, destination=to))
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     for _ in range(200):
         if len(kept) == 0:
@@ -415,10 +433,15 @@ async def test_claims_on_queued_letters_are_renewed_every_30_seconds(fake: FakeD
     now = [1000.0]
     kept = RecordingLetters()
     letters = [note(i) for i in range(2)]
+    url = fake.add_webhook()
     for letter in letters:
-        kept.add(DeadLetter(letter, "general", DeadLetterReason.SHUTDOWN))
+        kept.add(
+            DeadLetter(
+                letter, "general", DeadLetterReason.SHUTDOWN, destination=destination_of(url)
+            )
+        )
     n = Notifier(
-        webhooks={"general": fake.add_webhook()},
+        webhooks={"general": url},
         allowed_hosts=fake.host,
         dead_letters=kept,
         clock=lambda: now[0],
@@ -471,9 +494,17 @@ async def test_a_look_that_finds_nothing_free_looks_again_within_seconds(
         return [] if held_elsewhere else real(webhook, limit, **kwargs)
 
     sink.retryable = retryable  # type: ignore[method-assign]
+    url = fake.add_webhook()
     for i in range(200):
-        sink.add(DeadLetter(note(i), "general", DeadLetterReason.RETRIES_EXHAUSTED))
-    n = notifier(fake, fake.add_webhook(), dead_letters=sink)
+        sink.add(
+            DeadLetter(
+                note(i),
+                "general",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                destination=destination_of(url),
+            )
+        )
+    n = notifier(fake, url, dead_letters=sink)
     n.start()
     lane = n.lanes["general"]
     assert not await until(lambda: len(looks) >= 1, 2)

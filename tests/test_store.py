@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,8 +17,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from letterkit import DESTINATION, destination_of
 
-from discord_logging import DiscordHandler
+from discord_logging import DiscordHandler, Notifier
+from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store, UnsafeStoreRow, delete_many, open_cache, put_many
@@ -36,7 +39,15 @@ def note(i: int = 0, alert_type: str = "error", created: float | None = None) ->
 
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
-    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=EPOCH + i)
+    return DeadLetter(
+        note(i),
+        "general",
+        reason,
+        attempts=3,
+        error="503",
+        dead_at=EPOCH + i,
+        destination=DESTINATION,
+    )
 
 
 def delivered(n: Notification, message_id: str = "42") -> NotificationResult:
@@ -60,7 +71,7 @@ def test_values_are_json_never_pickle(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter())
     store.close()
-    db = tmp_path / "deadletters" / "general" / "cache.db"
+    db = tmp_path / "deadletters" / DESTINATION / "cache.db"
     with closing(sqlite3.connect(db)) as con, con:
         rows = con.execute("SELECT mode, value FROM Cache").fetchall()
     assert rows
@@ -119,7 +130,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.dead_letters.add(letter(1))
     store.dead_letters.add(letter(2))
     store.close()
-    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / DESTINATION / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ? WHERE rowid = 1", (pickle.dumps("x"),))
     store = Store(tmp_path)
     letters = store.dead_letters.letters()
@@ -161,9 +172,9 @@ def test_retryable_is_oldest_first_per_webhook_and_claimed(tmp_path: Path) -> No
     for i in (3, 1, 2):
         sink.add(letter(i))
     sink.add(letter(9, DeadLetterReason.POISON))
-    first = sink.retryable("general", 10)
+    first = sink.retryable(DESTINATION, 10)
     assert [x.notification.title for x in first] == ["record 1", "record 2", "record 3"]
-    assert sink.retryable("general", 10) == []  # claimed by us already... by this process
+    assert sink.retryable(DESTINATION, 10) == []  # claimed by us already... by this process
     store.close()
 
 
@@ -175,7 +186,7 @@ def test_delivered_letter_is_never_posted_again(tmp_path: Path) -> None:
     store.dead_letters.sync()
     assert store.history is not None
     store.history.record(dead.notification, delivered(dead.notification), "general")
-    assert store.dead_letters.retryable("general", 10) == []
+    assert store.dead_letters.retryable(DESTINATION, 10) == []
     assert len(store.dead_letters) == 0
     store.close()
 
@@ -330,7 +341,7 @@ def test_planted_row_can_be_purged(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter(1))
     store.close()
-    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / DESTINATION / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ?", (pickle.dumps("x"),))
     store = Store(tmp_path)
     assert store.durable is not None
@@ -338,3 +349,39 @@ def test_planted_row_can_be_purged(tmp_path: Path) -> None:
     assert store.durable.purge() == 1
     assert len(store.dead_letters) == 0
     store.close()
+
+
+async def test_a_letter_kept_for_one_app_is_never_posted_by_another_sharing_the_store(
+    tmp_path: Path,
+) -> None:
+    """Two apps with their own webhooks share one store (the default store is one per OS
+    user): app B never posts what app A kept for its own webhook; A's next run does (rule 2,
+    docs/architecture.md "A letter's life")."""
+    with FakeDiscord() as fake:
+        url_a, url_b = fake.add_webhook(), fake.add_webhook()
+        store = Store(tmp_path)
+        private = DeadLetter(
+            build_notification("error", "app A private: customer 4242 card declined"),
+            "error",
+            DeadLetterReason.RETRIES_EXHAUSTED,
+            dead_at=time.time() - 60,
+            destination=destination_of(url_a),
+        )
+        store.dead_letters.add(private)
+        store.dead_letters.sync()
+        for url in (url_b, url_a):  # app B starts first, then app A
+            app = Notifier(
+                webhooks={"error": url}, allowed_hosts=fake.host, dead_letters=store.dead_letters
+            )
+            app.start()  # its lane looks for kept letters at once
+            for _ in range(30):
+                await asyncio.sleep(0.01)
+                if fake.messages:
+                    break
+            await app.aclose()
+            if url == url_b:
+                assert fake.messages == [], "app B posted app A's letter"
+        store.close()
+        (message,) = fake.messages
+        assert message.webhook_id == url_a.split("/")[-2]
+        assert "customer 4242" in json.dumps(message.payload)

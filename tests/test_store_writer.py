@@ -13,6 +13,7 @@ from typing import Any
 
 import diskcache
 import pytest
+from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
@@ -24,7 +25,9 @@ EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retentio
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
     n = Notification(alert_type="error", title=f"record {i}", message=f"message {i}")
-    return DeadLetter(n, "general", reason, attempts=1, dead_at=EPOCH + i)
+    return DeadLetter(
+        n, "general", destination=DESTINATION, reason=reason, attempts=1, dead_at=EPOCH + i
+    )
 
 
 def on_disk(path: Path) -> list[str]:
@@ -155,7 +158,7 @@ def test_remove_is_buffered_and_never_redelivered_meanwhile(tmp_path: Path) -> N
     first = durable.letters()[0]
     sink.remove(first.id)
     assert durable.get(first.id) is not None  # still on disk: not written inline
-    assert [x.notification.title for x in sink.retryable("general", 10)] == ["record 2"]
+    assert [x.notification.title for x in sink.retryable(DESTINATION, 10)] == ["record 2"]
     sink.sync()
     assert durable.get(first.id) is None
     store.close()
@@ -314,11 +317,11 @@ def test_a_failed_redelivery_releases_its_claim(tmp_path: Path) -> None:
     sink = store.dead_letters
     sink.add(letter(1))
     sink.sync()
-    (taken,) = sink.retryable("general", 10)
-    assert sink.retryable("general", 10) == []  # claimed: queued in this process
+    (taken,) = sink.retryable(DESTINATION, 10)
+    assert sink.retryable(DESTINATION, 10) == []  # claimed: queued in this process
     sink.add(taken)  # the redelivery failed: the same letter again
     sink.sync()
-    assert [x.id for x in sink.retryable("general", 10)] == [taken.id]
+    assert [x.id for x in sink.retryable(DESTINATION, 10)] == [taken.id]
     store.close()
 
 
@@ -342,10 +345,10 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     store._stop_writer()  # hold the writer back: the letter stays buffered
     sink = store.dead_letters
     sink.add(letter(1))
-    (taken,) = sink.retryable("general", 10)
-    assert sink.retryable("general", 10) == []  # claimed while still buffered
+    (taken,) = sink.retryable(DESTINATION, 10)
+    assert sink.retryable(DESTINATION, 10) == []  # claimed while still buffered
     sink.sync()
-    assert sink.retryable("general", 10) == []  # the write kept the claim
+    assert sink.retryable(DESTINATION, 10) == []  # the write kept the claim
     assert store.durable is not None
     index = claims(tmp_path)
     assert index.get(f"claim:{taken.id}") == os.getpid()
@@ -365,7 +368,7 @@ def test_a_letter_delivered_before_its_first_write_is_not_remembered_as_claimed(
     store._stop_writer()
     sink = store.dead_letters
     sink.add(letter(1))
-    (taken,) = sink.retryable("general", 10)
+    (taken,) = sink.retryable(DESTINATION, 10)
     sink.remove(taken.id)  # delivered
     sink.sync()
     assert store._buffer.claimed() == frozenset()
@@ -389,7 +392,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     for i in range(2 * WRITE_CHUNK):
         sink.add(letter(i))
     taken: list[DeadLetter] = []
-    reader = threading.Thread(target=lambda: taken.extend(sink.retryable("general", 100)))
+    reader = threading.Thread(target=lambda: taken.extend(sink.retryable(DESTINATION, 100)))
     write_chunk = DurableDeadLetters._write_chunk
 
     def chunk_then_redelivery(

@@ -46,7 +46,11 @@ RETRYABLE_REASONS: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A notification that was not delivered, with why and for which webhook (alert type name)."""
+    """A notification that was not delivered, with why and where it was going: ``webhook`` is
+    the alert-type name (for people), ``destination`` the webhook identity
+    (:attr:`~discord_logging.transport.webhook_url.WebhookURL.identity`) it may be posted to.
+    A letter without a destination (kept by a version before identities) is held for the
+    operator: its webhook is never guessed."""
 
     notification: Notification
     webhook: str
@@ -56,6 +60,7 @@ class DeadLetter:
     error_code: int | None = None
     http_status: int | None = None
     dead_at: float = field(default_factory=time.time)
+    destination: str | None = None
 
     @property
     def id(self) -> str:
@@ -64,8 +69,15 @@ class DeadLetter:
 
     @property
     def retryable(self) -> bool:
-        """Whether it is redelivered automatically once the webhook is healthy."""
-        return self.reason in RETRYABLE_REASONS
+        """Whether it is redelivered automatically once its webhook is healthy: a retryable
+        reason, and a known destination."""
+        return self.reason in RETRYABLE_REASONS and self.destination is not None
+
+    @property
+    def folder(self) -> str:
+        """What the letter is kept under: its destination, or for a letter kept before
+        destinations existed, its alert-type name (nothing reads those for redelivery)."""
+        return self.destination if self.destination is not None else self.webhook
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -78,6 +90,7 @@ class DeadLetter:
             "error_code": self.error_code,
             "http_status": self.http_status,
             "dead_at": self.dead_at,
+            "destination": self.destination,
         }
 
     @classmethod
@@ -92,6 +105,7 @@ class DeadLetter:
             error_code=data.get("error_code"),
             http_status=data.get("http_status"),
             dead_at=float(data.get("dead_at", 0.0)),
+            destination=str(data["destination"]) if data.get("destination") else None,
         )
 
 
@@ -107,8 +121,9 @@ class DeadLetterSink(abc.ABC):
         """Keep ``letter``, replacing an earlier one for the same notification."""
 
     @abc.abstractmethod
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
-        """Up to ``limit`` retryable letters for ``webhook``, oldest first (not removed)."""
+    def retryable(self, destination: str, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` retryable letters for ``destination`` (a webhook identity), oldest
+        first (not removed)."""
 
     @abc.abstractmethod
     def remove(self, letter_id: str) -> None:
@@ -158,11 +173,11 @@ class MemoryDeadLetters(DeadLetterSink):
                 self._letters.popitem(last=False)
                 self.evicted += 1
 
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+    def retryable(self, destination: str, limit: int) -> list[DeadLetter]:
         with self._lock:
             found = []
             for letter in self._letters.values():
-                if letter.webhook == webhook and letter.retryable:
+                if letter.destination == destination and letter.retryable:
                     found.append(letter)
                     if len(found) >= limit:
                         break

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from letterkit import destination_of
 
 from discord_logging import Notifier
 from discord_logging.capture.direct import build_notification
@@ -140,14 +141,19 @@ async def test_one_url_for_two_alert_types_is_one_lane(fake_discord: FakeDiscord
 async def test_a_shared_lane_redelivers_letters_kept_under_each_name(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    """Letters kept under the second alert type's name go out through the shared lane."""
+    """A letter the second alert type of a shared webhook kept goes out through the shared
+    lane: letters are kept under the webhook's identity, whichever name kept them."""
     url = fake_discord.add_webhook()
     store = Store(tmp_path / "store")
     kept = build_notification("error", "kept under error")
     # Kept a minute ago: a letter of 1970 would be the writer's first retention purge.
     store.dead_letters.add(
         DeadLetter(
-            kept, webhook="error", reason=DeadLetterReason.SHUTDOWN, dead_at=time.time() - 60
+            kept,
+            webhook="error",
+            reason=DeadLetterReason.SHUTDOWN,
+            dead_at=time.time() - 60,
+            destination=destination_of(url),
         )
     )
     store.dead_letters.sync()
@@ -284,7 +290,8 @@ def test_redis_shares_limits_across_processes(tmp_path: Path, redis_server: Redi
         assert all(s["coordination"]["backend_errors"] == 0 for s in stats)
 
 
-def keep_letters(store_dir: Path, webhook: str, count: int) -> None:
+def keep_letters(store_dir: Path, url: str, count: int) -> None:
+    """``count`` letters an earlier run kept for the webhook ``url``."""
     store = Store(store_dir)
     kept_at = time.time() - 60  # recent: retention purges letters older than 30 days
     for i in range(count):
@@ -292,10 +299,11 @@ def keep_letters(store_dir: Path, webhook: str, count: int) -> None:
         store.dead_letters.add(
             DeadLetter(
                 note,
-                webhook=webhook,
+                webhook="general",
                 reason=DeadLetterReason.SHUTDOWN,
                 attempts=0,
                 dead_at=kept_at + i * 0.001,
+                destination=destination_of(url),
             )
         )
     store.dead_letters.sync()
@@ -312,9 +320,9 @@ def test_eight_processes_redelivering_from_one_store_post_nothing_twice(
     if backend == "redis":
         more["redis_url"] = request.getfixturevalue("redis_server").url
     store = tmp_path / "store"
-    keep_letters(store, "general", 60)
     with FakeDiscord() as fake:
         url = fake.add_webhook()
+        keep_letters(store, url, 60)
         stats = run_fleet([fleet_config(fake, url, store, p, **more) for p in range(8)])
         seen = records_received(fake)
         assert max(seen.values()) == 1
@@ -410,11 +418,11 @@ async def test_letters_still_queued_at_close_are_left_claimable_by_the_fleet(
     them stores them again and gives up their fleet claims: whichever process runs next
     redelivers them at once, not after the lease (which outlived the next process before)."""
     store_dir = tmp_path / "store"
-    keep_letters(store_dir, "general", 5)
-    store = Store(store_dir)
     held = RedisCoordinator(redis_server.url, Limits())
     with FakeDiscord() as fake:
         url = fake.add_webhook()
+        keep_letters(store_dir, url, 5)
+        store = Store(store_dir)
         await held.block_webhook(url.rstrip("/").split("/")[-2], 60.0)  # nothing goes out
         n = notifier(
             fake, {"general": url}, redis_url=redis_server.url, dead_letters=store.dead_letters

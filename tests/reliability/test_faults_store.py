@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from letterkit import destination_of
 
 from discord_logging import DiscordHandler
 from discord_logging.store import Store
@@ -33,12 +34,17 @@ FALLBACK = "cannot be used"  # the store's one line on stderr when it falls back
 RECORDS = 10
 
 
+# The deleted webhook's identity is known before the run: its letters' file can be corrupted.
+GONE_ID, GONE_TOKEN = "1100000000000000001", "gone-token"
+GONE = destination_of(f"https://discord.com/api/webhooks/{GONE_ID}/{GONE_TOKEN}")
+
+
 def run_with_a_dead_webhook(
     fake: FakeDiscord, store_path: Path, records: int = RECORDS
 ) -> tuple[DiscordHandler, TimedLogger, dict[str, Any]]:
     """Log to a healthy webhook (errors) and a deleted one (infos, which become dead
     letters), settle, close; returns the handler, the logger and the final stats."""
-    gone = fake.add_webhook()
+    gone = fake.add_webhook(webhook_id=GONE_ID, token=GONE_TOKEN)
     fake.delete_webhook(webhook_id(gone))
     handler = make_handler(
         {"general": gone, "error": fake.add_webhook()}, fake.host, store_path=str(store_path)
@@ -143,7 +149,7 @@ def corrupt(relative: str) -> Callable[[Path], None]:
 
 @pytest.mark.parametrize(
     "relative",
-    ["deadletters-index/cache.db", "deadletters/general/cache.db", "history/general/cache.db"],
+    ["deadletters-index/cache.db", f"deadletters/{GONE}/cache.db", "history/general/cache.db"],
 )
 def test_corrupt_store_file_falls_back_to_memory(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str], relative: str

@@ -52,9 +52,14 @@ _ADVICE: Final = {
     "again (with a larger --timeout).",
     "arrived": "these were dead-lettered (by a running application) while the flush ran: run "
     "`discord-logging flush` again.",
-    "not_configured": "no configured webhook can carry these: set {variable} (or "
-    "DISCORD_WEBHOOK_GENERAL), or delete them with `discord-logging dead-letters purge "
-    "--webhook {webhook}`.",
+    "not_configured": "they were written for a webhook this configuration does not have (a "
+    "letter goes only to the webhook it was written for, never to whatever {variable} says "
+    "now): run the flush with the configuration that kept them, or delete them with "
+    "`discord-logging dead-letters purge --webhook {webhook}`.",
+    "destination_unknown": "kept by an older version that did not record which webhook they "
+    "were for, so they are held: never guessed. Inspect them with `discord-logging "
+    "dead-letters show ID`, then delete them with `discord-logging dead-letters purge "
+    "--webhook {webhook}` (or `dead-letters export` first).",
 }
 
 
@@ -216,9 +221,9 @@ def _why(
     timed_out: bool,
 ) -> str:
     """Why ``letter`` is still in the store after the flush."""
-    if letter.webhook not in notifier.urls and not notifier.router.carrier(
-        letter.notification.alert_type
-    ):
+    if letter.destination is None:
+        return "destination_unknown"
+    if not notifier.posts_to(letter.destination):
         return "not_configured"
     if letter.id not in before:
         return "arrived"  # dead-lettered by another process while this flush ran

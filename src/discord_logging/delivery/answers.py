@@ -199,6 +199,7 @@ class LaneAnswers:
             error_code=outcome.error_code if outcome else None,
             http_status=outcome.status if outcome else None,
             dead_at=self.shared.wall_clock(),
+            destination=self.url.identity,
         )
         status = DeliveryStatus.DEAD_LETTERED
         try:

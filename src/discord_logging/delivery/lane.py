@@ -67,8 +67,7 @@ class WebhookLane(LaneAnswers):
     ) -> None:
         self.name = name
         self.names = names or (name,)
-        """Every alert-type name this webhook is configured under (its letters are stored
-        under those names): the lane refills from each."""
+        """Every alert-type name this webhook is configured under."""
         self.url = url
         self.shared = shared
         config = shared.config
@@ -78,7 +77,7 @@ class WebhookLane(LaneAnswers):
         self.retry_at = 0.0
         self.disabled_until: float | None = None
         self.sending_until: float | None = None  # when the request in flight times out
-        self.redelivery = LaneRedelivery(self.names, shared)
+        self.redelivery = LaneRedelivery(url.identity, shared)
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
         self._lookup: asyncio.Task[None] | None = None  # asking Discord for the channel
         self._delivered_once = False

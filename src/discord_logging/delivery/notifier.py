@@ -244,6 +244,17 @@ class Notifier:
             file=sys.stderr,
         )
 
+    def posts_to(self, destination: str | None) -> bool:
+        """Whether one of the configured webhooks is ``destination`` (a webhook identity)."""
+        return any(url.identity == destination for url in self.urls.values())
+
+    def lane_for(self, destination: str | None) -> WebhookLane | None:
+        """The lane posting to ``destination`` (a webhook identity), once started."""
+        for lane in self._unique_lanes:
+            if lane.url.identity == destination:
+                return lane
+        return None
+
     def find_queued(self, notification_id: str) -> Pending | None:
         """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
         for lane in self._unique_lanes:
@@ -261,17 +272,13 @@ class Notifier:
             if already.future is None:
                 already.future = asyncio.get_running_loop().create_future()
             return already.future
-        lane = self._lanes.get(letter.webhook)
-        if lane is None:
-            carrier = self.router.carrier(letter.notification.alert_type)
-            lane = self._lanes.get(carrier) if carrier else None
+        # Only to the webhook it was written for (rule 2): never to whatever this configuration
+        # routes its alert type to.
+        lane = self.lane_for(letter.destination)
         future: asyncio.Future[NotificationResult] = asyncio.get_running_loop().create_future()
         if lane is None:
-            future.set_result(
-                NotificationResult(
-                    letter.id, DeliveryStatus.FAILED, error=f"no webhook {letter.webhook!r}"
-                )
-            )
+            why = "not_configured" if letter.destination is not None else "destination_unknown"
+            future.set_result(NotificationResult(letter.id, DeliveryStatus.FAILED, error=why))
             return future
         uncertain = letter.reason is DeadLetterReason.UNCERTAIN
         lane.submit(

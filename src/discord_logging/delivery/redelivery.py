@@ -58,9 +58,9 @@ def with_repeat_note(rendered: RenderedNotification) -> RenderedNotification:
 class LaneRedelivery:
     """One lane's schedule for taking its kept letters back, and its claims on them."""
 
-    def __init__(self, webhooks: tuple[str, ...], shared: SharedState) -> None:
-        self.webhooks = webhooks
-        """The names the lane's letters are stored under (every alert type sharing the URL)."""
+    def __init__(self, destination: str, shared: SharedState) -> None:
+        self.destination = destination
+        """The webhook identity the lane's letters are kept under."""
         self.shared = shared
         self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
         self.failed_rounds = 0  # redelivery rounds that failed since the last success
@@ -97,18 +97,15 @@ class LaneRedelivery:
 
     def read(self, limit: int) -> tuple[list[DeadLetter], bool]:
         """The store's part of a look (on the store thread; it changes nothing here): up to
-        ``limit`` retryable letters, oldest first, and whether a scan stopped at its budget
-        with more behind."""
-        letters: list[DeadLetter] = []
-        for webhook in self.webhooks:
-            if len(letters) >= limit:
-                break
-            try:
-                letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
-            except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-                self.shared.stats.add("store_errors")
-        cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
-        return letters, cut_short
+        ``limit`` retryable letters of the lane's destination, oldest first, and whether a
+        scan stopped at its budget with more behind."""
+        sink = self.shared.dead_letters
+        try:
+            letters = sink.retryable(self.destination, limit)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+            letters = []
+        return letters, sink.scan_cut_short(self.destination)
 
     def finish_look(
         self,

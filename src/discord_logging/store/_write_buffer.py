@@ -135,7 +135,7 @@ class WriteBuffer:
         for letter_id, letter in self._snapshot():
             if letter is None:
                 found.pop(letter_id, None)
-            elif letter.webhook == webhook and letter.retryable:
+            elif letter.destination == webhook and letter.retryable:
                 found[letter_id] = letter
         with self._lock:
             claimed = self._claimed.intersection(found)

@@ -161,7 +161,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
-            groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
+            groups.setdefault((letter.folder, not letter.retryable), []).append(letter)
         with self._transaction(bulk=True):
             places: dict[str, Any] = {}
             for (webhook, held), group in groups.items():

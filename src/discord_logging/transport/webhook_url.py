@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,16 @@ class WebhookURL:
     webhook_id: str
     token: str = field(repr=False)
     thread_id: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Where a message lands, as a name safe to store and show: the webhook id, a digest
+        of the token (a webhook recreated with a new token is another destination) and the
+        thread. Dead letters are kept under it: a letter goes only to the webhook it was
+        written for (docs/architecture.md, "A letter's life", rule 2)."""
+        digest = hashlib.sha256(self.token.encode()).hexdigest()[:12]
+        thread = f"-t{self.thread_id}" if self.thread_id else ""
+        return f"w{self.webhook_id}-{digest}{thread}"
 
     @property
     def redacted(self) -> str:
