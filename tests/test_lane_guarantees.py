@@ -5,6 +5,7 @@ deadline neither duplicates nor loses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -612,3 +613,52 @@ async def test_flush_does_not_wait_for_overflow_of_a_failing_webhook(fake: FakeD
     assert loop.time() - started < 15  # not the whole timeout: the kept letters stay kept
     assert len(n.dead_letters) == 20
     await n.aclose()
+
+
+@pytest.mark.parametrize("status", [502, 504, 524, None])
+async def test_a_lost_answer_is_posted_again_with_the_repeat_note(
+    fake: FakeDiscord, status: int | None
+) -> None:
+    """Discord created the message but its answer was lost (a gateway's 502/504/524, or the
+    connection closed with no answer): the retry says it may repeat an earlier message, so
+    nothing is posted twice unmarked (rule 3)."""
+    url = fake.add_webhook()
+    fake.lose_answers(1, status)
+    n = notifier(fake, url)
+    result = await n.send_notification(note(1))
+    await n.aclose()
+    assert result.ok
+    first, second = fake.messages
+    assert "footer" not in first.payload["embeds"][0] or not first.payload["embeds"][0]["footer"][
+        "text"
+    ].startswith(REPEAT_NOTE)
+    assert second.payload["embeds"][0]["footer"]["text"].startswith(REPEAT_NOTE)
+
+
+async def test_a_request_that_never_left_is_retried_without_the_note(fake: FakeDiscord) -> None:
+    """A 503 (Discord refused to work on it) is retried as it was: one message, no note."""
+    url = fake.add_webhook()
+    fake.fail_next(1, 503)
+    n = notifier(fake, url)
+    result = await n.send_notification(note(1))
+    await n.aclose()
+    assert result.ok
+    (only,) = fake.messages
+    assert REPEAT_NOTE not in json.dumps(only.payload, ensure_ascii=False)
+
+
+async def test_answers_lost_until_retries_run_out_keep_the_letter_marked(fake: FakeDiscord) -> None:
+    """A notification whose answers kept getting lost until its retries ran out is kept as
+    uncertain (not retries_exhausted), so its eventual redelivery still carries the note."""
+    url = fake.add_webhook()
+    kept = MemoryDeadLetters()
+    fake.lose_answers(10, 504)
+    n = notifier(fake, url, dead_letters=kept, retry_attempts=2)
+    await n.send_notification(note(1))
+    await n.aclose()
+    (letter,) = kept.letters()
+    assert letter.reason is DeadLetterReason.UNCERTAIN
+    assert "504" in (letter.error or "")
+    first, second = fake.messages
+    assert REPEAT_NOTE in json.dumps(second.payload, ensure_ascii=False)
+    assert REPEAT_NOTE not in json.dumps(first.payload, ensure_ascii=False)

@@ -43,7 +43,8 @@ _ADVICE: Final = {
     "internal_error": "discord-logging itself failed on this notification (a bug; the error "
     "names the exception): please report it; `discord-logging dead-letters show ID` shows "
     "the record, and `discord-logging flush` tries it again.",
-    "uncertain": "the request was cut off in flight at shutdown: Discord may already have "
+    "uncertain": "Discord's answer to it was lost (cut off at shutdown, a timeout, a gateway "
+    "error): Discord may already have "
     "posted it. It is redelivered with a note saying it may repeat an earlier message.",
     "claimed_elsewhere": "another process (a running application or another flush) is "
     "redelivering these right now: let it finish, or run `discord-logging flush` again in "

@@ -25,7 +25,7 @@ REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters t
 # take the letter over.
 RENEW_INTERVAL: Final = 30.0
 CLAIM_LEASE: Final = 120.0  # seconds a fleet claim (Redis) holds, like the store's claims
-REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: it was cut off in flight at shutdown"
+REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: Discord's answer to it was lost"
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # Discord serves the webhook at /api/webhooks/... (default version) and /api/v{N}/webhooks/...
 _ROUTE = re.compile(r"^/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)$")
 _DISCORD_EPOCH_MS = 1_420_070_400_000
+# What _decide returns when the connection is to close with no answer (lose_answers).
+_LOST_CONNECTION: Outgoing = Outgoing(0, [], b"")
 # The host name of `named_host`: it needs a lookup, as discord.com does.
 LOOPBACK_NAME = "localhost"
 
@@ -101,6 +103,7 @@ class FakeDiscord:
         self._guild_id = self._snowflake()
         self._global = FixedWindow(global_limit, global_window)
         self._fail: list[Fault] = []
+        self._lost: list[Fault] = []  # messages created whose answer is lost
         self._forced_429: list[Fault] = []
         self._forced_global_429: list[Fault] = []
         self._overrides: dict[str, int] = {}
@@ -308,6 +311,7 @@ class FakeDiscord:
             self._channels.clear()
             self._global.clear()
             self._fail.clear()
+            self._lost.clear()
             self._forced_429.clear()
             self._forced_global_429.clear()
             self._overrides.clear()
@@ -325,6 +329,14 @@ class FakeDiscord:
         up any rate limit.
         """
         self._add_fault(self._fail, Fault(n, self._wid(webhook_id), status=status))
+
+    def lose_answers(
+        self, n: int, status: int | None = 504, webhook_id: str | int | None = None
+    ) -> None:
+        """The next ``n`` execute requests create their message, then the answer is lost: a
+        gateway's ``status`` (502, 504, 524) comes back instead of Discord's, or, with
+        ``status=None``, the connection closes with no answer at all."""
+        self._add_fault(self._lost, Fault(n, self._wid(webhook_id), status=status or 0))
 
     def force_429(
         self, n: int, retry_after: float = 0.1, webhook_id: str | int | None = None
@@ -402,7 +414,8 @@ class FakeDiscord:
             content_type = request.headers.get("Content-Type", "")
             parsed = TOO_LARGE if request.too_large else parse_body(content_type, request.body)
         with self._lock:
-            return self._decide(request, split.path, match, parse_qs(split.query), parsed)
+            answer = self._decide(request, split.path, match, parse_qs(split.query), parsed)
+        return None if answer is _LOST_CONNECTION else answer
 
     def _decide(
         self,
@@ -471,6 +484,11 @@ class FakeDiscord:
             channel_id=channel_id,
         )
         self._messages.append(message)
+        if fault := take(self._lost, wid):  # created, but the answer never arrives whole
+            if not fault.status:
+                self._record(ctx, resp.error(ctx, 502))  # logged; the client sees a dropped line
+                return _LOST_CONNECTION
+            return self._record(ctx, resp.error(ctx, fault.status))
         if not _flag(query, "wait"):
             return self._record(ctx, resp.json_response(ctx, 204, None))
         attachment_ids = [self._snowflake() for _ in parsed.files]

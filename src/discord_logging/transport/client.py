@@ -126,15 +126,23 @@ class WebhookClient:
                     timeout=limit,
                 )
             content = response.content
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: no connection, so Discord counted nothing.
             return self._failed(f"{type(exc).__name__}: {exc}", started, sent=False)
+        except (httpx.WriteTimeout, httpx.WriteError) as exc:
+            # The body was not sent whole: Discord acts on a whole request only.
+            return self._failed(f"{type(exc).__name__}: {exc}", started)
         except httpx.TimeoutException as exc:
+            # A read timeout: the request went whole; Discord may have posted it.
             return self._failed(
-                f"timed out after {time.monotonic() - started:.1f}s ({exc!r})", started
+                f"timed out after {time.monotonic() - started:.1f}s ({exc!r})",
+                started,
+                may_have_posted=True,
             )
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
-            return self._failed(f"{type(exc).__name__}: {exc}", started)
+            # A connection dropped mid-answer, or a failure we cannot place: as far as we
+            # know, the request may have reached Discord.
+            return self._failed(f"{type(exc).__name__}: {exc}", started, may_have_posted=True)
         outcome = classify(
             response.status_code, response.headers, content, ban_cooldown=self.ban_cooldown
         )
@@ -172,9 +180,11 @@ class WebhookClient:
         return WebhookChannel(str(channel_id), str(guild_id) if guild_id else None)
 
     @staticmethod
-    def _failed(description: str, started: float, *, sent: bool = True) -> SendResult:
+    def _failed(
+        description: str, started: float, *, sent: bool = True, may_have_posted: bool = False
+    ) -> SendResult:
         return SendResult(
-            transport_failure(description),
+            transport_failure(description, may_have_posted=may_have_posted),
             RateLimitHeaders(),
             time.monotonic() - started,
             sent=sent,
