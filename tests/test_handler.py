@@ -375,3 +375,76 @@ def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) ->
     assert ran.wait(5)
     caller.join(5)
     handler.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "secret"),
+    [
+        ("redis_url", "redis://:S3cr/3tPart@localhost:6379/0", "S3cr"),
+        ("redis_url", "redis://user:hunter22@localhost:port/0", "hunter22"),
+    ],
+)
+def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
+    fake: FakeDiscord,
+    capfd: pytest.CaptureFixture[str],
+    setting: str,
+    value: str,
+    secret: str,
+) -> None:
+    """A setting that fails only when delivery starts (a Redis URL whose password has an
+    unescaped '/', or whose port is not a number) does not swallow records: each is counted
+    as dropped (worker_failed), flush() says False, one stderr line names the setting and
+    the fix, and no part of the password appears anywhere."""
+    handler = DiscordHandler(
+        webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, **{setting: value}
+    )
+    log = logging.getLogger("test.cannot_start")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        for i in range(5):
+            log.warning("record %d", i)
+        deadline = time.monotonic() + 5
+        while handler.stats()["dropped"].get("worker_failed", 0) < 5:
+            assert time.monotonic() < deadline, handler.stats()
+            time.sleep(0.01)
+        assert handler.flush(1.0) is False
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    stats = handler.stats()
+    assert stats["dropped"] == {"worker_failed": 5}
+    assert fake.messages == []
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("discord-logging")]
+    assert len(lines) == 1, err
+    assert "DISCORD_REDIS_URL" in lines[0]
+    assert "percent-encode" in lines[0]
+    assert secret not in err
+    assert secret[:4] not in err
+
+
+def test_a_missing_certificate_file_counts_records_and_names_the_setting(
+    fake: FakeDiscord, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSL_CERT_FILE naming a missing file: delivery cannot start; records are counted as
+    dropped and one stderr line names SSL_CERT_FILE."""
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    handler = DiscordHandler(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host)
+    log = logging.getLogger("test.cannot_start_tls")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.warning("one record")
+        deadline = time.monotonic() + 5
+        while not handler.stats()["dropped"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert handler.stats()["dropped"] == {"worker_failed": 1}
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("discord-logging")]
+    assert len(lines) == 1, err
+    assert "SSL_CERT_FILE" in lines[0]

@@ -288,7 +288,13 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 worker = self._running_worker()
             if worker is None or not worker.put(notification):
                 # Counted as dropped (not emitted): emitted + dropped == records handled.
-                reason = "closed" if self._closed or worker is None else "handoff_full"
+                reason = (
+                    "closed"
+                    if self._closed or worker is None
+                    else "worker_failed"
+                    if worker.failed
+                    else "handoff_full"
+                )
                 self._stats.dropped(reason, alert_type)
         except RecursionError:
             raise

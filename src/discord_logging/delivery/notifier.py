@@ -35,6 +35,7 @@ from ..notification import (
     Notification,
     NotificationResult,
 )
+from ..redaction import hide_parts, redact
 from ..render.templating import EmbedRenderer
 from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..stats import DeliveryStats
@@ -143,8 +144,16 @@ class Notifier:
         if self._shared is None:
             coordinator = self._open_coordinator()
             self.stats.coordination = coordinator
+            try:
+                client = WebhookClient(**self._client_options)
+            except OSError as exc:  # httpx reads SSL_CERT_FILE / SSL_CERT_DIR here
+                raise ConfigurationError(
+                    f"the HTTP client could not be set up ({type(exc).__name__}: "
+                    f"{redact(str(exc))}). Fix: check SSL_CERT_FILE and SSL_CERT_DIR name "
+                    "existing certificate files, or unset them"
+                ) from None
             self._shared = SharedState(
-                client=WebhookClient(**self._client_options),
+                client=client,
                 renderer=self.renderer,
                 dead_letters=self.dead_letters,
                 stats=self.stats,
@@ -176,6 +185,19 @@ class Notifier:
         )
         # Shared backends keep their own clock (the wall clock, Redis TIME): it is shared with
         # other processes. This process's limits follow the notifier's (injected in tests).
+        if s.redis_url is not None:
+            secret = s.redis_url.get_secret_value()
+            try:
+                return open_coordinator(
+                    limits, redis_url=secret, fleet_size=s.fleet_size, store_dir=self._store_dir
+                )
+            except Exception as exc:  # noqa: BLE001 - said with the URL's parts hidden
+                raise ConfigurationError(
+                    f"DISCORD_REDIS_URL could not be used ({type(exc).__name__}: "
+                    f"{hide_parts(str(exc), secret)}). Fix: write it as "
+                    "redis://[:password@]host:port/db with a numeric port, and percent-encode "
+                    "'/', '@', ':' and '%' in the password"
+                ) from None
         return open_coordinator(
             limits,
             store_dir=self._store_dir,
