@@ -7,10 +7,11 @@ the rest wait for an operator. The in-memory sink lives here; the durable one is
 from __future__ import annotations
 
 import abc
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -155,13 +156,20 @@ class DeadLetterSink(abc.ABC):
 
 
 class MemoryDeadLetters(DeadLetterSink):
-    """Dead letters in memory, bounded: past ``capacity`` the oldest are evicted and counted."""
+    """Dead letters in memory, bounded: past ``capacity`` the oldest are evicted, counted
+    (``evicted``, and ``on_evict`` for each) and said once on stderr: they are lost."""
 
     DEFAULT_CAPACITY: Final = 100_000
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        on_evict: Callable[[DeadLetter], None] | None = None,
+    ) -> None:
         self.capacity = capacity
         self.evicted = 0
+        self._on_evict = on_evict
         self._letters: OrderedDict[str, DeadLetter] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -170,8 +178,18 @@ class MemoryDeadLetters(DeadLetterSink):
             self._letters.pop(letter.id, None)
             self._letters[letter.id] = letter
             while len(self._letters) > self.capacity:
-                self._letters.popitem(last=False)
+                _, gone = self._letters.popitem(last=False)
                 self.evicted += 1
+                if self.evicted == 1:
+                    print(
+                        f"discord-logging: more than {self.capacity:,} dead letters in memory: "
+                        "the oldest are dropped from now on and are lost (stats: "
+                        "dead_letters_evicted). Give the handler a store that works "
+                        "(DISCORD_STORE_PATH).",
+                        file=sys.stderr,
+                    )
+                if self._on_evict is not None:
+                    self._on_evict(gone)
 
     def retryable(self, destination: str, limit: int) -> list[DeadLetter]:
         with self._lock:

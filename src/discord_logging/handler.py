@@ -363,10 +363,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
         else:
             kept = len(store.dead_letters)
             where = f"kept in the store at {store.path}"
-        if left or kept:
+        evicted = self._stats.get("dead_letters_evicted")
+        lost = f"; {evicted} more LOST (evicted from memory)" if evicted else ""
+        if left or kept or evicted:
             print(
                 f"discord-logging: {left} notification(s) not delivered by the close deadline; "
-                f"{kept} dead letter(s) {where}",
+                f"{kept} dead letter(s) {where}{lost}",
                 file=sys.stderr,
             )
 

@@ -178,3 +178,35 @@ def test_close_message_says_memory_when_the_store_fell_back(
     closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
     assert len(closing) == 1
     assert "dead letter(s) LOST" in closing[0], closing[0]
+
+
+def test_memory_letters_evicted_past_capacity_are_counted_and_reported_lost(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The memory fallback is bounded: what it evicts is counted (dead_letters_evicted), said
+    once on stderr when it starts, and the exit line reports it LOST with the rest."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    gone = fake.add_webhook()
+    fake.delete_webhook(webhook_id(gone))
+    handler = make_handler(
+        {"general": gone, "error": fake.add_webhook()},
+        fake.host,
+        store_path=str(blocker / "store"),
+    )
+    assert handler.store is not None
+    handler.store.memory.capacity = 3  # the fallback holds 100,000 letters; 3 here
+    log = TimedLogger(handler)
+    warm_up(log, fake)
+    for i in range(8):
+        log.info("dead rec#%d#", i)
+    handler.flush(DEADLINE)
+    wait_until(lambda: handler.stats()["dead_lettered"] == 8)
+    handler.close()
+    stats = handler.stats()
+    assert stats["dead_letters_evicted"] == 5
+    err = capsys.readouterr().err
+    assert err.count("the oldest are dropped from now on and are lost") == 1
+    (closing,) = [line for line in err.splitlines() if "close deadline" in line]
+    assert "3 dead letter(s) LOST" in closing
+    assert "5 more LOST (evicted from memory)" in closing

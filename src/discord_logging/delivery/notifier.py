@@ -98,8 +98,12 @@ class Notifier:
             app_name=s.app_name, templates_dir=s.templates_dir, attach_full_text=s.attach_full_text
         )
         self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
-        self.dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
         self.stats = stats if stats is not None else DeliveryStats()
+        if dead_letters is None:
+            dead_letters = MemoryDeadLetters(
+                on_evict=lambda _: self.stats.add("dead_letters_evicted")
+            )
+        self.dead_letters = dead_letters
         self.listeners = list(listeners)
         self._client_options: dict[str, Any] = {
             "timeout": s.timeout_seconds,

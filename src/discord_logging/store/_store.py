@@ -70,7 +70,7 @@ class Store:
         self.dead_letter_retention_days = dead_letter_retention_days
         self.dead_letter_max_bytes = dead_letter_max_bytes
         self.stats = stats if stats is not None else DeliveryStats()
-        self.memory = MemoryDeadLetters()
+        self.memory = MemoryDeadLetters(on_evict=lambda _: self.stats.add("dead_letters_evicted"))
         self.closed = False  # still usable after close; connections are then not kept
         self._history: History | None = None
         self._durable: DurableDeadLetters | None = None
