@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -147,6 +147,11 @@ class DeadLetterSink(abc.ABC):
         not mean nothing more is waiting. False for sinks that read everything."""
         return False
 
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        """Which of ``letter_ids`` are still kept (not delivered, not purged)."""
+        wanted = set(letter_ids)
+        return {x.id for x in self.letters() if x.id in wanted}
+
     def renew(self, letter_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
         queued), so no other process takes them over meanwhile. No-op for unshared sinks."""
@@ -204,6 +209,10 @@ class MemoryDeadLetters(DeadLetterSink):
     def remove(self, letter_id: str) -> None:
         with self._lock:
             self._letters.pop(letter_id, None)
+
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        with self._lock:
+            return {i for i in letter_ids if i in self._letters}
 
     def letters(self) -> list[DeadLetter]:
         with self._lock:

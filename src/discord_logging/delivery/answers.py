@@ -163,6 +163,7 @@ class LaneAnswers:
 
     def _delivered(self, pending: Pending, outcome: Outcome, latency: float) -> None:
         pending.settled = True
+        self.redelivery.paid(pending.notification.id)
         if pending.from_dead_letters:
             self._forget_letter(pending.notification.id)
             self.shared.stats.add("redelivered")

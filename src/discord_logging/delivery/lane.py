@@ -89,7 +89,7 @@ class WebhookLane(LaneAnswers):
     def busy(self) -> bool:
         """Whether anything is queued or being sent, or kept letters of its own overflow
         are still to be taken back while the webhook is healthy."""
-        return bool(self.queue or self.in_flight or self.redelivery.owed)
+        return bool(self.queue or self.in_flight or (self.redelivery.owed and self._healthy))
 
     def submit(self, pending: Pending) -> None:
         """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
@@ -100,7 +100,7 @@ class WebhookLane(LaneAnswers):
             self._dead(pending, DeadLetterReason.CIRCUIT_OPEN, None)
         elif len(self.queue) >= self.shared.config.queue_size:
             self._dead(pending, DeadLetterReason.QUEUE_OVERFLOW, None)
-            self.redelivery.overflowed(now)
+            self.redelivery.overflowed(now, pending.notification.id)
         else:
             self.queue.append(pending)
             self._wake.set()
@@ -378,7 +378,8 @@ class WebhookLane(LaneAnswers):
         in_lane = {p.notification.id for p in (*self.queue, *self.in_flight)}
         redelivery = self.redelivery
         limit = redelivery.look(now, healthy)
-        found = await run_off_loop(self.shared.store_io, redelivery.read, limit)
+        owed = frozenset(redelivery.owed)
+        found = await run_off_loop(self.shared.store_io, redelivery.read, limit, owed)
         letters = redelivery.finish_look(self.shared.clock(), healthy, in_lane, limit, found)
         holder = self.shared.claim_holder
         if holder is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -114,6 +114,11 @@ class WriteBuffer:
     def __bool__(self) -> bool:
         with self._lock:
             return bool(len(self._waiting) or self._waiting.renewals)
+
+    def fates(self, letter_ids: Collection[str]) -> dict[str, bool]:
+        """For the ids the buffer has a write for: True if it adds the letter, False if it
+        removes it (the latest write wins)."""
+        return {i: x is not None for i, x in self._snapshot() if i in letter_ids}
 
     def _snapshot(self) -> list[tuple[str, DeadLetter | None]]:
         """The letters in flight, then those waiting (later ones win), copied under the

@@ -312,6 +312,11 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
 
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        """Which of ``letter_ids`` are on disk (one index read)."""
+        keys = [f"id:{letter_id}" for letter_id in letter_ids]
+        return {key[len("id:") :] for key in values_of(self._index, keys, time.time())}
+
     def letters(self) -> list[DeadLetter]:
         streams = [self._keyed(webhook, cache) for webhook, cache in self._caches()]
         return [letter for _, letter in heapq.merge(*streams, key=lambda pair: pair[0])]

@@ -139,10 +139,13 @@ class WebhookClient:
                 started,
                 may_have_posted=True,
             )
-        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
-            # A connection dropped mid-answer, or a failure we cannot place: as far as we
-            # know, the request may have reached Discord.
+        except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # The connection broke while the answer was awaited: the request went whole.
             return self._failed(f"{type(exc).__name__}: {exc}", started, may_have_posted=True)
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
+            # Raised before a connection carried the request (a name lookup refused at exit,
+            # a local protocol error): nothing reached Discord.
+            return self._failed(f"{type(exc).__name__}: {exc}", started)
         outcome = classify(
             response.status_code, response.headers, content, ban_cooldown=self.ban_cooldown
         )
