@@ -385,3 +385,57 @@ async def test_a_letter_kept_for_one_app_is_never_posted_by_another_sharing_the_
         (message,) = fake.messages
         assert message.webhook_id == url_a.split("/")[-2]
         assert "customer 4242" in json.dumps(message.payload)
+
+
+async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path) -> None:
+    """A handler's overflow claimed by another live process is still owed: flush() says False
+    while that process holds the letters (a count's guess said True and the letters were
+    delivered after the script had gone), and True once they went out (rule 4)."""
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        store = Store(tmp_path)
+        n = Notifier(
+            webhooks={"general": url},
+            allowed_hosts=fake.host,
+            dead_letters=store.dead_letters,
+            queue_size=2,
+            rate_limit=100,
+        )
+        fake.set_hang(True)  # the first request waits: the rest queues, then overflows
+        for i in range(10):
+            n.submit(build_notification("general", f"burst {i}"))
+        store.dead_letters.sync()
+        kept = store.dead_letters.letters()
+        assert len(kept) >= 5
+        claim_all = (
+            "import sys\n"
+            "from discord_logging.store import Store\n"
+            f"store = Store({str(tmp_path)!r})\n"
+            "for x in store.durable.letters():\n"
+            "    assert store.durable.claim(x.id)\n"
+            "print('claimed', flush=True)\n"
+            "sys.stdin.readline()\n"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", claim_all],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "claimed"
+            fake.set_hang(False)
+            assert await n.flush(1.0) is False  # the other process still has them
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+            if holder.stdout is not None:
+                holder.stdout.close()
+        # The holder is gone: its claims are taken over and the letters go out.
+        assert await n.flush(15.0) is True
+        await n.aclose()
+        store.close()
+        titles = sorted(e["title"] for m in fake.messages for e in m.payload["embeds"])
+        assert titles == sorted(f"burst {i}" for i in range(10))  # each exactly once
