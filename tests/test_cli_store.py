@@ -849,3 +849,39 @@ def test_progress_bar_only_on_a_terminal() -> None:
     chatty = Progress("flush", plain, interval=0.0)
     chatty(1, 2)
     assert plain.getvalue() == "flush: 1/2\n"
+
+
+def test_flush_counts_in_the_limits_the_running_applications_share(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flush is one more sender in the store directory's shared limits: when the running
+    applications have used the webhook's 30 messages of this minute, it sends nothing (a
+    flush with a budget of its own earned 429s beside them) and says the rest was not
+    reached."""
+    import asyncio
+
+    from discord_logging.coordination import Grant
+    from discord_logging.coordination.host import HostCoordinator
+    from discord_logging.coordination.ledger import Limits
+
+    webhook_id = configure(monkeypatch, fake)
+    add_letters(store_path, *(letter(f"waiting {i}") for i in range(3)))
+
+    async def fill_the_minute() -> None:
+        app = HostCoordinator(store_path, Limits(channel_limit=30, channel_window=60.0))
+        for _ in range(30):
+            grant = await app.acquire(f"webhook:{webhook_id}", webhook_id)
+            assert isinstance(grant, Grant)
+            await app.complete(grant, None)
+        await app.aclose()
+
+    asyncio.run(fill_the_minute())
+    code, out, _ = run_cli(capsys, "flush", "--timeout", "1")
+    assert code == 1
+    assert "(with a larger --timeout)" in out
+    assert received(fake) == Counter()
+    assert fake.count_status(429) == 0
+    assert len(stored_letters(store_path)) == 3

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -448,3 +449,40 @@ def test_a_missing_certificate_file_counts_records_and_names_the_setting(
     lines = [line for line in err.splitlines() if line.startswith("discord-logging")]
     assert len(lines) == 1, err
     assert "SSL_CERT_FILE" in lines[0]
+
+
+@pytest.mark.parametrize("keeper", ["memory sink", "unusable store"])
+def test_limits_are_shared_through_the_store_directory_whatever_keeps_the_letters(
+    fake: FakeDiscord, tmp_path: Path, keeper: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With a custom MemoryDeadLetters sink, or a store that cannot be used, the handler still
+    counts in the limits the host's processes share (the store directory), and where that
+    directory cannot be used either it keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never
+    the whole limit beside the others."""
+    from discord_logging import MemoryDeadLetters
+
+    options: dict[str, Any] = {"store_path": str(tmp_path / "store")}
+    if keeper == "memory sink":
+        options["dead_letters"] = MemoryDeadLetters()
+    else:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        options["store_path"] = str(blocker / "store")
+    handler = DiscordHandler(
+        webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, **options
+    )
+    log = logging.getLogger(f"test.limits.{keeper}")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.warning("one")
+        handler.flush(5)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    coordination = handler.stats()["coordination"]
+    assert coordination["backend"] == "host"
+    assert len(fake.messages) == 1
+    if keeper == "unusable store":
+        assert coordination["fallbacks"] >= 1
+        assert "keeps to 7 messages per 60 s" in capfd.readouterr().err

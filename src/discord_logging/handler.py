@@ -24,7 +24,7 @@ from .delivery.notifier import Notifier
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
-from .store import Store
+from .store import Store, limits_directory
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -236,9 +236,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             **options,
         )
 
-    def _store_dir(self) -> Path | None:
-        store = self.store
-        return store.path if store is not None and not store.degraded else None
+    def _store_dir(self) -> Path:
+        # The limits are shared through the store directory whatever keeps the letters (a
+        # custom sink, a store degraded to memory): where the directory cannot be used either,
+        # the host coordinator keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never the
+        # whole limit beside the other processes.
+        return limits_directory(self.settings)
 
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run

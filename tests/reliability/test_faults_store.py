@@ -30,7 +30,7 @@ from .faultkit import (
     webhook_id,
 )
 
-FALLBACK = "cannot be used"  # the store's one line on stderr when it falls back to memory
+FALLBACK = "dead letters are kept in memory"  # the store's one line when it falls back
 RECORDS = 10
 
 

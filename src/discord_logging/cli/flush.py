@@ -45,7 +45,8 @@ _ADVICE: Final = {
     "the record, and `discord-logging flush` tries it again.",
     "uncertain": "Discord's answer to it was lost (cut off at shutdown, a timeout, a gateway "
     "error): Discord may already have "
-    "posted it. It is redelivered with a note saying it may repeat an earlier message.",
+    "posted it. It is redelivered with a note saying it may repeat an earlier message: run "
+    "`discord-logging flush` again.",
     "claimed_elsewhere": "another process (a running application or another flush) is "
     "redelivering these right now: let it finish, or run `discord-logging flush` again in "
     "two minutes (a claim expires, and a dead process's claim is taken over).",
@@ -189,7 +190,10 @@ async def flush(
         results[notification.id] = result
 
     notifier = Notifier(
-        settings, dead_letters=store.dead_letters, listeners=[store.record, collect]
+        settings,
+        dead_letters=store.dead_letters,
+        listeners=[store.record, collect],
+        store_dir=store.path,  # the running applications' limits: a flush is one more sender
     )
     before = {x.id for x in durable.letters() if chosen(x)}
     outcome = FlushOutcome(total=len(before))

@@ -19,7 +19,7 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 
 from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
-from ._store import Store, default_store_path
+from ._store import Store, default_store_path, limits_directory
 from ._writer import WRITE_BATCH, WRITE_DELAY
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
@@ -34,6 +34,7 @@ __all__ = [
     "UnsafeStoreRow",
     "default_store_path",
     "delete_many",
+    "limits_directory",
     "make_entry",
     "open_cache",
     "put_many",

@@ -28,6 +28,7 @@ import platformdirs
 from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
+from ..settings import DiscordSettings
 from ..stats import DeliveryStats
 from ._disk import private_directory
 from ._resilient import ResilientDeadLetters
@@ -45,6 +46,12 @@ from .history import History, make_entry
 def default_store_path() -> Path:
     """The per-user cache directory used when DISCORD_STORE_PATH is not set."""
     return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
+
+
+def limits_directory(settings: DiscordSettings) -> Path:
+    """Where the limits every process of this host shares live: the store directory, whether
+    or not the letters are kept there (a custom sink, a store degraded to memory)."""
+    return Path(settings.store_path) if settings.store_path else default_store_path()
 
 
 class Store:
