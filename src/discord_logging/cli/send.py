@@ -150,6 +150,7 @@ def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
 
     async def go() -> list[NotificationResult]:
         from ..delivery.notifier import Notifier
+
         notifier = Notifier(settings)  # a handful of pings: no store, nothing shared
         try:
             message = f"Ping from `discord-logging check --ping` on {HOST}."
