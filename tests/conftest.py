@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,14 @@ def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for store in opened:
         store.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how much of the letter-rules model ran (tests/test_letter_rules.py)."""
+    model = sys.modules.get("test_letter_rules")
+    run = getattr(model, "RUN", None)
+    if run:
+        terminalreporter.write_line(
+            f"letter rules model: {run['examples']} examples, {run['steps']} steps, "
+            "every invariant checked after each step"
+        )
