@@ -439,3 +439,45 @@ async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path)
         store.close()
         titles = sorted(e["title"] for m in fake.messages for e in m.payload["embeds"])
         assert titles == sorted(f"burst {i}" for i in range(10))  # each exactly once
+
+
+def test_a_letter_delivered_since_it_was_listed_cannot_be_claimed(tmp_path: Path) -> None:
+    """An operator's flush works from a list read at its start: a letter the application
+    delivered (and removed) meanwhile cannot be claimed from that list, so it is not posted
+    again (the claim checks, in its transaction, that the letter is still kept)."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    sink.add(letter(1))
+    sink.sync()
+    durable = store.durable
+    assert durable is not None
+    (listed,) = durable.letters()
+    sink.remove(listed.id)  # delivered by the application meanwhile
+    sink.sync()
+    assert durable.claim(listed.id) is False
+    store.close()
+
+
+def test_the_history_is_written_before_the_removal_it_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivered letter's history entry reaches the disk before its removal: a reader in
+    between finds it delivered, never neither kept nor delivered."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    kept = letter(2)
+    sink.add(kept)
+    sink.sync()
+    order: list[str] = []
+    history, durable = store.history, store.durable
+    assert history is not None and durable is not None
+    record_many, write = history.record_many, durable.write
+    monkeypatch.setattr(
+        history, "record_many", lambda *a: (order.append("history"), record_many(*a))[1]
+    )
+    monkeypatch.setattr(durable, "write", lambda *a: (order.append("letters"), write(*a))[1])
+    store.record(kept.notification, delivered(kept.notification), "general")
+    sink.remove(kept.id)
+    sink.sync()
+    assert order == ["history", "letters"]
+    store.close()

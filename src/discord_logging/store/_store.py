@@ -265,6 +265,15 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
+                # The history first: a letter removed because it was delivered must already be
+                # known as delivered, or a reader between the two writes (an operator's flush
+                # from its list) could find it neither kept nor delivered, and post it again.
+                history = self._history
+                if batch.entries and history is not None:
+                    try:
+                        retrying(lambda: history.record_many(batch.entries))
+                    except Exception as exc:  # noqa: BLE001
+                        self._fail(exc)
                 keep = self._buffer.claimed_now()
                 try:
                     retrying(lambda: durable.write(added, removed, keep))
@@ -276,12 +285,6 @@ class Store:
                     return
                 # Handed out while buffered, now on disk or gone: no longer this buffer's.
                 self._buffer.written([*(x.id for x in added if x.id in keep), *removed])
-                history = self._history
-                if batch.entries and history is not None:
-                    try:
-                        retrying(lambda: history.record_many(batch.entries))
-                    except Exception as exc:  # noqa: BLE001
-                        self._fail(exc)
                 if batch.renewals:
                     try:
                         retrying(lambda: durable.renew(sorted(batch.renewals)))

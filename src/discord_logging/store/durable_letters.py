@@ -327,17 +327,21 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     # -- claims ------------------------------------------------------------------------------
 
     def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
-        """Take the right to redeliver ``letter_id`` for ``lease`` seconds (atomic). A claim
-        held by a process that no longer exists (a killed replay) is taken over."""
+        """Take the right to redeliver ``letter_id`` for ``lease`` seconds: in one transaction,
+        the letter must still be kept and no live process may hold it (rule 1). A claim held
+        by a process that no longer exists (a killed replay) is taken over."""
         key = f"claim:{letter_id}"
         self._known.add(letter_id)
-        if self._index.add(key, os.getpid(), expire=lease):
-            return True
-        holder = self._index.get(key)
-        if isinstance(holder, int) and holder != os.getpid() and not _alive(holder):
+        with self._transaction():
+            if self._index.get(f"id:{letter_id}") is None:
+                return False  # delivered (or purged) since the caller listed it
+            holder = self._index.get(key)
+            if holder is not None and (
+                holder == os.getpid() or (isinstance(holder, int) and _alive(holder))
+            ):
+                return False  # held by a live process, this one included (it is queued)
             self._index.set(key, os.getpid(), expire=lease)
             return True
-        return False  # held by a live process, this one included (it is already queued)
 
     def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
