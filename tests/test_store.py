@@ -15,6 +15,7 @@ import textwrap
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from letterkit import DESTINATION, destination_of
@@ -470,12 +471,14 @@ def test_the_history_is_written_before_the_removal_it_explains(
     sink.sync()
     order: list[str] = []
     history, durable = store.history, store.durable
-    assert history is not None and durable is not None
-    record_many, write = history.record_many, durable.write
-    monkeypatch.setattr(
-        history, "record_many", lambda *a: (order.append("history"), record_many(*a))[1]
-    )
-    monkeypatch.setattr(durable, "write", lambda *a: (order.append("letters"), write(*a))[1])
+    assert history is not None
+    assert durable is not None
+
+    def spy(name: str, real: Any) -> Any:
+        return lambda *args: (order.append(name), real(*args))[1]
+
+    monkeypatch.setattr(history, "record_many", spy("history", history.record_many))
+    monkeypatch.setattr(durable, "write", spy("letters", durable.write))
     store.record(kept.notification, delivered(kept.notification), "general")
     sink.remove(kept.id)
     sink.sync()
