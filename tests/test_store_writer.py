@@ -6,6 +6,8 @@ import errno
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from letterkit import DESTINATION
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
 from discord_logging.store import Store, open_cache
-from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
+from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters, claimant
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
@@ -351,7 +353,7 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     assert sink.retryable(DESTINATION, 10) == []  # the write kept the claim
     assert store.durable is not None
     index = claims(tmp_path)
-    assert index.get(f"claim:{taken.id}") == os.getpid()
+    assert index.get(f"claim:{taken.id}") == claimant()
     index.close()
     store.close()
 
@@ -410,7 +412,24 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     assert len(taken) == 2 * WRITE_CHUNK
     assert store.durable is not None
     index = claims(tmp_path)
-    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}") != os.getpid()]
+    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}") != claimant()]
     index.close()
     assert unclaimed == []
     store.close()
+
+
+def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overtaken() -> None:
+    """Claims hold the claimant's host and pid: a process of this host is checked (a dead
+    one's claim is taken over), one of another host is trusted until the lease ends (its
+    pid means nothing here), and a bare pid from an older store is read as this host's."""
+    from discord_logging.store.durable_letters import HOST, holds
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert holds(claimant())
+    assert holds(f"{HOST}:{os.getppid()}")
+    assert not holds(f"{HOST}:{dead.pid}")
+    assert holds(f"another-host:{dead.pid}")
+    assert holds(os.getppid())
+    assert not holds(dead.pid)
+    assert not holds(None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
@@ -53,6 +54,29 @@ CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another pr
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
+
+
+HOST: Final = socket.gethostname()
+
+
+def claimant() -> str:
+    """Who this process is in a claim: its host and pid (a fork is another claimant)."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def holds(holder: object) -> bool:
+    """Whether a claim's holder still keeps the letter from others: this process (it is
+    queued here), a live process of this host, or a process of another host sharing the
+    store directory (its claim lasts until the lease ends: its pid cannot be checked here).
+    Claims of stores written before host names were recorded hold a bare pid."""
+    if isinstance(holder, int):
+        return holder == os.getpid() or _alive(holder)
+    if not isinstance(holder, str):
+        return False
+    host, _, pid = holder.rpartition(":")
+    if host != HOST:
+        return True
+    return pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid)))
 
 
 def _alive(pid: int) -> bool:
@@ -199,7 +223,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         found: list[DeadLetter] = []
         budget = limit + SCAN_SLACK
         cache = self._cache(webhook)
-        pid = os.getpid()
         # Where the last call ran out of budget passing over letters others hold: go on from
         # there (and round to the oldest at the end), so looks walk past any number of them.
         start = after = self._resume_after.pop(webhook, None)
@@ -223,7 +246,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                     for key, letter_id in ids.items()
                     if letter_id not in skip
                     and letter_id not in self._misplaced
-                    and not self._held_elsewhere(claims.get(f"claim:{letter_id}"), pid)
+                    and not holds(claims.get(f"claim:{letter_id}"))
                 ]
                 if len(wanted) > limit - len(found):  # read no more letters than needed
                     wanted = wanted[: limit - len(found)]
@@ -251,7 +274,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         """Read the letters of ``wanted`` (key -> id) and claim, into ``found``, those still
         there and retryable, up to ``limit``; inside retryable()'s transaction."""
         now = time.time()
-        pid = os.getpid()
+        me = claimant()
         present = values_of(self._index, [f"id:{letter_id}" for letter_id in wanted.values()], now)
         values = values_of(cache, list(wanted), now)
         letters = []
@@ -273,7 +296,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             if letter.id in delivered:
                 self._forget([letter.id], claims=True)  # Discord has it: never post it again
             elif len(found) < limit:
-                claimed[f"claim:{letter.id}"] = pid
+                claimed[f"claim:{letter.id}"] = me
                 found.append(letter)
         # Atomic: this transaction has held the index's write lock since the claims
         # were read, so no other process can have claimed these meanwhile.
@@ -286,7 +309,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         found: list[DeadLetter],
         on_fresh: Callable[[list[str]], None],
     ) -> None:
-        pid = os.getpid()
+        me = claimant()
         taken = {x.id for x in found}
         candidates = [x for x in fresh if x.id not in taken]
         claimed: dict[str, Any] = {}
@@ -295,19 +318,13 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             page, candidates = candidates[: limit - len(found)], candidates[limit - len(found) :]
             claims = values_of(self._index, [f"claim:{x.id}" for x in page], time.time())
             for letter in page:
-                if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
+                if not holds(claims.get(f"claim:{letter.id}")):
                     self._known.add(letter.id)
-                    claimed[f"claim:{letter.id}"] = pid
+                    claimed[f"claim:{letter.id}"] = me
                     found.append(letter)
         if claimed:
             on_fresh([key[len("claim:") :] for key in claimed])
             put_many(self._index, claimed, CLAIM_LEASE)
-
-    @staticmethod
-    def _held_elsewhere(holder: object, pid: int) -> bool:
-        """Whether a claim's holder keeps the letter from this call: this process (it is
-        queued here already) or another live one."""
-        return isinstance(holder, int) and (holder == pid or _alive(holder))
 
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
@@ -335,22 +352,19 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         with self._transaction():
             if self._index.get(f"id:{letter_id}") is None:
                 return False  # delivered (or purged) since the caller listed it
-            holder = self._index.get(key)
-            if holder is not None and (
-                holder == os.getpid() or (isinstance(holder, int) and _alive(holder))
-            ):
+            if holds(self._index.get(key)):
                 return False  # held by a live process, this one included (it is queued)
-            self._index.set(key, os.getpid(), expire=lease)
+            self._index.set(key, claimant(), expire=lease)
             return True
 
     def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
         transaction; claims held by another process (or none) are left alone."""
-        pid = os.getpid()
+        me = claimant()
         keys = [f"claim:{letter_id}" for letter_id in letter_ids]
         with self._transaction():
             claims = values_of(self._index, keys, time.time())
-            mine = {key: pid for key, holder in claims.items() if holder == pid}
+            mine = {key: me for key, holder in claims.items() if holder in (me, os.getpid())}
             put_many(self._index, mine, lease)
 
     def release(self, letter_id: str) -> None:
