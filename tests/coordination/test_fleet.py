@@ -25,7 +25,6 @@ from discord_logging.cli.channel_report import describe_channels, lookup_channel
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
-from discord_logging.delivery.redelivery import CLAIM_LEASE
 from discord_logging.errors import ConfigurationError
 from discord_logging.notification import DeliveryStatus
 from discord_logging.settings import load_settings
@@ -414,9 +413,9 @@ async def test_channel_report_names_each_channel_and_the_shared_ones(
 async def test_letters_still_queued_at_close_are_left_claimable_by_the_fleet(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    """A process that took kept letters back (claimed on Redis) and closes before sending
-    them stores them again and gives up their fleet claims: whichever process runs next
-    redelivers them at once, not after the lease (which outlived the next process before)."""
+    """A process that took kept letters back (claimed in the store) and closes before
+    sending them stores them again and gives up their claims: another process (here, with
+    Redis sharing the limits) can claim them at once, not after the 120 s lease."""
     store_dir = tmp_path / "store"
     held = RedisCoordinator(redis_server.url, Limits())
     with FakeDiscord() as fake:
@@ -429,12 +428,20 @@ async def test_letters_still_queued_at_close_are_left_claimable_by_the_fleet(
         )
         n.start()
         lane = n.lanes["general"]
-        await until(lambda: len(lane.queue) == 5)  # taken back, claimed on Redis
+        await until(lambda: len(lane.queue) == 5)  # taken back, claimed in the store
         await n.aclose(0.0)
         assert fake.messages == []
     letters = store.dead_letters.letters()
     assert len(letters) == 5  # kept again
-    claimable = [await held.claim(x.id, "next:1", CLAIM_LEASE) for x in letters]
-    assert claimable == [True] * 5
-    await held.aclose()
     store.close()
+    await held.aclose()
+    claim_all = (
+        "from discord_logging.store import Store\n"
+        f"store = Store({str(store_dir)!r})\n"
+        "print(sum(store.durable.claim(x.id) for x in store.durable.letters()))\n"
+        "store.close()\n"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", claim_all], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert other.stdout.strip() == "5"

@@ -1,4 +1,4 @@
-"""Limits, pauses and dead-letter claims shared by every process of every host, on Redis.
+"""Limits and pauses shared by every process of every host, on Redis.
 
 Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs ``discord-logging[redis]``
 (redis-py's asyncio client), imported only here.
@@ -51,18 +51,6 @@ for i = 1, n do
   redis.call('SET', KEYS[i], ARGV[n + i], 'PX', ARGV[2 * n + 1])
 end
 return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 
@@ -133,28 +121,6 @@ class RedisCoordinator(SharedCoordinator):
             await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
         raise ContendedKeys(f"{len(keys)} keys kept changing")
 
-    # -- dead-letter claims ------------------------------------------------------------------
-
-    def _claim_key(self, letter_id: str) -> str:
-        return f"{self.prefix}:claim:{letter_id}"
-
-    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        """``SET NX PX``: one holder at a time."""
-        key = self._claim_key(letter_id)
-        ms = max(1, int(lease * 1000))
-        if await self._client.set(key, holder, nx=True, px=ms):
-            return True
-        # Ours already (a retry after a lost answer): extend it.
-        return bool(await self._client.eval(_RENEW, 1, key, holder, ms))
-
-    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        ms = max(1, int(lease * 1000))
-        return bool(await self._client.eval(_RENEW, 1, self._claim_key(letter_id), holder, ms))
-
-    async def _release(self, letter_id: str, holder: str) -> None:
-        await self._client.eval(_RELEASE, 1, self._claim_key(letter_id), holder)
-
     async def aclose(self) -> None:
-        await self.release_claims()
         with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone
             await self._client.aclose()

@@ -24,7 +24,6 @@ from ..capture.routing import Router
 from ..coordination import (
     Coordinator,
     Limits,
-    claim_holder,
     open_coordinator,
     require_redis_client,
 )
@@ -168,7 +167,6 @@ class Notifier:
                 on_result=self._report,
                 clock=self._clock,
                 rand=self._rand,
-                claim_holder=claim_holder() if coordinator.backend == "redis" else None,
                 store_io=store_thread() if self.dead_letters.durable else None,
             )
             for names, url in lanes_by_webhook(self.urls):

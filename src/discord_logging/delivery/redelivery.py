@@ -24,7 +24,6 @@ REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters t
 # alive through three missed rounds (a long request, a busy loop) before another process may
 # take the letter over.
 RENEW_INTERVAL: Final = 30.0
-CLAIM_LEASE: Final = 120.0  # seconds a fleet claim (Redis) holds, like the store's claims
 REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: Discord's answer to it was lost"
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
