@@ -306,13 +306,14 @@ async def test_no_request_starts_too_close_to_the_deadline(fake: FakeDiscord) ->
     assert await n.aclose(0.2) == 1
     assert fake.requests == []
     (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.SHUTDOWN
+    assert letter.reason is DeadLetterReason.UNCERTAIN
 
 
 async def test_request_while_closing_is_bounded_by_the_deadline(fake: FakeDiscord) -> None:
     """A retry that starts while closing gets the time left as its timeout: a slow Discord
     answers too late, the lane ends on its own by the deadline (not cancelled mid-request)
-    and keeps the record as `shutdown`."""
+    and keeps the record as `uncertain`: the request went out whole, and this Discord does
+    create the message once its latency is over, so a later post must say it may repeat."""
     n = notifier(fake, fake.add_webhook(), timeout_seconds=30)
     fake.fail_next(1, 503)
     await asyncio.wait_for(until_sent(n, fake), 2)  # answered 503: a retry is due in 0.5 s
