@@ -306,7 +306,7 @@ async def test_no_request_starts_too_close_to_the_deadline(fake: FakeDiscord) ->
     assert await n.aclose(0.2) == 1
     assert fake.requests == []
     (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.UNCERTAIN
+    assert letter.reason is DeadLetterReason.SHUTDOWN
 
 
 async def test_request_while_closing_is_bounded_by_the_deadline(fake: FakeDiscord) -> None:
@@ -326,7 +326,7 @@ async def test_request_while_closing_is_bounded_by_the_deadline(fake: FakeDiscor
     assert closing.result() == 1
     assert not task.cancelled()
     (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.SHUTDOWN
+    assert letter.reason is DeadLetterReason.UNCERTAIN
 
 
 async def until_sent(n: Notifier, fake: FakeDiscord) -> None:
