@@ -58,7 +58,10 @@ def make_letter(i: int, webhook: str, held: bool, dead_at: float) -> DeadLetter:
         created=dead_at,
     )
     reason = DeadLetterReason.WEBHOOK_DISABLED if held else DeadLetterReason.RETRIES_EXHAUSTED
-    return DeadLetter(n, webhook, reason, attempts=3, error="503", dead_at=dead_at)
+    # Kept for a webhook identity (its destination): here the name stands in for one.
+    return DeadLetter(
+        n, webhook, reason, attempts=3, error="503", dead_at=dead_at, destination=webhook
+    )
 
 
 def fill(store: Store, count: int) -> float:
