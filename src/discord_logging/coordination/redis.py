@@ -1,7 +1,7 @@
 """Limits, pauses and dead-letter claims shared by every process of every host, on Redis.
 
-Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs ``discord-logging[redis]``
-(redis-py's asyncio client), imported only here.
+Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs the extra
+``discord-alert-logging[redis]`` (redis-py's asyncio client), imported only here.
 
 Atomicity: read the keys a request touches with the server's ``TIME`` (one round trip), apply
 the same pure :mod:`.ledger` change as every other backend, and write with a small Lua
