@@ -41,6 +41,7 @@ from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..stats import DeliveryStats
 from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
+from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
 from ..transport.webhook_url import WebhookURL
 from .backoff import jitter
@@ -125,6 +126,7 @@ class Notifier:
             attach_full_text=s.attach_full_text,
         )
         require_redis_client(s.redis_url)
+        require_certificates()  # httpx reads SSL_CERT_FILE on the worker thread, too late to say
         self._store_dir = store_dir
         self._clock = clock
         self._rand = rand

@@ -92,6 +92,9 @@ class WebhookClient:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             transport=transport,
             follow_redirects=False,  # a redirect could carry the token to another host
+            # HTTPS_PROXY / HTTP_PROXY / NO_PROXY and SSL_CERT_FILE are honoured, as by curl:
+            # networks without a direct route out need them (see transport/environment.py).
+            trust_env=True,
         )
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
