@@ -71,8 +71,11 @@ def problems_of(args: argparse.Namespace) -> tuple[DiscordSettings | None, list[
     except ConfigurationError as exc:
         problems.append(str(exc))
     intended = [*settings.routes.values(), *settings.mentions] if settings else []
-    problems[:0] = preflight.variable_problems(preflight.configured_variables(), intended)
+    problems[:0] = preflight.variable_problems(
+        preflight.configured_variables(), intended, preflight.ignored_patterns()
+    )
     if settings is not None:
+        problems += preflight.machine_problems(settings.redis_url)
         trouble = preflight.store_problem(common.store_path(args, settings))
         if trouble:
             problems.append(trouble)
