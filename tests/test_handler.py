@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import attach
 
 from discord_logging import DiscordHandler, ignore_logger
 from discord_logging.errors import ConfigurationError
@@ -32,14 +33,6 @@ def fake() -> Iterator[FakeDiscord]:
 def handler_for(fake: FakeDiscord, **options: Any) -> DiscordHandler:
     webhooks = options.pop("webhooks", None) or {"general": fake.add_webhook()}
     return DiscordHandler(webhooks=webhooks, allowed_hosts=fake.host, **options)
-
-
-def attach(handler: DiscordHandler, name: str = "app") -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    return logger
 
 
 def titles(fake: FakeDiscord) -> list[str]:

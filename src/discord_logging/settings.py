@@ -33,6 +33,7 @@ from .setting_sources import (
     webhook_variable,
 )
 from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
+from .wording import plural
 
 __all__ = ["ENV_PREFIX", "WEBHOOK_PREFIX", "DiscordSettings", "load_settings", "webhook_variable"]
 MENTION_KINDS: Final = ("role", "user")
@@ -315,7 +316,7 @@ def load_settings(**overrides: Any) -> DiscordSettings:
     if unknown:
         hints = [f"{name!r}{did_you_mean(name, DiscordSettings.model_fields)}" for name in unknown]
         raise ConfigurationError(
-            f"unknown setting(s) {', '.join(sorted(hints))}; the settings are "
+            f"unknown {plural(len(hints), 'setting')} {', '.join(sorted(hints))}; the settings are "
             f"{sorted(DiscordSettings.model_fields)} (see docs/configuration.md)"
         )
     try:

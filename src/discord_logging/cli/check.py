@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..wording import counted
 from . import _common as common
 from . import preflight
 from .output import emit_json, say, table
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     for shared in channels["shared_channels"]:
         say(
             f"Note: {', '.join(shared['alert_types'])} post into one channel "
-            f"({shared['channel_id']}): they share its {settings.rate_limit} messages a minute."
+            f"({shared['channel_id']}): they share its "
+            f"{counted(settings.rate_limit, 'message')} a minute."
         )
     say("\nPinging every webhook...")
     pings = send.ping(settings)

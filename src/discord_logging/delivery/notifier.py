@@ -44,6 +44,7 @@ from ..transport.client import WebhookClient
 from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
 from ..transport.webhook_url import WebhookURL
+from ..wording import plural
 from .backoff import jitter
 from .bugs import BugReporter
 from .lane import WebhookLane
@@ -86,7 +87,8 @@ class Notifier:
     ) -> None:
         if settings is not None and overrides:
             raise ConfigurationError(
-                f"unknown engine option(s) {sorted(overrides)}: with settings given, Notifier "
+                f"unknown engine {plural(len(overrides), 'option')} {sorted(overrides)}: with "
+                "settings given, Notifier "
                 "takes only dead_letters, stats, listeners, transport, clock, rand, "
                 "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
                 "circuit_reset, retry_deadline, store_dir"
