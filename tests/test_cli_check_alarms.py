@@ -214,3 +214,16 @@ def test_every_variable_check_knows_and_every_other_program_is_documented() -> N
         assert name in example, name
     for pattern in preflight.OTHER_TOOLS:
         assert f"`{pattern}`" in reference, pattern
+
+
+def test_usable_certificates_are_no_problem(tmp_path: Path) -> None:
+    """A bundle that loads, a certificate directory that exists, or neither set: no problem
+    (SSL_CERT_DIR counts only without SSL_CERT_FILE, as in httpx)."""
+    import certifi
+
+    from discord_logging.transport.environment import certificate_problem
+
+    assert certificate_problem({"SSL_CERT_FILE": certifi.where()}, load=True) is None
+    assert certificate_problem({"SSL_CERT_DIR": str(tmp_path)}) is None
+    assert certificate_problem({"SSL_CERT_FILE": certifi.where(), "SSL_CERT_DIR": "/no"}) is None
+    assert certificate_problem({}) is None

@@ -113,14 +113,23 @@ def test_a_bad_url_in_a_file_names_the_file_never_the_token(
 def test_one_type_set_twice_in_one_place_is_an_error(
     pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Two variables for one alert type in the environment: keep one, says the error."""
+    """Two variables for one alert type in the environment, with different values: keep
+    one, says the error."""
     path = secret(tmp_path, "e", ERRORS_WEBHOOK)
-    for name in pair:
-        monkeypatch.setenv(name, str(path) if name.endswith("_FILE") else ERRORS_WEBHOOK)
+    values = {pair[0]: ERRORS_WEBHOOK, pair[1]: str(path) if pair[1].endswith("_FILE") else WEBHOOK}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match="keep one") as info:
         load_settings()
     assert all(name in str(info.value) for name in pair)
     assert TOKEN not in str(info.value)
+
+
+def test_one_url_under_both_names_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISCORD_WEBHOOK_ERROR and DISCORD_WEBHOOK_ERRORS with the same URL: no conflict."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_ERROR", ERRORS_WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_ERRORS", ERRORS_WEBHOOK)
+    assert load_settings().webhooks["error"].get_secret_value() == ERRORS_WEBHOOK
 
 
 def test_environment_file_wins_over_dotenv_url(

@@ -127,14 +127,16 @@ def resolve_webhooks(value: Any, allowed_hosts: Iterable[str]) -> dict[str, str]
     urls: dict[str, str] = {}
     problems: list[str] = []
     for name, configured in value.items():
-        if isinstance(configured, list | tuple):
-            sources = list(configured)
+        if isinstance(configured, list) and all(
+            isinstance(source, ConfiguredWebhook) for source in configured
+        ):
+            sources = configured  # from the environment (EnvironmentSecrets)
         else:
             text = (
                 configured.get_secret_value() if isinstance(configured, SecretStr) else configured
             )
             sources = [ConfiguredWebhook(webhook_variable(_alert_type_key(str(name))), str(text))]
-        if len(sources) > 1:
+        if len({source.value for source in sources}) > 1:  # the same URL twice is harmless
             named = " and ".join(source.variable for source in sources)
             problems.append(f"{named} set the webhook of alert type {name!r}. Fix: keep one")
             continue

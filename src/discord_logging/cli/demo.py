@@ -193,7 +193,8 @@ def _play(
         _wait(lambda: handler.stats()["dead_letters_kept"] >= outage, 10 if quick else 20)
         fake.set_status_override(webhook_id, None)
         narrate(
-            f"outage over after {handler.stats()['retried']} retries; redelivering kept records"
+            f"outage over after {counted(handler.stats()['retried'], 'retry', 'retries')}; "
+            "redelivering kept records"
         )
         log.error("checkout recovered")
         _wait(lambda: handler.stats()["dead_letters_kept"] == 0, 15)

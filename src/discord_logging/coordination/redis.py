@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..delivery.backoff import jitter
+from ..wording import counted
 from . import ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
@@ -131,7 +132,7 @@ class RedisCoordinator(SharedCoordinator):
             if await self._compare_and_set(keys=names, args=[*old, *new, KEY_TTL_MS]):
                 return result
             await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
-        raise ContendedKeys(f"{len(keys)} keys kept changing")
+        raise ContendedKeys(f"{counted(len(keys), 'key')} kept changing")
 
     # -- dead-letter claims ------------------------------------------------------------------
 
