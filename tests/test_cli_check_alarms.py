@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,31 @@ def test_usable_certificates_are_no_problem(tmp_path: Path) -> None:
     assert certificate_problem({"SSL_CERT_DIR": str(tmp_path)}) is None
     assert certificate_problem({"SSL_CERT_FILE": certifi.where(), "SSL_CERT_DIR": "/no"}) is None
     assert certificate_problem({}) is None
+
+
+def test_preflight_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The preflight's parts as check calls them: ignore patterns from .env, other programs'
+    names left alone, a misspelt _FILE webhook caught, redis-py and certificates checked."""
+    dotenv = tmp_path / "x.env"
+    dotenv.write_text("DISCORD_CHECK_IGNORE=discord_mine_* DISCORD_OTHER\nDISCORD_MINE_A=1\n")
+    names = preflight.configured_variables({"DISCORD_TOKEN": "t"}, dotenv)
+    assert names == {
+        "DISCORD_CHECK_IGNORE": str(dotenv),
+        "DISCORD_MINE_A": str(dotenv),
+        "DISCORD_TOKEN": "the environment",
+    }
+    ignored = preflight.ignored_patterns({}, dotenv)
+    assert ignored == ["DISCORD_MINE_*", "DISCORD_OTHER"]
+    names["DISCORD_WEBHOOK_GENRAL_FILE"] = "the environment"
+    names["DISCORD_WEBHOOK_BILLING_FILE"] = "the environment"
+    problems = preflight.variable_problems(names, (), ignored)
+    assert len(problems) == 1
+    assert "did you mean DISCORD_WEBHOOK_GENERAL_FILE?" in problems[0]
+    assert preflight.machine_problems(None) == []
+    monkeypatch.setitem(sys.modules, "redis", None)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("no certificate here\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(junk))
+    redis_missing, certificates = preflight.machine_problems("redis://cache:6379/0")
+    assert "redis-py is not installed" in redis_missing
+    assert f"SSL_CERT_FILE names {junk}, which holds no CA certificate" in certificates

@@ -205,3 +205,53 @@ def test_check_accepts_secret_files_and_names_a_missing_one(tmp_path: Path) -> N
     assert f"DISCORD_WEBHOOK_ERRORS_FILE names {tmp_path / 'gone'}" in done.stderr
     assert "Traceback" not in done.stderr
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_plain_variable_in_the_environment_wins_over_a_dotenv_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """DISCORD_REDIS_URL in the environment wins over DISCORD_REDIS_URL_FILE in .env, whose
+    file is then not even read."""
+    Path(".env").write_text(f"DISCORD_REDIS_URL_FILE={tmp_path / 'missing'}\n")
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_REDIS_URL", "redis://cache:6379/1")
+    settings = load_settings()
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == "redis://cache:6379/1"
+
+
+def test_webhooks_keyword_must_be_a_mapping() -> None:
+    """webhooks= that is not a mapping is refused in words."""
+    with pytest.raises(ConfigurationError, match="must map alert type names to webhook URLs"):
+        load_settings(webhooks=WEBHOOK)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://cache:6379/0", None),
+        ("rediss://:p%2Fw@cache:6380/15", None),
+        ("redis://cache:6379/x?db=2", None),
+        ("redis://cache", None),
+        ("unix:///run/redis/redis.sock", None),
+        ("unix://", "names no socket path"),
+        ("memcached://cache:11211", "must start with redis://"),
+        ("redis://:pa/ss@cache:6379/0", "holds a '/', '?' or '#'"),
+        ("redis://:pa?ss@cache:6379/0", "holds a '/', '?' or '#'"),
+        ("redis://:pass@cache:63x9/0", "the port is not a number"),
+        ("redis://cache:70000/0", "the port is not a number"),
+        ("redis://cache:6379/zero", "the database (the path after the host) is not a number"),
+    ],
+)
+def test_redis_url_problems(url: str, problem: str | None) -> None:
+    """Which Redis URLs redis-py would misread, from a table; the password is never quoted."""
+    from discord_logging.settings import redis_url_problem
+
+    found = redis_url_problem(url)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+        assert "pa/ss" not in found
+        assert "Fix:" in found or found.startswith("must start")

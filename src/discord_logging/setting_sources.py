@@ -67,9 +67,6 @@ class SecretFile:
             raise ValueError(f"{self.variable} names {self.path}, which is empty. Fix: {_FILE_FIX}")
         return text.strip()
 
-    def __repr__(self) -> str:
-        return f"SecretFile({self.variable}={self.path!r})"
-
 
 @dataclass(frozen=True, slots=True)
 class ConfiguredWebhook:
