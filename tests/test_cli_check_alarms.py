@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
+from pydantic import SecretStr
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import preflight
@@ -170,6 +171,20 @@ def test_unparseable_redis_url_is_caught(url: str, problem: str) -> None:
         assert secret not in done.stdout + done.stderr
 
 
+def test_redis_url_option_redis_py_refuses_is_caught() -> None:
+    """An option redis-py cannot read (?socket_timeout=soon) passes the settings but not
+    check: exit 3, one message, no piece of the password."""
+    url = f"redis://:{PASSWORD}@cache:6379/0?socket_timeout=soon"
+    done = run("check", env={"DISCORD_WEBHOOK_GENERAL": WEBHOOK, "DISCORD_REDIS_URL": url})
+    assert done.returncode == 3
+    assert messages(done.stderr) == [
+        "discord-logging: DISCORD_REDIS_URL cannot be read by redis-py (Invalid value for "
+        "'socket_timeout' in connection URL.). Fix: write it as "
+        "redis://[:password@]host:port/db[?option=value], with values redis-py accepts"
+    ]
+    assert "hunter2" not in done.stdout + done.stderr
+
+
 def test_missing_certificate_file_is_caught(tmp_path: Path) -> None:
     """SSL_CERT_FILE naming a missing file, or one holding no certificate, and SSL_CERT_DIR
     naming no directory: exit 3, one message naming the variable and the path."""
@@ -249,10 +264,15 @@ def test_preflight_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert len(problems) == 1
     assert "did you mean DISCORD_WEBHOOK_GENERAL_FILE?" in problems[0]
     assert preflight.machine_problems(None) == []
+    assert preflight.machine_problems(SecretStr("redis://cache:6379/0")) == []
+    refused = preflight.machine_problems(SecretStr(f"redis://:{PASSWORD}@c:1/0?db=x"))
+    assert refused == [preflight.redis_url_refused(f"redis://:{PASSWORD}@c:1/0?db=x")]
+    assert "Invalid value for 'db'" in refused[0]
+    assert PASSWORD not in refused[0]
     monkeypatch.setitem(sys.modules, "redis", None)
     junk = tmp_path / "junk.pem"
     junk.write_text("no certificate here\n")
     monkeypatch.setenv("SSL_CERT_FILE", str(junk))
-    redis_missing, certificates = preflight.machine_problems("redis://cache:6379/0")
+    redis_missing, certificates = preflight.machine_problems(SecretStr("redis://cache:6379/0"))
     assert "redis-py is not installed" in redis_missing
     assert f"SSL_CERT_FILE names {junk}, which holds no CA certificate" in certificates

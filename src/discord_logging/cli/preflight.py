@@ -10,11 +10,14 @@ import contextlib
 import difflib
 import fnmatch
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..alerts import ALIASES, AlertType
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 # The setting names: kept here (settings.py says the same) so that importing the CLI does not
 # load pydantic; tests/test_cli_preflight.py checks the two agree.
@@ -189,10 +192,11 @@ def store_problem(path: Path) -> str | None:
     return None
 
 
-def machine_problems(redis_url: object) -> list[str]:
+def machine_problems(redis_url: SecretStr | None) -> list[str]:
     """What the handler would refuse at start-up, or fail on, about this machine: redis-py
-    missing while ``DISCORD_REDIS_URL`` is set; CA certificates named by ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR`` that cannot be read or hold none (loaded as the client will)."""
+    missing while ``DISCORD_REDIS_URL`` is set, or refusing the URL; CA certificates named by
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` that cannot be read or hold none (loaded as the
+    client will)."""
     from ..coordination import require_redis_client
     from ..errors import ConfigurationError
     from ..transport.environment import certificate_problem
@@ -202,7 +206,30 @@ def machine_problems(redis_url: object) -> list[str]:
         require_redis_client(redis_url)
     except ConfigurationError as exc:
         problems.append(str(exc))
+    else:
+        trouble = redis_url_refused(redis_url.get_secret_value()) if redis_url else None
+        if trouble:
+            problems.append(trouble)
     certificates = certificate_problem(load=True)
     if certificates:
         problems.append(certificates)
     return problems
+
+
+def redis_url_refused(url: str) -> str | None:
+    """What redis-py says of ``url`` when it reads it (a query option it cannot parse, say),
+    every piece of the URL hidden; None when it reads it. The settings catch the rest."""
+    from redis import connection
+
+    from ..redaction import hide_parts
+
+    parse: Callable[[str], object] = connection.parse_url  # redis-py has no annotations here
+    try:
+        parse(url)
+    except ValueError as exc:
+        return (
+            f"DISCORD_REDIS_URL cannot be read by redis-py ({hide_parts(str(exc), url)}). "
+            "Fix: write it as redis://[:password@]host:port/db[?option=value], with values "
+            "redis-py accepts"
+        )
+    return None
