@@ -17,6 +17,15 @@ ERRORS_WEBHOOK = (
 )
 
 
+def attach(handler: logging.Handler, name: str = "app") -> logging.Logger:
+    """Logger ``name`` at DEBUG sending only to ``handler`` (restored after the test)."""
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No DISCORD_* variable or .env file from the developer's machine leaks into a test."""

@@ -323,7 +323,7 @@ def test_dead_letters_purge(
     code, out, _ = run_cli(
         capsys, "dead-letters", "purge", "--older-than", "7d", "--webhook", "general", "--yes"
     )
-    assert (code, out.strip()) == (0, "Deleted 1 dead letters.")
+    assert (code, out.strip()) == (0, "Deleted 1 dead letter.")
     monkeypatch.setattr(sys, "stdin", TTYInput("y\n"))
     code, out, _ = run_cli(capsys, "dead-letters", "purge", "--older-than", "7d", "--json")
     assert (code, json.loads(out)) == (0, {"deleted": 1})
@@ -343,7 +343,7 @@ def test_dead_letters_export_and_delete(
     assert [DeadLetter.from_dict(json.loads(line)) for line in lines] == [a, b]
     code, out, err = run_cli(capsys, "dead-letters", "export", "-", "--webhook", "security")
     assert [json.loads(line)["notification"]["id"] for line in out.splitlines()] == [b.id]
-    assert "Exported 1 dead letters to stdout" in err
+    assert "Exported 1 dead letter to stdout" in err
     code, out, _ = run_cli(capsys, "dead-letters", "delete", a.id)
     assert code == 0
     assert a.id in out

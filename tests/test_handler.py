@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import WEBHOOK, attach
 
 from discord_logging import DiscordHandler, ignore_logger
 from discord_logging.errors import ConfigurationError
@@ -32,14 +33,6 @@ def fake() -> Iterator[FakeDiscord]:
 def handler_for(fake: FakeDiscord, **options: Any) -> DiscordHandler:
     webhooks = options.pop("webhooks", None) or {"general": fake.add_webhook()}
     return DiscordHandler(webhooks=webhooks, allowed_hosts=fake.host, **options)
-
-
-def attach(handler: DiscordHandler, name: str = "app") -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    return logger
 
 
 def titles(fake: FakeDiscord) -> list[str]:
@@ -379,10 +372,26 @@ def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) ->
 
 
 @pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("redis://:S3cr/3tPart@localhost:6379/0", "S3cr"),
+        ("redis://user:hunter22@localhost:port/0", "hunter22"),
+    ],
+)
+def test_redis_url_redis_py_would_misread_is_refused_at_start_up(value: str, secret: str) -> None:
+    """A Redis URL whose password has an unescaped '/', or whose port is not a number, stops
+    the handler at start-up, naming the setting and the fix, never the password."""
+    with pytest.raises(ConfigurationError, match="DISCORD_REDIS_URL: ") as info:
+        DiscordHandler(webhooks={"general": WEBHOOK}, redis_url=value)
+    assert "Fix:" in str(info.value)
+    assert secret[:4] not in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("setting", "value", "secret"),
     [
-        ("redis_url", "redis://:S3cr/3tPart@localhost:6379/0", "S3cr"),
-        ("redis_url", "redis://user:hunter22@localhost:port/0", "hunter22"),
+        ("redis_url", "redis://:S3cr3tPart@localhost:6379/0?socket_timeout=soon", "S3cr"),
+        ("redis_url", "redis://user:hunter22@localhost:6379/0?health_check_interval=x", "hunter22"),
     ],
 )
 def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
@@ -392,10 +401,10 @@ def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
     value: str,
     secret: str,
 ) -> None:
-    """A setting that fails only when delivery starts (a Redis URL whose password has an
-    unescaped '/', or whose port is not a number) does not swallow records: each is counted
-    as dropped (worker_failed), flush() says False, one stderr line names the setting and
-    the fix, and no part of the password appears anywhere."""
+    """A setting that passes start-up but fails when delivery starts (a Redis URL with an
+    option redis-py cannot read) does not swallow records: each is counted as dropped
+    (worker_failed), flush() says False, one stderr line names the setting and the fix, and
+    no part of the password appears anywhere."""
     handler = DiscordHandler(
         webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, **{setting: value}
     )
@@ -425,12 +434,18 @@ def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
     assert secret[:4] not in err
 
 
-def test_a_missing_certificate_file_counts_records_and_names_the_setting(
-    fake: FakeDiscord, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_a_certificate_file_without_certificates_counts_records_and_names_the_setting(
+    fake: FakeDiscord,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    """SSL_CERT_FILE naming a missing file: delivery cannot start; records are counted as
-    dropped and one stderr line names SSL_CERT_FILE."""
-    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    """SSL_CERT_FILE naming a file that exists but holds no certificate (start-up only checks
+    that it can be opened; a missing one is refused there): delivery cannot start; records
+    are counted as dropped and one stderr line names SSL_CERT_FILE."""
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(junk))
     handler = DiscordHandler(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host)
     log = logging.getLogger("test.cannot_start_tls")
     log.propagate = False

@@ -25,6 +25,7 @@ from .delivery.worker import ON_WORKER_THREAD, Worker
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .store import Store, limits_directory
+from .wording import counted
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -370,8 +371,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         lost = f"; {evicted} more LOST (evicted from memory)" if evicted else ""
         if left or kept or evicted:
             print(
-                f"discord-logging: {left} notification(s) not delivered by the close deadline; "
-                f"{kept} dead letter(s) {where}{lost}",
+                f"discord-logging: {counted(left, 'notification')} not delivered by the close "
+                f"deadline; {counted(kept, 'dead letter')} {where}{lost}",
                 file=sys.stderr,
             )
 

@@ -377,7 +377,7 @@ def test_redis_url_without_redis_py_fails_at_start_up_with_the_fix(
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
     )
-    with pytest.raises(ConfigurationError, match=r"discord-logging\[redis\]"):
+    with pytest.raises(ConfigurationError, match=r"discord-alert-logging\[redis\]"):
         notifier(fake_discord, {"general": fake_discord.add_webhook()}, redis_url="redis://x:1/0")
 
 

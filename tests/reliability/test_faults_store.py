@@ -177,7 +177,7 @@ def test_close_message_says_memory_when_the_store_fell_back(
     run_with_a_dead_webhook(fake, blocker / "store")
     closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
     assert len(closing) == 1
-    assert "dead letter(s) LOST" in closing[0], closing[0]
+    assert "dead letters LOST" in closing[0], closing[0]
 
 
 def test_memory_letters_evicted_past_capacity_are_counted_and_reported_lost(
@@ -208,5 +208,5 @@ def test_memory_letters_evicted_past_capacity_are_counted_and_reported_lost(
     err = capsys.readouterr().err
     assert err.count("the oldest are dropped from now on and are lost") == 1
     (closing,) = [line for line in err.splitlines() if "close deadline" in line]
-    assert "3 dead letter(s) LOST" in closing
+    assert "3 dead letters LOST" in closing
     assert "5 more LOST (evicted from memory)" in closing

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..deadletters import DeadLetter
 from ..notification import Notification, NotificationResult
+from ..wording import counted
 from . import _common as common
 from .output import emit_json, say, table
 
@@ -237,10 +238,6 @@ def _why(
     return "not_reached" if timed_out else "claimed_elsewhere"
 
 
-def _letters(n: int) -> str:
-    return "1 dead letter" if n == 1 else f"{n} dead letters"
-
-
 def summary(outcome: FlushOutcome) -> str:
     """One sentence on what the flush did: ``Delivered 2 of 5 dead letters (1 skipped: ...).``"""
     n, done = outcome.total, outcome.delivered
@@ -253,10 +250,11 @@ def summary(outcome: FlushOutcome) -> str:
         if outcome.skipped == n:
             head = f"Nothing to send: Discord already had {'it' if n == 1 else f'all {n}'}"
     else:
-        head = f"Delivered {done} of {_letters(n)}"
+        head = f"Delivered {done} of {counted(n, 'dead letter')}"
     notes = []
     if outcome.skipped and outcome.skipped != n:
-        notes.append(f"{outcome.skipped} skipped: Discord already had them")
+        them = "it" if outcome.skipped == 1 else "them"
+        notes.append(f"{outcome.skipped} skipped: Discord already had {them}")
     claimed = len(outcome.failing.get("claimed_elsewhere", []))
     if claimed:
         notes.append(f"{claimed} claimed by another process")
@@ -277,7 +275,8 @@ def _describe(outcome: FlushOutcome, timeout: float | None) -> None:
         (reason, len(letters), ", ".join(sorted({x.webhook for x in letters})))
         for reason, letters in sorted(outcome.failing.items())
     ]
-    say(f"\n{outcome.remaining} dead letters remain:")
+    remain = "remains" if outcome.remaining == 1 else "remain"
+    say(f"\n{counted(outcome.remaining, 'dead letter')} {remain}:")
     say(table(rows, ["why", "letters", "webhooks"]))
     say("\nWhat to do:")
     for reason, letters in sorted(outcome.failing.items()):

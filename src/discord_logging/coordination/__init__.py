@@ -231,6 +231,6 @@ def require_redis_client(redis_url: object) -> None:
     if importlib.util.find_spec("redis") is None:
         raise ConfigurationError(
             "DISCORD_REDIS_URL is set but redis-py is not installed. Fix: install the redis "
-            'extra of this library (pip install "discord-logging[redis]"), or unset '
+            'extra of this library (pip install "discord-alert-logging[redis]"), or unset '
             "DISCORD_REDIS_URL to share limits only through the store directory"
         )

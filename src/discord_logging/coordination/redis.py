@@ -1,7 +1,7 @@
 """Limits and pauses shared by every process of every host, on Redis.
 
-Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs ``discord-logging[redis]``
-(redis-py's asyncio client), imported only here.
+Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs the extra
+``discord-alert-logging[redis]`` (redis-py's asyncio client), imported only here.
 
 Atomicity: read the keys a request touches with the server's ``TIME`` (one round trip), apply
 the same pure :mod:`.ledger` change as every other backend, and write with a small Lua
@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..delivery.backoff import jitter
+from ..wording import counted
 from . import ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
@@ -119,7 +120,7 @@ class RedisCoordinator(SharedCoordinator):
             if await self._compare_and_set(keys=names, args=[*old, *new, KEY_TTL_MS]):
                 return result
             await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
-        raise ContendedKeys(f"{len(keys)} keys kept changing")
+        raise ContendedKeys(f"{counted(len(keys), 'key')} kept changing")
 
     async def aclose(self) -> None:
         with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Final, TextIO, TypeVar
 
 from ..transport.headers import RateLimitHeaders
+from ..wording import counted
 from . import Coordinator, Grant
 from .ledger import Limits
 from .local import LocalCoordinator
@@ -72,8 +73,8 @@ class SharedCoordinator(Coordinator):
             self._told = True
             share = self.fallback.limits
             print(
-                f"discord_logging: {self.where} cannot be used ({type(error).__name__}: "
-                f"{error}); this process keeps to {share.channel_limit} messages per "
+                f"discord-logging: {self.where} cannot be used ({type(error).__name__}: "
+                f"{error}); this process keeps to {counted(share.channel_limit, 'message')} per "
                 f"{share.channel_window:g} s per channel (DISCORD_RATE_LIMIT // "
                 f"DISCORD_FLEET_SIZE={self.fleet_size}) until it answers again. Said once.",
                 file=self._stderr or sys.stderr,

@@ -40,8 +40,10 @@ from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..stats import DeliveryStats
 from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
+from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
 from ..transport.webhook_url import WebhookURL
+from ..wording import plural
 from .backoff import jitter
 from .bugs import BugReporter
 from .lane import WebhookLane
@@ -84,7 +86,8 @@ class Notifier:
     ) -> None:
         if settings is not None and overrides:
             raise ConfigurationError(
-                f"unknown engine option(s) {sorted(overrides)}: with settings given, Notifier "
+                f"unknown engine {plural(len(overrides), 'option')} {sorted(overrides)}: with "
+                "settings given, Notifier "
                 "takes only dead_letters, stats, listeners, transport, clock, rand, "
                 "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
                 "circuit_reset, retry_deadline, store_dir"
@@ -124,6 +127,7 @@ class Notifier:
             attach_full_text=s.attach_full_text,
         )
         require_redis_client(s.redis_url)
+        require_certificates()  # httpx reads SSL_CERT_FILE on the worker thread, too late to say
         self._store_dir = store_dir
         self._clock = clock
         self._rand = rand

@@ -30,6 +30,7 @@ from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..settings import DiscordSettings
 from ..stats import DeliveryStats
+from ..wording import counted
 from ._disk import private_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
@@ -205,8 +206,9 @@ class Store:
             self._removed_while_down.clear()
             self._down = False
         print(
-            f"discord-logging: the store at {self.path} works again; {len(letters)} dead "
-            "letter(s) kept in memory meanwhile were moved back to it.",
+            f"discord-logging: the store at {self.path} works again; "
+            f"{counted(len(letters), 'dead letter')} kept in memory meanwhile "
+            f"{'was' if len(letters) == 1 else 'were'} moved back to it.",
             file=sys.stderr,
         )
         return True

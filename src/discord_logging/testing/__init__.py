@@ -12,6 +12,9 @@ Usage::
     # A URL whose host needs a name lookup, as discord.com does:
     url = fake.add_webhook(host="localhost")   # http://localhost:<port>/api/v10/...
     allowed_hosts = fake.named_host            # "localhost:<port>"
+    # On the IPv6 loopback:
+    url = fake.add_webhook(host="::1")         # http://[::1]:<port>/api/v10/...
+    allowed_hosts = fake.ipv6_host             # "[::1]:<port>"
 
 To check a payload the way FakeDiscord (and Discord's Execute Webhook) does, without a
 server: ``validate(payload, files)`` returns :class:`Accepted` or a :class:`Rejection`.

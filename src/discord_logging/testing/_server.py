@@ -31,6 +31,7 @@ _DISCORD_EPOCH_MS = 1_420_070_400_000
 _LOST_CONNECTION: Outgoing = Outgoing(0, [], b"")
 # The host name of `named_host`: it needs a lookup, as discord.com does.
 LOOPBACK_NAME = "localhost"
+IPV6_LOOPBACK = "::1"
 
 
 @dataclass
@@ -135,11 +136,28 @@ class FakeDiscord:
             infos = socket.getaddrinfo(LOOPBACK_NAME, port, socket.AF_INET6, socket.SOCK_STREAM)
         except OSError:
             return None
-        if not any(info[4][0] == "::1" for info in infos):
+        if not any(info[4][0] == IPV6_LOOPBACK for info in infos):
             return None
         with contextlib.suppress(OSError):  # port taken on ::1: clients fall back to IPv4
-            return Server(self._handle, host="::1", port=port)
+            return Server(self._handle, host=IPV6_LOOPBACK, port=port)
         return None
+
+    @property
+    def ipv6_host(self) -> str:
+        """``[::1]:<port>``: the fake on the IPv6 loopback, listening there from the first
+        use (for ``DISCORD_ALLOWED_HOSTS`` with URLs from ``add_webhook(host="::1")``).
+        RuntimeError where this machine has no IPv6 loopback or the port is taken on it."""
+        port = int(self.host.rsplit(":", 1)[1])
+        with self._lock:
+            started = None
+            if self._server_v6 is None:
+                try:
+                    self._server_v6 = started = Server(self._handle, IPV6_LOOPBACK, port)
+                except OSError as exc:
+                    raise RuntimeError(f"cannot listen on [::1]:{port}: {exc}") from None
+        if started is not None:
+            started.start()
+        return f"[{IPV6_LOOPBACK}]:{port}"
 
     def stop(self) -> None:
         """Stop serving; hung and delayed requests are released (their connections dropped)."""
@@ -183,8 +201,12 @@ class FakeDiscord:
     def _base(self, host: str | None) -> str:
         if host is None or host == "127.0.0.1":
             return self.base_url
+        if host == IPV6_LOOPBACK:
+            return f"http://{self.ipv6_host}"
         if host != LOOPBACK_NAME:
-            raise ValueError(f"host must be 127.0.0.1 or {LOOPBACK_NAME!r}, got {host!r}")
+            raise ValueError(
+                f"host must be 127.0.0.1, {LOOPBACK_NAME!r} or {IPV6_LOOPBACK!r}, got {host!r}"
+            )
         return f"http://{self.named_host}"
 
     # -- webhooks ----------------------------------------------------------------------------
@@ -207,7 +229,7 @@ class FakeDiscord:
         the URL returns that ``channel_id`` and the ``guild_id`` (one guild per fake unless
         given). Re-adding an id replaces it. ``host="localhost"`` gives
         ``http://localhost:<port>/...``, reached through a name lookup (allow it with
-        ``named_host``).
+        ``named_host``); ``host="::1"`` gives ``http://[::1]:<port>/...`` (``ipv6_host``).
         """
         if channel_id is None:
             channel_id = channel
