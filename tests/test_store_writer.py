@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,8 +20,8 @@ from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store, open_cache
-from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters, claimant
+from discord_logging.store import Store, claimant, holds, open_cache
+from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
@@ -424,13 +425,12 @@ def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overt
     """Claims hold the claimant's host and pid: a process of this host is checked (a dead
     one's claim is taken over), one of another host is trusted until the lease ends (its
     pid means nothing here), and a bare pid from an older store is read as this host's."""
-    from discord_logging.store.durable_letters import HOST, holds
-
+    host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert holds(claimant())
-    assert holds(f"{HOST}:{os.getppid()}")
-    assert not holds(f"{HOST}:{dead.pid}")
+    assert holds(f"{host}:{os.getppid()}")
+    assert not holds(f"{host}:{dead.pid}")
     assert holds(f"another-host:{dead.pid}")
     assert holds(os.getppid())
     assert not holds(dead.pid)

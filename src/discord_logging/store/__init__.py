@@ -6,7 +6,7 @@ for buffered writes, the CLI's main thread). It never raises into delivery: a fa
 switches the dead letters to memory, counted and said once on stderr.
 
 - ``_store``: :class:`Store`, the facade the handler and the CLI open
-- ``durable_letters``: letters on disk, per webhook, with their claims
+- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one
 - ``history``: what was sent, queryable
 - ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
@@ -17,6 +17,7 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 :func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
+from ._claims import claimant, holds
 from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
 from ._store import Store, default_store_path, limits_directory
@@ -32,8 +33,10 @@ __all__ = [
     "ResilientDeadLetters",
     "Store",
     "UnsafeStoreRow",
+    "claimant",
     "default_store_path",
     "delete_many",
+    "holds",
     "limits_directory",
     "make_entry",
     "open_cache",

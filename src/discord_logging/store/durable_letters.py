@@ -22,7 +22,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
@@ -34,6 +33,7 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
+from ._claims import claimant, holds
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
@@ -54,39 +54,6 @@ CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another pr
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
-
-
-HOST: Final = socket.gethostname()
-
-
-def claimant() -> str:
-    """Who this process is in a claim: its host and pid (a fork is another claimant)."""
-    return f"{HOST}:{os.getpid()}"
-
-
-def holds(holder: object) -> bool:
-    """Whether a claim's holder still keeps the letter from others: this process (it is
-    queued here), a live process of this host, or a process of another host sharing the
-    store directory (its claim lasts until the lease ends: its pid cannot be checked here).
-    Claims of stores written before host names were recorded hold a bare pid."""
-    if isinstance(holder, int):
-        return holder == os.getpid() or _alive(holder)
-    if not isinstance(holder, str):
-        return False
-    host, _, pid = holder.rpartition(":")
-    if host != HOST:
-        return True
-    return pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
