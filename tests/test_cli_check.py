@@ -90,3 +90,18 @@ def test_check_validates_templates_of_routed_types(
     monkeypatch.setenv("DISCORD_TEMPLATES_DIR", str(templates))
     assert main(["check"]) == EXIT_CONFIG
     assert "billing.j2" in capsys.readouterr().err
+
+
+def test_check_reports_damaged_store_files_set_aside(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Store files that were damaged and set aside are listed, for a person to look at."""
+    from pathlib import Path
+
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    store = Path(os.environ["DISCORD_STORE_PATH"])
+    (store / "history" / "general.damaged-20261201T080000Z").mkdir(parents=True)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "damaged and set aside" in out
+    assert "general.damaged-" in out

@@ -285,15 +285,30 @@ def test_store_failing_later_falls_back(tmp_path: Path, capsys: pytest.CaptureFi
     assert "disk is full" in capsys.readouterr().err
 
 
-def test_corrupt_store_file_falls_back(tmp_path: Path) -> None:
-    """A cache.db full of garbage does not raise: the handler's store falls back to memory."""
-    (tmp_path / "history").mkdir(mode=0o700)
-    (tmp_path / "deadletters-index").mkdir(mode=0o700)
-    (tmp_path / "deadletters-index" / "cache.db").write_bytes(b"garbage" * 1000)
+def test_a_damaged_index_is_set_aside_and_rebuilt_from_the_letters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store file full of garbage (a disk hiccup, a half-copied backup) does not leave the
+    store in memory for good: the damaged cache is set aside under a dated name, a fresh one
+    is opened, the letters still readable are indexed again, and stderr says so once."""
     store = Store(tmp_path)
-    assert store.degraded
-    store.dead_letters.add(letter())
-    assert len(store.dead_letters) == 1
+    for i in (1, 2):
+        store.dead_letters.add(letter(i))
+    store.close()
+    index = tmp_path / "deadletters-index"
+    for leftover in index.glob("cache.db-*"):  # the WAL files of the good database
+        leftover.unlink()
+    (index / "cache.db").write_bytes(b"garbage" * 1000)
+    store = Store(tmp_path)
+    assert not store.degraded
+    found = store.dead_letters.retryable(DESTINATION, 10)
+    assert sorted(x.notification.title for x in found) == ["record 1", "record 2"]
+    store.close()
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("deadletters-index.damaged-")]
+    assert (aside / "cache.db").read_bytes().startswith(b"garbage")
+    err = capsys.readouterr().err
+    assert err.count("set aside") == 1
+    assert "2 kept letters re-indexed" in err
 
 
 def test_handler_redelivers_from_the_store_after_an_outage(tmp_path: Path) -> None:

@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         return 3
     info = describe(settings)
     info["store"] = str(common.store_path(args, settings))
+    from ..store._damage import damaged_parts  # the store package: not for --help
+
+    info["damaged"] = [str(p) for p in damaged_parts(common.store_path(args, settings))]
     if args.json:
         pings = send.ping(settings) if args.ping else []
         failed = any(not result.ok for _, result in pings)
@@ -126,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     say("")
     say(table(sorted(info["settings"].items()), ["setting", "value"]))
     say(f"\nStore: {info['store']} (created and written: OK)")
+    for part in info["damaged"]:
+        say(f"  damaged and set aside (look at it, then delete it): {part}")
     if not args.ping:
         return 0
     channels = channel_report(settings.webhook_urls, timeout=settings.timeout_seconds)

@@ -175,8 +175,11 @@ class CacheFolder:
         return cache
 
     def names(self) -> list[str]:
-        """Names that have a cache on disk (opened or not)."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        """Names that have a cache on disk (opened or not); damaged ones set aside (their
+        names carry ``.damaged-``, see ``_damage``) are not caches any more."""
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and ".damaged-" not in p.name
+        )
 
     def close(self) -> None:
         """Close this thread's connections to every opened cache."""

@@ -31,6 +31,7 @@ from ..redaction import redact
 from ..settings import DiscordSettings
 from ..stats import DeliveryStats
 from ..wording import counted
+from ._damage import is_damage, set_aside
 from ._disk import private_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
@@ -87,6 +88,7 @@ class Store:
         self._opened = False
         self._down_busy = False
         self._down = False  # dead letters in memory, history off, until the disk works again
+        self._quiet_recovery = False  # down only while a damaged file is replaced: say nothing
         self._next_disk_try = 0.0
         self._buffer = WriteBuffer()
         self._removed_while_down: set[str] = set()
@@ -111,8 +113,39 @@ class Store:
                 try:
                     self._connect()
                 except Exception as exc:  # noqa: BLE001 - unusable store: memory, said once
-                    self._fail(exc)
+                    if not self._recover_from_damage(exc):
+                        self._fail(exc)
                 self._opened = True
+
+    def _recover_from_damage(self, exc: BaseException) -> bool:
+        """A damaged file stopped the opening: set the damaged caches aside, open fresh ones
+        and re-index the letters still readable; said once on stderr. False when the error
+        is not damage or the store still cannot be opened."""
+        if not is_damage(exc):
+            return False
+        try:
+            moved = set_aside(self.path)
+            if not moved:
+                return False
+            for part in (self._history, self._durable):
+                if part is not None:
+                    self._abandoned.append(part)  # closed by release_thread, never reused
+            self._history = self._durable = None
+            self._connect()
+            assert self._durable is not None
+            indexed = self._durable.reindex()
+        except Exception:  # noqa: BLE001 - then it is an unusable store after all
+            return False
+        self.stats.add("store_errors")
+        names = ", ".join(str(p) for p in moved)
+        print(
+            f"discord-logging: damaged store file(s) set aside ({type(exc).__name__}: "
+            f"{str(exc)[:100]}): {names}; fresh ones were opened and "
+            f"{counted(indexed, 'kept letter')} re-indexed. Look at or delete the set-aside "
+            "files.",
+            file=sys.stderr,
+        )
+        return True
 
     def _connect(self) -> None:
         """Open the caches (raises if they cannot be)."""
@@ -157,6 +190,13 @@ class Store:
         return len(self.memory) + self._buffer.new_letters(set())
 
     def _fail(self, exc: BaseException) -> None:
+        if not self._down and self._recover_from_damage(exc):
+            # What the failed write carried goes to memory meanwhile: the writer's next step
+            # (at once) moves it to the fresh files, quietly; close tries too.
+            self._down = self._down_busy = self._quiet_recovery = True
+            self._next_disk_try = 0.0
+            self._writer.wake()
+            return
         self.stats.add("store_errors")
         if self._down:
             return
@@ -205,6 +245,9 @@ class Store:
                 self.memory.remove(letter.id)
             self._removed_while_down.clear()
             self._down = False
+        if self._quiet_recovery:  # a damaged file was replaced: that was said already
+            self._quiet_recovery = False
+            return True
         print(
             f"discord-logging: the store at {self.path} works again; "
             f"{counted(len(letters), 'dead letter')} kept in memory meanwhile "

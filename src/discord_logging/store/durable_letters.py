@@ -296,6 +296,18 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
 
+    def reindex(self) -> int:
+        """Put every readable letter back in the index (after a damaged index was set
+        aside); returns how many. Claims are not restored: they were only leases."""
+        places: dict[str, Any] = {}
+        for folder, held in ((self._folder, False), (self._held, True)):
+            for webhook in folder.names():
+                for key, letter in self._keyed(webhook, folder.get(webhook)):
+                    places[f"id:{letter.id}"] = [webhook, key, HELD] if held else [webhook, key]
+        with self._transaction(bulk=True):
+            put_many(self._index, places, None)
+        return len(places)
+
     def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
         """Which of ``letter_ids`` are on disk (one index read)."""
         keys = [f"id:{letter_id}" for letter_id in letter_ids]
