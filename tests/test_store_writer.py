@@ -435,3 +435,42 @@ def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overt
     assert holds(os.getppid())
     assert not holds(dead.pid)
     assert not holds(None)
+
+
+def test_a_delivered_letter_is_removed_at_close_once_a_full_disk_has_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disk filled up after a letter was delivered: its removal waits in memory. When the
+    disk has room again by close, close writes the removal (the next run would post the letter
+    again, unmarked); when it still has none, one stderr line says the next run may."""
+    import errno
+
+    for still_full in (False, True):
+        path = tmp_path / f"store-{still_full}"
+        store = Store(path)
+        kept = letter(1)
+        store.dead_letters.add(kept)
+        store.dead_letters.sync()
+        real = DurableDeadLetters.write
+
+        def full(*args: Any, **kwargs: Any) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(DurableDeadLetters, "write", full)
+        store.dead_letters.remove(kept.id)  # delivered
+        store.dead_letters.sync()
+        assert store.degraded
+        if not still_full:
+            monkeypatch.setattr(DurableDeadLetters, "write", real)  # room again
+        store.close()
+        monkeypatch.setattr(DurableDeadLetters, "write", real)
+        again = Store(path)
+        left = [x.id for x in again.dead_letters.letters()]
+        again.close()
+        err = capsys.readouterr().err
+        if still_full:
+            assert left == [kept.id]
+            assert "1 delivered letter could not be removed" in err
+        else:
+            assert left == []
+            assert "could not be removed" not in err

@@ -406,10 +406,18 @@ class Store:
         connections (the store stays on disk). Starts no thread."""
         self._stop_writer()
         self.write_buffered()
-        if self._down and self._down_busy:
-            # Letters only in memory die with the process. A store that was merely busy (many
-            # processes on one disk) is usually free again by now: one more try, however
-            # recent the last one was.
+        if self._down and (self._down_busy or self._removed_while_down or len(self.memory)):
+            # Letters only in memory die with the process, and letters delivered while the
+            # disk failed are still on it: the next run would post them again (rule 3). A
+            # store that was busy (many processes on one disk) or full (a removal frees room)
+            # often works again by now: one more try, however recent the last one was.
             self.try_disk(now=math.inf)
+        if self._down and self._removed_while_down:
+            print(
+                f"discord-logging: {counted(len(self._removed_while_down), 'delivered letter')}"
+                f" could not be removed from the store at {self.path}; the next run may post "
+                f"{'it' if len(self._removed_while_down) == 1 else 'them'} again.",
+                file=sys.stderr,
+            )
         self.closed = True
         self.release_thread()
