@@ -111,12 +111,12 @@ class ResilientDeadLetters(DeadLetterSink):
         count = len(store.memory)
         durable = store.durable
         if durable is None:
-            return count + store._buffer.new_letters(set())
+            return count + store._buffer.new_letters()
         try:
-            count += len(durable) + store._buffer.new_letters(durable._known)
+            count += len(durable) + store._buffer.new_letters(durable.kept_ids)
         except Exception as exc:  # noqa: BLE001
             store._failed_read(exc)
-            count += store._buffer.new_letters(set())
+            count += store._buffer.new_letters()
         finally:
             self._done()
         return count

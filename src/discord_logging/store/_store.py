@@ -187,7 +187,7 @@ class Store:
     def memory_only(self) -> int:
         """Dead letters that live only in this process's memory (lost if it ends now): those
         kept there after a failure, and those still waiting for the writer."""
-        return len(self.memory) + self._buffer.new_letters(set())
+        return len(self.memory) + self._buffer.new_letters()
 
     def _fail(self, exc: BaseException) -> None:
         if not self._down and self._recover_from_damage(exc):

@@ -169,14 +169,13 @@ class WriteBuffer:
         with self._lock:
             self._claimed.difference_update(letter_ids)
 
-    def new_letters(self, known: set[str]) -> int:
-        """Letters waiting or in flight whose ids are not in ``known`` (not on disk yet)."""
-        ids = {
-            letter_id
-            for letter_id, letter in self._snapshot()
-            if letter is not None and letter_id not in known
-        }
-        return len(ids)
+    def new_letters(self, on_disk: Callable[[set[str]], set[str]] | None = None) -> int:
+        """Letters waiting or in flight that are not on disk yet (``on_disk`` says which of
+        the buffered ids are)."""
+        ids = {letter_id for letter_id, letter in self._snapshot() if letter is not None}
+        if not ids:
+            return 0
+        return len(ids - on_disk(ids)) if on_disk is not None else len(ids)
 
 
 class _LiveClaims(Container[str]):

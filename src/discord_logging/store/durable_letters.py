@@ -70,10 +70,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         self.refused_rows = 0
         self.rows_read = 0  # letters loaded from disk: what a read costs
         self._refused: set[tuple[str, str]] = set()  # (webhook, key) rows refused on read
-        # Ids this process has read from or written to the store. Only these can already be
-        # stored (new notifications get new ids), so only these need the lookup and claim
-        # cleanup on add: a burst of new letters costs two writes each, not four.
-        self._known: set[str] = set()
         # Operator-only letters found among the retryable ones (a store written before the
         # split), by id: (webhook, key, letter). Moved by move_misplaced(), skipped meanwhile.
         self._misplaced: dict[str, tuple[str, str, DeadLetter]] = {}
@@ -154,6 +150,9 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         for letter in letters:
             groups.setdefault((letter.folder, not letter.retryable), []).append(letter)
         with self._transaction(bulk=True):
+            # One read for the chunk: which are stored already (a failed redelivery, kept
+            # again). The set of ids ever seen that stood in for this grew for a process's life.
+            stored = values_of(self._index, [f"id:{x.id}" for x in letters], time.time())
             places: dict[str, Any] = {}
             for (webhook, held), group in groups.items():
                 cache = self._cache(webhook, held)
@@ -161,12 +160,11 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                 with cache.transact():
                     for letter in group:
                         key = entry_key(letter.dead_at, letter.id)
-                        if letter.id in self._known:
+                        if f"id:{letter.id}" in stored:
                             # A failed redelivery releases its claim (unless handed out again).
                             self._forget([letter.id], claims=letter.id not in keep_claims)
                         rows[key] = letter.to_dict()
                         places[f"id:{letter.id}"] = [webhook, key, HELD] if held else [webhook, key]
-                        self._known.add(letter.id)
                     put_many(cache, rows, None)
             put_many(self._index, places, None)
 
@@ -259,7 +257,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         delivered = self.history.delivered([x.notification for x in letters])
         claimed: dict[str, Any] = {}
         for letter in letters:
-            self._known.add(letter.id)
             if letter.id in delivered:
                 self._forget([letter.id], claims=True)  # Discord has it: never post it again
             elif len(found) < limit:
@@ -286,7 +283,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             claims = values_of(self._index, [f"claim:{x.id}" for x in page], time.time())
             for letter in page:
                 if not holds(claims.get(f"claim:{letter.id}")):
-                    self._known.add(letter.id)
                     claimed[f"claim:{letter.id}"] = me
                     found.append(letter)
         if claimed:
@@ -327,7 +323,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         the letter must still be kept and no live process may hold it (rule 1). A claim held
         by a process that no longer exists (a killed replay) is taken over."""
         key = f"claim:{letter_id}"
-        self._known.add(letter_id)
         with self._transaction():
             if self._index.get(f"id:{letter_id}") is None:
                 return False  # delivered (or purged) since the caller listed it
@@ -369,7 +364,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         if where is None:
             matches = [letter for letter in self.letters() if letter.id.startswith(letter_id)]
             return matches[0] if len(matches) == 1 else None
-        self._known.add(letter_id)
         return self._load(self._cache(where[0], len(where) > 2), where[1])
 
     # -- internals ---------------------------------------------------------------------------
@@ -423,7 +417,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                 if letter is None:
                     self._refused.add((webhook, key))
                 else:
-                    self._known.add(letter.id)
                     yield key, letter
         except UnsafeStoreRow:
             self.refused_rows += 1
