@@ -92,3 +92,35 @@ def test_park_holds_the_store_thread_between_calls() -> None:
         assert queued.result(5) == "after"
     finally:
         pool.shutdown(wait=True)
+
+
+# The holder thread is alive at the fork on purpose: Python 3.12+ warns about exactly that.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
+    """A parent thread holding the store's connection-list lock at a fork (it takes it outside
+    the fork gate, for a moment, on each new connection) leaves the child a fresh lock: the
+    child's first store call does not wait forever."""
+    import os
+
+    from discord_logging.store import _disk
+
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _disk._CONNECTIONS_LOCK:
+            taken.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(5)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: only this thread exists
+            free = _disk._CONNECTIONS_LOCK.acquire(timeout=1)
+            os._exit(0 if free else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join(5)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final, TextIO, TypeVar
 
 from ..delivery.backoff import jitter
+from ..lifecycle import FORK_GATE
 from ..store._disk import private_directory
 from . import ledger
 from .ledger import Limits, State
@@ -90,7 +91,9 @@ class HostCoordinator(SharedCoordinator):
         deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
         attempt = 0
         while True:
-            with self._lock:
+            # Through the fork gate like every store transaction: a child forked mid-transaction
+            # would inherit SQLite's record of this process's lock on the file and hang.
+            with FORK_GATE.passage(), self._lock:
                 db = self._connection()
                 try:
                     db.execute("BEGIN IMMEDIATE")

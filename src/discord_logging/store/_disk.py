@@ -88,6 +88,17 @@ _CONNECTIONS: list[sqlite3.Connection] = []
 _CONNECTIONS_LOCK = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    # A parent thread may have held the lock at the fork (it is taken outside the fork gate
+    # for a moment on every new connection): the child would wait for it forever.
+    global _CONNECTIONS_LOCK
+    _CONNECTIONS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def _keep_connection(con: sqlite3.Connection) -> None:
     with _CONNECTIONS_LOCK:
         _CONNECTIONS[:] = [c for c in _CONNECTIONS if _open(c)]
