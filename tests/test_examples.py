@@ -6,11 +6,8 @@ point those at FakeDiscord and check what arrived, per webhook.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,68 +15,15 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from example_runs import EXAMPLES, ROOT, TIMEOUT, Deployment, fields, load_example
+from redis_server import free_port
 
 from discord_logging.testing import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-TIMEOUT = 60
 ROLE = "123456789012345678"
-
-
-class Deployment:
-    """The environment of one example run: a FakeDiscord webhook per alert type."""
-
-    def __init__(self, fake: FakeDiscord, tmp_path: Path, *types: str) -> None:
-        self.fake = fake
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-        self.env["DISCORD_ALLOWED_HOSTS"] = fake.host
-        self.env["DISCORD_STORE_PATH"] = str(tmp_path / "store")
-        self._types: dict[str, str] = {}  # webhook id -> alert type
-        for kind in types:
-            url = fake.add_webhook()
-            self.env[f"DISCORD_WEBHOOK_{kind.upper()}"] = url
-            self._types[urlsplit(url).path.split("/")[-2]] = kind
-
-    def run(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``python examples/<script>`` from the repository root; it must succeed."""
-        done = subprocess.run(
-            [sys.executable, f"examples/{script}", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "not delivered" not in done.stderr, done.stderr  # the close deadline was kept
-        return done
-
-    def embeds(self, kind: str) -> list[dict[str, Any]]:
-        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) received, in order."""
-        return [
-            embed
-            for message in self.fake.messages
-            if self._types[message.webhook_id] == kind
-            for embed in message.embeds
-        ]
-
-    def titles(self, kind: str) -> list[str]:
-        return [embed["title"] for embed in self.embeds(kind)]
-
-    def payloads(self, kind: str) -> list[dict[str, Any]]:
-        return [m.payload for m in self.fake.messages if self._types[m.webhook_id] == kind]
-
-
-def fields(embed: dict[str, Any]) -> dict[str, str]:
-    return {field["name"]: field["value"] for field in embed.get("fields", [])}
 
 
 def test_every_example_says_how_to_run_it() -> None:
@@ -150,16 +94,6 @@ def test_django_app(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     assert server_error["title"] == "Internal Server Error: /checkout/"
     assert fields(server_error)["status_code"] == "500"
     assert "RuntimeError: payment provider timed out" in server_error["description"]
-
-
-def load_example(name: str) -> ModuleType:
-    """Import examples/<name>.py by path, as a module of its own."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_fastapi_app(
@@ -248,13 +182,6 @@ def test_custom_alert_type(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     [title] = [embed["title"] for embed in page["embeds"]]
     assert title.startswith("🚨 Checkout is down")
     assert "@everyone" not in title  # log text cannot ping
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
