@@ -2,6 +2,8 @@
 
 This is the only work :meth:`DiscordHandler.emit` does besides routing; it must stay cheap and
 must never raise (a message whose ``%``-args do not fit still becomes a readable alert).
+Records of structlog and loguru are read by :mod:`.structured`, the handler's own Formatter
+is applied by :mod:`.formatting`, OpenTelemetry ids are found by :mod:`.tracing`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import hashlib
 import logging
 import socket
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..notification import Notification
 from ..redaction import redact
+from . import structured
+from .formatting import chosen_formatter, formatted_message, strip_ansi
+from .tracing import OTEL_ATTRIBUTES, record_trace_ids
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"})
+_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"}) | OTEL_ATTRIBUTES
 TITLE_LIMIT: Final = 256
 EXTRA_VALUE_LIMIT: Final = 1024
 HOST: Final = socket.gethostname()
@@ -45,12 +50,20 @@ def exception_text(record: logging.LogRecord, formatter: logging.Formatter) -> s
     """The formatted exception (and stack) of ``record``, computed once."""
     text = record.exc_text
     if not text and record.exc_info and record.exc_info[0] is not None:
-        try:
-            text = formatter.formatException(record.exc_info)
-        except Exception as exc:  # noqa: BLE001
-            text = f"(could not format the exception: {type(exc).__name__})"
-    if record.stack_info:
-        text = f"{text}\n{record.stack_info}" if text else record.stack_info
+        text = _format_exception(record.exc_info, formatter)
+    return _with_stack(text, record.stack_info)
+
+
+def _format_exception(info: structured.ExcInfo, formatter: logging.Formatter) -> str:
+    try:
+        return formatter.formatException(info)
+    except Exception as exc:  # noqa: BLE001
+        return f"(could not format the exception: {type(exc).__name__})"
+
+
+def _with_stack(text: str | None, stack: str | None) -> str | None:
+    if stack:
+        text = f"{text}\n{stack}" if text else stack
     return text or None
 
 
@@ -64,7 +77,9 @@ class RecordSnapshot(NamedTuple):
     """What ``emit`` keeps of a record: formatted text and plain values, nothing live.
 
     Built in the caller's thread, so it is a bare tuple; ids, titles and fingerprints are
-    derived on the worker (:func:`to_notification`)."""
+    derived on the worker (:func:`to_notification`). ``message`` is the record's own text
+    (the title's source, and what a storm summary samples); ``formatted`` the handler's
+    Formatter's output, when it has one."""
 
     alert_type: str
     message: str
@@ -83,20 +98,64 @@ class RecordSnapshot(NamedTuple):
     exc_text: str | None
     exc_type: str | None
     template: str
+    formatted: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
 
 
 def snapshot(
-    record: logging.LogRecord, alert_type: str, formatter: logging.Formatter
+    record: logging.LogRecord,
+    alert_type: str,
+    formatter: logging.Formatter,
+    message_formatter: logging.Formatter | None = None,
 ) -> RecordSnapshot:
-    """Everything the alert needs from ``record``, formatted once, in the caller's thread."""
-    exc_type = None
-    if record.exc_info and record.exc_info[0] is not None:
-        exc_type = record.exc_info[0].__name__
+    """Everything the alert needs from ``record``, formatted once, in the caller's thread.
+
+    ``formatter`` formats exceptions; ``message_formatter`` is the handler's own Formatter,
+    if one was set: its output becomes the alert's message (it formats the exception too),
+    unless it is only logging's default (:func:`.formatting.chosen_formatter`)."""
+    message_formatter = chosen_formatter(message_formatter)
+    if message_formatter is not None:
+        formatter = message_formatter
+    info = record.exc_info
+    exc_type = info[0].__name__ if info and info[0] is not None else None
     attributes = record.__dict__
     extra_keys = attributes.keys() - _STANDARD
+    formatter_msg: Any = None  # what the message formatter sees instead of record.msg
+    place: tuple[str, int, str | None] = (record.pathname, record.lineno, record.funcName)
+    event = structured.event_of(record)
+    bound = structured.bound_of(attributes) if event is None and extra_keys else None
+    if event is not None:  # structlog's event dict
+        message = template = structured.event_title(event)
+        extra = _extras(event, event.keys() - structured.EVENT_HIDDEN)
+        if extra_keys:
+            extra = tuple(sorted(extra + _extras(attributes, extra_keys)))
+        exc = structured.event_exception(record, event)
+        exc_type = exc[0].__name__ if exc is not None else None
+        exc_text = _with_stack(
+            _format_exception(exc, formatter) if exc is not None else None,
+            structured.event_texts(event) or record.stack_info,
+        )
+        formatter_msg = structured.without_exception(event)
+        place = structured.event_place(event) or place
+    elif bound is not None:  # loguru's text, and what bind() added
+        message, exc_text = structured.loguru_text(record, record_message(record))
+        if record.exc_text != structured.LOGURU_NO_TRACEBACK:  # an "extra" dict, not loguru's
+            exc_text = exception_text(record, formatter)
+        template = formatter_msg = message
+        extra = tuple(sorted(_extras(bound, bound) + _extras(attributes, extra_keys - {"extra"})))
+    else:
+        message = record_message(record)
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        extra = _extras(attributes, extra_keys) if extra_keys else ()
+        exc_text = exception_text(record, formatter)
+    formatted = None
+    if message_formatter is not None:
+        formatted = formatted_message(message_formatter, record, message, msg=formatter_msg)
+    trace_id, span_id = record_trace_ids(attributes, extra_keys)
     return RecordSnapshot(
         alert_type,
-        record_message(record),
+        message,
         record.levelname,
         record.levelno,
         record.name,
@@ -105,13 +164,14 @@ def snapshot(
         record.processName,
         record.thread,
         record.threadName,
-        record.pathname,
-        record.lineno,
-        record.funcName,
-        _extras(attributes, extra_keys) if extra_keys else (),
-        exception_text(record, formatter),
+        *place,
+        extra,
+        exc_text,
         exc_type,
-        record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+        template,
+        formatted,
+        trace_id,
+        span_id,
     )
 
 
@@ -143,6 +203,8 @@ def to_notification(
     message = scrub(snap.message)
     first_line = message.split("\n", 1)[0]
     title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
+    if snap.formatted is not None:
+        message = scrub(strip_ansi(snap.formatted))
     return Notification(
         alert_type=snap.alert_type,
         title=title or snap.level,
@@ -164,17 +226,21 @@ def to_notification(
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
         samples=tuple((created, scrub(text)) for created, text in samples),
+        trace_id=snap.trace_id,
+        span_id=snap.span_id,
     )
 
 
-def _extras(attributes: dict[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
+def _extras(attributes: Mapping[Any, Any], keys: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    """``(name, text)`` of each key shown as a field, sorted by name; never raises."""
     pairs = []
     for key in keys:
-        if key in _HIDDEN_EXTRAS or key.startswith("_"):
+        name = key if isinstance(key, str) else _safe_text(key, str)  # a dict's keys may be any
+        if name in _HIDDEN_EXTRAS or name.startswith("_"):
             continue
         value = attributes[key]
         text = value if isinstance(value, str) else _safe_text(value, repr)
-        pairs.append((str(key), text[:EXTRA_VALUE_LIMIT]))
+        pairs.append((name, text[:EXTRA_VALUE_LIMIT]))
     return tuple(sorted(pairs))
 
 
