@@ -7,7 +7,6 @@ point those at FakeDiscord and check what arrived, per webhook.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from example_runs import EXAMPLES, ROOT, TIMEOUT, Deployment, fields, load_example
+from example_runs import EXAMPLES, ROOT, Deployment, fields, load_example
 from redis_server import free_port
 
 from discord_logging.testing import FakeDiscord
@@ -39,11 +38,15 @@ def test_every_example_says_how_to_run_it() -> None:
 
 
 def test_plain_script(fake_discord: FakeDiscord, tmp_path: Path) -> None:
-    """basicConfig + DiscordHandler: records routed by level, all delivered by atexit alone."""
-    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "critical")
+    """basicConfig + DiscordHandler: records routed by level and by alert_type, all delivered
+    by atexit alone."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "critical", "security")
     deployment.run("plain_script.py")
     csv = "orders-2024-06-01.csv"
     assert deployment.titles("general") == [f"Import of {csv} started"]
+    [unknown] = deployment.embeds("security")
+    assert unknown["title"] == f"🔒 {csv} was uploaded by an unknown account"
+    assert fields(unknown)["by"] == "ftp-7"
     assert deployment.titles("errors") == [
         f"3 rows rejected in {csv}",
         f"Could not compute the totals of {csv}",
@@ -83,11 +86,15 @@ def test_dictconfig_file(fake_discord: FakeDiscord, tmp_path: Path, config: str 
 
 
 def test_django_app(fake_discord: FakeDiscord, tmp_path: Path) -> None:
-    """The failing view answers 500; its app log and Django's request error both alert."""
-    deployment = Deployment(fake_discord, tmp_path, "general", "errors")
+    """The failing view answers 500; its app log and Django's request error both alert; a
+    record with extra alert_type goes to the security webhook."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "security")
     done = deployment.run("django_app.py")
     assert "GET /checkout/ -> 500" in done.stdout
     assert deployment.titles("general") == []
+    assert deployment.titles("security") == [
+        "🔒 Staff coupon used by a customer account on cart c-8812"
+    ]
     app_error, server_error = deployment.embeds("errors")
     assert app_error["title"] == "Payment provider timed out for cart c-8812"
     assert fields(app_error)["Logger"] == "shop.checkout"
@@ -188,32 +195,32 @@ def test_custom_alert_type(fake_discord: FakeDiscord, tmp_path: Path) -> None:
 def gunicorn_server(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> Iterator[tuple[Deployment, str, subprocess.Popen[bytes]]]:
-    """gunicorn (2 workers, preloaded app) on a free port; killed if the test left it running."""
-    deployment = Deployment(fake_discord, tmp_path, "general")
-    # XDG_RUNTIME_DIR: gunicorn >= 25 puts its control socket there rather than in ~/.gunicorn.
-    env = dict(deployment.env, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path))
+    """gunicorn (2 workers, preloaded Flask app) on a free port; killed if the test left it
+    running."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "security")
     bind = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "gunicorn", "-c", "examples/gunicorn.conf.py"]
-    with (tmp_path / "gunicorn.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*command, "examples.gunicorn_app:app", "--bind", bind],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # XDG_RUNTIME_DIR: gunicorn >= 25 puts its control socket there rather than in ~/.gunicorn.
+    server = deployment.start(
+        "gunicorn",
+        *command,
+        "examples.flask_app:app",
+        "--bind",
+        bind,
+        PYTHONPATH=str(ROOT),
+        XDG_RUNTIME_DIR=str(tmp_path),
+    )
     try:
         yield deployment, f"http://{bind}", server
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(TIMEOUT)
+        deployment.kill_servers()
 
 
-def test_gunicorn_app(
-    gunicorn_server: tuple[Deployment, str, subprocess.Popen[bytes]], tmp_path: Path
+def test_flask_under_gunicorn(
+    gunicorn_server: tuple[Deployment, str, subprocess.Popen[bytes]],
 ) -> None:
-    """Preloaded handler, forked workers: each worker's records arrive (folded) by shutdown."""
+    """Preloaded handler, forked workers: each worker's records arrive (folded) by shutdown;
+    Flask's unhandled exception alerts with its traceback; alert_type routes."""
     deployment, base_url, server = gunicorn_server
     served: list[str] = []  # "served by worker <pid>", one per request that reached the app
     deadline = time.monotonic() + 30
@@ -229,19 +236,28 @@ def test_gunicorn_app(
         return httpx.get(f"{base_url}/items/{i}", timeout=10).text
 
     with ThreadPoolExecutor(4) as pool:
-        served += pool.map(get, range(16))
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(TIMEOUT) == 0, (tmp_path / "gunicorn.log").read_text()
+        items = list(pool.map(get, range(16)))
+    assert httpx.post(f"{base_url}/login", data={"user": "bob"}, timeout=10).status_code == 403
+    assert httpx.get(f"{base_url}/reports/q2", timeout=10).status_code == 500
+    assert deployment.stop("gunicorn") == 0, deployment.logs()
 
-    worker_pids = {int(text.split()[-1]) for text in served}
+    worker_pids = {int(text.split()[-1]) for text in served + items}
     assert server.pid not in worker_pids
     # Per worker: the first record at once, the repeats as one "(x N since ...)" summary
     # delivered at shutdown, N counting them all. Every request is accounted for.
     counts: dict[int, int] = {}
-    for embed in deployment.embeds("general"):
-        assert embed["title"].startswith("Stock service unreachable while serving /")
+    general = deployment.embeds("general")
+    [crash] = [e for e in general if e["title"] == "Exception on /reports/q2 [GET]"]
+    assert "LookupError: report q2 has no data source" in crash["description"]
+    for embed in general:
+        if embed is crash:
+            continue
+        assert embed["title"].startswith("Stock service unreachable while serving /items/")
         pid = int(re.fullmatch(r"\S+ \((\d+)\) / \S+", fields(embed)["Process/Thread"])[1])
         match = re.search(r"\(x (\d+) since ", embed["title"])
         counts[pid] = max(counts.get(pid, 0), int(match[1]) if match else 1)
-    assert set(counts) == worker_pids
-    assert sum(counts.values()) == len(served)
+    assert set(counts) <= worker_pids
+    assert sum(counts.values()) == len(items)
+    [locked] = deployment.embeds("security")
+    assert locked["title"] == "🔒 Login refused for bob: account locked"
+    assert fields(locked)["ip"] == "127.0.0.1"
