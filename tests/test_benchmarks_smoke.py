@@ -1,4 +1,4 @@
-"""Smoke tests: benchmarks/fleet.py and store_stall.py run small, end to end."""
+"""Smoke tests: the fleet, store_stall, capture and emit benchmarks run small, end to end."""
 
 from __future__ import annotations
 
@@ -62,3 +62,36 @@ def test_store_stall_runs_small_and_prints_its_verdict() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("longest while store code ran") == 2
     assert "longest stall while store code ran under 20 ms:" in done.stdout
+
+
+CAPTURE = FLEET.parent / "capture.py"
+EMIT = FLEET.parent / "emit.py"
+
+
+def test_capture_runs_small_and_times_every_kind_of_record() -> None:
+    """A small run of capture.py prints a figure for each kind of record it times."""
+    done = subprocess.run(
+        [sys.executable, str(CAPTURE), "--calls", "200", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for kind in ("plain", "formatter", "structlog event dict", "loguru record", "in a span"):
+        assert kind in done.stdout
+    assert "ignores a formatter" not in done.stdout  # this checkout reads it
+
+
+def test_emit_runs_small_with_a_formatter_in_a_span() -> None:
+    """emit.py --formatter --span runs both handlers and prints their ratio."""
+    done = subprocess.run(
+        [sys.executable, str(EMIT), "--calls", "50", "--rounds", "1", "--formatter", "--span"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(formatter, in a span)" in done.stdout
+    assert "ratio:" in done.stdout

@@ -38,8 +38,9 @@ class Router:
 
     def alert_type(self, record: logging.LogRecord) -> str:
         """The alert type of ``record``; never raises (a bad ``alert_type`` extra is ignored)."""
-        requested = record.__dict__.get(EXTRA_KEY)
-        if requested is None:
+        attributes = record.__dict__
+        requested = attributes.get(EXTRA_KEY)
+        if requested is None and (type(record.msg) is dict or "extra" in attributes):
             requested = _requested_by_library(record)
         if requested is not None:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
@@ -19,7 +20,14 @@ from ..notification import Notification
 from ..redaction import redact
 from . import structured
 from .formatting import chosen_formatter, formatted_message, strip_ansi
-from .tracing import OTEL_ATTRIBUTES, record_trace_ids
+from .tracing import (
+    OTEL_ATTRIBUTES,
+    OTEL_TRACE_MODULE,
+    SPAN_ID_DIGITS,
+    TRACE_ID_DIGITS,
+    hex_id,
+    record_trace_ids,
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -99,8 +107,8 @@ class RecordSnapshot(NamedTuple):
     exc_type: str | None
     template: str
     formatted: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
+    trace_id: str | int | None = None
+    span_id: str | int | None = None
 
 
 def snapshot(
@@ -114,45 +122,35 @@ def snapshot(
     ``formatter`` formats exceptions; ``message_formatter`` is the handler's own Formatter,
     if one was set: its output becomes the alert's message (it formats the exception too),
     unless it is only logging's default (:func:`.formatting.chosen_formatter`)."""
-    message_formatter = chosen_formatter(message_formatter)
     if message_formatter is not None:
-        formatter = message_formatter
-    info = record.exc_info
-    exc_type = info[0].__name__ if info and info[0] is not None else None
+        message_formatter = chosen_formatter(message_formatter)
+        if message_formatter is not None:
+            formatter = message_formatter
     attributes = record.__dict__
     extra_keys = attributes.keys() - _STANDARD
-    formatter_msg: Any = None  # what the message formatter sees instead of record.msg
-    place: tuple[str, int, str | None] = (record.pathname, record.lineno, record.funcName)
-    event = structured.event_of(record)
-    bound = structured.bound_of(attributes) if event is None and extra_keys else None
-    if event is not None:  # structlog's event dict
-        message = template = structured.event_title(event)
-        extra = _extras(event, event.keys() - structured.EVENT_HIDDEN)
-        if extra_keys:
-            extra = tuple(sorted(extra + _extras(attributes, extra_keys)))
-        exc = structured.event_exception(record, event)
-        exc_type = exc[0].__name__ if exc is not None else None
-        exc_text = _with_stack(
-            _format_exception(exc, formatter) if exc is not None else None,
-            structured.event_texts(event) or record.stack_info,
+    msg = record.msg
+    formatter_msg: Any = None  # what the handler's formatter sees instead of record.msg
+    pathname, lineno = record.pathname, record.lineno
+    func_name: str | None = record.funcName
+    if type(msg) is dict or (extra_keys and type(attributes.get("extra")) is dict):
+        (message, template, extra, exc_text, exc_type, place, formatter_msg) = _library_parts(
+            record, extra_keys, formatter
         )
-        formatter_msg = structured.without_exception(event)
-        place = structured.event_place(event) or place
-    elif bound is not None:  # loguru's text, and what bind() added
-        message, exc_text = structured.loguru_text(record, record_message(record))
-        if record.exc_text != structured.LOGURU_NO_TRACEBACK:  # an "extra" dict, not loguru's
-            exc_text = exception_text(record, formatter)
-        template = formatter_msg = message
-        extra = tuple(sorted(_extras(bound, bound) + _extras(attributes, extra_keys - {"extra"})))
-    else:
+        if place is not None:
+            pathname, lineno, func_name = place
+    else:  # a plain record: the common case, kept short
         message = record_message(record)
-        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        template = msg if isinstance(msg, str) else type(msg).__name__
         extra = _extras(attributes, extra_keys) if extra_keys else ()
         exc_text = exception_text(record, formatter)
+        info = record.exc_info
+        exc_type = info[0].__name__ if info and info[0] is not None else None
     formatted = None
     if message_formatter is not None:
         formatted = formatted_message(message_formatter, record, message, msg=formatter_msg)
-    trace_id, span_id = record_trace_ids(attributes, extra_keys)
+    trace_id = span_id = None
+    if extra_keys or OTEL_TRACE_MODULE in sys.modules:
+        trace_id, span_id = record_trace_ids(attributes, extra_keys)
     return RecordSnapshot(
         alert_type,
         message,
@@ -164,7 +162,9 @@ def snapshot(
         record.processName,
         record.thread,
         record.threadName,
-        *place,
+        pathname,
+        lineno,
+        func_name,
         extra,
         exc_text,
         exc_type,
@@ -173,6 +173,54 @@ def snapshot(
         trace_id,
         span_id,
     )
+
+
+def _exc_type(info: Any) -> str | None:
+    return info[0].__name__ if info and info[0] is not None else None
+
+
+# message, template, extra, exc_text, exc_type, place (None: the record's), formatter_msg
+_LibraryParts = tuple[
+    str,
+    str,
+    tuple[tuple[str, str], ...],
+    str | None,
+    str | None,
+    tuple[str, int, str | None] | None,
+    Any,
+]
+
+
+def _library_parts(
+    record: logging.LogRecord, extra_keys: set[str], formatter: logging.Formatter
+) -> _LibraryParts:
+    """structlog's event dict (the record's message), or loguru's text and ``bind()`` dict."""
+    attributes = record.__dict__
+    event = structured.event_of(record)
+    if event is not None:
+        title = structured.event_title(event)
+        extra = _extras(event, event.keys() - structured.EVENT_HIDDEN)
+        if extra_keys:
+            extra = tuple(sorted(extra + _extras(attributes, extra_keys)))
+        exc = structured.event_exception(record, event)
+        exc_text = _with_stack(
+            _format_exception(exc, formatter) if exc is not None else None,
+            structured.event_texts(event) or record.stack_info,
+        )
+        exc_type = exc[0].__name__ if exc is not None else None
+        formatter_msg = structured.without_exception(event)
+        return title, title, extra, exc_text, exc_type, structured.event_place(event), formatter_msg
+    bound = structured.bound_of(attributes)
+    if bound is None:  # a dict message that is no structlog event: an ordinary record
+        extra = _extras(attributes, extra_keys)
+        exc_text = exception_text(record, formatter)
+        exc_type = _exc_type(record.exc_info)
+        return record_message(record), "dict", extra, exc_text, exc_type, None, None
+    message, exc_text = structured.loguru_text(record, record_message(record))
+    if record.exc_text != structured.LOGURU_NO_TRACEBACK:  # an "extra" dict, not loguru's
+        exc_text = exception_text(record, formatter)
+    extra = tuple(sorted(_extras(bound, bound) + _extras(attributes, extra_keys - {"extra"})))
+    return message, message, extra, exc_text, _exc_type(record.exc_info), None, message
 
 
 def snapshot_fingerprint(snap: RecordSnapshot) -> str:
@@ -226,8 +274,8 @@ def to_notification(
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
         samples=tuple((created, scrub(text)) for created, text in samples),
-        trace_id=snap.trace_id,
-        span_id=snap.span_id,
+        trace_id=hex_id(snap.trace_id, TRACE_ID_DIGITS),
+        span_id=hex_id(snap.span_id, SPAN_ID_DIGITS),
     )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
+OTEL_TRACE_MODULE: Final = "opentelemetry.trace"
 TRACE_ATTRIBUTE: Final = "otelTraceID"
 SPAN_ATTRIBUTE: Final = "otelSpanID"
 # The instrumentor's attributes, shown as the Trace and Span fields rather than as extras.
@@ -32,8 +33,11 @@ PLACEHOLDERS: Final = ("trace_id", "span_id")
 TEMPLATE_MAX: Final = 512
 _SAMPLE_IDS: Final = {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331"}
 
-Ids = tuple[str | None, str | None]
+# A span's ids are numbers until the worker formats them (hex_id): the caller pays less.
+Ids = tuple[str | int | None, str | int | None]
 _NONE: Final[Ids] = (None, None)
+TRACE_ID_DIGITS: Final = 32
+SPAN_ID_DIGITS: Final = 16
 
 
 def record_trace_ids(attributes: Mapping[str, Any], extra_keys: frozenset[str] | set[str]) -> Ids:
@@ -48,17 +52,23 @@ def record_trace_ids(attributes: Mapping[str, Any], extra_keys: frozenset[str] |
 
 
 def current_trace_ids() -> Ids:
-    """``(trace_id, span_id)`` of the span active here, if the application uses OpenTelemetry."""
-    trace = sys.modules.get("opentelemetry.trace")
+    """``(trace_id, span_id)`` of the span active here, if the application uses OpenTelemetry
+    (numbers: :func:`hex_id` writes them)."""
+    trace = sys.modules.get(OTEL_TRACE_MODULE)
     if trace is None:
         return _NONE
     try:
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             return _NONE
-        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+        return context.trace_id, context.span_id
     except Exception:  # noqa: BLE001 - a broken tracer never costs the alert
         return _NONE
+
+
+def hex_id(value: str | int | None, digits: int) -> str | None:
+    """An id as OpenTelemetry writes it: lowercase hex, zero-padded (a text id as it is)."""
+    return format(value, f"0{digits}x") if isinstance(value, int) else value
 
 
 def trace_url(template: str, trace_id: str, span_id: str | None) -> str:
