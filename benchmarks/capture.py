@@ -21,11 +21,12 @@ does not read are still timed: as it handles them).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import logging
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+
+from _spans import active_span
 
 from discord_logging.capture.routing import Router
 from discord_logging.capture.snapshot import snapshot
@@ -38,14 +39,6 @@ def record(msg: object, args: tuple[object, ...] = (), **extra: object) -> loggi
     made = logging.LogRecord("shop", logging.ERROR, "/app/shop.py", 42, msg, args, None, "charge")
     made.__dict__.update(extra)
     return made
-
-
-@contextlib.contextmanager
-def active_span() -> Iterator[None]:
-    from opentelemetry.sdk.trace import TracerProvider
-
-    with TracerProvider().get_tracer("bench").start_as_current_span("bench"):
-        yield
 
 
 def main() -> None:
@@ -79,7 +72,7 @@ def main() -> None:
     ]
     print(f"route + snapshot, best of {args.repeat} x {args.calls} calls, per record:")
     for name, call, in_span in kinds:
-        with active_span() if in_span else contextlib.nullcontext():
+        with active_span(in_span):
             best = min(timeit.repeat(call, number=args.calls, repeat=args.repeat))
         print(f"  {name:<22} {best / args.calls * 1e6:6.2f} us")
     if not takes_formatter:

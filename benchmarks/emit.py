@@ -14,13 +14,14 @@ tracer), which DiscordHandler reads for the trace and span ids.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import logging.handlers
 import queue
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+
+from _spans import active_span
 
 from discord_logging import DiscordHandler
 from discord_logging.testing import FakeDiscord
@@ -47,18 +48,6 @@ def rounds(
 
 
 FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
-
-
-@contextlib.contextmanager
-def active_span(wanted: bool) -> Iterator[None]:
-    """An OpenTelemetry span around the measurement, when ``wanted``."""
-    if not wanted:
-        yield
-        return
-    from opentelemetry.sdk.trace import TracerProvider
-
-    with TracerProvider().get_tracer("bench").start_as_current_span("bench"):
-        yield
 
 
 def main() -> None:
