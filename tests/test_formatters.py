@@ -381,3 +381,21 @@ def test_a_stdlib_extra_named_extra_keeps_its_traceback(alerts: Alerts) -> None:
     [embed] = alerts.embeds()
     assert "KeyError: 'k'" in embed["description"]
     assert fields(embed)["a"] == "1"
+
+
+def test_a_formatter_that_cannot_format_the_exception(alerts: Alerts) -> None:
+    """A formatter whose formatException raises: the traceback section says so; the alert
+    goes out with its message."""
+
+    class NoTracebacks(logging.Formatter):
+        def formatException(self, ei: Any) -> str:
+            raise RuntimeError("no")
+
+    alerts.handler.setFormatter(NoTracebacks("%(levelname)s %(message)s"))
+    try:
+        raise ValueError("v")
+    except ValueError:
+        alerts.log.exception("failed")
+    [embed] = alerts.embeds()
+    assert embed["title"] == "failed"
+    assert "(could not format the exception: RuntimeError)" in embed["description"]

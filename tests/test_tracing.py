@@ -4,6 +4,7 @@ opentelemetry packages, through DiscordHandler, Notifier and FakeDiscord."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,3 +233,21 @@ def test_the_template_comes_from_the_environment(
     handler = DiscordHandler(webhooks=webhooks, allowed_hosts=fake_discord.host)
     assert handler.settings.trace_url_template is None
     handler.close()
+
+
+def test_an_application_without_opentelemetry_pays_nothing_for_it(
+    fake_discord: FakeDiscord,
+    alerting: tuple[logging.Logger, DiscordHandler],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When opentelemetry.trace was never imported, no span is looked for (with or without
+    extras on the record), and the alert has no trace fields."""
+    log, handler = alerting
+    monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+    with TRACER.start_as_current_span("invisible"):
+        log.error("plain")
+        log.error("with an extra", extra={"order": 7})
+    plain, extra = embeds(fake_discord, handler)
+    assert "Trace" not in fields(plain)
+    assert "Trace" not in fields(extra)
+    assert fields(extra)["order"] == "7"
