@@ -58,7 +58,10 @@ def make_letter(i: int, webhook: str, held: bool, dead_at: float) -> DeadLetter:
         created=dead_at,
     )
     reason = DeadLetterReason.WEBHOOK_DISABLED if held else DeadLetterReason.RETRIES_EXHAUSTED
-    return DeadLetter(n, webhook, reason, attempts=3, error="503", dead_at=dead_at)
+    # Kept for a webhook identity (its destination): here the name stands in for one.
+    return DeadLetter(
+        n, webhook, reason, attempts=3, error="503", dead_at=dead_at, destination=webhook
+    )
 
 
 def fill(store: Store, count: int) -> float:
@@ -220,14 +223,14 @@ async def run(
     activity = StoreActivity()
     # The writer thread's work: every write of what is buffered, and its maintenance.
     store.write_buffered = activity.timed(store.write_buffered)  # type: ignore[method-assign]
-    store._maintain = activity.timed(store._maintain)  # type: ignore[method-assign]
+    store.maintain = activity.timed(store.maintain)  # type: ignore[method-assign]
     done = asyncio.Event()
     io = store_thread() if off_loop else None
     watcher = asyncio.create_task(monitor(lags, stalls, done))
     rounds = await lanes(store, seconds, calls, io, activity)
     done.set()
     await watcher
-    del store.write_buffered, store._maintain  # the class's own again
+    del store.write_buffered, store.maintain  # the class's own again
     if io is not None:
         await asyncio.get_running_loop().run_in_executor(io, store.release_thread)
         io.shutdown()

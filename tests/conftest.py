@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_server import RedisServer, running_redis
@@ -14,6 +16,15 @@ WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/general-TOKEN_aaa
 ERRORS_WEBHOOK = (
     "https://discord.com/api/webhooks/222222222222222222/errors-TOKEN_bbbbbbbbbbbbbbbbbbb"
 )
+
+
+def attach(handler: logging.Handler, name: str = "app") -> logging.Logger:
+    """Logger ``name`` at DEBUG sending only to ``handler`` (restored after the test)."""
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +88,14 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     skipped where there is none, failed in CI (see :func:`redis_server.running_redis`)."""
     with running_redis(tmp_path) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how much of the letter-rules model ran (tests/test_letter_rules.py)."""
+    model = sys.modules.get("test_letter_rules")
+    run = getattr(model, "RUN", None)
+    if run:
+        terminalreporter.write_line(
+            f"letter rules model: {run['examples']} examples, {run['steps']} steps, "
+            "every invariant checked after each step"
+        )

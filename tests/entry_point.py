@@ -15,13 +15,17 @@ def console_script() -> str:
     return exe
 
 
-def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``discord-logging *argv`` with the test's environment (plus ``env``); never raises."""
+def run(
+    *argv: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``discord-logging *argv`` with the test's environment (plus ``env``, minus the
+    variables ``unset``); never raises."""
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [console_script(), *argv],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**environ, **(env or {})},
         timeout=120,
     )

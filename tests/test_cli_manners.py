@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from entry_point import console_script, run
+from letterkit import DESTINATION
 
 from discord_logging import __version__
 from discord_logging.cli.flush import FlushOutcome, summary
@@ -41,7 +42,16 @@ def fill(path: Path, count: int) -> list[Notification]:
     )
     for n in notes[::10]:
         store.dead_letters.add(
-            DeadLetter(n, "general", DeadLetterReason.RETRIES_EXHAUSTED, 3, "503", None, 503)
+            DeadLetter(
+                n,
+                "general",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                3,
+                "503",
+                None,
+                503,
+                destination=DESTINATION,
+            )
         )
     store.close()
     return notes
@@ -152,13 +162,14 @@ def test_export_refuses_a_missing_directory_unless_asked(argv: list[str], tmp_pa
         (3, 0, 0, "Delivered nothing: none of the 3 dead letters was sent."),
         (1, 0, 0, "Delivered nothing: the 1 dead letter was not sent."),
         (2, 0, 2, "Nothing to send: Discord already had all 2."),
-        (5, 2, 1, "Delivered 2 of 5 dead letters (1 skipped: Discord already had them)."),
+        (5, 2, 1, "Delivered 2 of 5 dead letters (1 skipped: Discord already had it)."),
+        (6, 2, 2, "Delivered 2 of 6 dead letters (2 skipped: Discord already had them)."),
         (
             4,
             0,
             1,
             "Delivered nothing: none of the 4 dead letters was sent (1 skipped: Discord "
-            "already had them).",
+            "already had it).",
         ),
     ],
 )

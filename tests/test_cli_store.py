@@ -13,12 +13,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from letterkit import DESTINATION, destination_of
 
-from discord_logging.cli import EXIT_CONFIG, main
-from discord_logging.cli._common import Progress, moment
+from discord_logging.cli import EXIT_CONFIG, Progress, main, moment
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
@@ -78,8 +79,14 @@ def letter(
     reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED,
     dead_at: float | None = None,
     error: str | None = "503 Service Unavailable",
+    destination: str | None = None,
     **kw: object,
 ) -> DeadLetter:
+    """A letter kept by this configuration: for the webhook DISCORD_WEBHOOK_<webhook> names
+    now (or a stand-in destination when none is set)."""
+    if destination is None:
+        url = os.environ.get(f"DISCORD_WEBHOOK_{webhook.upper()}")
+        destination = destination_of(url) if url else DESTINATION
     return DeadLetter(
         notification=note(title, alert_type=webhook, **kw),
         webhook=webhook,
@@ -88,6 +95,7 @@ def letter(
         error=error,
         http_status=503,
         dead_at=time.time() if dead_at is None else dead_at,
+        destination=destination,
     )
 
 
@@ -315,7 +323,7 @@ def test_dead_letters_purge(
     code, out, _ = run_cli(
         capsys, "dead-letters", "purge", "--older-than", "7d", "--webhook", "general", "--yes"
     )
-    assert (code, out.strip()) == (0, "Deleted 1 dead letters.")
+    assert (code, out.strip()) == (0, "Deleted 1 dead letter.")
     monkeypatch.setattr(sys, "stdin", TTYInput("y\n"))
     code, out, _ = run_cli(capsys, "dead-letters", "purge", "--older-than", "7d", "--json")
     assert (code, json.loads(out)) == (0, {"deleted": 1})
@@ -335,7 +343,7 @@ def test_dead_letters_export_and_delete(
     assert [DeadLetter.from_dict(json.loads(line)) for line in lines] == [a, b]
     code, out, err = run_cli(capsys, "dead-letters", "export", "-", "--webhook", "security")
     assert [json.loads(line)["notification"]["id"] for line in out.splitlines()] == [b.id]
-    assert "Exported 1 dead letters to stdout" in err
+    assert "Exported 1 dead letter to stdout" in err
     code, out, _ = run_cli(capsys, "dead-letters", "delete", a.id)
     assert code == 0
     assert a.id in out
@@ -444,9 +452,47 @@ def test_flush_letter_no_webhook_can_carry(
     code, out, _ = run_cli(capsys, "flush")
     assert code == 1
     assert "not_configured" in out
-    assert "set DISCORD_WEBHOOK_BILLING" in out
+    assert "written for a webhook this configuration does not have" in out
     assert "dead-letters purge --webhook billing" in out
     assert received(fake) == Counter()
+
+
+def test_flush_under_another_configuration_never_posts_a_letter_elsewhere(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A letter kept for app A's webhook is not posted by a flush configured with app B's
+    webhook for the same alert type: it stays, reported as not_configured (rule 2)."""
+    configure(monkeypatch, fake)
+    app_a = letter("app A private: customer 4242 card declined")
+    configure(monkeypatch, fake)  # the same alert type now names another webhook
+    add_letters(store_path, app_a)
+    code, out, _ = run_cli(capsys, "flush")
+    assert code == 1
+    assert "not_configured" in out
+    assert received(fake) == Counter()
+    assert [x.id for x in stored_letters(store_path)] == [app_a.id]
+
+
+def test_flush_holds_a_letter_whose_webhook_is_unknown(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A letter kept by a version before destinations (only an alert-type name) is held for
+    the operator: never guessed, never posted, and the flush says what to do."""
+    configure(monkeypatch, fake)
+    old = replace(letter("from an old version"), destination=None)
+    add_letters(store_path, old)
+    code, out, _ = run_cli(capsys, "flush")
+    assert code == 1
+    assert "destination_unknown" in out
+    assert "never guessed" in out
+    assert received(fake) == Counter()
+    assert [x.id for x in stored_letters(store_path)] == [old.id]
 
 
 def _claimer(path: Path, letter_id: str, *, hold: bool) -> list[str]:
@@ -803,3 +849,39 @@ def test_progress_bar_only_on_a_terminal() -> None:
     chatty = Progress("flush", plain, interval=0.0)
     chatty(1, 2)
     assert plain.getvalue() == "flush: 1/2\n"
+
+
+def test_flush_counts_in_the_limits_the_running_applications_share(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flush is one more sender in the store directory's shared limits: when the running
+    applications have used the webhook's 30 messages of this minute, it sends nothing (a
+    flush with a budget of its own earned 429s beside them) and says the rest was not
+    reached."""
+    import asyncio
+
+    from discord_logging.coordination import Grant
+    from discord_logging.coordination.host import HostCoordinator
+    from discord_logging.coordination.ledger import Limits
+
+    webhook_id = configure(monkeypatch, fake)
+    add_letters(store_path, *(letter(f"waiting {i}") for i in range(3)))
+
+    async def fill_the_minute() -> None:
+        app = HostCoordinator(store_path, Limits(channel_limit=30, channel_window=60.0))
+        for _ in range(30):
+            grant = await app.acquire(f"webhook:{webhook_id}", webhook_id)
+            assert isinstance(grant, Grant)
+            await app.complete(grant, None)
+        await app.aclose()
+
+    asyncio.run(fill_the_minute())
+    code, out, _ = run_cli(capsys, "flush", "--timeout", "1")
+    assert code == 1
+    assert "(with a larger --timeout)" in out
+    assert received(fake) == Counter()
+    assert fake.count_status(429) == 0
+    assert len(stored_letters(store_path)) == 3

@@ -137,3 +137,32 @@ async def test_per_request_timeout_overrides_the_client_timeout() -> None:
     await client.execute(URL, MESSAGE, timeout=0.75)
     await client.aclose()
     assert route.calls.last.request.extensions["timeout"]["read"] == 0.75
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent", "may_have_posted"),
+    [
+        (httpx.ConnectError("refused"), False, False),
+        (httpx.ConnectTimeout("no route"), False, False),
+        (httpx.PoolTimeout("no connection free"), False, False),
+        (httpx.WriteError("broken pipe"), True, False),
+        (httpx.WriteTimeout("body not sent"), True, False),
+        (httpx.ReadTimeout("no answer"), True, True),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."), True, True),
+        (httpx.ReadError("connection reset"), True, True),
+    ],
+)
+async def test_a_failure_says_whether_discord_may_have_posted(
+    exc: Exception, sent: bool, may_have_posted: bool
+) -> None:
+    """A request that never left (no connection) or left incomplete (a write failed) cannot
+    have created a message; one whose answer was lost (read timeout, dropped connection) may
+    have: the lane must then mark its retry as a possible repeat."""
+    client = WebhookClient(transport=_Raising(exc))
+    try:
+        result = await client.execute(URL, MESSAGE)
+    finally:
+        await client.aclose()
+    assert result.outcome.kind is OutcomeKind.RETRY
+    assert result.sent is sent
+    assert result.outcome.may_have_posted is may_have_posted

@@ -122,7 +122,8 @@ async def test_5xx_is_retried_then_delivered(fake: FakeDiscord) -> None:
 async def test_persistent_5xx_dead_letters_after_retry_attempts(
     fake: FakeDiscord, status: int
 ) -> None:
-    """A webhook answering 5xx is tried DISCORD_RETRY_ATTEMPTS times, then dead-lettered."""
+    """A webhook answering 5xx is tried DISCORD_RETRY_ATTEMPTS times, then dead-lettered;
+    after a gateway's 502/504/524 (Discord may have posted it) the letter is uncertain."""
     url = fake.add_webhook()
     fake.set_status_override(url.split("/")[-2], status)
     n = notifier(fake, {"general": url}, retry_attempts=2)
@@ -131,7 +132,8 @@ async def test_persistent_5xx_dead_letters_after_retry_attempts(
     assert result.status is DeliveryStatus.DEAD_LETTERED
     assert fake.count_status(status) == 2
     (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.RETRIES_EXHAUSTED
+    expected = DeadLetterReason.RETRIES_EXHAUSTED if status == 500 else DeadLetterReason.UNCERTAIN
+    assert letter.reason is expected
     assert letter.retryable
     assert letter.http_status == status
 
@@ -188,7 +190,7 @@ async def test_disabled_webhook_comes_back_after_a_good_probe(fake: FakeDiscord)
     fake.set_status_override(webhook_id, None)
     await asyncio.sleep(0.25)
     result = await asyncio.wait_for(n.send("general", "b"), 5)
-    channels = n._start().channels
+    channels = n.lanes["general"].shared.channels
     for _ in range(500):  # the channel lookup follows the first delivery
         if channels.channel(webhook_id) is not None:
             break
@@ -358,7 +360,11 @@ async def test_close_dead_letters_what_cannot_be_sent(fake: FakeDiscord) -> None
     left = await n.aclose(0.2)
     fake.set_hang(False)
     assert left == 5
-    assert {letter.reason for letter in n.dead_letters.letters()} == {DeadLetterReason.SHUTDOWN}
+    # What the request carried timed out waiting for an answer: Discord may have it, so
+    # those are uncertain; any not carried yet are shutdown.
+    reasons = {letter.reason for letter in n.dead_letters.letters()}
+    assert DeadLetterReason.UNCERTAIN in reasons
+    assert reasons <= {DeadLetterReason.UNCERTAIN, DeadLetterReason.SHUTDOWN}
     assert await n.aclose() == 0
 
 

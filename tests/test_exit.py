@@ -79,7 +79,7 @@ def test_unhealthy_discord_at_exit_keeps_the_record_then_next_run_delivers(
     assert done.returncode == 0, done.stderr
     lines = library_lines(done.stderr)
     assert len(lines) == 1, done.stderr
-    assert "1 dead letter(s) kept in the store at" in lines[0]
+    assert "1 dead letter kept in the store at" in lines[0]
     assert str(store) in lines[0]
     assert fake_discord.messages == []
     fake_discord.reset()
@@ -143,7 +143,7 @@ def test_unreachable_discord_at_exit_keeps_the_record(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = library_lines(done.stderr)
     assert len(lines) == 1, done.stderr
-    assert "1 dead letter(s) kept in the store at" in lines[0]
+    assert "1 dead letter kept in the store at" in lines[0]
 
 
 def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_memory_only_letters_are_reported_lost(fake_discord: FakeDiscord, tmp_pa
     assert done.returncode == 0, done.stderr
     lost = [line for line in library_lines(done.stderr) if "LOST" in line]
     assert len(lost) == 1, done.stderr
-    assert "1 dead letter(s) LOST" in lost[0]
+    assert "1 dead letter LOST" in lost[0]
 
 
 # An interpreter of Python 3.12.0-3.12.2 with discord-logging installed, e.g. a venv made

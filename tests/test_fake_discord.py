@@ -861,7 +861,9 @@ def test_webhook_url_through_a_host_name(fake: FakeDiscord, client: httpx.Client
 
 
 def test_named_host_listens_only_on_loopback(fake: FakeDiscord) -> None:
-    """Every address ``localhost`` resolves to is served, and nothing beyond loopback."""
+    """Every address ``localhost`` resolves to is served, and nothing beyond loopback. Reads
+    FakeDiscord's _server and _server_v6: the listeners' bound addresses have no public view,
+    and probing from a non-loopback address needs a network this test cannot count on."""
     port = int(fake.host.rsplit(":", 1)[1])
     for family, _, _, _, address in socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM):
         with socket.socket(family, socket.SOCK_STREAM) as sock:

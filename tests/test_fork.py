@@ -87,7 +87,9 @@ print(json.dumps({{"hung": hung, "stores": len(opened), "written": written > 0}}
 
 def test_forks_during_store_writes_never_hang(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     """200 forks while the parent writes dead letters: every child ends at once, none builds a
-    store, and a preexec_fn child sees no store either."""
+    store, and a preexec_fn child sees no store either. The preexec check reads
+    DiscordHandler._store: the public ``store`` property builds the store on first use, the
+    very thing the check must not do."""
     url = fake_discord.add_webhook(host="localhost")
     fake_discord.set_status_override(url.split("/")[-2], 400)
     done = run_script(
@@ -114,10 +116,12 @@ handler = make_handler()
 log.addHandler(handler)
 log.error("start the worker")
 deadline = time.monotonic() + 10
-while handler._worker._notifier is None or handler._worker._notifier._shared is None:
+worker = handler.worker
+while "general" not in worker.notifier.lanes:
     assert time.monotonic() < deadline, "the worker did not start"
     time.sleep(0.01)
-store_io = handler._worker._notifier._shared.store_io
+store_io = worker.notifier.lanes["general"].shared.store_io
+destination = worker.notifier.lanes["general"].url.identity
 sink = handler.store.dead_letters
 stop = threading.Event()
 reads = 0
@@ -125,7 +129,7 @@ reads = 0
 def reader():
     global reads
     while not stop.is_set():
-        store_io.submit(sink.retryable, "general", 20).result()
+        store_io.submit(sink.retryable, destination, 20).result()
         reads += 1
         time.sleep(0.002)  # a lane reads in rounds; back to back, other processes starve
 
@@ -144,7 +148,7 @@ for _ in range({FORKS // 2}):
     pid = os.fork()
     if pid == 0:
         child = Store(os.environ["DISCORD_STORE_PATH"])
-        child.dead_letters.retryable("general", 5)
+        child.dead_letters.retryable(destination, 5)
         len(child.dead_letters)
         os._exit(0)
     hung += reaped_hung(pid)

@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import WEBHOOK, attach
 
 from discord_logging import DiscordHandler, ignore_logger
 from discord_logging.errors import ConfigurationError
@@ -31,14 +33,6 @@ def fake() -> Iterator[FakeDiscord]:
 def handler_for(fake: FakeDiscord, **options: Any) -> DiscordHandler:
     webhooks = options.pop("webhooks", None) or {"general": fake.add_webhook()}
     return DiscordHandler(webhooks=webhooks, allowed_hosts=fake.host, **options)
-
-
-def attach(handler: DiscordHandler, name: str = "app") -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    return logger
 
 
 def titles(fake: FakeDiscord) -> list[str]:
@@ -353,18 +347,157 @@ def test_sync_notifier(fake: FakeDiscord) -> None:
 
 def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) -> None:
     """Before a fork the worker's loop is held between callbacks (never inside a store call)
-    and runs again once the fork is done."""
+    and runs again once the fork is done. Calls the handler's _before_fork and
+    _after_fork_in_parent: they stand in for os.fork's hooks, so that the parent can be
+    watched between the two, which no public call allows."""
     handler = handler_for(fake)
     handler.flush(5)
-    worker = handler._worker
+    worker = handler.worker
     assert worker is not None
-    assert worker._loop is not None
     ran = threading.Event()
+
+    async def mark() -> None:
+        ran.set()
+
     handler._before_fork()
     try:
-        worker._loop.call_soon_threadsafe(ran.set)
+        caller = threading.Thread(target=worker.call, args=(mark, 5.0))
+        caller.start()
         assert not ran.wait(0.1)  # parked: nothing runs on the loop
     finally:
         handler._after_fork_in_parent()
     assert ran.wait(5)
+    caller.join(5)
     handler.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("redis://:S3cr/3tPart@localhost:6379/0", "S3cr"),
+        ("redis://user:hunter22@localhost:port/0", "hunter22"),
+    ],
+)
+def test_redis_url_redis_py_would_misread_is_refused_at_start_up(value: str, secret: str) -> None:
+    """A Redis URL whose password has an unescaped '/', or whose port is not a number, stops
+    the handler at start-up, naming the setting and the fix, never the password."""
+    with pytest.raises(ConfigurationError, match="DISCORD_REDIS_URL: ") as info:
+        DiscordHandler(webhooks={"general": WEBHOOK}, redis_url=value)
+    assert "Fix:" in str(info.value)
+    assert secret[:4] not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "secret"),
+    [
+        ("redis_url", "redis://:S3cr3tPart@localhost:6379/0?socket_timeout=soon", "S3cr"),
+        ("redis_url", "redis://user:hunter22@localhost:6379/0?health_check_interval=x", "hunter22"),
+    ],
+)
+def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
+    fake: FakeDiscord,
+    capfd: pytest.CaptureFixture[str],
+    setting: str,
+    value: str,
+    secret: str,
+) -> None:
+    """A setting that passes start-up but fails when delivery starts (a Redis URL with an
+    option redis-py cannot read) does not swallow records: each is counted as dropped
+    (worker_failed), flush() says False, one stderr line names the setting and the fix, and
+    no part of the password appears anywhere."""
+    handler = DiscordHandler(
+        webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, **{setting: value}
+    )
+    log = logging.getLogger("test.cannot_start")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        for i in range(5):
+            log.warning("record %d", i)
+        deadline = time.monotonic() + 5
+        while handler.stats()["dropped"].get("worker_failed", 0) < 5:
+            assert time.monotonic() < deadline, handler.stats()
+            time.sleep(0.01)
+        assert handler.flush(1.0) is False
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    stats = handler.stats()
+    assert stats["dropped"] == {"worker_failed": 5}
+    assert fake.messages == []
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("discord-logging")]
+    assert len(lines) == 1, err
+    assert "DISCORD_REDIS_URL" in lines[0]
+    assert "percent-encode" in lines[0]
+    assert secret not in err
+    assert secret[:4] not in err
+
+
+def test_a_certificate_file_without_certificates_counts_records_and_names_the_setting(
+    fake: FakeDiscord,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """SSL_CERT_FILE naming a file that exists but holds no certificate (start-up only checks
+    that it can be opened; a missing one is refused there): delivery cannot start; records
+    are counted as dropped and one stderr line names SSL_CERT_FILE."""
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(junk))
+    handler = DiscordHandler(webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host)
+    log = logging.getLogger("test.cannot_start_tls")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.warning("one record")
+        deadline = time.monotonic() + 5
+        while not handler.stats()["dropped"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert handler.stats()["dropped"] == {"worker_failed": 1}
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("discord-logging")]
+    assert len(lines) == 1, err
+    assert "SSL_CERT_FILE" in lines[0]
+
+
+@pytest.mark.parametrize("keeper", ["memory sink", "unusable store"])
+def test_limits_are_shared_through_the_store_directory_whatever_keeps_the_letters(
+    fake: FakeDiscord, tmp_path: Path, keeper: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With a custom MemoryDeadLetters sink, or a store that cannot be used, the handler still
+    counts in the limits the host's processes share (the store directory), and where that
+    directory cannot be used either it keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never
+    the whole limit beside the others."""
+    from discord_logging import MemoryDeadLetters
+
+    options: dict[str, Any] = {"store_path": str(tmp_path / "store")}
+    if keeper == "memory sink":
+        options["dead_letters"] = MemoryDeadLetters()
+    else:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        options["store_path"] = str(blocker / "store")
+    handler = DiscordHandler(
+        webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, **options
+    )
+    log = logging.getLogger(f"test.limits.{keeper}")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.warning("one")
+        handler.flush(5)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    coordination = handler.stats()["coordination"]
+    assert coordination["backend"] == "host"
+    assert len(fake.messages) == 1
+    if keeper == "unusable store":
+        assert coordination["fallbacks"] >= 1
+        assert "keeps to 7 messages per 60 s" in capfd.readouterr().err

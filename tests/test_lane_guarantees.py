@@ -5,6 +5,7 @@ deadline neither duplicates nor loses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from discord_schema import validate_webhook_payload
+from letterkit import destination_of
 
 from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason, MemoryDeadLetters
@@ -58,6 +60,12 @@ def titles(fake: FakeDiscord) -> list[str]:
             else:
                 shown.append(embed["title"])
     return shown
+
+
+def lane_task(name: str = "general") -> asyncio.Task[Any]:
+    """The running task of lane ``name`` on this loop, by the name the notifier gives it."""
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == f"discord-lane-{name}"]
+    return task
 
 
 async def until(condition: Any, timeout: float) -> bool:
@@ -146,7 +154,7 @@ async def test_transport_raising_anything_is_retried_then_kept(fake: FakeDiscord
     n = notifier(fake, fake.add_webhook(), transport=_Raising(), retry_attempts=2)
     first = await asyncio.wait_for(n.send_notification(note(0)), 5)
     assert n.lanes["general"].busy is False
-    assert not n._tasks[0].done()
+    assert not lane_task().done()
     await n.aclose()
     assert first.status is DeliveryStatus.DEAD_LETTERED
     (letter,) = n.dead_letters.letters()
@@ -205,7 +213,8 @@ async def test_three_503_blip_is_delivered_within_seconds(fake: FakeDiscord) -> 
     n.submit(note(0))
     lane = n.lanes["general"]
     assert not await until(lambda: len(n.dead_letters) == 1 and not lane.busy, 4)
-    assert lane.redelivery.next_refill - n._clock() <= 1.0  # the schedule: back in about a second
+    # The schedule: back in about a second.
+    assert lane.redelivery.next_refill - lane.shared.clock() <= 1.0
     assert not await until(lambda: n.stats.get("redelivered") == 1, 3)
     await n.aclose()
     assert n.stats.get("redelivered") == 1
@@ -218,10 +227,16 @@ async def test_start_redelivers_kept_letters_without_any_record(fake: FakeDiscor
     """start() runs the lanes at once: letters an earlier run kept go out, oldest first,
     without a new record."""
     kept = MemoryDeadLetters()
+    url = fake.add_webhook()
+    to = destination_of(url)
     for i in range(3):
-        kept.add(DeadLetter(note(i), "general", DeadLetterReason.SHUTDOWN, dead_at=float(i)))
-    kept.add(DeadLetter(note(9), "general", DeadLetterReason.POISON))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+        kept.add(
+            DeadLetter(
+                note(i), "general", DeadLetterReason.SHUTDOWN, dead_at=float(i), destination=to
+            )
+        )
+    kept.add(DeadLetter(note(9), "general", DeadLetterReason.POISON, destination=to))
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     n.start()  # idempotent
     assert len(n.lanes) == 1
@@ -256,8 +271,17 @@ async def test_store_reads_run_off_the_event_loop(fake: FakeDiscord) -> None:
     """A durable store's reads (SQLite may wait for another process's lock) run on the store's
     own thread, never the loop's, and that thread closes its connections at aclose."""
     kept = DurableLetters()
-    kept.add(DeadLetter(note(0), "general", DeadLetterReason.SHUTDOWN, dead_at=0.0))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+    url = fake.add_webhook()
+    kept.add(
+        DeadLetter(
+            note(0),
+            "general",
+            DeadLetterReason.SHUTDOWN,
+            dead_at=0.0,
+            destination=destination_of(url),
+        )
+    )
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     assert not await until(lambda: len(kept) == 0, 5)
     await n.aclose()
@@ -288,19 +312,21 @@ async def test_no_request_starts_too_close_to_the_deadline(fake: FakeDiscord) ->
 async def test_request_while_closing_is_bounded_by_the_deadline(fake: FakeDiscord) -> None:
     """A retry that starts while closing gets the time left as its timeout: a slow Discord
     answers too late, the lane ends on its own by the deadline (not cancelled mid-request)
-    and keeps the record as `shutdown`."""
+    and keeps the record as `uncertain`: the request went out whole, and this Discord does
+    create the message once its latency is over, so a later post must say it may repeat."""
     n = notifier(fake, fake.add_webhook(), timeout_seconds=30)
     fake.fail_next(1, 503)
     await asyncio.wait_for(until_sent(n, fake), 2)  # answered 503: a retry is due in 0.5 s
+    task = lane_task()
     fake.set_latency(5)
     closing = asyncio.ensure_future(n.aclose(1.2))
     done, _ = await asyncio.wait([closing], timeout=3)
     fake.set_latency(0)
     assert done, "close() waited past the deadline for a slow request"
     assert closing.result() == 1
-    assert not n._tasks[0].cancelled()
+    assert not task.cancelled()
     (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.SHUTDOWN
+    assert letter.reason is DeadLetterReason.UNCERTAIN
 
 
 async def until_sent(n: Notifier, fake: FakeDiscord) -> None:
@@ -335,8 +361,9 @@ async def test_request_cut_off_in_flight_is_kept_as_uncertain(fake: FakeDiscord)
     n.submit(note(0))
     await asyncio.sleep(0.1)
     assert n.lanes["general"].in_flight
-    n._tasks[0].cancel()
-    await asyncio.gather(*n._tasks, return_exceptions=True)
+    task = lane_task()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
     fake.set_hang(False)
     await n.aclose()
     (letter,) = n.dead_letters.letters()
@@ -350,9 +377,11 @@ async def test_uncertain_letter_is_redelivered_with_a_visible_note(fake: FakeDis
     the embed stays valid even when the record fills the 6000 characters."""
     kept = MemoryDeadLetters()
     big = note(0, message="y" * 6000, fields=tuple((f"k{i}", "v" * 200) for i in range(6)))
-    kept.add(DeadLetter(big, "general", DeadLetterReason.UNCERTAIN))
-    kept.add(DeadLetter(note(1), "general", DeadLetterReason.SHUTDOWN))
-    n = notifier(fake, fake.add_webhook(), dead_letters=kept)
+    url = fake.add_webhook()
+    to = destination_of(url)
+    kept.add(DeadLetter(big, "general", DeadLetterReason.UNCERTAIN, destination=to))
+    kept.add(DeadLetter(note(1), "general", DeadLetterReason.SHUTDOWN, destination=to))
+    n = notifier(fake, url, dead_letters=kept)
     n.start()
     for _ in range(200):
         if len(kept) == 0:
@@ -406,10 +435,15 @@ async def test_claims_on_queued_letters_are_renewed_every_30_seconds(fake: FakeD
     now = [1000.0]
     kept = RecordingLetters()
     letters = [note(i) for i in range(2)]
+    url = fake.add_webhook()
     for letter in letters:
-        kept.add(DeadLetter(letter, "general", DeadLetterReason.SHUTDOWN))
+        kept.add(
+            DeadLetter(
+                letter, "general", DeadLetterReason.SHUTDOWN, destination=destination_of(url)
+            )
+        )
     n = Notifier(
-        webhooks={"general": fake.add_webhook()},
+        webhooks={"general": url},
         allowed_hosts=fake.host,
         dead_letters=kept,
         clock=lambda: now[0],
@@ -435,8 +469,8 @@ async def test_no_retry_is_scheduled_past_the_retry_deadline(fake: FakeDiscord) 
     not waited for; the record is kept as retries_exhausted at once."""
     url = fake.add_webhook()
     fake.set_status_override(url.split("/")[-2], 503)
-    n = notifier(fake, url, retry_attempts=20)
-    n._config.retry_deadline = 1.0  # backoff (rand 0): 0.5 s, then 1 s: the second ends past it
+    # Backoff (rand 0): 0.5 s, then 1 s: the second ends past the deadline.
+    n = notifier(fake, url, retry_attempts=20, retry_deadline=1.0)
     result = await asyncio.wait_for(n.send_notification(note(0)), 5)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
@@ -462,13 +496,21 @@ async def test_a_look_that_finds_nothing_free_looks_again_within_seconds(
         return [] if held_elsewhere else real(webhook, limit, **kwargs)
 
     sink.retryable = retryable  # type: ignore[method-assign]
+    url = fake.add_webhook()
     for i in range(200):
-        sink.add(DeadLetter(note(i), "general", DeadLetterReason.RETRIES_EXHAUSTED))
-    n = notifier(fake, fake.add_webhook(), dead_letters=sink)
+        sink.add(
+            DeadLetter(
+                note(i),
+                "general",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                destination=destination_of(url),
+            )
+        )
+    n = notifier(fake, url, dead_letters=sink)
     n.start()
     lane = n.lanes["general"]
     assert not await until(lambda: len(looks) >= 1, 2)
-    assert lane.redelivery.next_refill - n._clock() <= 1.0
+    assert lane.redelivery.next_refill - lane.shared.clock() <= 1.0
     held_elsewhere = False  # the other process finished (or gave them up)
     assert not await until(lambda: n.stats.get("redelivered") >= 1, 3)
     await n.aclose()
@@ -572,3 +614,52 @@ async def test_flush_does_not_wait_for_overflow_of_a_failing_webhook(fake: FakeD
     assert loop.time() - started < 15  # not the whole timeout: the kept letters stay kept
     assert len(n.dead_letters) == 20
     await n.aclose()
+
+
+@pytest.mark.parametrize("status", [502, 504, 524, None])
+async def test_a_lost_answer_is_posted_again_with_the_repeat_note(
+    fake: FakeDiscord, status: int | None
+) -> None:
+    """Discord created the message but its answer was lost (a gateway's 502/504/524, or the
+    connection closed with no answer): the retry says it may repeat an earlier message, so
+    nothing is posted twice unmarked (rule 3)."""
+    url = fake.add_webhook()
+    fake.lose_answers(1, status)
+    n = notifier(fake, url)
+    result = await n.send_notification(note(1))
+    await n.aclose()
+    assert result.ok
+    first, second = fake.messages
+    assert "footer" not in first.payload["embeds"][0] or not first.payload["embeds"][0]["footer"][
+        "text"
+    ].startswith(REPEAT_NOTE)
+    assert second.payload["embeds"][0]["footer"]["text"].startswith(REPEAT_NOTE)
+
+
+async def test_a_request_that_never_left_is_retried_without_the_note(fake: FakeDiscord) -> None:
+    """A 503 (Discord refused to work on it) is retried as it was: one message, no note."""
+    url = fake.add_webhook()
+    fake.fail_next(1, 503)
+    n = notifier(fake, url)
+    result = await n.send_notification(note(1))
+    await n.aclose()
+    assert result.ok
+    (only,) = fake.messages
+    assert REPEAT_NOTE not in json.dumps(only.payload, ensure_ascii=False)
+
+
+async def test_answers_lost_until_retries_run_out_keep_the_letter_marked(fake: FakeDiscord) -> None:
+    """A notification whose answers kept getting lost until its retries ran out is kept as
+    uncertain (not retries_exhausted), so its eventual redelivery still carries the note."""
+    url = fake.add_webhook()
+    kept = MemoryDeadLetters()
+    fake.lose_answers(10, 504)
+    n = notifier(fake, url, dead_letters=kept, retry_attempts=2)
+    await n.send_notification(note(1))
+    await n.aclose()
+    (letter,) = kept.letters()
+    assert letter.reason is DeadLetterReason.UNCERTAIN
+    assert "504" in (letter.error or "")
+    first, second = fake.messages
+    assert REPEAT_NOTE in json.dumps(second.payload, ensure_ascii=False)
+    assert REPEAT_NOTE not in json.dumps(first.payload, ensure_ascii=False)

@@ -18,7 +18,7 @@ from discord_logging.delivery.redelivery import (
 from discord_logging.render import message_limits as limits
 from discord_logging.render.packing import DIGEST_MAX_RECORDS
 from discord_logging.render.templating import EmbedRenderer, sample_notification
-from discord_logging.testing._validation import Accepted, validate
+from discord_logging.testing import Accepted, validate
 
 
 @pytest.mark.parametrize(

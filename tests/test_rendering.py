@@ -20,7 +20,7 @@ from discord_logging.render.packing import pack
 from discord_logging.render.payload import build_payload
 from discord_logging.render.templating import EmbedRenderer, sample_notification
 from discord_logging.render.text import BLANK_TITLE, is_blank
-from discord_logging.testing._validation import Accepted, validate
+from discord_logging.testing import Accepted, validate
 
 
 def make(alert_type: str = "error", **changes: object) -> object:

@@ -41,7 +41,7 @@ def test_kept_letters_are_redelivered_without_a_record(
     fake_discord.fail_next(10_000, 503)
     first = run_script(FIRST_RUN, script_env(fake_discord, url, store, 1.0), tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "3 dead letter(s) kept in the store" in " ".join(library_lines(first.stderr))
+    assert "3 dead letters kept in the store" in " ".join(library_lines(first.stderr))
     fake_discord.reset()
     path = tmp_path / "quiet.py"
     path.write_text(PRELUDE + QUIET_RUN, encoding="utf-8")

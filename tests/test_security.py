@@ -34,7 +34,11 @@ def test_token_never_appears_in_anything_written(
         fake.set_status_override(broken.split("/")[-2], 503)
         gone = fake.add_webhook(token=SECRET + "3")
         fake.delete_webhook(gone.split("/")[-2])
-        caplog.set_level(logging.DEBUG)  # httpx and httpcore at their chattiest
+        caplog.set_level(logging.DEBUG)
+        # httpx and httpcore at their chattiest: configured by the user, so the library's own
+        # request lines are kept (and must be redacted).
+        caplog.set_level(logging.DEBUG, logger="httpx")
+        caplog.set_level(logging.DEBUG, logger="httpcore")
         handler = DiscordHandler(
             webhooks={"general": good, "error": broken, "security": gone},
             allowed_hosts=fake.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -14,14 +15,16 @@ import textwrap
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from letterkit import DESTINATION, destination_of
 
-from discord_logging import DiscordHandler
+from discord_logging import DiscordHandler, Notifier
+from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.store import Store
-from discord_logging.store._disk import UnsafeStoreRow, delete_many, open_cache, put_many
+from discord_logging.store import Store, UnsafeStoreRow, delete_many, open_cache, put_many
 from discord_logging.testing import FakeDiscord
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -37,7 +40,15 @@ def note(i: int = 0, alert_type: str = "error", created: float | None = None) ->
 
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
-    return DeadLetter(note(i), "general", reason, attempts=3, error="503", dead_at=EPOCH + i)
+    return DeadLetter(
+        note(i),
+        "general",
+        reason,
+        attempts=3,
+        error="503",
+        dead_at=EPOCH + i,
+        destination=DESTINATION,
+    )
 
 
 def delivered(n: Notification, message_id: str = "42") -> NotificationResult:
@@ -61,7 +72,7 @@ def test_values_are_json_never_pickle(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter())
     store.close()
-    db = tmp_path / "deadletters" / "general" / "cache.db"
+    db = tmp_path / "deadletters" / DESTINATION / "cache.db"
     with closing(sqlite3.connect(db)) as con, con:
         rows = con.execute("SELECT mode, value FROM Cache").fetchall()
     assert rows
@@ -120,7 +131,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.dead_letters.add(letter(1))
     store.dead_letters.add(letter(2))
     store.close()
-    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / DESTINATION / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ? WHERE rowid = 1", (pickle.dumps("x"),))
     store = Store(tmp_path)
     letters = store.dead_letters.letters()
@@ -162,9 +173,9 @@ def test_retryable_is_oldest_first_per_webhook_and_claimed(tmp_path: Path) -> No
     for i in (3, 1, 2):
         sink.add(letter(i))
     sink.add(letter(9, DeadLetterReason.POISON))
-    first = sink.retryable("general", 10)
+    first = sink.retryable(DESTINATION, 10)
     assert [x.notification.title for x in first] == ["record 1", "record 2", "record 3"]
-    assert sink.retryable("general", 10) == []  # claimed by us already... by this process
+    assert sink.retryable(DESTINATION, 10) == []  # claimed by us already... by this process
     store.close()
 
 
@@ -176,7 +187,7 @@ def test_delivered_letter_is_never_posted_again(tmp_path: Path) -> None:
     store.dead_letters.sync()
     assert store.history is not None
     store.history.record(dead.notification, delivered(dead.notification), "general")
-    assert store.dead_letters.retryable("general", 10) == []
+    assert store.dead_letters.retryable(DESTINATION, 10) == []
     assert len(store.dead_letters) == 0
     store.close()
 
@@ -331,11 +342,145 @@ def test_planted_row_can_be_purged(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.dead_letters.add(letter(1))
     store.close()
-    with closing(sqlite3.connect(tmp_path / "deadletters" / "general" / "cache.db")) as con, con:
+    with closing(sqlite3.connect(tmp_path / "deadletters" / DESTINATION / "cache.db")) as con, con:
         con.execute("UPDATE Cache SET mode = 4, value = ?", (pickle.dumps("x"),))
     store = Store(tmp_path)
     assert store.durable is not None
     assert store.durable.letters() == []
     assert store.durable.purge() == 1
     assert len(store.dead_letters) == 0
+    store.close()
+
+
+async def test_a_letter_kept_for_one_app_is_never_posted_by_another_sharing_the_store(
+    tmp_path: Path,
+) -> None:
+    """Two apps with their own webhooks share one store (the default store is one per OS
+    user): app B never posts what app A kept for its own webhook; A's next run does (rule 2,
+    docs/architecture.md "A letter's life")."""
+    with FakeDiscord() as fake:
+        url_a, url_b = fake.add_webhook(), fake.add_webhook()
+        store = Store(tmp_path)
+        private = DeadLetter(
+            build_notification("error", "app A private: customer 4242 card declined"),
+            "error",
+            DeadLetterReason.RETRIES_EXHAUSTED,
+            dead_at=time.time() - 60,
+            destination=destination_of(url_a),
+        )
+        store.dead_letters.add(private)
+        store.dead_letters.sync()
+        for url in (url_b, url_a):  # app B starts first, then app A
+            app = Notifier(
+                webhooks={"error": url}, allowed_hosts=fake.host, dead_letters=store.dead_letters
+            )
+            app.start()  # its lane looks for kept letters at once
+            for _ in range(30):
+                await asyncio.sleep(0.01)
+                if fake.messages:
+                    break
+            await app.aclose()
+            if url == url_b:
+                assert fake.messages == [], "app B posted app A's letter"
+        store.close()
+        (message,) = fake.messages
+        assert message.webhook_id == url_a.split("/")[-2]
+        assert "customer 4242" in json.dumps(message.payload)
+
+
+async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path) -> None:
+    """A handler's overflow claimed by another live process is still owed: flush() says False
+    while that process holds the letters (a count's guess said True and the letters were
+    delivered after the script had gone), and True once they went out (rule 4)."""
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        store = Store(tmp_path)
+        n = Notifier(
+            webhooks={"general": url},
+            allowed_hosts=fake.host,
+            dead_letters=store.dead_letters,
+            queue_size=2,
+            rate_limit=100,
+        )
+        fake.set_hang(True)  # the first request waits: the rest queues, then overflows
+        for i in range(10):
+            n.submit(build_notification("general", f"burst {i}"))
+        store.dead_letters.sync()
+        kept = store.dead_letters.letters()
+        assert len(kept) >= 5
+        claim_all = (
+            "import sys\n"
+            "from discord_logging.store import Store\n"
+            f"store = Store({str(tmp_path)!r})\n"
+            "for x in store.durable.letters():\n"
+            "    assert store.durable.claim(x.id)\n"
+            "print('claimed', flush=True)\n"
+            "sys.stdin.readline()\n"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", claim_all],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "claimed"
+            fake.set_hang(False)
+            assert await n.flush(1.0) is False  # the other process still has them
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+            if holder.stdout is not None:
+                holder.stdout.close()
+        # The holder is gone: its claims are taken over and the letters go out.
+        assert await n.flush(15.0) is True
+        await n.aclose()
+        store.close()
+        titles = sorted(e["title"] for m in fake.messages for e in m.payload["embeds"])
+        assert titles == sorted(f"burst {i}" for i in range(10))  # each exactly once
+
+
+def test_a_letter_delivered_since_it_was_listed_cannot_be_claimed(tmp_path: Path) -> None:
+    """An operator's flush works from a list read at its start: a letter the application
+    delivered (and removed) meanwhile cannot be claimed from that list, so it is not posted
+    again (the claim checks, in its transaction, that the letter is still kept)."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    sink.add(letter(1))
+    sink.sync()
+    durable = store.durable
+    assert durable is not None
+    (listed,) = durable.letters()
+    sink.remove(listed.id)  # delivered by the application meanwhile
+    sink.sync()
+    assert durable.claim(listed.id) is False
+    store.close()
+
+
+def test_the_history_is_written_before_the_removal_it_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivered letter's history entry reaches the disk before its removal: a reader in
+    between finds it delivered, never neither kept nor delivered."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    kept = letter(2)
+    sink.add(kept)
+    sink.sync()
+    order: list[str] = []
+    history, durable = store.history, store.durable
+    assert history is not None
+    assert durable is not None
+
+    def spy(name: str, real: Any) -> Any:
+        return lambda *args: (order.append(name), real(*args))[1]
+
+    monkeypatch.setattr(history, "record_many", spy("history", history.record_many))
+    monkeypatch.setattr(durable, "write", spy("letters", durable.write))
+    store.record(kept.notification, delivered(kept.notification), "general")
+    sink.remove(kept.id)
+    sink.sync()
+    assert order == ["history", "letters"]
     store.close()

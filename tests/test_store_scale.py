@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store
-from discord_logging.store._disk import open_cache
+from discord_logging.store import Store, open_cache
 from discord_logging.store.history import entry_key
 
 NOW = time.time()
@@ -26,7 +26,13 @@ def letter(
     size: int = 10,
 ) -> DeadLetter:
     n = Notification(alert_type="error", title=f"record {i}", message="x" * size)
-    return DeadLetter(n, "general", reason, dead_at=NOW - 3600 + i if dead_at is None else dead_at)
+    return DeadLetter(
+        n,
+        "general",
+        destination=DESTINATION,
+        reason=reason,
+        dead_at=NOW - 3600 + i if dead_at is None else dead_at,
+    )
 
 
 @pytest.fixture
@@ -57,7 +63,7 @@ def test_retryable_reads_in_proportion_to_what_it_returns(
         sink.add(letter(i))
     sink.sync()
     rows_read[0] = 0
-    found = sink.retryable("general", 50)
+    found = sink.retryable(DESTINATION, 50)
     assert [x.notification.title for x in found] == [f"record {i}" for i in range(2000, 2005)]
     assert rows_read[0] <= 10
     assert len(sink) == 2005
@@ -72,7 +78,7 @@ def test_retryable_stops_at_its_limit(tmp_path: Path, rows_read: list[int]) -> N
         sink.add(letter(i))
     sink.sync()
     rows_read[0] = 0
-    assert [x.notification.title for x in sink.retryable("general", 3)] == [
+    assert [x.notification.title for x in sink.retryable(DESTINATION, 3)] == [
         "record 0",
         "record 1",
         "record 2",
@@ -94,12 +100,14 @@ def test_retryable_finds_letters_behind_many_claimed_by_a_live_process(tmp_path:
     durable = store.durable
     assert durable is not None
     other = os.getppid()  # alive, and not this process
+    index = open_cache(tmp_path / "deadletters-index")  # the claims, as that process writes them
     for x in sorted(durable.letters(), key=lambda x: x.dead_at)[:500]:
-        durable._index.set(f"claim:{x.id}", other, expire=120)
+        index.set(f"claim:{x.id}", other, expire=120)
+    index.close()
     looks, cut = [], []
     while len(looks) < 10 and not (looks and looks[-1]):
-        looks.append(sink.retryable("general", 50))
-        cut.append(sink.scan_cut_short("general"))
+        looks.append(sink.retryable(DESTINATION, 50))
+        cut.append(sink.scan_cut_short(DESTINATION))
     # 150 keys passed per look (50 + SCAN_SLACK): three empty looks, each cut short, then 50
     assert [len(found) for found in looks] == [0, 0, 0, 50]
     assert cut == [True, True, True, False]
@@ -111,11 +119,11 @@ def plant_old_layout(path: Path, letters: list[DeadLetter]) -> None:
     """Write ``letters`` as stores written before the split keep them: every letter under
     deadletters/<webhook>/, the index holding [webhook, key]."""
     index = open_cache(path / "deadletters-index")
-    cache = open_cache(path / "deadletters" / "general")
+    cache = open_cache(path / "deadletters" / DESTINATION)
     for x in letters:
         key = entry_key(x.dead_at, x.id)
         cache.set(key, x.to_dict())
-        index.set(f"id:{x.id}", ["general", key])
+        index.set(f"id:{x.id}", [DESTINATION, key])
     cache.close()
     index.close()
 
@@ -130,17 +138,17 @@ def test_a_store_written_before_the_split_is_read_and_migrated(
     store = Store(tmp_path)
     sink = store.dead_letters
     assert [x.notification.title for x in sink.letters()] == [f"record {i}" for i in range(101)]
-    (found,) = sink.retryable("general", 10)
+    (found,) = sink.retryable(DESTINATION, 10)
     assert found.notification.title == "record 100"
     durable = store.durable
     assert durable is not None
     assert durable.misplaced == 100
     durable.move_misplaced()  # what the writer does after such a read
-    assert (tmp_path / "deadletters-held" / "general").is_dir()
+    assert (tmp_path / "deadletters-held" / DESTINATION).is_dir()
     sink.remove(found.id)
     sink.sync()
     rows_read[0] = 0
-    assert sink.retryable("general", 10) == []
+    assert sink.retryable(DESTINATION, 10) == []
     assert rows_read[0] == 0
     assert len(sink) == 100
     poison = old[5]

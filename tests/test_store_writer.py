@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,10 +16,11 @@ from typing import Any
 
 import diskcache
 import pytest
+from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store
+from discord_logging.store import Store, claimant, holds, open_cache
 from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -24,7 +28,9 @@ EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retentio
 
 def letter(i: int = 0, reason: DeadLetterReason = DeadLetterReason.RETRIES_EXHAUSTED) -> DeadLetter:
     n = Notification(alert_type="error", title=f"record {i}", message=f"message {i}")
-    return DeadLetter(n, "general", reason, attempts=1, dead_at=EPOCH + i)
+    return DeadLetter(
+        n, "general", destination=DESTINATION, reason=reason, attempts=1, dead_at=EPOCH + i
+    )
 
 
 def on_disk(path: Path) -> list[str]:
@@ -34,6 +40,12 @@ def on_disk(path: Path) -> list[str]:
         return [x.notification.title for x in store.dead_letters.letters()]
     finally:
         store.close()
+
+
+def claims(path: Path) -> diskcache.Cache:
+    """The store's index at ``path``, where redelivery claims are kept, opened as another
+    process sharing the store opens it (close it when done)."""
+    return open_cache(path / "deadletters-index")
 
 
 def wait_for(condition: Any, seconds: float = 5.0) -> bool:
@@ -136,7 +148,8 @@ def test_the_writer_commits_without_closing_the_store(tmp_path: Path) -> None:
 
 def test_remove_is_buffered_and_never_redelivered_meanwhile(tmp_path: Path) -> None:
     """remove() writes nothing on the caller's thread; until the writer commits it, the
-    letter is not handed out for redelivery."""
+    letter is not handed out for redelivery. Reaches Store._stop_writer: holding the writer
+    back so that writes stay buffered is nothing a public call does."""
     store = Store(tmp_path)
     sink = store.dead_letters
     sink.add(letter(1))
@@ -148,7 +161,7 @@ def test_remove_is_buffered_and_never_redelivered_meanwhile(tmp_path: Path) -> N
     first = durable.letters()[0]
     sink.remove(first.id)
     assert durable.get(first.id) is not None  # still on disk: not written inline
-    assert [x.notification.title for x in sink.retryable("general", 10)] == ["record 2"]
+    assert [x.notification.title for x in sink.retryable(DESTINATION, 10)] == ["record 2"]
     sink.sync()
     assert durable.get(first.id) is None
     store.close()
@@ -177,9 +190,11 @@ def test_close_starts_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_close_stops_the_writer_thread(tmp_path: Path) -> None:
     """close() ends the writer it started earlier (which closed its own connections)."""
     store = Store(tmp_path)
+    before = set(threading.enumerate())
     store.dead_letters.add(letter(1))
-    writer = store._writer
-    assert writer is not None
+    (writer,) = [
+        t for t in threading.enumerate() if t not in before and t.name == "discord-logging-store"
+    ]
     assert writer.is_alive()
     store.close()
     assert not writer.is_alive()
@@ -190,7 +205,8 @@ def test_a_transient_error_is_retried_not_a_fallback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A busy store (diskcache.Timeout, 'database is locked') is tried again: no switch to
-    memory, nothing said, the letter lands on disk."""
+    memory, nothing said, the letter lands on disk. Patches _write_buffer.TRANSIENT_BACKOFF
+    only to skip the backoff's sleeps: no public setting tunes it."""
     store = Store(tmp_path)
     durable = store.durable
     assert durable is not None
@@ -240,7 +256,7 @@ def test_the_disk_is_tried_again_and_memory_letters_move_back(
     assert store.memory_only == 0
     err = capsys.readouterr().err
     assert err.count("cannot be used") == 1
-    assert err.count("works again; 2 dead letter(s)") == 1
+    assert err.count("works again; 2 dead letters") == 1
     store.close()
     assert on_disk(tmp_path) == ["record 1", "record 2"]
 
@@ -250,7 +266,9 @@ def test_close_tries_a_busy_store_once_more_before_letters_are_lost(
 ) -> None:
     """A store that fell back to memory because it stayed busy past the retries (SQLite's
     lock held by other processes) writes its memory letters to disk at close once it is free,
-    even within 30 s of the last try: letters that would die with the process are kept."""
+    even within 30 s of the last try: letters that would die with the process are kept.
+    Patches _write_buffer.TRANSIENT_BACKOFF only to skip the backoff's sleeps: no public
+    setting tunes it."""
     store = Store(tmp_path)
     assert store.durable is not None
     real = DurableDeadLetters.write
@@ -267,7 +285,9 @@ def test_close_tries_a_busy_store_once_more_before_letters_are_lost(
     monkeypatch.setattr(DurableDeadLetters, "write", real)
     store.close()
     assert store.memory_only == 0
-    assert "works again; 1 dead letter(s)" in capsys.readouterr().err
+    assert (
+        "works again; 1 dead letter kept in memory meanwhile was moved" in capsys.readouterr().err
+    )
     assert on_disk(tmp_path) == ["record 1"]
 
 
@@ -283,7 +303,7 @@ def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     assert durable is not None
     mine, theirs, free = (x.id for x in durable.letters())
     assert durable.claim(mine, lease=5)
-    index = durable._index
+    index = claims(tmp_path)
     index.set(f"claim:{theirs}", os.getppid(), expire=5)  # a live process holds it
     before = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
     sink.renew([mine, theirs, free])
@@ -292,6 +312,7 @@ def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     assert after[mine] > before[mine] + 60  # the full lease (120 s) from now
     assert after[theirs] == before[theirs]
     assert index.get(f"claim:{free}") is None
+    index.close()
     store.close()
 
 
@@ -301,11 +322,11 @@ def test_a_failed_redelivery_releases_its_claim(tmp_path: Path) -> None:
     sink = store.dead_letters
     sink.add(letter(1))
     sink.sync()
-    (taken,) = sink.retryable("general", 10)
-    assert sink.retryable("general", 10) == []  # claimed: queued in this process
+    (taken,) = sink.retryable(DESTINATION, 10)
+    assert sink.retryable(DESTINATION, 10) == []  # claimed: queued in this process
     sink.add(taken)  # the redelivery failed: the same letter again
     sink.sync()
-    assert [x.id for x in sink.retryable("general", 10)] == [taken.id]
+    assert [x.id for x in sink.retryable(DESTINATION, 10)] == [taken.id]
     store.close()
 
 
@@ -322,18 +343,21 @@ def test_memory_only_counts_what_would_be_lost(tmp_path: Path) -> None:
 
 def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Path) -> None:
     """A retryable letter still waiting for the writer is handed out at once (claimed); the
-    write that follows keeps that claim, so it is not handed out twice."""
+    write that follows keeps that claim, so it is not handed out twice. Reaches
+    Store._stop_writer: holding the writer back so that the letter stays buffered is nothing
+    a public call does."""
     store = Store(tmp_path)
     store._stop_writer()  # hold the writer back: the letter stays buffered
     sink = store.dead_letters
     sink.add(letter(1))
-    (taken,) = sink.retryable("general", 10)
-    assert sink.retryable("general", 10) == []  # claimed while still buffered
+    (taken,) = sink.retryable(DESTINATION, 10)
+    assert sink.retryable(DESTINATION, 10) == []  # claimed while still buffered
     sink.sync()
-    assert sink.retryable("general", 10) == []  # the write kept the claim
-    durable = store.durable
-    assert durable is not None
-    assert durable._index.get(f"claim:{taken.id}") == os.getpid()
+    assert sink.retryable(DESTINATION, 10) == []  # the write kept the claim
+    assert store.durable is not None
+    index = claims(tmp_path)
+    assert index.get(f"claim:{taken.id}") == claimant()
+    index.close()
     store.close()
 
 
@@ -342,12 +366,14 @@ def test_a_letter_delivered_before_its_first_write_is_not_remembered_as_claimed(
 ) -> None:
     """A letter handed out while buffered and delivered before the writer wrote it leaves
     nothing behind in the buffer's claims: a long-lived process does not grow by one id per
-    such letter."""
+    such letter. Reaches Store._stop_writer (holding the writer back, which no public call
+    does) and Store._buffer: the claims it must not keep are internal state with no public
+    view."""
     store = Store(tmp_path)
     store._stop_writer()
     sink = store.dead_letters
     sink.add(letter(1))
-    (taken,) = sink.retryable("general", 10)
+    (taken,) = sink.retryable(DESTINATION, 10)
     sink.remove(taken.id)  # delivered
     sink.sync()
     assert store._buffer.claimed() == frozenset()
@@ -361,14 +387,17 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     """A lane's read on the store thread while the writer is between two chunks of a write
     waits for the whole write (they take turns: the event loop then competes for the GIL with
     one of them, not two), and every letter it is handed, written or still buffered, is
-    claimed on disk: no other process finds one unclaimed and sends it a second time."""
+    claimed on disk: no other process finds one unclaimed and sends it a second time.
+    Reaches Store._stop_writer (so the write runs inline, which no public call arranges) and
+    wraps DurableDeadLetters._write_chunk: the moment between two chunks of one write has no
+    public hook."""
     store = Store(tmp_path)
     store._stop_writer()  # the write below runs inline, chunk by chunk
     sink = store.dead_letters
     for i in range(2 * WRITE_CHUNK):
         sink.add(letter(i))
     taken: list[DeadLetter] = []
-    reader = threading.Thread(target=lambda: taken.extend(sink.retryable("general", 100)))
+    reader = threading.Thread(target=lambda: taken.extend(sink.retryable(DESTINATION, 100)))
     write_chunk = DurableDeadLetters._write_chunk
 
     def chunk_then_redelivery(
@@ -384,8 +413,25 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     sink.sync()
     reader.join(5)
     assert len(taken) == 2 * WRITE_CHUNK
-    durable = store.durable
-    assert durable is not None
-    unclaimed = [x.id for x in taken if durable._index.get(f"claim:{x.id}") != os.getpid()]
+    assert store.durable is not None
+    index = claims(tmp_path)
+    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}") != claimant()]
+    index.close()
     assert unclaimed == []
     store.close()
+
+
+def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overtaken() -> None:
+    """Claims hold the claimant's host and pid: a process of this host is checked (a dead
+    one's claim is taken over), one of another host is trusted until the lease ends (its
+    pid means nothing here), and a bare pid from an older store is read as this host's."""
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert holds(claimant())
+    assert holds(f"{host}:{os.getppid()}")
+    assert not holds(f"{host}:{dead.pid}")
+    assert holds(f"another-host:{dead.pid}")
+    assert holds(os.getppid())
+    assert not holds(dead.pid)
+    assert not holds(None)

@@ -197,7 +197,8 @@ def test_a_broken_tracer_costs_no_alert(
     [
         ("tracing.example/{trace_id}", "is not an http:// or https:// URL"),
         ("https://tracing.example/{trace_id} x", "is not an http:// or https:// URL"),
-        ("https://tracing.example/{span}", "unknown placeholder(s) ['span']"),
+        ("https://tracing.example/{span}", "has an unknown placeholder: {span}"),
+        ("https://tracing.example/{trace_id}/{a}{}", "has unknown placeholders: {}, {a}"),
         ("https://tracing.example/{span_id}", "has no {trace_id} placeholder"),
         ("https://tracing.example/{trace_id", "is not a template"),
         ("https://tracing.example/{trace_id:d}", "is not a template"),

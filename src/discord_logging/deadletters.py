@@ -7,10 +7,11 @@ the rest wait for an operator. The in-memory sink lives here; the durable one is
 from __future__ import annotations
 
 import abc
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -46,7 +47,11 @@ RETRYABLE_REASONS: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A notification that was not delivered, with why and for which webhook (alert type name)."""
+    """A notification that was not delivered, with why and where it was going: ``webhook`` is
+    the alert-type name (for people), ``destination`` the webhook identity
+    (:attr:`~discord_logging.transport.webhook_url.WebhookURL.identity`) it may be posted to.
+    A letter without a destination (kept by a version before identities) is held for the
+    operator: its webhook is never guessed."""
 
     notification: Notification
     webhook: str
@@ -56,6 +61,7 @@ class DeadLetter:
     error_code: int | None = None
     http_status: int | None = None
     dead_at: float = field(default_factory=time.time)
+    destination: str | None = None
 
     @property
     def id(self) -> str:
@@ -64,8 +70,15 @@ class DeadLetter:
 
     @property
     def retryable(self) -> bool:
-        """Whether it is redelivered automatically once the webhook is healthy."""
-        return self.reason in RETRYABLE_REASONS
+        """Whether it is redelivered automatically once its webhook is healthy: a retryable
+        reason, and a known destination."""
+        return self.reason in RETRYABLE_REASONS and self.destination is not None
+
+    @property
+    def folder(self) -> str:
+        """What the letter is kept under: its destination, or for a letter kept before
+        destinations existed, its alert-type name (nothing reads those for redelivery)."""
+        return self.destination if self.destination is not None else self.webhook
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -78,6 +91,7 @@ class DeadLetter:
             "error_code": self.error_code,
             "http_status": self.http_status,
             "dead_at": self.dead_at,
+            "destination": self.destination,
         }
 
     @classmethod
@@ -92,6 +106,7 @@ class DeadLetter:
             error_code=data.get("error_code"),
             http_status=data.get("http_status"),
             dead_at=float(data.get("dead_at", 0.0)),
+            destination=str(data["destination"]) if data.get("destination") else None,
         )
 
 
@@ -107,8 +122,9 @@ class DeadLetterSink(abc.ABC):
         """Keep ``letter``, replacing an earlier one for the same notification."""
 
     @abc.abstractmethod
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
-        """Up to ``limit`` retryable letters for ``webhook``, oldest first (not removed)."""
+    def retryable(self, destination: str, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` retryable letters for ``destination`` (a webhook identity), oldest
+        first (not removed)."""
 
     @abc.abstractmethod
     def remove(self, letter_id: str) -> None:
@@ -131,6 +147,11 @@ class DeadLetterSink(abc.ABC):
         not mean nothing more is waiting. False for sinks that read everything."""
         return False
 
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        """Which of ``letter_ids`` are still kept (not delivered, not purged)."""
+        wanted = set(letter_ids)
+        return {x.id for x in self.letters() if x.id in wanted}
+
     def renew(self, letter_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
         queued), so no other process takes them over meanwhile. No-op for unshared sinks."""
@@ -140,13 +161,20 @@ class DeadLetterSink(abc.ABC):
 
 
 class MemoryDeadLetters(DeadLetterSink):
-    """Dead letters in memory, bounded: past ``capacity`` the oldest are evicted and counted."""
+    """Dead letters in memory, bounded: past ``capacity`` the oldest are evicted, counted
+    (``evicted``, and ``on_evict`` for each) and said once on stderr: they are lost."""
 
     DEFAULT_CAPACITY: Final = 100_000
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        on_evict: Callable[[DeadLetter], None] | None = None,
+    ) -> None:
         self.capacity = capacity
         self.evicted = 0
+        self._on_evict = on_evict
         self._letters: OrderedDict[str, DeadLetter] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -155,14 +183,24 @@ class MemoryDeadLetters(DeadLetterSink):
             self._letters.pop(letter.id, None)
             self._letters[letter.id] = letter
             while len(self._letters) > self.capacity:
-                self._letters.popitem(last=False)
+                _, gone = self._letters.popitem(last=False)
                 self.evicted += 1
+                if self.evicted == 1:
+                    print(
+                        f"discord-logging: more than {self.capacity:,} dead letters in memory: "
+                        "the oldest are dropped from now on and are lost (stats: "
+                        "dead_letters_evicted). Give the handler a store that works "
+                        "(DISCORD_STORE_PATH).",
+                        file=sys.stderr,
+                    )
+                if self._on_evict is not None:
+                    self._on_evict(gone)
 
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
+    def retryable(self, destination: str, limit: int) -> list[DeadLetter]:
         with self._lock:
             found = []
             for letter in self._letters.values():
-                if letter.webhook == webhook and letter.retryable:
+                if letter.destination == destination and letter.retryable:
                     found.append(letter)
                     if len(found) >= limit:
                         break
@@ -171,6 +209,10 @@ class MemoryDeadLetters(DeadLetterSink):
     def remove(self, letter_id: str) -> None:
         with self._lock:
             self._letters.pop(letter_id, None)
+
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        with self._lock:
+            return {i for i in letter_ids if i in self._letters}
 
     def letters(self) -> list[DeadLetter]:
         with self._lock:

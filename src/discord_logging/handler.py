@@ -24,7 +24,8 @@ from .delivery.notifier import Notifier
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
-from .store import Store
+from .store import Store, limits_directory
+from .wording import counted
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -238,9 +239,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             **options,
         )
 
-    def _store_dir(self) -> Path | None:
-        store = self.store
-        return store.path if store is not None and not store.degraded else None
+    def _store_dir(self) -> Path:
+        # The limits are shared through the store directory whatever keeps the letters (a
+        # custom sink, a store degraded to memory): where the directory cannot be used either,
+        # the host coordinator keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never the
+        # whole limit beside the other processes.
+        return limits_directory(self.settings)
 
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
@@ -290,7 +294,13 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 worker = self._running_worker()
             if worker is None or not worker.put(notification):
                 # Counted as dropped (not emitted): emitted + dropped == records handled.
-                reason = "closed" if self._closed or worker is None else "handoff_full"
+                reason = (
+                    "closed"
+                    if self._closed or worker is None
+                    else "worker_failed"
+                    if worker.failed
+                    else "handoff_full"
+                )
                 self._stats.dropped(reason, alert_type)
         except RecursionError:
             raise
@@ -359,14 +369,21 @@ class DiscordHandler(BlockingSend, logging.Handler):
         else:
             kept = len(store.dead_letters)
             where = f"kept in the store at {store.path}"
-        if left or kept:
+        evicted = self._stats.get("dead_letters_evicted")
+        lost = f"; {evicted} more LOST (evicted from memory)" if evicted else ""
+        if left or kept or evicted:
             print(
-                f"discord-logging: {left} notification(s) not delivered by the close deadline; "
-                f"{kept} dead letter(s) {where}",
+                f"discord-logging: {counted(left, 'notification')} not delivered by the close "
+                f"deadline; {counted(kept, 'dead letter')} {where}{lost}",
                 file=sys.stderr,
             )
 
     # -- inspection and non-logging use ------------------------------------------------------
+
+    @property
+    def worker(self) -> Worker | None:
+        """This process's background worker, None until it starts: for health checks."""
+        return self._worker if self._pid == os.getpid() else None
 
     def stats(self) -> dict[str, Any]:
         """Counters (emitted, delivered, aggregated, dead-lettered, dropped by reason, ...)."""

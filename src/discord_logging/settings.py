@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,20 +20,29 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .alerts import ALIASES, normalize_alert_type
+from .alerts import normalize_alert_type
 from .capture.tracing import check_trace_url_template
 from .errors import ConfigurationError
 from .redaction import redact
+from .setting_sources import (
+    ENV_PREFIX,
+    WEBHOOK_PREFIX,
+    EnvironmentSecrets,
+    SecretFile,
+    WithoutWebhooks,
+    resolve_webhooks,
+    webhook_variable,
+)
 from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
+from .wording import plural
 
-ENV_PREFIX: Final = "DISCORD_"
-WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"
+__all__ = ["ENV_PREFIX", "WEBHOOK_PREFIX", "DiscordSettings", "load_settings", "webhook_variable"]
 MENTION_KINDS: Final = ("role", "user")
 MENTION_WORDS: Final = ("everyone", "here")
 
-# The fix we suggest for each setting, shown after the problem.
+_DOCS: Final = "see docs/configuration.md"
+# The fix we suggest for each setting, shown after the problem (webhooks: setting_sources).
 _FIXES: Final = {
-    "webhooks": "copy the whole webhook URL from Discord (Channel settings > Integrations)",
     "rate_limit": "use a whole number of messages per minute per webhook, e.g. 30",
     "retry_attempts": "use a whole number from 1 to 20, e.g. 3",
     "timeout_seconds": "use seconds greater than 0, e.g. 10",
@@ -94,12 +102,6 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def webhook_variable(alert_type: str) -> str:
-    """The documented variable for an alert type's webhook (DISCORD_WEBHOOK_ERRORS for 'error')."""
-    suffix = next((alias for alias, name in ALIASES.items() if name == alert_type), alert_type)
-    return WEBHOOK_PREFIX + suffix.upper()
-
-
 def _split_pairs(value: str, setting: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in value.split(","):
@@ -110,49 +112,6 @@ def _split_pairs(value: str, setting: str) -> dict[str, str]:
             raise ValueError(f"{item.strip()!r} is not a key=value pair in {setting}")
         pairs[key.strip()] = target.strip()
     return pairs
-
-
-class _WebhookVariables(PydanticBaseSettingsSource):
-    """Collects ``DISCORD_WEBHOOK_<NAME>`` from the environment and the ``.env`` file.
-
-    Keyword ``webhooks=`` replaces these entirely: explicit configuration is not mixed with
-    whatever happens to be in the environment.
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], env_file: Path | None) -> None:
-        super().__init__(settings_cls)
-        self._env_file = env_file
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # pragma: no cover - __call__ does the work
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, str] = {}
-        if self._env_file is not None and self._env_file.is_file():
-            for key, value in dotenv_values(self._env_file).items():
-                if key.upper().startswith(WEBHOOK_PREFIX) and value:
-                    found[key.upper()[len(WEBHOOK_PREFIX) :]] = value
-        for key, value in os.environ.items():
-            if key.upper().startswith(WEBHOOK_PREFIX) and value.strip():
-                found[key.upper()[len(WEBHOOK_PREFIX) :]] = value
-        return {"webhooks": found} if found else {}
-
-
-class _WithoutWebhooks(PydanticBaseSettingsSource):
-    """An env or .env source minus ``webhooks``: webhooks come only from DISCORD_WEBHOOK_<TYPE>
-    (or the keyword), never from a stray DISCORD_WEBHOOKS variable."""
-
-    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
-        super().__init__(settings_cls)
-        self._inner = inner
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # pragma: no cover - __call__ does the work
-
-    def __call__(self) -> dict[str, Any]:
-        data = dict(self._inner())
-        data.pop("webhooks", None)
-        return data
 
 
 class DiscordSettings(BaseSettings):
@@ -203,42 +162,21 @@ class DiscordSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         env_file = settings_cls.model_config.get("env_file")
+        path = Path(str(env_file)) if isinstance(env_file, str | os.PathLike) else None
         init_kwargs = getattr(init_settings, "init_kwargs", {})
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
-            _WithoutWebhooks(settings_cls, env_settings),
-            _WithoutWebhooks(settings_cls, dotenv_settings),
+            EnvironmentSecrets(settings_cls, path, webhooks="webhooks" not in init_kwargs),
+            WithoutWebhooks(settings_cls, env_settings),
+            WithoutWebhooks(settings_cls, dotenv_settings),
         ]
-        if "webhooks" not in init_kwargs:
-            path = Path(str(env_file)) if isinstance(env_file, str | os.PathLike) else None
-            sources.append(_WebhookVariables(settings_cls, path))
         return tuple(sources)
 
     @field_validator("webhooks", mode="before")
     @classmethod
-    def _webhook_names(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise ValueError("must map alert type names to webhook URLs")
-        named: dict[str, Any] = {}
-        for name, url in value.items():
-            named[normalize_alert_type(str(name))] = url
-        return named
-
-    @field_validator("webhooks")
-    @classmethod
-    def _webhook_urls(
-        cls, value: dict[str, SecretStr], info: ValidationInfo
-    ) -> dict[str, SecretStr]:
-        hosts = info.data.get("allowed_hosts", ())
-        problems = []
-        for name, secret in value.items():
-            try:
-                parse_webhook_url(secret.get_secret_value(), hosts)
-            except ConfigurationError as exc:
-                problems.append(f"{webhook_variable(name)}: {exc}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
+    def _webhooks(cls, value: Any, info: ValidationInfo) -> dict[str, str]:
+        # Files are read here, so that every problem is reported with the others.
+        return resolve_webhooks(value, info.data.get("allowed_hosts", ()))
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -275,10 +213,14 @@ class DiscordSettings(BaseSettings):
     def _redis_url(cls, value: Any) -> Any:
         if value is None or value == "":
             return None
+        label = ""
+        if isinstance(value, SecretFile):  # DISCORD_REDIS_URL_FILE
+            label = f"{value.variable} ({value.path}): "
+            value = value.read()
         text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        if not text.startswith(("redis://", "rediss://", "unix://")):
-            # The URL may hold a password: the message never shows it.
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        problem = redis_url_problem(text)
+        if problem:
+            raise ValueError(label + problem)
         return text
 
     @field_validator("username")
@@ -331,6 +273,35 @@ class DiscordSettings(BaseSettings):
         }
 
 
+def redis_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot reach Redis, in words that never show its password; None if usable.
+
+    Checked here, not left to redis-py: its parser raises deep in the worker for a bad port,
+    and silently connects to database 0 for a path it cannot read."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return "must start with redis://, rediss:// or unix://"
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        if parts.path.strip("/"):
+            return None
+        return "names no socket path. Fix: e.g. unix:///run/redis/redis.sock"
+    # A '/', '?' or '#' in the password ends the address early: the rest of it reads as the
+    # path, with the '@' before the host still in it.
+    if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        return (
+            "the password (or user name) holds a '/', '?' or '#', which ends the address early. "
+            "Fix: write them percent-encoded (%2F, %3F, %23)"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return "the port is not a number from 1 to 65535. Fix: write host:port, e.g. cache:6379"
+    database = parts.path.strip("/")
+    if database and not database.isdigit() and "db=" not in parts.query:
+        return "the database (the path after the host) is not a number. Fix: end with it, e.g. /0"
+    return None
+
+
 def _mention_target(text: str) -> str:
     target = text.strip().lower()
     if target in MENTION_WORDS:
@@ -354,7 +325,7 @@ def load_settings(**overrides: Any) -> DiscordSettings:
     if unknown:
         hints = [f"{name!r}{did_you_mean(name, DiscordSettings.model_fields)}" for name in unknown]
         raise ConfigurationError(
-            f"unknown setting(s) {', '.join(sorted(hints))}; the settings are "
+            f"unknown {plural(len(hints), 'setting')} {', '.join(sorted(hints))}; the settings are "
             f"{sorted(DiscordSettings.model_fields)} (see docs/configuration.md)"
         )
     try:
@@ -435,9 +406,12 @@ def _describe(exc: ValidationError) -> str:
             lines.append(redact(str(error["msg"]).removeprefix("Value error, ")))
             continue
         field_name = str(loc[0])
-        fix = _FIXES.get(field_name, "see docs/configuration.md")
-        if field_name == "webhooks":  # the message names the variable; never the URL
-            lines.append(f"{redact(str(error['msg']).removeprefix('Value error, '))}. Fix: {fix}.")
+        problem = _problem(error, field_name)
+        if field_name == "webhooks":  # each problem names its variable and fix; never a URL
+            lines.append(f"{problem}.")
             continue
-        lines.append(f"{env_name(field_name)}: {_problem(error, field_name)}. Fix: {fix}.")
+        # A problem with a secret file names its own variable (DISCORD_REDIS_URL_FILE) and fix.
+        name = "" if problem.startswith(env_name(field_name)) else f"{env_name(field_name)}: "
+        fix = "" if "Fix: " in problem else f". Fix: {_FIXES.get(field_name, _DOCS)}"
+        lines.append(f"{name}{problem}{fix}.")
     return "invalid configuration:\n  " + "\n  ".join(lines)

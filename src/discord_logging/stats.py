@@ -23,6 +23,7 @@ COUNTERS: Final = (
     "probes",
     "store_errors",
     "internal_errors",
+    "dead_letters_evicted",  # memory dead letters dropped past the sink's capacity: lost
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
 

@@ -32,7 +32,7 @@ def main(config: dict[str, object]) -> None:
     logger.addHandler(handler)
     count, bursts = int(config.get("count", 0)), int(config.get("bursts", 1))  # type: ignore[call-overload]
     if config.get("redeliver_only"):
-        worker = handler._running_worker()
+        worker = handler.worker  # started with the handler
         assert worker is not None
 
         async def start() -> None:

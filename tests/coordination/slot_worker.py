@@ -12,6 +12,9 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
 
 from discord_logging.coordination import Grant
 from discord_logging.coordination.host import HostCoordinator
@@ -36,6 +39,7 @@ async def main(backend: str, where: str, slots: int, limit: int, window: float) 
     limits = Limits(channel_limit=limit, channel_window=window, global_limit=1000)
     clock = Recording()
     coordinator: SharedCoordinator
+    reader: Any = None
     if backend == "host":
         coordinator = HostCoordinator(Path(where), limits, clock=clock)
 
@@ -44,9 +48,10 @@ async def main(backend: str, where: str, slots: int, limit: int, window: float) 
 
     else:
         redis = coordinator = RedisCoordinator(where, limits)
+        reader = aioredis.Redis.from_url(where)  # reads the window back as any client would
 
         async def stamp(slot: str) -> float:
-            text = await redis._client.get(f"{redis.prefix}:window:{CHANNEL}")
+            text = await reader.get(f"{redis.prefix}:window:{CHANNEL}")
             value: float = json.loads(text)["s"][slot]
             return value
 
@@ -61,6 +66,8 @@ async def main(backend: str, where: str, slots: int, limit: int, window: float) 
         lines.append(f"{taken!r} {await stamp(got.slot)!r}")
     assert coordinator.stats.backend_errors == 0
     await coordinator.aclose()
+    if reader is not None:
+        await reader.aclose()
     print("\n".join(lines))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from letterkit import destination_of
 from redis_server import RedisServer
 
 from discord_logging import Notifier
@@ -25,7 +26,6 @@ from discord_logging.cli.channel_report import describe_channels, lookup_channel
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
-from discord_logging.delivery.redelivery import CLAIM_LEASE
 from discord_logging.errors import ConfigurationError
 from discord_logging.notification import DeliveryStatus
 from discord_logging.settings import load_settings
@@ -139,14 +139,19 @@ async def test_one_url_for_two_alert_types_is_one_lane(fake_discord: FakeDiscord
 async def test_a_shared_lane_redelivers_letters_kept_under_each_name(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    """Letters kept under the second alert type's name go out through the shared lane."""
+    """A letter the second alert type of a shared webhook kept goes out through the shared
+    lane: letters are kept under the webhook's identity, whichever name kept them."""
     url = fake_discord.add_webhook()
     store = Store(tmp_path / "store")
     kept = build_notification("error", "kept under error")
     # Kept a minute ago: a letter of 1970 would be the writer's first retention purge.
     store.dead_letters.add(
         DeadLetter(
-            kept, webhook="error", reason=DeadLetterReason.SHUTDOWN, dead_at=time.time() - 60
+            kept,
+            webhook="error",
+            reason=DeadLetterReason.SHUTDOWN,
+            dead_at=time.time() - 60,
+            destination=destination_of(url),
         )
     )
     store.dead_letters.sync()
@@ -168,7 +173,7 @@ async def test_the_channel_is_learned_after_the_first_delivery(fake_discord: Fak
     webhook_id = url.split("/")[-2]
     n = notifier(fake_discord, {"general": url})
     assert (await asyncio.wait_for(n.send("general", "a"), 5)).ok
-    shared = n._start()
+    shared = n.lanes["general"].shared
     await until(lambda: shared.channels.channel(webhook_id) is not None)
     await n.aclose()
     assert shared.channels.key(webhook_id) == "channel:777"
@@ -187,7 +192,8 @@ async def test_a_failed_lookup_leaves_the_webhook_id_standing_in_and_is_retried_
     clock = Clock()
     transport = FailingLookups()
     n = notifier(fake_discord, {"general": url}, transport=transport, clock=clock)
-    shared = n._start()
+    n.start()
+    shared = n.lanes["general"].shared
     for i in range(3):
         assert (await asyncio.wait_for(n.send("general", f"r{i}"), 5)).ok
     await until(lambda: transport.gets == 1)
@@ -210,7 +216,8 @@ async def test_two_webhooks_in_one_channel_share_its_window_in_one_process() -> 
         first = fake.add_webhook(channel_id=42)
         second = fake.add_webhook(channel_id=42)
         n = notifier(fake, {"general": first, "error": second}, rate_limit=3, channel_window=0.6)
-        shared = n._start()
+        n.start()
+        shared = n.lanes["general"].shared  # every lane's
         # Learn both channels first (the stand-in windows are per webhook until then).
         assert (await asyncio.wait_for(n.send("general", "warm 1"), 5)).ok
         assert (await asyncio.wait_for(n.send("error", "warm 2"), 5)).ok
@@ -281,7 +288,8 @@ def test_redis_shares_limits_across_processes(tmp_path: Path, redis_server: Redi
         assert all(s["coordination"]["backend_errors"] == 0 for s in stats)
 
 
-def keep_letters(store_dir: Path, webhook: str, count: int) -> None:
+def keep_letters(store_dir: Path, url: str, count: int) -> None:
+    """``count`` letters an earlier run kept for the webhook ``url``."""
     store = Store(store_dir)
     kept_at = time.time() - 60  # recent: retention purges letters older than 30 days
     for i in range(count):
@@ -289,10 +297,11 @@ def keep_letters(store_dir: Path, webhook: str, count: int) -> None:
         store.dead_letters.add(
             DeadLetter(
                 note,
-                webhook=webhook,
+                webhook="general",
                 reason=DeadLetterReason.SHUTDOWN,
                 attempts=0,
                 dead_at=kept_at + i * 0.001,
+                destination=destination_of(url),
             )
         )
     store.dead_letters.sync()
@@ -309,9 +318,9 @@ def test_eight_processes_redelivering_from_one_store_post_nothing_twice(
     if backend == "redis":
         more["redis_url"] = request.getfixturevalue("redis_server").url
     store = tmp_path / "store"
-    keep_letters(store, "general", 60)
     with FakeDiscord() as fake:
         url = fake.add_webhook()
+        keep_letters(store, url, 60)
         stats = run_fleet([fleet_config(fake, url, store, p, **more) for p in range(8)])
         seen = records_received(fake)
         assert max(seen.values()) == 1
@@ -367,7 +376,7 @@ def test_redis_url_without_redis_py_fails_at_start_up_with_the_fix(
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
     )
-    with pytest.raises(ConfigurationError, match=r"discord-logging\[redis\]"):
+    with pytest.raises(ConfigurationError, match=r"discord-alert-logging\[redis\]"):
         notifier(fake_discord, {"general": fake_discord.add_webhook()}, redis_url="redis://x:1/0")
 
 
@@ -403,27 +412,35 @@ async def test_channel_report_names_each_channel_and_the_shared_ones(
 async def test_letters_still_queued_at_close_are_left_claimable_by_the_fleet(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    """A process that took kept letters back (claimed on Redis) and closes before sending
-    them stores them again and gives up their fleet claims: whichever process runs next
-    redelivers them at once, not after the lease (which outlived the next process before)."""
+    """A process that took kept letters back (claimed in the store) and closes before
+    sending them stores them again and gives up their claims: another process (here, with
+    Redis sharing the limits) can claim them at once, not after the 120 s lease."""
     store_dir = tmp_path / "store"
-    keep_letters(store_dir, "general", 5)
-    store = Store(store_dir)
     held = RedisCoordinator(redis_server.url, Limits())
     with FakeDiscord() as fake:
         url = fake.add_webhook()
+        keep_letters(store_dir, url, 5)
+        store = Store(store_dir)
         await held.block_webhook(url.rstrip("/").split("/")[-2], 60.0)  # nothing goes out
         n = notifier(
             fake, {"general": url}, redis_url=redis_server.url, dead_letters=store.dead_letters
         )
         n.start()
         lane = n.lanes["general"]
-        await until(lambda: len(lane.queue) == 5)  # taken back, claimed on Redis
+        await until(lambda: len(lane.queue) == 5)  # taken back, claimed in the store
         await n.aclose(0.0)
         assert fake.messages == []
     letters = store.dead_letters.letters()
     assert len(letters) == 5  # kept again
-    claimable = [await held.claim(x.id, "next:1", CLAIM_LEASE) for x in letters]
-    assert claimable == [True] * 5
-    await held.aclose()
     store.close()
+    await held.aclose()
+    claim_all = (
+        "from discord_logging.store import Store\n"
+        f"store = Store({str(store_dir)!r})\n"
+        "print(sum(store.durable.claim(x.id) for x in store.durable.letters()))\n"
+        "store.close()\n"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", claim_all], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert other.stdout.strip() == "5"

@@ -69,34 +69,6 @@ async def test_bucket_headers_and_holds_reach_every_process(backend: str, tmp_pa
     await second.aclose()
 
 
-@pytest.mark.parametrize("backend", ["local", "host"])
-async def test_claims_have_one_holder_until_the_lease_ends(backend: str, tmp_path: Path) -> None:
-    """claim / renew / release: one holder at a time; an expired lease can be taken over."""
-    now = [0.0]
-
-    def clock() -> float:
-        return now[0]
-
-    if backend == "host":
-        a, b = (HostCoordinator(tmp_path, SMALL, clock=clock) for _ in range(2))
-    else:
-        a = b = LocalCoordinator(SMALL, clock=clock)
-    assert await a.claim("letter-1", "host-a:1", 30.0)
-    assert not await b.claim("letter-1", "host-b:2", 30.0)
-    assert await a.claim("letter-1", "host-a:1", 30.0)  # a retry of one's own claim
-    assert await a.renew("letter-1", "host-a:1", 30.0)
-    assert not await b.renew("letter-1", "host-b:2", 30.0)
-    await b.release("letter-1", "host-b:2")  # not b's: left alone
-    assert not await b.claim("letter-1", "host-b:2", 30.0)
-    now[0] = 31.0
-    assert not await a.renew("letter-1", "host-a:1", 30.0)  # lease over
-    assert await b.claim("letter-1", "host-b:2", 30.0)  # taken over
-    await b.release("letter-1", "host-b:2")
-    assert await a.claim("letter-1", "host-a:1", 30.0)
-    await a.aclose()
-    await b.aclose()
-
-
 async def test_an_unusable_store_falls_back_to_the_local_share(tmp_path: Path) -> None:
     """The store path is a file: slots come from the local share, counted, said once."""
     import io
@@ -110,7 +82,6 @@ async def test_an_unusable_store_falls_back_to_the_local_share(tmp_path: Path) -
     assert got.local
     await c.complete(got, None)
     assert isinstance(await c.acquire("channel:1", "w"), float)  # 3 // 3 = 1 per 10 s
-    assert not await c.claim("letter-1", "a", 30.0)
     await c.pause_all(1.0)
     assert c.stats.fallbacks == 1
     assert c.stats.backend_errors >= 3

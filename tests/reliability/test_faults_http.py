@@ -155,7 +155,8 @@ def test_hanging_server_is_dead_lettered_by_the_close_deadline(
     assert_books_balance(stats, log.calls)
     assert stats["delivered"] == 1  # the warm-up
     assert stats["dead_lettered"] == records
-    assert set(stats["dead_lettered_by_reason"]) <= {"shutdown", "retries_exhausted"}
+    # A request that timed out waiting for an answer may exist in Discord: uncertain.
+    assert set(stats["dead_lettered_by_reason"]) <= {"shutdown", "retries_exhausted", "uncertain"}
     letters = kept_letters(handler.settings.store_path)
     assert marked(" ".join(letter.notification.message for letter in letters)) == set(
         range(records)
@@ -164,7 +165,8 @@ def test_hanging_server_is_dead_lettered_by_the_close_deadline(
 
 
 def test_timeouts_exhaust_retries_into_dead_letters(fake: FakeDiscord) -> None:
-    """Every request times out: records retried, then dead-lettered, never raised."""
+    """Every request times out: records retried, then dead-lettered, never raised; each is
+    kept as uncertain (the requests went out whole: Discord may have posted them)."""
     handler = make_handler({"general": fake.add_webhook()}, fake.host, timeout=0.2)
     log = TimedLogger(handler)
     warm_up(log, fake)
@@ -177,7 +179,7 @@ def test_timeouts_exhaust_retries_into_dead_letters(fake: FakeDiscord) -> None:
     fake.set_hang(False)
     stats = handler.stats()
     assert_books_balance(stats, log.calls)
-    assert stats["dead_lettered_by_reason"] == {"retries_exhausted": 10}
+    assert stats["dead_lettered_by_reason"] == {"uncertain": 10}
     assert stats["retried"] >= 10
     log.assert_never_blocked()
 

@@ -96,7 +96,7 @@ def test_close_accounts_for_every_record_in_a_deep_hand_off(fake: FakeDiscord) -
             assert sink.stalled.wait(DEADLINE)  # the worker is stuck from here on
     threading.Timer(0.1, sink.release).start()  # the stall ends just after close() began
     handler.close()
-    worker = handler._worker
+    worker = handler.worker
     assert worker is not None
     wait_until(lambda: not worker.thread.is_alive())
     assert_books_balance(handler.stats(), log.calls, dropped_ok=("closed",))
@@ -114,7 +114,7 @@ def test_close_after_a_deep_burst_on_the_real_store(fake: FakeDiscord) -> None:
     log = TimedLogger(handler)
     for i in range(20_000):
         log.error("deep rec#%d#", i)
-    worker = handler._worker
+    worker = handler.worker
     assert worker is not None
     started = time.monotonic()
     handler.close()
@@ -201,11 +201,13 @@ def test_emits_hammering_close_are_handed_over_or_counted(fake: FakeDiscord) -> 
 
 def test_record_put_as_close_seals_the_hand_off_is_counted(fake: FakeDiscord) -> None:
     """The race window itself: a put that passed the "stopping" check before close() and
-    appends after the worker's last sweep is taken back and counted as dropped, not stranded."""
+    appends after the worker's last sweep is taken back and counted as dropped, not stranded.
+    Resets Worker._stopping: it replays a put that checked before close() set it, a race no
+    public call can time."""
     handler = make_handler({"general": fake.add_webhook()}, fake.host, close_timeout=0.5)
     log = TimedLogger(handler)
     log.error("before close")
-    worker = handler._worker
+    worker = handler.worker
     assert worker is not None
     handler.close()
     worker._stopping = False  # as seen by a put that checked before stop() set it
@@ -221,7 +223,8 @@ def test_first_emit_during_close_starts_no_worker_left_running(
 ) -> None:
     """A handler without a worker (e.g. in a forked child) whose first emit races close():
     close waits for the start and stops that worker; none is left running, the record is
-    accounted for."""
+    accounted for. Resets DiscordHandler._start_failed: it gives a handler no worker, as a
+    forked child has, without forking, which no public call does."""
     before = _workers_alive()
     original = Worker.start
     refuse = True

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from letterkit import destination_of
 
 from discord_logging import DiscordHandler
 from discord_logging.store import Store
@@ -29,8 +30,13 @@ from .faultkit import (
     webhook_id,
 )
 
-FALLBACK = "cannot be used"  # the store's one line on stderr when it falls back to memory
+FALLBACK = "dead letters are kept in memory"  # the store's one line when it falls back
 RECORDS = 10
+
+
+# The deleted webhook's identity is known before the run: its letters' file can be corrupted.
+GONE_ID, GONE_TOKEN = "1100000000000000001", "gone-token"
+GONE = destination_of(f"https://discord.com/api/webhooks/{GONE_ID}/{GONE_TOKEN}")
 
 
 def run_with_a_dead_webhook(
@@ -38,7 +44,7 @@ def run_with_a_dead_webhook(
 ) -> tuple[DiscordHandler, TimedLogger, dict[str, Any]]:
     """Log to a healthy webhook (errors) and a deleted one (infos, which become dead
     letters), settle, close; returns the handler, the logger and the final stats."""
-    gone = fake.add_webhook()
+    gone = fake.add_webhook(webhook_id=GONE_ID, token=GONE_TOKEN)
     fake.delete_webhook(webhook_id(gone))
     handler = make_handler(
         {"general": gone, "error": fake.add_webhook()}, fake.host, store_path=str(store_path)
@@ -143,7 +149,7 @@ def corrupt(relative: str) -> Callable[[Path], None]:
 
 @pytest.mark.parametrize(
     "relative",
-    ["deadletters-index/cache.db", "deadletters/general/cache.db", "history/general/cache.db"],
+    ["deadletters-index/cache.db", f"deadletters/{GONE}/cache.db", "history/general/cache.db"],
 )
 def test_corrupt_store_file_falls_back_to_memory(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str], relative: str
@@ -171,4 +177,36 @@ def test_close_message_says_memory_when_the_store_fell_back(
     run_with_a_dead_webhook(fake, blocker / "store")
     closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
     assert len(closing) == 1
-    assert "dead letter(s) LOST" in closing[0], closing[0]
+    assert "dead letters LOST" in closing[0], closing[0]
+
+
+def test_memory_letters_evicted_past_capacity_are_counted_and_reported_lost(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The memory fallback is bounded: what it evicts is counted (dead_letters_evicted), said
+    once on stderr when it starts, and the exit line reports it LOST with the rest."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    gone = fake.add_webhook()
+    fake.delete_webhook(webhook_id(gone))
+    handler = make_handler(
+        {"general": gone, "error": fake.add_webhook()},
+        fake.host,
+        store_path=str(blocker / "store"),
+    )
+    assert handler.store is not None
+    handler.store.memory.capacity = 3  # the fallback holds 100,000 letters; 3 here
+    log = TimedLogger(handler)
+    warm_up(log, fake)
+    for i in range(8):
+        log.info("dead rec#%d#", i)
+    handler.flush(DEADLINE)
+    wait_until(lambda: handler.stats()["dead_lettered"] == 8)
+    handler.close()
+    stats = handler.stats()
+    assert stats["dead_letters_evicted"] == 5
+    err = capsys.readouterr().err
+    assert err.count("the oldest are dropped from now on and are lost") == 1
+    (closing,) = [line for line in err.splitlines() if "close deadline" in line]
+    assert "3 dead letters LOST" in closing
+    assert "5 more LOST (evicted from memory)" in closing

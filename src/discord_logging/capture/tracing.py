@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
+from ..wording import plural
+
 OTEL_TRACE_MODULE: Final = "opentelemetry.trace"
 TRACE_ATTRIBUTE: Final = "otelTraceID"
 SPAN_ATTRIBUTE: Final = "otelSpanID"
@@ -90,7 +92,9 @@ def check_trace_url_template(value: str) -> str:
         raise ValueError(f"{value!r} is not a template: {exc}") from None
     unknown = sorted(names - set(PLACEHOLDERS))
     if unknown:
-        raise ValueError(f"{value!r} has unknown placeholder(s) {unknown}")
+        shown = ", ".join("{" + name + "}" for name in unknown)
+        what = plural(len(unknown), "an unknown placeholder", "unknown placeholders")
+        raise ValueError(f"{value!r} has {what}: {shown}")
     if "trace_id" not in names:
         raise ValueError(f"{value!r} has no {{trace_id}} placeholder")
     try:

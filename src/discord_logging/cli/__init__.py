@@ -15,6 +15,8 @@ from ..redaction import redact
 from . import check, demo, flush, history, send, stats
 from . import dead_letter_commands as deadletters
 from ._common import STORE_HELP
+from ._common import Progress as Progress  # re-exported: the store commands' progress callback
+from ._common import moment as moment  # re-exported: their --since/--until time argument type
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -264,12 +264,13 @@ def write_jsonl(
     return count, created
 
 
-def exported(count: int, what: str, target: str, created: list[Path]) -> None:
-    """Say what an export wrote and which directories it created (stderr for stdout)."""
+def exported(what: str, target: str, created: list[Path]) -> None:
+    """Say what an export wrote (``what``: "2 dead letters") and which directories it created
+    (on stderr when the export went to stdout)."""
     stream = sys.stderr if target == "-" else None
     for directory in created:
         say(f"Created directory {directory}.", stream)
-    say(f"Exported {count} {what} to {'stdout' if target == '-' else target}.", stream)
+    say(f"Exported {what} to {'stdout' if target == '-' else target}.", stream)
 
 
 # -- progress ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..wording import counted
 from . import _common as common
 from . import preflight
 from .output import emit_json, say, table
@@ -71,8 +72,11 @@ def problems_of(args: argparse.Namespace) -> tuple[DiscordSettings | None, list[
     except ConfigurationError as exc:
         problems.append(str(exc))
     intended = [*settings.routes.values(), *settings.mentions] if settings else []
-    problems[:0] = preflight.variable_problems(preflight.configured_variables(), intended)
+    problems[:0] = preflight.variable_problems(
+        preflight.configured_variables(), intended, preflight.ignored_patterns()
+    )
     if settings is not None:
+        problems += preflight.machine_problems(settings.redis_url)
         trouble = preflight.store_problem(common.store_path(args, settings))
         if trouble:
             problems.append(trouble)
@@ -134,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     for shared in channels["shared_channels"]:
         say(
             f"Note: {', '.join(shared['alert_types'])} post into one channel "
-            f"({shared['channel_id']}): they share its {settings.rate_limit} messages a minute."
+            f"({shared['channel_id']}): they share its "
+            f"{counted(settings.rate_limit, 'message')} a minute."
         )
     say("\nPinging every webhook...")
     pings = send.ping(settings)

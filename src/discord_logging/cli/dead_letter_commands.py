@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..deadletters import DeadLetter
+from ..wording import counted
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
@@ -127,7 +128,7 @@ def run_list(args: argparse.Namespace) -> int:
     headers = ["id", "dead at (UTC)", "webhook", "reason", "retryable", "attempts", "error"]
     say(table(rows, headers))
     say(
-        f"\n{len(letters)} dead letters, oldest first. Details: dead-letters show ID "
+        f"\n{counted(len(letters), 'dead letter')}, oldest first. Details: dead-letters show ID "
         "(the id shown, or any unique prefix of it)."
     )
     return 0
@@ -143,8 +144,8 @@ def _resolve(durable: DurableDeadLetters, ident: str) -> DeadLetter | None:
     if len(matches) > 1:
         shown = ", ".join(x.id for x in matches[:5]) + (", ..." if len(matches) > 5 else "")
         common.error(
-            f"{ident!r} matches {len(matches)} dead letters ({shown}): give more characters "
-            "of the id"
+            f"{ident!r} matches {counted(len(matches), 'dead letter')} ({shown}): give more "
+            "characters of the id"
         )
     else:
         common.error(
@@ -219,7 +220,8 @@ def run_delete(args: argparse.Namespace) -> int:
 
 def _confirm(count: int) -> bool:
     say(
-        f"Delete {count} dead letters? They cannot be redelivered afterwards "
+        f"Delete {counted(count, 'dead letter')}? {'It' if count == 1 else 'They'} cannot be "
+        "redelivered afterwards "
         "(`dead-letters export FILE` keeps a copy). [y/N] ",
         sys.stderr,
     )
@@ -243,8 +245,9 @@ def run_purge(args: argparse.Namespace) -> int:
         if doomed and durable is not None and not args.yes:
             if not sys.stdin.isatty():
                 common.error(
-                    f"refusing to delete {len(doomed)} dead letters without confirmation "
-                    "(stdin is not a terminal): pass --yes to delete them"
+                    f"refusing to delete {counted(len(doomed), 'dead letter')} without "
+                    "confirmation (stdin is not a terminal): pass --yes to delete "
+                    + ("it" if len(doomed) == 1 else "them")
                 )
                 return 1
             if not _confirm(len(doomed)):
@@ -257,7 +260,7 @@ def run_purge(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"deleted": deleted})
     else:
-        say(f"Deleted {deleted} dead letters." if deleted else "No dead letters match.")
+        say(f"Deleted {counted(deleted, 'dead letter')}." if deleted else "No dead letters match.")
     return 0
 
 
@@ -267,5 +270,5 @@ def run_export(args: argparse.Namespace) -> int:
     letters = _letters(args)
     rows = (x.to_dict() for x in letters)
     count, created = common.write_jsonl(args.file, rows, parents=args.parents)
-    common.exported(count, "dead letters", args.file, created)
+    common.exported(counted(count, "dead letter"), args.file, created)
     return 0

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..alerts import AlertType
+from ..errors import DiscordLoggingError
+from ..wording import counted
 from . import _common as common
 from .output import emit_json, say
 
@@ -116,14 +118,21 @@ def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> D
             if quick:  # an outage record is kept at its first 503: no retry waits
                 handler_config["retry_attempts"] = 1
             narrate(f"FakeDiscord listening on {fake.base_url} with six webhooks")
-        logging.config.dictConfig(
-            {
-                "version": 1,
-                "disable_existing_loggers": False,
-                "handlers": {"discord": handler_config},
-                "loggers": {"shop": {"handlers": ["discord"], "level": "INFO"}},
-            }
-        )
+        try:
+            logging.config.dictConfig(
+                {
+                    "version": 1,
+                    "disable_existing_loggers": False,
+                    "handlers": {"discord": handler_config},
+                    "loggers": {"shop": {"handlers": ["discord"], "level": "INFO"}},
+                }
+            )
+        except ValueError as exc:
+            # dictConfig wraps the handler's ConfigurationError in "Unable to configure
+            # handler 'discord'": the CLI says the cause itself, in one line, exit 3.
+            if isinstance(exc.__cause__, DiscordLoggingError):
+                raise exc.__cause__ from None
+            raise
         handler = logging.getLogger("shop").handlers[-1]
         assert isinstance(handler, DiscordHandler)
         log = logging.getLogger("shop")
@@ -184,7 +193,8 @@ def _play(
         _wait(lambda: handler.stats()["dead_letters_kept"] >= outage, 10 if quick else 20)
         fake.set_status_override(webhook_id, None)
         narrate(
-            f"outage over after {handler.stats()['retried']} retries; redelivering kept records"
+            f"outage over after {counted(handler.stats()['retried'], 'retry', 'retries')}; "
+            "redelivering kept records"
         )
         log.error("checkout recovered")
         _wait(lambda: handler.stats()["dead_letters_kept"] == 0, 15)
@@ -294,7 +304,8 @@ def run(args: argparse.Namespace) -> int:
         for line in summary_lines(report):
             say(line)
     if report.lost:
-        say(f"discord-logging demo: {report.lost} record(s) were lost", sys.stderr)
+        lost = f"{counted(report.lost, 'record')} {'was' if report.lost == 1 else 'were'} lost"
+        say(f"discord-logging demo: {lost}", sys.stderr)
         return 1
     if args.real and not report.arrived:
         say(

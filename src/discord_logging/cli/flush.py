@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..deadletters import DeadLetter
 from ..notification import Notification, NotificationResult
+from ..wording import counted
 from . import _common as common
 from .output import emit_json, say, table
 
@@ -43,8 +44,10 @@ _ADVICE: Final = {
     "internal_error": "discord-logging itself failed on this notification (a bug; the error "
     "names the exception): please report it; `discord-logging dead-letters show ID` shows "
     "the record, and `discord-logging flush` tries it again.",
-    "uncertain": "the request was cut off in flight at shutdown: Discord may already have "
-    "posted it. It is redelivered with a note saying it may repeat an earlier message.",
+    "uncertain": "Discord's answer to it was lost (cut off at shutdown, a timeout, a gateway "
+    "error): Discord may already have "
+    "posted it. It is redelivered with a note saying it may repeat an earlier message: run "
+    "`discord-logging flush` again.",
     "claimed_elsewhere": "another process (a running application or another flush) is "
     "redelivering these right now: let it finish, or run `discord-logging flush` again in "
     "two minutes (a claim expires, and a dead process's claim is taken over).",
@@ -52,9 +55,14 @@ _ADVICE: Final = {
     "again (with a larger --timeout).",
     "arrived": "these were dead-lettered (by a running application) while the flush ran: run "
     "`discord-logging flush` again.",
-    "not_configured": "no configured webhook can carry these: set {variable} (or "
-    "DISCORD_WEBHOOK_GENERAL), or delete them with `discord-logging dead-letters purge "
-    "--webhook {webhook}`.",
+    "not_configured": "they were written for a webhook this configuration does not have (a "
+    "letter goes only to the webhook it was written for, never to whatever {variable} says "
+    "now): run the flush with the configuration that kept them, or delete them with "
+    "`discord-logging dead-letters purge --webhook {webhook}`.",
+    "destination_unknown": "kept by an older version that did not record which webhook they "
+    "were for, so they are held: never guessed. Inspect them with `discord-logging "
+    "dead-letters show ID`, then delete them with `discord-logging dead-letters purge "
+    "--webhook {webhook}` (or `dead-letters export` first).",
 }
 
 
@@ -183,7 +191,10 @@ async def flush(
         results[notification.id] = result
 
     notifier = Notifier(
-        settings, dead_letters=store.dead_letters, listeners=[store.record, collect]
+        settings,
+        dead_letters=store.dead_letters,
+        listeners=[store.record, collect],
+        store_dir=store.path,  # the running applications' limits: a flush is one more sender
     )
     before = {x.id for x in durable.letters() if chosen(x)}
     outcome = FlushOutcome(total=len(before))
@@ -216,19 +227,15 @@ def _why(
     timed_out: bool,
 ) -> str:
     """Why ``letter`` is still in the store after the flush."""
-    if letter.webhook not in notifier.urls and not notifier.router.carrier(
-        letter.notification.alert_type
-    ):
+    if letter.destination is None:
+        return "destination_unknown"
+    if not notifier.posts_to(letter.destination):
         return "not_configured"
     if letter.id not in before:
         return "arrived"  # dead-lettered by another process while this flush ran
     if letter.id in results:
         return letter.reason.value  # tried again, and kept again for this reason
     return "not_reached" if timed_out else "claimed_elsewhere"
-
-
-def _letters(n: int) -> str:
-    return "1 dead letter" if n == 1 else f"{n} dead letters"
 
 
 def summary(outcome: FlushOutcome) -> str:
@@ -243,10 +250,11 @@ def summary(outcome: FlushOutcome) -> str:
         if outcome.skipped == n:
             head = f"Nothing to send: Discord already had {'it' if n == 1 else f'all {n}'}"
     else:
-        head = f"Delivered {done} of {_letters(n)}"
+        head = f"Delivered {done} of {counted(n, 'dead letter')}"
     notes = []
     if outcome.skipped and outcome.skipped != n:
-        notes.append(f"{outcome.skipped} skipped: Discord already had them")
+        them = "it" if outcome.skipped == 1 else "them"
+        notes.append(f"{outcome.skipped} skipped: Discord already had {them}")
     claimed = len(outcome.failing.get("claimed_elsewhere", []))
     if claimed:
         notes.append(f"{claimed} claimed by another process")
@@ -267,7 +275,8 @@ def _describe(outcome: FlushOutcome, timeout: float | None) -> None:
         (reason, len(letters), ", ".join(sorted({x.webhook for x in letters})))
         for reason, letters in sorted(outcome.failing.items())
     ]
-    say(f"\n{outcome.remaining} dead letters remain:")
+    remain = "remains" if outcome.remaining == 1 else "remain"
+    say(f"\n{counted(outcome.remaining, 'dead letter')} {remain}:")
     say(table(rows, ["why", "letters", "webhooks"]))
     say("\nWhat to do:")
     for reason, letters in sorted(outcome.failing.items()):

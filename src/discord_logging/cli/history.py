@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..notification import DeliveryStatus
+from ..wording import counted
 from . import _common as common
 from .output import emit_json, say, table
 
@@ -92,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
                 {"exported": count, "file": args.export, "created": [str(d) for d in created]}
             )
         else:
-            common.exported(count, "history entries", args.export, created)
+            common.exported(
+                counted(count, "history entry", "history entries"), args.export, created
+            )
         return 0
     if args.json:
         emit_json(entries)
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     say(table(rows, ["id", "time (UTC)", "type", "status", "title", "attempts", "message id"]))
     limit = args.limit or DEFAULT_LIMIT
     more = " (the limit: pass --limit N to see more)" if len(entries) >= limit else ""
-    say(f"\n{len(entries)} entries, newest first{more}.")
+    say(f"\n{counted(len(entries), 'entry', 'entries')}, newest first{more}.")
     return 0
 
 

@@ -1,22 +1,48 @@
 """What ``discord-logging check`` catches before the application meets it: misspelt ``DISCORD_*``
-variables (which the settings ignore, so a typo would silently send nothing) and a store that
-cannot be created and written (which would keep dead letters only in memory)."""
+variables (which the settings ignore, so a typo would silently send nothing), a store that
+cannot be created and written (which would keep dead letters only in memory), and what the
+handler needs of the machine: the redis package for ``DISCORD_REDIS_URL``, readable CA
+certificates where ``SSL_CERT_FILE`` points."""
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import fnmatch
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..alerts import ALIASES, AlertType
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 # The setting names: kept here (settings.py says the same) so that importing the CLI does not
 # load pydantic; tests/test_cli_preflight.py checks the two agree.
 ENV_PREFIX: Final = "DISCORD_"
 WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"
+FILE_SUFFIX: Final = "_FILE"
+# Names (or shell-style patterns) that `check` does not report, comma-separated: read by
+# `check` alone, from the environment or .env.
+IGNORE_VARIABLE: Final = "DISCORD_CHECK_IGNORE"
+# Variables other programs commonly set with the same prefix (bots, OAuth2 and interactions
+# apps, the Game SDK): never taken for typos of ours. docs/configuration.md lists them; keep
+# them clear of every setting's name (tests/test_cli_preflight.py checks).
+OTHER_TOOLS: Final = (
+    "DISCORD_TOKEN",  # discord.py, hikari, nextcord, disnake, Red bots
+    "DISCORD_BOT_*",  # DISCORD_BOT_TOKEN, DISCORD_BOT_PREFIX, ...
+    "DISCORD_*_ID",  # DISCORD_CLIENT_ID, _APPLICATION_ID, _GUILD_ID, _CHANNEL_ID, _OWNER_ID, ...
+    "DISCORD_*_IDS",
+    "DISCORD_CLIENT_SECRET",  # OAuth2 apps (Flask-Discord, Auth.js, django-allauth)
+    "DISCORD_REDIRECT_URI",
+    "DISCORD_OAUTH*",
+    "DISCORD_PUBLIC_KEY",  # interactions endpoints verify requests with it
+    "DISCORD_GUILD",
+    "DISCORD_PREFIX",
+    "DISCORD_COMMAND_PREFIX",
+)
 
 DOTENV: Final = Path(".env")
 # How close a name must be to a known one to be taken for a typo of it (difflib ratio).
@@ -24,17 +50,20 @@ _TYPO_CUTOFF: Final = 0.75
 
 
 def known_variables() -> set[str]:
-    """Every ``DISCORD_*`` variable a setting reads, webhooks aside."""
+    """Every ``DISCORD_*`` variable a setting reads, webhooks aside (``_FILE`` forms and the
+    check's own ``DISCORD_CHECK_IGNORE`` included)."""
+    from ..setting_sources import SECRET_FILE_SETTINGS
     from ..settings import DiscordSettings, env_name
 
-    return {env_name(name) for name in DiscordSettings.model_fields if name != "webhooks"}
+    names = {env_name(name) for name in DiscordSettings.model_fields if name != "webhooks"}
+    names |= {env_name(name) + FILE_SUFFIX for name in SECRET_FILE_SETTINGS}
+    return names | {IGNORE_VARIABLE}
 
 
 def builtin_webhook_variables() -> set[str]:
-    """``DISCORD_WEBHOOK_GENERAL`` ... and the documented aliases (``DISCORD_WEBHOOK_ERRORS``)."""
-    from ..settings import webhook_variable
-
-    names = {webhook_variable(kind.value) for kind in AlertType}
+    """``DISCORD_WEBHOOK_GENERAL`` ... : each built-in type by its name and by its documented
+    alias (``DISCORD_WEBHOOK_ERROR`` and ``DISCORD_WEBHOOK_ERRORS``)."""
+    names = {WEBHOOK_PREFIX + kind.value.upper() for kind in AlertType}
     return names | {WEBHOOK_PREFIX + alias.upper() for alias in ALIASES}
 
 
@@ -42,50 +71,84 @@ def configured_variables(
     environ: Mapping[str, str] | None = None, dotenv: Path = DOTENV
 ) -> dict[str, str]:
     """``DISCORD_*`` names set in the environment or the ``.env`` file -> where they were set."""
+    return {name: where for name, (where, _) in _configured(environ, dotenv).items()}
+
+
+def ignored_patterns(environ: Mapping[str, str] | None = None, dotenv: Path = DOTENV) -> list[str]:
+    """The names and patterns ``DISCORD_CHECK_IGNORE`` lists (the environment wins over .env)."""
+    _, value = _configured(environ, dotenv).get(IGNORE_VARIABLE, ("", ""))
+    return [item.strip().upper() for item in value.replace(" ", ",").split(",") if item.strip()]
+
+
+def _configured(environ: Mapping[str, str] | None, dotenv: Path) -> dict[str, tuple[str, str]]:
+    """``DISCORD_*`` names -> (where set, value); the environment wins over ``.env``."""
     from dotenv import dotenv_values
 
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     if dotenv.is_file():
-        for key in dotenv_values(dotenv):
+        for key, value in dotenv_values(dotenv).items():
             if key.upper().startswith(ENV_PREFIX):
-                found[key.upper()] = str(dotenv)
-    for key in os.environ if environ is None else environ:
+                found[key.upper()] = (str(dotenv), value or "")
+    for key, value in (os.environ if environ is None else environ).items():
         if key.upper().startswith(ENV_PREFIX):
-            found[key.upper()] = "the environment"
+            found[key.upper()] = ("the environment", value)
     return found
 
 
-def variable_problems(names: Mapping[str, str], intended_types: Iterable[str] = ()) -> list[str]:
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def variable_problems(
+    names: Mapping[str, str], intended_types: Iterable[str] = (), ignored: Iterable[str] = ()
+) -> list[str]:
     """One sentence per variable that nothing reads, with the likely fix.
 
-    A ``DISCORD_WEBHOOK_<NAME>`` is a custom alert type, so it is valid; it is taken for a typo
-    only when ``<NAME>`` is close to a built-in type's variable and no route or mention names
-    that custom type (``intended_types``)."""
+    A ``DISCORD_WEBHOOK_<NAME>`` (or ``..._<NAME>_FILE``) is a custom alert type, so it is
+    valid; it is taken for a typo only when ``<NAME>`` is close to a built-in type's variable
+    and no route or mention names that custom type (``intended_types``). Other programs'
+    variables (:data:`OTHER_TOOLS`) and those ``ignored`` (``DISCORD_CHECK_IGNORE``) are left
+    alone."""
     known = known_variables()
     builtin = builtin_webhook_variables()
     intended = {WEBHOOK_PREFIX + kind.upper() for kind in intended_types}
+    ignored = list(ignored)
     problems = []
     for name, where in sorted(names.items()):
-        if name in known or name in builtin or name in intended:
+        if name in known or _matches(name, ignored):
             continue
         if name.startswith(WEBHOOK_PREFIX):
-            close = _closest(name, builtin, WEBHOOK_PREFIX)
-            if close:
-                kind = name[len(WEBHOOK_PREFIX) :].lower()
-                problems.append(
-                    f"{name} (in {where}) defines a custom alert type {kind!r} that nothing "
-                    f"routes to; did you mean {close}? Rename it, or route records to "
-                    f"{kind!r} with DISCORD_ROUTES if the custom type is meant."
-                )
+            problem = _webhook_problem(name, where, builtin, intended)
+            if problem:
+                problems.append(problem)
+            continue
+        if _matches(name, OTHER_TOOLS):
             continue
         close = _closest(name, known | builtin, ENV_PREFIX)
         hint = (
             f"did you mean {close}?"
             if close
-            else "the variables are listed in docs/configuration.md"
+            else f"the variables are listed in docs/configuration.md (if another program "
+            f"reads it, name it in {IGNORE_VARIABLE})"
         )
         problems.append(f"{name} (in {where}) is not a discord-logging setting: {hint}")
     return problems
+
+
+def _webhook_problem(name: str, where: str, builtin: set[str], intended: set[str]) -> str | None:
+    """A custom alert type's webhook whose name looks like a misspelt built-in one."""
+    stem = name.removesuffix(FILE_SUFFIX) if name != WEBHOOK_PREFIX + "FILE" else name
+    if stem in builtin or stem in intended:
+        return None
+    close = _closest(stem, builtin, WEBHOOK_PREFIX)
+    if not close:
+        return None
+    kind = stem[len(WEBHOOK_PREFIX) :].lower()
+    return (
+        f"{name} (in {where}) defines a custom alert type {kind!r} that nothing routes to; "
+        f"did you mean {close}{name[len(stem) :]}? Rename it, or route records to {kind!r} "
+        f"with DISCORD_ROUTES if the custom type is meant."
+    )
 
 
 def _closest(name: str, candidates: set[str], prefix: str) -> str | None:
@@ -126,4 +189,47 @@ def store_problem(path: Path) -> str | None:
         for directory in created:  # innermost first; only empty ones we made
             with contextlib.suppress(OSError):
                 directory.rmdir()
+    return None
+
+
+def machine_problems(redis_url: SecretStr | None) -> list[str]:
+    """What the handler would refuse at start-up, or fail on, about this machine: redis-py
+    missing while ``DISCORD_REDIS_URL`` is set, or refusing the URL; CA certificates named by
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` that cannot be read or hold none (loaded as the
+    client will)."""
+    from ..coordination import require_redis_client
+    from ..errors import ConfigurationError
+    from ..transport.environment import certificate_problem
+
+    problems = []
+    try:
+        require_redis_client(redis_url)
+    except ConfigurationError as exc:
+        problems.append(str(exc))
+    else:
+        trouble = redis_url_refused(redis_url.get_secret_value()) if redis_url else None
+        if trouble:
+            problems.append(trouble)
+    certificates = certificate_problem(load=True)
+    if certificates:
+        problems.append(certificates)
+    return problems
+
+
+def redis_url_refused(url: str) -> str | None:
+    """What redis-py says of ``url`` when it reads it (a query option it cannot parse, say),
+    every piece of the URL hidden; None when it reads it. The settings catch the rest."""
+    from redis import connection
+
+    from ..redaction import hide_parts
+
+    parse: Callable[[str], object] = connection.parse_url  # redis-py has no annotations here
+    try:
+        parse(url)
+    except ValueError as exc:
+        return (
+            f"DISCORD_REDIS_URL cannot be read by redis-py ({hide_parts(str(exc), url)}). "
+            "Fix: write it as redis://[:password@]host:port/db[?option=value], with values "
+            "redis-py accepts"
+        )
     return None

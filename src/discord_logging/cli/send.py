@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     store = common.open_store(args, settings)
     try:
         notifier = Notifier(
-            settings, dead_letters=KeepOnly(store.dead_letters), listeners=[store.record]
+            settings,
+            dead_letters=KeepOnly(store.dead_letters),
+            listeners=[store.record],
+            store_dir=store.path,  # counted in the running applications' limits
         )
         result = asyncio.run(_send_one(notifier, args.type, message))
         carrier = notifier.router.carrier(args.type)
@@ -148,7 +151,7 @@ def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
     async def go() -> list[NotificationResult]:
         from ..delivery.notifier import Notifier
 
-        notifier = Notifier(settings)
+        notifier = Notifier(settings)  # a handful of pings: no store, nothing shared
         try:
             message = f"Ping from `discord-logging check --ping` on {HOST}."
             return list(

@@ -10,7 +10,7 @@ hands out request slots so that all the processes that share one together stay i
   :mod:`discord_logging.transport.channels` for the keys),
 - each webhook's announced bucket (``X-RateLimit-Remaining``/``Reset-After``, 429 holds),
 - the global 50 requests/s and the pauses every lane obeys (a global 429, a Cloudflare ban),
-- dead-letter claims (one process redelivers each stored letter).
+- (dead-letter claims are the store's: one claim system, see docs/architecture.md).
 
 One module per backend, so the listing tells where limits live:
 
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import abc
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,20 +195,6 @@ class Coordinator(abc.ABC):
         keys = (f"window:{stand_in}", f"window:{channel}", *([route] if route else []))
         await self._transact(keys, merge)
 
-    # -- dead-letter claims ------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        """Claim a stored letter for ``lease`` seconds; False while another holder has it."""
-
-    @abc.abstractmethod
-    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        """Extend ``holder``'s claim by ``lease`` seconds; False when it is no longer held."""
-
-    @abc.abstractmethod
-    async def release(self, letter_id: str, holder: str) -> None:
-        """Give up ``holder``'s claim (another holder's is left alone)."""
-
     async def aclose(self) -> None:  # noqa: B027 - most backends hold nothing to close
         """Release connections and files; idempotent."""
 
@@ -246,11 +231,6 @@ def require_redis_client(redis_url: object) -> None:
     if importlib.util.find_spec("redis") is None:
         raise ConfigurationError(
             "DISCORD_REDIS_URL is set but redis-py is not installed. Fix: install the redis "
-            'extra of this library (pip install "discord-logging[redis]"), or unset '
+            'extra of this library (pip install "discord-alert-logging[redis]"), or unset '
             "DISCORD_REDIS_URL to share limits only through the store directory"
         )
-
-
-def claim_holder() -> str:
-    """Who this process is in the fleet's dead-letter claims (host, pid, a random part)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"

@@ -33,8 +33,6 @@ FILE_NAME: Final = "limits.sqlite3"
 _BUSY_TIMEOUT_MS: Final = 2000  # longer than this locked: use the local share
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS claims (letter TEXT PRIMARY KEY, holder TEXT NOT NULL,
-                                   expires REAL NOT NULL);
 """
 
 
@@ -126,39 +124,6 @@ class HostCoordinator(SharedCoordinator):
             return result
 
         return await self._atomic(work)
-
-    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        def work(db: sqlite3.Connection) -> bool:
-            now = self.clock()
-            row = db.execute("SELECT holder, expires FROM claims WHERE letter = ?", (letter_id,))
-            current = row.fetchone()
-            if current is not None and current[0] != holder and current[1] > now:
-                return False
-            db.execute(
-                "INSERT OR REPLACE INTO claims (letter, holder, expires) VALUES (?, ?, ?)",
-                (letter_id, holder, now + lease),
-            )
-            return True
-
-        return await self._atomic(work)
-
-    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        def work(db: sqlite3.Connection) -> bool:
-            now = self.clock()
-            cursor = db.execute(
-                "UPDATE claims SET expires = ? WHERE letter = ? AND holder = ? AND expires > ?",
-                (now + lease, letter_id, holder, now),
-            )
-            return cursor.rowcount == 1
-
-        return await self._atomic(work)
-
-    async def _release(self, letter_id: str, holder: str) -> None:
-        await self._atomic(
-            lambda db: db.execute(
-                "DELETE FROM claims WHERE letter = ? AND holder = ?", (letter_id, holder)
-            )
-        )
 
     async def aclose(self) -> None:
         self.close()

@@ -23,7 +23,6 @@ class LocalCoordinator(Coordinator):
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(limits, clock)
         self._states: dict[str, State] = {}
-        self._claims: dict[str, tuple[str, float]] = {}  # letter -> (holder, expires)
 
     async def _transact(
         self, keys: tuple[str, ...], change: Callable[[list[State], float], T]
@@ -40,24 +39,3 @@ class LocalCoordinator(Coordinator):
                 state = states[key] = ledger.empty_state(key)
             found.append(state)
         return change(found, self.clock())
-
-    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        now = self.clock()
-        current = self._claims.get(letter_id)
-        if current is not None and current[0] != holder and current[1] > now:
-            return False
-        self._claims[letter_id] = (holder, now + lease)
-        return True
-
-    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        current = self._claims.get(letter_id)
-        now = self.clock()
-        if current is None or current[0] != holder or current[1] <= now:
-            return False
-        self._claims[letter_id] = (holder, now + lease)
-        return True
-
-    async def release(self, letter_id: str, holder: str) -> None:
-        current = self._claims.get(letter_id)
-        if current is not None and current[0] == holder:
-            del self._claims[letter_id]

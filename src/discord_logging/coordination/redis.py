@@ -1,7 +1,7 @@
-"""Limits, pauses and dead-letter claims shared by every process of every host, on Redis.
+"""Limits and pauses shared by every process of every host, on Redis.
 
-Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs ``discord-logging[redis]``
-(redis-py's asyncio client), imported only here.
+Chosen by ``DISCORD_REDIS_URL`` (keyword ``redis_url``); needs the extra
+``discord-alert-logging[redis]`` (redis-py's asyncio client), imported only here.
 
 Atomicity: read the keys a request touches with the server's ``TIME`` (one round trip), apply
 the same pure :mod:`.ledger` change as every other backend, and write with a small Lua
@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..delivery.backoff import jitter
+from ..wording import counted
 from . import ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
@@ -51,18 +52,6 @@ for i = 1, n do
   redis.call('SET', KEYS[i], ARGV[n + i], 'PX', ARGV[2 * n + 1])
 end
 return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 
@@ -131,30 +120,8 @@ class RedisCoordinator(SharedCoordinator):
             if await self._compare_and_set(keys=names, args=[*old, *new, KEY_TTL_MS]):
                 return result
             await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
-        raise ContendedKeys(f"{len(keys)} keys kept changing")
-
-    # -- dead-letter claims ------------------------------------------------------------------
-
-    def _claim_key(self, letter_id: str) -> str:
-        return f"{self.prefix}:claim:{letter_id}"
-
-    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        """``SET NX PX``: one holder at a time."""
-        key = self._claim_key(letter_id)
-        ms = max(1, int(lease * 1000))
-        if await self._client.set(key, holder, nx=True, px=ms):
-            return True
-        # Ours already (a retry after a lost answer): extend it.
-        return bool(await self._client.eval(_RENEW, 1, key, holder, ms))
-
-    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        ms = max(1, int(lease * 1000))
-        return bool(await self._client.eval(_RENEW, 1, self._claim_key(letter_id), holder, ms))
-
-    async def _release(self, letter_id: str, holder: str) -> None:
-        await self._client.eval(_RELEASE, 1, self._claim_key(letter_id), holder)
+        raise ContendedKeys(f"{counted(len(keys), 'key')} kept changing")
 
     async def aclose(self) -> None:
-        await self.release_claims()
         with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone
             await self._client.aclose()

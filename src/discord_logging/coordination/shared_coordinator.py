@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Final, TextIO, TypeVar
 
 from ..transport.headers import RateLimitHeaders
+from ..wording import counted
 from . import Coordinator, Grant
 from .ledger import Limits
 from .local import LocalCoordinator
@@ -47,8 +48,6 @@ class SharedCoordinator(Coordinator):
         self._stderr = stderr
         self._told = False
         self._down_until: float | None = None
-        # Claims this process holds, letter id -> holder: given up at close (see release_claims).
-        self._claims: dict[str, str] = {}
 
     @property
     @abc.abstractmethod
@@ -74,8 +73,8 @@ class SharedCoordinator(Coordinator):
             self._told = True
             share = self.fallback.limits
             print(
-                f"discord_logging: {self.where} cannot be used ({type(error).__name__}: "
-                f"{error}); this process keeps to {share.channel_limit} messages per "
+                f"discord-logging: {self.where} cannot be used ({type(error).__name__}: "
+                f"{error}); this process keeps to {counted(share.channel_limit, 'message')} per "
                 f"{share.channel_window:g} s per channel (DISCORD_RATE_LIMIT // "
                 f"DISCORD_FLEET_SIZE={self.fleet_size}) until it answers again. Said once.",
                 file=self._stderr or sys.stderr,
@@ -137,34 +136,3 @@ class SharedCoordinator(Coordinator):
         await self._shared(
             lambda: super(SharedCoordinator, self).merge_window(stand_in, channel), None
         )
-
-    # -- dead-letter claims ------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def _claim(self, letter_id: str, holder: str, lease: float) -> bool: ...
-
-    @abc.abstractmethod
-    async def _renew(self, letter_id: str, holder: str, lease: float) -> bool: ...
-
-    @abc.abstractmethod
-    async def _release(self, letter_id: str, holder: str) -> None: ...
-
-    async def claim(self, letter_id: str, holder: str, lease: float) -> bool:
-        claimed = await self._shared(lambda: self._claim(letter_id, holder, lease), False)
-        if claimed:
-            self._claims[letter_id] = holder
-        return claimed
-
-    async def renew(self, letter_id: str, holder: str, lease: float) -> bool:
-        return await self._shared(lambda: self._renew(letter_id, holder, lease), False)
-
-    async def release(self, letter_id: str, holder: str) -> None:
-        self._claims.pop(letter_id, None)
-        await self._shared(lambda: self._release(letter_id, holder), None)
-
-    async def release_claims(self) -> None:
-        """Give up every claim this process still holds. For close, after the store has the
-        letters again: what a closing process took back and did not deliver (queued, cut off)
-        is then free for the next process at once, not only when the lease ends."""
-        for letter_id, holder in list(self._claims.items()):
-            await self.release(letter_id, holder)

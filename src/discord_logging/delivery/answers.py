@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..deadletters import DeadLetter, DeadLetterReason
+from ..deadletters import RETRYABLE_REASONS, DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, NotificationResult
 from ..render.packing import OutgoingMessage
 from ..transport.outcome import Outcome, OutcomeKind
@@ -75,6 +75,8 @@ class LaneAnswers:
                 pending.attempts -= 1
             self._requeue(carried)
         elif kind is OutcomeKind.RETRY:
+            if outcome.may_have_posted:
+                self._mark_uncertain(carried)
             if self.circuit.record_failure(now):
                 self._dead_all(carried, DeadLetterReason.CIRCUIT_OPEN, outcome)
                 self._dead_all(list(self.queue), DeadLetterReason.CIRCUIT_OPEN, outcome)
@@ -97,6 +99,15 @@ class LaneAnswers:
             self.queue.clear()
         else:
             self._dead_all(carried, DeadLetterReason.POISON, outcome)
+
+    @staticmethod
+    def _mark_uncertain(carried: list[Pending]) -> None:
+        """Discord may have posted these though its answer was lost: from now on they carry
+        the note that they may repeat an earlier message (rule 3: never twice unmarked)."""
+        for pending in carried:
+            if not pending.uncertain:
+                pending.uncertain = True
+                pending.rendered = None  # rendered again, with the note
 
     def _note_health(self, kind: OutcomeKind, now: float) -> None:
         if kind not in (OutcomeKind.DELIVERED, OutcomeKind.RETRY):
@@ -152,6 +163,7 @@ class LaneAnswers:
 
     def _delivered(self, pending: Pending, outcome: Outcome, latency: float) -> None:
         pending.settled = True
+        self.redelivery.paid(pending.notification.id)
         if pending.from_dead_letters:
             self._forget_letter(pending.notification.id)
             self.shared.stats.add("redelivered")
@@ -190,6 +202,8 @@ class LaneAnswers:
         error: str | None = None,
     ) -> None:
         pending.settled = True
+        if pending.uncertain and reason in RETRYABLE_REASONS:
+            reason = DeadLetterReason.UNCERTAIN  # kept with its mark: redelivered with the note
         letter = DeadLetter(
             notification=pending.notification,
             webhook=self.name,
@@ -199,6 +213,7 @@ class LaneAnswers:
             error_code=outcome.error_code if outcome else None,
             http_status=outcome.status if outcome else None,
             dead_at=self.shared.wall_clock(),
+            destination=self.url.identity,
         )
         status = DeliveryStatus.DEAD_LETTERED
         try:

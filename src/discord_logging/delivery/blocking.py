@@ -9,6 +9,7 @@ from ..capture.direct import build_notification
 from ..notification import NotificationResult
 from ..settings import DiscordSettings, load_settings
 from ..stats import DeliveryStats
+from ..store import limits_directory
 from .notifier import Notifier
 from .worker import Worker
 
@@ -52,6 +53,8 @@ class SyncNotifier(BlockingSend):
     def __init__(self, **settings: Any) -> None:
         engine_options = settings.pop("engine_options", None) or {}
         self.settings = load_settings(**settings)
+        # Counted in the limits every process using the store directory shares.
+        engine_options.setdefault("store_dir", limits_directory(self.settings))
         self.stats = DeliveryStats()
         Notifier(self.settings, stats=self.stats, **engine_options)  # validate now, loudly
         self._worker = Worker(

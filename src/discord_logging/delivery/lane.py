@@ -36,7 +36,6 @@ from .backlog import next_backlog, plain_prefix, split
 from .circuit import CircuitBreaker, CircuitState
 from .pending import Pending
 from .redelivery import (
-    CLAIM_LEASE,
     REFILL_INTERVAL,
     RENEW_INTERVAL,
     LaneRedelivery,
@@ -67,8 +66,7 @@ class WebhookLane(LaneAnswers):
     ) -> None:
         self.name = name
         self.names = names or (name,)
-        """Every alert-type name this webhook is configured under (its letters are stored
-        under those names): the lane refills from each."""
+        """Every alert-type name this webhook is configured under."""
         self.url = url
         self.shared = shared
         config = shared.config
@@ -78,7 +76,7 @@ class WebhookLane(LaneAnswers):
         self.retry_at = 0.0
         self.disabled_until: float | None = None
         self.sending_until: float | None = None  # when the request in flight times out
-        self.redelivery = LaneRedelivery(self.names, shared)
+        self.redelivery = LaneRedelivery(url.identity, shared)
         self._healthy = True  # did the last request succeed? Redelivery waits for health.
         self._lookup: asyncio.Task[None] | None = None  # asking Discord for the channel
         self._delivered_once = False
@@ -90,7 +88,7 @@ class WebhookLane(LaneAnswers):
     def busy(self) -> bool:
         """Whether anything is queued or being sent, or kept letters of its own overflow
         are still to be taken back while the webhook is healthy."""
-        return bool(self.queue or self.in_flight or self.redelivery.owed)
+        return bool(self.queue or self.in_flight or (self.redelivery.owed and self._healthy))
 
     def submit(self, pending: Pending) -> None:
         """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
@@ -101,7 +99,7 @@ class WebhookLane(LaneAnswers):
             self._dead(pending, DeadLetterReason.CIRCUIT_OPEN, None)
         elif len(self.queue) >= self.shared.config.queue_size:
             self._dead(pending, DeadLetterReason.QUEUE_OVERFLOW, None)
-            self.redelivery.overflowed(now)
+            self.redelivery.overflowed(now, pending.notification.id)
         else:
             self.queue.append(pending)
             self._wake.set()
@@ -154,10 +152,7 @@ class WebhookLane(LaneAnswers):
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
-        renewed = self.redelivery.renew(now, self._letters_in_lane())
-        if renewed and shared.claim_holder is not None:
-            for letter_id in renewed:
-                await shared.coordinator.renew(letter_id, shared.claim_holder, CLAIM_LEASE)
+        self.redelivery.renew(now, self._letters_in_lane())
         if (
             self._lookup is None
             and self._delivered_once  # a webhook that works: never ask about a broken one
@@ -343,10 +338,6 @@ class WebhookLane(LaneAnswers):
         # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
         await self._handle(carried, message, result.outcome, result.latency, after)
         self.in_flight = []
-        if shared.claim_holder is not None:
-            for pending in carried:
-                if pending.from_dead_letters and pending.settled:
-                    await coordinator.release(pending.notification.id, shared.claim_holder)
 
     async def _finish_slot(self, grant: Grant, result: SendResult) -> None:
         """A request that never reached Discord (no connection; Cloudflare's ban page) counts
@@ -361,8 +352,8 @@ class WebhookLane(LaneAnswers):
 
     async def _refill(self, now: float) -> bool:
         """Take retryable dead letters back into the queue once the lane is healthy. The store
-        claims each letter for this process; with Redis, the fleet's claim is taken too, and a
-        letter another process holds stays where it is."""
+        claims each letter for this process in the read (one claim system: a letter another
+        process holds stays where it is)."""
         if (
             self.shared.closing
             or (self.disabled_until is not None and now < self.disabled_until)
@@ -379,15 +370,9 @@ class WebhookLane(LaneAnswers):
         in_lane = {p.notification.id for p in (*self.queue, *self.in_flight)}
         redelivery = self.redelivery
         limit = redelivery.look(now, healthy)
-        found = await run_off_loop(self.shared.store_io, redelivery.read, limit)
+        owed = frozenset(redelivery.owed)
+        found = await run_off_loop(self.shared.store_io, redelivery.read, limit, owed)
         letters = redelivery.finish_look(self.shared.clock(), healthy, in_lane, limit, found)
-        holder = self.shared.claim_holder
-        if holder is not None:
-            letters = [
-                letter
-                for letter in letters
-                if await self.shared.coordinator.claim(letter.id, holder, CLAIM_LEASE)
-            ]
         for letter in letters:
             uncertain = letter.reason is DeadLetterReason.UNCERTAIN
             self.queue.append(

@@ -26,7 +26,6 @@ from ..capture.tracing import trace_url
 from ..coordination import (
     Coordinator,
     Limits,
-    claim_holder,
     open_coordinator,
     require_redis_client,
 )
@@ -37,13 +36,16 @@ from ..notification import (
     Notification,
     NotificationResult,
 )
+from ..redaction import hide_parts, redact
 from ..render.templating import EmbedRenderer
 from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..stats import DeliveryStats
 from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
+from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
 from ..transport.webhook_url import WebhookURL
+from ..wording import plural
 from .backoff import jitter
 from .bugs import BugReporter
 from .lane import WebhookLane
@@ -86,7 +88,8 @@ class Notifier:
     ) -> None:
         if settings is not None and overrides:
             raise ConfigurationError(
-                f"unknown engine option(s) {sorted(overrides)}: with settings given, Notifier "
+                f"unknown engine {plural(len(overrides), 'option')} {sorted(overrides)}: with "
+                "settings given, Notifier "
                 "takes only dead_letters, stats, listeners, transport, clock, rand, "
                 "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
                 "circuit_reset, retry_deadline, store_dir"
@@ -99,8 +102,12 @@ class Notifier:
             app_name=s.app_name, templates_dir=s.templates_dir, attach_full_text=s.attach_full_text
         )
         self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
-        self.dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
         self.stats = stats if stats is not None else DeliveryStats()
+        if dead_letters is None:
+            dead_letters = MemoryDeadLetters(
+                on_evict=lambda _: self.stats.add("dead_letters_evicted")
+            )
+        self.dead_letters = dead_letters
         self.listeners = list(listeners)
         self._client_options: dict[str, Any] = {
             "timeout": s.timeout_seconds,
@@ -122,6 +129,7 @@ class Notifier:
             attach_full_text=s.attach_full_text,
         )
         require_redis_client(s.redis_url)
+        require_certificates()  # httpx reads SSL_CERT_FILE on the worker thread, too late to say
         self._store_dir = store_dir
         self._clock = clock
         self._rand = rand
@@ -145,8 +153,16 @@ class Notifier:
         if self._shared is None:
             coordinator = self._open_coordinator()
             self.stats.coordination = coordinator
+            try:
+                client = WebhookClient(**self._client_options)
+            except OSError as exc:  # httpx reads SSL_CERT_FILE / SSL_CERT_DIR here
+                raise ConfigurationError(
+                    f"the HTTP client could not be set up ({type(exc).__name__}: "
+                    f"{redact(str(exc))}). Fix: check SSL_CERT_FILE and SSL_CERT_DIR name "
+                    "existing certificate files, or unset them"
+                ) from None
             self._shared = SharedState(
-                client=WebhookClient(**self._client_options),
+                client=client,
                 renderer=self.renderer,
                 dead_letters=self.dead_letters,
                 stats=self.stats,
@@ -157,7 +173,6 @@ class Notifier:
                 on_result=self._report,
                 clock=self._clock,
                 rand=self._rand,
-                claim_holder=claim_holder() if coordinator.backend == "redis" else None,
                 store_io=store_thread() if self.dead_letters.durable else None,
             )
             for names, url in lanes_by_webhook(self.urls):
@@ -178,6 +193,19 @@ class Notifier:
         )
         # Shared backends keep their own clock (the wall clock, Redis TIME): it is shared with
         # other processes. This process's limits follow the notifier's (injected in tests).
+        if s.redis_url is not None:
+            secret = s.redis_url.get_secret_value()
+            try:
+                return open_coordinator(
+                    limits, redis_url=secret, fleet_size=s.fleet_size, store_dir=self._store_dir
+                )
+            except Exception as exc:  # noqa: BLE001 - said with the URL's parts hidden
+                raise ConfigurationError(
+                    f"DISCORD_REDIS_URL could not be used ({type(exc).__name__}: "
+                    f"{hide_parts(str(exc), secret)}). Fix: write it as "
+                    "redis://[:password@]host:port/db with a numeric port, and percent-encode "
+                    "'/', '@', ':' and '%' in the password"
+                ) from None
         return open_coordinator(
             limits,
             store_dir=self._store_dir,
@@ -257,6 +285,17 @@ class Notifier:
             file=sys.stderr,
         )
 
+    def posts_to(self, destination: str | None) -> bool:
+        """Whether one of the configured webhooks is ``destination`` (a webhook identity)."""
+        return any(url.identity == destination for url in self.urls.values())
+
+    def lane_for(self, destination: str | None) -> WebhookLane | None:
+        """The lane posting to ``destination`` (a webhook identity), once started."""
+        for lane in self._unique_lanes:
+            if lane.url.identity == destination:
+                return lane
+        return None
+
     def find_queued(self, notification_id: str) -> Pending | None:
         """The pending entry of ``notification_id`` if a lane has it queued or in flight."""
         for lane in self._unique_lanes:
@@ -274,17 +313,13 @@ class Notifier:
             if already.future is None:
                 already.future = asyncio.get_running_loop().create_future()
             return already.future
-        lane = self._lanes.get(letter.webhook)
-        if lane is None:
-            carrier = self.router.carrier(letter.notification.alert_type)
-            lane = self._lanes.get(carrier) if carrier else None
+        # Only to the webhook it was written for (rule 2): never to whatever this configuration
+        # routes its alert type to.
+        lane = self.lane_for(letter.destination)
         future: asyncio.Future[NotificationResult] = asyncio.get_running_loop().create_future()
         if lane is None:
-            future.set_result(
-                NotificationResult(
-                    letter.id, DeliveryStatus.FAILED, error=f"no webhook {letter.webhook!r}"
-                )
-            )
+            why = "not_configured" if letter.destination is not None else "destination_unknown"
+            future.set_result(NotificationResult(letter.id, DeliveryStatus.FAILED, error=why))
             return future
         uncertain = letter.reason is DeadLetterReason.UNCERTAIN
         lane.submit(

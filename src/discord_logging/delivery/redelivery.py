@@ -24,8 +24,7 @@ REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters t
 # alive through three missed rounds (a long request, a busy loop) before another process may
 # take the letter over.
 RENEW_INTERVAL: Final = 30.0
-CLAIM_LEASE: Final = 120.0  # seconds a fleet claim (Redis) holds, like the store's claims
-REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: it was cut off in flight at shutdown"
+REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: Discord's answer to it was lost"
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
 
@@ -55,12 +54,21 @@ def with_repeat_note(rendered: RenderedNotification) -> RenderedNotification:
     return dataclasses.replace(rendered, embed=embed)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """What a look read from the store: retryable letters, and which owed ids are kept."""
+
+    letters: list[DeadLetter]
+    asked: frozenset[str]
+    kept: set[str]
+
+
 class LaneRedelivery:
     """One lane's schedule for taking its kept letters back, and its claims on them."""
 
-    def __init__(self, webhooks: tuple[str, ...], shared: SharedState) -> None:
-        self.webhooks = webhooks
-        """The names the lane's letters are stored under (every alert type sharing the URL)."""
+    def __init__(self, destination: str, shared: SharedState) -> None:
+        self.destination = destination
+        """The webhook identity the lane's letters are kept under."""
         self.shared = shared
         self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
         self.failed_rounds = 0  # redelivery rounds that failed since the last success
@@ -68,14 +76,16 @@ class LaneRedelivery:
         # Letters the lane itself could not queue (overflow) wait in the store: while the
         # webhook is healthy the lane owes them, and flush() waits for them too, so a script
         # that logs a burst and flushes delivers it rather than leaving it for the next run.
-        self.owed = False
+        # Known by id (rule 4): one another holder took and sent is paid; one it still holds
+        # is still owed, and flush() waits for it rather than guessing from a count.
+        self.owed: set[str] = set()
         self.empty_looks = 0  # healthy looks in a row that found nothing free
         self.overflows = 0  # records kept because the queue was full, ever
         self._overflows_at_look = 0
 
-    def overflowed(self, now: float) -> None:
+    def overflowed(self, now: float, letter_id: str) -> None:
         """A record did not fit the queue and was kept: take it back once there is room."""
-        self.owed = True
+        self.owed.add(letter_id)
         self.overflows += 1
         self.next_refill = min(self.next_refill, now)
 
@@ -95,20 +105,18 @@ class LaneRedelivery:
         self._overflows_at_look = self.overflows
         return max(1, self.shared.config.queue_size // 2) if healthy else 1
 
-    def read(self, limit: int) -> tuple[list[DeadLetter], bool]:
+    def read(self, limit: int, owed: frozenset[str]) -> Found:
         """The store's part of a look (on the store thread; it changes nothing here): up to
-        ``limit`` retryable letters, oldest first, and whether a scan stopped at its budget
-        with more behind."""
-        letters: list[DeadLetter] = []
-        for webhook in self.webhooks:
-            if len(letters) >= limit:
-                break
-            try:
-                letters += self.shared.dead_letters.retryable(webhook, limit - len(letters))
-            except Exception:  # noqa: BLE001 - a failing store must not stop delivery
-                self.shared.stats.add("store_errors")
-        cut_short = any(self.shared.dead_letters.scan_cut_short(w) for w in self.webhooks)
-        return letters, cut_short
+        ``limit`` retryable letters of the lane's destination, oldest first, and which of
+        the ``owed`` ids are still kept."""
+        sink = self.shared.dead_letters
+        try:
+            letters = sink.retryable(self.destination, limit)
+            kept = sink.kept_ids(owed) if owed else set()
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+            letters, kept = [], set(owed)
+        return Found(letters, owed, kept)
 
     def finish_look(
         self,
@@ -116,16 +124,18 @@ class LaneRedelivery:
         healthy: bool,
         in_lane: set[str],
         limit: int,
-        found: tuple[list[DeadLetter], bool],
+        found: Found,
     ) -> list[DeadLetter]:
         """End a look (on the loop) with what :meth:`read` ``found``: the letters to queue
         again, minus those already ``in_lane``, and when to look next."""
-        letters, cut_short = found
+        letters = found.letters
         # A record that overflowed while the store was read may not have been seen by it.
         raced = self.overflows != self._overflows_at_look
-        # Fewer than asked, from a look that read to the end: nothing more is waiting. Not
-        # healthy: what is kept stays kept (flush() does not wait for a webhook that fails).
-        self.owed = self.owed and healthy and (raced or len(letters) >= limit or cut_short)
+        if healthy:
+            # Paid: asked about, no longer kept, and not queued here (another holder sent it).
+            self.owed -= found.asked - found.kept - in_lane - {x.id for x in letters}
+        else:
+            self.owed.clear()  # kept durably; flush() does not wait for a webhook that fails
         letters = [letter for letter in letters if letter.id not in in_lane]
         if healthy and (letters or raced):
             self.next_refill = now  # more may be waiting: look again once these are sent
@@ -141,6 +151,10 @@ class LaneRedelivery:
         if letters:
             self.next_renew = now + RENEW_INTERVAL  # just claimed
         return letters
+
+    def paid(self, letter_id: str) -> None:
+        """The lane delivered ``letter_id``: it owes it no more."""
+        self.owed.discard(letter_id)
 
     def renew(self, now: float, letter_ids: list[str]) -> list[str]:
         """Every RENEW_INTERVAL, extend the store's claims on the kept letters the lane holds,

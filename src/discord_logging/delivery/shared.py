@@ -55,9 +55,6 @@ class SharedState:
     paused_until: float = 0.0
     closing: bool = False
     deadline: float | None = None
-    claim_holder: str | None = None
-    """Who this process is in the coordinator's dead-letter claims; None when the store's own
-    claims suffice (one host: the store directory's lock-protected claims)."""
     store_io: ExitSafeExecutor | None = None
     """One thread for the store's reads: SQLite may wait for another process's lock or a
     writer's transaction, which must never hold the event loop. None: reads run inline."""

@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from ..notification import Notification, NotificationResult
+from ..redaction import redact
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
 from .notifier import Notifier
@@ -66,6 +67,7 @@ class Worker:
         self._done = threading.Event()
         self._sealed = False  # the final sweep of the hand-off began: put() must take back
         self.left_at_close = 0
+        self.failed = False  # delivery could not start: records are counted as dropped
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     # -- caller side (any thread) ------------------------------------------------------------
@@ -173,6 +175,8 @@ class Worker:
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed over was delivered or kept; True if so within timeout."""
+        if self.failed:
+            return False  # what was handed over was dropped, not delivered or kept
         deadline = time.monotonic() + timeout
 
         async def drained() -> bool:
@@ -249,17 +253,17 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         try:
-            self._notifier = self._notifier_factory()
-        except Exception as exc:  # noqa: BLE001 - said once; records are then refused, counted
-            self._stopping = True
-            print(f"discord-logging: the worker could not start: {exc}", file=sys.stderr)
+            notifier = self._notifier_factory()
+            # Lanes start now, not on the first record: each refills from the dead letters at
+            # once, so what an earlier run kept is redelivered without waiting for traffic.
+            notifier.start()
+        except Exception as exc:  # noqa: BLE001 - said once; every record is then counted
+            self._cannot_start(exc)
             return
         finally:
             self._ready.set()
-        # Lanes start now, not on the first record: each refills from the dead letters at
-        # once, so what an earlier run kept is redelivered without waiting for traffic.
+        self._notifier = notifier
         try:
-            self._notifier.start()
             _import_network_modules()
         finally:
             self._started.set()
@@ -276,6 +280,27 @@ class Worker:
         remaining = max(0.0, self._close_deadline - time.monotonic())
         self.left_at_close = await self.notifier.aclose(remaining)
         self._seal()
+
+    def _cannot_start(self, exc: Exception) -> None:
+        """Delivery cannot start (a setting that only fails when used: an unparseable Redis
+        URL, a missing certificate file): say so once, naming the fix, and count every record
+        as dropped (``worker_failed``), those already handed over and those to come, instead
+        of accepting them into a queue nobody reads (rule 5)."""
+        self.failed = True
+        self._stopping = True
+        self._started.set()
+        print(
+            f"discord-logging: delivery could not start, so records are not sent and are "
+            f"counted as dropped (stats: dropped.worker_failed): {redact(str(exc))}",
+            file=sys.stderr,
+        )
+        self._sealed = True
+        while self._handoff:
+            try:
+                record = self._handoff.popleft()
+            except IndexError:  # a racing put() took its record back
+                break
+            self.stats.dropped("worker_failed", record.alert_type)
 
     def _seal(self) -> None:
         """The last sweep: records put while the notifier closed are counted, never stranded."""
@@ -328,7 +353,7 @@ class Worker:
 
 def _import_network_modules() -> None:
     """Import now what httpx and httpcore import lazily on the first request, so that a fork
-    (see :meth:`Worker.settle`) never cuts one of these imports in half."""
+    (see :meth:`Worker.wait_started`) never cuts one of these imports in half."""
     for name in ("anyio", "httpcore._backends.anyio", "h11"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)

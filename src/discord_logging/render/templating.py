@@ -9,6 +9,7 @@ built-in embed and is counted, so a bad template can never stop an alert.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from ..alerts import AlertType
 from ..errors import TemplateError
 from ..notification import Notification
+from ..redaction import redact
 from . import message_limits as limits
 from .fitting import (
     EMPTY_VALUE,
@@ -55,6 +57,7 @@ from .text import (
 SEPARATOR: Final = "\x1e"
 SECTIONS: Final = ("title", "description", "fields", "footer", "color")
 BASE_TEMPLATE: Final = "base.j2"
+PROBLEM_LIMIT: Final = 300  # characters of a failing template's exception said on stderr
 
 
 class EmbedRenderer:
@@ -91,6 +94,7 @@ class EmbedRenderer:
         )
         self._templates: dict[str, Template] = {}
         self.template_errors = 0
+        self._reported: set[str] = set()  # templates whose failure was said on stderr
 
     # -- templates ---------------------------------------------------------------------------
 
@@ -140,19 +144,37 @@ class EmbedRenderer:
         """One embed for ``notification``, valid for Discord whatever the input."""
         try:
             sections = self._sections(self._template(notification.alert_type), notification)
-        except Exception:  # noqa: BLE001 - fall back, count, never raise on the delivery path
+        except Exception as exc:  # noqa: BLE001 - fall back, count, never raise on delivery
             self.template_errors += 1
+            self._report_failure(exc, notification.alert_type)
             sections = self._fallback_sections(notification)
         return fit_embed(notification, sections, self.note)
 
+    def _report_failure(self, exc: Exception, alert_type: str) -> None:
+        """One stderr line per failing template (its file and line), not one per record: the
+        counter says how often, the line says which template to fix."""
+        where = _template_location(exc) or f"the template of alert type {alert_type!r}"
+        if where in self._reported:
+            return
+        self._reported.add(where)
+        problem = redact(f"{type(exc).__name__}: {exc}")[:PROBLEM_LIMIT]
+        print(
+            f"discord-logging: {where} failed on a {alert_type!r} record ({problem}); such "
+            "alerts go out with the plain built-in embed (fields kept) until it is fixed; "
+            "counted in stats()['template_errors']. Said once per template.",
+            file=sys.stderr,
+        )
+
     def _fallback_sections(self, notification: Notification) -> dict[str, str]:
-        label = notification.alert_type.replace("_", " ").title()
+        n = notification
+        label = n.alert_type.replace("_", " ").title()
+        # The record's extra= values stay: they are often what the alert is about.
+        fields = [f"Logger: {n.logger}", f"Level: {n.level}"]
+        fields += [f"{_plain(name)}: {_one_line(value)}" for name, value in n.extra]
         return {
-            "title": notification.title,
-            "description": notification.message
-            if notification.message != notification.title
-            else "",
-            "fields": f"Logger: {notification.logger}\nLevel: {notification.level}",
+            "title": n.title,
+            "description": n.message if n.message != n.title else "",
+            "fields": "\n".join(fields),
             "footer": f"{self.app_name} {label} Alert",
             "color": "",
         }

@@ -22,13 +22,19 @@ _MENTION: Final = re.compile(r"@(everyone|here)|<@([!&]?)(\d+)>")
 # Characters that show nothing though they are not whitespace to str.strip(): fillers people
 # paste as "blank" text. Format characters (Cf: zero-width space, joiners, BOM...) come on top.
 _INVISIBLE: Final = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+# Bidirectional controls: embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069),
+# the marks (U+200E, U+200F, U+061C). Invisible themselves, they reorder what follows: a
+# log line with U+202E shows "exe.txt" for "txt.exe" and can turn an alert's text around
+# (the "Trojan Source" trick, CVE-2021-42574). Removed, like NUL, wherever log text is shown.
+_BIDI: Final = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def sanitize(text: str) -> str:
-    """Make ``text`` safe to serialise and show: lone surrogates become U+FFFD, NULs removed."""
-    # A Python str holds code points, so any surrogate in it is a lone one.
+    """Make ``text`` safe to serialise and show: lone surrogates become U+FFFD; NULs and
+    bidirectional controls are removed."""
     if not text.isascii():
-        text = _SURROGATE.sub("\ufffd", text)
+        # A Python str holds code points, so any surrogate in it is a lone one.
+        text = _BIDI.sub("", _SURROGATE.sub("\ufffd", text))
     return text.replace("\x00", "")
 
 

@@ -6,15 +6,22 @@ for buffered writes, the CLI's main thread). It never raises into delivery: a fa
 switches the dead letters to memory, counted and said once on stderr.
 
 - ``_store``: :class:`Store`, the facade the handler and the CLI open
-- ``durable_letters``: letters on disk, per webhook, with their claims
+- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one
 - ``history``: what was sent, queryable
-- ``_write_buffer``: writes waiting for the writer thread
+- ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
 - ``_retention``, ``_disk``: expiry, and the JSON-only SQLite files
+
+From ``_disk`` it offers :func:`open_cache` (open one of the store's caches, JSON only, as
+another process sharing the store would), its bulk writes :func:`put_many` and
+:func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
+from ._claims import claimant, holds
+from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
-from ._store import WRITE_BATCH, WRITE_DELAY, Store, default_store_path
+from ._store import Store, default_store_path, limits_directory
+from ._writer import WRITE_BATCH, WRITE_DELAY
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
 
@@ -25,6 +32,13 @@ __all__ = [
     "History",
     "ResilientDeadLetters",
     "Store",
+    "UnsafeStoreRow",
+    "claimant",
     "default_store_path",
+    "delete_many",
+    "holds",
+    "limits_directory",
     "make_entry",
+    "open_cache",
+    "put_many",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ..deadletters import DeadLetter, DeadLetterSink
@@ -89,6 +89,22 @@ class ResilientDeadLetters(DeadLetterSink):
             finally:
                 self._done()
         return found
+
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        store = self._store
+        fates = store._buffer.fates(letter_ids)
+        kept = {i for i, added in fates.items() if added} | store.memory.kept_ids(letter_ids)
+        durable = store.durable
+        unwritten = [i for i in letter_ids if i not in fates]
+        if durable is not None and unwritten:
+            try:
+                kept |= durable.kept_ids(unwritten)
+            except Exception as exc:  # noqa: BLE001 - unknown: still owed
+                store._failed_read(exc)
+                kept |= set(unwritten)
+            finally:
+                self._done()
+        return kept
 
     def __len__(self) -> int:
         store = self._store

@@ -22,30 +22,37 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Final
 
 import platformdirs
 
 from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
+from ..settings import DiscordSettings
 from ..stats import DeliveryStats
+from ..wording import counted
 from ._disk import private_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
+from ._writer import (
+    CLEANUP_INTERVAL,
+    RETRY_DISK_INTERVAL,
+    WRITE_BATCH,
+    StoreWriter,
+)
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
-
-CLEANUP_INTERVAL: Final = 3600.0
-RETRY_DISK_INTERVAL: Final = 30.0
-WRITE_DELAY: Final = 0.2
-WRITE_BATCH: Final = 500
-STOP_WAIT: Final = 30.0  # seconds close() waits for the writer to finish its current step
 
 
 def default_store_path() -> Path:
     """The per-user cache directory used when DISCORD_STORE_PATH is not set."""
     return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
+
+
+def limits_directory(settings: DiscordSettings) -> Path:
+    """Where the limits every process of this host shares live: the store directory, whether
+    or not the letters are kept there (a custom sink, a store degraded to memory)."""
+    return Path(settings.store_path) if settings.store_path else default_store_path()
 
 
 class Store:
@@ -71,7 +78,7 @@ class Store:
         self.dead_letter_retention_days = dead_letter_retention_days
         self.dead_letter_max_bytes = dead_letter_max_bytes
         self.stats = stats if stats is not None else DeliveryStats()
-        self.memory = MemoryDeadLetters()
+        self.memory = MemoryDeadLetters(on_evict=lambda _: self.stats.add("dead_letters_evicted"))
         self.closed = False  # still usable after close; connections are then not kept
         self._history: History | None = None
         self._durable: DurableDeadLetters | None = None
@@ -91,10 +98,7 @@ class Store:
         self._write_lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0
-        self._wake = threading.Condition()
-        self._writer: threading.Thread | None = None
-        self._no_thread = False  # the writer could not be started (interpreter shutdown)
-        self._stopping = False
+        self._writer = StoreWriter(self)
         self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
 
     # -- opening, failing, recovering --------------------------------------------------------
@@ -130,6 +134,16 @@ class Store:
         """The dead letters on disk, or None while the store is in memory."""
         self._open()
         return None if self._down else self._durable
+
+    @property
+    def down(self) -> bool:
+        """Whether the disk failed and the writer should try it again."""
+        return self._down
+
+    @property
+    def buffered(self) -> int:
+        """Writes waiting for the writer."""
+        return len(self._buffer)
 
     @property
     def degraded(self) -> bool:
@@ -192,8 +206,9 @@ class Store:
             self._removed_while_down.clear()
             self._down = False
         print(
-            f"discord-logging: the store at {self.path} works again; {len(letters)} dead "
-            "letter(s) kept in memory meanwhile were moved back to it.",
+            f"discord-logging: the store at {self.path} works again; "
+            f"{counted(len(letters), 'dead letter')} kept in memory meanwhile "
+            f"{'was' if len(letters) == 1 else 'were'} moved back to it.",
             file=sys.stderr,
         )
         return True
@@ -210,7 +225,7 @@ class Store:
         """Buffer ``letter`` for the disk (memory while the store is in memory)."""
         if self._down:
             self.memory.add(letter)
-            self._start_writer()  # it tries the disk again later
+            self._writer.start()  # it tries the disk again later
             return
         self._buffered(self._buffer.add(letter))
 
@@ -232,10 +247,9 @@ class Store:
         if self.closed:  # a late write after close: inline, and no connection kept
             self.write_buffered()
             self.release_thread()
-        elif self._start_writer():
+        elif self._writer.start():
             if waiting == 1 or waiting >= WRITE_BATCH:
-                with self._wake:
-                    self._wake.notify()
+                self._writer.wake()
         elif waiting >= WRITE_BATCH:  # no writer (interpreter shutdown): write here
             self.write_buffered()
 
@@ -253,6 +267,15 @@ class Store:
                         self.memory.add(letter)
                     self._removed_while_down.update(removed)
                     return
+                # The history first: a letter removed because it was delivered must already be
+                # known as delivered, or a reader between the two writes (an operator's flush
+                # from its list) could find it neither kept nor delivered, and post it again.
+                history = self._history
+                if batch.entries and history is not None:
+                    try:
+                        retrying(lambda: history.record_many(batch.entries))
+                    except Exception as exc:  # noqa: BLE001
+                        self._fail(exc)
                 keep = self._buffer.claimed_now()
                 try:
                     retrying(lambda: durable.write(added, removed, keep))
@@ -264,12 +287,6 @@ class Store:
                     return
                 # Handed out while buffered, now on disk or gone: no longer this buffer's.
                 self._buffer.written([*(x.id for x in added if x.id in keep), *removed])
-                history = self._history
-                if batch.entries and history is not None:
-                    try:
-                        retrying(lambda: history.record_many(batch.entries))
-                    except Exception as exc:  # noqa: BLE001
-                        self._fail(exc)
                 if batch.renewals:
                     try:
                         retrying(lambda: durable.renew(sorted(batch.renewals)))
@@ -278,55 +295,12 @@ class Store:
             finally:
                 self._buffer.done()
 
-    # -- the writer thread -------------------------------------------------------------------
-
-    def _start_writer(self) -> bool:
-        """Start the writer once (never from close); False if there is none."""
-        writer = self._writer
-        if writer is not None and writer.is_alive():
-            return True
-        if self._no_thread or self._stopping or self.closed:
-            return False
-        with self._wake:
-            if self._writer is None or not self._writer.is_alive():
-                thread = threading.Thread(
-                    target=self._write_forever, name="discord-logging-store", daemon=True
-                )
-                try:
-                    thread.start()
-                except RuntimeError:  # "can't create new thread at interpreter shutdown"
-                    self._no_thread = True
-                    return False
-                self._writer = thread
-        return True
-
-    def _write_forever(self) -> None:
-        try:
-            while not self._stopping:
-                with self._wake:
-                    if not self._buffer and not self._stopping and not self._misplaced():
-                        self._wake.wait(RETRY_DISK_INTERVAL if self._down else CLEANUP_INTERVAL)
-                    gather = time.monotonic() + WRITE_DELAY  # let a burst gather
-                    while (
-                        self._buffer
-                        and not self._stopping
-                        and len(self._buffer) < WRITE_BATCH
-                        and (left := gather - time.monotonic()) > 0
-                    ):
-                        self._wake.wait(left)
-                if self._stopping:
-                    break
-                self.write_buffered()
-                self._maintain()
-        except Exception:  # noqa: BLE001 - the writer must not die noisily; close writes
-            self.stats.add("store_errors")
-        finally:
-            self.release_thread()  # this thread's SQLite connections, before it ends
-
-    def _misplaced(self) -> bool:
+    def misplaced(self) -> bool:
+        """Whether letters wait to be moved to the held range (the writer's work)."""
         return self._durable is not None and self._durable.misplaced > 0
 
-    def _maintain(self) -> None:
+    def maintain(self) -> None:
+        """The writer's periodic work: retry the disk, move misplaced letters, retention."""
         if self._down:
             self.try_disk()
             return
@@ -340,12 +314,7 @@ class Store:
             self.cleanup()
 
     def _stop_writer(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
-        writer = self._writer
-        if writer is not None and writer is not threading.current_thread():
-            writer.join(STOP_WAIT)
+        self._writer.stop()
 
     def release_thread(self) -> None:
         """Close the calling thread's SQLite connections (a thread must before it ends: Python
@@ -378,7 +347,7 @@ class Store:
                 export_letters = self.export_dir / f"deadletters-purged-{stamp}.jsonl"
             removed = history.purge(before=now - self.retention_days * 86_400, export=export)
             removed += history.shrink(self.max_bytes, export=export)
-            stop = lambda: self._stopping  # noqa: E731 - close() interrupts a long purge
+            stop = lambda: self._writer.stopping  # noqa: E731 - close() interrupts a long purge
             before = now - self.dead_letter_retention_days * 86_400
             removed += durable.expire(before, export_letters, stop)
             removed += durable.shrink(self.dead_letter_max_bytes, export_letters, stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -115,6 +115,11 @@ class WriteBuffer:
         with self._lock:
             return bool(len(self._waiting) or self._waiting.renewals)
 
+    def fates(self, letter_ids: Collection[str]) -> dict[str, bool]:
+        """For the ids the buffer has a write for: True if it adds the letter, False if it
+        removes it (the latest write wins)."""
+        return {i: x is not None for i, x in self._snapshot() if i in letter_ids}
+
     def _snapshot(self) -> list[tuple[str, DeadLetter | None]]:
         """The letters in flight, then those waiting (later ones win), copied under the
         lock in one C-level step each. Walking them is left to the caller, outside the
@@ -135,7 +140,7 @@ class WriteBuffer:
         for letter_id, letter in self._snapshot():
             if letter is None:
                 found.pop(letter_id, None)
-            elif letter.webhook == webhook and letter.retryable:
+            elif letter.destination == webhook and letter.retryable:
                 found[letter_id] = letter
         with self._lock:
             claimed = self._claimed.intersection(found)

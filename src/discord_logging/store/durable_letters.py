@@ -33,6 +33,7 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
+from ._claims import claimant, holds
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
@@ -53,16 +54,6 @@ CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another pr
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
@@ -161,7 +152,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
         for letter in letters:
-            groups.setdefault((letter.webhook, not letter.retryable), []).append(letter)
+            groups.setdefault((letter.folder, not letter.retryable), []).append(letter)
         with self._transaction(bulk=True):
             places: dict[str, Any] = {}
             for (webhook, held), group in groups.items():
@@ -199,7 +190,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         found: list[DeadLetter] = []
         budget = limit + SCAN_SLACK
         cache = self._cache(webhook)
-        pid = os.getpid()
         # Where the last call ran out of budget passing over letters others hold: go on from
         # there (and round to the oldest at the end), so looks walk past any number of them.
         start = after = self._resume_after.pop(webhook, None)
@@ -223,7 +213,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                     for key, letter_id in ids.items()
                     if letter_id not in skip
                     and letter_id not in self._misplaced
-                    and not self._held_elsewhere(claims.get(f"claim:{letter_id}"), pid)
+                    and not holds(claims.get(f"claim:{letter_id}"))
                 ]
                 if len(wanted) > limit - len(found):  # read no more letters than needed
                     wanted = wanted[: limit - len(found)]
@@ -251,7 +241,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         """Read the letters of ``wanted`` (key -> id) and claim, into ``found``, those still
         there and retryable, up to ``limit``; inside retryable()'s transaction."""
         now = time.time()
-        pid = os.getpid()
+        me = claimant()
         present = values_of(self._index, [f"id:{letter_id}" for letter_id in wanted.values()], now)
         values = values_of(cache, list(wanted), now)
         letters = []
@@ -273,7 +263,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             if letter.id in delivered:
                 self._forget([letter.id], claims=True)  # Discord has it: never post it again
             elif len(found) < limit:
-                claimed[f"claim:{letter.id}"] = pid
+                claimed[f"claim:{letter.id}"] = me
                 found.append(letter)
         # Atomic: this transaction has held the index's write lock since the claims
         # were read, so no other process can have claimed these meanwhile.
@@ -286,7 +276,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         found: list[DeadLetter],
         on_fresh: Callable[[list[str]], None],
     ) -> None:
-        pid = os.getpid()
+        me = claimant()
         taken = {x.id for x in found}
         candidates = [x for x in fresh if x.id not in taken]
         claimed: dict[str, Any] = {}
@@ -295,22 +285,21 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             page, candidates = candidates[: limit - len(found)], candidates[limit - len(found) :]
             claims = values_of(self._index, [f"claim:{x.id}" for x in page], time.time())
             for letter in page:
-                if not self._held_elsewhere(claims.get(f"claim:{letter.id}"), pid):
+                if not holds(claims.get(f"claim:{letter.id}")):
                     self._known.add(letter.id)
-                    claimed[f"claim:{letter.id}"] = pid
+                    claimed[f"claim:{letter.id}"] = me
                     found.append(letter)
         if claimed:
             on_fresh([key[len("claim:") :] for key in claimed])
             put_many(self._index, claimed, CLAIM_LEASE)
 
-    @staticmethod
-    def _held_elsewhere(holder: object, pid: int) -> bool:
-        """Whether a claim's holder keeps the letter from this call: this process (it is
-        queued here already) or another live one."""
-        return isinstance(holder, int) and (holder == pid or _alive(holder))
-
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
+
+    def kept_ids(self, letter_ids: Collection[str]) -> set[str]:
+        """Which of ``letter_ids`` are on disk (one index read)."""
+        keys = [f"id:{letter_id}" for letter_id in letter_ids]
+        return {key[len("id:") :] for key in values_of(self._index, keys, time.time())}
 
     def letters(self) -> list[DeadLetter]:
         streams = [self._keyed(webhook, cache) for webhook, cache in self._caches()]
@@ -322,26 +311,27 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     # -- claims ------------------------------------------------------------------------------
 
     def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
-        """Take the right to redeliver ``letter_id`` for ``lease`` seconds (atomic). A claim
-        held by a process that no longer exists (a killed replay) is taken over."""
+        """Take the right to redeliver ``letter_id`` for ``lease`` seconds: in one transaction,
+        the letter must still be kept and no live process may hold it (rule 1). A claim held
+        by a process that no longer exists (a killed replay) is taken over."""
         key = f"claim:{letter_id}"
         self._known.add(letter_id)
-        if self._index.add(key, os.getpid(), expire=lease):
+        with self._transaction():
+            if self._index.get(f"id:{letter_id}") is None:
+                return False  # delivered (or purged) since the caller listed it
+            if holds(self._index.get(key)):
+                return False  # held by a live process, this one included (it is queued)
+            self._index.set(key, claimant(), expire=lease)
             return True
-        holder = self._index.get(key)
-        if isinstance(holder, int) and holder != os.getpid() and not _alive(holder):
-            self._index.set(key, os.getpid(), expire=lease)
-            return True
-        return False  # held by a live process, this one included (it is already queued)
 
     def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
         transaction; claims held by another process (or none) are left alone."""
-        pid = os.getpid()
+        me = claimant()
         keys = [f"claim:{letter_id}" for letter_id in letter_ids]
         with self._transaction():
             claims = values_of(self._index, keys, time.time())
-            mine = {key: pid for key, holder in claims.items() if holder == pid}
+            mine = {key: me for key, holder in claims.items() if holder in (me, os.getpid())}
             put_many(self._index, mine, lease)
 
     def release(self, letter_id: str) -> None:

@@ -12,6 +12,12 @@ Usage::
     # A URL whose host needs a name lookup, as discord.com does:
     url = fake.add_webhook(host="localhost")   # http://localhost:<port>/api/v10/...
     allowed_hosts = fake.named_host            # "localhost:<port>"
+    # On the IPv6 loopback:
+    url = fake.add_webhook(host="::1")         # http://[::1]:<port>/api/v10/...
+    allowed_hosts = fake.ipv6_host             # "[::1]:<port>"
+
+To check a payload the way FakeDiscord (and Discord's Execute Webhook) does, without a
+server: ``validate(payload, files)`` returns :class:`Accepted` or a :class:`Rejection`.
 
 With pytest, the ``fake_discord`` fixture (plugin registered through the ``pytest11`` entry
 point) yields a started ``FakeDiscord`` with Discord's default limits.
@@ -27,13 +33,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from discord_logging.testing._models import ReceivedMessage, RequestRecord
     from discord_logging.testing._server import FakeDiscord
+    from discord_logging.testing._validation import Accepted, Rejection, validate
 
-__all__ = ["FakeDiscord", "ReceivedMessage", "RequestRecord"]
+__all__ = ["Accepted", "FakeDiscord", "ReceivedMessage", "Rejection", "RequestRecord", "validate"]
 
 _HOMES = {
     "FakeDiscord": "discord_logging.testing._server",
     "ReceivedMessage": "discord_logging.testing._models",
     "RequestRecord": "discord_logging.testing._models",
+    "Accepted": "discord_logging.testing._validation",
+    "Rejection": "discord_logging.testing._validation",
+    "validate": "discord_logging.testing._validation",
 }
 
 

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 # Discord serves the webhook at /api/webhooks/... (default version) and /api/v{N}/webhooks/...
 _ROUTE = re.compile(r"^/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)$")
 _DISCORD_EPOCH_MS = 1_420_070_400_000
+# What _decide returns when the connection is to close with no answer (lose_answers).
+_LOST_CONNECTION: Outgoing = Outgoing(0, [], b"")
 # The host name of `named_host`: it needs a lookup, as discord.com does.
 LOOPBACK_NAME = "localhost"
+IPV6_LOOPBACK = "::1"
 
 
 @dataclass
@@ -101,6 +104,7 @@ class FakeDiscord:
         self._guild_id = self._snowflake()
         self._global = FixedWindow(global_limit, global_window)
         self._fail: list[Fault] = []
+        self._lost: list[Fault] = []  # messages created whose answer is lost
         self._forced_429: list[Fault] = []
         self._forced_global_429: list[Fault] = []
         self._overrides: dict[str, int] = {}
@@ -132,11 +136,28 @@ class FakeDiscord:
             infos = socket.getaddrinfo(LOOPBACK_NAME, port, socket.AF_INET6, socket.SOCK_STREAM)
         except OSError:
             return None
-        if not any(info[4][0] == "::1" for info in infos):
+        if not any(info[4][0] == IPV6_LOOPBACK for info in infos):
             return None
         with contextlib.suppress(OSError):  # port taken on ::1: clients fall back to IPv4
-            return Server(self._handle, host="::1", port=port)
+            return Server(self._handle, host=IPV6_LOOPBACK, port=port)
         return None
+
+    @property
+    def ipv6_host(self) -> str:
+        """``[::1]:<port>``: the fake on the IPv6 loopback, listening there from the first
+        use (for ``DISCORD_ALLOWED_HOSTS`` with URLs from ``add_webhook(host="::1")``).
+        RuntimeError where this machine has no IPv6 loopback or the port is taken on it."""
+        port = int(self.host.rsplit(":", 1)[1])
+        with self._lock:
+            started = None
+            if self._server_v6 is None:
+                try:
+                    self._server_v6 = started = Server(self._handle, IPV6_LOOPBACK, port)
+                except OSError as exc:
+                    raise RuntimeError(f"cannot listen on [::1]:{port}: {exc}") from None
+        if started is not None:
+            started.start()
+        return f"[{IPV6_LOOPBACK}]:{port}"
 
     def stop(self) -> None:
         """Stop serving; hung and delayed requests are released (their connections dropped)."""
@@ -180,8 +201,12 @@ class FakeDiscord:
     def _base(self, host: str | None) -> str:
         if host is None or host == "127.0.0.1":
             return self.base_url
+        if host == IPV6_LOOPBACK:
+            return f"http://{self.ipv6_host}"
         if host != LOOPBACK_NAME:
-            raise ValueError(f"host must be 127.0.0.1 or {LOOPBACK_NAME!r}, got {host!r}")
+            raise ValueError(
+                f"host must be 127.0.0.1, {LOOPBACK_NAME!r} or {IPV6_LOOPBACK!r}, got {host!r}"
+            )
         return f"http://{self.named_host}"
 
     # -- webhooks ----------------------------------------------------------------------------
@@ -204,7 +229,7 @@ class FakeDiscord:
         the URL returns that ``channel_id`` and the ``guild_id`` (one guild per fake unless
         given). Re-adding an id replaces it. ``host="localhost"`` gives
         ``http://localhost:<port>/...``, reached through a name lookup (allow it with
-        ``named_host``).
+        ``named_host``); ``host="::1"`` gives ``http://[::1]:<port>/...`` (``ipv6_host``).
         """
         if channel_id is None:
             channel_id = channel
@@ -308,6 +333,7 @@ class FakeDiscord:
             self._channels.clear()
             self._global.clear()
             self._fail.clear()
+            self._lost.clear()
             self._forced_429.clear()
             self._forced_global_429.clear()
             self._overrides.clear()
@@ -325,6 +351,14 @@ class FakeDiscord:
         up any rate limit.
         """
         self._add_fault(self._fail, Fault(n, self._wid(webhook_id), status=status))
+
+    def lose_answers(
+        self, n: int, status: int | None = 504, webhook_id: str | int | None = None
+    ) -> None:
+        """The next ``n`` execute requests create their message, then the answer is lost: a
+        gateway's ``status`` (502, 504, 524) comes back instead of Discord's, or, with
+        ``status=None``, the connection closes with no answer at all."""
+        self._add_fault(self._lost, Fault(n, self._wid(webhook_id), status=status or 0))
 
     def force_429(
         self, n: int, retry_after: float = 0.1, webhook_id: str | int | None = None
@@ -402,7 +436,8 @@ class FakeDiscord:
             content_type = request.headers.get("Content-Type", "")
             parsed = TOO_LARGE if request.too_large else parse_body(content_type, request.body)
         with self._lock:
-            return self._decide(request, split.path, match, parse_qs(split.query), parsed)
+            answer = self._decide(request, split.path, match, parse_qs(split.query), parsed)
+        return None if answer is _LOST_CONNECTION else answer
 
     def _decide(
         self,
@@ -471,6 +506,11 @@ class FakeDiscord:
             channel_id=channel_id,
         )
         self._messages.append(message)
+        if fault := take(self._lost, wid):  # created, but the answer never arrives whole
+            if not fault.status:
+                self._record(ctx, resp.error(ctx, 502))  # logged; the client sees a dropped line
+                return _LOST_CONNECTION
+            return self._record(ctx, resp.error(ctx, fault.status))
         if not _flag(query, "wait"):
             return self._record(ctx, resp.json_response(ctx, 204, None))
         attachment_ids = [self._snowflake() for _ in parsed.files]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,10 +33,31 @@ PROJECT_URL: Final = "https://github.com/discord-logging/discord-logging"
 USER_AGENT: Final = f"DiscordBot ({PROJECT_URL}, {__version__})"
 
 
-class _RedactTokens(logging.Filter):
-    """httpx logs every request URL at INFO, token included: redact it for every handler."""
+# The HTTP stack's loggers: httpx logs one INFO line per request ("HTTP Request: POST <url>"),
+# httpcore a DEBUG trace per step (one logger per module: a logger's filters see only the
+# records created on it, not those of its children).
+HTTP_LOGGERS: Final = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+# Set while this library's client sends: the records httpx and httpcore log meanwhile are
+# about our requests, not the application's (a context variable follows the task).
+_OWN_REQUEST: ContextVar[bool] = ContextVar("discord_logging_own_request", default=False)
+
+
+class _HTTPLogFilter(logging.Filter):
+    """On the HTTP stack's loggers: the library's own request lines stay out of the
+    application's logs unless the user configured that logger (a level or a handler of its
+    own on ``httpx``, say); every URL left in is redacted, for every handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _OWN_REQUEST.get() and not _configured_by_user(record.name):
+            return False
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - never break someone else's logging
@@ -44,15 +68,37 @@ class _RedactTokens(logging.Filter):
         return True
 
 
-_FILTER: Final = _RedactTokens()
+def _configured_by_user(name: str) -> bool:
+    """Whether the logger ``name``, or its parent up to the package (``httpx``,
+    ``httpcore``), has a level or a handler of its own: someone asked for these records."""
+    while True:
+        logger = logging.getLogger(name)
+        if logger.level != logging.NOTSET or logger.handlers:
+            return True
+        if "." not in name:
+            return False
+        name = name.rsplit(".", 1)[0]
+
+
+_FILTER: Final = _HTTPLogFilter()
 
 
 def install_log_redaction() -> None:
-    """Attach the token-redacting filter to the loggers of our HTTP stack (idempotent)."""
-    for name in ("httpx", "httpcore"):
+    """Attach the filter to the loggers of our HTTP stack (idempotent)."""
+    for name in HTTP_LOGGERS:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+@contextmanager
+def own_requests() -> Iterator[None]:
+    """Mark what the HTTP stack logs inside as this library's own request lines."""
+    token = _OWN_REQUEST.set(True)
+    try:
+        yield
+    finally:
+        _OWN_REQUEST.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +138,9 @@ class WebhookClient:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             transport=transport,
             follow_redirects=False,  # a redirect could carry the token to another host
+            # HTTPS_PROXY / HTTP_PROXY / NO_PROXY and SSL_CERT_FILE are honoured, as by curl:
+            # networks without a direct route out need them (see transport/environment.py).
+            trust_env=True,
         )
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
@@ -112,28 +161,40 @@ class WebhookClient:
         started = time.monotonic()
         limit = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
         try:
-            if message.attachment is None:
-                response = await self._http.post(
-                    url.secret_url(wait=True), json=body, timeout=limit
-                )
-            else:
-                name, data = message.attachment
-                body["attachments"] = [{"id": "0", "filename": name}]
-                response = await self._http.post(
-                    url.secret_url(wait=True),
-                    data={"payload_json": json.dumps(body)},
-                    files={"files[0]": (name, data, "text/plain; charset=utf-8")},
-                    timeout=limit,
-                )
+            with own_requests():
+                if message.attachment is None:
+                    response = await self._http.post(
+                        url.secret_url(wait=True), json=body, timeout=limit
+                    )
+                else:
+                    name, data = message.attachment
+                    body["attachments"] = [{"id": "0", "filename": name}]
+                    response = await self._http.post(
+                        url.secret_url(wait=True),
+                        data={"payload_json": json.dumps(body)},
+                        files={"files[0]": (name, data, "text/plain; charset=utf-8")},
+                        timeout=limit,
+                    )
             content = response.content
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: no connection, so Discord counted nothing.
             return self._failed(f"{type(exc).__name__}: {exc}", started, sent=False)
+        except (httpx.WriteTimeout, httpx.WriteError) as exc:
+            # The body was not sent whole: Discord acts on a whole request only.
+            return self._failed(f"{type(exc).__name__}: {exc}", started)
         except httpx.TimeoutException as exc:
+            # A read timeout: the request went whole; Discord may have posted it.
             return self._failed(
-                f"timed out after {time.monotonic() - started:.1f}s ({exc!r})", started
+                f"timed out after {time.monotonic() - started:.1f}s ({exc!r})",
+                started,
+                may_have_posted=True,
             )
+        except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # The connection broke while the answer was awaited: the request went whole.
+            return self._failed(f"{type(exc).__name__}: {exc}", started, may_have_posted=True)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
+            # Raised before a connection carried the request (a name lookup refused at exit,
+            # a local protocol error): nothing reached Discord.
             return self._failed(f"{type(exc).__name__}: {exc}", started)
         outcome = classify(
             response.status_code, response.headers, content, ban_cooldown=self.ban_cooldown
@@ -145,7 +206,8 @@ class WebhookClient:
     async def probe(self, url: WebhookURL) -> Outcome:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
         try:
-            response = await self._http.get(url.secret_url(wait=False))
+            with own_requests():
+                response = await self._http.get(url.secret_url(wait=False))
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code == 200:
@@ -156,7 +218,8 @@ class WebhookClient:
         """GET the webhook (posts nothing): the channel (and guild) it posts into, or the
         classified failure (401/404 disabled, 429, 5xx, transport) when Discord did not say."""
         try:
-            response = await self._http.get(url.secret_url(wait=False))
+            with own_requests():
+                response = await self._http.get(url.secret_url(wait=False))
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code != 200:
@@ -172,9 +235,11 @@ class WebhookClient:
         return WebhookChannel(str(channel_id), str(guild_id) if guild_id else None)
 
     @staticmethod
-    def _failed(description: str, started: float, *, sent: bool = True) -> SendResult:
+    def _failed(
+        description: str, started: float, *, sent: bool = True, may_have_posted: bool = False
+    ) -> SendResult:
         return SendResult(
-            transport_failure(description),
+            transport_failure(description, may_have_posted=may_have_posted),
             RateLimitHeaders(),
             time.monotonic() - started,
             sent=sent,

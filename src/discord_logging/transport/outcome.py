@@ -15,6 +15,9 @@ from ..redaction import redact
 from .headers import BAN_COOLDOWN, parse_too_many_requests
 
 RETRYABLE_STATUSES: Final = frozenset({500, 502, 503, 504, 524})
+# Gateway answers: a proxy in front of Discord gave up waiting (502 bad gateway, 504 and
+# Cloudflare's 524 timeouts), so Discord itself may have created the message meanwhile.
+MAYBE_POSTED_STATUSES: Final = frozenset({502, 504, 524})
 DISABLING_STATUSES: Final = frozenset({401, 403, 404})
 ERROR_TEXT_LIMIT: Final = 500
 
@@ -42,6 +45,10 @@ class Outcome:
     message_id: str | None = None
     error: str | None = None
     error_code: int | None = None
+    may_have_posted: bool = False
+    """The request may have reached Discord and created its message, but the answer was
+    lost (a gateway timeout, a read timeout, a connection dropped after sending): a retry
+    must say it may repeat an earlier message (docs/architecture.md, rule 3)."""
 
 
 def _json(body: bytes) -> Any:
@@ -81,7 +88,13 @@ def classify(
             kind, status, limited.retry_after, limited.is_global, error=error, error_code=code
         )
     if status in RETRYABLE_STATUSES:
-        return Outcome(OutcomeKind.RETRY, status, error=error, error_code=code)
+        return Outcome(
+            OutcomeKind.RETRY,
+            status,
+            error=error,
+            error_code=code,
+            may_have_posted=status in MAYBE_POSTED_STATUSES,
+        )
     if status == 413:
         return Outcome(OutcomeKind.TOO_LARGE, status, error=error, error_code=code)
     if status in DISABLING_STATUSES:
@@ -89,6 +102,11 @@ def classify(
     return Outcome(OutcomeKind.POISON, status, error=error, error_code=code)
 
 
-def transport_failure(description: str) -> Outcome:
+def transport_failure(description: str, *, may_have_posted: bool = False) -> Outcome:
     """A timeout or connection error: retryable, like a 5xx."""
-    return Outcome(OutcomeKind.RETRY, None, error=redact(description)[:ERROR_TEXT_LIMIT])
+    return Outcome(
+        OutcomeKind.RETRY,
+        None,
+        error=redact(description)[:ERROR_TEXT_LIMIT],
+        may_have_posted=may_have_posted,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ _TOKEN: Final = re.compile(r"[A-Za-z0-9_.\-]+")
 # .env.example and the docs write webhook URLs as .../webhooks/<id>/<token>.
 _PLACEHOLDER: Final = re.compile(r"<[^<>/]*>|\{[^{}/]*\}|%3C", re.IGNORECASE)
 _COPY_HINT: Final = "(Channel settings > Integrations > Webhooks > Copy Webhook URL)"
+# Discord's old host still serves Execute Webhook, but Discord now limits it separately from
+# discord.com (observed, issue 21): a URL copied years ago is posted to discord.com, where the
+# documented limits, and the limits this library keeps, apply.
+_RENAMED_HOSTS: Final = {"discordapp.com": "discord.com"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,16 @@ class WebhookURL:
     webhook_id: str
     token: str = field(repr=False)
     thread_id: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Where a message lands, as a name safe to store and show: the webhook id, a digest
+        of the token (a webhook recreated with a new token is another destination) and the
+        thread. Dead letters are kept under it: a letter goes only to the webhook it was
+        written for (docs/architecture.md, "A letter's life", rule 2)."""
+        digest = hashlib.sha256(self.token.encode()).hexdigest()[:12]
+        thread = f"-t{self.thread_id}" if self.thread_id else ""
+        return f"w{self.webhook_id}-{digest}{thread}"
 
     @property
     def redacted(self) -> str:
@@ -67,11 +82,37 @@ class WebhookURL:
 
 
 def normalize_hosts(hosts: Iterable[str] | str | None) -> frozenset[str]:
-    """Parse ``DISCORD_ALLOWED_HOSTS``: a comma list of ``host`` or ``host:port``."""
+    """Parse ``DISCORD_ALLOWED_HOSTS``: a comma list of ``host`` or ``host:port``, an IPv6
+    address bare or in brackets (``::1``, ``[::1]:8080``). ValueError names an entry that is
+    none of these."""
     if hosts is None:
         return frozenset()
     items = hosts.split(",") if isinstance(hosts, str) else list(hosts)
-    return frozenset(h.strip().lower().rstrip("/") for h in items if h and h.strip())
+    return frozenset(_host_entry(h) for h in items if h and h.strip())
+
+
+def _host_entry(entry: str) -> str:
+    """One allowed host as URLs are compared with it: lower case, IPv6 in brackets."""
+    text = entry.strip().lower().rstrip("/")
+    if text.count(":") > 1 and not text.startswith("["):  # a bare IPv6 address
+        text = f"[{text}]"
+    try:
+        parts = urlsplit(f"//{text}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or parts.path or parts.query or parts.username is not None:
+        raise ValueError(
+            f"{entry.strip()!r} is not a host or host:port (no scheme or path; an IPv6 "
+            "address in brackets, e.g. [::1]:8080)"
+        )
+    return netloc_of(host, port)
+
+
+def netloc_of(host: str, port: int | None) -> str:
+    """``host[:port]`` for a URL: an IPv6 address in brackets (``[::1]:8080``)."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
 
 
 def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> WebhookURL:
@@ -103,8 +144,8 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
         raise InvalidWebhookURL(
             f"is not a URL; copy the webhook URL from Discord {_COPY_HINT}"
         ) from None
-    netloc = hostname if port is None else f"{hostname}:{port}"
-    listed = netloc in allowed or hostname in allowed
+    netloc = netloc_of(hostname, port)
+    listed = netloc in allowed or netloc_of(hostname, None) in allowed
     if not listed:
         if hostname not in DISCORD_HOSTS:
             raise InvalidWebhookURL(
@@ -116,6 +157,7 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
                 "must use https:// on the default port; http or another port is accepted only "
                 "for hosts listed in DISCORD_ALLOWED_HOSTS"
             )
+        netloc = netloc_of(_RENAMED_HOSTS.get(hostname, hostname), port)
     elif parts.scheme not in ("http", "https"):
         raise InvalidWebhookURL(f"scheme {parts.scheme!r} is not http or https")
     if parts.username or parts.password:

@@ -1,0 +1,264 @@
+"""The rules of a letter's life (docs/architecture.md, "A letter's life"), checked by a model.
+
+A hypothesis state machine drives three senders sharing one store directory against one
+FakeDiscord over loopback: two of them post to the same webhook (a fleet of one app), the
+third to a webhook of its own (another app on the same machine). Between steps it emits,
+lets time pass, injects faults (lost answers, 5xx, 429s, outages), flushes, restarts a sender
+and runs the operator's flush; after every step it checks the invariants:
+
+1. one holder at a time: no notification is queued or in flight in two senders;
+2. only to its own webhook: every message reached the webhook its records were routed to;
+3. never twice unmarked: each record was posted at most once without the repeat note;
+4. flush() is true only when it is: everything the sender accepted is delivered or kept;
+5. nothing is lost: every accepted record is delivered, kept in the store, or in a lane.
+
+CI runs a bounded number of examples; run it longer on demand:
+
+    DISCORD_LOGGING_MODEL_EXAMPLES=200 DISCORD_LOGGING_MODEL_STEPS=40 \\
+        uv run pytest tests/test_letter_rules.py -p no:randomly
+
+The steps run are reported at the end of the pytest session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from discord_logging import Notifier
+from discord_logging.capture.direct import build_notification
+from discord_logging.delivery.redelivery import REPEAT_NOTE
+from discord_logging.delivery.replay import replay
+from discord_logging.store import Store
+from discord_logging.testing import FakeDiscord
+
+EXAMPLES = int(os.environ.get("DISCORD_LOGGING_MODEL_EXAMPLES", "6"))
+STEPS = int(os.environ.get("DISCORD_LOGGING_MODEL_STEPS", "18"))
+RUN: Counter[str] = Counter()  # examples and steps run, reported by conftest at the end
+SENDERS = 3
+FAST = {"channel_window": 0.6, "ban_cooldown": 0.3, "probe_interval": 0.3, "circuit_reset": 0.3}
+
+
+class LetterRules(RuleBasedStateMachine):
+    """Three senders, one store, one FakeDiscord; every invariant after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        RUN["examples"] += 1
+        self.loop = asyncio.new_event_loop()
+        self.fake = FakeDiscord(webhook_window=0.3, channel_limit=100, channel_window=0.6)
+        self.fake.start()
+        shared = self.fake.add_webhook()
+        self.urls = [shared, shared, self.fake.add_webhook()]
+        self.dir = Path(tempfile.mkdtemp(prefix="letter-rules-"))
+        self.stores = [Store(self.dir) for _ in range(SENDERS)]
+        self.senders: list[Notifier | None] = [None] * SENDERS
+        self.accepted: list[list[str]] = [[] for _ in range(SENDERS)]
+        self.webhook_of: dict[str, str] = {}  # notification id -> webhook id it was routed to
+        self.title_of: dict[str, str] = {}
+        self.count = 0
+        for i in range(SENDERS):
+            self.senders[i] = self._start(i)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def _start(self, i: int) -> Notifier:
+        store = self.stores[i]
+        sender = Notifier(
+            webhooks={"general": self.urls[i]},
+            allowed_hosts=self.fake.host,
+            dead_letters=store.dead_letters,
+            listeners=[store.record],
+            store_dir=self.dir,
+            rand=lambda: 0.0,
+            queue_size=3,
+            retry_attempts=2,
+            rate_limit=100,
+            timeout_seconds=0.5,
+            **FAST,
+        )
+
+        async def start() -> None:
+            sender.start()
+
+        self._run(start())
+        return sender
+
+    def _live(self) -> list[Notifier]:
+        return [sender for sender in self.senders if sender is not None]
+
+    def _posts(self) -> Counter[str]:
+        """Posts per title, and (under "marked:<title>") those carrying the repeat note."""
+        posts: Counter[str] = Counter()
+        for message in self.fake.messages:
+            for embed in message.payload.get("embeds", []):
+                title = embed.get("title", "")
+                posts[title] += 1
+                if embed.get("footer", {}).get("text", "").startswith(REPEAT_NOTE):
+                    posts[f"marked:{title}"] += 1
+        return posts
+
+    def _kept(self, ids: list[str]) -> set[str]:
+        """Kept in the store: on disk, or in a sender's write buffer (written within 0.2 s)."""
+        kept: set[str] = set()
+        for store in self.stores:
+            kept |= store.dead_letters.kept_ids(ids)
+        return kept
+
+    def _in_lanes(self) -> list[str]:
+        return [
+            pending.notification.id
+            for sender in self._live()
+            for lane in {id(x): x for x in sender.lanes.values()}.values()
+            for pending in (*lane.queue, *lane.in_flight)
+            if not pending.settled
+        ]
+
+    def teardown(self) -> None:
+        for sender in self._live():
+            with contextlib.suppress(Exception):
+                self._run(sender.aclose(0.1))
+        for store in self.stores:
+            store.close()
+        self.loop.close()
+        self.fake.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @rule(i=st.integers(0, SENDERS - 1), count=st.integers(1, 6))
+    def emit(self, i: int, count: int) -> None:
+        """A sender accepts a burst (more than its queue of 3 overflows into the store)."""
+        sender = self.senders[i]
+        assert sender is not None
+        for _ in range(count):
+            self.count += 1
+            note = build_notification("general", f"record {self.count}")
+            sender.submit(note)
+            self.accepted[i].append(note.id)
+            self.webhook_of[note.id] = self.urls[i].split("/")[-2]
+            self.title_of[note.id] = note.title
+        self._run(asyncio.sleep(0.01))
+
+    @rule(seconds=st.sampled_from([0.02, 0.1, 0.3]))
+    def time_passes(self, seconds: float) -> None:
+        self._run(asyncio.sleep(seconds))
+
+    @rule(status=st.sampled_from([502, 504, None]))
+    def an_answer_is_lost(self, status: int | None) -> None:
+        """Discord creates the next message but the answer does not come back."""
+        self.fake.lose_answers(1, status)
+
+    @rule(n=st.integers(1, 3))
+    def discord_fails(self, n: int) -> None:
+        self.fake.fail_next(n, 503)
+
+    @rule()
+    def discord_rate_limits(self) -> None:
+        self.fake.force_429(1, retry_after=0.05)
+
+    @rule(which=st.integers(0, 1), down=st.booleans())
+    def outage(self, which: int, down: bool) -> None:
+        webhook_id = self.urls[2 * which].split("/")[-2]
+        self.fake.set_status_override(webhook_id, 503 if down else None)
+
+    @rule(i=st.integers(0, SENDERS - 1))
+    def flush(self, i: int) -> None:
+        """Rule 4: a True flush means every record the sender accepted is delivered or kept."""
+        sender = self.senders[i]
+        assert sender is not None
+        if self._run(sender.flush(0.5)):
+            posted = self._posts()
+            missing = [x for x in self.accepted[i] if not posted[self.title_of[x]]]
+            assert set(missing) <= self._kept(missing), "flush() said True with records lost"
+
+    @rule(i=st.integers(0, SENDERS - 1))
+    def restart(self, i: int) -> None:
+        """A sender closes at a short deadline (what it holds is kept) and starts again."""
+        sender = self.senders[i]
+        assert sender is not None
+        self._run(sender.aclose(0.1))
+        self.senders[i] = self._start(i)
+
+    @precondition(lambda self: self.count > 0)
+    @rule()
+    def operator_flush(self) -> None:
+        """`discord-logging flush`, configured with both webhooks, for a bounded time."""
+        store = self.stores[0]
+        cli = Notifier(
+            webhooks={"general": self.urls[0], "error": self.urls[2]},
+            allowed_hosts=self.fake.host,
+            dead_letters=store.dead_letters,
+            listeners=[store.record],
+            store_dir=self.dir,
+            rand=lambda: 0.0,
+            retry_attempts=2,
+            rate_limit=100,
+            timeout_seconds=0.5,
+            **FAST,
+        )
+
+        async def bounded() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(replay(store, cli), 1.0)
+            await cli.aclose(0.1)
+
+        self._run(bounded())
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def count_steps(self) -> None:
+        RUN["steps"] += 1
+
+    @invariant()
+    def one_holder_at_a_time(self) -> None:
+        held = Counter(self._in_lanes())
+        assert not [x for x, n in held.items() if n > 1], "a record is held by two senders"
+
+    @invariant()
+    def only_to_its_own_webhook(self) -> None:
+        by_title = {title: x for x, title in self.title_of.items()}
+        for message in self.fake.messages:
+            for embed in message.payload.get("embeds", []):
+                record = by_title.get(embed.get("title", ""))
+                if record is not None:
+                    assert self.webhook_of[record] == message.webhook_id, embed.get("title")
+
+    @invariant()
+    def never_posted_twice_unmarked(self) -> None:
+        posts = self._posts()
+        for title in self.title_of.values():
+            unmarked = posts[title] - posts[f"marked:{title}"]
+            assert unmarked <= 1, f"{title} posted {unmarked} times without the repeat note"
+
+    @invariant()
+    def nothing_is_lost(self) -> None:
+        posted = self._posts()
+        everywhere = [x for ids in self.accepted for x in ids]
+        unposted = [x for x in everywhere if not posted[self.title_of[x]]]
+        placed = self._kept(unposted) | set(self._in_lanes())
+        lost = [self.title_of[x] for x in unposted if x not in placed]
+        assert not lost, f"neither delivered, kept nor queued: {lost}"
+
+
+LetterRules.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestLetterRules = LetterRules.TestCase
