@@ -4,7 +4,11 @@ Both measured in the same run on the same machine: DiscordHandler (worker thread
 to FakeDiscord on loopback) and stdlib ``QueueHandler`` + ``QueueListener`` (listener feeding a
 ``NullHandler``). Prints the median cost per call over several rounds and the ratio.
 
-    uv run python benchmarks/emit.py [--calls 20000] [--rounds 7]
+``--formatter`` sets the same ``logging.Formatter`` on both handlers (QueueHandler formats
+every record with it too); ``--span`` logs inside an active OpenTelemetry span (the SDK's
+tracer), which DiscordHandler reads for the trace and span ids.
+
+    uv run python benchmarks/emit.py [--calls 20000] [--rounds 7] [--formatter] [--span]
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import queue
 import statistics
 import time
 from collections.abc import Callable
+
+from _spans import active_span
 
 from discord_logging import DiscordHandler
 from discord_logging.testing import FakeDiscord
@@ -41,11 +47,17 @@ def rounds(
     return results
 
 
+FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--formatter", action="store_true", help=f"both handlers: {FORMAT!r}")
+    parser.add_argument("--span", action="store_true", help="log inside an OpenTelemetry span")
     args = parser.parse_args()
+    formatter = logging.Formatter(FORMAT) if args.formatter else None
 
     with FakeDiscord() as fake:
         url = fake.add_webhook()
@@ -54,6 +66,7 @@ def main() -> None:
             handler = DiscordHandler(
                 webhooks={"general": url}, allowed_hosts=fake.host, close_timeout=1
             )
+            handler.setFormatter(formatter)
             logger = logging.getLogger("bench.discord")
             logger.handlers[:] = [handler]
             logger.propagate = False
@@ -69,7 +82,9 @@ def main() -> None:
             listener = logging.handlers.QueueListener(q, logging.NullHandler())
             listener.start()
             logger = logging.getLogger("bench.queue")
-            logger.handlers[:] = [logging.handlers.QueueHandler(q)]
+            queue_handler = logging.handlers.QueueHandler(q)
+            queue_handler.setFormatter(formatter)
+            logger.handlers[:] = [queue_handler]
             logger.propagate = False
 
             def teardown() -> None:
@@ -80,13 +95,20 @@ def main() -> None:
 
         # Interleave so that machine noise hits both alike.
         ours, stdlib = [], []
-        for _ in range(args.rounds):
-            ours += rounds(discord_setup, args.calls, 1)
-            stdlib += rounds(queue_setup, args.calls, 1)
+        with active_span(args.span):
+            for _ in range(args.rounds):
+                ours += rounds(discord_setup, args.calls, 1)
+                stdlib += rounds(queue_setup, args.calls, 1)
 
     ours_us = statistics.median(ours) * 1e6
     stdlib_us = statistics.median(stdlib) * 1e6
-    print(f"{args.calls} logger.error() calls x {args.rounds} rounds, median caller-thread cost:")
+    case = ", ".join(
+        name for name, on in (("formatter", args.formatter), ("in a span", args.span)) if on
+    )
+    print(
+        f"{args.calls} logger.error() calls x {args.rounds} rounds ({case or 'no formatter'}), "
+        "median caller-thread cost:"
+    )
     print(f"  DiscordHandler:             {ours_us:6.2f} us")
     print(f"  QueueHandler+QueueListener: {stdlib_us:6.2f} us")
     print(f"  ratio: {ours_us / stdlib_us:.2f} (target <= 1.5)")

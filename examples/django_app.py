@@ -2,11 +2,13 @@
 
 Without arguments it requests the failing view once through Django's test client, so it needs
 no server: the view logs an ERROR on the ``shop`` logger and then raises; Django answers 500
-and logs "Internal Server Error: /checkout/" on ``django.request``. Both reach Discord.
+and logs "Internal Server Error: /checkout/" on ``django.request``. Both reach Discord. A
+record with ``extra={"alert_type": "security"}`` goes to DISCORD_WEBHOOK_SECURITY.
 
 Run it::
 
     DISCORD_WEBHOOK_ERRORS=https://discord.com/api/webhooks/<id>/<token> \\
+    DISCORD_WEBHOOK_SECURITY=https://discord.com/api/webhooks/<id>/<token> \\
     uv run python examples/django_app.py            # or: ... django_app.py runserver
 
 No webhook at hand? ``discord-logging demo`` plays a scenario against a local fake Discord.
@@ -34,6 +36,12 @@ log = logging.getLogger("shop.checkout")
 
 
 def checkout(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("coupon") == "STAFF100":
+        log.error(
+            "Staff coupon used by a customer account on cart %s",
+            request.GET.get("cart", "?"),
+            extra={"alert_type": "security"},
+        )
     log.error("Payment provider timed out for cart %s", request.GET.get("cart", "?"))
     raise RuntimeError("payment provider timed out")
 
@@ -48,5 +56,6 @@ if __name__ == "__main__":
     else:
         from django.test import Client
 
-        response = Client(raise_request_exception=False).get("/checkout/", {"cart": "c-8812"})
+        query = {"cart": "c-8812", "coupon": "STAFF100"}
+        response = Client(raise_request_exception=False).get("/checkout/", query)
         print(f"GET /checkout/ -> {response.status_code}")

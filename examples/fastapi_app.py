@@ -12,6 +12,8 @@ Run it (settings from DISCORD_* variables, e.g. DISCORD_WEBHOOK_GENERAL)::
          -d '{"version": "1.4.2", "by": "alice"}'
     curl localhost:8000/health
     curl localhost:8000/orders/42                    # 500 -> error alert
+    curl -X POST localhost:8000/login -H 'content-type: application/json' -d '{"user": "bob"}'
+                                                     # -> security alert
 
 No webhook at hand? ``discord-logging demo`` plays a scenario against a local fake Discord.
 """
@@ -83,6 +85,22 @@ async def health(request: Request) -> dict[str, Any]:
         )
     request.app.state.degraded = bool(failing)
     return {"status": "degraded" if failing else "ok", "checks": checks}
+
+
+class Login(BaseModel):
+    user: str
+
+
+@app.post("/login", status_code=403)
+async def login(attempt: Login, request: Request) -> dict[str, str]:
+    # extra={"alert_type": ...} routes the record to DISCORD_WEBHOOK_SECURITY.
+    client = request.client.host if request.client else "?"
+    log.error(
+        "Login refused for %s: account locked",
+        attempt.user,
+        extra={"alert_type": "security", "ip": client},
+    )
+    return {"detail": "account locked"}
 
 
 @app.get("/orders/{order_id}")

@@ -1,4 +1,4 @@
-"""gunicorn settings for gunicorn_app.py: ``gunicorn -c examples/gunicorn.conf.py ...``.
+"""gunicorn settings for flask_app.py: ``gunicorn -c examples/gunicorn.conf.py ...``.
 
 What happens with DiscordHandler, from start to shutdown:
 

@@ -2,7 +2,8 @@
 
 Records of level INFO and up go to the console and to Discord, routed by level: INFO to
 DISCORD_WEBHOOK_GENERAL, ERROR to DISCORD_WEBHOOK_ERRORS, CRITICAL to DISCORD_WEBHOOK_CRITICAL
-(a type without its own webhook falls back critical -> errors -> general).
+(a type without its own webhook falls back critical -> errors -> general), or by
+``extra={"alert_type": "security"}`` to DISCORD_WEBHOOK_SECURITY.
 
 Nothing is called at the end: ``logging.shutdown()`` runs at interpreter exit (``logging``
 registers it with ``atexit``) and closes the handler, which delivers what is still queued
@@ -12,6 +13,7 @@ Run it::
 
     DISCORD_WEBHOOK_GENERAL=https://discord.com/api/webhooks/<id>/<token> \\
     DISCORD_WEBHOOK_ERRORS=https://discord.com/api/webhooks/<id>/<token> \\
+    DISCORD_WEBHOOK_SECURITY=https://discord.com/api/webhooks/<id>/<token> \\
     uv run python examples/plain_script.py
 
 No webhook at hand? ``discord-logging demo`` plays a scenario against a local fake Discord.
@@ -29,6 +31,11 @@ log = logging.getLogger("nightly_import")
 
 def import_orders(path: str) -> None:
     log.info("Import of %s started", path)
+    log.warning(
+        "%s was uploaded by an unknown account",
+        path,
+        extra={"alert_type": "security", "by": "ftp-7"},
+    )
     log.error("3 rows rejected in %s", path, extra={"rows": "17, 42, 108"})
     try:
         {"total": 0}["tax"]

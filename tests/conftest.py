@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_server import RedisServer, running_redis
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/general-TOKEN_aaaaaaaaaaaaaaaaaaaa"
 ERRORS_WEBHOOK = (
@@ -79,6 +80,14 @@ def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started ``redis-server`` on 127.0.0.1 (free port, nothing saved), stopped after;
+    skipped where there is none, failed in CI (see :func:`redis_server.running_redis`)."""
+    with running_redis(tmp_path) as server:
+        yield server
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -1,4 +1,4 @@
-"""Smoke tests: benchmarks/fleet.py and store_stall.py run small, end to end."""
+"""Smoke tests: the fleet, store_stall, capture and emit benchmarks run small, end to end."""
 
 from __future__ import annotations
 
@@ -10,6 +10,19 @@ from pathlib import Path
 import pytest
 
 FLEET = Path(__file__).resolve().parent.parent / "benchmarks" / "fleet.py"
+
+
+def run_small(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script with ``args``; it must end normally."""
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def test_fleet_quick_one_process_row_reports_every_record() -> None:
@@ -52,13 +65,25 @@ def test_store_stall_counts_only_stalls_that_overlap_store_code() -> None:
 
 def test_store_stall_runs_small_and_prints_its_verdict() -> None:
     """A small run of store_stall.py ends normally and prints both figures and a verdict."""
-    done = subprocess.run(
-        [sys.executable, str(STALL), "--letters", "400", "--seconds", "0.3"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_small(STALL, "--letters", "400", "--seconds", "0.3")
     assert done.stdout.count("longest while store code ran") == 2
     assert "longest stall while store code ran under 20 ms:" in done.stdout
+
+
+CAPTURE = FLEET.parent / "capture.py"
+EMIT = FLEET.parent / "emit.py"
+
+
+def test_capture_runs_small_and_times_every_kind_of_record() -> None:
+    """A small run of capture.py prints a figure for each kind of record it times."""
+    done = run_small(CAPTURE, "--calls", "200", "--repeat", "1")
+    for kind in ("plain", "formatter", "structlog event dict", "loguru record", "in a span"):
+        assert kind in done.stdout
+    assert "ignores a formatter" not in done.stdout  # this checkout reads it
+
+
+def test_emit_runs_small_with_a_formatter_in_a_span() -> None:
+    """emit.py --formatter --span runs both handlers and prints their ratio."""
+    done = run_small(EMIT, "--calls", "50", "--rounds", "1", "--formatter", "--span")
+    assert "(formatter, in a span)" in done.stdout
+    assert "ratio:" in done.stdout

@@ -6,11 +6,7 @@ point those at FakeDiscord and check what arrived, per webhook.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,68 +14,15 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from example_runs import EXAMPLES, ROOT, Deployment, fields, load_example
+from redis_server import free_port
 
 from discord_logging.testing import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-TIMEOUT = 60
 ROLE = "123456789012345678"
-
-
-class Deployment:
-    """The environment of one example run: a FakeDiscord webhook per alert type."""
-
-    def __init__(self, fake: FakeDiscord, tmp_path: Path, *types: str) -> None:
-        self.fake = fake
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-        self.env["DISCORD_ALLOWED_HOSTS"] = fake.host
-        self.env["DISCORD_STORE_PATH"] = str(tmp_path / "store")
-        self._types: dict[str, str] = {}  # webhook id -> alert type
-        for kind in types:
-            url = fake.add_webhook()
-            self.env[f"DISCORD_WEBHOOK_{kind.upper()}"] = url
-            self._types[urlsplit(url).path.split("/")[-2]] = kind
-
-    def run(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``python examples/<script>`` from the repository root; it must succeed."""
-        done = subprocess.run(
-            [sys.executable, f"examples/{script}", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "not delivered" not in done.stderr, done.stderr  # the close deadline was kept
-        return done
-
-    def embeds(self, kind: str) -> list[dict[str, Any]]:
-        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) received, in order."""
-        return [
-            embed
-            for message in self.fake.messages
-            if self._types[message.webhook_id] == kind
-            for embed in message.embeds
-        ]
-
-    def titles(self, kind: str) -> list[str]:
-        return [embed["title"] for embed in self.embeds(kind)]
-
-    def payloads(self, kind: str) -> list[dict[str, Any]]:
-        return [m.payload for m in self.fake.messages if self._types[m.webhook_id] == kind]
-
-
-def fields(embed: dict[str, Any]) -> dict[str, str]:
-    return {field["name"]: field["value"] for field in embed.get("fields", [])}
 
 
 def test_every_example_says_how_to_run_it() -> None:
@@ -95,11 +38,15 @@ def test_every_example_says_how_to_run_it() -> None:
 
 
 def test_plain_script(fake_discord: FakeDiscord, tmp_path: Path) -> None:
-    """basicConfig + DiscordHandler: records routed by level, all delivered by atexit alone."""
-    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "critical")
+    """basicConfig + DiscordHandler: records routed by level and by alert_type, all delivered
+    by atexit alone."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "critical", "security")
     deployment.run("plain_script.py")
     csv = "orders-2024-06-01.csv"
     assert deployment.titles("general") == [f"Import of {csv} started"]
+    [unknown] = deployment.embeds("security")
+    assert unknown["title"] == f"🔒 {csv} was uploaded by an unknown account"
+    assert fields(unknown)["by"] == "ftp-7"
     assert deployment.titles("errors") == [
         f"3 rows rejected in {csv}",
         f"Could not compute the totals of {csv}",
@@ -139,27 +86,21 @@ def test_dictconfig_file(fake_discord: FakeDiscord, tmp_path: Path, config: str 
 
 
 def test_django_app(fake_discord: FakeDiscord, tmp_path: Path) -> None:
-    """The failing view answers 500; its app log and Django's request error both alert."""
-    deployment = Deployment(fake_discord, tmp_path, "general", "errors")
+    """The failing view answers 500; its app log and Django's request error both alert; a
+    record with extra alert_type goes to the security webhook."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "errors", "security")
     done = deployment.run("django_app.py")
     assert "GET /checkout/ -> 500" in done.stdout
     assert deployment.titles("general") == []
+    assert deployment.titles("security") == [
+        "🔒 Staff coupon used by a customer account on cart c-8812"
+    ]
     app_error, server_error = deployment.embeds("errors")
     assert app_error["title"] == "Payment provider timed out for cart c-8812"
     assert fields(app_error)["Logger"] == "shop.checkout"
     assert server_error["title"] == "Internal Server Error: /checkout/"
     assert fields(server_error)["status_code"] == "500"
     assert "RuntimeError: payment provider timed out" in server_error["description"]
-
-
-def load_example(name: str) -> ModuleType:
-    """Import examples/<name>.py by path, as a module of its own."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_fastapi_app(
@@ -250,43 +191,36 @@ def test_custom_alert_type(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     assert "@everyone" not in title  # log text cannot ping
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def gunicorn_server(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> Iterator[tuple[Deployment, str, subprocess.Popen[bytes]]]:
-    """gunicorn (2 workers, preloaded app) on a free port; killed if the test left it running."""
-    deployment = Deployment(fake_discord, tmp_path, "general")
-    # XDG_RUNTIME_DIR: gunicorn >= 25 puts its control socket there rather than in ~/.gunicorn.
-    env = dict(deployment.env, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path))
+    """gunicorn (2 workers, preloaded Flask app) on a free port; killed if the test left it
+    running."""
+    deployment = Deployment(fake_discord, tmp_path, "general", "security")
     bind = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "gunicorn", "-c", "examples/gunicorn.conf.py"]
-    with (tmp_path / "gunicorn.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*command, "examples.gunicorn_app:app", "--bind", bind],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # XDG_RUNTIME_DIR: gunicorn >= 25 puts its control socket there rather than in ~/.gunicorn.
+    server = deployment.start(
+        "gunicorn",
+        *command,
+        "examples.flask_app:app",
+        "--bind",
+        bind,
+        PYTHONPATH=str(ROOT),
+        XDG_RUNTIME_DIR=str(tmp_path),
+    )
     try:
         yield deployment, f"http://{bind}", server
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(TIMEOUT)
+        deployment.kill_servers()
 
 
-def test_gunicorn_app(
-    gunicorn_server: tuple[Deployment, str, subprocess.Popen[bytes]], tmp_path: Path
+def test_flask_under_gunicorn(
+    gunicorn_server: tuple[Deployment, str, subprocess.Popen[bytes]],
 ) -> None:
-    """Preloaded handler, forked workers: each worker's records arrive (folded) by shutdown."""
+    """Preloaded handler, forked workers: each worker's records arrive (folded) by shutdown;
+    Flask's unhandled exception alerts with its traceback; alert_type routes."""
     deployment, base_url, server = gunicorn_server
     served: list[str] = []  # "served by worker <pid>", one per request that reached the app
     deadline = time.monotonic() + 30
@@ -302,19 +236,28 @@ def test_gunicorn_app(
         return httpx.get(f"{base_url}/items/{i}", timeout=10).text
 
     with ThreadPoolExecutor(4) as pool:
-        served += pool.map(get, range(16))
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(TIMEOUT) == 0, (tmp_path / "gunicorn.log").read_text()
+        items = list(pool.map(get, range(16)))
+    assert httpx.post(f"{base_url}/login", data={"user": "bob"}, timeout=10).status_code == 403
+    assert httpx.get(f"{base_url}/reports/q2", timeout=10).status_code == 500
+    assert deployment.stop("gunicorn") == 0, deployment.logs()
 
-    worker_pids = {int(text.split()[-1]) for text in served}
+    worker_pids = {int(text.split()[-1]) for text in served + items}
     assert server.pid not in worker_pids
     # Per worker: the first record at once, the repeats as one "(x N since ...)" summary
     # delivered at shutdown, N counting them all. Every request is accounted for.
     counts: dict[int, int] = {}
-    for embed in deployment.embeds("general"):
-        assert embed["title"].startswith("Stock service unreachable while serving /")
+    general = deployment.embeds("general")
+    [crash] = [e for e in general if e["title"] == "Exception on /reports/q2 [GET]"]
+    assert "LookupError: report q2 has no data source" in crash["description"]
+    for embed in general:
+        if embed is crash:
+            continue
+        assert embed["title"].startswith("Stock service unreachable while serving /items/")
         pid = int(re.fullmatch(r"\S+ \((\d+)\) / \S+", fields(embed)["Process/Thread"])[1])
         match = re.search(r"\(x (\d+) since ", embed["title"])
         counts[pid] = max(counts.get(pid, 0), int(match[1]) if match else 1)
-    assert set(counts) == worker_pids
-    assert sum(counts.values()) == len(served)
+    assert set(counts) <= worker_pids
+    assert sum(counts.values()) == len(items)
+    [locked] = deployment.embeds("security")
+    assert locked["title"] == "🔒 Login refused for bob: account locked"
+    assert fields(locked)["ip"] == "127.0.0.1"

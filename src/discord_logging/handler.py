@@ -99,6 +99,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         global_rate_limit: int | None = None,
         redis_url: str | None = None,
         fleet_size: int | None = None,
+        trace_url_template: str | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -128,6 +129,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
             global_rate_limit=global_rate_limit,
             redis_url=redis_url,
             fleet_size=fleet_size,
+            trace_url_template=trace_url_template,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -286,7 +288,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
             if _is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
             alert_type = self.router.alert_type(record)
-            notification = snapshot(record, alert_type, self._exc_formatter)
+            notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
                 worker = self._running_worker()

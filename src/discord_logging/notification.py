@@ -47,6 +47,9 @@ class Notification:
     ``count`` and ``first_seen`` are set by storm aggregation when repeats were folded in;
     ``samples`` then holds ``(created, message)`` of the first records of those ``count``
     (bounded: the others are only counted, see :attr:`samples_not_kept`).
+    ``trace_id`` and ``span_id`` are the OpenTelemetry ids of where it was logged;
+    ``trace_url`` the link to that trace (``DISCORD_TRACE_URL_TEMPLATE`` filled in when the
+    notification is submitted), for the embed's Trace field and any other link to it.
     """
 
     alert_type: str
@@ -73,6 +76,9 @@ class Notification:
     count: int = 1
     first_seen: float | None = None
     samples: tuple[tuple[float, str], ...] = ()
+    trace_id: str | None = None
+    span_id: str | None = None
+    trace_url: str | None = None
     id: str = field(default_factory=new_id)
 
     @property

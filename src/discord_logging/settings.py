@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from .alerts import normalize_alert_type
+from .capture.tracing import check_trace_url_template
 from .errors import ConfigurationError
 from .redaction import redact
 from .setting_sources import (
@@ -62,6 +63,8 @@ _FIXES: Final = {
     "attach_full_text": "use true or false",
     "redis_url": "use a redis:// or rediss:// URL, e.g. redis://redis.internal:6379/0",
     "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
+    "trace_url_template": "use an https:// URL with {trace_id} (and optionally {span_id}), "
+    "e.g. https://tracing.example/trace/{trace_id}",
 }
 # Discord's limits for the author overrides (discord-openapi.json,
 # IncomingWebhookRequestPartial: username 1-80, avatar_url a URI of at most 2048 characters;
@@ -147,6 +150,7 @@ class DiscordSettings(BaseSettings):
     attach_full_text: bool = True
     redis_url: SecretStr | None = None
     fleet_size: int = Field(4, ge=1, le=10_000)
+    trace_url_template: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -246,6 +250,11 @@ class DiscordSettings(BaseSettings):
         if len(value) > AVATAR_URL_MAX:
             raise ValueError(f"must be at most {AVATAR_URL_MAX} characters")
         return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _trace_url_template(cls, value: str | None) -> str | None:
+        return check_trace_url_template(value) if value else None
 
     @field_validator("app_name")
     @classmethod

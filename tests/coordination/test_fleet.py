@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from letterkit import destination_of
+from redis_server import RedisServer
 
 from discord_logging import Notifier
 from discord_logging.capture.direct import build_notification
@@ -31,8 +32,6 @@ from discord_logging.settings import load_settings
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 from discord_logging.transport.channels import FIRST_RETRY
-
-from .conftest import RedisServer
 
 FLEET_WORKER = Path(__file__).with_name("fleet_worker.py")
 RECORD = re.compile(r"\bp\d+ record \d+\b")

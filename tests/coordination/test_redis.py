@@ -7,13 +7,14 @@ import io
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, free_port
 
 from discord_logging.coordination import Grant, open_coordinator
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator, redacted_url
 from discord_logging.transport.headers import RateLimitHeaders
 
-from .conftest import SMALL, RedisServer, free_port, run_workers
+from .conftest import SMALL, run_workers
 from .test_sharing import worst_span
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from ..alerts import normalize_alert_type
 from ..notification import Notification
 from .snapshot import HOST, formatted_traceback, scrub
+from .tracing import SPAN_ID_DIGITS, TRACE_ID_DIGITS, current_trace_ids, hex_id
 
 
 def build_notification(
@@ -22,8 +23,10 @@ def build_notification(
     levelno: int = 20,
     logger: str = "",
 ) -> Notification:
-    """A notification for code that notifies without logging."""
+    """A notification for code that notifies without logging; the OpenTelemetry span active
+    here, if any, gives its trace and span ids."""
     kind = normalize_alert_type(alert_type)
+    trace_id, span_id = current_trace_ids()
     return Notification(
         alert_type=kind,
         title=scrub(title),
@@ -37,4 +40,6 @@ def build_notification(
         exc_text=scrub(formatted_traceback(exc)) if exc is not None else None,
         exc_type=type(exc).__name__ if exc is not None else None,
         color=color,
+        trace_id=hex_id(trace_id, TRACE_ID_DIGITS),
+        span_id=hex_id(span_id, SPAN_ID_DIGITS),
     )

@@ -8,6 +8,7 @@ from typing import Final
 
 from ..alerts import AlertType, fallback_chain, normalize_alert_type
 from ..errors import ConfigurationError
+from . import structured
 
 EXTRA_KEY: Final = "alert_type"
 
@@ -15,9 +16,10 @@ EXTRA_KEY: Final = "alert_type"
 class Router:
     """Decides a record's alert type, then the webhook type that carries it.
 
-    Order: ``extra={"alert_type": ...}``; the longest matching logger-name prefix rule; the
-    level (CRITICAL -> critical, ERROR -> error, lower -> general). A type without a webhook
-    falls back along critical -> error -> general (custom types straight to general).
+    Order: ``extra={"alert_type": ...}`` (or loguru's ``bind(alert_type=...)``, or the
+    ``alert_type`` key of a structlog event); the longest matching logger-name prefix rule;
+    the level (CRITICAL -> critical, ERROR -> error, lower -> general). A type without a
+    webhook falls back along critical -> error -> general (custom types straight to general).
     """
 
     def __init__(self, routes: Mapping[str, str], webhook_types: Iterable[str]) -> None:
@@ -36,7 +38,10 @@ class Router:
 
     def alert_type(self, record: logging.LogRecord) -> str:
         """The alert type of ``record``; never raises (a bad ``alert_type`` extra is ignored)."""
-        requested = record.__dict__.get(EXTRA_KEY)
+        attributes = record.__dict__
+        requested = attributes.get(EXTRA_KEY)
+        if requested is None and (type(record.msg) is dict or "extra" in attributes):
+            requested = _requested_by_library(record)
         if requested is not None:
             try:
                 return normalize_alert_type(str(requested))
@@ -74,3 +79,11 @@ class Router:
     def rules(self) -> list[tuple[str, str]]:
         """The logger-prefix rules, longest prefix first."""
         return list(self._rules)
+
+
+def _requested_by_library(record: logging.LogRecord) -> object:
+    """The ``alert_type`` a structlog event dict (the record's message) or loguru's bound
+    ``extra`` dict carries, if any: see :mod:`.structured`."""
+    event = structured.event_of(record)
+    carrier = event if event is not None else structured.bound_of(record.__dict__)
+    return carrier.get(EXTRA_KEY) if carrier is not None else None

@@ -2,6 +2,8 @@
 
 This is the only work :meth:`DiscordHandler.emit` does besides routing; it must stay cheap and
 must never raise (a message whose ``%``-args do not fit still becomes a readable alert).
+Records of structlog and loguru are read by :mod:`.structured`, the handler's own Formatter
+is applied by :mod:`.formatting`, OpenTelemetry ids are found by :mod:`.tracing`.
 """
 
 from __future__ import annotations
@@ -9,16 +11,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..notification import Notification
 from ..redaction import redact
+from . import structured
+from .formatting import chosen_formatter, formatted_message, strip_ansi
+from .tracing import (
+    OTEL_ATTRIBUTES,
+    OTEL_TRACE_MODULE,
+    SPAN_ID_DIGITS,
+    TRACE_ID_DIGITS,
+    hex_id,
+    record_trace_ids,
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"})
+_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"}) | OTEL_ATTRIBUTES
 TITLE_LIMIT: Final = 256
 EXTRA_VALUE_LIMIT: Final = 1024
 HOST: Final = socket.gethostname()
@@ -45,12 +58,20 @@ def exception_text(record: logging.LogRecord, formatter: logging.Formatter) -> s
     """The formatted exception (and stack) of ``record``, computed once."""
     text = record.exc_text
     if not text and record.exc_info and record.exc_info[0] is not None:
-        try:
-            text = formatter.formatException(record.exc_info)
-        except Exception as exc:  # noqa: BLE001
-            text = f"(could not format the exception: {type(exc).__name__})"
-    if record.stack_info:
-        text = f"{text}\n{record.stack_info}" if text else record.stack_info
+        text = _format_exception(record.exc_info, formatter)
+    return _with_stack(text, record.stack_info)
+
+
+def _format_exception(info: structured.ExcInfo, formatter: logging.Formatter) -> str:
+    try:
+        return formatter.formatException(info)
+    except Exception as exc:  # noqa: BLE001
+        return f"(could not format the exception: {type(exc).__name__})"
+
+
+def _with_stack(text: str | None, stack: str | None) -> str | None:
+    if stack:
+        text = f"{text}\n{stack}" if text else stack
     return text or None
 
 
@@ -64,7 +85,9 @@ class RecordSnapshot(NamedTuple):
     """What ``emit`` keeps of a record: formatted text and plain values, nothing live.
 
     Built in the caller's thread, so it is a bare tuple; ids, titles and fingerprints are
-    derived on the worker (:func:`to_notification`)."""
+    derived on the worker (:func:`to_notification`). ``message`` is the record's own text
+    (the title's source, and what a storm summary samples); ``formatted`` the handler's
+    Formatter's output, when it has one."""
 
     alert_type: str
     message: str
@@ -83,20 +106,54 @@ class RecordSnapshot(NamedTuple):
     exc_text: str | None
     exc_type: str | None
     template: str
+    formatted: str | None = None
+    trace_id: str | int | None = None
+    span_id: str | int | None = None
 
 
 def snapshot(
-    record: logging.LogRecord, alert_type: str, formatter: logging.Formatter
+    record: logging.LogRecord,
+    alert_type: str,
+    formatter: logging.Formatter,
+    message_formatter: logging.Formatter | None = None,
 ) -> RecordSnapshot:
-    """Everything the alert needs from ``record``, formatted once, in the caller's thread."""
-    exc_type = None
-    if record.exc_info and record.exc_info[0] is not None:
-        exc_type = record.exc_info[0].__name__
+    """Everything the alert needs from ``record``, formatted once, in the caller's thread.
+
+    ``formatter`` formats exceptions; ``message_formatter`` is the handler's own Formatter,
+    if one was set: its output becomes the alert's message (it formats the exception too),
+    unless it is only logging's default (:func:`.formatting.chosen_formatter`)."""
+    if message_formatter is not None:
+        message_formatter = chosen_formatter(message_formatter)
+        if message_formatter is not None:
+            formatter = message_formatter
     attributes = record.__dict__
     extra_keys = attributes.keys() - _STANDARD
+    msg = record.msg
+    formatter_msg: Any = None  # what the handler's formatter sees instead of record.msg
+    pathname, lineno = record.pathname, record.lineno
+    func_name: str | None = record.funcName
+    if type(msg) is dict or (extra_keys and type(attributes.get("extra")) is dict):
+        (message, template, extra, exc_text, exc_type, place, formatter_msg) = _library_parts(
+            record, extra_keys, formatter
+        )
+        if place is not None:
+            pathname, lineno, func_name = place
+    else:  # a plain record: the common case, kept short
+        message = record_message(record)
+        template = msg if isinstance(msg, str) else type(msg).__name__
+        extra = _extras(attributes, extra_keys) if extra_keys else ()
+        exc_text = exception_text(record, formatter)
+        info = record.exc_info
+        exc_type = info[0].__name__ if info and info[0] is not None else None
+    formatted = None
+    if message_formatter is not None:
+        formatted = formatted_message(message_formatter, record, message, msg=formatter_msg)
+    trace_id = span_id = None
+    if extra_keys or OTEL_TRACE_MODULE in sys.modules:
+        trace_id, span_id = record_trace_ids(attributes, extra_keys)
     return RecordSnapshot(
         alert_type,
-        record_message(record),
+        message,
         record.levelname,
         record.levelno,
         record.name,
@@ -105,14 +162,65 @@ def snapshot(
         record.processName,
         record.thread,
         record.threadName,
-        record.pathname,
-        record.lineno,
-        record.funcName,
-        _extras(attributes, extra_keys) if extra_keys else (),
-        exception_text(record, formatter),
+        pathname,
+        lineno,
+        func_name,
+        extra,
+        exc_text,
         exc_type,
-        record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+        template,
+        formatted,
+        trace_id,
+        span_id,
     )
+
+
+def _exc_type(info: Any) -> str | None:
+    return info[0].__name__ if info and info[0] is not None else None
+
+
+# message, template, extra, exc_text, exc_type, place (None: the record's), formatter_msg
+_LibraryParts = tuple[
+    str,
+    str,
+    tuple[tuple[str, str], ...],
+    str | None,
+    str | None,
+    tuple[str, int, str | None] | None,
+    Any,
+]
+
+
+def _library_parts(
+    record: logging.LogRecord, extra_keys: set[str], formatter: logging.Formatter
+) -> _LibraryParts:
+    """structlog's event dict (the record's message), or loguru's text and ``bind()`` dict."""
+    attributes = record.__dict__
+    event = structured.event_of(record)
+    if event is not None:
+        title = structured.event_title(event)
+        extra = _extras(event, event.keys() - structured.EVENT_HIDDEN)
+        if extra_keys:
+            extra = tuple(sorted(extra + _extras(attributes, extra_keys)))
+        exc = structured.event_exception(record, event)
+        exc_text = _with_stack(
+            _format_exception(exc, formatter) if exc is not None else None,
+            structured.event_texts(event) or record.stack_info,
+        )
+        exc_type = exc[0].__name__ if exc is not None else None
+        formatter_msg = structured.without_exception(event)
+        return title, title, extra, exc_text, exc_type, structured.event_place(event), formatter_msg
+    bound = structured.bound_of(attributes)
+    if bound is None:  # a dict message that is no structlog event: an ordinary record
+        extra = _extras(attributes, extra_keys)
+        exc_text = exception_text(record, formatter)
+        exc_type = _exc_type(record.exc_info)
+        return record_message(record), "dict", extra, exc_text, exc_type, None, None
+    message, exc_text = structured.loguru_text(record, record_message(record))
+    if record.exc_text != structured.LOGURU_NO_TRACEBACK:  # an "extra" dict, not loguru's
+        exc_text = exception_text(record, formatter)
+    extra = tuple(sorted(_extras(bound, bound) + _extras(attributes, extra_keys - {"extra"})))
+    return message, message, extra, exc_text, _exc_type(record.exc_info), None, message
 
 
 def snapshot_fingerprint(snap: RecordSnapshot) -> str:
@@ -143,6 +251,8 @@ def to_notification(
     message = scrub(snap.message)
     first_line = message.split("\n", 1)[0]
     title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
+    if snap.formatted is not None:
+        message = scrub(strip_ansi(snap.formatted))
     return Notification(
         alert_type=snap.alert_type,
         title=title or snap.level,
@@ -164,17 +274,21 @@ def to_notification(
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
         samples=tuple((created, scrub(text)) for created, text in samples),
+        trace_id=hex_id(snap.trace_id, TRACE_ID_DIGITS),
+        span_id=hex_id(snap.span_id, SPAN_ID_DIGITS),
     )
 
 
-def _extras(attributes: dict[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
+def _extras(attributes: Mapping[Any, Any], keys: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    """``(name, text)`` of each key shown as a field, sorted by name; never raises."""
     pairs = []
     for key in keys:
-        if key in _HIDDEN_EXTRAS or key.startswith("_"):
+        name = key if isinstance(key, str) else _safe_text(key, str)  # a dict's keys may be any
+        if name in _HIDDEN_EXTRAS or name.startswith("_"):
             continue
         value = attributes[key]
         text = value if isinstance(value, str) else _safe_text(value, repr)
-        pairs.append((str(key), text[:EXTRA_VALUE_LIMIT]))
+        pairs.append((name, text[:EXTRA_VALUE_LIMIT]))
     return tuple(sorted(pairs))
 
 

@@ -14,6 +14,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import httpx
 
 from ..capture.direct import build_notification
 from ..capture.routing import Router
+from ..capture.tracing import trace_url
 from ..coordination import (
     Coordinator,
     Limits,
@@ -241,6 +243,7 @@ class Notifier:
     ) -> asyncio.Future[NotificationResult] | None:
         self._start()
         self.stats.add("submitted", alert_type=notification.alert_type)
+        notification = self._with_trace_url(notification)
         carrier = self.router.carrier(notification.alert_type)
         if carrier is None or self._closed:
             reason = "closed" if self._closed else "no_webhook"
@@ -259,6 +262,16 @@ class Notifier:
             pending.future = asyncio.get_running_loop().create_future()
         self._lanes[carrier].submit(pending)
         return pending.future
+
+    def _with_trace_url(self, notification: Notification) -> Notification:
+        """The notification with its link to the trace, when DISCORD_TRACE_URL_TEMPLATE is set
+        and it has a trace id: rendered once here, so the embed, the history and the dead
+        letters all carry the same link."""
+        template = self.settings.trace_url_template
+        if template is None or notification.trace_id is None or notification.trace_url:
+            return notification
+        link = trace_url(template, notification.trace_id, notification.span_id)
+        return replace(notification, trace_url=link)
 
     def _warn_no_webhook(self, alert_type: str) -> None:
         """The first record dropped for want of a webhook says so, once, naming the fix."""

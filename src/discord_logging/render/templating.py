@@ -239,6 +239,9 @@ def context(notification: Notification, app_name: str, attach: bool = True) -> d
         "fields": {_plain(k): _plain(v) for k, v in n.fields},
         "exc_type": n.exc_type,
         "exc_text": _plain(n.exc_text),
+        "trace_id": _one_line(n.trace_id) if n.trace_id else None,
+        "span_id": _one_line(n.span_id) if n.span_id else None,
+        "trace_url": _one_line(n.trace_url) if n.trace_url else None,
         "count": n.count,
         "first_seen_time": datetime.fromtimestamp(first_seen, UTC).strftime("%H:%M:%S UTC"),
         "created": datetime.fromtimestamp(n.created, UTC),
@@ -293,6 +296,9 @@ def sample_notification(alert_type: str) -> Notification:
         count=2,
         first_seen=0.0,
         samples=((0.0, "Sample alert"), (0.0, "Sample alert\nwith a second line")),
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="b7ad6b7169203331",
+        trace_url="https://tracing.example/trace/0af7651916cd43dd8448eb211c80319c",
     )
 
 
