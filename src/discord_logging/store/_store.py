@@ -138,8 +138,9 @@ class Store:
             return False
         self.stats.add("store_errors")
         names = ", ".join(str(p) for p in moved)
+        files = "a damaged store file" if len(moved) == 1 else f"{len(moved)} damaged store files"
         print(
-            f"discord-logging: damaged store file(s) set aside ({type(exc).__name__}: "
+            f"discord-logging: {files} set aside ({type(exc).__name__}: "
             f"{str(exc)[:100]}): {names}; fresh ones were opened and "
             f"{counted(indexed, 'kept letter')} re-indexed. Look at or delete the set-aside "
             "files.",
