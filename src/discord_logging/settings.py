@@ -21,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from . import alert_settings
+from .alert_settings import LinkButton, split_pairs
 from .alerts import ALIASES, normalize_alert_type
 from .errors import ConfigurationError
 from .redaction import redact
@@ -54,6 +56,7 @@ _FIXES: Final = {
     "attach_full_text": "use true or false",
     "redis_url": "use a redis:// or rediss:// URL, e.g. redis://redis.internal:6379/0",
     "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
+    **alert_settings.FIXES,
 }
 # Discord's limits for the author overrides (discord-openapi.json,
 # IncomingWebhookRequestPartial: username 1-80, avatar_url a URI of at most 2048 characters;
@@ -95,18 +98,6 @@ def webhook_variable(alert_type: str) -> str:
     """The documented variable for an alert type's webhook (DISCORD_WEBHOOK_ERRORS for 'error')."""
     suffix = next((alias for alias, name in ALIASES.items() if name == alert_type), alert_type)
     return WEBHOOK_PREFIX + suffix.upper()
-
-
-def _split_pairs(value: str, setting: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in value.split(","):
-        if not item.strip():
-            continue
-        key, sep, target = item.partition("=")
-        if not sep or not key.strip() or not target.strip():
-            raise ValueError(f"{item.strip()!r} is not a key=value pair in {setting}")
-        pairs[key.strip()] = target.strip()
-    return pairs
 
 
 class _WebhookVariables(PydanticBaseSettingsSource):
@@ -188,6 +179,12 @@ class DiscordSettings(BaseSettings):
     attach_full_text: bool = True
     redis_url: SecretStr | None = None
     fleet_size: int = Field(4, ge=1, le=10_000)
+    incident_updates: str = alert_settings.EDIT
+    incident_edit_interval: float = Field(10.0, gt=0, le=3600)
+    silent: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)
+    buttons: Annotated[dict[str, tuple[LinkButton, ...]], NoDecode] = Field(default_factory=dict)
+    forum: Annotated[tuple[str, ...], NoDecode] = ()
+    forum_tags: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -248,7 +245,7 @@ class DiscordSettings(BaseSettings):
     def _routes(cls, value: Any) -> dict[str, str]:
         if value is None or value == "":
             return {}
-        pairs = _split_pairs(value, "DISCORD_ROUTES") if isinstance(value, str) else dict(value)
+        pairs = split_pairs(value, "DISCORD_ROUTES") if isinstance(value, str) else dict(value)
         return {str(k).strip(): normalize_alert_type(str(v)) for k, v in pairs.items()}
 
     @field_validator("mentions", mode="before")
@@ -256,15 +253,15 @@ class DiscordSettings(BaseSettings):
     def _mentions(cls, value: Any) -> dict[str, tuple[str, ...]]:
         if value is None or value == "":
             return {}
-        if isinstance(value, str):
-            value = {k: v.split(";") for k, v in _split_pairs(value, "DISCORD_MENTIONS").items()}
-        result: dict[str, tuple[str, ...]] = {}
-        for alert_type, targets in dict(value).items():
-            items = [targets] if isinstance(targets, str) else list(targets)
-            result[normalize_alert_type(str(alert_type))] = tuple(
-                _mention_target(str(t)) for t in items if str(t).strip()
-            )
-        return result
+        return {
+            kind: tuple(_mention_target(str(t)) for t in items if str(t).strip())
+            for kind, items in alert_settings.type_lists(value, "DISCORD_MENTIONS").items()
+        }
+
+    @field_validator(*alert_settings.PARSERS, mode="before")
+    @classmethod
+    def _per_alert_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return alert_settings.PARSERS[str(info.field_name)](value)
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -18,7 +18,13 @@ from ..redaction import redact
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"})
+# Extras the library reads itself: the routing, the user's grouping key, the record's link
+# buttons (and asyncio's task name, on every record since Python 3.12).
+FINGERPRINT_KEY: Final = "fingerprint"
+BUTTONS_KEY: Final = "buttons"
+_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName", FINGERPRINT_KEY, BUTTONS_KEY})
+GROUP_LIMIT: Final = 200  # characters of a user's grouping key that count
+BUTTONS_KEPT: Final = 10  # a record's buttons read (at most 5 are shown)
 TITLE_LIMIT: Final = 256
 EXTRA_VALUE_LIMIT: Final = 1024
 HOST: Final = socket.gethostname()
@@ -83,6 +89,8 @@ class RecordSnapshot(NamedTuple):
     exc_text: str | None
     exc_type: str | None
     template: str
+    group: str = ""  # the user's grouping key, extra={"fingerprint": ...}
+    buttons: tuple[tuple[str, str], ...] = ()  # extra={"buttons": ...}, (label, url) pairs
 
 
 def snapshot(
@@ -94,6 +102,8 @@ def snapshot(
         exc_type = record.exc_info[0].__name__
     attributes = record.__dict__
     extra_keys = attributes.keys() - _STANDARD
+    group = attributes.get(FINGERPRINT_KEY) if extra_keys else None
+    buttons = attributes.get(BUTTONS_KEY) if extra_keys else None
     return RecordSnapshot(
         alert_type,
         record_message(record),
@@ -112,11 +122,39 @@ def snapshot(
         exception_text(record, formatter),
         exc_type,
         record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+        _safe_text(group, str)[:GROUP_LIMIT] if group is not None else "",
+        record_buttons(buttons) if buttons is not None else (),
     )
 
 
+def record_buttons(value: object) -> tuple[tuple[str, str], ...]:
+    """A record's ``extra={"buttons": ...}`` as plain ``(label, url)`` text pairs: a
+    ``{label: url}`` dict, or a list of ``{"label", "url"}`` dicts or pairs. Never raises;
+    what is not a button is left out (the rest is checked when rendered)."""
+    try:
+        if isinstance(value, dict):
+            items: list[object] = list(value.items())
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            return ()
+        pairs = []
+        for item in items[:BUTTONS_KEPT]:
+            pair = (item.get("label"), item.get("url")) if isinstance(item, dict) else item
+            if isinstance(pair, list | tuple) and len(pair) == 2:
+                label, url = pair
+                pairs.append((_safe_text(label, str)[:200], _safe_text(url, str)[:1000]))
+        return tuple(pairs)
+    except Exception:  # noqa: BLE001 - a strange extra must not stop the record
+        return ()
+
+
 def snapshot_fingerprint(snap: RecordSnapshot) -> str:
-    """The storm identity of a snapshot: type, logger, level, template, exception, place."""
+    """The storm identity of a snapshot: the user's grouping key
+    (``extra={"fingerprint": ...}``) within its alert type when given, else type, logger,
+    level, message template, exception and place."""
+    if snap.group:
+        return fingerprint(snap.alert_type, FINGERPRINT_KEY, snap.group)
     return fingerprint(
         snap.alert_type,
         snap.logger,
@@ -164,6 +202,7 @@ def to_notification(
         exc_type=snap.exc_type,
         fingerprint=fingerprint_ if fingerprint_ is not None else snapshot_fingerprint(snap),
         samples=tuple((created, scrub(text)) for created, text in samples),
+        buttons=tuple((scrub(label), scrub(url)) for label, url in snap.buttons),
     )
 
 
