@@ -63,13 +63,15 @@ class Deployment:
         return done
 
     def embeds(self, kind: str) -> list[dict[str, Any]]:
-        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) received, in order."""
-        return [
-            embed
-            for message in self.fake.messages
-            if self._types[message.webhook_id] == kind
-            for embed in message.embeds
-        ]
+        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) posted, in order,
+        as readers see them at the end (after an incident's edits)."""
+        found = []
+        for message in self.fake.messages:
+            if self._types[message.webhook_id] != kind:
+                continue
+            now = self.fake.message(message.message_id)
+            found.extend(now.embeds if now is not None else message.embeds)
+        return found
 
     def titles(self, kind: str) -> list[str]:
         return [embed["title"] for embed in self.embeds(kind)]
@@ -308,13 +310,13 @@ def test_gunicorn_app(
 
     worker_pids = {int(text.split()[-1]) for text in served}
     assert server.pid not in worker_pids
-    # Per worker: the first record at once, the repeats as one "(x N since ...)" summary
-    # delivered at shutdown, N counting them all. Every request is accounted for.
+    # Per worker: the first record at once, its message edited with the repeats' count: at
+    # shutdown it shows "(x N)", N counting them all. Every request is accounted for.
     counts: dict[int, int] = {}
     for embed in deployment.embeds("general"):
         assert embed["title"].startswith("Stock service unreachable while serving /")
         pid = int(re.fullmatch(r"\S+ \((\d+)\) / \S+", fields(embed)["Process/Thread"])[1])
-        match = re.search(r"\(x (\d+) since ", embed["title"])
+        match = re.search(r"\(x (\d+)\)", embed["title"])
         counts[pid] = max(counts.get(pid, 0), int(match[1]) if match else 1)
     assert set(counts) == worker_pids
     assert sum(counts.values()) == len(served)

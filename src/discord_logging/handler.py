@@ -21,7 +21,7 @@ from .capture.snapshot import snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
 from .delivery.notifier import Notifier
-from .delivery.worker import ON_WORKER_THREAD, Worker
+from .delivery.worker import ON_WORKER_THREAD, Worker, edit_interval
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .store import Store
@@ -98,6 +98,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
         global_rate_limit: int | None = None,
         redis_url: str | None = None,
         fleet_size: int | None = None,
+        incident_updates: str | None = None,
+        incident_edit_interval: float | None = None,
+        silent: Mapping[str, Any] | str | None = None,
+        buttons: Mapping[str, Any] | str | None = None,
+        forum: list[str] | str | None = None,
+        forum_tags: Mapping[str, Any] | str | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -127,6 +133,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             global_rate_limit=global_rate_limit,
             redis_url=redis_url,
             fleet_size=fleet_size,
+            incident_updates=incident_updates,
+            incident_edit_interval=incident_edit_interval,
+            silent=silent,
+            buttons=buttons,
+            forum=forum,
+            forum_tags=forum_tags,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -252,6 +264,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 worker = Worker(
                     self._make_notifier,
                     aggregate_window=self.settings.aggregate_window,
+                    edit_interval=edit_interval(self.settings),
                     stats=self._stats,
                     on_thread_exit=store.release_thread if store else None,
                 )

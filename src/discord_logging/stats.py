@@ -23,6 +23,11 @@ COUNTERS: Final = (
     "probes",
     "store_errors",
     "internal_errors",
+    "edits_sent",
+    "updates_dropped",
+    "forum_posts",
+    "forum_learned",
+    "buttons_dropped",
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
 
