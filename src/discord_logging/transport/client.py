@@ -209,20 +209,6 @@ class WebhookClient:
         )
         return await self.request("PATCH", target, body, files, timeout)
 
-    async def read_message(
-        self, url: WebhookURL, message_id: str, *, thread_id: str | None = None
-    ) -> dict[str, Any] | Outcome:
-        """GET one of this webhook's messages as readers see it now (posts nothing), or the
-        classified failure (404 code 10008: it is gone)."""
-        try:
-            response = await self._http.get(url.message_url(message_id, thread_id=thread_id))
-        except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
-            return transport_failure(f"{type(exc).__name__}: {exc}")
-        if response.status_code != 200:
-            return classify(response.status_code, response.headers, response.content)
-        data = response.json()
-        return data if isinstance(data, dict) else transport_failure("not a message")
-
     async def probe(self, url: WebhookURL) -> Outcome:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
         try:
