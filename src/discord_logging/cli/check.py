@@ -95,9 +95,12 @@ def run(args: argparse.Namespace) -> int:
     info["store"] = str(common.store_path(args, settings))
     if args.json:
         pings = send.ping(settings) if args.ping else []
-        failed = any(not result.ok for _, result in pings)
+        failed = any(not p.result.ok for p in pings)
         if args.ping:
-            info["ping"] = [{"webhook": name, **r.to_dict()} for name, r in pings]
+            info["ping"] = [
+                {"webhook": p.webhook, "forum_learned": p.forum_learned, **p.result.to_dict()}
+                for p in pings
+            ]
             info["channels"] = channel_report(
                 settings.webhook_urls, timeout=settings.timeout_seconds
             )
@@ -139,4 +142,4 @@ def run(args: argparse.Namespace) -> int:
     say("\nPinging every webhook...")
     pings = send.ping(settings)
     send.print_pings(pings)
-    return 1 if any(not result.ok for _, result in pings) else 0
+    return 1 if any(not p.result.ok for p in pings) else 0
