@@ -384,3 +384,17 @@ def test_what_a_plain_webhook_cannot_send(
     )
     assert answer.status_code == 400
     assert "components" in answer.json()["errors"]
+
+
+def test_peak_requests_counts_every_answer_in_a_window(
+    fake: FakeDiscord, client: httpx.Client, clock: FakeClock
+) -> None:
+    """peak_requests: the most requests answered (posts, edits, refusals) in any window."""
+    url = fake.add_webhook()
+    created = post(client, url, {"embeds": [EMBED]}).json()["id"]
+    client.patch(message_url(url, created), json={"embeds": [EMBED]})
+    clock.now += 5.0
+    post(client, url, {"embeds": [EMBED]})
+    assert fake.peak_requests(1.0) == 2
+    assert fake.peak_requests(10.0) == 3
+    assert fake.peak_requests() == 3  # the hidden limit's window, 60 s

@@ -67,16 +67,13 @@ class Records:
         times: dict[str, list[float]] = {}
         for message in self.messages:
             times.setdefault(message.channel_id or "", []).append(message.received_at)
-        peaks = {}
-        for channel, stamps in times.items():
-            stamps.sort()
-            first, peak = 0, 0
-            for last, stamp in enumerate(stamps):
-                while stamps[first] <= stamp - span:
-                    first += 1
-                peak = max(peak, last - first + 1)
-            peaks[channel] = peak
-        return peaks
+        return {channel: most_in_window(stamps, span) for channel, stamps in times.items()}
+
+    def peak_requests(self, window: float | None = None) -> int:
+        """Most requests answered (posts, edits, reads, any answer) in any ``window`` seconds
+        (default: the hidden limit's window)."""
+        span = self.channel_window if window is None else window
+        return most_in_window([r.time for r in self.requests], span)
 
     def rate_limited_by_scope(self) -> Counter[str]:
         """429s answered, by scope: ``shared`` (the hidden channel limit), ``user`` (the
@@ -86,3 +83,14 @@ class Records:
             for r in self.requests
             if r.status == 429
         )
+
+
+def most_in_window(stamps: list[float], window: float) -> int:
+    """Most of ``stamps`` in any ``window`` seconds (a sliding window over them, sorted)."""
+    ordered = sorted(stamps)
+    first = peak = 0
+    for last, stamp in enumerate(ordered):
+        while ordered[first] <= stamp - window:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return peak
