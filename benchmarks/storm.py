@@ -57,12 +57,11 @@ def run(updates: str, repeats: int, minutes: float, speed: float) -> dict[str, A
         stats = handler.stats()
         scenario_minutes = elapsed * speed / 60.0
         shown = []
-        for message in fake.messages:
+        for message in fake.messages:  # each embed of each message, as it reads at the end
             now = fake.message(message.message_id)
-            embed = now.embeds[0] if now is not None and now.embeds else {}
-            description = str(embed.get("description", "")).split("\n", 1)[0]
-            edits = now.edits if now is not None else 0
-            shown.append({"title": embed.get("title"), "line": description, "edits": edits})
+            for embed in now.embeds if now is not None else []:
+                line = str(embed.get("description", "")).split("\n", 1)[0]
+                shown.append({"title": embed.get("title"), "line": line, "edits": now.edits})
         accounted = stats["delivered"] + stats["aggregated"] + stats["dead_lettered"]
         return {
             "updates": updates,
@@ -103,10 +102,11 @@ def main() -> None:
             f"({row['requests_per_minute']:.1f}/min, at most {row['peak_requests_per_minute']} "
             f"in any minute), 429s {row['429s']}, lost {row['lost']}"
         )
-        print(f"  a reader sees {len(row['reader_sees'])} message(s):")
+        print(f"  a reader sees {len(row['reader_sees'])} embed(s):")
         for seen in row["reader_sees"]:
-            print(f"    {seen['title']!r}, edited {seen['edits']} times")
-            print(f"      {seen['line']}")
+            print(f"    {seen['title']!r} (its message edited {seen['edits']} times)")
+            if seen["line"]:
+                print(f"      {seen['line']}")
         print()
 
 
