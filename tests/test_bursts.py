@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import fast_notifier
 from discord_schema import validate_webhook_payload
 
 from discord_logging import DiscordHandler
@@ -22,20 +22,13 @@ from discord_logging.testing import FakeDiscord
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as server:
-        yield server
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
 
 
 def notifier(fake: FakeDiscord, **options: Any) -> Notifier:
-    return Notifier(
-        webhooks={"general": fake.add_webhook()},
-        allowed_hosts=fake.host,
-        channel_window=1.0,
-        rand=lambda: 0.0,
-        queue_size=500,
-        **options,
-    )
+    return fast_notifier(fake, queue_size=500, **options)
 
 
 def test_twelve_distinct_errors_are_twelve_embeds_not_a_digest(fake: FakeDiscord) -> None:

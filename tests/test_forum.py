@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from discord_logging.transport.outcome import OutcomeKind
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as server:
-        yield server
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
 
 
 def notifier(fake: FakeDiscord, url: str, **options: Any) -> Notifier:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,10 +19,9 @@ from discord_logging.testing._models import StoredMessage
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    """Discord's limits with short windows: a test runs in a fraction of a second."""
-    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as server:
-        yield server
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
 
 
 def start(fake: FakeDiscord, **options: Any) -> tuple[DiscordHandler, logging.Logger]:

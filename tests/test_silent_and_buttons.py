@@ -4,7 +4,6 @@ settings to what FakeDiscord keeps over HTTP."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,9 +25,9 @@ URL = "https://discord.com/api/webhooks/1/token"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as server:
-        yield server
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
 
 
 def message(*notifications: Notification, digest: bool = False) -> OutgoingMessage:

@@ -55,10 +55,6 @@ class Update:
     not_before: float = 0.0
 
 
-def _newer(new: Notification, old: Notification) -> bool:
-    return (new.count, new.quiet) >= (old.count, old.quiet)
-
-
 class IncidentEditor:
     """Edits the messages of one lane's incidents."""
 
@@ -68,6 +64,7 @@ class IncidentEditor:
         self.board = lane.poster.board
         self._updates: OrderedDict[str, Update] = OrderedDict()
         self._in_flight: Update | None = None
+        self._open_slot: Grant | None = None  # taken, its request not answered yet
         self._wake = asyncio.Event()
         self.bucket = EDIT_BUCKET.format(webhook=lane.url.webhook_id)
 
@@ -105,11 +102,11 @@ class IncidentEditor:
         self._wake.set()
 
     def _hold(self, notification: Notification, pending: Pending | None) -> None:
+        # Updates come in order from the one worker thread: the last is the newest.
         update = self._updates.get(notification.fingerprint)
         if update is None:
             update = self._updates[notification.fingerprint] = Update(notification)
-        elif _newer(notification, update.show):
-            update.show = notification
+        update.show = notification
         if pending is not None:
             update.records.append(pending)
         self._wake.set()
@@ -118,11 +115,27 @@ class IncidentEditor:
 
     async def run(self) -> None:
         """Edit until closed; on cancellation the records held are kept as dead letters (an
-        edit in flight as ``uncertain``: Discord may have made it)."""
+        edit in flight as ``uncertain``: Discord may have made it). No exception ends it: a
+        bug keeps the records of the update it hit as ``internal_error`` letters."""
         try:
-            while await self._step():
-                pass
+            while True:
+                try:
+                    if not await self._step():
+                        return
+                except Exception as exc:  # noqa: BLE001 - nothing ends the editor
+                    held, self._in_flight = self._in_flight, None
+                    if self._open_slot is not None:  # no request went out with it
+                        await self.shared.coordinator.give_back(self._open_slot)
+                        self._open_slot = None
+                    error = self.shared.bugs.report(exc, self.lane.name)
+                    if held is not None:
+                        reason = DeadLetterReason.INTERNAL_ERROR
+                        self.lane._dead_all(held.records, reason, None, error)
+                    await self._nap(IDLE_NAP)
         except asyncio.CancelledError:
+            if self._open_slot is not None:  # cut off in flight: Discord may have counted it
+                with contextlib.suppress(Exception):
+                    await self.shared.coordinator.complete(self._open_slot, None)
             if self._in_flight is not None:
                 cut_off, self._in_flight = self._in_flight.records, None
                 self.lane._dead_all(cut_off, DeadLetterReason.UNCERTAIN, None, CUT_OFF)
@@ -154,14 +167,13 @@ class IncidentEditor:
             await self._nap(grant)
             return True
         del self._updates[key]
-        self._in_flight = update
-        try:
-            if incident is not None and incident.message is not None:
-                await self._edit(key, update, incident, grant)
-            else:
-                await self._post_anew(update, grant)
-        finally:
-            self._in_flight = None
+        self._in_flight = update  # until its answer is handled (cancelled: cut off in flight)
+        self._open_slot = grant
+        if incident is not None and incident.message is not None:
+            await self._edit(key, update, incident, grant)
+        else:
+            await self._post_anew(update, grant)
+        self._in_flight = None
         return True
 
     def _due(self, now: float) -> tuple[str, Update, Incident | None] | None:
@@ -206,13 +218,11 @@ class IncidentEditor:
         message = incident.message
         assert message is not None
         rendered = self.lane._render(Pending(update.show))
-        embeds = list(message.embeds)
-        if incident.index >= len(embeds):
-            embeds = [rendered.embed]
-        else:
-            embeds[incident.index] = rendered.embed
+        embeds = list(message.embeds)  # one per record of the message, the incident's at index
+        embeds[incident.index] = rendered.embed
         if sum(limits.embed_length(e) for e in embeds) > limits.MESSAGE_EMBED_TOTAL:
             # The update no longer fits beside the message's other records: post it anew.
+            self._open_slot = None
             await shared.coordinator.give_back(grant)
             self.board.gone(key)
             self._requeue(key, update)
@@ -298,8 +308,7 @@ class IncidentEditor:
         """Back in line, merged with any newer update of the incident that came meanwhile."""
         newer = self._updates.pop(key, None)
         if newer is not None:
-            if _newer(newer.show, update.show):
-                update.show = newer.show
+            update.show = newer.show
             update.records.extend(newer.records)
         self._updates[key] = update
         self._updates.move_to_end(key, last=False)
@@ -343,6 +352,7 @@ class IncidentEditor:
         self._updates.clear()
 
     async def _finish_slot(self, grant: Grant, result: SendResult) -> None:
+        self._open_slot = None
         if not result.sent or result.outcome.kind is OutcomeKind.BANNED:
             await self.shared.coordinator.give_back(grant)
         else:

@@ -76,9 +76,11 @@ class FaultControls:
         fault = Fault(n, self._wid(webhook_id), retry_after=retry_after, route=route)
         self._add_fault(self._forced_429, fault)
 
-    def force_global_429(self, n: int, retry_after: float = 0.1) -> None:
-        """Answer the next ``n`` execute requests with a global 429 (``global: true``)."""
-        self._add_fault(self._forced_global_429, Fault(n, None, retry_after=retry_after))
+    def force_global_429(self, n: int, retry_after: float = 0.1, *, route: str = EXECUTE) -> None:
+        """Answer the next ``n`` execute requests (or, with ``route="messages"``, requests on
+        a webhook's messages) with a global 429 (``global: true``)."""
+        fault = Fault(n, None, retry_after=retry_after, route=route)
+        self._add_fault(self._forced_global_429, fault)
 
     def set_latency(self, seconds: float) -> None:
         """Delay every answer by ``seconds`` of real time (0 turns it off)."""

@@ -58,6 +58,7 @@ class PostedMessages:
     _message_buckets: dict[tuple[str, str], FixedWindow]
     _fail: list[Fault]
     _forced_429: list[Fault]
+    _forced_global_429: list[Fault]
     _global: FixedWindow
     _ban: float | None
     _clock: Callable[[], float]
@@ -139,6 +140,8 @@ class PostedMessages:
         )
         if request.method not in ("GET", "PATCH", "DELETE"):
             return self._record(ctx, resp.method_not_allowed(ctx))
+        if fault := take(self._forced_global_429, wid, MESSAGES):
+            return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, is_global=True))
         if fault := take(self._fail, wid, MESSAGES):
             return self._record(ctx, resp.error(ctx, fault.status))
         if fault := take(self._forced_429, wid, MESSAGES):
