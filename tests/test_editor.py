@@ -256,3 +256,65 @@ async def test_a_bug_in_the_editor_keeps_its_records_and_the_editor_goes_on(
     (letter,) = n.dead_letters.letters()
     assert letter.reason is DeadLetterReason.INTERNAL_ERROR
     assert n.stats.get("internal_errors") == 1
+
+
+async def test_last_update_whose_message_is_gone_is_posted_by_the_lane(
+    fake: FakeDiscord,
+) -> None:
+    """The last update (carrying a record) meets 10008: the message was deleted, so the lane
+    posts it as a message of its own, delivered."""
+    n = notifier(fake)
+    first = await n.send_notification(incident())
+    assert first.message_id is not None
+    fake.delete_message(first.message_id)
+    result = await n.send_notification(incident(5, quiet=True))
+    await n.aclose()
+    assert result.ok
+    assert result.message_id == fake.messages[1].message_id
+    assert fake.messages[1].embeds[0]["title"] == "db down (x 5)"
+
+
+async def test_update_coming_while_an_edit_fails_is_merged(fake: FakeDiscord) -> None:
+    """A newer update arrives while an edit is in flight and that edit fails: the retry shows
+    the newer one."""
+    n = notifier(fake)
+    await n.send_notification(incident())
+    fake.set_latency(0.3)
+    fake.fail_next(1, 503, route="messages")
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: editor_of(n)._in_flight is not None)
+    n.show_update(incident(4, ongoing=True))
+    fake.set_latency(0.0)
+    await until(lambda: len(fake.edits) == 1)
+    await n.aclose()
+    assert titles_now(fake) == ["db down (x 4)"]
+
+
+async def test_close_gives_up_when_no_slot_comes_before_the_deadline(fake: FakeDiscord) -> None:
+    """At close, an update whose slot would come only after the deadline is not waited for:
+    its record is kept as a shutdown dead letter at once."""
+    n = notifier(fake, rate_limit=1)
+    await n.send_notification(incident())  # takes the window's only place for a second
+    fake.set_hang(True)
+    editor = editor_of(n)
+    editor.take(Pending(incident(3, quiet=True)))
+    fake.set_hang(False)
+    await n.aclose(0.6)
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.SHUTDOWN
+    assert not fake.edits
+
+
+def test_incident_board_forgets_the_oldest_and_unknown_keys() -> None:
+    """The board keeps at most its limit of incidents (the least recently used go first);
+    forgetting an unknown incident's message does nothing."""
+    from discord_logging.delivery.incidents import IncidentBoard
+
+    board = IncidentBoard(limit=2)
+    for key in ("a", "b", "c"):
+        board.expect(incident(key=key))
+    assert board.get("a") is None
+    assert board.get("c") is not None
+    board.gone("unknown", thread=True)
+    assert board.get("unknown") is None
+    assert not board.settled(incident(key="unknown"))

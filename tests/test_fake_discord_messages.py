@@ -398,3 +398,23 @@ def test_peak_requests_counts_every_answer_in_a_window(
     assert fake.peak_requests(1.0) == 2
     assert fake.peak_requests(10.0) == 3
     assert fake.peak_requests() == 3  # the hidden limit's window, 60 s
+
+
+def test_edit_attachments_must_be_a_list(fake: FakeDiscord, client: httpx.Client) -> None:
+    """``attachments`` in an edit that is not a list is Invalid Form Body."""
+    url = fake.add_webhook()
+    created = post(client, url, {"embeds": [EMBED]}).json()["id"]
+    answer = client.patch(message_url(url, created), json={"attachments": "all"})
+    assert answer.status_code == 400
+    assert "attachments" in answer.json()["errors"]
+
+
+def test_message_routes_count_in_the_global_limit(clock: FakeClock) -> None:
+    """Edits count in the per-IP global limit like posts: past it, a global 429."""
+    with FakeDiscord(global_limit=2, clock=clock) as limited, httpx.Client() as http:
+        url = limited.add_webhook()
+        created = post(http, url, {"embeds": [EMBED]}).json()["id"]
+        assert http.get(message_url(url, created)).status_code == 200
+        answer = http.get(message_url(url, created))
+        assert answer.status_code == 429
+        assert answer.json()["global"] is True

@@ -58,8 +58,9 @@ def test_forum_settings_parse_from_strings_and_keywords(monkeypatch: pytest.Monk
     assert settings.forum == ("critical", "error")
     assert settings.forum_tags == {"error": ("111", "222"), "critical": ("333",)}
     assert settings.incident_updates == "message"
-    keywords = load_settings(forum=["security"], forum_tags={"security": 444})
+    keywords = load_settings(forum=["security"], forum_tags={"security": 444}, silent="")
     assert (keywords.forum, keywords.forum_tags) == (("security",), {"security": ("444",)})
+    assert keywords.silent["general"] is True  # empty: the defaults
 
 
 def test_all_webhook_variables_and_custom_types(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,10 +45,11 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
 
     urls = settings.webhook_urls
     router = Router(settings.routes, urls)
-    # The same templates the handler validates at start-up: routed and mentioned types too.
-    EmbedRenderer(app_name=settings.app_name, templates_dir=settings.templates_dir).validate(
-        [*urls, *settings.routes.values(), *settings.mentions]
-    )
+    # The same templates the handler validates at start-up: routed and mentioned types too,
+    # and the link buttons' templates.
+    EmbedRenderer(
+        app_name=settings.app_name, templates_dir=settings.templates_dir, buttons=settings.buttons
+    ).validate([*urls, *settings.routes.values(), *settings.mentions])
     return {
         "webhooks": {name: url.redacted for name, url in sorted(urls.items())},
         "routes": [
