@@ -117,3 +117,20 @@ def test_pack_goes_plain_while_the_room_lasts() -> None:
     forum = pack(backlog, renderer.digest_field, room=Room(25, embeds=1))
     assert (forum.digest, len(forum.embeds), forum.post_title) == (False, 1, "r0")
     assert pack(backlog, renderer.digest_field).digest  # one message of room: a digest
+
+
+async def test_overflow_of_the_queue_counts_in_the_burst(fake: FakeDiscord) -> None:
+    """A burst larger than the queue: what overflowed into the dead letters is the same burst,
+    so it goes in digests though the queue alone would fit plain messages; everything is
+    delivered, and a later lone record goes plain again."""
+    n = fast_notifier(fake, queue_size=20, rate_limit=10)
+    for i in range(150):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await n.flush(10)
+    n.submit(build_notification("general", "afterwards", "alone"))
+    assert await n.flush(5)
+    await n.aclose()
+    assert n.stats.get("delivered") + n.stats.get("redelivered") == 151
+    first = fake.messages[0].embeds[0]["title"]
+    assert first == DIGEST_TITLES[DigestReason.BURST].format(n=20)
+    assert fake.messages[-1].embeds[0]["title"] == "afterwards"

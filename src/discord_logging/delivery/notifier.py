@@ -341,10 +341,12 @@ class Notifier:
     def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
         notification = pending.notification
         carrier = self._lanes.get(lane)
-        if carrier is not None and carrier.poster.board.settled(notification):
-            editor = self._editors.get(carrier)
-            if editor is not None:  # an update waiting for this post may go now
-                editor.wake()
+        if carrier is not None:
+            carrier.poster.outcome(pending, result)  # how large a burst still is
+            if carrier.poster.board.settled(notification):
+                editor = self._editors.get(carrier)
+                if editor is not None:  # an update waiting for this post may go now
+                    editor.wake()
         # A redelivered dead letter was counted once already, as dead-lettered; it is counted
         # again only as "redelivered", so delivered + aggregated + dead_lettered == emitted.
         if result.status is DeliveryStatus.DELIVERED and not pending.from_dead_letters:

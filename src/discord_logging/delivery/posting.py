@@ -20,6 +20,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from ..coordination import Grant
+from ..deadletters import DeadLetterReason
+from ..notification import DeliveryStatus, NotificationResult
 from ..render.message_limits import EMBEDS_PER_MESSAGE
 from ..render.packing import DigestReason, OutgoingMessage, Room
 from ..transport.client import SendResult
@@ -52,6 +54,7 @@ class MessagePoster:
         self.board = IncidentBoard()
         self._room = 1  # plain messages the channel takes now (measure_room)
         self._queued = 0  # records queued then
+        self._overflowed = 0  # of them, kept because the queue was full, not yet taken back
         self._bursting = False  # a burst beyond the limits: digests until the queue empties
         self._limited_at = -math.inf  # last 429 or ban answered to this lane
         self._failed_at = -math.inf  # last 5xx, timeout or connection failure
@@ -60,12 +63,24 @@ class MessagePoster:
 
     async def measure_room(self, grant: Grant, queued: int) -> None:
         """How many plain messages the channel takes now, ``grant``'s included: a backlog that
-        fits goes one embed per record (asked of the shared limits only for a backlog)."""
-        self._room, self._queued = 1, queued
-        if queued > 1:
+        fits goes one embed per record (asked of the shared limits only for a backlog). The
+        backlog counts what overflowed the queue and is still kept: it is the same burst."""
+        if not self.lane.redelivery.owed:  # nothing of an overflow is waiting to come back
+            self._overflowed = 0
+        self._room, self._queued = 1, queued + self._overflowed
+        if self._queued > 1:
             self._room = 1 + await self.lane.shared.coordinator.room(grant.channel)
         else:
             self._bursting = False
+
+    def outcome(self, pending: Pending, result: NotificationResult) -> None:
+        """Count the records of a burst kept because the queue was full, until taken back
+        (delivered from the kept letters): they wait as much as the queued ones."""
+        if result.status is DeliveryStatus.DEAD_LETTERED:
+            if result.error == DeadLetterReason.QUEUE_OVERFLOW.value:
+                self._overflowed += 1
+        elif pending.from_dead_letters:
+            self._overflowed = max(0, self._overflowed - 1)
 
     def room(self, backlog: Sequence[Pending]) -> Room:
         """How the lane's next message may pack ``backlog``: the plain messages the channel
