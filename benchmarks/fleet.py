@@ -43,6 +43,7 @@ from _fleet_worker import PROBE_TEXT, run_forked, run_next, run_spawned
 from discord_logging import DiscordHandler
 from discord_logging.settings import DiscordSettings
 from discord_logging.testing import FakeDiscord, ReceivedMessage, RequestRecord
+from discord_logging.testing._records import most_in_window
 
 TARGETS = {
     "429s": "0",
@@ -216,13 +217,7 @@ class Arrivals:
 
 def peak_in_window(stamps: list[float], window: float = CHANNEL_WINDOW) -> int:
     """Most stamps in any ``window`` seconds (a sliding window over sorted times)."""
-    ordered = sorted(stamps)
-    first = peak = 0
-    for last, stamp in enumerate(ordered):
-        while ordered[first] <= stamp - window:
-            first += 1
-        peak = max(peak, last - first + 1)
-    return peak
+    return most_in_window(stamps, window)
 
 
 # -- Redis ---------------------------------------------------------------------------------

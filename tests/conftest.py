@@ -7,10 +7,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from redis_server import RedisServer, running_redis
+
+from discord_logging.testing import FakeDiscord
+
+if TYPE_CHECKING:
+    from discord_logging.delivery.notifier import Notifier
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/general-TOKEN_aaaaaaaaaaaaaaaaaaaa"
 ERRORS_WEBHOOK = (
@@ -99,3 +104,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"letter rules model: {run['examples']} examples, {run['steps']} steps, "
             "every invariant checked after each step"
         )
+
+
+def fast_discord() -> Iterator[FakeDiscord]:
+    """FakeDiscord with Discord's limits on short windows (0.3 s announced, 1 s hidden), so a
+    test sees them within a fraction of a second."""
+    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as server:
+        yield server
+
+
+def fast_notifier(fake: FakeDiscord, webhook: str = "general", **options: Any) -> Notifier:
+    """A Notifier on a fresh webhook of ``fake`` (``fast_discord``), its hidden window as
+    short as the fake's, no retry jitter."""
+    from discord_logging.delivery.notifier import Notifier
+
+    return Notifier(
+        webhooks={webhook: fake.add_webhook()},
+        allowed_hosts=fake.host,
+        channel_window=1.0,
+        rand=lambda: 0.0,
+        **options,
+    )

@@ -55,13 +55,15 @@ class Deployment:
         return done
 
     def embeds(self, kind: str) -> list[dict[str, Any]]:
-        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) received, in order."""
-        return [
-            embed
-            for message in self.fake.messages
-            if self._types[message.webhook_id] == kind
-            for embed in message.embeds
-        ]
+        """The embeds the webhook of ``kind`` (as in DISCORD_WEBHOOK_<KIND>) posted, in order,
+        as readers see them at the end (after an incident's edits)."""
+        found = []
+        for message in self.fake.messages:
+            if self._types[message.webhook_id] != kind:
+                continue
+            now = self.fake.message(message.message_id)
+            found.extend(now.embeds if now is not None else message.embeds)
+        return found
 
     def titles(self, kind: str) -> list[str]:
         return [embed["title"] for embed in self.embeds(kind)]

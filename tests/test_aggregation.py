@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from discord_logging.delivery.aggregation import KEPT_TEXT_LIMIT, Release, StormAggregator
+from discord_logging.delivery.aggregation import (
+    KEPT_TEXT_LIMIT,
+    MAX_INCIDENT_AGE,
+    Release,
+    StormAggregator,
+)
 
 
 def run(
@@ -173,3 +178,90 @@ def test_a_summary_of_one_record_has_no_samples() -> None:
     run(agg, [("k", "t2", 2.0)])
     (summary,) = agg.due(60.0)
     assert (summary.count, summary.samples) == (1, ())
+
+
+# -- incidents kept current (edit_interval) ----------------------------------------------------
+
+
+def incident(window: float = 60.0, interval: float = 10.0) -> StormAggregator[str]:
+    return StormAggregator(window, edit_interval=interval)
+
+
+def test_incident_releases_running_updates_standing_for_no_record() -> None:
+    """Repeats hold the latest record back; every edit_interval a running update shows the
+    count so far and stands for no record; it is not repeated without new repeats."""
+    agg = incident()
+    sent, folded = run(agg, [("k", f"t{i}", i * 1.0) for i in range(12)])
+    assert [r.item for r in sent] == ["t0"]
+    assert folded == 10  # t11 is held
+    assert agg.next_due(11.0) == 0.0  # the first update is due since t=10
+    (update,) = agg.due(11.0)
+    assert (update.item, update.count, update.record, update.ongoing) == ("t11", 12, False, True)
+    assert (update.first_seen, update.last_seen) == (1000.0, 1011.0)
+    assert [text for _, text in update.samples] == [f"t{i}" for i in range(12)]
+    assert agg.due(30.0) == []  # no repeat since: nothing new to show
+    assert agg.next_due(30.0) == 41.0  # quiet 60 s after the last repeat (t=11)
+
+
+def test_incident_goes_quiet_with_its_held_record() -> None:
+    """A window without repeats ends the incident: its last update carries the held record,
+    says it is quiet, and the key is forgotten."""
+    agg = incident(window=5.0)
+    sent, folded = run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0), ("k", "t2", 4.0)])
+    assert (len(sent), folded) == (1, 1)
+    assert agg.due(8.9) == []  # the window slides with each repeat
+    (last,) = agg.due(9.0)
+    assert (last.item, last.count, last.quiet, last.record) == ("t2", 3, True, True)
+    assert len(agg) == 0
+    assert agg.kept == 0
+
+
+def test_quiet_update_stands_for_no_record_when_a_flush_took_it() -> None:
+    """A flush releases the held record as a running update carrying it; when the incident
+    goes quiet later, its last update carries no record (none is held)."""
+    agg = incident(window=5.0)
+    run(agg, [("k", "t0", 0.0), ("k", "t1", 1.0)])
+    (flushed,) = agg.release_repeats(1001.0)
+    assert (flushed.item, flushed.count, flushed.record, flushed.ongoing) == ("t1", 2, True, True)
+    assert agg.release_repeats(1002.0) == []  # nothing held any more
+    (last,) = agg.due(6.0)
+    assert (last.item, last.count, last.quiet, last.record) == ("t1", 2, True, False)
+
+
+def test_lone_record_and_books_of_incidents() -> None:
+    """A key seen once ends with nothing to release; over any mix, records released with
+    record=True plus those folded equal those offered."""
+    agg = incident(window=5.0, interval=1.0)
+    run(agg, [("once", "x", 0.0)])
+    assert agg.due(5.0) == []
+    items = [(key, str(i), i * 0.5) for i, key in enumerate(["a", "b", "a", "c", "a"] * 20)]
+    sent, folded = run(agg, items)
+    for step in range(0, 120):
+        sent += agg.due(step * 0.5)
+    sent += agg.drain()
+    assert sum(1 for r in sent if r.record) + folded == len(items)
+    assert any(not r.record for r in sent)
+
+
+def test_drain_and_overflow_close_incidents_not_quiet() -> None:
+    """At shutdown, or when too many keys are tracked, an incident's last update is released
+    without saying quiet (it may go on)."""
+    agg = StormAggregator(60.0, max_tracked=1, edit_interval=10.0)
+    run(agg, [("a", "a0", 0.0), ("a", "a1", 1.0)])
+    out, _ = agg.offer("b", "b0", 1002.0, 2.0)
+    assert [(r.item, r.count, r.quiet, r.record) for r in out] == [
+        ("b0", 1, False, True),
+        ("a1", 2, False, True),
+    ]
+    run(agg, [("b", "b1", 3.0)])
+    (last,) = agg.drain()
+    assert (last.item, last.quiet, last.record) == ("b1", False, True)
+
+
+def test_incident_is_closed_after_a_day() -> None:
+    """Repeats that never stop: after MAX_INCIDENT_AGE the incident ends and a new one
+    starts with its own first post."""
+    agg = incident(window=60.0)
+    run(agg, [("k", "t0", 0.0), ("k", "t1", 30.0)])
+    out, _ = agg.offer("k", "t2", 1000.0 + MAX_INCIDENT_AGE, MAX_INCIDENT_AGE)
+    assert [(r.item, r.count) for r in out] == [("t1", 2), ("t2", 1)]

@@ -87,3 +87,42 @@ def test_emit_runs_small_with_a_formatter_in_a_span() -> None:
     done = run_small(EMIT, "--calls", "50", "--rounds", "1", "--formatter", "--span")
     assert "(formatter, in a span)" in done.stdout
     assert "ratio:" in done.stdout
+
+
+STORM = FLEET.parent / "storm.py"
+
+
+def test_storm_benchmark_runs_small_and_reports_both_ways() -> None:
+    """A small storm.py run reports both ways side by side: one message kept current by edits
+    (it ends showing the whole count) against a first message and summaries; no 429, nothing
+    lost."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(STORM),
+            "--repeats",
+            "60",
+            "--minutes",
+            "0.5",
+            "--speed",
+            "60",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    edit, message = json.loads(done.stdout)
+    assert (edit["updates"], message["updates"]) == ("edit", "message")
+    assert edit["messages"] == 1
+    assert edit["edits"] >= 1
+    assert message["edits"] == 0
+    assert message["messages"] >= 2
+    for row in (edit, message):
+        assert (row["429s"], row["lost"], row["emitted"]) == (0, 0, 60)
+    (seen,) = edit["reader_sees"]
+    assert seen["title"].endswith("(x 60)")
+    assert seen["edits"] == edit["edits"]
+    assert "(x " in message["reader_sees"][-1]["title"]

@@ -105,3 +105,17 @@ def test_check_reports_damaged_store_files_set_aside(
     out = capsys.readouterr().out
     assert "damaged and set aside" in out
     assert "general.damaged-" in out
+
+
+def test_check_validates_button_templates(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link button whose template fails on the sample record fails check, naming
+    DISCORD_BUTTONS, as the handler would at start-up."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv(
+        "DISCORD_BUTTONS",
+        '{"error": [{"label": "Runbook", "url": "https://r.example/{{ nope }}"}]}',
+    )
+    assert main(["check"]) == EXIT_CONFIG
+    assert "DISCORD_BUTTONS: error" in capsys.readouterr().err

@@ -14,12 +14,18 @@ from discord_logging.testing import FakeDiscord
 def test_quick_demo_loses_nothing_and_leaves_no_temporary_directory(tmp_path: Path) -> None:
     """The demo's temporary store is deleted at the end and the summary says so; only when
     dead letters are still kept in it (a loaded machine: redelivery not finished) is it left,
-    and then the summary names it and nothing else is left behind."""
+    and then the summary names it and nothing else is left behind. It shows an incident kept
+    current by edits and a forum post opened after Discord's 220001."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     done = run("demo", "--quick", env={"TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr
     assert "lost                   0" in done.stdout
+    summary = dict(line.rsplit(None, 1) for line in done.stdout.splitlines() if "  " in line)
+    assert int(summary["edits (incidents)"]) >= 2
+    assert summary["forum posts"] == "1"
+    assert "a reader sees one message, edited" in done.stdout
+    assert "forum post opened: 'deploy 2.4.2 failed on web-3'" in done.stdout
     left = list(scratch.iterdir())
     if "temporary directory, now deleted" in done.stdout:
         assert left == []

@@ -159,8 +159,36 @@ def test_many_threads_logging_at_once(fake: FakeDiscord) -> None:
 
 
 def test_storm_is_aggregated_with_the_right_count(fake: FakeDiscord) -> None:
-    """1,000 identical errors become the first alert plus one summary saying x 1000."""
-    handler = handler_for(fake, aggregate_window=0.3)
+    """1,000 identical errors become one alert whose message is edited to say x 1000 once the
+    incident goes quiet."""
+    handler = handler_for(fake, aggregate_window=0.3, incident_edit_interval=0.05)
+    logger = attach(handler)
+    for i in range(1000):
+        logger.error("database unreachable (attempt %d)", i)
+
+    def quiet() -> bool:  # the incident went quiet: its last update edited the message
+        shown = fake.message(fake.messages[0].message_id) if fake.messages else None
+        return shown is not None and "quiet since" in shown.embeds[0].get("description", "")
+
+    deadline = time.monotonic() + 10
+    while not quiet() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert handler.flush(5)
+    stats = handler.stats()
+    handler.close()
+    assert len(fake.messages) == 1
+    shown = fake.message(fake.messages[0].message_id)
+    assert shown is not None
+    assert shown.embeds[0]["title"].endswith("(x 1000)")
+    assert "quiet since" in shown.embeds[0]["description"]
+    assert stats["emitted"] == 1000
+    assert stats["delivered"] + stats["aggregated"] == 1000
+
+
+def test_storm_as_a_second_message_with_the_right_count(fake: FakeDiscord) -> None:
+    """With incident_updates="message", 1,000 identical errors become the first alert plus
+    one summary message saying x 1000 (the behaviour of earlier versions)."""
+    handler = handler_for(fake, aggregate_window=0.3, incident_updates="message")
     logger = attach(handler)
     for i in range(1000):
         logger.error("database unreachable (attempt %d)", i)
@@ -169,8 +197,8 @@ def test_storm_is_aggregated_with_the_right_count(fake: FakeDiscord) -> None:
     stats = handler.stats()
     handler.close()
     assert len(fake.messages) == 2
-    assert titles(fake)[1].endswith("(x 1000 since " + titles(fake)[1].split("since ")[1])
-    assert "(x 1000 since" in titles(fake)[1]
+    assert not fake.edits
+    assert titles(fake)[1].endswith("(x 1000)")
     assert stats["emitted"] == 1000
     assert stats["delivered"] + stats["aggregated"] == 1000
 

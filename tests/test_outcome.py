@@ -56,8 +56,15 @@ CASES = [
         200,
         {},
         _j({"id": "1234567890123456789", "channel_id": "42", "content": "hi"}),
-        Outcome(OutcomeKind.DELIVERED, 200, message_id="1234567890123456789"),
+        Outcome(OutcomeKind.DELIVERED, 200, message_id="1234567890123456789", channel_id="42"),
         id="200-json-id",
+    ),
+    pytest.param(
+        200,
+        {},
+        _j({"id": "9", "channel_id": "77", "attachments": [{"id": "5"}, {"x": 1}, "junk"]}),
+        Outcome(OutcomeKind.DELIVERED, 200, message_id="9", channel_id="77", attachment_ids=("5",)),
+        id="200-json-files",
     ),
     pytest.param(
         200,

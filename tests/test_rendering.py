@@ -54,9 +54,12 @@ def test_default_fields_show_where_the_record_came_from() -> None:
 
 
 def test_aggregated_count_is_in_the_title() -> None:
-    """A storm summary says how many times and since when."""
+    """A storm summary says how many times in its title, and since when in its description
+    as a Discord timestamp (titles render none: no <t:...> there)."""
     embed = EmbedRenderer().render(make(count=512, first_seen=3600 * 14 + 2 * 60 + 11)).embed
-    assert "(x 512 since 14:02:11 UTC)" in embed["title"]
+    assert embed["title"].endswith("(x 512)")
+    assert "<t:" not in embed["title"]
+    assert embed["description"].startswith(f"**512 records** since <t:{3600 * 14 + 131}:f>")
 
 
 def test_custom_type_gets_base_template_and_neutral_color() -> None:
@@ -262,3 +265,69 @@ def test_blank_log_message_gets_a_clear_title_and_placeholders() -> None:
     assert embed["title"] == BLANK_TITLE
     assert {"name": "k", "value": EMPTY_VALUE, "inline": True} in embed["fields"]
     assert "description" not in embed or not is_blank(embed["description"])
+
+
+# -- Discord timestamps and forum post titles ---------------------------------------------------
+
+
+def test_discord_time_styles_and_values() -> None:
+    """discord_time gives <t:SECONDS:STYLE> for epoch seconds or a datetime, "" for None, and
+    refuses a style Discord does not know."""
+    from datetime import UTC, datetime
+
+    from discord_logging.render.timestamps import discord_time
+
+    assert discord_time(1700000000.9) == "<t:1700000000:f>"
+    assert discord_time(datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), "R") == "<t:1700000000:R>"
+    assert discord_time(None, "T") == ""
+    with pytest.raises(ValueError, match="style 'x'"):
+        discord_time(0.0, "x")
+
+
+def test_template_with_an_unknown_time_style_fails_at_start_up(tmp_path: Path) -> None:
+    """A template calling discord_time with a style Discord does not know is a start-up error
+    naming the file."""
+    (tmp_path / "error.j2").write_text(
+        '{% extends "base.j2" %}{% block description %}{{ discord_time(first_seen, "Q") }}'
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    with pytest.raises(TemplateError, match=r"error\.j2"):
+        EmbedRenderer(templates_dir=tmp_path).validate(["error"])
+
+
+def test_digest_field_shows_its_time_in_the_value_not_the_name() -> None:
+    """Field names render no timestamps: a digest line's time is at the start of its value."""
+    field = EmbedRenderer().digest_field(make(created=1700000000.0, count=3), 1024)
+    assert "<t:" not in field["name"]
+    assert field["name"].endswith("(x 3)")
+    assert field["value"].startswith("<t:1700000000:T> ")
+
+
+def test_post_title_is_one_line_of_at_most_100_and_never_blank(tmp_path: Path) -> None:
+    """The post_title block becomes one line cut to 100 characters; a blank one falls back to
+    the embed's title."""
+    (tmp_path / "error.j2").write_text(
+        '{% extends "base.j2" %}{% block post_title %}{{ extra.get("post", "") }}{% endblock %}',
+        encoding="utf-8",
+    )
+    renderer = EmbedRenderer(templates_dir=tmp_path)
+    long = renderer.render(make(extra=(("post", "line one\nline two " + "x" * 200),)))
+    assert long.post_title.startswith("line one line two x")
+    assert len(long.post_title) == 100
+    blank = renderer.render(make(extra=(("post", "   "),), title="Disk full", count=1))
+    assert blank.post_title == "Disk full"
+
+
+def test_a_base_template_of_five_blocks_still_works(tmp_path: Path) -> None:
+    """A user's own base.j2 written before the post_title block existed still renders; the
+    post's title is then the embed's title."""
+    (tmp_path / "base.j2").write_text(
+        '{{ title }}{{ "\\x1e" }}{{ message }}{{ "\\x1e" }}{{ "\\x1e" }}footer{{ "\\x1e" }}',
+        encoding="utf-8",
+    )
+    renderer = EmbedRenderer(templates_dir=tmp_path)
+    renderer.validate(["error"])
+    rendered = renderer.render(make(title="Queue full"))
+    assert rendered.post_title == "Queue full"
+    assert renderer.template_errors == 0

@@ -26,6 +26,43 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(settings.webhook_urls) == ["general"]
 
 
+def test_incident_forum_silent_and_button_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Incidents are kept current by edits every 10 s; no forum, tags or buttons; general,
+    monitoring, tracklist, digests and updates are silent, error, critical, security loud."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    settings = load_settings()
+    assert (settings.incident_updates, settings.incident_edit_interval) == ("edit", 10.0)
+    assert (settings.forum, settings.forum_tags, settings.buttons) == ((), {}, {})
+    assert sorted(k for k, quiet in settings.silent.items() if quiet) == [
+        "digests",
+        "general",
+        "monitoring",
+        "tracklist",
+        "updates",
+    ]
+    assert sorted(k for k, quiet in settings.silent.items() if not quiet) == [
+        "critical",
+        "error",
+        "security",
+    ]
+
+
+def test_forum_settings_parse_from_strings_and_keywords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISCORD_FORUM is a list of types, DISCORD_FORUM_TAGS type=id;id pairs; keywords take a
+    list and a dict; DISCORD_INCIDENT_UPDATES is case-insensitive."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_FORUM", "Errors, critical,")
+    monkeypatch.setenv("DISCORD_FORUM_TAGS", "error=111;222;111,critical=333")
+    monkeypatch.setenv("DISCORD_INCIDENT_UPDATES", "Message")
+    settings = load_settings()
+    assert settings.forum == ("critical", "error")
+    assert settings.forum_tags == {"error": ("111", "222"), "critical": ("333",)}
+    assert settings.incident_updates == "message"
+    keywords = load_settings(forum=["security"], forum_tags={"security": 444}, silent="")
+    assert (keywords.forum, keywords.forum_tags) == (("security",), {"security": ("444",)})
+    assert keywords.silent["general"] is True  # empty: the defaults
+
+
 def test_all_webhook_variables_and_custom_types(monkeypatch: pytest.MonkeyPatch) -> None:
     """DISCORD_WEBHOOK_ERRORS maps to 'error'; any other suffix is a custom type."""
     monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
@@ -115,6 +152,13 @@ def test_mentions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DISCORD_USERNAME", "my CLYDE bot", "containing 'discord' or 'clyde'"),
         ("DISCORD_AVATAR_URL", "avatar.png", "must be an http:// or https:// URL"),
         ("DISCORD_AVATAR_URL", "https://x.example/" + "a" * 2048, "at most 2048 characters"),
+        ("DISCORD_INCIDENT_UPDATES", "edits", "'edits' is not edit or message"),
+        ("DISCORD_INCIDENT_EDIT_INTERVAL", "0", "'0' is not a number greater than 0"),
+        ("DISCORD_SILENT", "general=perhaps", "general='perhaps': silent or not is true"),
+        ("DISCORD_BUTTONS", '{"error": [["x", "http://a"]]}', "must start with https://"),
+        ("DISCORD_FORUM", "error,9x", "'9x' is not a valid name"),
+        ("DISCORD_FORUM_TAGS", "error=support", "tag ids are numbers"),
+        ("DISCORD_FORUM_TAGS", "error=1;2;3;4;5;6", "at most 5 tags per post"),
     ],
 )
 def test_invalid_values_name_variable_problem_and_fix(

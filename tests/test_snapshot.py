@@ -140,3 +140,56 @@ def test_notification_stored_before_samples_still_loads() -> None:
     loaded = Notification.from_dict(old)
     assert loaded.samples == ()
     assert loaded.samples_not_kept == 0
+
+
+def test_fingerprint_extra_is_the_grouping_key_and_not_a_field() -> None:
+    """extra={"fingerprint": ...} groups records of any message and place within the alert
+    type; it is not shown as an extra; records without it group by template and place."""
+    from discord_logging.capture.snapshot import snapshot_fingerprint
+
+    a = snapshot(make_record("primary down", fingerprint="db"), "error", FORMATTER)
+    b = snapshot(make_record("replica lag %d", (4,), fingerprint="db"), "error", FORMATTER)
+    c = snapshot(make_record("primary down", fingerprint="db"), "critical", FORMATTER)
+    d = snapshot(make_record("primary down"), "error", FORMATTER)
+    assert snapshot_fingerprint(a) == snapshot_fingerprint(b)
+    assert snapshot_fingerprint(a) != snapshot_fingerprint(c)
+    assert snapshot_fingerprint(a) != snapshot_fingerprint(d)
+    assert to_notification(a).extra == ()
+
+
+class Hostile:
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"Trace": "https://t/1"}, (("Trace", "https://t/1"),)),
+        (
+            [{"label": "A", "url": "https://a"}, ("B", "https://b")],
+            (("A", "https://a"), ("B", "https://b")),
+        ),
+        ([["only one"], 3, {"label": "C"}], (("C", "None"),)),
+        ("https://not-a-list", ()),
+        ({Hostile(): "https://h"}, (("<unprintable Hostile>", "https://h"),)),
+    ],
+)
+def test_record_buttons_become_plain_pairs(value: object, expected: object) -> None:
+    """extra={"buttons": ...} becomes (label, url) text pairs in the caller's thread, without
+    raising, whatever it holds; it is not shown as an extra (checked when rendered)."""
+    snap = snapshot(make_record("m", buttons=value), "error", FORMATTER)
+    assert snap.buttons == expected
+    assert to_notification(snap).extra == ()
+
+
+def test_record_buttons_that_raise_are_left_out() -> None:
+    """A buttons extra whose iteration raises gives no buttons, and the record still goes."""
+
+    class Exploding(list[object]):
+        def __iter__(self) -> object:  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    snap = snapshot(make_record("m", buttons=Exploding()), "error", FORMATTER)
+    assert snap.buttons == ()
+    assert snap.message == "m"

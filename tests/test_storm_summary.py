@@ -123,15 +123,17 @@ def test_no_listing_for_a_plain_notification() -> None:
 
 
 def test_summary_embed_shows_count_since_and_a_sample() -> None:
-    """x 100 since 08:50:01 in the title; 8 distinct orders with times; the file listed."""
+    """x 100 in the title; since when, as a Discord timestamp, and 8 distinct orders with
+    their times in the description; the file listed."""
     rendered = EmbedRenderer().render(summary(ORDERS))
     embed = rendered.embed
-    assert embed["title"] == "order 1099 failed: card declined (x 100 since 08:50:01 UTC)"
+    assert embed["title"] == "order 1099 failed: card declined (x 100)"
     lines = embed["description"].splitlines()
-    assert lines[0] == "**100 records since 08:50:01 UTC**, 100 distinct messages (8 shown):"
-    assert lines[1] == "`08:50:01` order 1000 failed: card declined"
-    assert lines[8] == "`08:50:01` order 1099 failed: card declined"
-    assert lines[9] == f"Every record kept is listed in {STORM_ATTACHMENT}."
+    assert lines[0] == "**100 records** since <t:31801:f>, the latest at <t:31801:T>."
+    assert lines[1] == "100 distinct messages (8 shown):"
+    assert lines[2] == "<t:31801:T> order 1000 failed: card declined"
+    assert lines[9] == "<t:31801:T> order 1099 failed: card declined"
+    assert lines[10] == f"Every record kept is listed in {STORM_ATTACHMENT}."
     assert rendered.attachment_name == STORM_ATTACHMENT
     assert rendered.full_text is not None
     for order in ORDERS:
@@ -143,8 +145,9 @@ def test_identical_repeats_are_one_sample_line_with_a_count() -> None:
     """A storm of one text shows it once, with how often, and what was not kept."""
     embed = EmbedRenderer().render(summary(["db down"] * 1000, count=50_000)).embed
     assert embed["description"].splitlines() == [
-        "**50000 records since 08:50:01 UTC**, 1 distinct message:",
-        "`08:50:01` db down (x 1000)",
+        "**50000 records** since <t:31801:f>, the latest at <t:31810:T>.",
+        "1 distinct message:",
+        "<t:31801:T> db down (x 1000)",
         "… and 49000 more not kept",
         f"Every record kept is listed in {STORM_ATTACHMENT}.",
     ]
@@ -155,7 +158,7 @@ def test_small_storm_needs_no_file() -> None:
     rendered = EmbedRenderer().render(summary(["order 1 failed", "order 2 failed"]))
     assert rendered.full_text is None
     assert STORM_ATTACHMENT not in rendered.embed["description"]
-    assert "`08:50:01` order 1 failed" in rendered.embed["description"]
+    assert "<t:31801:T> order 1 failed" in rendered.embed["description"]
 
 
 def test_without_attachments_the_embed_promises_no_file() -> None:
@@ -210,8 +213,8 @@ def test_huge_samples_stay_within_every_discord_limit() -> None:
 def test_sample_comes_before_a_long_message() -> None:
     """The last record's long message cannot push the sample out of the embed."""
     embed = EmbedRenderer().render(summary(ORDERS, message="x\n" + "m" * 9000)).embed
-    assert embed["description"].startswith("**100 records since 08:50:01 UTC**")
-    assert "`08:50:01` order 1099 failed: card declined" in embed["description"]
+    assert embed["description"].startswith("**100 records** since <t:31801:f>")
+    assert "<t:31801:T> order 1099 failed: card declined" in embed["description"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -239,8 +242,8 @@ def test_any_samples_give_a_valid_embed(texts: list[str], extra_count: int) -> N
 def test_every_sample_line_is_cut_to_its_room() -> None:
     """A long sample text takes at most SAMPLE_LINE_UNITS in the embed."""
     embed = EmbedRenderer().render(summary(["a" * 400, "b" * 400, "c"])).embed
-    lines = embed["description"].splitlines()[1:4]
-    assert all(text_length(line) <= SAMPLE_LINE_UNITS + len("`08:50:01` ") for line in lines)
+    lines = embed["description"].splitlines()[2:5]
+    assert all(text_length(line) <= SAMPLE_LINE_UNITS + len("<t:31801:T> ") for line in lines)
     assert lines[0].endswith("a…")
 
 
@@ -302,13 +305,15 @@ def test_summaries_in_a_digest_fit_and_their_records_are_in_the_file() -> None:
 def test_storm_of_orders_reaches_discord_with_sample_and_file(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    """100 "order %d failed" records in one window: the first at once, then one summary with
-    the count, a sample in the embed and a file naming every order; Discord accepts both."""
+    """100 "order %d failed" records in one window (second-message updates): the first at
+    once, then one summary with the count, a sample in the embed and a file naming every
+    order; Discord accepts both."""
     handler = DiscordHandler(
         webhooks={"general": fake_discord.add_webhook()},
         allowed_hosts=fake_discord.host,
         store_path=tmp_path / "store",
         aggregate_window=60,
+        incident_updates="message",
     )
     log = logging.getLogger("shop.payments")
     log.addHandler(handler)
@@ -325,12 +330,10 @@ def test_storm_of_orders_reaches_discord_with_sample_and_file(
     assert fake_discord.count_status(400) == 0
     embeds = [(m, e) for m in fake_discord.messages for e in m.embeds]
     assert embeds[0][1]["title"] == "order 1000 failed: card declined"
-    (message, embed) = next((m, e) for m, e in embeds if "(x 100 since" in e["title"])
+    (message, embed) = next((m, e) for m, e in embeds if "(x 100)" in e["title"])
     validate_webhook_payload(message.payload)
     assert message.payload["allowed_mentions"] == {"parse": []}
-    assert re.match(
-        r"order 1099 failed: card declined \(x 100 since \d\d:\d\d:\d\d UTC\)$", embed["title"]
-    )
+    assert embed["title"] == "order 1099 failed: card declined (x 100)"
     assert "100 distinct messages (8 shown)" in embed["description"]
     assert "order 1000 failed: card declined" in embed["description"]
     ((name, data),) = message.files.values()

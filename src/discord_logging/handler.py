@@ -21,7 +21,7 @@ from .capture.snapshot import snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
 from .delivery.notifier import Notifier
-from .delivery.worker import ON_WORKER_THREAD, Worker
+from .delivery.worker import ON_WORKER_THREAD, Worker, edit_interval
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .store import Store, limits_directory
@@ -100,6 +100,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
         redis_url: str | None = None,
         fleet_size: int | None = None,
         trace_url_template: str | None = None,
+        incident_updates: str | None = None,
+        incident_edit_interval: float | None = None,
+        silent: Mapping[str, Any] | str | None = None,
+        buttons: Mapping[str, Any] | str | None = None,
+        forum: list[str] | str | None = None,
+        forum_tags: Mapping[str, Any] | str | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -130,6 +136,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             redis_url=redis_url,
             fleet_size=fleet_size,
             trace_url_template=trace_url_template,
+            incident_updates=incident_updates,
+            incident_edit_interval=incident_edit_interval,
+            silent=silent,
+            buttons=buttons,
+            forum=forum,
+            forum_tags=forum_tags,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -258,6 +270,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 worker = Worker(
                     self._make_notifier,
                     aggregate_window=self.settings.aggregate_window,
+                    edit_interval=edit_interval(self.settings),
                     stats=self._stats,
                     on_thread_exit=store.release_thread if store else None,
                 )

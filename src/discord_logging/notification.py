@@ -49,7 +49,11 @@ class Notification:
     (bounded: the others are only counted, see :attr:`samples_not_kept`).
     ``trace_id`` and ``span_id`` are the OpenTelemetry ids of where it was logged;
     ``trace_url`` the link to that trace (``DISCORD_TRACE_URL_TEMPLATE`` filled in when the
-    notification is submitted), for the embed's Trace field and any other link to it.
+    notification is submitted), for the embed's Trace field and any other link to it. An
+    incident's update also says when its latest record came (``last_seen``) and whether it
+    still goes on (``ongoing``) or went quiet (``quiet``). ``buttons`` are the record's own
+    link buttons (``extra={"buttons": ...}``), as ``(label, url)`` pairs, checked when
+    rendered.
     """
 
     alert_type: str
@@ -79,7 +83,17 @@ class Notification:
     trace_id: str | None = None
     span_id: str | None = None
     trace_url: str | None = None
+    last_seen: float | None = None
+    ongoing: bool = False
+    quiet: bool = False
+    buttons: tuple[tuple[str, str], ...] = ()
     id: str = field(default_factory=new_id)
+
+    @property
+    def is_update(self) -> bool:
+        """Whether this is an incident's update (a storm summary, a running count, the quiet
+        edit) rather than a record shown for the first time."""
+        return self.count > 1 or self.ongoing or self.quiet
 
     @property
     def samples_not_kept(self) -> int:
@@ -94,22 +108,39 @@ class Notification:
         data["extra"] = [list(pair) for pair in self.extra]
         data["fields"] = [list(pair) for pair in self.fields]
         data["samples"] = [list(pair) for pair in self.samples]
+        data["buttons"] = [list(pair) for pair in self.buttons]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
         """Rebuild from :meth:`to_dict` output; unknown keys are ignored (forward compatible)."""
         values = {k: data[k] for k in _NOTIFICATION_FIELDS if k in data}
-        for key in ("extra", "fields"):
+        for key in ("extra", "fields", "buttons"):
             if key in values:
                 values[key] = tuple((str(a), str(b)) for a, b in values[key])
         if "samples" in values:  # absent from dicts stored before storms kept samples
             values["samples"] = tuple((float(t), str(text)) for t, text in values["samples"])
         return cls(**values)
 
-    def with_count(self, count: int, first_seen: float) -> Notification:
-        """A copy that reports ``count`` occurrences since ``first_seen``."""
-        return replace(self, count=count, first_seen=first_seen)
+    def with_count(
+        self,
+        count: int,
+        first_seen: float,
+        *,
+        last_seen: float | None = None,
+        ongoing: bool = False,
+        quiet: bool = False,
+    ) -> Notification:
+        """A copy that reports ``count`` occurrences since ``first_seen`` (the latest at
+        ``last_seen``; an incident still going on, or quiet since then)."""
+        return replace(
+            self,
+            count=count,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            ongoing=ongoing,
+            quiet=quiet,
+        )
 
 
 _NOTIFICATION_FIELDS = tuple(f.name for f in fields(Notification))

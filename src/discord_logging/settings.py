@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from . import alert_settings
+from .alert_settings import LinkButton, split_pairs
 from .alerts import normalize_alert_type
 from .capture.tracing import check_trace_url_template
 from .errors import ConfigurationError
@@ -65,6 +67,7 @@ _FIXES: Final = {
     "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
     "trace_url_template": "use an https:// URL with {trace_id} (and optionally {span_id}), "
     "e.g. https://tracing.example/trace/{trace_id}",
+    **alert_settings.FIXES,
 }
 # Discord's limits for the author overrides (discord-openapi.json,
 # IncomingWebhookRequestPartial: username 1-80, avatar_url a URI of at most 2048 characters;
@@ -151,6 +154,12 @@ class DiscordSettings(BaseSettings):
     redis_url: SecretStr | None = None
     fleet_size: int = Field(4, ge=1, le=10_000)
     trace_url_template: str | None = None
+    incident_updates: str = alert_settings.EDIT
+    incident_edit_interval: float = Field(10.0, gt=0, le=3600)
+    silent: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)
+    buttons: Annotated[dict[str, tuple[LinkButton, ...]], NoDecode] = Field(default_factory=dict)
+    forum: Annotated[tuple[str, ...], NoDecode] = ()
+    forum_tags: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -190,7 +199,7 @@ class DiscordSettings(BaseSettings):
     def _routes(cls, value: Any) -> dict[str, str]:
         if value is None or value == "":
             return {}
-        pairs = _split_pairs(value, "DISCORD_ROUTES") if isinstance(value, str) else dict(value)
+        pairs = split_pairs(value, "DISCORD_ROUTES") if isinstance(value, str) else dict(value)
         return {str(k).strip(): normalize_alert_type(str(v)) for k, v in pairs.items()}
 
     @field_validator("mentions", mode="before")
@@ -198,15 +207,15 @@ class DiscordSettings(BaseSettings):
     def _mentions(cls, value: Any) -> dict[str, tuple[str, ...]]:
         if value is None or value == "":
             return {}
-        if isinstance(value, str):
-            value = {k: v.split(";") for k, v in _split_pairs(value, "DISCORD_MENTIONS").items()}
-        result: dict[str, tuple[str, ...]] = {}
-        for alert_type, targets in dict(value).items():
-            items = [targets] if isinstance(targets, str) else list(targets)
-            result[normalize_alert_type(str(alert_type))] = tuple(
-                _mention_target(str(t)) for t in items if str(t).strip()
-            )
-        return result
+        return {
+            kind: tuple(_mention_target(str(t)) for t in items if str(t).strip())
+            for kind, items in alert_settings.type_lists(value, "DISCORD_MENTIONS").items()
+        }
+
+    @field_validator(*alert_settings.PARSERS, mode="before")
+    @classmethod
+    def _per_alert_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return alert_settings.PARSERS[str(info.field_name)](value)
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -24,6 +24,11 @@ COUNTERS: Final = (
     "store_errors",
     "internal_errors",
     "dead_letters_evicted",  # memory dead letters dropped past the sink's capacity: lost
+    "edits_sent",
+    "updates_dropped",
+    "forum_posts",
+    "forum_learned",
+    "buttons_dropped",
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
 

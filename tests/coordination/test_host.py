@@ -161,3 +161,50 @@ async def test_a_channel_learned_by_one_process_counts_for_those_that_have_not(
     assert wait > SMALL.channel_window - 1
     await learner.aclose()
     await other.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_edits_bucket_reserve_and_room(backend: str, tmp_path: Path) -> None:
+    """A route's own bucket (edits) is held apart from the webhook's; a reserve keeps places
+    of the channel's window free; room() says how many the window still takes, for every
+    process sharing it."""
+    now = [100.0]
+
+    def clock() -> float:
+        return now[0]
+
+    if backend == "host":
+        first = HostCoordinator(tmp_path, SMALL, clock=clock)
+        second = HostCoordinator(tmp_path, SMALL, clock=clock)
+    else:
+        first = second = LocalCoordinator(SMALL, clock=clock)
+    assert await second.room("channel:1") == 3
+    post = await first.acquire("channel:1", "7")
+    assert isinstance(post, Grant)
+    await first.complete(post, RateLimitHeaders(limit=5, remaining=0, reset_after=2.0))
+    edit = await second.acquire("channel:1", "7", bucket="7:messages", reserve=1)
+    assert isinstance(edit, Grant)  # posting's bucket is empty, the edits' is not
+    assert edit.bucket == "7:messages"
+    assert await second.room("channel:1") == 1
+    assert isinstance(await first.acquire("channel:1", "7", bucket="7:messages", reserve=1), float)
+    await second.block_webhook("7:messages", 5.0)
+    await second.complete(edit, None)
+    assert await first.acquire("channel:2", "7", bucket="7:messages") == pytest.approx(5.0)
+    assert await first.acquire("channel:2", "7") == pytest.approx(2.0)  # posting's own hold
+    now[0] += 10.0
+    assert await first.room("channel:1") == 3
+    spare = await first.acquire("channel:1", "7", bucket="7:messages")
+    assert isinstance(spare, Grant)
+    await first.give_back(spare)
+    assert await first.room("channel:1") == 3
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_room_falls_back_to_the_local_share(tmp_path: Path) -> None:
+    """With the store unusable, room() is answered from the local share."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    c = HostCoordinator(blocked, SMALL, fleet_size=3, stderr=io.StringIO(), retry_interval=0.0)
+    assert await c.room("channel:1") == 1  # 3 // 3
+    await c.aclose()

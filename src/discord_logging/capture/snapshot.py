@@ -31,7 +31,15 @@ from .tracing import (
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_HIDDEN_EXTRAS: Final = frozenset({"alert_type", "taskName"}) | OTEL_ATTRIBUTES
+# Extras the library reads itself: the routing, the user's grouping key, the record's link
+# buttons (and asyncio's task name, on every record since Python 3.12), and OpenTelemetry's ids.
+FINGERPRINT_KEY: Final = "fingerprint"
+BUTTONS_KEY: Final = "buttons"
+_HIDDEN_EXTRAS: Final = (
+    frozenset({"alert_type", "taskName", FINGERPRINT_KEY, BUTTONS_KEY}) | OTEL_ATTRIBUTES
+)
+GROUP_LIMIT: Final = 200  # characters of a user's grouping key that count
+BUTTONS_KEPT: Final = 10  # a record's buttons read (at most 5 are shown)
 TITLE_LIMIT: Final = 256
 EXTRA_VALUE_LIMIT: Final = 1024
 HOST: Final = socket.gethostname()
@@ -109,6 +117,8 @@ class RecordSnapshot(NamedTuple):
     formatted: str | None = None
     trace_id: str | int | None = None
     span_id: str | int | None = None
+    group: str = ""  # the user's grouping key, extra={"fingerprint": ...}
+    buttons: tuple[tuple[str, str], ...] = ()  # extra={"buttons": ...}, (label, url) pairs
 
 
 def snapshot(
@@ -151,6 +161,8 @@ def snapshot(
     trace_id = span_id = None
     if extra_keys or OTEL_TRACE_MODULE in sys.modules:
         trace_id, span_id = record_trace_ids(attributes, extra_keys)
+    group = attributes.get(FINGERPRINT_KEY) if extra_keys else None
+    buttons = attributes.get(BUTTONS_KEY) if extra_keys else None
     return RecordSnapshot(
         alert_type,
         message,
@@ -172,6 +184,8 @@ def snapshot(
         formatted,
         trace_id,
         span_id,
+        _safe_text(group, str)[:GROUP_LIMIT] if group is not None else "",
+        record_buttons(buttons) if buttons is not None else (),
     )
 
 
@@ -223,8 +237,34 @@ def _library_parts(
     return message, message, extra, exc_text, _exc_type(record.exc_info), None, message
 
 
+def record_buttons(value: object) -> tuple[tuple[str, str], ...]:
+    """A record's ``extra={"buttons": ...}`` as plain ``(label, url)`` text pairs: a
+    ``{label: url}`` dict, or a list of ``{"label", "url"}`` dicts or pairs. Never raises;
+    what is not a button is left out (the rest is checked when rendered)."""
+    try:
+        if isinstance(value, dict):
+            items: list[object] = list(value.items())
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            return ()
+        pairs = []
+        for item in items[:BUTTONS_KEPT]:
+            pair = (item.get("label"), item.get("url")) if isinstance(item, dict) else item
+            if isinstance(pair, list | tuple) and len(pair) == 2:
+                label, url = pair
+                pairs.append((_safe_text(label, str)[:200], _safe_text(url, str)[:1000]))
+        return tuple(pairs)
+    except Exception:  # noqa: BLE001 - a strange extra must not stop the record
+        return ()
+
+
 def snapshot_fingerprint(snap: RecordSnapshot) -> str:
-    """The storm identity of a snapshot: type, logger, level, template, exception, place."""
+    """The storm identity of a snapshot: the user's grouping key
+    (``extra={"fingerprint": ...}``) within its alert type when given, else type, logger,
+    level, message template, exception and place."""
+    if snap.group:
+        return fingerprint(snap.alert_type, FINGERPRINT_KEY, snap.group)
     return fingerprint(
         snap.alert_type,
         snap.logger,
@@ -276,6 +316,7 @@ def to_notification(
         samples=tuple((created, scrub(text)) for created, text in samples),
         trace_id=hex_id(snap.trace_id, TRACE_ID_DIGITS),
         span_id=hex_id(snap.span_id, SPAN_ID_DIGITS),
+        buttons=tuple((scrub(label), scrub(url)) for label, url in snap.buttons),
     )
 
 

@@ -46,10 +46,11 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
 
     urls = settings.webhook_urls
     router = Router(settings.routes, urls)
-    # The same templates the handler validates at start-up: routed and mentioned types too.
-    EmbedRenderer(app_name=settings.app_name, templates_dir=settings.templates_dir).validate(
-        [*urls, *settings.routes.values(), *settings.mentions]
-    )
+    # The same templates the handler validates at start-up: routed and mentioned types too,
+    # and the link buttons' templates.
+    EmbedRenderer(
+        app_name=settings.app_name, templates_dir=settings.templates_dir, buttons=settings.buttons
+    ).validate([*urls, *settings.routes.values(), *settings.mentions])
     return {
         "webhooks": {name: url.redacted for name, url in sorted(urls.items())},
         "routes": [
@@ -102,9 +103,12 @@ def run(args: argparse.Namespace) -> int:
     info["damaged"] = [str(p) for p in damaged_parts(common.store_path(args, settings))]
     if args.json:
         pings = send.ping(settings) if args.ping else []
-        failed = any(not result.ok for _, result in pings)
+        failed = any(not p.result.ok for p in pings)
         if args.ping:
-            info["ping"] = [{"webhook": name, **r.to_dict()} for name, r in pings]
+            info["ping"] = [
+                {"webhook": p.webhook, "forum_learned": p.forum_learned, **p.result.to_dict()}
+                for p in pings
+            ]
             info["channels"] = channel_report(
                 settings.webhook_urls, timeout=settings.timeout_seconds
             )
@@ -149,4 +153,4 @@ def run(args: argparse.Namespace) -> int:
     say("\nPinging every webhook...")
     pings = send.ping(settings)
     send.print_pings(pings)
-    return 1 if any(not result.ok for _, result in pings) else 0
+    return 1 if any(not p.result.ok for p in pings) else 0

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported when the demo runs: `discord-logging --help` stays
     from ..testing import FakeDiscord
 
 TYPES = [t.value for t in AlertType]
+FORUM_TYPE = "ops"  # a custom alert type whose webhook posts into a forum channel
 
 
 @dataclass
@@ -109,15 +110,22 @@ def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> D
             "queue_size": 500,
             "store_path": str(store),
             "routes": {"shop.tracks": "tracklist", "shop.health": "monitoring"},
+            "incident_edit_interval": 0.3 if quick else 1,
         }
         if not real:
             fake = stack.enter_context(FakeDiscord())
             handler_config["webhooks"] = {kind: fake.add_webhook() for kind in TYPES}
+            # A forum channel, not configured as one: Discord's first answer (220001) says so.
+            handler_config["webhooks"][FORUM_TYPE] = fake.add_webhook(forum=True)
+            handler_config["routes"]["shop.ops"] = FORUM_TYPE
             handler_config["allowed_hosts"] = fake.host
             handler_config["engine_options"] = {"circuit_reset": 1.0 if quick else 2.0}
             if quick:  # an outage record is kept at its first 503: no retry waits
                 handler_config["retry_attempts"] = 1
-            narrate(f"FakeDiscord listening on {fake.base_url} with six webhooks")
+            narrate(
+                f"FakeDiscord listening on {fake.base_url} with six webhooks and a forum "
+                f"channel's ({FORUM_TYPE!r})"
+            )
         try:
             logging.config.dictConfig(
                 {
@@ -179,9 +187,11 @@ def _play(
     narrate("a 100 KB message: cut to fit Discord, full text attached")
     log.error("response body was: %s", "x" * 100_000)
 
-    narrate("storm: 500 identical errors in a burst")
+    narrate("storm: 500 identical errors in a burst: one message, its count kept current")
     for i in range(500):
         log.error("cache node %s timed out", "redis-3", extra={"attempt": i})
+
+    _incident(handler, fake, quick, narrate)
 
     if fake is not None:
         webhook_id = handler.settings.webhook_urls["error"].webhook_id
@@ -211,6 +221,38 @@ def _play(
     _wait(lambda: handler.stats()["queue_depth"] == 0, 20)
 
 
+def _incident(
+    handler: DiscordHandler, fake: FakeDiscord | None, quick: bool, say: Callable[[str], None]
+) -> None:
+    """An incident kept current by edits, and one that opens a forum post."""
+    narrate, log = say, logging.getLogger("shop")
+    narrate(
+        "incident: the payment gateway times out again and again: its one message is edited "
+        "with the running count, then says when it went quiet"
+    )
+    ops = logging.getLogger("shop.ops")
+    for host in ("web-3", "web-4"):  # one incident (its fingerprint): one forum post
+        ops.error("deploy 2.4.2 failed on %s", host, extra={"fingerprint": "deploy-2.4.2"})
+    for i in range(10 if quick else 25):
+        log.error("payment gateway timeout after %d ms", 3000 + i, extra={"fingerprint": "gw"})
+        time.sleep(0.1 if quick else 0.2)
+    window = handler.settings.aggregate_window
+    _wait(lambda: handler.stats()["edits_sent"] >= 2, 10)
+    time.sleep(window + 0.5)  # quiet for a window: the last edit says so
+    _wait(lambda: handler.stats()["queue_depth"] == 0, 10)
+    if fake is None:
+        return
+    for message in fake.messages:
+        shown = fake.message(message.message_id)
+        title = str(shown.embeds[0].get("title", "")) if shown and shown.embeds else ""
+        if shown is not None and title.startswith("payment gateway"):
+            first_line = str(shown.embeds[0].get("description", "")).split("\n", 1)[0]
+            narrate(f"a reader sees one message, edited {shown.edits} times: {title!r}")
+            narrate(f"  {first_line}")
+    for post in fake.threads:
+        narrate(f"forum post opened: {post.name!r} (Discord's 220001 taught it: a forum)")
+
+
 def _deep(depth: int) -> None:
     if depth == 0:
         raise RecursionError("maximum pipeline depth exceeded while pricing the basket")
@@ -236,6 +278,8 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"embeds per message     {s['embeds_per_message']}",
         f"records per message    {s['records_per_message']}",
         f"aggregated (storms)    {s['aggregated']}",
+        f"edits (incidents)      {s['edits_sent']}",
+        f"forum posts            {s['forum_posts']}",
         f"retried                {s['retried']}",
         f"429s received          {report.received_429}",
         f"dead-lettered          {s['dead_lettered']}",
@@ -264,10 +308,10 @@ def register(commands: Any) -> None:
         "demo",
         help="play a compressed minute of an application's life against a local FakeDiscord",
         description="Configure DiscordHandler through dictConfig and play six alert types, a "
-        "long traceback, a storm, an @everyone attempt, a 100 KB message, an outage and a "
-        "rate-limit squeeze. Exit 0 only when nothing was lost (and, with --real, when "
-        "something arrived). The store is a temporary directory, deleted at the end, unless "
-        "--store is given.",
+        "long traceback, a storm, an incident kept current by edits, a forum post, an "
+        "@everyone attempt, a 100 KB message, an outage and a rate-limit squeeze. Exit 0 only "
+        "when nothing was lost (and, with --real, when something arrived). The store is a "
+        "temporary directory, deleted at the end, unless --store is given.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="the same scenes with fewer records (for CI)"

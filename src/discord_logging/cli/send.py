@@ -4,11 +4,12 @@ came back."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..capture.snapshot import HOST
 from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import DeliveryStatus, NotificationResult
+from ..transport.outcome import FORUM_NEEDS_THREAD
 from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
@@ -143,40 +144,68 @@ def _row(webhook: str, result: NotificationResult) -> list[object]:
     ]
 
 
-def ping(settings: DiscordSettings) -> list[tuple[str, NotificationResult]]:
+class Ping(NamedTuple):
+    """One webhook's ping: its outcome, and whether Discord taught that the webhook posts into
+    a forum channel (it answered 220001 until the ping opened a post)."""
+
+    webhook: str
+    result: NotificationResult
+    forum_learned: bool = False
+
+
+def ping(settings: DiscordSettings) -> list[Ping]:
     """Send one notification per configured webhook (alert type = its name); nothing is
     stored: a failed ping leaves no dead letter behind."""
     import asyncio
 
-    async def go() -> list[NotificationResult]:
+    names = sorted(settings.webhooks)
+
+    async def go() -> list[Ping]:
         from ..delivery.notifier import Notifier
 
         notifier = Notifier(settings)  # a handful of pings: no store, nothing shared
         try:
             message = f"Ping from `discord-logging check --ping` on {HOST}."
-            return list(
-                await asyncio.gather(*(notifier.send(n, PING_TITLE, message) for n in names))
-            )
+            results = await asyncio.gather(*(notifier.send(n, PING_TITLE, message) for n in names))
+            return [
+                Ping(name, result, notifier.lanes[name].poster.forum.learned)
+                for name, result in zip(names, results, strict=True)
+            ]
         finally:
             await notifier.aclose()
 
-    names = sorted(settings.webhooks)
-    return list(zip(names, asyncio.run(go()), strict=True))
+    return asyncio.run(go())
 
 
-def print_pings(pings: list[tuple[str, NotificationResult]]) -> None:
-    """A row per webhook, then what to do about the failures."""
+def print_pings(pings: list[Ping]) -> None:
+    """A row per webhook, then what to do about the failures (and forum channels)."""
     from ..settings import webhook_variable
 
-    say(table([_row(name, result) for name, result in pings], ROW_HEADERS))
-    for name, result in pings:
-        if result.status is not DeliveryStatus.DELIVERED:
-            common.error(
-                f"the ping to webhook {name!r} failed ({result.error or result.status.value}): "
-                f"check {webhook_variable(name)}"
-                + (
-                    " (copy the URL again from Discord)."
-                    if result.http_status in (401, 403, 404)
-                    else "; Discord or the network may be down, try again later."
-                )
+    say(table([_row(p.webhook, p.result) for p in pings], ROW_HEADERS))
+    for name, result, learned in pings:
+        if learned:
+            say(
+                f"Note: webhook {name!r} posts into a forum (or media) channel: Discord refused "
+                "a message without a post title (400, code 220001), so each alert opens a post "
+                f"of its own there, titled by the template's post_title. Set DISCORD_FORUM={name} "
+                "(forum= keyword) to say so up front and save that refused request at each "
+                "start; DISCORD_FORUM_TAGS applies the forum's tags."
             )
+        if result.status is DeliveryStatus.DELIVERED:
+            continue
+        if result.error_code == FORUM_NEEDS_THREAD:
+            common.error(
+                f"the ping to webhook {name!r} failed: its channel is a forum (or media) "
+                "channel, where each message must open a post (Discord's code 220001). Set "
+                f"DISCORD_FORUM={name} so every alert opens its own post, then ping again."
+            )
+            continue
+        common.error(
+            f"the ping to webhook {name!r} failed ({result.error or result.status.value}): "
+            f"check {webhook_variable(name)}"
+            + (
+                " (copy the URL again from Discord)."
+                if result.http_status in (401, 403, 404)
+                else "; Discord or the network may be down, try again later."
+            )
+        )

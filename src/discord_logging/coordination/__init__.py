@@ -70,6 +70,8 @@ class Grant:
     webhook: str
     local: bool = False
     """Taken from the local fallback share (Redis was unreachable), not from the fleet's."""
+    bucket: str | None = None
+    """The route's own bucket when not the webhook's (its message edits)."""
 
 
 @dataclass(slots=True)
@@ -111,14 +113,18 @@ class Coordinator(abc.ABC):
 
     # -- limits ------------------------------------------------------------------------------
 
-    async def acquire(self, channel: str, webhook: str) -> Grant | float:
+    async def acquire(
+        self, channel: str, webhook: str, *, bucket: str | None = None, reserve: int = 0
+    ) -> Grant | float:
         """Take a slot for one request of ``webhook`` into ``channel`` (a key from
         :class:`~.channels.ChannelDirectory`), or return the seconds to wait before asking again.
         While ``channel`` is the webhook's stand-in, the channel another process learned for
-        it (:meth:`merge_window`) is read in the same step and counted in instead."""
+        it (:meth:`merge_window`) is read in the same step and counted in instead. ``bucket``
+        names the route's own bucket (a webhook's message edits: ``<webhook id>:messages``);
+        ``reserve`` keeps that many places of the channel's window free after this slot."""
         channel = self._routes.get(channel, channel)
         slot = new_slot_id()
-        keys = ledger.state_keys(channel, webhook)
+        keys = ledger.state_keys(channel, webhook, bucket)
         route = ledger.route_key(channel)
         if route is not None:
             keys = (*keys, route)
@@ -131,13 +137,28 @@ class Coordinator(abc.ABC):
             # webhook's stand-in window, which still holds slots taken before the channel was
             # known and completed after (restamped there only), so it must count too.
             slot_states = states[:-1] if route is not None else states
-            return ledger.acquire(ledger.slot_state(slot_states), self.limits, slot, now)
+            state = ledger.slot_state(slot_states)
+            return ledger.acquire(state, self.limits, slot, now, reserve)
 
         got = await self._transact(keys, take)
         if isinstance(got, str):
             self._routes[channel] = got
-            return await Coordinator.acquire(self, got, webhook)
-        return got if got > 0 else Grant(slot, channel, webhook)
+            return await Coordinator.acquire(self, got, webhook, bucket=bucket, reserve=reserve)
+        return got if got > 0 else Grant(slot, channel, webhook, bucket=bucket)
+
+    async def room(self, channel: str) -> int:
+        """How many more requests ``channel``'s window takes now (for deciding whether a
+        backlog goes as plain messages or a digest)."""
+        channel = self._routes.get(channel, channel)
+        limits = self.limits
+
+        def free(states: list[State], now: float) -> int:
+            (window,) = states
+            assert isinstance(window, ledger.WindowState)
+            window.expire(limits.channel_window, now)
+            return max(0, limits.channel_limit - len(window.stamps))
+
+        return await self._transact((f"window:{channel}",), free)
 
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         """The answer to ``grant``'s request arrived now: restamp its slot at this time and take
@@ -146,7 +167,7 @@ class Coordinator(abc.ABC):
         def done(states: list[State], now: float) -> None:
             ledger.complete(ledger.slot_state(states), grant.slot, headers, now)
 
-        await self._transact(ledger.state_keys(grant.channel, grant.webhook), done)
+        await self._transact(ledger.state_keys(grant.channel, grant.webhook, grant.bucket), done)
 
     async def give_back(self, grant: Grant) -> None:
         """``grant``'s request never reached Discord (refused connection, Cloudflare's page):
@@ -155,10 +176,11 @@ class Coordinator(abc.ABC):
         def undo(states: list[State], now: float) -> None:
             ledger.give_back(ledger.slot_state(states), grant.slot)
 
-        await self._transact(ledger.state_keys(grant.channel, grant.webhook), undo)
+        await self._transact(ledger.state_keys(grant.channel, grant.webhook, grant.bucket), undo)
 
     async def block_webhook(self, webhook: str, seconds: float) -> None:
-        """A per-webhook 429: no process sends to ``webhook`` for ``seconds``."""
+        """A per-webhook 429: no process sends to ``webhook`` (or, given a route's own bucket
+        name, on that route) for ``seconds``."""
 
         def hold(states: list[State], now: float) -> None:
             (bucket,) = states

@@ -224,10 +224,16 @@ PAUSE_KEY: Final = "pause"
 GLOBAL_KEY: Final = "window:global"
 
 
-def state_keys(channel: str, webhook: str) -> tuple[str, ...]:
+def state_keys(channel: str, webhook: str, bucket: str | None = None) -> tuple[str, ...]:
     """Store keys of the states a request on ``webhook`` into ``channel`` touches, in
-    :class:`SlotState` order (the webhook's stand-in window last, when ``channel`` is not it)."""
-    keys: tuple[str, ...] = (PAUSE_KEY, GLOBAL_KEY, f"window:{channel}", f"bucket:{webhook}")
+    :class:`SlotState` order (the webhook's stand-in window last, when ``channel`` is not it).
+    ``bucket`` names a route's own bucket (a webhook's message edits); default the webhook's."""
+    keys: tuple[str, ...] = (
+        PAUSE_KEY,
+        GLOBAL_KEY,
+        f"window:{channel}",
+        f"bucket:{bucket or webhook}",
+    )
     stand_in = f"window:webhook:{webhook}"
     return keys if keys[2] == stand_in else (*keys, stand_in)
 
@@ -296,17 +302,17 @@ def _windows(state: SlotState) -> list[WindowState]:
     return [state.global_window, state.channel, *([state.stand_in] if state.stand_in else [])]
 
 
-def acquire(state: SlotState, limits: Limits, slot: str, now: float) -> float:
+def acquire(state: SlotState, limits: Limits, slot: str, now: float, reserve: int = 0) -> float:
     """Take ``slot`` if every limit allows it now (returns 0.0, ``state`` changed), else return
-    the seconds to wait (``state`` holds no new slot)."""
+    the seconds to wait (``state`` holds no new slot). With ``reserve``, the channel's window
+    must keep that many places free after this slot (for requests that matter more)."""
+    channel_limit = max(1, limits.channel_limit - reserve)
     wait = max(
         state.pause.delay(now),
         state.global_window.delay(limits.global_limit, limits.global_window, now),
-        state.channel.delay(limits.channel_limit, limits.channel_window, now),
+        state.channel.delay(channel_limit, limits.channel_window, now),
         state.bucket.delay(now, limits.in_flight_ttl),
-        state.stand_in.delay(limits.channel_limit, limits.channel_window, now)
-        if state.stand_in
-        else 0.0,
+        state.stand_in.delay(channel_limit, limits.channel_window, now) if state.stand_in else 0.0,
     )
     if wait > 0:
         return wait

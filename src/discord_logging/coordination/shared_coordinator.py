@@ -94,17 +94,28 @@ class SharedCoordinator(Coordinator):
 
     # -- limits ------------------------------------------------------------------------------
 
-    async def acquire(self, channel: str, webhook: str) -> Grant | float:
+    async def acquire(
+        self, channel: str, webhook: str, *, bucket: str | None = None, reserve: int = 0
+    ) -> Grant | float:
         got: Grant | float | None = await self._shared(
-            lambda: super(SharedCoordinator, self).acquire(channel, webhook), None
+            lambda: super(SharedCoordinator, self).acquire(
+                channel, webhook, bucket=bucket, reserve=reserve
+            ),
+            None,
         )
         if got is not None:
             return got
-        got = await self.fallback.acquire(channel, webhook)
+        got = await self.fallback.acquire(channel, webhook, bucket=bucket, reserve=reserve)
         if isinstance(got, Grant):
             self.stats.fallback_grants += 1
             return replace(got, local=True)
         return got
+
+    async def room(self, channel: str) -> int:
+        found: int | None = await self._shared(
+            lambda: super(SharedCoordinator, self).room(channel), None
+        )
+        return found if found is not None else await self.fallback.room(channel)
 
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         if grant.local:

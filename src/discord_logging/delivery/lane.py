@@ -35,6 +35,7 @@ from .answers import LaneAnswers
 from .backlog import next_backlog, plain_prefix, split
 from .circuit import CircuitBreaker, CircuitState
 from .pending import Pending
+from .posting import MessagePoster
 from .redelivery import (
     REFILL_INTERVAL,
     RENEW_INTERVAL,
@@ -81,6 +82,8 @@ class WebhookLane(LaneAnswers):
         self._lookup: asyncio.Task[None] | None = None  # asking Discord for the channel
         self._delivered_once = False
         self._wake = asyncio.Event()
+        # Incidents (#20): forum posts, which message shows which incident, burst room.
+        self.poster = MessagePoster(self)
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -283,6 +286,7 @@ class WebhookLane(LaneAnswers):
                 self.shared.renderer.digest_field,
                 attach=self.shared.config.attach_full_text and not backlog[0].no_attachment,
                 now=self.shared.wall_clock(),
+                room=self.poster.room(backlog),  # incidents (#20): plain before any digest
             )
         except Exception as exc:
             if len(rendered) == 1:
@@ -308,6 +312,7 @@ class WebhookLane(LaneAnswers):
             else:
                 if shared.closing and left is not None:
                     timeout = min(timeout, left)
+                await self.poster.measure_room(grant, len(self.queue))  # incidents (#20)
                 prepared = self._next_message()
         except BaseException:
             await coordinator.give_back(grant)
@@ -324,7 +329,8 @@ class WebhookLane(LaneAnswers):
                 pending.first_attempt = now
         self.sending_until = now + timeout
         try:
-            result = await shared.client.execute(self.url, message, timeout=timeout)
+            # Incidents (#20): forum posts and what Discord teaches about them, incident ids.
+            result = await self.poster.execute(message, grant, timeout=timeout)
         except asyncio.CancelledError:
             # Cut off at the close deadline: Discord may have counted it.
             with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from ..alert_settings import EDIT
 from ..capture.direct import build_notification
 from ..capture.routing import Router
 from ..capture.tracing import trace_url
@@ -48,6 +49,8 @@ from ..transport.webhook_url import WebhookURL
 from ..wording import plural
 from .backoff import jitter
 from .bugs import BugReporter
+from .editor import IncidentEditor
+from .incidents import IncidentConfig
 from .lane import WebhookLane
 from .pending import Pending
 from .shared import LaneConfig, SharedState
@@ -98,22 +101,27 @@ class Notifier:
         s = self.settings
         self.urls = s.webhook_urls
         self.router = Router(s.routes, self.urls)
-        self.renderer = EmbedRenderer(
-            app_name=s.app_name, templates_dir=s.templates_dir, attach_full_text=s.attach_full_text
-        )
-        self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
         self.stats = stats if stats is not None else DeliveryStats()
         if dead_letters is None:
             dead_letters = MemoryDeadLetters(
                 on_evict=lambda _: self.stats.add("dead_letters_evicted")
             )
         self.dead_letters = dead_letters
+        self.renderer = EmbedRenderer(
+            app_name=s.app_name,
+            templates_dir=s.templates_dir,
+            attach_full_text=s.attach_full_text,
+            buttons=s.buttons,
+            on_buttons_dropped=lambda n: self.stats.add("buttons_dropped", n),
+        )
+        self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
         self.listeners = list(listeners)
         self._client_options: dict[str, Any] = {
             "timeout": s.timeout_seconds,
             "username": s.username,
             "avatar_url": s.avatar_url,
             "mentions": dict(s.mentions),
+            "silent": dict(s.silent),
             "ban_cooldown": ban_cooldown,
             "transport": transport,
         }
@@ -136,7 +144,14 @@ class Notifier:
         self._shared: SharedState | None = None
         self._lanes: dict[str, WebhookLane] = {}
         self._unique_lanes: list[WebhookLane] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._editors: dict[WebhookLane, IncidentEditor] = {}
+        self._incidents = IncidentConfig(
+            edits=s.incident_updates == EDIT,
+            forum=frozenset(s.forum),
+            forum_tags=dict(s.forum_tags),
+        )
+        self._tasks: list[asyncio.Task[None]] = []  # the lanes'
+        self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors
         self._closed = False
         self._warned_no_webhook = False
 
@@ -174,6 +189,7 @@ class Notifier:
                 clock=self._clock,
                 rand=self._rand,
                 store_io=store_thread() if self.dead_letters.durable else None,
+                incidents=self._incidents,
             )
             for names, url in lanes_by_webhook(self.urls):
                 lane = WebhookLane(names[0], url, self._shared, names=names)
@@ -181,6 +197,11 @@ class Notifier:
                 for name in names:
                     self._lanes[name] = lane
                 self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}"))
+                if self._incidents.edits:
+                    editor = self._editors[lane] = IncidentEditor(lane)
+                    self._edit_tasks.append(
+                        asyncio.create_task(editor.run(), name=f"discord-edits-{names[0]}")
+                    )
         return self._shared
 
     def _open_coordinator(self) -> Coordinator:
@@ -229,8 +250,9 @@ class Notifier:
         return shared.store_io.park(timeout)
 
     def queue_depth(self) -> int:
-        """Notifications queued or in flight across all lanes."""
-        return sum(len(lane.queue) + len(lane.in_flight) for lane in self._unique_lanes)
+        """Notifications queued or in flight across all lanes (and their incidents' edits)."""
+        lanes = sum(len(lane.queue) + len(lane.in_flight) for lane in self._unique_lanes)
+        return lanes + sum(editor.held for editor in self._editors.values())
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -260,7 +282,12 @@ class Notifier:
         pending = Pending(notification)
         if want_result:
             pending.future = asyncio.get_running_loop().create_future()
-        self._lanes[carrier].submit(pending)
+        lane = self._lanes[carrier]
+        editor = self._editors.get(lane)
+        if editor is not None and editor.take(pending):  # an incident's message to edit
+            return pending.future
+        lane.poster.board.expect(notification)  # its incident's updates wait for its answer
+        lane.submit(pending)
         return pending.future
 
     def _with_trace_url(self, notification: Notification) -> Notification:
@@ -272,6 +299,15 @@ class Notifier:
             return notification
         link = trace_url(template, notification.trace_id, notification.span_id)
         return replace(notification, trace_url=link)
+
+    def show_update(self, notification: Notification) -> None:
+        """Show an incident's update that stands for no record (its running count): its
+        message is edited when the limits allow; nothing is counted as a record."""
+        self._start()
+        carrier = self.router.carrier(notification.alert_type)
+        editor = self._editors.get(self._lanes[carrier]) if carrier is not None else None
+        if editor is not None and not self._closed:
+            editor.show(notification)
 
     def _warn_no_webhook(self, alert_type: str) -> None:
         """The first record dropped for want of a webhook says so, once, naming the fix."""
@@ -352,6 +388,13 @@ class Notifier:
 
     def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
         notification = pending.notification
+        carrier = self._lanes.get(lane)
+        if carrier is not None:
+            carrier.poster.outcome(pending, result)  # how large a burst still is
+            if carrier.poster.board.settled(notification):
+                editor = self._editors.get(carrier)
+                if editor is not None:  # an update waiting for this post may go now
+                    editor.wake()
         # A redelivered dead letter was counted once already, as dead-lettered; it is counted
         # again only as "redelivered", so delivered + aggregated + dead_lettered == emitted.
         if result.status is DeliveryStatus.DELIVERED and not pending.from_dead_letters:
@@ -374,7 +417,9 @@ class Notifier:
         back from the dead letters and sent. True when, within ``timeout`` seconds, everything
         was delivered or kept in a durable dead-letter store."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while any(lane.busy for lane in self._unique_lanes):
+        while any(lane.busy for lane in self._unique_lanes) or any(
+            editor.busy for editor in self._editors.values()
+        ):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.005)
@@ -399,14 +444,17 @@ class Notifier:
         shared.deadline = shared.clock() + timeout
         for lane in self._unique_lanes:
             lane.wake()
-        _, unfinished = await asyncio.wait(self._tasks, timeout=max(timeout, 0.0))
+        for editor in self._editors.values():
+            editor.wake()
+        tasks = [*self._tasks, *self._edit_tasks]
+        _, unfinished = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
         ends = [lane.sending_until for lane in self._unique_lanes if lane.sending_until]
         if unfinished and ends:  # requests in flight: each may still finish in its own timeout
             grace = max(ends) - shared.clock() + IN_FLIGHT_SLACK
             _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
         for task in unfinished:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if shared.store_io is not None:  # its connections are closed by the thread that opened them
             await run_off_loop(shared.store_io, self.dead_letters.release_thread)
             shared.store_io.shutdown(wait=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..coordination import Coordinator
 from ..deadletters import DeadLetterSink
@@ -16,6 +16,7 @@ from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
 from .backoff import jitter
 from .bugs import BugReporter
+from .incidents import IncidentConfig
 from .pending import Pending
 from .threads import ExitSafeExecutor
 
@@ -58,6 +59,8 @@ class SharedState:
     store_io: ExitSafeExecutor | None = None
     """One thread for the store's reads: SQLite may wait for another process's lock or a
     writer's transaction, which must never hold the event loop. None: reads run inline."""
+    incidents: IncidentConfig = field(default_factory=IncidentConfig)
+    """Incident edits and forum channels (:mod:`.incidents`, :mod:`.posting`)."""
 
     def pause_all(self, seconds: float) -> None:
         """A global 429 or a ban: every lane holds back."""

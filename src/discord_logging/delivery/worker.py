@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ..alert_settings import EDIT
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
@@ -26,6 +27,9 @@ from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
 from .notifier import Notifier
 from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
+
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
 
 THREAD_NAME: Final = "discord-logging"
 # Set on the worker thread before anything there can log: the handler's recursion guard.
@@ -42,6 +46,7 @@ class Worker:
         notifier_factory: Callable[[], Notifier],
         *,
         aggregate_window: float,
+        edit_interval: float | None = None,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
@@ -54,7 +59,9 @@ class Worker:
         self.stats = stats
         self.capacity = capacity
         self._clock = clock
-        self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(aggregate_window)
+        self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(
+            aggregate_window, edit_interval=edit_interval
+        )
         self._handoff: collections.deque[RecordSnapshot] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -329,8 +336,17 @@ class Worker:
         for release in releases:
             notification = to_notification(release.item, release.key, release.samples)
             if release.count > 1:
-                notification = notification.with_count(release.count, release.first_seen)
-            self.notifier.submit(notification)
+                notification = notification.with_count(
+                    release.count,
+                    release.first_seen,
+                    last_seen=release.last_seen,
+                    ongoing=release.ongoing,
+                    quiet=release.quiet,
+                )
+            if release.record:
+                self.notifier.submit(notification)
+            else:  # an incident's update that stands for no record: its message is edited
+                self.notifier.show_update(notification)
 
     def _release_summaries(self) -> None:
         self._submit(self._aggregator.due(self._clock()))
@@ -349,6 +365,14 @@ class Worker:
             pass
         finally:
             self._sleeping = False
+
+
+def edit_interval(settings: DiscordSettings) -> float | None:
+    """The aggregator's ``edit_interval``: the setting when incidents are kept current by
+    edits (``DISCORD_INCIDENT_UPDATES=edit``), None for a second message."""
+    if settings.incident_updates != EDIT:
+        return None
+    return settings.incident_edit_interval
 
 
 def _import_network_modules() -> None:

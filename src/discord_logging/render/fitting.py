@@ -29,6 +29,10 @@ class RenderedNotification:
     notification: Notification
     embed: dict[str, Any]
     full_text: str | None = None
+    post_title: str = ""
+    """The title of the forum post it opens (a forum or media channel), at most 100."""
+    buttons: tuple[tuple[str, str], ...] = ()
+    """Its link buttons, ``(label, url)``: at most 5, each checked."""
 
     @property
     def size(self) -> int:
@@ -74,7 +78,21 @@ def fit_embed(
     embed["timestamp"] = datetime.fromtimestamp(notification.created, UTC).isoformat()
     # A storm summary whose sample does not show each of its records sends them as a file.
     cut |= needs_listing(notification)
-    return RenderedNotification(notification, embed, full_text(notification) if cut else None)
+    post_title = sections.get("post_title") or sections["title"]
+    return RenderedNotification(
+        notification,
+        embed,
+        full_text(notification) if cut else None,
+        post_title=fit_post_title(post_title, fitted_title),
+    )
+
+
+def fit_post_title(name: str, fallback: str) -> str:
+    """A forum post's title: one line, cleaned, at most 100 characters, never blank."""
+    line = " ".join(clean(name).split())
+    if not visible(line):
+        line = " ".join(fallback.split()) or "alert"
+    return cut_head(line, limits.POST_TITLE)
 
 
 def _fit_description(

@@ -24,6 +24,7 @@ COLOR_MAX: Final = 0xFFFFFF
 FILES_PER_MESSAGE: Final = 10
 FILE_BYTES: Final = 10 * 1024 * 1024
 FORBIDDEN_USERNAME_WORDS: Final = ("discord", "clyde")
+POST_TITLE: Final = 100  # a forum post's title (IncomingWebhookRequestPartial.thread_name)
 
 
 def text_length(text: str) -> int:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
+from ..alert_settings import DIGESTS, UPDATES, is_silent
 from . import message_limits as limits
+from .packing import OutgoingMessage
+
+# Message flags a webhook may set (discord-api.md, "Message flags a webhook may set"): a
+# silent message appears, but sends no push or desktop notification (like a user's @silent).
+SUPPRESS_NOTIFICATIONS: Final = 1 << 12
 
 
 def allowed_mentions(targets: Sequence[str] = ()) -> dict[str, list[str]]:
@@ -58,3 +64,19 @@ def build_payload(
     if avatar_url:
         payload["avatar_url"] = avatar_url
     return payload
+
+
+def silent_flags(message: OutgoingMessage, silent: Mapping[str, bool], pinged: bool) -> int:
+    """``flags`` for ``message``: ``SUPPRESS_NOTIFICATIONS`` when what it carries is silent
+    (``DISCORD_SILENT``): a digest as ``digests``, an incident's update as ``updates``, else
+    only when every record's alert type is silent. A message that pings someone on purpose
+    (``DISCORD_MENTIONS``) always notifies."""
+    if pinged or not message.notifications:
+        return 0
+    if message.digest:
+        quiet = is_silent(silent, DIGESTS)
+    elif any(n.is_update for n in message.notifications):
+        quiet = is_silent(silent, UPDATES)
+    else:
+        quiet = all(is_silent(silent, n.alert_type, n.levelno) for n in message.notifications)
+    return SUPPRESS_NOTIFICATIONS if quiet else 0

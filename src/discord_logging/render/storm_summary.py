@@ -65,9 +65,10 @@ def is_summary(notification: Notification) -> bool:
 
 def needs_listing(notification: Notification) -> bool:
     """Whether a summary's records go along as a file: the embed's sample has no whole line
-    for each of them (more records, repeated texts, long texts, or texts not kept)."""
+    for each of them (more records, repeated texts, long texts, or texts not kept). Not for
+    an incident's running update: its records go along with its last update."""
     n = notification
-    if not is_summary(n):
+    if not is_summary(n) or n.ongoing:
         return False
     if n.count != len(n.samples) or len(n.samples) > SAMPLE_LINES:
         return True

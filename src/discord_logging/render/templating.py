@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -27,11 +28,13 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from ..alert_settings import LinkButton
 from ..alerts import AlertType
 from ..errors import TemplateError
 from ..notification import Notification
 from ..redaction import redact
 from . import message_limits as limits
+from .buttons import ButtonTemplates, first_buttons, record_buttons
 from .fitting import (
     EMPTY_VALUE,
     TRUNCATED_NOTE,
@@ -53,9 +56,12 @@ from .text import (
     cut_head,
     visible,
 )
+from .timestamps import discord_time
 
 SEPARATOR: Final = "\x1e"
-SECTIONS: Final = ("title", "description", "fields", "footer", "color")
+SECTIONS: Final = ("title", "description", "fields", "footer", "color", "post_title")
+# A base.j2 of the user's own, written before the post_title block existed, has these.
+SECTIONS_BEFORE_FORUMS: Final = 5
 BASE_TEMPLATE: Final = "base.j2"
 PROBLEM_LIMIT: Final = 300  # characters of a failing template's exception said on stderr
 
@@ -69,6 +75,8 @@ class EmbedRenderer:
         app_name: str = "discord-logging",
         templates_dir: str | os.PathLike[str] | None = None,
         attach_full_text: bool = True,
+        buttons: Mapping[str, Sequence[LinkButton]] | None = None,
+        on_buttons_dropped: Callable[[int], None] | None = None,
     ) -> None:
         self.app_name = app_name
         self.attach_full_text = attach_full_text
@@ -92,9 +100,13 @@ class EmbedRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        self._env.globals["discord_time"] = discord_time
         self._templates: dict[str, Template] = {}
         self.template_errors = 0
         self._reported: set[str] = set()  # templates whose failure was said on stderr
+        self.buttons_dropped = 0  # buttons left out: a failed template, a link Discord refuses
+        self._on_buttons_dropped = on_buttons_dropped
+        self.button_templates = ButtonTemplates(self._env, buttons or {})
 
     # -- templates ---------------------------------------------------------------------------
 
@@ -112,8 +124,10 @@ class EmbedRenderer:
         """Render each template against a sample; raise TemplateError naming file and line."""
         builtin = [t.value for t in AlertType]
         names = builtin + [t for t in alert_types if t not in builtin]
+        names += [t for t in self.button_templates.alert_types if t not in names]
         for name in names:
             sample = sample_notification(name)
+            self.button_templates.validate(name, self._context(sample))
             try:
                 self._sections(self._template(name), sample)
             except TemplateSyntaxError as exc:
@@ -128,15 +142,18 @@ class EmbedRenderer:
                     "variables listed in docs/templates.md and must extend base.j2"
                 ) from None
 
+    def _context(self, notification: Notification) -> dict[str, Any]:
+        return context(notification, self.app_name, self.attach_full_text)
+
     def _sections(self, template: Template, notification: Notification) -> dict[str, str]:
-        text = template.render(context(notification, self.app_name, self.attach_full_text))
+        text = template.render(self._context(notification))
         parts = text.split(SEPARATOR)
-        if len(parts) != len(SECTIONS):
+        if len(parts) not in (SECTIONS_BEFORE_FORUMS, len(SECTIONS)):
             raise ValueError(
                 f"produced {len(parts)} sections instead of {len(SECTIONS)}: "
                 "a template must {% extends 'base.j2' %} and override blocks only"
             )
-        return {name: part.strip() for name, part in zip(SECTIONS, parts, strict=True)}
+        return {name: part.strip() for name, part in zip(SECTIONS, parts, strict=False)}
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -148,7 +165,27 @@ class EmbedRenderer:
             self.template_errors += 1
             self._report_failure(exc, notification.alert_type)
             sections = self._fallback_sections(notification)
-        return fit_embed(notification, sections, self.note)
+        rendered = fit_embed(notification, sections, self.note)
+        if not notification.buttons and not self.button_templates.wanted(notification.alert_type):
+            return rendered
+        return replace(rendered, buttons=self._buttons(notification))
+
+    def _buttons(self, notification: Notification) -> tuple[tuple[str, str], ...]:
+        """The alert type's buttons first, then the record's own: at most 5, each checked."""
+        typed: list[tuple[str, str]] = []
+        dropped = 0
+        if self.button_templates.wanted(notification.alert_type):
+            typed, dropped = self.button_templates.render(
+                notification.alert_type, self._context(notification)
+            )
+        own, refused = record_buttons(notification.buttons)
+        buttons, over = first_buttons(typed, own)
+        left_out = dropped + refused + over
+        if left_out:
+            self.buttons_dropped += left_out
+            if self._on_buttons_dropped is not None:
+                self._on_buttons_dropped(left_out)
+        return buttons
 
     def _report_failure(self, exc: Exception, alert_type: str) -> None:
         """One stderr line per failing template (its file and line), not one per record: the
@@ -177,17 +214,19 @@ class EmbedRenderer:
             "fields": "\n".join(fields),
             "footer": f"{self.app_name} {label} Alert",
             "color": "",
+            "post_title": notification.title,
         }
 
     def digest_field(self, notification: Notification, value_limit: int) -> dict[str, Any]:
-        """One notification as a single embed field, for backlog digests."""
-        stamp = datetime.fromtimestamp(notification.created, UTC).strftime("%H:%M:%S")
-        name = f"{notification.level} {stamp} {notification.logger}".strip()
+        """One notification as a single embed field, for backlog digests. Its time is a
+        Discord timestamp at the start of the value (field names do not render them)."""
+        name = f"{notification.level} {notification.logger}".strip()
         if notification.count > 1:
             name += f" (x {notification.count})"
         body = notification.title
         if notification.message != notification.title:
             body = notification.message
+        body = f"{discord_time(notification.created, 'T')} {body}"
         if notification.exc_type:
             body += f"\n{notification.exc_type}"
         return {
@@ -216,6 +255,7 @@ def context(notification: Notification, app_name: str, attach: bool = True) -> d
         short = "/".join(Path(n.pathname).parts[-2:])
         location = f"{short}:{n.lineno} in {n.func_name}" if n.func_name else f"{short}:{n.lineno}"
     first_seen = n.first_seen if n.first_seen is not None else n.created
+    last_seen = n.last_seen if n.last_seen is not None else n.created
     return {
         "alert_type": n.alert_type,
         "alert_label": n.alert_type.replace("_", " ").title(),
@@ -244,6 +284,10 @@ def context(notification: Notification, app_name: str, attach: bool = True) -> d
         "trace_url": _one_line(n.trace_url) if n.trace_url else None,
         "count": n.count,
         "first_seen_time": datetime.fromtimestamp(first_seen, UTC).strftime("%H:%M:%S UTC"),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "ongoing": n.ongoing,
+        "quiet": n.quiet,
         "created": datetime.fromtimestamp(n.created, UTC),
         "app_name": app_name,
         **_storm_context(n, attach),
@@ -257,6 +301,7 @@ def _storm_context(n: Notification, attach: bool) -> dict[str, Any]:
     shown = [
         {
             "time": datetime.fromtimestamp(d.first, UTC).strftime("%H:%M:%S"),
+            "at": discord_time(d.first, "T"),
             "message": cut_head(flatten(_plain(d.text) or ""), SAMPLE_LINE_UNITS),
             "count": d.count,
         }

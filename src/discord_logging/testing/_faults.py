@@ -1,8 +1,14 @@
-"""Injected faults: answers forced onto the next N matching requests."""
+"""Injected faults: answers forced onto the next N matching requests, and the controls that
+set them (a mixin of :class:`~discord_logging.testing._server.FakeDiscord`)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from typing import Final
+
+EXECUTE: Final = "execute"  # Execute Webhook (POST)
+MESSAGES: Final = "messages"  # a webhook's message: GET, PATCH, DELETE
 
 
 @dataclass
@@ -13,14 +19,107 @@ class Fault:
     webhook_id: str | None
     status: int = 503
     retry_after: float = 0.0
+    route: str = EXECUTE
 
 
-def take(faults: list[Fault], webhook_id: str) -> Fault | None:
-    """Consume one use of the first fault matching ``webhook_id`` (None matches every webhook)."""
+def take(faults: list[Fault], webhook_id: str, route: str = EXECUTE) -> Fault | None:
+    """Consume one use of the first fault matching ``webhook_id`` (None matches every webhook)
+    and ``route``."""
     for fault in faults:
-        if fault.webhook_id is None or fault.webhook_id == webhook_id:
+        if fault.route == route and fault.webhook_id in (None, webhook_id):
             fault.remaining -= 1
             if fault.remaining <= 0:
                 faults.remove(fault)
             return fault
     return None
+
+
+class FaultControls:
+    """What a test can make the fake do wrong."""
+
+    _lock: threading.Lock
+    _cond: threading.Condition
+    _fail: list[Fault]
+    _lost: list[Fault]
+    _forced_429: list[Fault]
+    _forced_global_429: list[Fault]
+    _overrides: dict[str, int]
+    _latency: float
+    _hang: bool
+    _ban: float | None
+
+    def fail_next(
+        self,
+        n: int,
+        status: int = 503,
+        webhook_id: str | int | None = None,
+        *,
+        route: str = EXECUTE,
+    ) -> None:
+        """Answer the next ``n`` execute requests (of one webhook or any) with ``status``;
+        ``route="messages"``: the next ``n`` requests on a webhook's messages (edits).
+
+        Injected answers carry ``Via`` (they come from Discord, not Cloudflare) and do not use
+        up any rate limit.
+        """
+        self._add_fault(self._fail, Fault(n, self._wid(webhook_id), status=status, route=route))
+
+    def lose_answers(
+        self, n: int, status: int | None = 504, webhook_id: str | int | None = None
+    ) -> None:
+        """The next ``n`` execute requests create their message, then the answer is lost: a
+        gateway's ``status`` (502, 504, 524) comes back instead of Discord's, or, with
+        ``status=None``, the connection closes with no answer at all."""
+        self._add_fault(self._lost, Fault(n, self._wid(webhook_id), status=status or 0))
+
+    def force_429(
+        self,
+        n: int,
+        retry_after: float = 0.1,
+        webhook_id: str | int | None = None,
+        *,
+        route: str = EXECUTE,
+    ) -> None:
+        """Answer the next ``n`` execute requests (or, with ``route="messages"``, requests on
+        a webhook's messages) with a per-route 429 (scope ``user``)."""
+        fault = Fault(n, self._wid(webhook_id), retry_after=retry_after, route=route)
+        self._add_fault(self._forced_429, fault)
+
+    def force_global_429(self, n: int, retry_after: float = 0.1, *, route: str = EXECUTE) -> None:
+        """Answer the next ``n`` execute requests (or, with ``route="messages"``, requests on
+        a webhook's messages) with a global 429 (``global: true``)."""
+        fault = Fault(n, None, retry_after=retry_after, route=route)
+        self._add_fault(self._forced_global_429, fault)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every answer by ``seconds`` of real time (0 turns it off)."""
+        with self._lock:
+            self._latency = max(0.0, seconds)
+
+    def set_hang(self, on: bool) -> None:
+        """While on, requests wait unanswered; off answers them; ``stop()`` drops them."""
+        with self._cond:
+            self._hang = on
+            self._cond.notify_all()
+
+    def set_ban(self, on: bool, *, retry_after: int = 60) -> None:
+        """Simulate a Cloudflare IP ban: every request gets 429 WITHOUT ``Via``, HTML body."""
+        with self._lock:
+            self._ban = float(retry_after) if on else None
+
+    def set_status_override(self, webhook_id: str | int, status: int | None) -> None:
+        """Answer every execute request of a webhook with ``status`` (e.g. 403); None clears."""
+        with self._lock:
+            if status is None:
+                self._overrides.pop(str(webhook_id), None)
+            else:
+                self._overrides[str(webhook_id)] = status
+
+    def _add_fault(self, faults: list[Fault], fault: Fault) -> None:
+        if fault.remaining > 0:
+            with self._lock:
+                faults.append(fault)
+
+    @staticmethod
+    def _wid(webhook_id: str | int | None) -> str | None:
+        return None if webhook_id is None else str(webhook_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -39,6 +39,25 @@ class ReceivedMessage:
         username = self.payload.get("username")
         return username if isinstance(username, str) else None
 
+    @property
+    def flags(self) -> int:
+        """The message flags sent (4096: silent, no push notification)."""
+        flags = self.payload.get("flags")
+        return flags if isinstance(flags, int) else 0
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """The components kept: only sent with ``?with_components=true`` (else Discord
+        drops them, and so does the fake)."""
+        components = self.payload.get("components")
+        return list(components) if isinstance(components, list) else []
+
+    @property
+    def post_title(self) -> str | None:
+        """The ``thread_name`` that opened a forum post, or None."""
+        name = self.payload.get("thread_name")
+        return name if isinstance(name, str) else None
+
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -57,3 +76,60 @@ class RequestRecord:
     """``X-RateLimit-Scope`` of a 429 (``user``/``global``), else None."""
     code: int | None = None
     """Discord's JSON error ``code`` when the answer carried one."""
+
+
+@dataclass
+class ForumPost:
+    """A post (thread) of a forum channel, opened by a message with ``thread_name``; its id
+    is the id of that starter message."""
+
+    thread_id: str
+    forum_id: str
+    name: str
+    applied_tags: tuple[str, ...] = ()
+
+
+@dataclass
+class StoredMessage:
+    """A message as readers see it now: created by a POST, changed by edits (``PATCH``),
+    gone after a ``DELETE`` (or :meth:`FakeDiscord.delete_message`)."""
+
+    message_id: str
+    webhook_id: str
+    channel_id: str
+    """Where it is: the channel, or the thread it was posted into."""
+    thread_id: str | None
+    """The thread it is in (a forum post, or ``?thread_id=``); edits must name it."""
+    payload: dict[str, Any]
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    """``id``, ``filename``, ``size`` and the ``data`` of each file it carries."""
+    created_at: float = 0.0
+    edited_at: float | None = None
+    edits: int = 0
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        """Its embeds now."""
+        embeds = self.payload.get("embeds")
+        return list(embeds) if isinstance(embeds, list) else []
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """Its components now (link buttons in action rows)."""
+        components = self.payload.get("components")
+        return list(components) if isinstance(components, list) else []
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """Its files now, by filename."""
+        return {a["filename"]: a["data"] for a in self.attachments}
+
+
+@dataclass(frozen=True)
+class EditRecord:
+    """An edit the fake accepted."""
+
+    webhook_id: str
+    message_id: str
+    payload: dict[str, Any]
+    received_at: float

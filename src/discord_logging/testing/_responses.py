@@ -14,7 +14,8 @@ from discord_logging.testing._http import Outgoing
 
 if TYPE_CHECKING:
     from discord_logging.testing._limits import FixedWindow
-    from discord_logging.testing._models import ReceivedMessage
+    from discord_logging.testing._models import StoredMessage
+    from discord_logging.testing._posted import Webhook
 
 # Discord gives every webhook the same Bucket string (webhooks are a top-level resource keyed
 # by id + token), so a client must not key its limiter on Bucket alone.
@@ -136,41 +137,37 @@ def cloudflare_ban(retry_after: float) -> Outgoing:
     return Outgoing(429, headers, b"error code: 1015")
 
 
-def message_object(
-    message: ReceivedMessage, channel_id: str, webhook_name: str, attachment_ids: list[str]
-) -> dict[str, Any]:
-    """The created message, as ``wait=true`` returns it."""
+def message_object(message: StoredMessage, hook: Webhook) -> dict[str, Any]:
+    """A message as Discord returns it: the answer to ``wait=true``, to ``GET`` and to an edit.
+    ``channel_id`` is where it is: a forum post's (or ``?thread_id=``'s) thread."""
     payload = message.payload
-    attachments = [
-        {"id": attachment_id, "filename": filename, "size": len(data)}
-        for attachment_id, (filename, data) in zip(
-            attachment_ids, message.files.values(), strict=True
-        )
-    ]
     return {
         "id": message.message_id,
         "type": 0,
-        "channel_id": channel_id,
+        "channel_id": message.channel_id,
         "content": payload.get("content") or "",
         # Webhook embeds are always of type "rich".
         "embeds": [{**embed, "type": "rich"} for embed in message.embeds],
-        "attachments": attachments,
+        "attachments": [
+            {"id": a["id"], "filename": a["filename"], "size": a["size"]}
+            for a in message.attachments
+        ],
         "author": {
             "id": message.webhook_id,
-            "username": payload.get("username") or webhook_name,
+            "username": payload.get("username") or hook.name,
             "avatar": None,
             "discriminator": "0000",
             "bot": True,
         },
         "timestamp": datetime.now(UTC).isoformat(),
-        "edited_timestamp": None,
+        "edited_timestamp": datetime.now(UTC).isoformat() if message.edits else None,
         "tts": bool(payload.get("tts", False)),
         "mention_everyone": False,
         "mentions": [],
         "mention_roles": [],
         "pinned": False,
         "flags": payload.get("flags") or 0,
-        "components": [],
+        "components": message.components,
         "webhook_id": message.webhook_id,
     }
 

@@ -1,4 +1,5 @@
-"""FakeDiscord: a local HTTP server that answers like Discord's Execute Webhook endpoint."""
+"""FakeDiscord: a local HTTP server that answers like Discord's webhook endpoints: Execute
+Webhook, its messages (read, edit, delete), forum posts."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ import secrets
 import socket
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from discord_logging.testing import _responses as resp
-from discord_logging.testing._faults import Fault, take
+from discord_logging.testing._faults import Fault, FaultControls, take
+from discord_logging.testing._forums import land
 from discord_logging.testing._http import Incoming, Outgoing, Server
 from discord_logging.testing._limits import FixedWindow, SlidingLog
-from discord_logging.testing._models import ReceivedMessage, RequestRecord
+from discord_logging.testing._models import (
+    EditRecord,
+    ForumPost,
+    ReceivedMessage,
+    RequestRecord,
+    StoredMessage,
+)
+from discord_logging.testing._posted import MESSAGE_ROUTE, PostedMessages, Webhook
+from discord_logging.testing._records import Records
 from discord_logging.testing._validation import TOO_LARGE, Accepted, Rejection, parse_body
 
 if TYPE_CHECKING:
@@ -34,25 +42,18 @@ LOOPBACK_NAME = "localhost"
 IPV6_LOOPBACK = "::1"
 
 
-@dataclass
-class _Webhook:
-    id: str
-    token: str
-    channel_id: str
-    name: str
-    guild_id: str | None = None
-
-
 def _flag(query: dict[str, list[str]], name: str) -> bool:
     return query.get(name, ["false"])[-1].strip().lower() in ("true", "1")
 
 
-class FakeDiscord:
-    """A real HTTP server on 127.0.0.1 (free port) behaving like Discord's Execute Webhook;
-    also reachable as ``localhost`` (and on ::1 when ``localhost`` resolves there).
+class FakeDiscord(Records, FaultControls, PostedMessages):
+    """A real HTTP server on 127.0.0.1 (free port) behaving like Discord's webhooks; also
+    reachable as ``localhost`` (and on ::1 when ``localhost`` resolves there).
 
     It routes, validates and rate limits like Discord (per-webhook bucket announced in headers,
     hidden per-channel limit, global limit), records what it accepted, and can inject faults.
+    Posted messages can be read, edited and deleted (their own bucket); a webhook of a forum
+    channel (``add_webhook(forum=True)``) opens a post per message that names no thread.
     All state is behind one lock; every method may be called while requests are in flight.
     Rate-limit windows use ``clock`` (inject a fake one to move time without sleeping);
     ``set_latency`` delays use real time.
@@ -93,8 +94,13 @@ class FakeDiscord:
         self._server_v6: Server | None = None
         self._stopping = False
         self._last_snowflake = 0
-        self._webhooks: dict[str, _Webhook] = {}
+        self._webhooks: dict[str, Webhook] = {}
         self._messages: list[ReceivedMessage] = []
+        self._stored: dict[str, StoredMessage] = {}  # message id -> as readers see it now
+        self._threads: dict[str, ForumPost] = {}
+        self._edits: list[EditRecord] = []
+        # Routes on a webhook's messages have a bucket of their own (discord-api.md).
+        self._message_buckets: dict[tuple[str, str], FixedWindow] = {}
         self._requests: list[RequestRecord] = []
         # Per-webhook buckets are keyed on id + token, like Discord's (the Bucket string is
         # shared by all webhooks, so it cannot be the key).
@@ -220,6 +226,8 @@ class FakeDiscord:
         channel_id: str | int | None = None,
         guild_id: str | int | None = None,
         host: str | None = None,
+        forum: bool = False,
+        tags: Iterable[str | int] = (),
     ) -> str:
         """Register a webhook and return its URL ``{base_url}/api/v10/webhooks/{id}/{token}``.
 
@@ -230,6 +238,8 @@ class FakeDiscord:
         given). Re-adding an id replaces it. ``host="localhost"`` gives
         ``http://localhost:<port>/...``, reached through a name lookup (allow it with
         ``named_host``); ``host="::1"`` gives ``http://[::1]:<port>/...`` (``ipv6_host``).
+        ``forum=True`` makes its channel a forum (or media) channel, whose posts may carry the
+        ids in ``tags`` as ``applied_tags``.
         """
         if channel_id is None:
             channel_id = channel
@@ -241,7 +251,8 @@ class FakeDiscord:
             chan = str(channel_id) if channel_id is not None else self._snowflake()
             guild = str(guild_id) if guild_id is not None else self._guild_id
             name = f"Fake webhook {len(self._webhooks)}"
-            self._webhooks[wid] = _Webhook(wid, tok, chan, name, guild)
+            forum_tags = frozenset(str(tag) for tag in tags)
+            self._webhooks[wid] = Webhook(wid, tok, chan, name, guild, forum, forum_tags)
         return f"{base_url}/api/v10/webhooks/{wid}/{tok}"
 
     def webhook_url(self, webhook_id: str | int, host: str | None = None) -> str:
@@ -255,81 +266,19 @@ class FakeDiscord:
         with self._lock:
             self._webhooks.pop(str(webhook_id), None)
 
-    # -- records -----------------------------------------------------------------------------
-
-    @property
-    def messages(self) -> list[ReceivedMessage]:
-        """A copy of the accepted messages, in order of acceptance."""
-        with self._lock:
-            return list(self._messages)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """A copy of the records of every answered request, in order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def pending(self) -> int:
-        """Requests received but not yet answered because of ``set_hang`` or ``set_latency``."""
-        with self._lock:
-            return self._buffer
-
-    def messages_for(self, webhook_id: str | int) -> list[ReceivedMessage]:
-        """Accepted messages of one webhook, in order."""
-        wid = str(webhook_id)
-        return [m for m in self.messages if m.webhook_id == wid]
-
-    def count_status(self, status: int, webhook_id: str | int | None = None) -> int:
-        """How many answers had ``status`` (for one webhook, or all requests)."""
-        wid = None if webhook_id is None else str(webhook_id)
-        return sum(
-            1 for r in self.requests if r.status == status and (wid is None or r.webhook_id == wid)
-        )
-
-    def channel_of(self, webhook_id: str | int) -> str:
-        """The channel a registered webhook posts into (without ``thread_id``)."""
-        with self._lock:
-            return self._webhooks[str(webhook_id)].channel_id
-
-    def messages_in(self, channel_id: str | int) -> list[ReceivedMessage]:
-        """Accepted messages posted in one channel (or thread), by any webhook, in order."""
-        cid = str(channel_id)
-        return [m for m in self.messages if m.channel_id == cid]
-
-    def peak_per_channel(self, window: float | None = None) -> dict[str, int]:
-        """Channel -> most messages accepted in any ``window`` seconds (default: the hidden
-        limit's window), the figure Discord's hidden limit is about."""
-        span = self.channel_window if window is None else window
-        times: dict[str, list[float]] = {}
-        for message in self.messages:
-            times.setdefault(message.channel_id or "", []).append(message.received_at)
-        peaks = {}
-        for channel, stamps in times.items():
-            stamps.sort()
-            first, peak = 0, 0
-            for last, stamp in enumerate(stamps):
-                while stamps[first] <= stamp - span:
-                    first += 1
-                peak = max(peak, last - first + 1)
-            peaks[channel] = peak
-        return peaks
-
-    def rate_limited_by_scope(self) -> Counter[str]:
-        """429s answered, by scope: ``shared`` (the hidden channel limit), ``user`` (the
-        webhook's bucket, and forced ones), ``global``, ``cloudflare`` (the ban page)."""
-        return Counter(
-            r.scope or ("cloudflare" if not r.had_via else "unknown")
-            for r in self.requests
-            if r.status == 429
-        )
+    # -- records (the queries are in _records.Records) ---------------------------------------
 
     def reset(self) -> None:
-        """Clear messages, requests, every fault and all rate-limit windows; keep the webhooks."""
+        """Clear messages (and their edits, forum posts), requests, every fault and all
+        rate-limit windows; keep the webhooks."""
         with self._cond:
             self._messages.clear()
             self._requests.clear()
+            self._stored.clear()
+            self._threads.clear()
+            self._edits.clear()
             self._buckets.clear()
+            self._message_buckets.clear()
             self._channels.clear()
             self._global.clear()
             self._fail.clear()
@@ -341,67 +290,6 @@ class FakeDiscord:
             self._hang = False
             self._ban = None
             self._cond.notify_all()
-
-    # -- faults ------------------------------------------------------------------------------
-
-    def fail_next(self, n: int, status: int = 503, webhook_id: str | int | None = None) -> None:
-        """Answer the next ``n`` execute requests (of one webhook or any) with ``status``.
-
-        Injected answers carry ``Via`` (they come from Discord, not Cloudflare) and do not use
-        up any rate limit.
-        """
-        self._add_fault(self._fail, Fault(n, self._wid(webhook_id), status=status))
-
-    def lose_answers(
-        self, n: int, status: int | None = 504, webhook_id: str | int | None = None
-    ) -> None:
-        """The next ``n`` execute requests create their message, then the answer is lost: a
-        gateway's ``status`` (502, 504, 524) comes back instead of Discord's, or, with
-        ``status=None``, the connection closes with no answer at all."""
-        self._add_fault(self._lost, Fault(n, self._wid(webhook_id), status=status or 0))
-
-    def force_429(
-        self, n: int, retry_after: float = 0.1, webhook_id: str | int | None = None
-    ) -> None:
-        """Answer the next ``n`` execute requests with a per-route 429 (scope ``user``)."""
-        self._add_fault(self._forced_429, Fault(n, self._wid(webhook_id), retry_after=retry_after))
-
-    def force_global_429(self, n: int, retry_after: float = 0.1) -> None:
-        """Answer the next ``n`` execute requests with a global 429 (``global: true``)."""
-        self._add_fault(self._forced_global_429, Fault(n, None, retry_after=retry_after))
-
-    def set_latency(self, seconds: float) -> None:
-        """Delay every answer by ``seconds`` of real time (0 turns it off)."""
-        with self._lock:
-            self._latency = max(0.0, seconds)
-
-    def set_hang(self, on: bool) -> None:
-        """While on, requests wait unanswered; off answers them; ``stop()`` drops them."""
-        with self._cond:
-            self._hang = on
-            self._cond.notify_all()
-
-    def set_ban(self, on: bool, *, retry_after: int = 60) -> None:
-        """Simulate a Cloudflare IP ban: every request gets 429 WITHOUT ``Via``, HTML body."""
-        with self._lock:
-            self._ban = float(retry_after) if on else None
-
-    def set_status_override(self, webhook_id: str | int, status: int | None) -> None:
-        """Answer every execute request of a webhook with ``status`` (e.g. 403); None clears."""
-        with self._lock:
-            if status is None:
-                self._overrides.pop(str(webhook_id), None)
-            else:
-                self._overrides[str(webhook_id)] = status
-
-    def _add_fault(self, faults: list[Fault], fault: Fault) -> None:
-        if fault.remaining > 0:
-            with self._lock:
-                faults.append(fault)
-
-    @staticmethod
-    def _wid(webhook_id: str | int | None) -> str | None:
-        return None if webhook_id is None else str(webhook_id)
 
     # -- request handling (server threads) ---------------------------------------------------
 
@@ -429,14 +317,29 @@ class FakeDiscord:
         if not self._wait_for_faults():
             return None
         split = urlsplit(request.target)
+        query = parse_qs(split.query)
         match = _ROUTE.match(split.path)
+        on_message = MESSAGE_ROUTE.match(split.path)
         # Parse and validate outside the lock: bodies can be up to 25 MiB.
         parsed: Accepted | Rejection | None = None
-        if match is not None and request.method == "POST":
+        if (match is not None and request.method == "POST") or (
+            on_message is not None and request.method == "PATCH"
+        ):
             content_type = request.headers.get("Content-Type", "")
-            parsed = TOO_LARGE if request.too_large else parse_body(content_type, request.body)
+            parsed = (
+                TOO_LARGE
+                if request.too_large
+                else parse_body(
+                    content_type,
+                    request.body,
+                    with_components=_flag(query, "with_components"),
+                    edit=on_message is not None,
+                )
+            )
         with self._lock:
-            answer = self._decide(request, split.path, match, parse_qs(split.query), parsed)
+            if on_message is not None:
+                return self._decide_message(request, split.path, on_message, query, parsed)
+            answer = self._decide(request, split.path, match, query, parsed)
         return None if answer is _LOST_CONNECTION else answer
 
     def _decide(
@@ -465,7 +368,7 @@ class FakeDiscord:
         if request.method != "POST" or parsed is None:
             return self._record(ctx, resp.method_not_allowed(ctx))
         # Injected faults come first and use up no limit.
-        if fault := take(self._forced_global_429, wid):
+        if fault := take(self._forced_global_429, wid):  # execute requests only
             return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, is_global=True))
         if fault := take(self._fail, wid):
             return self._record(ctx, resp.error(ctx, fault.status))
@@ -485,27 +388,33 @@ class FakeDiscord:
             return self._record(ctx, resp.error(ctx, status))
         if isinstance(parsed, Rejection):
             return self._record(ctx, resp.json_response(ctx, parsed.status, parsed.body))
+        message_id = self._snowflake()  # a new forum post's id is its starter message's
+        thread_id = query.get("thread_id", [None])[-1]
+        landing = land(hook, parsed.payload, thread_id, self._threads, message_id)
+        if isinstance(landing, Rejection):
+            return self._record(ctx, resp.json_response(ctx, landing.status, landing.body))
         # The hidden per-channel limit: only messages that would be created count, and the
         # headers do not announce it, so this 429 can come while X-RateLimit-Remaining > 0.
         # A thread is a channel of its own. Checked and counted under the lock, so requests
         # arriving together can never both take the last place.
-        thread_id = query.get("thread_id", [None])[-1]
-        channel_id = thread_id or hook.channel_id
         channel = self._channels.setdefault(
-            channel_id, SlidingLog(self.channel_limit, self.channel_window)
+            landing.limit_channel, SlidingLog(self.channel_limit, self.channel_window)
         )
         if (wait := channel.try_acquire(now)) > 0:
             return self._record(ctx, resp.rate_limited(ctx, wait, scope="shared"))
+        if landing.opened is not None:
+            self._threads[landing.opened.thread_id] = landing.opened
         message = ReceivedMessage(
             webhook_id=wid,
-            message_id=self._snowflake(),
+            message_id=message_id,
             payload=parsed.payload,
             files=parsed.files,
-            thread_id=thread_id,
+            thread_id=landing.thread_id,
             received_at=now,
-            channel_id=channel_id,
+            channel_id=landing.thread_id or hook.channel_id,
         )
         self._messages.append(message)
+        stored = self._store(message)
         if fault := take(self._lost, wid):  # created, but the answer never arrives whole
             if not fault.status:
                 self._record(ctx, resp.error(ctx, 502))  # logged; the client sees a dropped line
@@ -513,11 +422,9 @@ class FakeDiscord:
             return self._record(ctx, resp.error(ctx, fault.status))
         if not _flag(query, "wait"):
             return self._record(ctx, resp.json_response(ctx, 204, None))
-        attachment_ids = [self._snowflake() for _ in parsed.files]
-        body = resp.message_object(message, thread_id or hook.channel_id, hook.name, attachment_ids)
-        return self._record(ctx, resp.json_response(ctx, 200, body))
+        return self._record(ctx, resp.json_response(ctx, 200, resp.message_object(stored, hook)))
 
-    def _get_webhook(self, ctx: resp.Context, hook: _Webhook | None, token: str) -> Outgoing:
+    def _get_webhook(self, ctx: resp.Context, hook: Webhook | None, token: str) -> Outgoing:
         """``GET`` on the webhook URL returns the webhook object, as Discord's does."""
         if hook is None:
             return resp.error(ctx, 404)

@@ -17,6 +17,7 @@ from typing import Any
 
 from discord_logging.render import message_limits as limits
 from discord_logging.render.text import is_blank
+from discord_logging.testing._components import check_components, check_flags, check_post
 
 #: Discord's default upload cap for a whole request (non-boosted guild); above it: 413 / 40005.
 REQUEST_BYTES = 25 * 1024 * 1024
@@ -50,7 +51,7 @@ EMPTY_MESSAGE = Rejection(400, {"message": "Cannot send an empty message", "code
 TOO_LARGE = Rejection(413, {"message": "Request entity too large", "code": 40005})
 
 
-class _Errors:
+class Errors:
     """Builds Discord's nested ``errors`` tree."""
 
     def __init__(self) -> None:
@@ -66,8 +67,11 @@ class _Errors:
         return bool(self.tree)
 
 
-def parse_body(content_type: str, body: bytes) -> Accepted | Rejection:
-    """Decode a request body (JSON or multipart/form-data) and validate it like Discord."""
+def parse_body(
+    content_type: str, body: bytes, *, with_components: bool = False, edit: bool = False
+) -> Accepted | Rejection:
+    """Decode a request body (JSON or multipart/form-data) and validate it like Discord
+    (an ``edit`` needs no content: it changes only what it sends)."""
     mime = content_type.split(";", 1)[0].strip().lower()
     files: dict[str, tuple[str, bytes]] = {}
     payload: Any
@@ -84,7 +88,7 @@ def parse_body(content_type: str, body: bytes) -> Accepted | Rejection:
     else:
         # Discord ignores bodies it cannot decode: the message is then simply empty.
         payload = {}
-    return validate(payload, files)
+    return validate(payload, files, with_components=with_components, edit=edit)
 
 
 def _parse_multipart(
@@ -112,11 +116,18 @@ def _parse_multipart(
     return payload, files
 
 
-def validate(payload: Any, files: dict[str, tuple[str, bytes]]) -> Accepted | Rejection:
-    """Check ``payload`` and ``files`` against every Execute Webhook limit."""
+def validate(
+    payload: Any,
+    files: dict[str, tuple[str, bytes]],
+    *,
+    with_components: bool = False,
+    edit: bool = False,
+) -> Accepted | Rejection:
+    """Check ``payload`` and ``files`` against every Execute Webhook limit. Components are
+    checked with ``with_components``; without it Discord ignores them, and so does this."""
     if any(len(data) > limits.FILE_BYTES for _, data in files.values()):
         return TOO_LARGE
-    errors = _Errors()
+    errors = Errors()
     if not isinstance(payload, dict):
         errors.add((), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
         return _invalid(errors)
@@ -130,8 +141,17 @@ def validate(payload: Any, files: dict[str, tuple[str, bytes]]) -> Accepted | Re
         _check_allowed_mentions(errors, mentions)
     if len(files) > limits.FILES_PER_MESSAGE:
         errors.add(("files",), "BASE_TYPE_MAX_LENGTH", _max_len(limits.FILES_PER_MESSAGE))
+    check_flags(errors, payload)
+    if not with_components:
+        payload = {k: v for k, v in payload.items() if k != "components"}
+    elif payload.get("components") is not None:
+        check_components(errors, payload["components"])
+    if not edit:
+        check_post(errors, payload)
     if errors:
         return _invalid(errors)
+    if edit:
+        return Accepted(payload, files)
     # Discord trims content, so whitespace alone does not make a message.
     content = payload.get("content")
     has_content = isinstance(content, str) and content.strip() != ""
@@ -140,7 +160,7 @@ def validate(payload: Any, files: dict[str, tuple[str, bytes]]) -> Accepted | Re
     return Accepted(payload, files)
 
 
-def _invalid(errors: _Errors) -> Rejection:
+def _invalid(errors: Errors) -> Rejection:
     return Rejection(400, {"message": "Invalid Form Body", "code": 50035, "errors": errors.tree})
 
 
@@ -149,7 +169,7 @@ def _max_len(limit: int) -> str:
 
 
 def _check_text(
-    errors: _Errors,
+    errors: Errors,
     obj: dict[str, Any],
     key: str,
     limit: int,
@@ -174,7 +194,7 @@ def _check_text(
         errors.add(where, "BASE_TYPE_MAX_LENGTH", _max_len(limit))
 
 
-def _check_username(errors: _Errors, username: Any) -> None:
+def _check_username(errors: Errors, username: Any) -> None:
     if username is None:
         return
     if not isinstance(username, str):
@@ -192,7 +212,7 @@ def _check_username(errors: _Errors, username: Any) -> None:
             )
 
 
-def _check_embeds(errors: _Errors, embeds: Any) -> None:
+def _check_embeds(errors: Errors, embeds: Any) -> None:
     if not isinstance(embeds, list):
         errors.add(("embeds",), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
         return
@@ -211,7 +231,7 @@ def _check_embeds(errors: _Errors, embeds: Any) -> None:
             )
 
 
-def _check_embed(errors: _Errors, embed: Any, path: tuple[str | int, ...]) -> None:
+def _check_embed(errors: Errors, embed: Any, path: tuple[str | int, ...]) -> None:
     if not isinstance(embed, dict):
         errors.add(path, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
         return
@@ -252,7 +272,7 @@ def _check_embed(errors: _Errors, embed: Any, path: tuple[str | int, ...]) -> No
         _check_text(errors, item, "value", limits.FIELD_VALUE, (*where, index), required=True)
 
 
-def _check_color(errors: _Errors, color: Any, path: tuple[str | int, ...]) -> None:
+def _check_color(errors: Errors, color: Any, path: tuple[str | int, ...]) -> None:
     if color is None:
         return
     # bool is an int subclass in Python; Discord's JSON has no such overlap.
@@ -265,7 +285,7 @@ def _check_color(errors: _Errors, color: Any, path: tuple[str | int, ...]) -> No
         errors.add(path, "NUMBER_TYPE_MAX", msg)
 
 
-def _check_timestamp(errors: _Errors, timestamp: Any, path: tuple[str | int, ...]) -> None:
+def _check_timestamp(errors: Errors, timestamp: Any, path: tuple[str | int, ...]) -> None:
     if timestamp is None:
         return
     try:
@@ -278,7 +298,7 @@ def _check_timestamp(errors: _Errors, timestamp: Any, path: tuple[str | int, ...
         )
 
 
-def _check_allowed_mentions(errors: _Errors, mentions: Any) -> None:
+def _check_allowed_mentions(errors: Errors, mentions: Any) -> None:
     where: tuple[str | int, ...] = ("allowed_mentions",)
     if not isinstance(mentions, dict):
         errors.add(where, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ import httpx
 from .. import __version__
 from ..redaction import redact
 from ..render.packing import OutgoingMessage
-from ..render.payload import build_payload
+from ..render.payload import build_payload, silent_flags
 from .channels import WebhookChannel
 from .headers import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
 from .outcome import Outcome, OutcomeKind, classify, transport_failure
@@ -123,6 +123,7 @@ class WebhookClient:
         username: str | None = None,
         avatar_url: str | None = None,
         mentions: dict[str, tuple[str, ...]] | None = None,
+        silent: Mapping[str, bool] | None = None,
         ban_cooldown: float = BAN_COOLDOWN,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -131,6 +132,7 @@ class WebhookClient:
         self.username = username
         self.avatar_url = avatar_url
         self.mentions = mentions or {}
+        self.silent = silent  # None: no message is sent silent (DISCORD_SILENT not in use)
         self.ban_cooldown = ban_cooldown
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -143,36 +145,81 @@ class WebhookClient:
             trust_env=True,
         )
 
-    def payload(self, message: OutgoingMessage) -> dict[str, Any]:
-        """The JSON body for ``message``, with the pings configured for its alert types."""
+    def payload(
+        self,
+        message: OutgoingMessage,
+        *,
+        post_title: str | None = None,
+        applied_tags: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The JSON body for ``message``, with the pings configured for its alert types, its
+        flags (silent or not), its link buttons, and for a new forum post its title and tags."""
         pings: list[str] = []
         for alert_type in sorted(message.alert_types):
             pings.extend(t for t in self.mentions.get(alert_type, ()) if t not in pings)
-        return build_payload(
+        body = build_payload(
             message.embeds, username=self.username, avatar_url=self.avatar_url, mentions=pings
         )
+        if self.silent is not None and (flags := silent_flags(message, self.silent, bool(pings))):
+            body["flags"] = flags
+        if message.components:
+            body["components"] = list(message.components)
+        if post_title:
+            body["thread_name"] = post_title
+            if applied_tags:
+                body["applied_tags"] = list(applied_tags)
+        return body
 
     async def execute(
-        self, url: WebhookURL, message: OutgoingMessage, *, timeout: float | None = None
+        self,
+        url: WebhookURL,
+        message: OutgoingMessage,
+        *,
+        timeout: float | None = None,
+        thread_id: str | None = None,
+        post_title: str | None = None,
+        applied_tags: Sequence[str] = (),
     ) -> SendResult:
         """POST ``message``; multipart with the attachment when it has one. ``timeout``
-        (seconds) bounds this request instead of the client's (used at the close deadline)."""
-        body = self.payload(message)
+        (seconds) bounds this request instead of the client's (used at the close deadline).
+        ``thread_id`` posts into a thread; ``post_title`` (and ``applied_tags``) opens a new
+        post of a forum channel."""
+        body = self.payload(message, post_title=post_title, applied_tags=applied_tags)
+        target = url.secret_url(
+            wait=True, thread_id=thread_id, with_components=bool(message.components)
+        )
+        files = [message.attachment] if message.attachment is not None else []
+        return await self.request("POST", target, body, files, timeout)
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: dict[str, Any] | None,
+        files: Sequence[tuple[str, bytes]] = (),
+        timeout: float | None = None,
+    ) -> SendResult:
+        """One request to Discord, its answer classified: JSON, or multipart with ``files``
+        (named ``files[0]``... and listed as new ``attachments`` after those ``body`` keeps)."""
         started = time.monotonic()
         limit = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
         try:
-            with own_requests():
-                if message.attachment is None:
-                    response = await self._http.post(
-                        url.secret_url(wait=True), json=body, timeout=limit
-                    )
+            with own_requests():  # our own request lines stay out of the application's log
+                if not files:
+                    response = await self._http.request(method, target, json=body, timeout=limit)
                 else:
-                    name, data = message.attachment
-                    body["attachments"] = [{"id": "0", "filename": name}]
-                    response = await self._http.post(
-                        url.secret_url(wait=True),
+                    body = dict(body or {})
+                    kept = list(body.get("attachments", []))
+                    new = [{"id": str(i), "filename": name} for i, (name, _) in enumerate(files)]
+                    body["attachments"] = kept + new
+                    response = await self._http.request(
+                        method,
+                        target,
                         data={"payload_json": json.dumps(body)},
-                        files={"files[0]": (name, data, "text/plain; charset=utf-8")},
+                        files={
+                            f"files[{i}]": (name, data, "text/plain; charset=utf-8")
+                            for i, (name, data) in enumerate(files)
+                        },
                         timeout=limit,
                     )
             content = response.content
@@ -202,6 +249,25 @@ class WebhookClient:
         return SendResult(
             outcome, parse_rate_limit_headers(response.headers), time.monotonic() - started
         )
+
+    async def edit(
+        self,
+        url: WebhookURL,
+        message_id: str,
+        body: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        files: Sequence[tuple[str, bytes]] = (),
+        timeout: float | None = None,
+    ) -> SendResult:
+        """PATCH one of this webhook's messages (in ``thread_id`` when it is in a thread).
+        Discord replaces only the fields ``body`` sends, and an edit notifies nobody again;
+        ``body["attachments"]`` lists the files to keep, ``files`` are added. An answer 404
+        with code 10008 means the message is gone (discord-api.md, "Editing ...")."""
+        target = url.message_url(
+            message_id, thread_id=thread_id, with_components="components" in body
+        )
+        return await self.request("PATCH", target, body, files, timeout)
 
     async def probe(self, url: WebhookURL) -> Outcome:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""

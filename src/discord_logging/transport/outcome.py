@@ -18,6 +18,11 @@ RETRYABLE_STATUSES: Final = frozenset({500, 502, 503, 504, 524})
 # Gateway answers: a proxy in front of Discord gave up waiting (502 bad gateway, 504 and
 # Cloudflare's 524 timeouts), so Discord itself may have created the message meanwhile.
 MAYBE_POSTED_STATUSES: Final = frozenset({502, 504, 524})
+# Discord's JSON error codes that change what a sender does (discord-api.md).
+UNKNOWN_CHANNEL: Final = 10003  # a thread (forum post) that was deleted
+UNKNOWN_MESSAGE: Final = 10008  # a message that was deleted: post anew instead of editing
+FORUM_NEEDS_THREAD: Final = 220001  # a forum's webhook: each message needs a post title or thread
+THREADS_ONLY_IN_FORUMS: Final = 220003  # a post title given to a webhook of a plain channel
 DISABLING_STATUSES: Final = frozenset({401, 403, 404})
 ERROR_TEXT_LIMIT: Final = 500
 
@@ -49,6 +54,12 @@ class Outcome:
     """The request may have reached Discord and created its message, but the answer was
     lost (a gateway timeout, a read timeout, a connection dropped after sending): a retry
     must say it may repeat an earlier message (docs/architecture.md, rule 3)."""
+    channel_id: str | None = None  # a delivered message's channel: a forum post's thread
+    attachment_ids: tuple[str, ...] = ()  # a delivered message's files, kept by an edit
+
+    def refused_for(self, code: int) -> bool:
+        """Whether Discord refused the request with JSON error ``code``."""
+        return self.kind is not OutcomeKind.DELIVERED and self.error_code == code
 
 
 def _json(body: bytes) -> Any:
@@ -76,9 +87,18 @@ def classify(
     """Classify one HTTP response to Execute Webhook."""
     data = _json(body)
     if 200 <= status < 300:
-        message_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return Outcome(OutcomeKind.DELIVERED, status)
+        message_id, channel_id = data.get("id"), data.get("channel_id")
+        files = data.get("attachments")
         return Outcome(
-            OutcomeKind.DELIVERED, status, message_id=str(message_id) if message_id else None
+            OutcomeKind.DELIVERED,
+            status,
+            message_id=str(message_id) if message_id else None,
+            channel_id=str(channel_id) if channel_id else None,
+            attachment_ids=tuple(str(f["id"]) for f in files if isinstance(f, dict) and f.get("id"))
+            if isinstance(files, list)
+            else (),
         )
     error, code = _error(data, body)
     if status == 429:

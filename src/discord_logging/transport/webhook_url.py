@@ -59,14 +59,33 @@ class WebhookURL:
         """The URL with its token replaced: ``https://discord.com/api/webhooks/<id>/***``."""
         return self._build(REDACTED)
 
-    def secret_url(self, *, wait: bool = True) -> str:
-        """The real URL to POST to. Never log or display it."""
-        url = self._build(self.token)
+    def secret_url(
+        self, *, wait: bool = True, thread_id: str | None = None, with_components: bool = False
+    ) -> str:
+        """The real URL to POST to (into ``thread_id`` instead of the URL's own thread, when
+        given). Never log or display it."""
+        return self._with_query(self._build(self.token), wait, thread_id, with_components)
+
+    def message_url(
+        self, message_id: str, *, thread_id: str | None = None, with_components: bool = False
+    ) -> str:
+        """The real URL of one of this webhook's messages (``GET``/``PATCH``/``DELETE``);
+        Discord needs ``thread_id`` for a message in a thread. Never log or display it."""
+        url = f"{self._build(self.token)}/messages/{message_id}"
+        return self._with_query(url, False, thread_id, with_components)
+
+    def _with_query(
+        self, url: str, wait: bool, thread_id: str | None, with_components: bool
+    ) -> str:
         query = []
         if wait:
             query.append("wait=true")
-        if self.thread_id:
-            query.append(f"thread_id={self.thread_id}")
+        thread = thread_id or self.thread_id
+        if thread:
+            query.append(f"thread_id={thread}")
+        if with_components:
+            # Without it Discord drops the components of a plain webhook's message.
+            query.append("with_components=true")
         return url + ("?" + "&".join(query) if query else "")
 
     def _build(self, token: str) -> str:

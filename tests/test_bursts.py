@@ -1,0 +1,136 @@
+"""Bursts read well: distinct records that fit the limits go one embed each (messages of up
+to 10) before any digest; a digest's title says what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+from conftest import fast_notifier
+from discord_schema import validate_webhook_payload
+
+from discord_logging import DiscordHandler
+from discord_logging.capture.direct import build_notification
+from discord_logging.deadletters import MemoryDeadLetters
+from discord_logging.delivery.notifier import Notifier
+from discord_logging.render.packing import DIGEST_TITLES, DigestReason, Room, pack
+from discord_logging.render.templating import EmbedRenderer
+from discord_logging.testing import FakeDiscord
+
+
+@pytest.fixture
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
+
+
+def notifier(fake: FakeDiscord, **options: Any) -> Notifier:
+    return fast_notifier(fake, queue_size=500, **options)
+
+
+def test_twelve_distinct_errors_are_twelve_embeds_not_a_digest(fake: FakeDiscord) -> None:
+    """12 distinct errors logged at once, far inside the limits: two messages of plain embeds
+    (10 and 2), each record its own embed with its own traceback; no digest, no 429."""
+    handler = DiscordHandler(
+        webhooks={"error": fake.add_webhook()},
+        allowed_hosts=fake.host,
+        dead_letters=MemoryDeadLetters(),
+    )
+    log = logging.getLogger("bursts.twelve")
+    log.addHandler(handler)
+    log.propagate = False
+    for i in range(12):
+        try:
+            raise ValueError(f"bad input {i}")
+        except ValueError:
+            log.exception(f"job {i} failed")
+    assert handler.flush(10)
+    handler.close()
+    embeds = [embed for message in fake.messages for embed in message.embeds]
+    assert sorted(e["title"] for e in embeds) == sorted(f"job {i} failed" for i in range(12))
+    assert all(f"ValueError: bad input {e['title'].split()[1]}" in e["description"] for e in embeds)
+    assert len(fake.messages) <= 3  # the first alone when the lane was idle, then 10 and 1
+    assert handler.stats()["digests_sent"] == 0
+    assert fake.count_status(429) == 0
+    for message in fake.messages:
+        validate_webhook_payload(message.payload)
+
+
+async def test_burst_beyond_the_limits_is_a_digest_saying_so(fake: FakeDiscord) -> None:
+    """More records at once than the channel's window takes one embed each: digests, titled
+    for a burst larger than the limits, never "rate limited"."""
+    n = notifier(fake, rate_limit=3)
+    for i in range(60):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await n.flush(10)
+    await n.aclose()
+    assert n.stats.get("digests_sent") >= 1
+    titles = [m.embeds[0]["title"] for m in fake.messages if "(digest)" in m.embeds[0]["title"]]
+    assert titles
+    assert all(t.endswith("more than Discord's limits allow (digest)") for t in titles)
+    assert fake.count_status(429) == 0
+
+
+async def test_backlog_after_a_429_is_a_digest_saying_so(fake: FakeDiscord) -> None:
+    """A backlog that met a 429: its digest says the alerts were held back by a rate limit."""
+    n = notifier(fake, rate_limit=3)
+    fake.force_429(1, retry_after=0.2)
+    for i in range(60):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await n.flush(10)
+    await n.aclose()
+    first = fake.messages[0].embeds[0]["title"]
+    assert first == DIGEST_TITLES[DigestReason.RATE_LIMITED].format(n=58)
+
+
+async def test_backlog_kept_through_an_outage_is_a_digest_saying_so(fake: FakeDiscord) -> None:
+    """Records kept through failures and redelivered after them: their digest says they were
+    kept through an outage."""
+    n = notifier(fake, rate_limit=3, retry_attempts=1)
+    fake.fail_next(1, 503)
+    for i in range(40):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    deadline = time.monotonic() + 10
+    while n.stats.get("redelivered") < 40 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await n.aclose()
+    titles = [m.embeds[0]["title"] for m in fake.messages]
+    # One letter goes first as a probe of the webhook's health, then the rest together.
+    assert titles == ["record 0", DIGEST_TITLES[DigestReason.OUTAGE].format(n=39)]
+
+
+def test_pack_goes_plain_while_the_room_lasts() -> None:
+    """25 short records: plain (10 embeds) when 3 messages fit, a digest when only 2 do, and
+    one embed per message in a forum (embeds=1) while 25 fit."""
+    renderer = EmbedRenderer()
+    backlog = [renderer.render(build_notification("general", f"r{i}", "m")) for i in range(25)]
+    plain = pack(backlog, renderer.digest_field, room=Room(3))
+    assert (plain.digest, len(plain.embeds)) == (False, 10)
+    assert plain.post_title == "r0 (+9 more)"
+    digest = pack(backlog, renderer.digest_field, room=Room(2, reason=DigestReason.OUTAGE))
+    assert digest.digest
+    assert digest.embeds[0]["title"] == "25 alerts kept through an outage (digest)"
+    assert digest.embeds[-1]["timestamp"]  # the time, in each reader's zone
+    forum = pack(backlog, renderer.digest_field, room=Room(25, embeds=1))
+    assert (forum.digest, len(forum.embeds), forum.post_title) == (False, 1, "r0")
+    assert pack(backlog, renderer.digest_field).digest  # one message of room: a digest
+
+
+async def test_overflow_of_the_queue_counts_in_the_burst(fake: FakeDiscord) -> None:
+    """A burst larger than the queue: what overflowed into the dead letters is the same burst,
+    so it goes in digests though the queue alone would fit plain messages; everything is
+    delivered, and a later lone record goes plain again."""
+    n = fast_notifier(fake, queue_size=20, rate_limit=10)
+    for i in range(150):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await n.flush(10)
+    n.submit(build_notification("general", "afterwards", "alone"))
+    assert await n.flush(5)
+    await n.aclose()
+    assert n.stats.get("delivered") + n.stats.get("redelivered") == 151
+    first = fake.messages[0].embeds[0]["title"]
+    assert first == DIGEST_TITLES[DigestReason.BURST].format(n=20)
+    assert fake.messages[-1].embeds[0]["title"] == "afterwards"

@@ -1,0 +1,320 @@
+"""The incident editor against FakeDiscord over HTTP, fed directly (no worker, no timing): what
+it does with each answer to an edit, and what it keeps at close."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from conftest import fast_notifier
+
+from discord_logging.capture.direct import build_notification
+from discord_logging.deadletters import DeadLetterReason, MemoryDeadLetters
+from discord_logging.delivery.editor import IncidentEditor, Update
+from discord_logging.delivery.notifier import Notifier
+from discord_logging.delivery.pending import Pending
+from discord_logging.notification import DeliveryStatus, Notification
+from discord_logging.testing import FakeDiscord
+
+T0 = 1_796_000_000.0
+
+
+@pytest.fixture
+def fake(fast_discord: FakeDiscord) -> FakeDiscord:
+    """Discord's limits on short windows (conftest's fast_discord)."""
+    return fast_discord
+
+
+def notifier(fake: FakeDiscord, **options: Any) -> Notifier:
+    return fast_notifier(fake, "error", dead_letters=MemoryDeadLetters(), **options)
+
+
+def incident(
+    count: int = 1, key: str = "fp", text: str = "db down", **changes: Any
+) -> Notification:
+    """A notification of incident ``key``: its first record (count 1) or an update."""
+    base = build_notification("error", text, text)
+    samples = tuple((T0 + i, f"{text} {i}") for i in range(count)) if count > 1 else ()
+    values: dict[str, Any] = {"fingerprint": key, "created": T0 + count}
+    if count > 1:
+        values.update(count=count, first_seen=T0, last_seen=T0 + count, samples=samples)
+    return replace(base, **{**values, **changes})
+
+
+def editor_of(n: Notifier) -> IncidentEditor:
+    return n._editors[n.lanes["error"]]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition was not met in time"
+        await asyncio.sleep(0.02)
+
+
+def titles_now(fake: FakeDiscord) -> list[str]:
+    found = []
+    for message in fake.messages:
+        now = fake.message(message.message_id)
+        found += [e["title"] for e in (now.embeds if now else [])]
+    return found
+
+
+async def test_running_update_then_the_last_one_carrying_its_record(fake: FakeDiscord) -> None:
+    """A running update edits the first post; the last update, carrying a record, edits it
+    again and is reported delivered with that message's id."""
+    n = notifier(fake)
+    first = await n.send_notification(incident())
+    n.show_update(incident(5, ongoing=True))
+    await until(lambda: len(fake.edits) == 1)
+    last = await n.send_notification(incident(9, quiet=True))
+    await n.aclose()
+    assert last.status is DeliveryStatus.DELIVERED
+    assert last.message_id == first.message_id
+    assert titles_now(fake) == ["db down (x 9)"]
+    assert len(fake.messages) == 1
+    assert n.stats.get("edits_sent") == 2
+    assert n.stats.get("delivered") == 2
+
+
+async def test_update_of_an_incident_whose_post_failed_is_posted(fake: FakeDiscord) -> None:
+    """The first post became a dead letter: there is nothing to edit, so the update that
+    carries a record is posted by the lane as a message of its own."""
+    n = notifier(fake, retry_attempts=1)
+    fake.fail_next(1, 503)
+    failed = await n.send_notification(incident())
+    assert failed.status is DeliveryStatus.DEAD_LETTERED
+    result = await n.send_notification(incident(4, quiet=True))
+    await n.aclose()
+    assert result.ok
+    assert fake.messages[0].embeds[0]["title"] == "db down (x 4)"
+    assert not fake.edits  # (the kept first post is redelivered later, as a message)
+
+
+async def test_running_update_of_a_gone_message_is_posted_anew(fake: FakeDiscord) -> None:
+    """The message was deleted: the edit gets 10008 and the running update is posted as a new
+    message, which the next update edits."""
+    n = notifier(fake)
+    first = await n.send_notification(incident())
+    assert first.message_id is not None
+    fake.delete_message(first.message_id)
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: len(fake.messages) == 2)
+    last = await n.send_notification(incident(4, quiet=True))
+    await n.aclose()
+    assert last.message_id == fake.messages[1].message_id
+    assert [r.code for r in fake.requests if r.status == 404] == [10008]
+    assert fake.messages[1].flags == 4096  # an update posted anew is silent by default
+    assert n.stats.get("messages_sent") == 2
+
+
+async def test_running_update_that_cannot_be_posted_anew_is_dropped(fake: FakeDiscord) -> None:
+    """Posting a running update anew fails (Discord answers 400): it stood for no record, so
+    it is dropped and counted, nothing is dead-lettered."""
+    n = notifier(fake)
+    first = await n.send_notification(incident())
+    assert first.message_id is not None
+    fake.delete_message(first.message_id)
+    fake.fail_next(1, 400)
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: n.stats.get("updates_dropped") == 1)
+    await n.aclose()
+    assert len(n.dead_letters) == 0
+
+
+async def test_running_update_failing_past_its_attempts_is_dropped(fake: FakeDiscord) -> None:
+    """Edits answered 503 are retried after a backoff; past the attempts a running update is
+    dropped and counted."""
+    n = notifier(fake, retry_attempts=2)
+    await n.send_notification(incident())
+    fake.fail_next(2, 503, route="messages")
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: n.stats.get("updates_dropped") == 1)
+    await n.aclose()
+    assert [r.status for r in fake.requests if r.method == "PATCH"] == [503, 503]
+
+
+@pytest.mark.parametrize("kind", ["global 429", "ban"])
+async def test_a_global_429_or_a_ban_on_an_edit_pauses_everyone(
+    fake: FakeDiscord, kind: str
+) -> None:
+    """A global 429 or a Cloudflare ban answered to an edit pauses every lane for its time;
+    the edit is made after it."""
+    n = notifier(fake, ban_cooldown=0.3)
+    await n.send_notification(incident())
+    if kind == "ban":
+        fake.set_ban(True, retry_after=0)
+    else:
+        fake.force_global_429(1, retry_after=0.3, route="messages")
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: fake.count_status(429) >= 1)
+    assert n.lanes["error"].shared.paused_until > n.lanes["error"].shared.clock()
+    fake.set_ban(False)
+    await until(lambda: len(fake.edits) == 1)
+    await n.aclose()
+    assert titles_now(fake) == ["db down (x 3)"]
+
+
+async def test_update_too_large_beside_the_others_is_posted_anew(fake: FakeDiscord) -> None:
+    """An incident sharing its message with a long record: an update that no longer fits the
+    6000 characters of that message is posted as a message of its own."""
+    n = notifier(fake)
+    fake.set_hang(True)
+    n.submit(build_notification("error", "lone", "first"))
+    await until(lambda: fake.pending == 1)
+    n.submit(build_notification("error", "long record", "y" * 4000))
+    n.submit(incident())
+    fake.set_hang(False)
+    await until(lambda: len(fake.messages) == 2)
+    n.show_update(incident(30, message="db down\n" + "z" * 3000))
+    await until(lambda: len(fake.messages) == 3)
+    await n.aclose()
+    assert titles_now(fake)[:3] == ["lone", "long record", "db down"]
+    assert fake.messages[2].embeds[0]["title"].endswith("(x 30)")
+    assert not fake.edits
+
+
+async def test_close_keeps_held_records_and_drops_running_counts(fake: FakeDiscord) -> None:
+    """At close, a record waiting on an incident whose post never got its answer is kept as
+    a shutdown dead letter (and so is the post, which timed out); a running count is only
+    counted."""
+    n = notifier(fake, timeout=0.5)
+    await n.send_notification(incident(key="posted"))
+    fake.set_hang(True)
+    n.submit(incident(key="waiting"))  # its post hangs: its updates wait for its answer
+    await until(lambda: bool(n.lanes["error"].in_flight))
+    n.submit(incident(3, key="waiting", quiet=True))
+    n.submit(incident(key="queued"))  # its post waits behind the one in flight
+    n.show_update(incident(2, key="queued", ongoing=True))
+    assert editor_of(n).busy
+    assert n.queue_depth() == 3  # a post in flight, one queued, a record held for an edit
+    await n.aclose(0.6)
+    fake.set_hang(False)
+    reasons = sorted(letter.reason.value for letter in n.dead_letters.letters())
+    assert reasons == ["shutdown"] * 3
+    assert n.stats.get("updates_dropped") == 1
+
+
+async def test_edit_cut_off_at_close_is_kept_as_uncertain(fake: FakeDiscord) -> None:
+    """An edit in flight when close cancels the editor: Discord may have made it, so the
+    record it carried is kept as an uncertain dead letter."""
+    n = notifier(fake, timeout=5.0)
+    await n.send_notification(incident())
+    fake.set_hang(True)
+    n.submit(incident(3, quiet=True))
+    await until(lambda: editor_of(n)._in_flight is not None)
+    await n.aclose(0.6)
+    fake.set_hang(False)
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.UNCERTAIN
+    assert "edit cut off" in (letter.error or "")
+
+
+async def test_records_without_a_message_at_close_are_kept(fake: FakeDiscord) -> None:
+    """While closing, records the editor cannot show and would hand to the lane are kept as
+    shutdown dead letters instead (the lane may have stopped)."""
+    n = notifier(fake)
+    await n.send_notification(incident())
+    editor = editor_of(n)
+    shared = n.lanes["error"].shared
+    shared.closing = True
+    record = Pending(incident(2, quiet=True))
+    editor._post_records("fp", Update(record.notification, [record]))
+    shared.closing = False
+    await n.aclose()
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.SHUTDOWN
+
+
+async def test_a_bug_in_the_editor_keeps_its_records_and_the_editor_goes_on(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception inside an edit (a bug) keeps the record that update carried as an
+    internal_error letter, counted; the next update is edited as usual."""
+    n = notifier(fake)
+    await n.send_notification(incident())
+    editor = editor_of(n)
+    real_edit = editor._edit
+    calls: list[int] = []
+
+    async def broken_once(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        await real_edit(*args)
+
+    monkeypatch.setattr(editor, "_edit", broken_once)
+    result = await n.send_notification(incident(3, quiet=True))
+    assert result.status is DeliveryStatus.DEAD_LETTERED
+    n.show_update(incident(4, ongoing=True))
+    await until(lambda: len(fake.edits) == 1)
+    await n.aclose()
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.INTERNAL_ERROR
+    assert n.stats.get("internal_errors") == 1
+
+
+async def test_last_update_whose_message_is_gone_is_posted_by_the_lane(
+    fake: FakeDiscord,
+) -> None:
+    """The last update (carrying a record) meets 10008: the message was deleted, so the lane
+    posts it as a message of its own, delivered."""
+    n = notifier(fake)
+    first = await n.send_notification(incident())
+    assert first.message_id is not None
+    fake.delete_message(first.message_id)
+    result = await n.send_notification(incident(5, quiet=True))
+    await n.aclose()
+    assert result.ok
+    assert result.message_id == fake.messages[1].message_id
+    assert fake.messages[1].embeds[0]["title"] == "db down (x 5)"
+
+
+async def test_update_coming_while_an_edit_fails_is_merged(fake: FakeDiscord) -> None:
+    """A newer update arrives while an edit is in flight and that edit fails: the retry shows
+    the newer one."""
+    n = notifier(fake)
+    await n.send_notification(incident())
+    fake.set_latency(0.3)
+    fake.fail_next(1, 503, route="messages")
+    n.show_update(incident(3, ongoing=True))
+    await until(lambda: editor_of(n)._in_flight is not None)
+    n.show_update(incident(4, ongoing=True))
+    fake.set_latency(0.0)
+    await until(lambda: len(fake.edits) == 1)
+    await n.aclose()
+    assert titles_now(fake) == ["db down (x 4)"]
+
+
+async def test_close_gives_up_when_no_slot_comes_before_the_deadline(fake: FakeDiscord) -> None:
+    """At close, an update whose slot would come only after the deadline is not waited for:
+    its record is kept as a shutdown dead letter at once."""
+    n = notifier(fake, rate_limit=1)
+    await n.send_notification(incident())  # takes the window's only place for a second
+    fake.set_hang(True)
+    editor = editor_of(n)
+    editor.take(Pending(incident(3, quiet=True)))
+    fake.set_hang(False)
+    await n.aclose(0.6)
+    (letter,) = n.dead_letters.letters()
+    assert letter.reason is DeadLetterReason.SHUTDOWN
+    assert not fake.edits
+
+
+def test_incident_board_forgets_the_oldest_and_unknown_keys() -> None:
+    """The board keeps at most its limit of incidents (the least recently used go first);
+    forgetting an unknown incident's message does nothing."""
+    from discord_logging.delivery.incidents import IncidentBoard
+
+    board = IncidentBoard(limit=2)
+    for key in ("a", "b", "c"):
+        board.expect(incident(key=key))
+    assert board.get("a") is None
+    assert board.get("c") is not None
+    board.gone("unknown", thread=True)
+    assert board.get("unknown") is None
+    assert not board.settled(incident(key="unknown"))
