@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from discord_schema import validate_webhook_payload
 
-from discord_logging.alert_settings import SILENT_DEFAULTS, is_silent
 from discord_logging.capture.direct import build_notification
+from discord_logging.config.alert_options import SILENT_DEFAULTS, is_silent
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.errors import ConfigurationError
 from discord_logging.notification import Notification

@@ -20,13 +20,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from . import alert_settings
-from .alert_settings import LinkButton, split_pairs
 from .alerts import normalize_alert_type
 from .capture.tracing import check_trace_url_template
-from .errors import ConfigurationError
-from .redaction import redact
-from .setting_sources import (
+from .config import alert_options as alert_settings
+from .config.alert_options import LinkButton, split_pairs
+from .config.sources import (
     ENV_PREFIX,
     WEBHOOK_PREFIX,
     EnvironmentSecrets,
@@ -35,6 +33,8 @@ from .setting_sources import (
     resolve_webhooks,
     webhook_variable,
 )
+from .errors import ConfigurationError
+from .redaction import redact
 from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
 from .wording import plural
 
@@ -43,7 +43,7 @@ MENTION_KINDS: Final = ("role", "user")
 MENTION_WORDS: Final = ("everyone", "here")
 
 _DOCS: Final = "see docs/configuration.md"
-# The fix we suggest for each setting, shown after the problem (webhooks: setting_sources).
+# The fix we suggest for each setting, shown after the problem (webhooks: config.sources).
 _FIXES: Final = {
     "rate_limit": "use a whole number of messages per minute per webhook, e.g. 30",
     "retry_attempts": "use a whole number from 1 to 20, e.g. 3",

@@ -52,7 +52,7 @@ _TYPO_CUTOFF: Final = 0.75
 def known_variables() -> set[str]:
     """Every ``DISCORD_*`` variable a setting reads, webhooks aside (``_FILE`` forms and the
     check's own ``DISCORD_CHECK_IGNORE`` included)."""
-    from ..setting_sources import SECRET_FILE_SETTINGS
+    from ..config.sources import SECRET_FILE_SETTINGS
     from ..settings import DiscordSettings, env_name
 
     names = {env_name(name) for name in DiscordSettings.model_fields if name != "webhooks"}

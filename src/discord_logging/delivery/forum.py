@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..alert_settings import TAGS_MAX
+from ..config.alert_options import TAGS_MAX
 from ..render.packing import OutgoingMessage
 from ..transport.webhook_url import WebhookURL
 from .incidents import IncidentBoard, IncidentConfig

@@ -20,14 +20,12 @@ from typing import Any
 
 import httpx
 
-from ..alert_settings import EDIT
 from ..capture.direct import build_notification
 from ..capture.routing import Router
 from ..capture.tracing import trace_url
+from ..config.alert_options import EDIT
 from ..coordination import (
     Coordinator,
-    Limits,
-    open_coordinator,
     require_redis_client,
 )
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
@@ -37,7 +35,7 @@ from ..notification import (
     Notification,
     NotificationResult,
 )
-from ..redaction import hide_parts, redact
+from ..redaction import redact
 from ..render.templating import EmbedRenderer
 from ..settings import DiscordSettings, load_settings, webhook_variable
 from ..stats import DeliveryStats
@@ -45,7 +43,6 @@ from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
 from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
-from ..transport.webhook_url import WebhookURL
 from ..wording import plural
 from .backoff import jitter
 from .bugs import BugReporter
@@ -53,11 +50,11 @@ from .editor import IncidentEditor
 from .incidents import IncidentConfig
 from .lane import WebhookLane
 from .pending import Pending
+from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
 from .threads import nothing_parked, run_off_loop, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
-GLOBAL_WINDOW_MARGIN = 0.1  # seconds added to Discord's 1 s global window, for jitter
 IN_FLIGHT_SLACK = 0.1  # seconds granted past a request's own timeout for its answer to land
 
 
@@ -205,34 +202,10 @@ class Notifier:
         return self._shared
 
     def _open_coordinator(self) -> Coordinator:
-        s = self.settings
-        limits = Limits(
-            channel_limit=s.rate_limit,
-            channel_window=self._config.channel_window,
-            global_limit=s.global_rate_limit,
-            global_window=1.0 + GLOBAL_WINDOW_MARGIN,
-        )
         # Shared backends keep their own clock (the wall clock, Redis TIME): it is shared with
         # other processes. This process's limits follow the notifier's (injected in tests).
-        if s.redis_url is not None:
-            secret = s.redis_url.get_secret_value()
-            try:
-                return open_coordinator(
-                    limits, redis_url=secret, fleet_size=s.fleet_size, store_dir=self._store_dir
-                )
-            except Exception as exc:  # noqa: BLE001 - said with the URL's parts hidden
-                raise ConfigurationError(
-                    f"DISCORD_REDIS_URL could not be used ({type(exc).__name__}: "
-                    f"{hide_parts(str(exc), secret)}). Fix: write it as "
-                    "redis://[:password@]host:port/db with a numeric port, and percent-encode "
-                    "'/', '@', ':' and '%' in the password"
-                ) from None
-        return open_coordinator(
-            limits,
-            store_dir=self._store_dir,
-            redis_url=s.redis_url.get_secret_value() if s.redis_url is not None else None,
-            fleet_size=s.fleet_size,
-            clock=None if self._store_dir is not None else self._clock,
+        return coordinator_for(
+            self.settings, self._config.channel_window, self._store_dir, self._clock
         )
 
     @property
@@ -469,15 +442,3 @@ class Notifier:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def lanes_by_webhook(urls: Mapping[str, WebhookURL]) -> list[tuple[tuple[str, ...], WebhookURL]]:
-    """The webhooks to run a lane for, each with every alert-type name configured with it
-    (same id, token and thread), in configuration order: one lane per webhook."""
-    grouped: dict[tuple[str, str, str | None], list[str]] = {}
-    first: dict[tuple[str, str, str | None], WebhookURL] = {}
-    for name, url in urls.items():
-        key = (url.webhook_id, url.token, url.thread_id)
-        grouped.setdefault(key, []).append(name)
-        first.setdefault(key, url)
-    return [(tuple(names), first[key]) for key, names in grouped.items()]

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..alert_settings import EDIT
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
+from ..config.alert_options import EDIT
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats

@@ -16,7 +16,7 @@ from typing import Any, Final
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..alert_settings import BUTTONS_MAX, LinkButton, check_button
+from ..config.alert_options import BUTTONS_MAX, LinkButton, check_button
 from ..errors import ConfigurationError
 
 ACTION_ROW: Final = 1

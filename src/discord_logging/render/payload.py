@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..alert_settings import DIGESTS, UPDATES, is_silent
+from ..config.alert_options import DIGESTS, UPDATES, is_silent
 from . import message_limits as limits
 from .packing import OutgoingMessage
 

@@ -28,8 +28,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..alert_settings import LinkButton
 from ..alerts import AlertType
+from ..config.alert_options import LinkButton
 from ..errors import TemplateError
 from ..notification import Notification
 from ..redaction import redact

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from discord_logging.testing._validation import REQUEST_BYTES
 
+LOOPBACK_NAME = "localhost"
+IPV6_LOOPBACK = "::1"
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
@@ -195,3 +198,17 @@ class Handler(BaseHTTPRequestHandler):
                 parts.append(chunk)
         too_large = size_total > REQUEST_BYTES
         return (b"" if too_large else b"".join(parts)), too_large
+
+
+def ipv6_listener(app: Callable[[Incoming], Outgoing | None], port: int) -> Server | None:
+    """A second listener on ::1 (same port) when ``localhost`` resolves there too, so a
+    client trying ::1 first is answered; never any address beyond loopback."""
+    try:
+        infos = socket.getaddrinfo(LOOPBACK_NAME, port, socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    if not any(info[4][0] == IPV6_LOOPBACK for info in infos):
+        return None
+    with contextlib.suppress(OSError):  # port taken on ::1: clients fall back to IPv4
+        return Server(app, host=IPV6_LOOPBACK, port=port)
+    return None

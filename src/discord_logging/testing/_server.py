@@ -3,10 +3,8 @@ Webhook, its messages (read, edit, delete), forum posts."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 from discord_logging.testing import _responses as resp
 from discord_logging.testing._faults import Fault, FaultControls, take
 from discord_logging.testing._forums import land
-from discord_logging.testing._http import Incoming, Outgoing, Server
+from discord_logging.testing._http import (
+    IPV6_LOOPBACK,
+    LOOPBACK_NAME,
+    Incoming,
+    Outgoing,
+    Server,
+    ipv6_listener,
+)
 from discord_logging.testing._limits import FixedWindow, SlidingLog
 from discord_logging.testing._models import (
     EditRecord,
@@ -38,8 +43,6 @@ _DISCORD_EPOCH_MS = 1_420_070_400_000
 # What _decide returns when the connection is to close with no answer (lose_answers).
 _LOST_CONNECTION: Outgoing = Outgoing(0, [], b"")
 # The host name of `named_host`: it needs a lookup, as discord.com does.
-LOOPBACK_NAME = "localhost"
-IPV6_LOOPBACK = "::1"
 
 
 def _flag(query: dict[str, list[str]], name: str) -> bool:
@@ -129,24 +132,11 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             if self._server is not None:
                 return self
             self._server = Server(self._handle)
-            self._server_v6 = self._ipv6_listener(self._server.server_port)
+            self._server_v6 = ipv6_listener(self._handle, self._server.server_port)
         self._server.start()
         if self._server_v6 is not None:
             self._server_v6.start()
         return self
-
-    def _ipv6_listener(self, port: int) -> Server | None:
-        """A second listener on ::1 (same port) when ``localhost`` resolves there too, so a
-        client trying ::1 first is answered; never any address beyond loopback."""
-        try:
-            infos = socket.getaddrinfo(LOOPBACK_NAME, port, socket.AF_INET6, socket.SOCK_STREAM)
-        except OSError:
-            return None
-        if not any(info[4][0] == IPV6_LOOPBACK for info in infos):
-            return None
-        with contextlib.suppress(OSError):  # port taken on ::1: clients fall back to IPv4
-            return Server(self._handle, host=IPV6_LOOPBACK, port=port)
-        return None
 
     @property
     def ipv6_host(self) -> str:

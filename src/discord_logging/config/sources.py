@@ -20,8 +20,8 @@ from typing import Any, Final
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from .alerts import ALIASES, normalize_alert_type
-from .transport.webhook_url import parse_webhook_url
+from ..alerts import ALIASES, normalize_alert_type
+from ..transport.webhook_url import parse_webhook_url
 
 ENV_PREFIX: Final = "DISCORD_"
 WEBHOOK_PREFIX: Final = "DISCORD_WEBHOOK_"

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .alerts import normalize_alert_type
+from ..alerts import normalize_alert_type
 
 # How an incident's repeats reach Discord: one message kept current by edits, or (the
 # behaviour before edits existed) the first occurrence, then a second message with the count.
