@@ -106,6 +106,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
 
 
+@pytest.fixture
 def fast_discord() -> Iterator[FakeDiscord]:
     """FakeDiscord with Discord's limits on short windows (0.3 s announced, 1 s hidden), so a
     test sees them within a fraction of a second."""
