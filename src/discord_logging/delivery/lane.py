@@ -312,7 +312,7 @@ class WebhookLane(LaneAnswers):
             else:
                 if shared.closing and left is not None:
                     timeout = min(timeout, left)
-                await self.poster.measure_room(grant, len(self.queue))  # incidents (#20)
+                await self.poster.measure_room(grant, self.queue)  # incidents (#20)
                 prepared = self._next_message()
         except BaseException:
             await coordinator.give_back(grant)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
@@ -61,13 +61,15 @@ class MessagePoster:
 
     # -- packing -----------------------------------------------------------------------------
 
-    async def measure_room(self, grant: Grant, queued: int) -> None:
+    async def measure_room(self, grant: Grant, queue: Collection[Pending]) -> None:
         """How many plain messages the channel takes now, ``grant``'s included: a backlog that
         fits goes one embed per record (asked of the shared limits only for a backlog). The
         backlog counts what overflowed the queue and is still kept: it is the same burst."""
         if not self.lane.redelivery.owed:  # nothing of an overflow is waiting to come back
             self._overflowed = 0
-        self._room, self._queued = 1, queued + self._overflowed
+        # Kept letters already taken back into the queue are counted there, not twice.
+        back = sum(1 for p in queue if p.from_dead_letters) if self._overflowed else 0
+        self._room, self._queued = 1, len(queue) + max(0, self._overflowed - back)
         if self._queued > 1:
             self._room = 1 + await self.lane.shared.coordinator.room(grant.channel)
         else:
