@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from letterkit import destination_of
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
@@ -173,7 +174,12 @@ async def test_a_letter_refused_with_220001_goes_out_when_redelivered(fake: Fake
     `discord-logging flush` does): the lane learns the forum and opens a post."""
     url = fake.add_webhook(forum=True)
     n = notifier(fake, url)
-    letter = DeadLetter(build("error", "old alert"), "error", DeadLetterReason.POISON)
+    letter = DeadLetter(
+        build("error", "old alert"),
+        "error",
+        DeadLetterReason.POISON,
+        destination=destination_of(url),
+    )
     result = await asyncio.wait_for(n.redeliver(letter), 10)
     await n.aclose()
     assert result.ok
