@@ -105,18 +105,6 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def _split_pairs(value: str, setting: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in value.split(","):
-        if not item.strip():
-            continue
-        key, sep, target = item.partition("=")
-        if not sep or not key.strip() or not target.strip():
-            raise ValueError(f"{item.strip()!r} is not a key=value pair in {setting}")
-        pairs[key.strip()] = target.strip()
-    return pairs
-
-
 class DiscordSettings(BaseSettings):
     """Every setting, with its default. See docs/configuration.md for the full table."""
 
