@@ -90,6 +90,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         avatar_url: str | None = None,
         mentions: Mapping[str, Any] | str | None = None,
         close_timeout: float | None = None,
+        handle_sigterm: bool | None = None,
         attach_full_text: bool | None = None,
         history_retention_days: float | None = None,
         history_max_bytes: int | None = None,
@@ -126,6 +127,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
             avatar_url=avatar_url,
             mentions=mentions,
             close_timeout=close_timeout,
+            handle_sigterm=handle_sigterm,
             attach_full_text=attach_full_text,
             history_retention_days=history_retention_days,
             history_max_bytes=history_max_bytes,
@@ -152,6 +154,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._store = self._new_store()  # opens on first use, on the worker thread
         Notifier(self.settings, **self._engine_options)  # validates every template now
         lifecycle.register(self)
+        if self.settings.handle_sigterm:
+            lifecycle.drain_on_sigterm()
         # Started now, not on the first record: kept letters are redelivered without traffic.
         self._running_worker()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures.thread  # noqa: F401
 import contextlib
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -118,6 +119,39 @@ def register(handler: ProcessHandler) -> None:
             after_in_child=_after_fork_in_child,
         )
         _FORK_HOOK_INSTALLED = True
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------
+
+_SIGTERM_INSTALLED = False
+
+
+def drain_on_sigterm() -> bool:
+    """Where the application left SIGTERM at its default disposition (``docker stop``,
+    systemd, Kubernetes, ``kill``), make it run what a normal exit runs for the handlers (the
+    drain within ``close_timeout``, kept letters written) and then end the process as SIGTERM
+    would have, so the parent sees the same status. Only from the main thread, once; an
+    application or server with a SIGTERM handler of its own is left alone. True if installed."""
+    global _SIGTERM_INSTALLED
+    if _SIGTERM_INSTALLED or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # no signals here (an embedded interpreter)
+        return False
+    _SIGTERM_INSTALLED = True
+    return True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    for handler in list(_HANDLERS):
+        with contextlib.suppress(Exception):  # never stop the exit because of us
+            handler._drain_before_exit()
+            handler.close()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _before_fork() -> None:

@@ -136,6 +136,7 @@ class DiscordSettings(BaseSettings):
     dead_letter_retention_days: float = Field(30.0, gt=0)
     dead_letter_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     close_timeout: float = Field(5.0, ge=0, le=300)
+    handle_sigterm: bool = True
     global_rate_limit: int = Field(50, ge=1, le=50)
     templates_dir: Path | None = None
     attach_full_text: bool = True

@@ -1,0 +1,94 @@
+"""How a process ends (issue 19): SIGTERM at its default disposition, as ``docker stop``,
+systemd, Kubernetes and a plain ``kill`` send it, runs the handlers' drain before the process
+dies by the signal. Real subprocesses against FakeDiscord through ``localhost``."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from processkit import library_lines, run_script, script_env, titles, wait_for
+
+from discord_logging.store import Store
+from discord_logging.testing import FakeDiscord
+
+LOG_THEN_SIGTERM = """
+import time
+handler = make_handler()
+log.addHandler(handler)
+for i in range(5):
+    log.error("record %d before SIGTERM", i)
+time.sleep(0.3)
+os.kill(os.getpid(), __import__("signal").SIGTERM)
+time.sleep(30)  # never reached: SIGTERM ends the process
+"""
+
+
+def test_sigterm_during_an_outage_keeps_every_record_and_the_next_start_delivers_them(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """SIGTERM with Python's default disposition: the handler drains (Discord answers 503, so
+    the 5 records are kept in the store, said on stderr), the process still ends by SIGTERM
+    (the parent sees -15), and the next start, logging nothing, delivers all 5."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(LOG_THEN_SIGTERM, script_env(fake_discord, url, store), tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    (line,) = library_lines(done.stderr)
+    assert "5 dead letters kept in the store" in line, line
+    fake_discord.reset()
+    quiet = """
+    import time
+    handler = make_handler()
+    deadline = time.monotonic() + 10
+    while handler.stats()["redelivered"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    """
+    again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert sorted(titles(fake_discord)) == [f"record {i} before SIGTERM" for i in range(5)]
+    kept = Store(store)
+    assert kept.dead_letters.letters() == []
+    kept.close()
+
+
+def test_sigterm_while_healthy_delivers_before_the_process_ends(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """With Discord healthy, what was logged just before SIGTERM arrives before the end."""
+    url = fake_discord.add_webhook(host="localhost")
+    done = run_script(LOG_THEN_SIGTERM, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert wait_for(lambda: len(titles(fake_discord)) == 5, 5)
+    assert library_lines(done.stderr) == []
+
+
+def test_an_applications_own_sigterm_handler_is_left_alone(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """An application (or server) that handles SIGTERM itself keeps its handler: the library
+    installs nothing, and the application's exit path is the one that runs."""
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+    handler = make_handler()
+    log.addHandler(handler)
+    log.error("handled by the application")
+    os.kill(os.getpid(), signal.SIGTERM)
+    """
+    done = run_script(body, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert titles(fake_discord) == ["handled by the application"]
+
+
+def test_the_setting_turns_it_off(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """DISCORD_HANDLE_SIGTERM=false: SIGTERM kills as Python's default does, nothing drains."""
+    url = fake_discord.add_webhook(host="localhost")
+    fake_discord.set_hang(True)  # nothing can be delivered before the signal
+    env = dict(script_env(fake_discord, url, tmp_path / "s"), DISCORD_HANDLE_SIGTERM="false")
+    done = run_script(LOG_THEN_SIGTERM, env, tmp_path)
+    fake_discord.set_hang(False)
+    assert done.returncode == -signal.SIGTERM
+    assert library_lines(done.stderr) == []
