@@ -4,6 +4,7 @@ deliver everything they logged, once, though fork and forkserver children end wi
 from __future__ import annotations
 
 import multiprocessing
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,52 @@ def test_children_deliver_what_they_logged(
     expected = sorted(f"child {n} record {i}" for n in range(CHILDREN) for i in range(RECORDS))
     assert sorted(titles(fake_discord)) == expected, done.stderr
     assert "Traceback" not in done.stderr
+
+
+OVERFLOW = """
+import multiprocessing
+
+def child():
+    handler = DiscordHandler(
+        webhooks={"general": os.environ["TEST_WEBHOOK"]},
+        allowed_hosts=os.environ["TEST_HOSTS"],
+        aggregate_window=0,
+        queue_size=100,
+        engine_options={"channel_window": 1.0, "rand": lambda: 0.0},
+    )
+    log.addHandler(handler)
+    for i in range(300):
+        log.error("burst record %s", i)
+
+if __name__ == "__main__":
+    p = multiprocessing.get_context("{method}").Process(target=child)
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0, p.exitcode
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_child_takes_back_its_overflow_before_it_ends(tmp_path: Path, method: str) -> None:
+    """A child logs 300 records with a queue of 100 and ends: it flushes before it closes
+    (fork and forkserver children end with os._exit: their finalizer does it), so what
+    overflowed the queue is taken back from the store and delivered while Discord is healthy,
+    nothing left for the next run."""
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"start method {method} is not available here")
+    from discord_logging.store import Store
+
+    with FakeDiscord(webhook_window=0.3, channel_window=1.0) as fake:
+        url = fake.add_webhook(host="localhost")
+        env = script_env(fake, url, tmp_path / "store", close_timeout=20)
+        done = run_script(OVERFLOW.replace("{method}", method), env, tmp_path)
+        assert done.returncode == 0, done.stderr
+        texts = [str(m.payload) for m in fake.messages] + [
+            data.decode() for m in fake.messages for _, data in m.files.values()
+        ]
+        delivered = {int(n) for text in texts for n in re.findall(r"burst record (\d+)", text)}
+    store = Store(tmp_path / "store")
+    left = store.dead_letters.letters()
+    store.close()
+    assert left == [], done.stderr
+    assert len(delivered) == 300
