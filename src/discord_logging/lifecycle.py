@@ -244,4 +244,9 @@ def _close(ref: weakref.ref[ProcessHandler]) -> None:
     handler = ref()
     if handler is not None:
         with contextlib.suppress(Exception):
+            # A flush first, as a normal exit's drain does: what the child's queue overflowed
+            # is taken back and delivered while Discord is healthy (a closing lane takes
+            # nothing back), within close_timeout; then the close keeps what is left.
+            handler._drain_before_exit()
+        with contextlib.suppress(Exception):
             handler.close()
