@@ -75,21 +75,24 @@ class LetterRules(RuleBasedStateMachine):
     def _run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
 
-    def _start(self, i: int) -> Notifier:
-        store = self.stores[i]
-        sender = Notifier(
-            webhooks={"general": self.urls[i]},
+    def _notifier(self, webhooks: dict[str, str], store: Store, **options: Any) -> Notifier:
+        """A sender on the shared store and limits, with short timeouts and no jitter."""
+        return Notifier(
+            webhooks=webhooks,
             allowed_hosts=self.fake.host,
             dead_letters=store.dead_letters,
             listeners=[store.record],
             store_dir=self.dir,
             rand=lambda: 0.0,
-            queue_size=3,
             retry_attempts=2,
             rate_limit=100,
             timeout_seconds=0.5,
             **FAST,
+            **options,
         )
+
+    def _start(self, i: int) -> Notifier:
+        sender = self._notifier({"general": self.urls[i]}, self.stores[i], queue_size=3)
 
         async def start() -> None:
             sender.start()
@@ -198,18 +201,7 @@ class LetterRules(RuleBasedStateMachine):
     def operator_flush(self) -> None:
         """`discord-logging flush`, configured with both webhooks, for a bounded time."""
         store = self.stores[0]
-        cli = Notifier(
-            webhooks={"general": self.urls[0], "error": self.urls[2]},
-            allowed_hosts=self.fake.host,
-            dead_letters=store.dead_letters,
-            listeners=[store.record],
-            store_dir=self.dir,
-            rand=lambda: 0.0,
-            retry_attempts=2,
-            rate_limit=100,
-            timeout_seconds=0.5,
-            **FAST,
-        )
+        cli = self._notifier({"general": self.urls[0], "error": self.urls[2]}, store)
 
         async def bounded() -> None:
             with contextlib.suppress(TimeoutError):

@@ -163,7 +163,9 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     def _fresh_process(self) -> None:
         """Reset what belongs to one process. No I/O: the fork hook calls it."""
-        self._start_lock = threading.Lock()
+        # Reentrant: the SIGTERM drain (lifecycle) may run close() on the main thread while it
+        # is inside a first emit that holds this lock to start the worker.
+        self._start_lock = threading.RLock()
         self._store_lock = threading.Lock()
         self._pid = os.getpid()
         self._stats = DeliveryStats()

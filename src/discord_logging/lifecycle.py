@@ -150,6 +150,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # never stop the exit because of us
             handler._drain_before_exit()
+        with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
             handler.close()
     os.kill(os.getpid(), signal.SIGTERM)
 

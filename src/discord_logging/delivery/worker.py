@@ -301,23 +301,18 @@ class Worker:
             f"counted as dropped (stats: dropped.worker_failed): {redact(str(exc))}",
             file=sys.stderr,
         )
-        self._sealed = True
-        while self._handoff:
-            try:
-                record = self._handoff.popleft()
-            except IndexError:  # a racing put() took its record back
-                break
-            self.stats.dropped("worker_failed", record.alert_type)
+        self._seal("worker_failed")
 
-    def _seal(self) -> None:
-        """The last sweep: records put while the notifier closed are counted, never stranded."""
+    def _seal(self, reason: str = "closed") -> None:
+        """The last sweep: records put while the notifier closed (or that no notifier will
+        ever take) are counted as dropped for ``reason``, never stranded."""
         self._sealed = True
         while self._handoff:
             try:
                 record = self._handoff.popleft()
             except IndexError:  # a racing put() took its record back
                 break
-            self.stats.dropped("closed", record.alert_type)
+            self.stats.dropped(reason, record.alert_type)
 
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""
