@@ -31,7 +31,9 @@ from flask import Flask, request
 from discord_logging import DiscordHandler
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s")
-logging.getLogger().addHandler(DiscordHandler(level=logging.ERROR, app_name="inventory-web"))
+discord = DiscordHandler(level=logging.ERROR, app_name="inventory-web")
+discord.wait_started()  # a bad setting stops gunicorn here, in the master, not in silence
+logging.getLogger().addHandler(discord)
 
 app = Flask("inventory")
 log = logging.getLogger("inventory.web")

@@ -13,8 +13,8 @@ import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
 from pydantic import SecretStr
+from startkit import started_handler
 
-from discord_logging import DiscordHandler
 from discord_logging.cli import preflight
 from discord_logging.errors import ConfigurationError
 
@@ -213,11 +213,11 @@ def test_handler_refuses_a_missing_certificate_file_at_start_up(
     instead of its worker failing later on every request."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigurationError, match="SSL_CERT_FILE names"):
-        DiscordHandler(webhooks={"general": WEBHOOK})
+        started_handler(webhooks={"general": WEBHOOK})
     monkeypatch.delenv("SSL_CERT_FILE")
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-dir"))
     with pytest.raises(ConfigurationError, match="SSL_CERT_DIR names"):
-        DiscordHandler(webhooks={"general": WEBHOOK})
+        started_handler(webhooks={"general": WEBHOOK})
 
 
 def test_every_variable_check_knows_and_every_other_program_is_documented() -> None:

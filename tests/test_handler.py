@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import WEBHOOK, attach
+from startkit import started_handler
 
 from discord_logging import DiscordHandler, ignore_logger
 from discord_logging.errors import ConfigurationError
@@ -95,22 +96,39 @@ def test_dictconfig_factory_form(fake: FakeDiscord) -> None:
     assert titles(fake) == ["hello"]
 
 
-def test_dictconfig_bad_setting_names_the_problem() -> None:
-    """A bad setting in dictConfig fails at configuration time with the variable named."""
-    with pytest.raises(ValueError, match="Unable to configure handler") as info:
-        logging.config.dictConfig(
-            {
-                "version": 1,
-                "handlers": {
-                    "d": {
-                        "class": "discord_logging.DiscordHandler",
-                        "webhooks": {"general": "https://discord.com/api/webhooks/1/tok"},
-                        "rate_limit": -1,
-                    }
-                },
-            }
-        )
-    assert "DISCORD_RATE_LIMIT" in str(info.value.__cause__)
+def test_dictconfig_bad_setting_is_said_on_stderr_and_by_wait_started(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bad setting in dictConfig does not stop the application (settings load on the
+    worker): stderr names the variable once, records are counted as dropped, and
+    ``wait_started()`` raises the ConfigurationError for a deploy that wants to fail fast."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "handlers": {
+                "d": {
+                    "class": "discord_logging.DiscordHandler",
+                    "webhooks": {"general": "https://discord.com/api/webhooks/1/tok"},
+                    "rate_limit": -1,
+                }
+            },
+            "loggers": {"bad_setting": {"handlers": ["d"], "propagate": False}},
+        }
+    )
+    logger = logging.getLogger("bad_setting")
+    handler = logger.handlers[0]
+    assert isinstance(handler, DiscordHandler)
+    try:
+        with pytest.raises(ConfigurationError, match="DISCORD_RATE_LIMIT"):
+            handler.wait_started()
+        logger.error("lost to the bad setting, and counted")
+        assert handler.flush(1) is False
+        assert handler.stats()["dropped"] == {"worker_failed": 1}
+    finally:
+        logger.handlers.clear()
+        handler.close()
+    stderr = capsys.readouterr().err
+    assert stderr.count("DISCORD_RATE_LIMIT") == 1, stderr
 
 
 def test_six_alert_types_routed(fake: FakeDiscord) -> None:
@@ -306,7 +324,7 @@ def test_bad_records_never_raise(fake: FakeDiscord) -> None:
 def test_no_webhook_refuses_to_start() -> None:
     """A handler with no webhook configured refuses to start."""
     with pytest.raises(ConfigurationError, match="DISCORD_WEBHOOK_GENERAL"):
-        DiscordHandler()
+        started_handler()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -410,7 +428,7 @@ def test_redis_url_redis_py_would_misread_is_refused_at_start_up(value: str, sec
     """A Redis URL whose password has an unescaped '/', or whose port is not a number, stops
     the handler at start-up, naming the setting and the fix, never the password."""
     with pytest.raises(ConfigurationError, match="DISCORD_REDIS_URL: ") as info:
-        DiscordHandler(webhooks={"general": WEBHOOK}, redis_url=value)
+        started_handler(webhooks={"general": WEBHOOK}, redis_url=value)
     assert "Fix:" in str(info.value)
     assert secret[:4] not in str(info.value)
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import WEBHOOK
 from entry_point import run
 from forward_proxy import ForwardProxy
+from startkit import started_handler
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -140,7 +141,7 @@ def test_ipv6_port_must_match() -> None:
 def test_allowed_host_that_is_not_host_or_port_is_refused(entry: str) -> None:
     """An allowed-hosts entry that is not host or host:port stops start-up, naming it."""
     with pytest.raises(ConfigurationError, match="DISCORD_ALLOWED_HOSTS") as info:
-        DiscordHandler(webhooks={"general": WEBHOOK}, allowed_hosts=entry)
+        started_handler(webhooks={"general": WEBHOOK}, allowed_hosts=entry)
     assert repr(entry) in str(info.value)
 
 

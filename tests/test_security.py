@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from startkit import started_handler
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
@@ -59,7 +60,7 @@ def test_token_never_appears_in_anything_written(
         outputs += [json.dumps(m.payload) for m in fake.messages]
         outputs += [str(f) for m in fake.messages for f in m.files.values()]
     with pytest.raises(ConfigurationError) as bad:
-        DiscordHandler(webhooks={"general": good.replace("127.0.0.1", "evil.example")})
+        started_handler(webhooks={"general": good.replace("127.0.0.1", "evil.example")})
     outputs.append(str(bad.value))
     reopened = Store(store)
     assert reopened.history is not None
@@ -138,5 +139,5 @@ def test_foreign_host_refused_by_the_handler() -> None:
     """A webhook URL on a host that is not Discord's nor allowed stops start-up, token hidden."""
     url = f"https://discord.example.net/api/webhooks/1/{SECRET}"
     with pytest.raises(ConfigurationError, match="DISCORD_ALLOWED_HOSTS") as info:
-        DiscordHandler(webhooks={"general": url})
+        started_handler(webhooks={"general": url})
     assert SECRET not in str(info.value)

@@ -12,6 +12,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from startkit import started_handler
 
 from discord_logging import (
     DiscordHandler,
@@ -210,7 +211,7 @@ def test_a_bad_template_fails_at_start_up(
 ) -> None:
     """The error names the variable, the problem and the fix."""
     with pytest.raises(ConfigurationError) as caught:
-        DiscordHandler(
+        started_handler(
             webhooks={"general": fake_discord.add_webhook()},
             allowed_hosts=fake_discord.host,
             trace_url_template=template,

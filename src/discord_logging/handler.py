@@ -2,6 +2,11 @@
 
 ``emit`` filters, guards against recursion, routes, snapshots and hands over; everything else
 (aggregation, rendering, rate limiting, HTTP, dead letters) happens on the worker thread.
+
+So does the start-up: the constructor only records its arguments and starts the worker, which
+loads the settings (pydantic), checks the templates (Jinja2) and opens the client (httpx) and
+the store (diskcache). None of those is imported on the caller's thread, so a cron script's
+first ``DiscordHandler(...)`` costs it milliseconds, not the ~0.8 s those imports take.
 """
 
 from __future__ import annotations
@@ -13,19 +18,29 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from . import lifecycle
-from .capture.routing import Router
-from .capture.snapshot import snapshot
+from .capture.routing import Router, level_alert_type, requested_alert_type
+from .capture.snapshot import RecordSnapshot, snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
-from .delivery.notifier import Notifier
-from .delivery.worker import ON_WORKER_THREAD, Worker, edit_interval
-from .settings import DiscordSettings, load_settings
+from .delivery.worker import ON_WORKER_THREAD, Worker
+from .errors import ConfigurationError
 from .stats import DeliveryStats
-from .store import Store, limits_directory
 from .wording import counted
+
+if TYPE_CHECKING:  # pydantic, httpx, Jinja2, diskcache: loaded on the worker thread
+    from .delivery.notifier import Notifier
+    from .settings import DiscordSettings
+    from .store import Store
+
+# Until the settings are loaded: pydantic's default, and the values it reads as false.
+_DEFAULT_CLOSE_TIMEOUT: Final = 5.0
+_FALSE_WORDS: Final = frozenset({"0", "off", "f", "false", "n", "no"})
+# A fork waits (only while the worker starts) for its imports, pydantic's and httpx's among
+# them, to finish: a child must never inherit a half-imported module. About 0.8 s unloaded.
+_FORK_WAITS_FOR_START: Final = 5.0
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -111,53 +126,114 @@ class DiscordHandler(BlockingSend, logging.Handler):
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(level)
-        self.settings: DiscordSettings = load_settings(
-            webhooks=webhooks,
-            routes=routes,
-            allowed_hosts=allowed_hosts,
-            store_path=store_path,
-            rate_limit=rate_limit,
-            retry_attempts=retry_attempts,
-            timeout=timeout,
-            queue_size=queue_size,
-            aggregate_window=aggregate_window,
-            templates_dir=templates_dir,
-            app_name=app_name,
-            username=username,
-            avatar_url=avatar_url,
-            mentions=mentions,
-            close_timeout=close_timeout,
-            handle_sigterm=handle_sigterm,
-            attach_full_text=attach_full_text,
-            history_retention_days=history_retention_days,
-            history_max_bytes=history_max_bytes,
-            history_export_dir=history_export_dir,
-            dead_letter_retention_days=dead_letter_retention_days,
-            dead_letter_max_bytes=dead_letter_max_bytes,
-            global_rate_limit=global_rate_limit,
-            redis_url=redis_url,
-            fleet_size=fleet_size,
-            trace_url_template=trace_url_template,
-            incident_updates=incident_updates,
-            incident_edit_interval=incident_edit_interval,
-            silent=silent,
-            buttons=buttons,
-            forum=forum,
-            forum_tags=forum_tags,
-        )
-        self.router = Router(self.settings.routes, self.settings.webhook_urls)
+        # Checked and loaded on the worker thread (see the module docstring): a bad setting or
+        # template is said there once on stderr, each record is then counted as dropped
+        # (worker_failed), and wait_started() raises the ConfigurationError.
+        self._options: dict[str, Any] = {
+            "webhooks": webhooks,
+            "routes": routes,
+            "allowed_hosts": allowed_hosts,
+            "store_path": store_path,
+            "rate_limit": rate_limit,
+            "retry_attempts": retry_attempts,
+            "timeout": timeout,
+            "queue_size": queue_size,
+            "aggregate_window": aggregate_window,
+            "templates_dir": templates_dir,
+            "app_name": app_name,
+            "username": username,
+            "avatar_url": avatar_url,
+            "mentions": mentions,
+            "close_timeout": close_timeout,
+            "handle_sigterm": handle_sigterm,
+            "attach_full_text": attach_full_text,
+            "history_retention_days": history_retention_days,
+            "history_max_bytes": history_max_bytes,
+            "history_export_dir": history_export_dir,
+            "dead_letter_retention_days": dead_letter_retention_days,
+            "dead_letter_max_bytes": dead_letter_max_bytes,
+            "global_rate_limit": global_rate_limit,
+            "redis_url": redis_url,
+            "fleet_size": fleet_size,
+            "trace_url_template": trace_url_template,
+            "incident_updates": incident_updates,
+            "incident_edit_interval": incident_edit_interval,
+            "silent": silent,
+            "buttons": buttons,
+            "forum": forum,
+            "forum_tags": forum_tags,
+        }
+        self._settings: DiscordSettings | None = None
+        self._settings_error: ConfigurationError | None = None
+        self._settings_lock = threading.Lock()
+        self.router: Router | None = None
         self._dead_letters = dead_letters
         self._engine_options = dict(engine_options or {})
         self._exc_formatter = logging.Formatter()
         self._closed = False
         self._fresh_process()
-        self._store = self._new_store()  # opens on first use, on the worker thread
-        Notifier(self.settings, **self._engine_options)  # validates every template now
+        self._store_wanted = dead_letters is None  # opened with the settings, on the worker
         lifecycle.register(self)
-        if self.settings.handle_sigterm:
+        if _sigterm_wanted(handle_sigterm):
             lifecycle.drain_on_sigterm()
         # Started now, not on the first record: kept letters are redelivered without traffic.
         self._running_worker()
+
+    # -- settings (loaded once, by whichever thread needs them first) -------------------------
+
+    @property
+    def settings(self) -> DiscordSettings:
+        """The settings; waits for them to load (the worker loads them at start).
+
+        Raises :class:`~discord_logging.errors.ConfigurationError` when they are bad."""
+        settings = self._settings
+        return settings if settings is not None else self._load_settings()
+
+    def _load_settings(self) -> DiscordSettings:
+        with self._settings_lock:
+            if self._settings is None:
+                if self._settings_error is not None:
+                    raise ConfigurationError(str(self._settings_error))
+                from .settings import load_settings
+
+                try:
+                    settings = load_settings(**self._options)
+                    self.router = Router(settings.routes, settings.webhook_urls)
+                except ConfigurationError as exc:
+                    self._settings_error = exc
+                    raise
+                self._settings = settings
+            return self._settings
+
+    def wait_started(self, timeout: float = 10.0) -> None:
+        """Wait until delivery has started: settings loaded, templates checked, store opened.
+
+        Raises :class:`~discord_logging.errors.ConfigurationError` naming the setting to fix
+        when it could not start (a deploy can fail fast on it, as ``discord-logging check``
+        does), TimeoutError when it is not done within ``timeout``."""
+        worker = self._running_worker()
+        if worker is not None and not worker.wait_ready(timeout):
+            raise TimeoutError(f"discord-logging did not start within {timeout} s")
+        self.settings  # noqa: B018 - raises the settings' own error, in its own words
+        if worker is None:
+            return
+        failure = worker.start_error
+        if failure is not None:
+            if isinstance(failure, ConfigurationError):
+                raise ConfigurationError(str(failure))
+            raise ConfigurationError(f"delivery could not start: {failure}")
+
+    def _sigterm_drain_wanted(self) -> bool:
+        """Whether this handler drains on SIGTERM (the setting, once loaded)."""
+        settings = self._settings
+        return settings.handle_sigterm if settings is not None else True
+
+    def _close_timeout(self) -> float:
+        """``close_timeout``; pydantic's default when the settings are bad (close must work)."""
+        try:
+            return self.settings.close_timeout
+        except ConfigurationError:
+            return _DEFAULT_CLOSE_TIMEOUT
 
     # -- process state (rebuilt in a forked child) -------------------------------------------
 
@@ -176,6 +252,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
     def _new_store(self) -> Store | None:
         if self._dead_letters is not None:
             return None
+        from .store import Store
+
         s = self.settings
         return Store(
             s.store_path,
@@ -193,7 +271,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         store writer's transactions are waited for by the lifecycle's fork gate)."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
-            worker.wait_started(1.0)
+            worker.wait_started(_FORK_WAITS_FOR_START)
             self._resume_after_fork = worker.park(0.25)
 
     def _after_fork_in_parent(self) -> None:
@@ -246,6 +324,10 @@ class DiscordHandler(BlockingSend, logging.Handler):
         return store.dead_letters
 
     def _make_notifier(self) -> Notifier:
+        """On the worker thread: settings, store and templates are loaded and checked here."""
+        from .delivery.notifier import Notifier
+
+        self.settings  # noqa: B018 - a bad setting stops the start here, said once
         options = dict(self._engine_options)
         # Every process using this store directory shares Discord's limits through it.
         options.setdefault("store_dir", self._store_dir())
@@ -262,6 +344,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         # custom sink, a store degraded to memory): where the directory cannot be used either,
         # the host coordinator keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never the
         # whole limit beside the other processes.
+        from .store import limits_directory
+
         return limits_directory(self.settings)
 
     def _running_worker(self) -> Worker | None:
@@ -272,13 +356,11 @@ class DiscordHandler(BlockingSend, logging.Handler):
             return worker
         with self._start_lock:
             if self._worker is None and not self._start_failed and not self._closed:
-                store = self.store
                 worker = Worker(
                     self._make_notifier,
-                    aggregate_window=self.settings.aggregate_window,
-                    edit_interval=edit_interval(self.settings),
+                    route=self._route_late,
                     stats=self._stats,
-                    on_thread_exit=store.release_thread if store else None,
+                    on_thread_exit=self._release_store_thread,
                 )
                 try:
                     worker.start()
@@ -288,6 +370,21 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 self._worker = worker
                 lifecycle.watch_process_end(self)
             return self._worker
+
+    def _release_store_thread(self) -> None:
+        store = self._store
+        if store is not None:
+            store.release_thread()
+
+    def _route_late(self, record: RecordSnapshot) -> RecordSnapshot:
+        """On the worker: the alert type of a record emitted before the settings loaded."""
+        router = self.router  # set before the notifier that the worker waits for
+        kind = (
+            router.alert_type_for(record.logger, record.levelno)
+            if router is not None
+            else level_alert_type(record.levelno)
+        )
+        return record._replace(alert_type=kind)
 
     # -- the logging path --------------------------------------------------------------------
 
@@ -306,7 +403,11 @@ class DiscordHandler(BlockingSend, logging.Handler):
         try:
             if _is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
-            alert_type = self.router.alert_type(record)
+            router = self.router
+            if router is not None:
+                alert_type = router.alert_type(record)
+            else:  # settings not loaded yet: the logger-name rules are applied on the worker
+                alert_type = requested_alert_type(record) or ""
             notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
@@ -341,7 +442,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         """``close_timeout``; at exit, what is left of the budget the exit drain began (the
         drain and ``logging.shutdown``'s flush are one wait; ``close`` has its own)."""
         if self._exit_deadline is None:
-            return self.settings.close_timeout
+            return self._close_timeout()
         return max(0.0, self._exit_deadline - time.monotonic())
 
     def _drain_before_exit(self) -> None:
@@ -350,7 +451,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         one ``close_timeout``; ``close()`` then has its own, as without this drain."""
         if self._closed or self._pid != os.getpid() or self._worker is None:
             return
-        timeout = self.settings.close_timeout
+        timeout = self._close_timeout()
         self._exit_deadline = time.monotonic() + timeout
         self.flush(timeout)
 
@@ -366,7 +467,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 return
             self._closed = True
             worker = self._worker
-        left = worker.stop(self.settings.close_timeout) if worker is not None else 0
+        left = worker.stop(self._close_timeout()) if worker is not None else 0
         alive = worker is not None and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:
@@ -378,6 +479,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     def _report_at_close(self, left: int, store: Store | None) -> None:
         """One stderr line: what was not delivered, and where it is kept or that it is lost."""
+        if store is None and self._dead_letters is None:  # never started: a bad setting
+            return
         if store is None:
             kept = len(self.dead_letters)
             where = "kept in the dead-letter sink"
@@ -409,8 +512,16 @@ class DiscordHandler(BlockingSend, logging.Handler):
         worker = self._worker
         depth = worker.queue_depth() if worker is not None else 0
         # After close the store is closed: report what it held then, without reopening it.
-        kept = self._kept_at_close if self._kept_at_close is not None else len(self.dead_letters)
+        kept = self._kept_at_close
+        if kept is None:
+            try:
+                kept = len(self.dead_letters)
+            except ConfigurationError:  # never started: nothing was kept
+                kept = 0
         return self._stats.snapshot(queue_depth=depth, dead_letters_kept=kept)
+
+    def _settings_for_send(self) -> DiscordSettings:
+        return self.settings
 
     def _sending_worker(self) -> Worker:
         worker = self._running_worker()
@@ -420,7 +531,20 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
-        return f"<DiscordHandler {level} webhooks={sorted(self.settings.webhook_urls)}>"
+        settings = self._settings  # never waits for (or fails on) loading
+        webhooks = sorted(settings.webhook_urls) if settings is not None else "(loading)"
+        return f"<DiscordHandler {level} webhooks={webhooks}>"
+
+
+def _sigterm_wanted(handle_sigterm: bool | None) -> bool:
+    """Whether to install the SIGTERM drain, decided without loading the settings: the
+    argument, else ``DISCORD_HANDLE_SIGTERM``. An opt-out written only in ``.env`` is known
+    once the settings load; the drain then does nothing and SIGTERM ends the process as
+    before (see lifecycle.drain_on_sigterm)."""
+    if handle_sigterm is not None:
+        return handle_sigterm
+    value = os.environ.get("DISCORD_HANDLE_SIGTERM", "")
+    return value.strip().lower() not in _FALSE_WORDS
 
 
 # Stores and workers inherited over a fork: referenced so that the child never collects (and

@@ -101,6 +101,7 @@ class ProcessHandler(Protocol):
     def _after_fork_in_parent(self) -> None: ...
     def _after_fork_in_child(self) -> None: ...
     def _drain_before_exit(self) -> None: ...
+    def _sigterm_drain_wanted(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -148,6 +149,8 @@ def drain_on_sigterm() -> bool:
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     for handler in list(_HANDLERS):
+        if not handler._sigterm_drain_wanted():  # opted out in .env: SIGTERM as before
+            continue
         with contextlib.suppress(Exception):  # never stop the exit because of us
             handler._drain_before_exit()
         with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)

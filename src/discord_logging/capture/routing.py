@@ -38,27 +38,14 @@ class Router:
 
     def alert_type(self, record: logging.LogRecord) -> str:
         """The alert type of ``record``; never raises (a bad ``alert_type`` extra is ignored)."""
-        attributes = record.__dict__
-        requested = attributes.get(EXTRA_KEY)
-        if requested is None and (type(record.msg) is dict or "extra" in attributes):
-            requested = _requested_by_library(record)
-        if requested is not None:
-            try:
-                return normalize_alert_type(str(requested))
-            except ValueError:
-                pass
-        return self.alert_type_for(record.name, record.levelno)
+        return requested_alert_type(record) or self.alert_type_for(record.name, record.levelno)
 
     def alert_type_for(self, logger_name: str, levelno: int) -> str:
         """The alert type from the logger name rules, else from the level."""
         for prefix, kind in self._rules:
             if logger_name == prefix or logger_name.startswith(prefix + "."):
                 return kind
-        if levelno >= logging.CRITICAL:
-            return AlertType.CRITICAL.value
-        if levelno >= logging.ERROR:
-            return AlertType.ERROR.value
-        return AlertType.GENERAL.value
+        return level_alert_type(levelno)
 
     def carrier(self, alert_type: str) -> str | None:
         """The configured webhook type that carries ``alert_type``, or None if none can."""
@@ -79,6 +66,31 @@ class Router:
     def rules(self) -> list[tuple[str, str]]:
         """The logger-prefix rules, longest prefix first."""
         return list(self._rules)
+
+
+def requested_alert_type(record: logging.LogRecord) -> str | None:
+    """The alert type the record asks for (``extra``, loguru's ``bind``, a structlog key),
+    normalised; None when it asks for none or for a name that is not one. Needs no settings:
+    the handler calls it before its settings are loaded."""
+    attributes = record.__dict__
+    requested = attributes.get(EXTRA_KEY)
+    if requested is None and (type(record.msg) is dict or "extra" in attributes):
+        requested = _requested_by_library(record)
+    if requested is None:
+        return None
+    try:
+        return normalize_alert_type(str(requested))
+    except ValueError:
+        return None
+
+
+def level_alert_type(levelno: int) -> str:
+    """The alert type by level alone: CRITICAL -> critical, ERROR -> error, lower -> general."""
+    if levelno >= logging.CRITICAL:
+        return AlertType.CRITICAL.value
+    if levelno >= logging.ERROR:
+        return AlertType.ERROR.value
+    return AlertType.GENERAL.value
 
 
 def _requested_by_library(record: logging.LogRecord) -> object:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..alerts import AlertType
-from ..errors import DiscordLoggingError
 from ..wording import counted
 from . import _common as common
 from .output import emit_json, say
@@ -126,21 +125,20 @@ def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> D
                 f"FakeDiscord listening on {fake.base_url} with six webhooks and a forum "
                 f"channel's ({FORUM_TYPE!r})"
             )
-        try:
-            logging.config.dictConfig(
-                {
-                    "version": 1,
-                    "disable_existing_loggers": False,
-                    "handlers": {"discord": handler_config},
-                    "loggers": {"shop": {"handlers": ["discord"], "level": "INFO"}},
-                }
-            )
-        except ValueError as exc:
-            # dictConfig wraps the handler's ConfigurationError in "Unable to configure
-            # handler 'discord'": the CLI says the cause itself, in one line, exit 3.
-            if isinstance(exc.__cause__, DiscordLoggingError):
-                raise exc.__cause__ from None
-            raise
+        if real:
+            # The handler checks its settings on its worker (a bad one is said there and the
+            # demo would play to nobody): the CLI checks them first, one line and exit 3.
+            from ..settings import load_settings
+
+            load_settings(**{k: v for k, v in handler_config.items() if k != "class"})
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "handlers": {"discord": handler_config},
+                "loggers": {"shop": {"handlers": ["discord"], "level": "INFO"}},
+            }
+        )
         handler = logging.getLogger("shop").handlers[-1]
         assert isinstance(handler, DiscordHandler)
         log = logging.getLogger("shop")

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..capture.direct import build_notification
 from ..notification import NotificationResult
-from ..settings import DiscordSettings, load_settings
 from ..stats import DeliveryStats
-from ..store import limits_directory
-from .notifier import Notifier
 from .worker import Worker
+
+if TYPE_CHECKING:  # pydantic, httpx, Jinja2: imported where they are used, not with the handler
+    from ..settings import DiscordSettings
+    from .notifier import Notifier
 
 
 class BlockingSend:
     """``send()`` for synchronous code: build a notification, wait for its outcome on a
     worker thread. Shared by :class:`SyncNotifier` and ``DiscordHandler``."""
 
-    settings: DiscordSettings
-
     def _sending_worker(self) -> Worker:
+        raise NotImplementedError
+
+    def _settings_for_send(self) -> DiscordSettings:
         raise NotImplementedError
 
     def send(
@@ -40,7 +42,7 @@ class BlockingSend:
         notification = build_notification(
             alert_type, title, message, color=color, fields=fields, exc=exc
         )
-        wait = timeout if timeout is not None else self.settings.timeout_seconds * 4
+        wait = timeout if timeout is not None else self._settings_for_send().timeout_seconds * 4
         return worker.deliver(notification, wait)
 
 
@@ -51,6 +53,10 @@ class SyncNotifier(BlockingSend):
     """
 
     def __init__(self, **settings: Any) -> None:
+        from ..settings import load_settings
+        from ..store import limits_directory
+        from .notifier import Notifier
+
         engine_options = settings.pop("engine_options", None) or {}
         self.settings = load_settings(**settings)
         # Counted in the limits every process using the store directory shares.
@@ -71,6 +77,9 @@ class SyncNotifier(BlockingSend):
 
     def _sending_worker(self) -> Worker:
         return self._worker
+
+    def _settings_for_send(self) -> DiscordSettings:
+        return self.settings
 
     def close(self) -> None:
         """Deliver what is pending within ``close_timeout``, then stop. Idempotent."""

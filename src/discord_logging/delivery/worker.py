@@ -19,17 +19,18 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ..capture.routing import level_alert_type
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from ..config.alert_options import EDIT
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
-from .notifier import Notifier
 from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both import httpx, Jinja2 and pydantic: on the worker thread only
     from ..settings import DiscordSettings
+    from .notifier import Notifier
 
 THREAD_NAME: Final = "discord-logging"
 # Set on the worker thread before anything there can log: the handler's recursion guard.
@@ -45,23 +46,29 @@ class Worker:
         self,
         notifier_factory: Callable[[], Notifier],
         *,
-        aggregate_window: float,
+        aggregate_window: float | None = None,
         edit_interval: float | None = None,
+        route: Callable[[RecordSnapshot], RecordSnapshot] | None = None,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
         on_thread_exit: Callable[[], None] | None = None,
     ) -> None:
-        # Built on the worker thread: compiling templates is no work for a caller's first log.
+        # Built on the worker thread: loading settings and compiling templates is no work for
+        # a caller's first log. With no aggregate_window, storms are grouped as the notifier's
+        # settings say (known only once the factory ran); records handed over before the
+        # settings were loaded carry no alert type and are routed by ``route`` when taken.
         self._notifier_factory = notifier_factory
+        self._route = route
         self._on_thread_exit = on_thread_exit
         self._notifier: Notifier | None = None
         self.stats = stats
         self.capacity = capacity
         self._clock = clock
         self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(
-            aggregate_window, edit_interval=edit_interval
+            aggregate_window or 0.0, edit_interval=edit_interval
         )
+        self._aggregate_from_settings = aggregate_window is None
         self._handoff: collections.deque[RecordSnapshot] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -75,6 +82,7 @@ class Worker:
         self._sealed = False  # the final sweep of the hand-off began: put() must take back
         self.left_at_close = 0
         self.failed = False  # delivery could not start: records are counted as dropped
+        self.start_error: Exception | None = None  # why, for the handler's wait_started()
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     # -- caller side (any thread) ------------------------------------------------------------
@@ -93,6 +101,10 @@ class Worker:
         half-initialised module and can never send."""
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             self._started.wait(timeout)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the notifier is built (or could not be); True if so within ``timeout``."""
+        return self._ready.wait(timeout)
 
     def park(self, timeout: float) -> Callable[[], None]:
         """Hold the worker's loop between two callbacks until the returned function is called
@@ -165,7 +177,7 @@ class Worker:
         """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
         self._ready.wait(5.0)
         loop = self._loop
-        if loop is None or self._done.is_set():
+        if loop is None or self._done.is_set() or self.failed:
             raise RuntimeError("the discord-logging worker is not running")
         future = asyncio.run_coroutine_threadsafe(factory(), loop)
         try:
@@ -182,9 +194,10 @@ class Worker:
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed over was delivered or kept; True if so within timeout."""
+        deadline = time.monotonic() + timeout
+        self._ready.wait(timeout)  # the start may still be loading the settings
         if self.failed:
             return False  # what was handed over was dropped, not delivered or kept
-        deadline = time.monotonic() + timeout
 
         async def drained() -> bool:
             while self._handoff:
@@ -193,7 +206,7 @@ class Worker:
             return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
 
         try:
-            return self.call(drained, timeout + 0.5)
+            return self.call(drained, max(0.0, deadline - time.monotonic()) + 0.5)
         except (RuntimeError, TimeoutError):
             notifier = self._notifier
             if notifier is None:
@@ -261,6 +274,11 @@ class Worker:
         self._wake = asyncio.Event()
         try:
             notifier = self._notifier_factory()
+            if self._aggregate_from_settings:
+                settings = notifier.settings
+                self._aggregator = StormAggregator(
+                    settings.aggregate_window, edit_interval=edit_interval(settings)
+                )
             # Lanes start now, not on the first record: each refills from the dead letters at
             # once, so what an earlier run kept is redelivered without waiting for traffic.
             notifier.start()
@@ -294,6 +312,7 @@ class Worker:
         as dropped (``worker_failed``), those already handed over and those to come, instead
         of accepting them into a queue nobody reads (rule 5)."""
         self.failed = True
+        self.start_error = exc
         self._stopping = True
         self._started.set()
         print(
@@ -312,13 +331,15 @@ class Worker:
                 record = self._handoff.popleft()
             except IndexError:  # a racing put() took its record back
                 break
-            self.stats.dropped(reason, record.alert_type)
+            self.stats.dropped(reason, record.alert_type or level_alert_type(record.levelno))
 
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""
         handoff, aggregator, now = self._handoff, self._aggregator, self._clock()
         for _ in range(min(limit, len(handoff))):
             record = handoff.popleft()
+            if not record.alert_type and self._route is not None:
+                record = self._route(record)
             self.stats.add("emitted", alert_type=record.alert_type)
             releases, folded = aggregator.offer(
                 snapshot_fingerprint(record), record, record.created, now
