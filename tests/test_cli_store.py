@@ -698,7 +698,46 @@ def test_check_ping(
     assert "404" in rows["error"]
     assert "delivered" in rows["general"]
     assert "DISCORD_WEBHOOK_ERRORS" in err
-    assert not Path(os.environ["DISCORD_STORE_PATH"]).exists()  # a ping leaves no trace
+    assert stored_letters(Path(os.environ["DISCORD_STORE_PATH"])) == []  # no letter kept
+
+
+def test_check_ping_counts_in_the_limits_the_running_applications_share(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ping is one more sender in the store directory's shared limits: after the running
+    applications took 29 of the channel's 30 messages of this minute and the ping the 30th,
+    an application asking for one more is told to wait (a ping with a budget of its own would
+    have let it earn a 429)."""
+    import asyncio
+
+    from discord_logging.coordination import Grant
+    from discord_logging.coordination.host import HostCoordinator
+    from discord_logging.coordination.ledger import Limits
+
+    webhook_id = configure(monkeypatch, fake)
+    limits = Limits(channel_limit=30, channel_window=60.0)
+
+    async def take(count: int) -> list[object]:
+        app = HostCoordinator(store_path, limits)
+        answers: list[object] = []
+        for _ in range(count):
+            grant = await app.acquire(f"webhook:{webhook_id}", webhook_id)
+            if isinstance(grant, Grant):
+                await app.complete(grant, None)
+            answers.append(grant)
+        await app.aclose()
+        return answers
+
+    assert all(isinstance(g, Grant) for g in asyncio.run(take(29)))
+    code, _, _ = run_cli(capsys, "check", "--ping")
+    assert code == 0
+    assert len(fake.messages) == 1
+    (answer,) = asyncio.run(take(1))
+    assert isinstance(answer, float) and answer > 0
+    assert fake.count_status(429) == 0
 
 
 # -- tokens, the console script, help, helpers -------------------------------------------------

@@ -162,8 +162,11 @@ def ping(settings: DiscordSettings) -> list[Ping]:
 
     async def go() -> list[Ping]:
         from ..delivery.notifier import Notifier
+        from ..store import limits_directory
 
-        notifier = Notifier(settings)  # a handful of pings: no store, nothing shared
+        # Nothing is stored (no letter, no history), but a ping is one more sender in the
+        # limits the running applications share: beside them it waits rather than earn 429s.
+        notifier = Notifier(settings, store_dir=limits_directory(settings))
         try:
             message = f"Ping from `discord-logging check --ping` on {HOST}."
             results = await asyncio.gather(*(notifier.send(n, PING_TITLE, message) for n in names))
