@@ -1,0 +1,100 @@
+"""The table "What holds however the process ends" (README.md, docs/troubleshooting.md), one
+test per row and per state of Discord: a real script logs, then ends that way; while Discord is
+healthy its records arrive before the process is gone, during an outage they are kept in the
+store (said in one stderr line) and the next start, logging nothing, delivers them once."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Final
+
+import pytest
+from processkit import library_lines, run_script, script_env, titles, wait_for
+
+from discord_logging.store import Store
+from discord_logging.testing import FakeDiscord
+
+LOGGED: Final = [f"ending record {i}" for i in range(3)]
+
+PREAMBLE: Final = """
+import signal, time
+log.addHandler(make_handler())
+for i in range(3):
+    log.error("ending record %d", i)
+"""
+
+# How each row ends the script, and the exit statuses its parent may see (an uncaught
+# KeyboardInterrupt ends with 1, or by SIGINT where the interpreter re-raises it).
+ENDINGS: Final = {
+    "return from main": ("", {0}),
+    "sys.exit(2)": ("sys.exit(2)", {2}),
+    "uncaught exception": ("raise RuntimeError('the application failed')", {1}),
+    "SIGINT (Ctrl-C)": (
+        "os.kill(os.getpid(), signal.SIGINT); time.sleep(30)",
+        {1, -signal.SIGINT},
+    ),
+    "SIGTERM, default disposition": (
+        "os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",
+        {-signal.SIGTERM},
+    ),
+    "SIGTERM, the application's own handler": (
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))\n"
+        "os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",
+        {3},
+    ),
+}
+
+NEXT_START: Final = """
+import time
+handler = make_handler()
+deadline = time.monotonic() + 10
+while handler.stats()["redelivered"] < 3 and time.monotonic() < deadline:
+    time.sleep(0.02)
+"""
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_healthy_discord_gets_every_record_before_the_end(
+    fake_discord: FakeDiscord, tmp_path: Path, ending: str
+) -> None:
+    """Discord healthy: all 3 records arrive once, before the process is gone, nothing kept,
+    and the library says nothing; the parent sees the status the ending gives."""
+    code, status = ENDINGS[ending]
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    done = run_script(PREAMBLE + code, script_env(fake_discord, url, store), tmp_path)
+    assert done.returncode in status, done.stderr
+    assert sorted(titles(fake_discord)) == LOGGED, done.stderr
+    assert library_lines(done.stderr) == []
+    kept = Store(store)
+    try:
+        assert kept.dead_letters.letters() == []
+    finally:
+        kept.close()
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_an_outage_keeps_every_record_for_the_next_start(
+    fake_discord: FakeDiscord, tmp_path: Path, ending: str
+) -> None:
+    """Discord down (503): the 3 records are kept in the store, one stderr line says where;
+    the next start, logging nothing, delivers each once and leaves the store empty."""
+    code, status = ENDINGS[ending]
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(PREAMBLE + code, script_env(fake_discord, url, store), tmp_path)
+    assert done.returncode in status, done.stderr
+    (line,) = library_lines(done.stderr)
+    assert "3 dead letters kept in the store" in line, line
+    fake_discord.reset()
+    again = run_script(NEXT_START, script_env(fake_discord, url, store), tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert wait_for(lambda: len(titles(fake_discord)) >= 3, 2)
+    assert sorted(titles(fake_discord)) == LOGGED
+    kept = Store(store)
+    try:
+        assert kept.dead_letters.letters() == []
+    finally:
+        kept.close()
