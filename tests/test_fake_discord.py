@@ -641,14 +641,20 @@ def _wait_pending(fake: FakeDiscord, count: int) -> None:
         time.sleep(0.01)
 
 
-def test_hang_answers_when_turned_off(fake: FakeDiscord) -> None:
-    """A hung request is answered normally once set_hang(False)."""
-    url = fake.add_webhook()
-    fake.set_hang(True)
+def _post_held(fake: FakeDiscord, url: str) -> tuple[threading.Thread, list[object]]:
+    """POST in a thread and wait until the fake holds the request, still unanswered."""
     results: list[object] = []
     thread = _post_in_thread(url, results)
     _wait_pending(fake, 1)
     assert results == []
+    return thread, results
+
+
+def test_hang_answers_when_turned_off(fake: FakeDiscord) -> None:
+    """A hung request is answered normally once set_hang(False)."""
+    url = fake.add_webhook()
+    fake.set_hang(True)
+    thread, results = _post_held(fake, url)
     fake.set_hang(False)
     thread.join(5)
     assert results == [204]
@@ -663,10 +669,7 @@ def test_a_silent_request_is_never_answered_nor_acted_on(
     posted or recorded, and the next request is answered."""
     url = fake.add_webhook()
     fake.set_silent(silence)
-    results: list[object] = []
-    thread = _post_in_thread(url, results)
-    _wait_pending(fake, 1)
-    assert results == []
+    thread, results = _post_held(fake, url)
     fake.set_silent(None)
     thread.join(5)
     (result,) = results
