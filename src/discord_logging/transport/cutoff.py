@@ -80,10 +80,9 @@ class Cutoff:
         if self._at is not None and self._at <= at:
             return
         self._at = at
+        # Each one ends at the earlier deadline (or none), not yet reached: none has expired.
         for timeout in list(self._active):
-            when = timeout.when()
-            if not timeout.expired() and (when is None or when > at):
-                timeout.reschedule(at)
+            timeout.reschedule(at)
 
     @asynccontextmanager
     async def bounded(self) -> AsyncIterator[None]:
