@@ -19,14 +19,15 @@ PRELUDE: Final = """\
 import logging, os, sys
 from discord_logging import DiscordHandler
 
-def make_handler():
-    return DiscordHandler(
+def make_handler(**overrides):
+    options = dict(
         webhooks={"general": os.environ["TEST_WEBHOOK"]},
         allowed_hosts=os.environ["TEST_HOSTS"],
         aggregate_window=0,
         timeout=1.0,
         engine_options={"retry_deadline": 2.0, "rand": lambda: 0.0},
     )
+    return DiscordHandler(**{**options, **overrides})
 
 log = logging.getLogger("app")
 log.setLevel(logging.INFO)
@@ -54,10 +55,8 @@ def run_script(
     body: str, env: dict[str, str], tmp: Path, name: str = "app.py", python: str = sys.executable
 ) -> subprocess.CompletedProcess[str]:
     """Run ``PRELUDE + body`` as a file (multiprocessing's spawn re-imports it)."""
-    path = tmp / name
-    path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
     return subprocess.run(
-        [python, str(path)],
+        [python, str(write_script(body, tmp, name))],
         env=env,
         cwd=tmp,
         capture_output=True,
@@ -65,6 +64,20 @@ def run_script(
         timeout=SCRIPT_TIMEOUT,
         check=False,
     )
+
+
+def start_script(body: str, env: dict[str, str], tmp: Path) -> subprocess.Popen[bytes]:
+    """Start ``PRELUDE + body`` as a file, its stdin a pipe (to tell it when to go on)."""
+    pipe, path = subprocess.PIPE, write_script(body, tmp, "app.py")
+    command = [sys.executable, str(path)]
+    return subprocess.Popen(command, env=env, cwd=tmp, stdin=pipe, stdout=pipe, stderr=pipe)
+
+
+def write_script(body: str, tmp: Path, name: str) -> Path:
+    """``PRELUDE + body`` as the file ``tmp / name``."""
+    path = tmp / name
+    path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
+    return path
 
 
 def library_lines(stderr: str) -> list[str]:

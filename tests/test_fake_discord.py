@@ -641,17 +641,57 @@ def _wait_pending(fake: FakeDiscord, count: int) -> None:
         time.sleep(0.01)
 
 
-def test_hang_answers_when_turned_off(fake: FakeDiscord) -> None:
-    """A hung request is answered normally once set_hang(False)."""
-    url = fake.add_webhook()
-    fake.set_hang(True)
+def _post_held(fake: FakeDiscord, url: str) -> tuple[threading.Thread, list[object]]:
+    """POST in a thread and wait until the fake holds the request, still unanswered."""
     results: list[object] = []
     thread = _post_in_thread(url, results)
     _wait_pending(fake, 1)
     assert results == []
+    return thread, results
+
+
+def test_hang_answers_when_turned_off(fake: FakeDiscord) -> None:
+    """A hung request is answered normally once set_hang(False)."""
+    url = fake.add_webhook()
+    fake.set_hang(True)
+    thread, results = _post_held(fake, url)
     fake.set_hang(False)
     thread.join(5)
     assert results == [204]
+
+
+@pytest.mark.parametrize("silence", ["no_answer", "stall_body"])
+def test_a_silent_request_is_never_answered_nor_acted_on(
+    fake: FakeDiscord, client: httpx.Client, silence: Any
+) -> None:
+    """set_silent: the request is read and held unanswered (``stall_body``: a 200's headers
+    come, its body never); when the silence ends its connection is dropped, nothing was
+    posted or recorded, and the next request is answered."""
+    url = fake.add_webhook()
+    fake.set_silent(silence)
+    thread, results = _post_held(fake, url)
+    fake.set_silent(None)
+    thread.join(5)
+    (result,) = results
+    assert isinstance(result, httpx.HTTPError)
+    assert fake.messages == []
+    assert fake.requests == []
+    assert fake.pending == 0
+    assert client.post(url, json={"content": "x"}).status_code == 204
+
+
+def test_reset_ends_a_silence(fake: FakeDiscord, client: httpx.Client) -> None:
+    """reset() ends set_silent as it ends every other fault."""
+    url = fake.add_webhook()
+    fake.set_silent("no_answer")
+    fake.reset()
+    assert client.post(url, json={"content": "x"}).status_code == 204
+
+
+def test_set_silent_names_the_modes_it_knows(fake: FakeDiscord) -> None:
+    """An unknown silence is refused, naming the ones there are."""
+    with pytest.raises(ValueError, match=r"no_answer.*stall_body.*'hush'"):
+        fake.set_silent("hush")  # type: ignore[arg-type]
 
 
 def test_stop_releases_hung_requests() -> None:

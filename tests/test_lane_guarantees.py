@@ -335,9 +335,13 @@ async def until_sent(n: Notifier, fake: FakeDiscord) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_request_in_flight_at_the_deadline_may_finish(fake: FakeDiscord) -> None:
-    """A request already in flight when the deadline passes finishes within its own timeout:
-    delivered, not dead-lettered (where the next start would post it again)."""
+async def test_request_in_flight_at_the_deadline_is_cut_off_and_kept_as_uncertain(
+    fake: FakeDiscord,
+) -> None:
+    """A request already in flight when the deadline passes is cut off then, not after its
+    own timeout (issue 19, point 4: the close deadline is a deadline): its body went out
+    whole, so it is kept as `uncertain` (redelivered with the repeat note); the record queued
+    behind it, never sent, as `shutdown`."""
     n = notifier(fake, fake.add_webhook())
     fake.set_latency(0.4)
     n.submit(note(0))
@@ -345,12 +349,12 @@ async def test_request_in_flight_at_the_deadline_may_finish(fake: FakeDiscord) -
     n.submit(note(1))
     left = await n.aclose(0.1)
     fake.set_latency(0)
-    assert len(fake.messages) == 1
-    assert n.stats.get("delivered") == 1
-    assert left == 1  # record 1, queued behind, was kept without being sent
-    (letter,) = n.dead_letters.letters()
-    assert letter.reason is DeadLetterReason.SHUTDOWN
-    assert letter.notification.title == "record 1"
+    assert n.stats.get("delivered") == 0
+    assert left == 2
+    letters = {letter.notification.title: letter for letter in n.dead_letters.letters()}
+    assert letters["record 0"].reason is DeadLetterReason.UNCERTAIN
+    assert letters["record 0"].attempts == 1
+    assert letters["record 1"].reason is DeadLetterReason.SHUTDOWN
 
 
 async def test_request_cut_off_in_flight_is_kept_as_uncertain(fake: FakeDiscord) -> None:

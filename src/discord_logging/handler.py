@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
 from .capture.routing import Router, level_alert_type, requested_alert_type
@@ -47,6 +47,7 @@ _FORK_WAITS_FOR_START: Final = 5.0
 _IGNORED: set[str] = {"discord_logging", "httpx", "httpcore", "hpack", "h2"}
 _IGNORED_LOCK: Final = threading.Lock()
 _VERDICTS: dict[str, bool] = {}  # logger name -> ignored?, so emit does one dict lookup
+_T = TypeVar("_T")
 
 
 def ignore_logger(name: str) -> None:
@@ -83,7 +84,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
     _store_wanted = False  # a forked child builds its store on first use, not in the hook
     _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
-    _exit_deadline: float | None = None
+    _exit_left: float | None = None  # at exit: what is left of the one close_timeout
     _resume_after_fork: Callable[[], None] | None = None
 
     def __init__(
@@ -247,7 +248,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._stats = DeliveryStats()
         self._worker: Worker | None = None
         self._start_failed = False
-        self._exit_deadline = None
+        self._exit_left = None
 
     def _new_store(self) -> Store | None:
         if self._dead_letters is not None:
@@ -435,29 +436,37 @@ class DiscordHandler(BlockingSend, logging.Handler):
         if worker is None or self._pid != os.getpid():
             return True
         if timeout is None:
-            timeout = self._exit_budget()
+            return self._within_exit_budget(worker.flush)
         return worker.flush(timeout)
 
-    def _exit_budget(self) -> float:
-        """``close_timeout``; at exit, what is left of the budget the exit drain began (the
-        drain and ``logging.shutdown``'s flush are one wait; ``close`` has its own)."""
-        if self._exit_deadline is None:
-            return self._close_timeout()
-        return max(0.0, self._exit_deadline - time.monotonic())
+    def _within_exit_budget(self, wait: Callable[[float], _T]) -> _T:
+        """Run ``wait(seconds)`` with ``close_timeout``; at exit, with what is left of the one
+        ``close_timeout`` the exit drain began, and take the time it waited off it: the drain,
+        ``logging.shutdown``'s flush and ``close`` (or the SIGTERM drain and its close) wait
+        ``close_timeout`` in all, whatever Discord does (the request in flight is cut off at
+        the close deadline)."""
+        budget = self._close_timeout() if self._exit_left is None else self._exit_left
+        started = time.monotonic()
+        try:
+            return wait(budget)
+        finally:
+            if self._exit_left is not None:
+                self._exit_left = max(0.0, budget - (time.monotonic() - started))
 
     def _drain_before_exit(self) -> None:
-        """At interpreter exit, before thread shutdown (see lifecycle.py): deliver what is
-        pending while pools still work. It and the ``flush()`` of ``logging.shutdown()`` share
-        one ``close_timeout``; ``close()`` then has its own, as without this drain."""
+        """At interpreter exit, before thread shutdown (see lifecycle.py), at SIGTERM and when
+        a multiprocessing child ends: deliver what is pending while pools still work. Begins
+        the exit's one ``close_timeout``, which the waits that follow share."""
         if self._closed or self._pid != os.getpid() or self._worker is None:
             return
-        timeout = self._close_timeout()
-        self._exit_deadline = time.monotonic() + timeout
-        self.flush(timeout)
+        if self._exit_left is None:
+            self._exit_left = self._close_timeout()
+        self.flush()
 
     def close(self) -> None:
-        """Deliver what can be within ``close_timeout``; keep the rest as dead letters.
-        Idempotent; starts no thread. Pending counts go to stderr."""
+        """Deliver what can be within ``close_timeout`` (at exit, what the drain left of it);
+        keep the rest as dead letters. Idempotent; starts no thread. Pending counts go to
+        stderr."""
         if self._pid != os.getpid():
             self._after_fork_in_child()
         # Under _start_lock: an emit racing close either started its worker before (stopped
@@ -467,7 +476,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 return
             self._closed = True
             worker = self._worker
-        left = worker.stop(self._close_timeout()) if worker is not None else 0
+        left = self._within_exit_budget(worker.stop) if worker is not None else 0
         alive = worker is not None and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:

@@ -55,7 +55,7 @@ from .shared import LaneConfig, SharedState
 from .threads import nothing_parked, run_off_loop, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
-IN_FLIGHT_SLACK = 0.1  # seconds granted past a request's own timeout for its answer to land
+IN_FLIGHT_SLACK = 0.1  # seconds past the deadline for a request cut off there to be kept
 
 
 class Notifier:
@@ -402,8 +402,9 @@ class Notifier:
     async def aclose(self, timeout: float | None = None) -> int:
         """Deliver what can be delivered within ``timeout`` (default: the close_timeout
         setting), hand the rest to the dead letters, close the client. Idempotent.
-        No request starts that could not finish by the deadline; one in flight at the deadline
-        may finish within its own timeout, and one cut off after that is kept as ``uncertain``.
+        No request starts that could not finish by the deadline, and one in flight is cut off
+        at it, whatever step it is in (transport/cutoff.py): kept as ``uncertain`` when its
+        body went out whole (Discord may have it), else as certainly not posted.
         Returns how many notifications went to the dead letters because time ran out."""
         if self._closed:
             return 0
@@ -415,6 +416,7 @@ class Notifier:
         before = self.stats.get("dead_lettered")
         shared.closing = True
         shared.deadline = shared.clock() + timeout
+        shared.client.cut_off_at(timeout)
         for lane in self._unique_lanes:
             lane.wake()
         for editor in self._editors.values():
@@ -422,8 +424,8 @@ class Notifier:
         tasks = [*self._tasks, *self._edit_tasks]
         _, unfinished = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
         ends = [lane.sending_until for lane in self._unique_lanes if lane.sending_until]
-        if unfinished and ends:  # requests in flight: each may still finish in its own timeout
-            grace = max(ends) - shared.clock() + IN_FLIGHT_SLACK
+        if unfinished and ends:  # requests in flight are cut off at the deadline, then kept
+            grace = min(max(ends), shared.deadline) - shared.clock() + IN_FLIGHT_SLACK
             _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
         for task in unfinished:
             task.cancel()

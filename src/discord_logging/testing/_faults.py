@@ -4,11 +4,18 @@ set them (a mixin of :class:`~discord_logging.testing._server.FakeDiscord`)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
+
+from discord_logging.testing._http import Outgoing
 
 EXECUTE: Final = "execute"  # Execute Webhook (POST)
 MESSAGES: Final = "messages"  # a webhook's message: GET, PATCH, DELETE
+Silence = Literal["no_answer", "stall_body"]
+SILENCES: Final = ("no_answer", "stall_body")
+# What a request stalled after the headers is told is coming (and never comes).
+_STALLED_BODY: Final = b'{"id": "0"}'
 
 
 @dataclass
@@ -46,6 +53,9 @@ class FaultControls:
     _overrides: dict[str, int]
     _latency: float
     _hang: bool
+    _silence: Silence | None
+    _stopping: bool
+    _buffer: int
     _ban: float | None
 
     def fail_next(
@@ -101,6 +111,52 @@ class FaultControls:
         with self._cond:
             self._hang = on
             self._cond.notify_all()
+
+    def set_silent(self, silence: Silence | None) -> None:
+        """A host that takes the connection and then hangs: while set, each request is read
+        whole and never acted on, and ``"no_answer"`` sends nothing back, ``"stall_body"`` the
+        status line and headers of a 200 and then none of its body. None ends it: the held
+        requests are dropped with their connections, never acted on (so is ``stop()``)."""
+        if silence is not None and silence not in SILENCES:
+            raise ValueError(f"silence must be one of {SILENCES} or None, got {silence!r}")
+        with self._cond:
+            self._silence = silence
+            self._cond.notify_all()
+
+    def _silenced(self) -> Outgoing | None:
+        """Called first for each request: None to go on; else what to do (an answer of
+        status 0: drop the connection), after holding it for as long as the silence lasts."""
+        silence = self._silence
+        if silence is None:
+            return None
+        if silence == "stall_body":
+            headers = [("Content-Type", "application/json")]
+            return Outgoing(200, headers, _STALLED_BODY, stall=self._hold_while_silent)
+        self._hold_while_silent()
+        return Outgoing(0)
+
+    def _wait_for_faults(self) -> bool:
+        """Apply hang and latency; False when ``stop()`` released the request instead."""
+        with self._cond:
+            self._buffer += 1
+            try:
+                while self._hang and not self._stopping:
+                    self._cond.wait()
+                deadline = time.monotonic() + self._latency
+                while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                return not self._stopping
+            finally:
+                self._buffer -= 1
+
+    def _hold_while_silent(self) -> None:
+        with self._cond:
+            self._buffer += 1
+            try:
+                while self._silence is not None and not self._stopping:
+                    self._cond.wait()
+            finally:
+                self._buffer -= 1
 
     def set_ban(self, on: bool, *, retry_after: int = 60) -> None:
         """Simulate a Cloudflare IP ban: every request gets 429 WITHOUT ``Via``, HTML body."""

@@ -42,6 +42,9 @@ class Outgoing:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # Called after the status line and headers went out, instead of sending the body: it
+    # blocks for as long as the answer stalls, then the connection is dropped.
+    stall: Callable[[], None] | None = None
 
 
 class Server(ThreadingHTTPServer):
@@ -150,6 +153,11 @@ class Handler(BaseHTTPRequestHandler):
         if response.status != 204:
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.stall is not None:
+            self.wfile.flush()
+            response.stall()
+            self.close_connection = True
+            return
         if response.status != 204 and self.command != "HEAD":
             self.wfile.write(response.body)
         self.wfile.flush()

@@ -34,7 +34,8 @@ class Records:
 
     @property
     def pending(self) -> int:
-        """Requests received but not yet answered because of ``set_hang`` or ``set_latency``."""
+        """Requests received but not yet answered because of ``set_hang``, ``set_latency`` or
+        ``set_silent``."""
         with self._lock:
             return self._buffer
 

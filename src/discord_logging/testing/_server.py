@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from discord_logging.testing import _responses as resp
-from discord_logging.testing._faults import Fault, FaultControls, take
+from discord_logging.testing._faults import Fault, FaultControls, Silence, take
 from discord_logging.testing._forums import land
 from discord_logging.testing._http import (
     IPV6_LOOPBACK,
@@ -119,6 +119,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         self._overrides: dict[str, int] = {}
         self._latency = 0.0
         self._hang = False
+        self._silence: Silence | None = None
         self._ban: float | None = None
         self._buffer = 0
 
@@ -278,6 +279,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             self._overrides.clear()
             self._latency = 0.0
             self._hang = False
+            self._silence = None
             self._ban = None
             self._cond.notify_all()
 
@@ -289,21 +291,10 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         self._last_snowflake = max(millis << 22, self._last_snowflake + 1)
         return str(self._last_snowflake)
 
-    def _wait_for_faults(self) -> bool:
-        """Apply hang and latency; False when ``stop()`` released the request instead."""
-        with self._cond:
-            self._buffer += 1
-            try:
-                while self._hang and not self._stopping:
-                    self._cond.wait()
-                deadline = time.monotonic() + self._latency
-                while not self._stopping and (left := deadline - time.monotonic()) > 0:
-                    self._cond.wait(left)
-                return not self._stopping
-            finally:
-                self._buffer -= 1
-
     def _handle(self, request: Incoming) -> Outgoing | None:
+        silenced = self._silenced()
+        if silenced is not None:
+            return silenced if silenced.status else None
         if not self._wait_for_faults():
             return None
         split = urlsplit(request.target)

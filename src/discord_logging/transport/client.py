@@ -25,6 +25,7 @@ from ..redaction import redact
 from ..render.packing import OutgoingMessage
 from ..render.payload import build_payload, silent_flags
 from .channels import WebhookChannel
+from .cutoff import Cutoff, Progress
 from .headers import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
 from .outcome import Outcome, OutcomeKind, classify, transport_failure
 from .webhook_url import WebhookURL
@@ -83,6 +84,24 @@ def _configured_by_user(name: str) -> bool:
 _FILTER: Final = _HTTPLogFilter()
 
 
+def _content(body: dict[str, Any] | None, files: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+    """httpx's arguments for the body: JSON, or multipart with ``files`` (named ``files[0]``...
+    and listed as new ``attachments`` after those ``body`` keeps)."""
+    if not files:
+        return {"json": body}
+    body = dict(body or {})
+    kept = list(body.get("attachments", []))
+    new = [{"id": str(i), "filename": name} for i, (name, _) in enumerate(files)]
+    body["attachments"] = kept + new
+    return {
+        "data": {"payload_json": json.dumps(body)},
+        "files": {
+            f"files[{i}]": (name, data, "text/plain; charset=utf-8")
+            for i, (name, data) in enumerate(files)
+        },
+    }
+
+
 def install_log_redaction() -> None:
     """Attach the filter to the loggers of our HTTP stack (idempotent)."""
     for name in HTTP_LOGGERS:
@@ -134,6 +153,8 @@ class WebhookClient:
         self.mentions = mentions or {}
         self.silent = silent  # None: no message is sent silent (DISCORD_SILENT not in use)
         self.ban_cooldown = ban_cooldown
+        self._cutoff = Cutoff()
+        self._traced = transport is None  # httpx's own transport is httpcore's: it traces
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": USER_AGENT},
@@ -203,26 +224,24 @@ class WebhookClient:
         (named ``files[0]``... and listed as new ``attachments`` after those ``body`` keeps)."""
         started = time.monotonic()
         limit = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
+        progress = Progress(traced=self._traced)
+        traced = {"trace": progress.trace}
         try:
-            with own_requests():  # our own request lines stay out of the application's log
-                if not files:
-                    response = await self._http.request(method, target, json=body, timeout=limit)
-                else:
-                    body = dict(body or {})
-                    kept = list(body.get("attachments", []))
-                    new = [{"id": str(i), "filename": name} for i, (name, _) in enumerate(files)]
-                    body["attachments"] = kept + new
+            content_kwargs = _content(body, files)
+            async with self._cutoff.bounded():
+                with own_requests():  # our own request lines stay out of the application's log
                     response = await self._http.request(
-                        method,
-                        target,
-                        data={"payload_json": json.dumps(body)},
-                        files={
-                            f"files[{i}]": (name, data, "text/plain; charset=utf-8")
-                            for i, (name, data) in enumerate(files)
-                        },
-                        timeout=limit,
+                        method, target, timeout=limit, extensions=traced, **content_kwargs
                     )
-            content = response.content
+                    content = response.content
+        except TimeoutError:
+            # Cut off at the close deadline (not httpx's timeouts: those are httpx errors).
+            return self._failed(
+                f"cut off at the close deadline while {progress.step}",
+                started,
+                sent=progress.sent,
+                may_have_posted=progress.written,
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: no connection, so Discord counted nothing.
             return self._failed(f"{type(exc).__name__}: {exc}", started, sent=False)
@@ -269,11 +288,16 @@ class WebhookClient:
         )
         return await self.request("PATCH", target, body, files, timeout)
 
+    async def _get(self, url: WebhookURL) -> httpx.Response:
+        """GET the webhook itself (posts nothing), within the close deadline once it is set."""
+        async with self._cutoff.bounded():
+            with own_requests():
+                return await self._http.get(url.secret_url(wait=False))
+
     async def probe(self, url: WebhookURL) -> Outcome:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
         try:
-            with own_requests():
-                response = await self._http.get(url.secret_url(wait=False))
+            response = await self._get(url)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code == 200:
@@ -284,8 +308,7 @@ class WebhookClient:
         """GET the webhook (posts nothing): the channel (and guild) it posts into, or the
         classified failure (401/404 disabled, 429, 5xx, transport) when Discord did not say."""
         try:
-            with own_requests():
-                response = await self._http.get(url.secret_url(wait=False))
+            response = await self._get(url)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code != 200:
@@ -310,6 +333,12 @@ class WebhookClient:
             time.monotonic() - started,
             sent=sent,
         )
+
+    def cut_off_at(self, seconds: float) -> None:
+        """No request outlives ``seconds`` from now, those in flight included (the close
+        deadline): a request cut off comes back as a transport failure, marked as maybe
+        posted when its body went out whole. On the client's loop."""
+        self._cutoff.cut_at(seconds)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
