@@ -736,7 +736,8 @@ def test_check_ping_counts_in_the_limits_the_running_applications_share(
     assert code == 0
     assert len(fake.messages) == 1
     (answer,) = asyncio.run(take(1))
-    assert isinstance(answer, float) and answer > 0
+    assert isinstance(answer, float)
+    assert answer > 0
     assert fake.count_status(429) == 0
 
 
