@@ -154,7 +154,10 @@ def drain_on_sigterm() -> bool:
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     for handler in list(_HANDLERS):
-        _end(handler)
+        with contextlib.suppress(Exception):  # never stop the exit because of us
+            handler._drain_before_exit()
+        with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
+            handler.close()
     os.kill(os.getpid(), signal.SIGTERM)
 
 
