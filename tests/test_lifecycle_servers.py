@@ -91,7 +91,7 @@ def test_uvicorns_sigterm_is_taken_off_its_reraise_list_and_the_exit_ends_by_sig
     followed(signal.SIGTERM, None)
     assert server.should_exit
     assert server._captured_signals == []
-    assert at_exit == [(lifecycle._on_sigterm, (signal.SIGTERM, None))]
+    assert at_exit == [(lifecycle._reraise_after_drain, (signal.SIGTERM,))]
 
 
 def test_in_a_multiprocessing_child_the_end_by_sigterm_is_the_last_finalizer(
@@ -107,7 +107,7 @@ def test_in_a_multiprocessing_child_the_end_by_sigterm_is_the_last_finalizer(
     lifecycle._end_by_sigterm_at_exit()
     [finalizer] = finalizers
     assert finalizer["exitpriority"] < lifecycle._EXIT_PRIORITY
-    assert finalizer["args"] == (signal.SIGTERM, None)
+    assert finalizer["args"] == (signal.SIGTERM,)
     assert len(at_exit) == 1
 
 
@@ -147,3 +147,17 @@ def test_without_celery_imported_nothing_is_connected(monkeypatch: pytest.Monkey
     before = set(sys.modules)
     lifecycle.follow_celery_pool_exit()
     assert "celery.signals" not in set(sys.modules) - before
+
+
+def test_the_reraise_comes_after_each_handler_drained_and_closed(
+    sigterm: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the end, every handler is drained and closed, then SIGTERM is raised to the
+    disposition uvicorn restored (here a handler of the test's, standing for gunicorn's)."""
+    handler = Recorded()
+    monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
+    raised: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: raised.append(signum))
+    lifecycle._reraise_after_drain(signal.SIGTERM)
+    assert handler.calls == ["drain", "close"]
+    assert raised == [signal.SIGTERM]

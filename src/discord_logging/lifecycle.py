@@ -173,13 +173,14 @@ def _end(handler: ProcessHandler) -> None:
 def _follow_uvicorn(current: Any) -> bool:
     """uvicorn's server handles SIGTERM while it serves (the application's module, and so the
     handler, is imported under that handler), and after its graceful shutdown (the lifespan's
-    included) restores the default disposition and re-raises the signal: the process dies
-    before ``atexit`` or multiprocessing's finalizers run, and what is still queued or held
-    for the aggregation window is lost. Its handler stays and runs first; then SIGTERM is
-    taken off the list of signals it re-raises, so the process ends normally through the
-    handlers' exit drain, and :func:`_on_sigterm` ends it by SIGTERM at the very end (the
-    same status as uvicorn's re-raise). Only a method of ``uvicorn.server.Server`` with that
-    list is followed; any other handler is left alone."""
+    included) restores the handler it found (the default disposition, mostly) and re-raises
+    the signal: the process dies before ``atexit`` or multiprocessing's finalizers run, and
+    what is still queued or held for the aggregation window is lost. Its handler stays and
+    runs first; then SIGTERM is taken off the list of signals it re-raises, so the process
+    ends normally through the handlers' exit drain, and :func:`_reraise_after_drain` raises
+    it at the very end, to whatever uvicorn restored (SIG_DFL: the status uvicorn's re-raise
+    gives; a handler of gunicorn's UvicornWorker: its own exit). Only a method of
+    ``uvicorn.server.Server`` with that list is followed; any other handler is left alone."""
     server = getattr(current, "__self__", None)
     if type(server).__module__ != "uvicorn.server":
         return False
@@ -198,15 +199,21 @@ def _follow_uvicorn(current: Any) -> bool:
 
 
 def _end_by_sigterm_at_exit() -> None:
-    """Once the exit drain has run, end the process as the SIGTERM re-raise would have: last
-    of the multiprocessing finalizers in a child (uvicorn ``--workers``), first of the
-    ``atexit`` functions otherwise (after the thread-shutdown drain)."""
-    atexit.register(_on_sigterm, signal.SIGTERM, None)
+    """Once the exit drain has run, re-raise SIGTERM as uvicorn would have: last of the
+    multiprocessing finalizers in a child (uvicorn ``--workers``), first of the ``atexit``
+    functions otherwise (after the thread-shutdown drain)."""
+    atexit.register(_reraise_after_drain, signal.SIGTERM)
     mp = sys.modules.get("multiprocessing")
     if mp is not None and mp.parent_process() is not None:
         sys.modules["multiprocessing.util"].Finalize(
-            None, _on_sigterm, args=(signal.SIGTERM, None), exitpriority=_EXIT_PRIORITY - 1
+            None, _reraise_after_drain, args=(signal.SIGTERM,), exitpriority=_EXIT_PRIORITY - 1
         )
+
+
+def _reraise_after_drain(signum: int) -> None:
+    for handler in list(_HANDLERS):  # drained and closed already by the exit path: at once
+        _end(handler)
+    signal.raise_signal(signum)
 
 
 def _before_fork() -> None:
