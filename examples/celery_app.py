@@ -10,9 +10,9 @@ logging.)
 Pool processes (the default ``prefork`` pool) are forked from the main process: each has the
 handler, which notices the fork and starts its own delivery thread on its first record, so a
 task's records are sent while it runs. A pool process ends with ``os._exit`` (no atexit, no
-``logging.shutdown()``); the library drains the handler on Celery's
-``worker_process_shutdown``, sent in each of them just before, so what a task logged (and the
-summary of repeats held for the aggregation window) is delivered before the process goes, on
+``logging.shutdown()``); the library drains the handler at billiard's last step before it
+(after Celery's ``worker_process_shutdown``), so what a task logged (and the summary of
+repeats held for the aggregation window) is delivered before the process goes, on
 a warm shutdown (SIGTERM, Ctrl+C once) and when ``worker_max_tasks_per_child`` recycles it.
 Nothing to write for that. A pool process killed by SIGKILL (cold shutdown,
 ``task_time_limit``) loses what it had not yet sent.

@@ -1,8 +1,10 @@
-"""The exit paths of two servers, followed in process (the real runs are in test_endings.py and
-test_integrations.py): uvicorn's SIGTERM handler and re-raise, Celery's pool-process exit."""
+"""The exit paths of two servers, followed in process (the real runs are in test_endings.py,
+test_pools.py and test_integrations.py): uvicorn's SIGTERM handler and re-raise, billiard's
+pool-process exit (Celery's prefork pool)."""
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import multiprocessing.util
 import signal
@@ -124,29 +126,66 @@ def test_a_signal_uvicorn_did_not_note_is_not_ended_by_us(
     assert at_exit == []
 
 
-def test_celerys_pool_process_exit_drains_then_closes_each_handler(
+def test_a_billiard_pool_process_drains_after_the_pools_on_exit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With Celery imported, worker_process_shutdown (sent in a pool process just before
-    billiard's os._exit) drains, then closes, every handler of the process."""
-    signals = pytest.importorskip("celery.signals")
+    """With billiard imported, its pool process's exit (``Worker._do_exit``, which ends in
+    os._exit) first runs the pool's on_exit (Celery's worker_process_shutdown), then drains and
+    closes every handler, then goes on as before; wrapped once only."""
+    billiard_pool = pytest.importorskip("billiard.pool")
     handler = Recorded()
     monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
-    lifecycle.follow_celery_pool_exit()
-    lifecycle.follow_celery_pool_exit()  # once only
-    try:
-        signals.worker_process_shutdown.send(sender=None, pid=1, exitcode=0)
-    finally:
-        signals.worker_process_shutdown.disconnect(dispatch_uid=lifecycle.__name__)
+    ended: list[tuple[Any, ...]] = []
+
+    class Worker:
+        on_exit = staticmethod(lambda pid, exitcode: handler.calls.append("on_exit"))
+
+        def _do_exit(self, pid: int, exitcode: int, exc: object = None) -> None:
+            self.on_exit(pid, exitcode)
+            ended.append((pid, exitcode, exc))
+
+    monkeypatch.setattr(billiard_pool, "Worker", Worker)
+    lifecycle.follow_billiard_pool_exit()
+    lifecycle.follow_billiard_pool_exit()  # once only
+    Worker()._do_exit(7, 0)
+    assert handler.calls == ["on_exit", "drain", "close"]
+    assert ended == [(7, 0, None)]
+
+
+def test_without_an_on_exit_the_handlers_still_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare billiard Pool has no on_exit callback: the handlers drain all the same."""
+    billiard_pool = pytest.importorskip("billiard.pool")
+    handler = Recorded()
+    monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
+
+    class Worker:
+        on_exit = None
+
+        def _do_exit(self, pid: int, exitcode: int, exc: object = None) -> None:
+            if self.on_exit is not None:
+                self.on_exit(pid, exitcode)
+
+    monkeypatch.setattr(billiard_pool, "Worker", Worker)
+    lifecycle.follow_billiard_pool_exit()
+    Worker()._do_exit(7, 0)
     assert handler.calls == ["drain", "close"]
 
 
-def test_without_celery_imported_nothing_is_connected(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The library never imports Celery: without it in sys.modules, nothing happens."""
-    monkeypatch.delitem(sys.modules, "celery.signals", raising=False)
-    before = set(sys.modules)
-    lifecycle.follow_celery_pool_exit()
-    assert "celery.signals" not in set(sys.modules) - before
+def test_billiards_worker_still_has_the_exit_step_followed() -> None:
+    """The installed billiard still ends a pool process in Worker._do_exit through on_exit:
+    if an upgrade renames them, this says so before pool processes go back to losing."""
+    billiard_pool = pytest.importorskip("billiard.pool")
+    source = inspect.getsource(billiard_pool.Worker._do_exit)
+    assert "self.on_exit(" in source
+    assert "os._exit(" in source
+
+
+def test_without_billiard_imported_nothing_is_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library never imports billiard: without it in sys.modules, nothing happens."""
+    monkeypatch.delitem(sys.modules, "billiard.pool", raising=False)
+    monkeypatch.delitem(sys.modules, "billiard", raising=False)
+    lifecycle.follow_billiard_pool_exit()
+    assert "billiard.pool" not in sys.modules
 
 
 def test_the_reraise_comes_after_each_handler_drained_and_closed(

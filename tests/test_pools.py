@@ -119,3 +119,25 @@ def test_pool_records_of_an_outage_are_kept_and_the_next_start_delivers_them(
     kept = Store(store)
     assert kept.dead_letters.letters() == []
     kept.close()
+
+
+def test_a_billiard_pool_keeps_its_records_during_an_outage(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """billiard's Pool (Celery's prefork pool) ends its processes with os._exit, past every
+    exit hook of multiprocessing's: during an outage the 16 records are still kept in the
+    store, said on stderr, instead of vanishing without a word."""
+    pytest.importorskip("billiard")
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    env = script_env(fake_discord, url, store, close_timeout=0.5)
+    script = pool_script("fork").replace(
+        'ctx = multiprocessing.get_context("fork")', "import billiard as ctx"
+    )
+    done = run_script(script, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert any("kept in the store" in line for line in library_lines(done.stderr)), done.stderr
+    kept = Store(store)
+    assert len(kept.dead_letters.letters()) == 2 * JOBS
+    kept.close()

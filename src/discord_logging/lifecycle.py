@@ -16,10 +16,10 @@ Python's exit order decides the mechanism:
 multiprocessing's fork and forkserver children end with ``os._exit``: ``atexit`` never runs for
 them, but ``BaseProcess._bootstrap`` runs ``multiprocessing.util._exit_function()`` first, which
 calls the finalizers that have an exit priority. A handler whose worker runs in such a child
-registers one (see :func:`watch_process_end`). Two servers end their processes another way:
-Celery's prefork pool processes (billiard) call ``os._exit`` before that function runs, and
-uvicorn re-raises SIGTERM at its default disposition after its graceful shutdown; each is
-followed where it ends (:func:`follow_celery_pool_exit`, :func:`_follow_uvicorn`).
+registers one (see :func:`watch_process_end`). Two others end their processes another way:
+billiard's pool processes (Celery's prefork pool) call ``os._exit`` before that function
+runs, and uvicorn re-raises SIGTERM at its default disposition after its graceful shutdown;
+each is followed where it ends (:func:`follow_billiard_pool_exit`, :func:`_follow_uvicorn`).
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ def watch_process_end(handler: ProcessHandler) -> None:
     if _WATCHED.get(handler) == os.getpid():
         return
     _WATCHED[handler] = os.getpid()
-    follow_celery_pool_exit()
+    follow_billiard_pool_exit()
     mp = sys.modules.get("multiprocessing")
     util = sys.modules.get("multiprocessing.util")
     if mp is None or util is None:
@@ -314,27 +314,43 @@ def _close(ref: weakref.ref[ProcessHandler]) -> None:
         _end(handler)
 
 
-# -- Celery's prefork pool ----------------------------------------------------------------------
+# -- billiard's pool (Celery's prefork pool) ----------------------------------------------------
 
 
-def follow_celery_pool_exit() -> None:
-    """Drain and close the handlers when a Celery prefork pool process ends.
+def follow_billiard_pool_exit() -> None:
+    """Drain and close the handlers when a billiard pool process ends (Celery's prefork pool).
 
     billiard's pool process ends with ``os._exit`` in ``Worker._do_exit``, inside ``run()``:
-    neither ``atexit`` nor ``_exit_function`` (billiard's ``Finalize`` and finalizer registry
-    are multiprocessing's own) runs there, so a finalizer would never be called. Just before,
-    billiard calls the pool's ``on_exit``, with which Celery sends ``worker_process_shutdown``
-    in that process: a receiver of it is the hook. Connected only when Celery's signals are
-    already imported (never imported here); pool processes forked afterwards inherit it, and
-    a handler whose worker starts in one connects there too. Idempotent (``dispatch_uid``)."""
-    signals = sys.modules.get("celery.signals")
-    if signals is not None:
-        with contextlib.suppress(Exception):  # a Celery without the signal: nothing to follow
-            signals.worker_process_shutdown.connect(
-                _on_pool_process_exit, weak=False, dispatch_uid=__name__
-            )
+    neither ``atexit`` nor ``_exit_function`` runs there (billiard's ``Finalize`` and
+    finalizer registry are multiprocessing's own, so a finalizer is never called). The one
+    step on that path is the pool's ``on_exit`` callback, with which Celery sends
+    ``worker_process_shutdown``. So ``Worker._do_exit`` is wrapped to chain that callback:
+    the application's receivers run first (what they log is still sent), then the handlers
+    drain and close, then billiard ends the process. Only when ``billiard.pool`` is already
+    imported (never imported here); in a pool process forked afterwards the class is already
+    wrapped, and a handler whose worker starts in one wraps it there. Once per process."""
+    worker = getattr(sys.modules.get("billiard.pool"), "Worker", None)
+    do_exit = getattr(worker, "_do_exit", None)
+    if worker is None or not callable(do_exit) or getattr(do_exit, "_drains", False):
+        return
+
+    def drain_at_exit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        on_exit = getattr(self, "on_exit", None)
+
+        def on_exit_then_drain(*exit_args: Any, **exit_kwargs: Any) -> None:
+            try:
+                if on_exit is not None:
+                    on_exit(*exit_args, **exit_kwargs)
+            finally:
+                _on_pool_process_exit()
+
+        self.on_exit = on_exit_then_drain
+        return do_exit(self, *args, **kwargs)
+
+    drain_at_exit._drains = True  # type: ignore[attr-defined]
+    worker._do_exit = drain_at_exit
 
 
-def _on_pool_process_exit(**_: object) -> None:
+def _on_pool_process_exit() -> None:
     for handler in list(_HANDLERS):
         _end(handler)
