@@ -284,7 +284,8 @@ def watch_process_end(handler: ProcessHandler) -> None:
     Called when the handler's worker starts. Only if multiprocessing is already imported (it is
     never imported here): in a child, a finalizer is registered now; in any other process an
     after-fork hook registers it when a child's ``_bootstrap`` runs (which first clears the
-    finalizers inherited or registered before, e.g. while a forkserver child imports main)."""
+    finalizers inherited or registered before, e.g. while a forkserver child imports main).
+    billiard's pool processes, which end before any finalizer, are followed here too."""
     if _WATCHED.get(handler) == os.getpid():
         return
     _WATCHED[handler] = os.getpid()
