@@ -10,11 +10,12 @@ logging.)
 Pool processes (the default ``prefork`` pool) are forked from the main process: each has the
 handler, which notices the fork and starts its own delivery thread on its first record, so a
 task's records are sent while it runs. A pool process ends with ``os._exit`` (no atexit, no
-``logging.shutdown()``), so ``worker_process_shutdown``, sent in each of them just before,
-flushes the handler: what a task logged is delivered before the process goes, on a warm
-shutdown (SIGTERM, Ctrl+C once) and when ``worker_max_tasks_per_child`` recycles it.
-A pool process killed by SIGKILL (cold shutdown, ``task_time_limit``) loses what it had not
-yet sent.
+``logging.shutdown()``); the library drains the handler at billiard's last step before it
+(after Celery's ``worker_process_shutdown``), so what a task logged (and the summary of
+repeats held for the aggregation window) is delivered before the process goes, on
+a warm shutdown (SIGTERM, Ctrl+C once) and when ``worker_max_tasks_per_child`` recycles it.
+Nothing to write for that. A pool process killed by SIGKILL (cold shutdown,
+``task_time_limit``) loses what it had not yet sent.
 
 Celery logs each failed task on ``celery.app.trace`` at ERROR ("Task shop.charge[<id>]
 raised unexpected: ...", with the traceback): an alert, without any code in the task.
@@ -53,14 +54,6 @@ def configure_logging(loglevel: int | None = None, **_: Any) -> None:
     logging.getLogger().addHandler(DiscordHandler(level=logging.WARNING, app_name="shop-worker"))
 
 
-@signals.worker_process_shutdown.connect
-def deliver_before_exit(**_: Any) -> None:
-    """In each pool process, just before its ``os._exit``: deliver what it logged."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, DiscordHandler):
-            handler.flush()  # at most DISCORD_CLOSE_TIMEOUT (5 s)
-
-
 @app.task(name="shop.charge")
 def charge(order: str, amount: int) -> None:
     log.info("Charging order %s", order)
@@ -75,7 +68,14 @@ def check_login(user: str, ip: str, failures: int) -> None:
         )
 
 
+@app.task(name="shop.sync_stock")
+def sync_stock(supplier: str, attempts: int) -> None:
+    for _ in range(attempts):  # a storm: one alert now, "(x N)" when its window ends
+        log.error("Stock sync failed for %s", supplier)
+
+
 if __name__ == "__main__":
     charge.delay("A-1001", 49)
     check_login.delay("bob", "203.0.113.7", 3)
-    print("queued 2 tasks")
+    sync_stock.delay("ACME", 5)
+    print("queued 3 tasks")

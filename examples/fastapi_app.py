@@ -2,8 +2,12 @@
 
 * The lifespan creates one ``Notifier`` at startup and ``aclose()``-s it at shutdown, which
   delivers what is still pending. Endpoints ``await notifier.send(...)`` and get the outcome.
-* ``DiscordHandler`` on the root logger sends ERROR records; the exception handler below logs
-  every unhandled exception, so each 500 becomes an error alert with its traceback.
+* ``DiscordHandler`` on the root logger, added where the application is imported (in each
+  worker with ``--workers``), sends ERROR records; the exception handler below logs every
+  unhandled exception, so each 500 becomes an error alert with its traceback. Nothing has to
+  close it: when uvicorn stops (SIGTERM, Ctrl+C) the library drains it after uvicorn's
+  graceful shutdown, though uvicorn then ends the process by re-raising the signal, so what
+  is queued and the repeats' count of a storm arrive.
 
 Run it (settings from DISCORD_* variables, e.g. DISCORD_WEBHOOK_GENERAL)::
 
@@ -30,20 +34,18 @@ from pydantic import BaseModel
 from discord_logging import DiscordHandler, Notifier
 
 log = logging.getLogger("shop.api")
+handler = DiscordHandler(level=logging.ERROR, app_name="shop-api")
+logging.getLogger().addHandler(handler)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    handler = DiscordHandler(level=logging.ERROR, app_name="shop-api")
-    logging.getLogger().addHandler(handler)
     app.state.notifier = Notifier()
     app.state.degraded = False
     try:
         yield
     finally:
         await app.state.notifier.aclose()
-        logging.getLogger().removeHandler(handler)
-        handler.close()  # delivers what is queued (up to DISCORD_CLOSE_TIMEOUT seconds)
 
 
 app = FastAPI(lifespan=lifespan)

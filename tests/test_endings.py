@@ -92,3 +92,46 @@ def test_the_setting_turns_it_off(fake_discord: FakeDiscord, tmp_path: Path) -> 
     fake_discord.set_hang(False)
     assert done.returncode == -signal.SIGTERM
     assert library_lines(done.stderr) == []
+
+
+UNDER_UVICORN = """
+import signal
+import uvicorn
+
+async def app(scope, receive, send):
+    assert scope["type"] == "lifespan"
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            # Created under uvicorn's own SIGTERM handler, as in a lifespan or an app that
+            # uvicorn imports itself; never closed: the storm's count is held for the window.
+            log.addHandler(DiscordHandler(
+                webhooks={"general": os.environ["TEST_WEBHOOK"]},
+                allowed_hosts=os.environ["TEST_HOSTS"],
+            ))
+            for _ in range(3):
+                log.error("storm under uvicorn")
+            await send({"type": "lifespan.startup.complete"})
+            os.kill(os.getpid(), signal.SIGTERM)  # as a process manager stops it
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+uvicorn.run(app, host="127.0.0.1", port=0, log_level="warning")
+"""
+
+
+def test_under_uvicorns_own_sigterm_handler_the_storm_count_arrives_and_it_still_dies_by_sigterm(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """uvicorn (one process) handles SIGTERM, shuts down gracefully, then re-raises SIGTERM at
+    its default disposition: the handler created under uvicorn's handler still drains before
+    the process dies, and it dies by SIGTERM (-15) as uvicorn meant."""
+    url = fake_discord.add_webhook(host="localhost")
+    done = run_script(UNDER_UVICORN, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    [message] = fake_discord.messages
+    edited = fake_discord.message(message.message_id)
+    assert edited is not None
+    assert [e["title"] for e in edited.embeds] == ["storm under uvicorn (x 3)"], done.stderr
+    assert library_lines(done.stderr) == []

@@ -128,7 +128,9 @@ def test_fastapi_app(
         for _ in range(2):
             assert client.get("/health").json()["status"] == "degraded"
         assert client.get("/orders/42").status_code == 500
-    # Leaving the block ran the lifespan's shutdown: everything is delivered.
+    # Leaving the block ran the lifespan's shutdown (the Notifier's sends are delivered); the
+    # handler delivers at the process's exit, here at once.
+    assert example.handler.flush(10)
 
     [deployed] = deployment.embeds("general")
     assert deployed["title"] == "Deploy finished"

@@ -101,8 +101,11 @@ def test_opentelemetry(deployment: Deployment) -> None:
 
 
 def test_celery_worker(deployment: Deployment, redis_server: RedisServer) -> None:
-    """A prefork worker on a real Redis broker: a task's own record (routed by alert_type)
-    and Celery's log of a failed task arrive while it runs; a warm shutdown ends cleanly."""
+    """A prefork worker on a real Redis broker, set up as docs/integrations.md says (the
+    setup_logging signal, nothing at the pool's exit): a task's own record (routed by
+    alert_type) and Celery's log of a failed task arrive while it runs, a storm's first record
+    at once; the warm shutdown (SIGTERM) ends the pool processes with os._exit, and the
+    storm's count, held for the aggregation window, still arrives before it."""
     broker = {"CELERY_BROKER_URL": redis_server.url}
     deployment.start(
         "worker",
@@ -124,25 +127,31 @@ def test_celery_worker(deployment: Deployment, redis_server: RedisServer) -> Non
         **broker,
     )
     queued = deployment.run("celery_app.py", **broker)
-    assert "queued 2 tasks" in queued.stdout
+    assert "queued 3 tasks" in queued.stdout
     [login] = deployment.wait_for("security", 1)
     assert login["title"] == "🔒 3 failed logins for bob"
     assert fields(login)["ip"] == "203.0.113.7"
     assert fields(login)["Process/Thread"].startswith("ForkPoolWorker-")
-    [failed] = deployment.wait_for("general", 1)
-    assert failed["title"].startswith("Task shop.charge[")
+    general = deployment.wait_for("general", 2)
+    [failed] = [e for e in general if e["title"].startswith("Task shop.charge[")]
     assert "raised unexpected: ValueError" in failed["title"]
     assert "ValueError: card declined for order A-1001 (49 EUR)" in failed["description"]
     assert fields(failed)["Logger"] == "celery.app.trace"
+    stock = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
+    assert stock, deployment.titles("general")  # the storm's first record, sent at once
     assert deployment.stop("worker") == 0, deployment.logs()  # SIGTERM: warm shutdown
     assert "not delivered" not in deployment.log("worker")
-    assert len(deployment.fake.messages) == 2
+    assert len(deployment.titles("general")) == 2  # nothing else (the task's INFO record)
+    # The storm's message, edited at the pool process's exit with the count of its repeats.
+    storm = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
+    assert storm == ["Stock sync failed for ACME (x 5)"], deployment.logs()
 
 
-def test_fastapi_under_uvicorn(deployment: Deployment) -> None:
-    """uvicorn --workers 2: each worker's lifespan handler sends its errors and routed
-    records; SIGTERM runs each lifespan's shutdown, which delivers the folded repeats."""
+def start_uvicorn(deployment: Deployment, workers: int) -> str:
+    """``uvicorn examples.fastapi_app:app`` on a free loopback port, with ``workers`` worker
+    processes (1: the server runs in the process started); its base URL once each is up."""
     port = free_port()
+    options = ["--workers", str(workers)] if workers > 1 else []
     server = deployment.start(
         "uvicorn",
         sys.executable,
@@ -153,15 +162,22 @@ def test_fastapi_under_uvicorn(deployment: Deployment) -> None:
         "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
-        "2",
+        *options,
     )
     deadline = time.monotonic() + SERVER_WAIT
-    while deployment.log("uvicorn").count("Application startup complete.") < 2:
+    while deployment.log("uvicorn").count("Application startup complete.") < workers:
         assert server.poll() is None, deployment.logs()
         assert time.monotonic() < deadline, deployment.logs()
         time.sleep(0.05)
-    base_url = f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}"
+
+
+def test_fastapi_under_uvicorn(deployment: Deployment) -> None:
+    """uvicorn --workers 2, the handler added at the app's import in each worker: errors and
+    routed records arrive; SIGTERM to the supervisor ends each worker with uvicorn's re-raised
+    SIGTERM, and each worker's storm count (the folded repeats, held for the window) still
+    arrives: the library drains after uvicorn's graceful shutdown, before the signal."""
+    base_url = start_uvicorn(deployment, workers=2)
     for order in range(6):
         assert httpx.get(f"{base_url}/orders/{order}", timeout=10).status_code == 500
     locked = httpx.post(f"{base_url}/login", json={"user": "bob"}, timeout=10)

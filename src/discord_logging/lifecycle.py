@@ -16,12 +16,16 @@ Python's exit order decides the mechanism:
 multiprocessing's fork and forkserver children end with ``os._exit``: ``atexit`` never runs for
 them, but ``BaseProcess._bootstrap`` runs ``multiprocessing.util._exit_function()`` first, which
 calls the finalizers that have an exit priority. A handler whose worker runs in such a child
-registers one (see :func:`watch_process_end`).
+registers one (see :func:`watch_process_end`). Two others end their processes another way:
+billiard's pool processes (Celery's prefork pool) call ``os._exit`` before that function
+runs, and uvicorn re-raises SIGTERM at its default disposition after its graceful shutdown;
+each is followed where it ends (:func:`follow_billiard_pool_exit`, :func:`_follow_uvicorn`).
 """
 
 from __future__ import annotations
 
 # Imported before our exit hook is registered: its own hook then runs after ours.
+import atexit
 import concurrent.futures.thread  # noqa: F401
 import contextlib
 import os
@@ -137,9 +141,11 @@ def drain_on_sigterm() -> bool:
     if _SIGTERM_INSTALLED or threading.current_thread() is not threading.main_thread():
         return False
     try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        elif not _follow_uvicorn(current):
             return False
-        signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError, AttributeError):  # no signals here (an embedded interpreter)
         return False
     _SIGTERM_INSTALLED = True
@@ -156,6 +162,61 @@ def _on_sigterm(signum: int, frame: object) -> None:
         with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
             handler.close()
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _end(handler: ProcessHandler) -> None:
+    """Drain (deliver what is pending, held storm summaries included, while Discord is
+    healthy), then close (keep what is left); never raises."""
+    with contextlib.suppress(Exception):  # never stop the exit because of us
+        handler._drain_before_exit()
+    with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
+        handler.close()
+
+
+def _follow_uvicorn(current: Any) -> bool:
+    """uvicorn's server handles SIGTERM while it serves (the application's module, and so the
+    handler, is imported under that handler), and after its graceful shutdown (the lifespan's
+    included) restores the handler it found (the default disposition, mostly) and re-raises
+    the signal: the process dies before ``atexit`` or multiprocessing's finalizers run, and
+    what is still queued or held for the aggregation window is lost. Its handler stays and
+    runs first; then SIGTERM is taken off the list of signals it re-raises, so the process
+    ends normally through the handlers' exit drain, and :func:`_reraise_after_drain` raises
+    it at the very end, to whatever uvicorn restored (SIG_DFL: the status uvicorn's re-raise
+    gives; a handler of gunicorn's UvicornWorker: its own exit). Only a method of
+    ``uvicorn.server.Server`` with that list is followed; any other handler is left alone."""
+    server = getattr(current, "__self__", None)
+    if type(server).__module__ != "uvicorn.server":
+        return False
+    captured = getattr(server, "_captured_signals", None)
+    if not isinstance(captured, list):
+        return False
+
+    def after_uvicorn(signum: int, frame: Any) -> None:
+        current(signum, frame)  # uvicorn's: the graceful shutdown begins, the signal is noted
+        if signum in captured:
+            captured[:] = [s for s in captured if s != signum]
+            _end_by_sigterm_at_exit()
+
+    signal.signal(signal.SIGTERM, after_uvicorn)
+    return True
+
+
+def _end_by_sigterm_at_exit() -> None:
+    """Once the exit drain has run, re-raise SIGTERM as uvicorn would have: last of the
+    multiprocessing finalizers in a child (uvicorn ``--workers``), first of the ``atexit``
+    functions otherwise (after the thread-shutdown drain)."""
+    atexit.register(_reraise_after_drain, signal.SIGTERM)
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:
+        sys.modules["multiprocessing.util"].Finalize(
+            None, _reraise_after_drain, args=(signal.SIGTERM,), exitpriority=_EXIT_PRIORITY - 1
+        )
+
+
+def _reraise_after_drain(signum: int) -> None:
+    for handler in list(_HANDLERS):  # drained and closed already by the exit path: at once
+        _end(handler)
+    signal.raise_signal(signum)
 
 
 def _before_fork() -> None:
@@ -226,12 +287,16 @@ def watch_process_end(handler: ProcessHandler) -> None:
     Called when the handler's worker starts. Only if multiprocessing is already imported (it is
     never imported here): in a child, a finalizer is registered now; in any other process an
     after-fork hook registers it when a child's ``_bootstrap`` runs (which first clears the
-    finalizers inherited or registered before, e.g. while a forkserver child imports main)."""
-    mp = sys.modules.get("multiprocessing")
-    util = sys.modules.get("multiprocessing.util")
-    if mp is None or util is None or _WATCHED.get(handler) == os.getpid():
+    finalizers inherited or registered before, e.g. while a forkserver child imports main).
+    billiard's pool processes, which end before any finalizer, are followed here too."""
+    if _WATCHED.get(handler) == os.getpid():
         return
     _WATCHED[handler] = os.getpid()
+    follow_billiard_pool_exit()
+    mp = sys.modules.get("multiprocessing")
+    util = sys.modules.get("multiprocessing.util")
+    if mp is None or util is None:
+        return
     if mp.parent_process() is not None:
         _finalize_in_child(handler)
     else:
@@ -247,10 +312,49 @@ def _finalize_in_child(handler: ProcessHandler) -> None:
 def _close(ref: weakref.ref[ProcessHandler]) -> None:
     handler = ref()
     if handler is not None:
-        with contextlib.suppress(Exception):
-            # A flush first, as a normal exit's drain does: what the child's queue overflowed
-            # is taken back and delivered while Discord is healthy (a closing lane takes
-            # nothing back), within close_timeout; then the close keeps what is left.
-            handler._drain_before_exit()
-        with contextlib.suppress(Exception):
-            handler.close()
+        # A flush first, as a normal exit's drain does: what the child's queue overflowed is
+        # taken back and delivered while Discord is healthy (a closing lane takes nothing
+        # back), within close_timeout; then the close keeps what is left.
+        _end(handler)
+
+
+# -- billiard's pool (Celery's prefork pool) ----------------------------------------------------
+
+
+def follow_billiard_pool_exit() -> None:
+    """Drain and close the handlers when a billiard pool process ends (Celery's prefork pool).
+
+    billiard's pool process ends with ``os._exit`` in ``Worker._do_exit``, inside ``run()``:
+    neither ``atexit`` nor ``_exit_function`` runs there (billiard's ``Finalize`` and
+    finalizer registry are multiprocessing's own, so a finalizer is never called). The one
+    step on that path is the pool's ``on_exit`` callback, with which Celery sends
+    ``worker_process_shutdown``. So ``Worker._do_exit`` is wrapped to chain that callback:
+    the application's receivers run first (what they log is still sent), then the handlers
+    drain and close, then billiard ends the process. Only when ``billiard.pool`` is already
+    imported (never imported here); in a pool process forked afterwards the class is already
+    wrapped, and a handler whose worker starts in one wraps it there. Once per process."""
+    worker = getattr(sys.modules.get("billiard.pool"), "Worker", None)
+    do_exit = getattr(worker, "_do_exit", None)
+    if worker is None or not callable(do_exit) or getattr(do_exit, "_drains", False):
+        return
+
+    def drain_at_exit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        on_exit = getattr(self, "on_exit", None)
+
+        def on_exit_then_drain(*exit_args: Any, **exit_kwargs: Any) -> None:
+            try:
+                if on_exit is not None:
+                    on_exit(*exit_args, **exit_kwargs)
+            finally:
+                _on_pool_process_exit()
+
+        self.on_exit = on_exit_then_drain
+        return do_exit(self, *args, **kwargs)
+
+    drain_at_exit._drains = True  # type: ignore[attr-defined]
+    worker._do_exit = drain_at_exit
+
+
+def _on_pool_process_exit() -> None:
+    for handler in list(_HANDLERS):
+        _end(handler)
