@@ -135,3 +135,18 @@ def test_under_uvicorns_own_sigterm_handler_the_storm_count_arrives_and_it_still
     assert edited is not None
     assert [e["title"] for e in edited.embeds] == ["storm under uvicorn (x 3)"], done.stderr
     assert library_lines(done.stderr) == []
+
+
+def test_an_opt_out_written_only_in_dotenv_is_honoured(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """DISCORD_HANDLE_SIGTERM=false in ``.env`` only (the handler is built before its settings
+    load, so it installs the drain): at SIGTERM the handler reads the setting and stands
+    aside; the process dies by SIGTERM as Python's default, nothing drained or said."""
+    url = fake_discord.add_webhook(host="localhost")
+    fake_discord.set_hang(True)  # nothing can be delivered before the signal
+    (tmp_path / ".env").write_text("DISCORD_HANDLE_SIGTERM=false\n", encoding="utf-8")
+    done = run_script(LOG_THEN_SIGTERM, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    fake_discord.set_hang(False)
+    assert done.returncode == -signal.SIGTERM
+    assert library_lines(done.stderr) == []

@@ -21,8 +21,12 @@ from discord_logging import lifecycle
 class Recorded:
     """A stand-in handler: what the exit hooks called on it, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, drains_on_sigterm: bool = True) -> None:
         self.calls: list[str] = []
+        self.drains_on_sigterm = drains_on_sigterm
+
+    def _sigterm_drain_wanted(self) -> bool:
+        return self.drains_on_sigterm
 
     def _before_fork(self) -> None: ...
     def _after_fork_in_parent(self) -> None: ...
@@ -76,12 +80,20 @@ def test_only_a_uvicorn_server_with_its_reraise_list_is_followed(sigterm: None) 
     assert signal.getsignal(signal.SIGTERM) is own
 
 
+@pytest.mark.parametrize("drains", [True, False])
 def test_uvicorns_sigterm_is_taken_off_its_reraise_list_and_the_exit_ends_by_sigterm(
-    sigterm: None, at_exit: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+    sigterm: None,
+    at_exit: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+    monkeypatch: pytest.MonkeyPatch,
+    drains: bool,
 ) -> None:
     """uvicorn's handler runs (its graceful shutdown begins); SIGTERM is no longer re-raised
-    by uvicorn, and the end by SIGTERM is registered after the exit drain instead."""
+    by uvicorn, and the end by SIGTERM is registered after the exit drain instead. A handler
+    opted out (DISCORD_HANDLE_SIGTERM=false, known once its settings loaded) leaves uvicorn's
+    re-raise as it was."""
     uvicorn = pytest.importorskip("uvicorn")
+    handler = Recorded(drains_on_sigterm=drains)
+    monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
 
     async def app(scope: object, receive: object, send: object) -> None: ...
 
@@ -92,8 +104,12 @@ def test_uvicorns_sigterm_is_taken_off_its_reraise_list_and_the_exit_ends_by_sig
     assert callable(followed)
     followed(signal.SIGTERM, None)
     assert server.should_exit
-    assert server._captured_signals == []
-    assert at_exit == [(lifecycle._reraise_after_drain, (signal.SIGTERM,))]
+    if drains:
+        assert server._captured_signals == []
+        assert at_exit == [(lifecycle._reraise_after_drain, (signal.SIGTERM,))]
+    else:
+        assert server._captured_signals == [signal.SIGTERM]
+        assert at_exit == []
 
 
 def test_in_a_multiprocessing_child_the_end_by_sigterm_is_the_last_finalizer(

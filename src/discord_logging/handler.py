@@ -225,9 +225,12 @@ class DiscordHandler(BlockingSend, logging.Handler):
             raise ConfigurationError(f"delivery could not start: {failure}")
 
     def _sigterm_drain_wanted(self) -> bool:
-        """Whether this handler drains on SIGTERM (the setting, once loaded)."""
-        settings = self._settings
-        return settings.handle_sigterm if settings is not None else True
+        """Whether this handler drains on SIGTERM: the setting (waiting for it to load, as
+        the drain would wait for the worker's start anyway; an opt-out in ``.env`` counts)."""
+        try:
+            return self.settings.handle_sigterm
+        except ConfigurationError:  # never started: nothing to drain
+            return False
 
     def _close_timeout(self) -> float:
         """``close_timeout``; pydantic's default when the settings are bad (close must work)."""

@@ -155,12 +155,8 @@ def drain_on_sigterm() -> bool:
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     for handler in list(_HANDLERS):
-        if not handler._sigterm_drain_wanted():  # opted out in .env: SIGTERM as before
-            continue
-        with contextlib.suppress(Exception):  # never stop the exit because of us
-            handler._drain_before_exit()
-        with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
-            handler.close()
+        if handler._sigterm_drain_wanted():  # else opted out in .env: SIGTERM as before
+            _end(handler)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -193,7 +189,8 @@ def _follow_uvicorn(current: Any) -> bool:
 
     def after_uvicorn(signum: int, frame: Any) -> None:
         current(signum, frame)  # uvicorn's: the graceful shutdown begins, the signal is noted
-        if signum in captured:
+        wanted = any(handler._sigterm_drain_wanted() for handler in list(_HANDLERS))
+        if signum in captured and wanted:  # else opted out in .env: uvicorn's re-raise
             captured[:] = [s for s in captured if s != signum]
             _end_by_sigterm_at_exit()
 
