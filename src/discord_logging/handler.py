@@ -20,6 +20,7 @@ from .capture.routing import Router
 from .capture.snapshot import snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
+from .delivery.journaling import RecordJournal, open_journal
 from .delivery.notifier import Notifier
 from .delivery.worker import ON_WORKER_THREAD, Worker, edit_interval
 from .settings import DiscordSettings, load_settings
@@ -107,6 +108,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         buttons: Mapping[str, Any] | str | None = None,
         forum: list[str] | str | None = None,
         forum_tags: Mapping[str, Any] | str | None = None,
+        journal: bool | None = None,
+        journal_max_bytes: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -144,6 +147,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             buttons=buttons,
             forum=forum,
             forum_tags=forum_tags,
+            journal=journal,
+            journal_max_bytes=journal_max_bytes,
         )
         self.router = Router(self.settings.routes, self.settings.webhook_urls)
         self._dead_letters = dead_letters
@@ -264,6 +269,18 @@ class DiscordHandler(BlockingSend, logging.Handler):
         # whole limit beside the other processes.
         return limits_directory(self.settings)
 
+    def _make_journal(self, notifier: Notifier) -> RecordJournal | None:
+        """This process's journal, built on the worker thread; none without the store (a
+        custom ``dead_letters`` sink: its letters are not this library's to recover)."""
+        store = self.store
+        return open_journal(store, notifier, self._stats) if store is not None else None
+
+    @staticmethod
+    def _close_journal(worker: Worker | None) -> None:
+        """After the store wrote its letters, which settled their records."""
+        if worker is not None:
+            worker.close_journal()
+
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
             self._after_fork_in_child()
@@ -279,6 +296,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                     edit_interval=edit_interval(self.settings),
                     stats=self._stats,
                     on_thread_exit=store.release_thread if store else None,
+                    journal_factory=self._make_journal,
                 )
                 try:
                     worker.start()
@@ -372,6 +390,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         if store is not None and not alive:
             self._kept_at_close = len(store.dead_letters)
             store.close()  # never under a worker that is still writing
+            self._close_journal(worker)
         if worker is not None:
             self._report_at_close(left, store)
         super().close()

@@ -25,6 +25,7 @@ from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
+from .journaling import RecordJournal
 from .notifier import Notifier
 from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
 
@@ -51,10 +52,13 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
         on_thread_exit: Callable[[], None] | None = None,
+        journal_factory: Callable[[Notifier], RecordJournal | None] | None = None,
     ) -> None:
         # Built on the worker thread: compiling templates is no work for a caller's first log.
         self._notifier_factory = notifier_factory
         self._on_thread_exit = on_thread_exit
+        self._journal_factory = journal_factory
+        self.journal: RecordJournal | None = None  # built on the worker thread
         self._notifier: Notifier | None = None
         self.stats = stats
         self.capacity = capacity
@@ -261,6 +265,7 @@ class Worker:
         self._wake = asyncio.Event()
         try:
             notifier = self._notifier_factory()
+            self._open_journal(notifier)
             # Lanes start now, not on the first record: each refills from the dead letters at
             # once, so what an earlier run kept is redelivered without waiting for traffic.
             notifier.start()
@@ -276,6 +281,8 @@ class Worker:
             self._started.set()
         while not self._stopping:
             self._take()
+            if self.journal is not None:
+                self.journal.look_for_dead()
             self._release_summaries()
             if self._handoff:
                 await asyncio.sleep(0)  # let the lanes run between large batches
@@ -286,7 +293,28 @@ class Worker:
         self._submit(self._aggregator.drain())
         remaining = max(0.0, self._close_deadline - time.monotonic())
         self.left_at_close = await self.notifier.aclose(remaining)
+        if self.journal is not None:
+            self.journal.write_settles()
         self._seal()
+
+    def _open_journal(self, notifier: Notifier) -> None:
+        """Build the journal (taking dead processes' journals into the store first), before
+        the lanes start looking for kept letters. A journal that cannot be built is said by
+        its counter; delivery goes on without it."""
+        if self._journal_factory is None:
+            return
+        try:
+            self.journal = self._journal_factory(notifier)
+        except Exception:  # noqa: BLE001 - records then live only in memory, as without one
+            self.stats.add("journal_errors")
+        if self.journal is not None:
+            self._aggregator.on_fold = self.journal.folded
+
+    def close_journal(self) -> None:
+        """Close the journal once the store wrote its letters (they settle their records)."""
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            journal.close()
 
     def _cannot_start(self, exc: Exception) -> None:
         """Delivery cannot start (a setting that only fails when used: an unparseable Redis
@@ -317,8 +345,10 @@ class Worker:
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""
         handoff, aggregator, now = self._handoff, self._aggregator, self._clock()
-        for _ in range(min(limit, len(handoff))):
-            record = handoff.popleft()
+        batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
+        if self.journal is not None:
+            self.journal.take(batch)  # on disk before anything else is done with them
+        for record in batch:
             self.stats.add("emitted", alert_type=record.alert_type)
             releases, folded = aggregator.offer(
                 snapshot_fingerprint(record), record, record.created, now
@@ -328,8 +358,12 @@ class Worker:
             self._submit(releases)
 
     def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
+        journal = self.journal
         for release in releases:
-            notification = to_notification(release.item, release.key, release.samples)
+            record_id = journal.released(release.item) if journal and release.record else None
+            notification = to_notification(
+                release.item, release.key, release.samples, notification_id=record_id
+            )
             if release.count > 1:
                 notification = notification.with_count(
                     release.count,
