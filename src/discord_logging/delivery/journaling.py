@@ -109,8 +109,10 @@ class RecordJournal:
         self._looking = True
         self._next_look = now + LOOK_INTERVAL
 
-        def done(_: object) -> None:
+        def done(future: asyncio.Future[int]) -> None:
             self._looking = False
+            if not future.cancelled() and future.exception() is None and future.result():
+                self._lanes_look_now()
 
         with contextlib.suppress(RuntimeError):  # the loop's executor is shut down
             asyncio.get_running_loop().run_in_executor(None, self.recover).add_done_callback(done)
@@ -138,6 +140,13 @@ class RecordJournal:
         self.journal.close()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _lanes_look_now(self) -> None:
+        """Letters were just taken into the store: each lane looks for them now, not after
+        its idle backoff (up to 30 s)."""
+        for lane in set(self._notifier.lanes.values()):
+            lane.redelivery.next_refill = 0.0
+            lane.wake()
 
     def _route(self, alert_type: str) -> tuple[str, str] | None:
         """(webhook identity, lane name) of the webhook that carries ``alert_type``."""

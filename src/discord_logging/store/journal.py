@@ -145,6 +145,11 @@ class Journal:
         with self._lock:
             if self._broken or self._closed or not records:
                 return 0
+            current = self._current
+            if current is not None and current.size >= self.segment_bytes:
+                if current.outstanding == 0:
+                    self._delete(current)  # settled and full: its room is free again
+                self._current = None
             data: list[bytes] = []
             size = 0
             room = self.max_bytes - self._bytes
@@ -217,11 +222,8 @@ class Journal:
                     self._delete(segment)
 
     def _segment_for_records(self) -> _Segment | None:
-        current = self._current
-        if current is not None and current.size < self.segment_bytes:
-            return current
-        if current is not None and current.outstanding == 0:
-            self._delete(current)
+        if self._current is not None:
+            return self._current
         self._seq += 1
         path = self.directory / f"{self.owner}.{self._seq}{SUFFIX}"
         try:
