@@ -34,6 +34,7 @@ from ..store.journal import (
     give_back,
     take,
 )
+from .threads import run_off_loop
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -58,8 +59,9 @@ class RecordJournal:
         self._routes: dict[str, tuple[str, str] | None] = {}
         self._settles: list[str] = []
         self._scheduled = False
-        self._next_look = time.monotonic() + LOOK_INTERVAL
+        self._next_look = 0.0  # the first look: as soon as the worker's loop runs
         self._looking = False
+        self._look_task: asyncio.Future[None] | None = None
         notifier.listeners.append(self._on_result)
         notifier.on_sending = self.sent
         store.on_written = journal.settle
@@ -101,21 +103,25 @@ class RecordJournal:
             self.journal.settle(settles)
 
     def look_for_dead(self) -> None:
-        """Every ``LOOK_INTERVAL`` seconds, off the loop: take the journals of processes that
-        died since (a sibling sharing the store), so their records wait for no restart."""
+        """At once when the worker starts, then every ``LOOK_INTERVAL`` seconds: take the
+        journals of processes that died (an earlier run, a sibling sharing the store) into
+        the store, on the notifier's store thread (never the loop, which keeps serving)."""
         now = time.monotonic()
         if self._looking or now < self._next_look:
             return
         self._looking = True
         self._next_look = now + LOOK_INTERVAL
+        self._look_task = asyncio.ensure_future(self._look())
 
-        def done(future: asyncio.Future[int]) -> None:
-            self._looking = False
-            if not future.cancelled() and future.exception() is None and future.result():
+    async def _look(self) -> None:
+        try:
+            # The store thread: its connections are closed when the notifier closes.
+            shared = self._notifier._shared
+            kept = await run_off_loop(shared.store_io if shared else None, self.recover)
+            if kept:
                 self._lanes_look_now()
-
-        with contextlib.suppress(RuntimeError):  # the loop's executor is shut down
-            asyncio.get_running_loop().run_in_executor(None, self.recover).add_done_callback(done)
+        finally:
+            self._looking = False
 
     def recover(self) -> int:
         """Take the dead processes' journals into the store now; returns how many letters."""
@@ -180,15 +186,13 @@ class RecordJournal:
 
 
 def open_journal(store: Store, notifier: Notifier, stats: DeliveryStats) -> RecordJournal | None:
-    """This process's journal in the store directory, after taking the dead processes'
-    journals into the store (on the worker thread, before the lanes look for letters)."""
+    """This process's journal in the store directory (built on the worker thread; its first
+    look for dead processes' journals runs once the loop does)."""
     s = notifier.settings
     if not s.journal:
         return None
     journal = Journal(store.path / "journal", s.journal_max_bytes, stats)
-    record_journal = RecordJournal(journal, notifier, store)
-    record_journal.recover()
-    return record_journal
+    return RecordJournal(journal, notifier, store)
 
 
 def recover_dead(directory: Path, store: Store, journal: Journal) -> int:
