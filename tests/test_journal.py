@@ -40,20 +40,30 @@ from discord_logging.transport.webhook_url import parse_webhook_url
 IDENTITY = parse_webhook_url(WEBHOOK).identity
 
 
-def payload(record_id: str, message: str = "boom") -> bytes:
-    """A record frame's payload as the worker writes it."""
+def row(record_id: str, message: str = "boom") -> list[object]:
+    """One record as the worker journals it: id, webhook identity, lane, snapshot."""
     record = logging.makeLogRecord(
         {"msg": message, "levelno": 40, "levelname": "ERROR", "created": 1_700_000_000.0}
     )
-    snap = snapshot(record, "error", logging.Formatter())
-    return json.dumps([record_id, IDENTITY, "general", snap], separators=(",", ":")).encode()
+    return [record_id, IDENTITY, "general", snapshot(record, "error", logging.Formatter())]
+
+
+def payload(record_id: str, message: str = "boom") -> bytes:
+    """A record frame's payload holding one record."""
+    return json.dumps([row(record_id, message)], separators=(",", ":")).encode()
+
+
+def group(*ids: str, titled: bool = False) -> tuple[list[str], bytes]:
+    """The arguments of ``Journal.append`` for records ``ids`` (titled "record <id>")."""
+    rows = [row(i, f"record {i}" if titled else "boom") for i in ids]
+    return list(ids), json.dumps(rows, separators=(",", ":")).encode()
 
 
 def dead_journal(directory: Path, ids: list[str], stats: DeliveryStats | None = None) -> Journal:
     """A journal of this pid with ``ids`` unsettled, then closed: its token no longer lives,
     so it is a dead process's (a container's pid 1 restarted with the same host name)."""
     journal = Journal(directory, 1 << 20, stats or DeliveryStats())
-    journal.append([(i, payload(i, f"record {i}")) for i in ids])
+    journal.append(*group(*ids, titled=True))
     journal.close()
     return journal
 
@@ -97,7 +107,7 @@ def test_recovery_keeps_the_original_time_and_only_what_was_not_settled(tmp_path
     ``uncertain`` (Discord may have it), one answered as not posted as ``process_ended``;
     each letter keeps the record's own time."""
     journal = Journal(tmp_path, 1 << 20, DeliveryStats())
-    journal.append([(i, payload(i)) for i in ("a", "b", "c", "d")])
+    journal.append(*group("a", "b", "c", "d"))
     journal.settle(["a"])
     journal.sent(["b", "c"])
     journal.answered(["c"])
@@ -116,7 +126,7 @@ def test_recovery_keeps_the_original_time_and_only_what_was_not_settled(tmp_path
 
 def test_unreadable_records_are_counted_not_raised() -> None:
     """A whole frame whose JSON is not a record is counted with the torn ones and skipped."""
-    data = frame(RECORD, b"not json") + frame(RECORD, b'["x","id","general",[1]]')
+    data = frame(RECORD, b"not json") + frame(RECORD, b'[["x","id","general",[1]]]')
     letters, bad = letters_of(data + frame(RECORD, payload("ok")))
     assert [letter.id for letter in letters] == ["ok"]
     assert bad == 2
@@ -126,16 +136,16 @@ def test_a_segment_is_deleted_once_every_record_in_it_is_settled(tmp_path: Path)
     """Past the segment size the journal starts a new segment; an older segment goes as soon
     as its records are settled, the current one when it is large or the journal closes."""
     journal = Journal(tmp_path, 1 << 20, DeliveryStats(), segment_bytes=100)
-    journal.append([("a", payload("a"))])
-    journal.append([("b", payload("b"))])
+    journal.append(*group("a"))
+    journal.append(*group("b"))
     assert len(list(tmp_path.iterdir())) == 2
     journal.settle(["a", "unknown"])
     assert len(list(tmp_path.iterdir())) == 1
     journal.settle(["b"])
     assert len(list(tmp_path.iterdir())) == 1  # the current one, small: kept for the next
     assert journal.outstanding == 0
-    journal.append([("c", payload("c"))])  # the settled current one is deleted
-    journal.append([("d", payload("d"))])
+    journal.append(*group("c"))  # the settled current one is deleted
+    journal.append(*group("d"))
     journal.close()
     names = sorted(p.name.rsplit(".", 2)[1] for p in tmp_path.iterdir())
     assert names == ["3", "4"]  # c and d were never settled: kept for the next start
@@ -147,13 +157,15 @@ def test_a_full_journal_refuses_records_and_counts_them(tmp_path: Path) -> None:
     stats = DeliveryStats()
     one = len(frame(RECORD, payload("a")))
     journal = Journal(tmp_path, one * 2 + 10, stats, segment_bytes=one)
-    assert journal.append([("a", payload("a")), ("b", payload("b")), ("c", payload("c"))]) == 2
+    assert journal.append(*group("a")) == 1
+    assert journal.append(*group("b")) == 1
+    assert journal.append(*group("c")) == 0
     assert stats.get("journal_full") == 1
-    assert journal.append([("c", payload("c"))]) == 0
-    assert stats.get("journal_full") == 2
-    journal.settle(["a", "b"])
-    assert journal.append([("c", payload("c"))]) == 1
-    assert journal.append([]) == 0
+    assert journal.append(*group("c", "d")) == 0  # a group is journaled whole or not at all
+    assert stats.get("journal_full") == 3
+    journal.settle(["a"])  # its segment goes: room again
+    assert journal.append(*group("c")) == 1
+    assert journal.append([], b"") == 0
     journal.close()
 
 
@@ -166,8 +178,8 @@ def test_a_journal_that_cannot_be_written_says_so_once_and_counts(
     blocker.write_text("")
     stats = DeliveryStats()
     journal = Journal(blocker / "journal", 1 << 20, stats)
-    assert journal.append([("a", payload("a"))]) == 0
-    assert journal.append([("b", payload("b"))]) == 0
+    assert journal.append(*group("a")) == 0
+    assert journal.append(*group("b")) == 0
     assert stats.get("journal_errors") == 1
     assert capsys.readouterr().err.count("cannot be written") == 1
     journal.close()
@@ -177,7 +189,7 @@ def test_a_write_that_fails_later_is_counted(tmp_path: Path) -> None:
     """A descriptor that stops working (closed under the journal) is a counted failure."""
     stats = DeliveryStats()
     journal = Journal(tmp_path, 1 << 20, stats)
-    journal.append([("a", payload("a"))])
+    journal.append(*group("a"))
     (segment,) = journal._segments.values()
     os.close(segment.fd)
     journal.settle(["a"])
@@ -190,7 +202,7 @@ def test_only_dead_processes_of_this_host_are_found(tmp_path: Path) -> None:
     """A live journal (this one, another live process's) and another host's are never taken;
     a dead one is, and so is one a dead recovering process was taking."""
     live = Journal(tmp_path, 1 << 20, DeliveryStats())
-    live.append([("a", payload("a"))])
+    live.append(*group("a"))
     other = f"elsewhere.example:{os.getpid()}:abcd.1.jnl"
     parent = f"{socket.gethostname()}:{os.getppid()}:abcd.1.jnl"
     dead = f"{socket.gethostname()}:{os.getpid()}:dead.1.jnl"
@@ -273,8 +285,8 @@ def test_a_live_process_takes_a_siblings_journal_without_a_restart(
     identity = parse_webhook_url(url, fake_discord.host).identity
     journal = Journal(tmp_path / "journal", 1 << 20, DeliveryStats())
     data = json.loads(payload("sibling", "from a dead sibling"))
-    data[1] = identity
-    journal.append([("sibling", json.dumps(data).encode())])
+    data[0][1] = identity
+    journal.append(["sibling"], json.dumps(data).encode())
     journal.close()
     deadline = time.monotonic() + 10
     while handler.stats()["journal_recovered"] < 1 and time.monotonic() < deadline:
@@ -409,8 +421,8 @@ def test_unknown_frames_are_skipped_and_a_short_write_is_a_failure(
     stats = DeliveryStats()
     journal = Journal(tmp_path, 1 << 20, stats)
     monkeypatch.setattr(os, "write", lambda fd, data: len(data) - 1)
-    assert journal.append([("a", payload("a"))]) == 0
-    assert journal.append([("b", payload("b"))]) == 0
+    assert journal.append(*group("a")) == 0
+    assert journal.append(*group("b")) == 0
     assert stats.get("journal_errors") == 1
     journal._fail(OSError("again"))  # a settle write failing after: counted, not said again
     assert stats.get("journal_errors") == 2
@@ -470,9 +482,9 @@ def test_store_failures_around_the_journal_never_raise(
     store.on_written = broken
     (letter,) = letters_of(frame(RECORD, payload("a")))[0]
     store.dead_letters.add(letter)
-    store.write_buffered()
+    store.close()  # stops the writer and writes what is buffered
     assert store.stats.get("journal_errors") == 1
-    assert [x.id for x in store.dead_letters.letters()] == ["a"]
+    assert [x.id for x in Store(tmp_path).dead_letters.letters()] == ["a"]
 
     def corrupt(*args: object) -> int:
         raise ValueError("damaged")
@@ -502,3 +514,13 @@ def test_a_journal_that_cannot_be_built_leaves_delivery_working(
     assert handler.stats()["journal_errors"] == 1
     assert handler.stats()["delivered"] == 1
     handler.close()
+
+
+def test_any_text_a_record_carries_is_recovered_as_logged(tmp_path: Path) -> None:
+    """Non-ASCII text and a lone surrogate (a mis-decoded file name) survive the journal."""
+    rj, _ = _record_journal(tmp_path)
+    rj.take([_snap("critical", "café \udc80 ☕")])
+    (segment,) = (tmp_path / "journal").iterdir()
+    (letter,) = letters_of(segment.read_bytes())[0]
+    assert letter.notification.title == "café \udc80 ☕"
+    rj.close()

@@ -8,17 +8,19 @@ A journal is a few **segments** in ``<store>/journal/``, each named
 same host name and pid: a container's pid 1). A segment is a sequence of **frames**, each
 ``<payload length: u32 LE><CRC32 of kind and payload: u32 LE><kind: 1 byte><payload>``:
 
-- ``r`` a record: compact JSON (its id, the webhook identity it is for, the snapshot);
+- ``r`` records: a compact JSON list of the group's records, each its id, the webhook
+  identity and lane it is for, and its snapshot;
 - ``s`` settled: record ids of this segment, comma-separated, delivered or durably kept;
 - ``f`` sent: ids of records a request to Discord carries (recovered as ``uncertain``);
 - ``b`` answered: ids of records back from a request that certainly did not post them.
 
-Every group of frames goes to an ``O_APPEND`` descriptor in one ``os.write``: the kernel has
-the bytes once the call returns, so they survive the process being killed (not the machine
-losing power: nothing is synced). A write cut short (the disk full, the machine down) leaves a
-torn last frame: its length runs past the end or its CRC does not match; reading stops there
-and counts it. A segment holds the settle marks of its own records only, so it is deleted on
-its own once every record in it is settled; the next records then start a new one.
+Every frame goes to an ``O_APPEND`` descriptor in one ``os.write``: the kernel has the
+bytes once the call returns, so they survive the process being killed (not the machine
+losing power: nothing is synced). A write cut short (the disk full, the machine down) leaves
+a torn last frame (its length runs past the end or its CRC does not match): reading stops
+there and counts it; that group's records are lost, the frames before are whole. A segment
+holds the settle marks of its own records only, so it is deleted on its own once every
+record in it is settled; the next records then start a new one.
 """
 
 from __future__ import annotations
@@ -140,37 +142,28 @@ class Journal:
         """Bytes of this journal's segments on disk."""
         return self._bytes
 
-    def append(self, records: Sequence[tuple[str, bytes]]) -> int:
-        """Journal ``(record id, payload)`` pairs in one write; returns how many were."""
+    def append(self, record_ids: Sequence[str], payload: bytes) -> int:
+        """Journal a group of records (``payload`` holds them all; ``record_ids`` names them)
+        in one frame and one write; returns how many were journaled: all, or none when the
+        group does not fit in what is left of ``max_bytes``."""
         with self._lock:
-            if self._broken or self._closed or not records:
+            if self._broken or self._closed or not record_ids:
                 return 0
             current = self._current
             if current is not None and current.size >= self.segment_bytes:
                 if current.outstanding == 0:
                     self._delete(current)  # settled and full: its room is free again
                 self._current = None
-            data: list[bytes] = []
-            size = 0
-            room = self.max_bytes - self._bytes
-            for _, payload in records:
-                length = HEADER.size + len(payload)
-                if size + length > room:
-                    break
-                data.append(frame(RECORD, payload))
-                size += length
-            taken = len(data)
-            if taken < len(records):
-                self.stats.add("journal_full", len(records) - taken)
-            if not taken:
+            if HEADER.size + len(payload) > self.max_bytes - self._bytes:
+                self.stats.add("journal_full", len(record_ids))
                 return 0
             segment = self._segment_for_records()
-            if segment is None or not self._write(segment, b"".join(data)):
+            if segment is None or not self._write(segment, frame(RECORD, payload)):
                 return 0
-            for record_id, _ in records[:taken]:
+            for record_id in record_ids:
                 self._where[record_id] = segment
-            segment.outstanding += taken
-            return taken
+            segment.outstanding += len(record_ids)
+            return len(record_ids)
 
     def sent(self, record_ids: Iterable[str]) -> None:
         """Mark records a request carries: recovered as ``uncertain`` if never settled."""
