@@ -298,9 +298,9 @@ class Worker:
         self._seal()
 
     def _open_journal(self, notifier: Notifier) -> None:
-        """Build the journal (taking dead processes' journals into the store first), before
-        the lanes start looking for kept letters. A journal that cannot be built is said by
-        its counter; delivery goes on without it."""
+        """Build the journal before the lanes start (they report to it); its first look for
+        dead processes' journals runs with the loop. A journal that cannot be built is
+        counted (``journal_errors``); delivery goes on without it."""
         if self._journal_factory is None:
             return
         try:
