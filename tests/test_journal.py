@@ -356,6 +356,8 @@ def test_the_worker_side_journals_what_has_a_webhook_and_settles_by_outcome(
     rj.take([kept, delivered, nowhere])
     assert rj.journal.outstanding == 2
     assert rj.released(nowhere) is None
+    rj.take([nowhere])  # nothing to journal: no write at all
+    assert rj.journal.outstanding == 2
     rj.take([_snap("critical", {1, 2})])
     assert stats.get("journal_errors") == 1
     kept_id, delivered_id = rj.released(kept), rj.released(delivered)
