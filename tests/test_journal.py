@@ -149,6 +149,8 @@ def test_a_segment_is_deleted_once_every_record_in_it_is_settled(tmp_path: Path)
     journal.close()
     names = sorted(p.name.rsplit(".", 2)[1] for p in tmp_path.iterdir())
     assert names == ["3", "4"]  # c and d were never settled: kept for the next start
+    journal.settle(["c"])  # too late: a closed journal is the next start's
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_a_full_journal_refuses_records_and_counts_them(tmp_path: Path) -> None:

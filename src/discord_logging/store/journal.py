@@ -198,6 +198,8 @@ class Journal:
     # -- internals (under the lock) ----------------------------------------------------------
 
     def _mark(self, kind: int, record_ids: Iterable[str], *, settle: bool) -> None:
+        if self._closed:  # what is left is the next start's to recover
+            return
         groups: dict[int, list[str]] = {}
         where = self._where
         for record_id in record_ids:
