@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,54 @@ def test_two_processes_starting_together_take_a_dead_journal_once(
     assert sorted(int(out.split()[0]) for out in outputs) == [0, 5]
     assert sorted(titles(fake_discord)) == EXPECTED
     assert _journal_files(store) == []
+
+
+def test_a_running_parent_delivers_what_its_killed_child_journaled(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A bare ``os.fork()`` child logs during an outage and ends with ``os._exit`` without
+    closing its handler; the parent, still running and logging nothing, takes the child's
+    journal at its next look and delivers the record once Discord is back."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    body = """
+    import time
+    import discord_logging.delivery.journaling as journaling
+    journaling.LOOK_INTERVAL = 0.2  # a look every 0.2 s instead of every minute
+    handler = make_handler()
+    log.addHandler(handler)
+    pid = os.fork()
+    if pid == 0:
+        log.error("from the child")
+        deadline = time.monotonic() + 10
+        while handler.stats()["emitted"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("child gone", flush=True)
+    sys.stdin.readline()  # Discord is back
+    deadline = time.monotonic() + 10
+    while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(handler.stats()["journal_recovered"], flush=True)
+    """
+    path = tmp_path / "fork.py"
+    path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
+    with subprocess.Popen(
+        [sys.executable, str(path)],
+        env=script_env(fake_discord, url, store),
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "child gone"
+        assert titles(fake_discord) == []
+        fake_discord.reset()
+        out, _ = parent.communicate("back\n", timeout=30)
+    assert parent.returncode == 0
+    assert out.split() == ["1"]
+    assert titles(fake_discord) == ["from the child"]
