@@ -528,3 +528,27 @@ def test_any_text_a_record_carries_is_recovered_as_logged(tmp_path: Path) -> Non
     (letter,) = letters_of(segment.read_bytes())[0]
     assert letter.notification.title == "café \udc80 ☕"
     rj.close()
+
+
+def test_a_look_that_fails_is_counted_and_the_next_one_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look for dead journals that raises (a directory it may not read) is counted as
+    ``journal_errors`` and never ends the worker's loop; the next look runs as usual."""
+    rj, stats = _record_journal(tmp_path)
+
+    def unreadable(directory: Path) -> list[object]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(journaling, "dead_segments", unreadable)
+
+    async def look() -> None:
+        rj.look_for_dead()
+        rj.look_for_dead()  # one look at a time
+        assert rj._look_task is not None
+        await rj._look_task
+
+    asyncio.run(look())
+    assert stats.get("journal_errors") == 1
+    assert rj._looking is False
+    rj.close()

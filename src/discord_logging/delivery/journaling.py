@@ -125,6 +125,8 @@ class RecordJournal:
             kept = await run_off_loop(shared.store_io if shared else None, self.recover)
             if kept:
                 self._lanes_look_now()
+        except Exception:  # noqa: BLE001 - a directory that cannot be read: the next look tries
+            self.journal.stats.add("journal_errors")
         finally:
             self._looking = False
 
