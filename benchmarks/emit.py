@@ -6,9 +6,12 @@ to FakeDiscord on loopback) and stdlib ``QueueHandler`` + ``QueueListener`` (lis
 
 ``--formatter`` sets the same ``logging.Formatter`` on both handlers (QueueHandler formats
 every record with it too); ``--span`` logs inside an active OpenTelemetry span (the SDK's
-tracer), which DiscordHandler reads for the trace and span ids.
+tracer), which DiscordHandler reads for the trace and span ids. The journal is on (the
+default; its writes are the worker's, in a store in a temporary directory); ``--no-journal``
+turns it off.
 
     uv run python benchmarks/emit.py [--calls 20000] [--rounds 7] [--formatter] [--span]
+        [--no-journal]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import logging.handlers
 import queue
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -56,15 +60,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--formatter", action="store_true", help=f"both handlers: {FORMAT!r}")
     parser.add_argument("--span", action="store_true", help="log inside an OpenTelemetry span")
+    parser.add_argument("--no-journal", action="store_true", help="DISCORD_JOURNAL=false")
     args = parser.parse_args()
     formatter = logging.Formatter(FORMAT) if args.formatter else None
 
-    with FakeDiscord() as fake:
+    with FakeDiscord() as fake, tempfile.TemporaryDirectory() as store:
         url = fake.add_webhook()
 
         def discord_setup() -> tuple[logging.Logger, Callable[[], None]]:
             handler = DiscordHandler(
-                webhooks={"general": url}, allowed_hosts=fake.host, close_timeout=1
+                webhooks={"general": url},
+                allowed_hosts=fake.host,
+                close_timeout=1,
+                store_path=store,
+                journal=not args.no_journal,
             )
             handler.setFormatter(formatter)
             logger = logging.getLogger("bench.discord")
@@ -103,10 +112,17 @@ def main() -> None:
     ours_us = statistics.median(ours) * 1e6
     stdlib_us = statistics.median(stdlib) * 1e6
     case = ", ".join(
-        name for name, on in (("formatter", args.formatter), ("in a span", args.span)) if on
+        name
+        for name, on in (
+            ("formatter", args.formatter),
+            ("in a span", args.span),
+            ("journal off", args.no_journal),
+        )
+        if on
     )
     print(
-        f"{args.calls} logger.error() calls x {args.rounds} rounds ({case or 'no formatter'}), "
+        f"{args.calls} logger.error() calls x {args.rounds} rounds "
+        f"({case or 'no formatter, journal on'}), "
         "median caller-thread cost:"
     )
     print(f"  DiscordHandler:             {ours_us:6.2f} us")

@@ -118,6 +118,9 @@ class WaitRecorder:
         self.clock[0] += timeout
         return self.real.stop(timeout)
 
+    def close_journal(self) -> None:
+        self.real.close_journal()
+
 
 def recorded_handler(
     fake: FakeDiscord, tmp: Path, monkeypatch: pytest.MonkeyPatch, flush_took: float

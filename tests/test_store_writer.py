@@ -233,8 +233,11 @@ def test_the_disk_is_tried_again_and_memory_letters_move_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a failure the letters live in memory (counted by memory_only); once the disk
-    works again they move back to it, each switch said once on stderr."""
+    works again they move back to it, each switch said once on stderr, and only then are
+    they reported written (the journal settles their records then)."""
     store = Store(tmp_path)
+    written: list[str] = []
+    store.on_written = written.extend
     durable = store.durable
     assert durable is not None
     real = DurableDeadLetters.write
@@ -250,8 +253,10 @@ def test_the_disk_is_tried_again_and_memory_letters_move_back(
     assert store.memory_only == 2
     assert not store.try_disk(time.monotonic())  # too soon: at most every 30 s
     assert not store.try_disk(time.monotonic() + 31)  # still full
+    assert written == []
     monkeypatch.setattr(DurableDeadLetters, "write", real)
     assert store.try_disk(time.monotonic() + 62)
+    assert len(written) == 2
     assert not store.degraded
     assert store.memory_only == 0
     err = capsys.readouterr().err

@@ -31,6 +31,7 @@ class DeadLetterReason(StrEnum):
     WEBHOOK_DISABLED = "webhook_disabled"  # 401/403/404: the webhook is gone or the token wrong
     INTERNAL_ERROR = "internal_error"  # the library itself failed on it (a bug): for an operator
     UNCERTAIN = "uncertain"  # cut off in flight at the close deadline: Discord may have it
+    PROCESS_ENDED = "process_ended"  # its process died first: taken from its journal
 
 
 RETRYABLE_REASONS: Final = frozenset(
@@ -41,6 +42,7 @@ RETRYABLE_REASONS: Final = frozenset(
         DeadLetterReason.QUEUE_OVERFLOW,
         DeadLetterReason.SHUTDOWN,
         DeadLetterReason.UNCERTAIN,  # redelivered with a note that it may repeat a message
+        DeadLetterReason.PROCESS_ENDED,
     }
 )
 

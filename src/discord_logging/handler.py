@@ -31,6 +31,7 @@ from .stats import DeliveryStats
 from .wording import counted
 
 if TYPE_CHECKING:  # pydantic, httpx, Jinja2, diskcache: loaded on the worker thread
+    from .delivery.journaling import RecordJournal
     from .delivery.notifier import Notifier
     from .settings import DiscordSettings
     from .store import Store
@@ -123,6 +124,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         buttons: Mapping[str, Any] | str | None = None,
         forum: list[str] | str | None = None,
         forum_tags: Mapping[str, Any] | str | None = None,
+        journal: bool | None = None,
+        journal_max_bytes: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -163,6 +166,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             "buttons": buttons,
             "forum": forum,
             "forum_tags": forum_tags,
+            "journal": journal,
+            "journal_max_bytes": journal_max_bytes,
         }
         self._settings: DiscordSettings | None = None
         self._settings_error: ConfigurationError | None = None
@@ -352,6 +357,20 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
         return limits_directory(self.settings)
 
+    def _make_journal(self, notifier: Notifier) -> RecordJournal | None:
+        """This process's journal, built on the worker thread; none without the store (a
+        custom ``dead_letters`` sink: its letters are not this library's to recover)."""
+        from .delivery.journaling import open_journal
+
+        store = self.store
+        return open_journal(store, notifier, self._stats) if store is not None else None
+
+    @staticmethod
+    def _close_journal(worker: Worker | None) -> None:
+        """After the store wrote its letters, which settled their records."""
+        if worker is not None:
+            worker.close_journal()
+
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
             self._after_fork_in_child()
@@ -365,6 +384,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
                     route=self._route_late,
                     stats=self._stats,
                     on_thread_exit=self._release_store_thread,
+                    journal_factory=self._make_journal,
                 )
                 try:
                     worker.start()
@@ -485,6 +505,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         if store is not None and not alive:
             self._kept_at_close = len(store.dead_letters)
             store.close()  # never under a worker that is still writing
+            self._close_journal(worker)
         if worker is not None:
             self._report_at_close(left, store)
         super().close()

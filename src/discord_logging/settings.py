@@ -61,6 +61,8 @@ _FIXES: Final = {
     "dead_letter_retention_days": "use a number of days greater than 0, e.g. 30",
     "dead_letter_max_bytes": "use a size in bytes of at least 1 MB",
     "close_timeout": "use seconds from 0 to 300, e.g. 5",
+    "journal": "use true or false",
+    "journal_max_bytes": "use a size in bytes of at least 1 MB",
     "global_rate_limit": "use a whole number of requests per second from 1 to 50, e.g. 50",
     "attach_full_text": "use true or false",
     "redis_url": "use a redis:// or rediss:// URL, e.g. redis://redis.internal:6379/0",
@@ -137,6 +139,8 @@ class DiscordSettings(BaseSettings):
     dead_letter_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     close_timeout: float = Field(5.0, ge=0, le=300)
     handle_sigterm: bool = True
+    journal: bool = True
+    journal_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     global_rate_limit: int = Field(50, ge=1, le=50)
     templates_dir: Path | None = None
     attach_full_text: bool = True

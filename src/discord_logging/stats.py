@@ -29,6 +29,10 @@ COUNTERS: Final = (
     "forum_posts",
     "forum_learned",
     "buttons_dropped",
+    "journal_full",  # records not journaled: the journal was at DISCORD_JOURNAL_MAX_BYTES
+    "journal_recovered",  # letters taken from dead processes' journals into the store
+    "journal_torn",  # torn or unreadable frames met in those journals (ignored)
+    "journal_errors",  # the journal could not be written (records then only in memory)
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
 

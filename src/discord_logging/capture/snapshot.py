@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
-from ..notification import Notification
+from ..notification import Notification, new_id
 from ..redaction import redact
 from . import structured
 from .formatting import chosen_formatter, formatted_message, strip_ansi
@@ -284,10 +284,12 @@ def to_notification(
     snap: RecordSnapshot,
     fingerprint_: str | None = None,
     samples: Iterable[tuple[float, str]] = (),
+    notification_id: str | None = None,
 ) -> Notification:
     """The Notification for a snapshot (on the worker thread); tokens in the text redacted,
     so neither Discord, the history nor the dead letters ever hold one. ``samples`` are a
-    storm's ``(created, message)`` records (see :class:`~.aggregation.Release`), redacted too."""
+    storm's ``(created, message)`` records (see :class:`~.aggregation.Release`), redacted too.
+    ``notification_id``: the id the record was journaled under, if it was."""
     message = scrub(snap.message)
     first_line = message.split("\n", 1)[0]
     title = first_line if len(first_line) <= TITLE_LIMIT else first_line[: TITLE_LIMIT - 1] + "…"
@@ -317,6 +319,7 @@ def to_notification(
         trace_id=hex_id(snap.trace_id, TRACE_ID_DIGITS),
         span_id=hex_id(snap.span_id, SPAN_ID_DIGITS),
         buttons=tuple((scrub(label), scrub(url)) for label, url in snap.buttons),
+        id=notification_id if notification_id is not None else new_id(),
     )
 
 

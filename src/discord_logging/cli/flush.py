@@ -48,6 +48,9 @@ _ADVICE: Final = {
     "error): Discord may already have "
     "posted it. It is redelivered with a note saying it may repeat an earlier message: run "
     "`discord-logging flush` again.",
+    "process_ended": "the process that logged it was killed (SIGKILL, the OOM killer, "
+    "os._exit) before it was delivered; taken from its journal: run `discord-logging flush` "
+    "again.",
     "claimed_elsewhere": "another process (a running application or another flush) is "
     "redelivering these right now: let it finish, or run `discord-logging flush` again in "
     "two minutes (a claim expires, and a dead process's claim is taken over).",

@@ -21,6 +21,7 @@ the incident goes quiet its last update carries the held record (``quiet=True``)
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -76,8 +77,10 @@ class StormAggregator(Generic[T]):
         keep: int = KEEP_PER_STORM,
         keep_total: int = KEEP_TOTAL,
         edit_interval: float | None = None,
+        on_fold: Callable[[T], None] | None = None,
     ) -> None:
         self.window = window
+        self.on_fold = on_fold  # told of each waiting repeat a newer one replaces (folded)
         self.max_tracked = max_tracked
         self.keep = keep
         self.keep_total = keep_total
@@ -97,6 +100,8 @@ class StormAggregator(Generic[T]):
         if storm is not None and self._open(storm, now):
             storm.count += 1
             folded = 1 if storm.last is not None else 0  # the waiting one is replaced by this one
+            if folded and self.on_fold is not None:
+                self.on_fold(storm.last)  # type: ignore[arg-type]  # not None: folded
             storm.last = storm.latest = item
             storm.last_at, storm.last_seen = now, created
             self._keep(storm, item, created)

@@ -234,6 +234,8 @@ class IncidentEditor:
             # Files listed are kept: a message of several records keeps theirs.
             keep = message.attachment_ids if len(embeds) > 1 else []
             body["attachments"] = [{"id": ident} for ident in keep]
+        if shared.on_sending is not None and update.records:  # the journal: Discord may show them
+            shared.on_sending(update.records, True)
         result = await shared.client.edit(
             self.lane.url,
             message.message_id,
@@ -255,6 +257,8 @@ class IncidentEditor:
             self._requeue(key, update)  # posted anew at its next turn
         else:
             await self._failed(key, update, result)
+        if shared.on_sending is not None and update.records:  # answered: those left were not
+            shared.on_sending(update.records, False)
 
     async def _post_anew(self, update: Update, grant: Grant) -> None:
         """Post an update that stands for no record as a message of its own; it becomes the

@@ -327,6 +327,8 @@ class WebhookLane(LaneAnswers):
         for pending in carried:
             if pending.first_attempt is None:
                 pending.first_attempt = now
+        if shared.on_sending is not None:  # the journal: Discord may get these now
+            shared.on_sending(carried, True)
         self.sending_until = now + timeout
         try:
             # Incidents (#20): forum posts and what Discord teaches about them, incident ids.
@@ -344,6 +346,8 @@ class WebhookLane(LaneAnswers):
         # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
         await self._handle(carried, message, result.outcome, result.latency, after)
         self.in_flight = []
+        if shared.on_sending is not None:  # answered: those not marked uncertain were not posted
+            shared.on_sending(carried, False)
 
     async def _finish_slot(self, grant: Grant, result: SendResult) -> None:
         """A request that never reached Discord (no connection; Cloudflare's ban page) counts

@@ -151,6 +151,7 @@ class Notifier:
         self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors
         self._closed = False
         self._warned_no_webhook = False
+        self.on_sending: Callable[[list[Pending], bool], None] | None = None  # before start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class Notifier:
                 rand=self._rand,
                 store_io=store_thread() if self.dead_letters.durable else None,
                 incidents=self._incidents,
+                on_sending=self.on_sending,
             )
             for names, url in lanes_by_webhook(self.urls):
                 lane = WebhookLane(names[0], url, self._shared, names=names)

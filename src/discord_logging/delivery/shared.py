@@ -61,6 +61,9 @@ class SharedState:
     writer's transaction, which must never hold the event loop. None: reads run inline."""
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     """Incident edits and forum channels (:mod:`.incidents`, :mod:`.posting`)."""
+    on_sending: Callable[[list[Pending], bool], None] | None = None
+    """Told before a request carries these (True) and after its answer was handled (False):
+    the journal marks what Discord may have (:mod:`.journaling`)."""
 
     def pause_all(self, seconds: float) -> None:
         """A global 429 or a ban: every lane holds back."""

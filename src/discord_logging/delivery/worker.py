@@ -28,8 +28,9 @@ from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
 from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
 
-if TYPE_CHECKING:  # both import httpx, Jinja2 and pydantic: on the worker thread only
+if TYPE_CHECKING:  # httpx, Jinja2, pydantic, diskcache: imported on the worker thread only
     from ..settings import DiscordSettings
+    from .journaling import RecordJournal
     from .notifier import Notifier
 
 THREAD_NAME: Final = "discord-logging"
@@ -53,6 +54,7 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
         on_thread_exit: Callable[[], None] | None = None,
+        journal_factory: Callable[[Notifier], RecordJournal | None] | None = None,
     ) -> None:
         # Built on the worker thread: loading settings and compiling templates is no work for
         # a caller's first log. With no aggregate_window, storms are grouped as the notifier's
@@ -61,6 +63,8 @@ class Worker:
         self._notifier_factory = notifier_factory
         self._route = route
         self._on_thread_exit = on_thread_exit
+        self._journal_factory = journal_factory
+        self.journal: RecordJournal | None = None  # built on the worker thread
         self._notifier: Notifier | None = None
         self.stats = stats
         self.capacity = capacity
@@ -279,6 +283,7 @@ class Worker:
                 self._aggregator = StormAggregator(
                     settings.aggregate_window, edit_interval=edit_interval(settings)
                 )
+            self._open_journal(notifier)
             # Lanes start now, not on the first record: each refills from the dead letters at
             # once, so what an earlier run kept is redelivered without waiting for traffic.
             notifier.start()
@@ -294,6 +299,8 @@ class Worker:
             self._started.set()
         while not self._stopping:
             self._take()
+            if self.journal is not None:
+                self.journal.look_for_dead()
             self._release_summaries()
             if self._handoff:
                 await asyncio.sleep(0)  # let the lanes run between large batches
@@ -304,7 +311,28 @@ class Worker:
         self._submit(self._aggregator.drain())
         remaining = max(0.0, self._close_deadline - time.monotonic())
         self.left_at_close = await self.notifier.aclose(remaining)
+        if self.journal is not None:
+            self.journal.write_settles()
         self._seal()
+
+    def _open_journal(self, notifier: Notifier) -> None:
+        """Build the journal before the lanes start (they report to it); its first look for
+        dead processes' journals runs with the loop. A journal that cannot be built is
+        counted (``journal_errors``); delivery goes on without it."""
+        if self._journal_factory is None:
+            return
+        try:
+            self.journal = self._journal_factory(notifier)
+        except Exception:  # noqa: BLE001 - records then live only in memory, as without one
+            self.stats.add("journal_errors")
+        if self.journal is not None:
+            self._aggregator.on_fold = self.journal.folded
+
+    def close_journal(self) -> None:
+        """Close the journal once the store wrote its letters (they settle their records)."""
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            journal.close()
 
     def _cannot_start(self, exc: Exception) -> None:
         """Delivery cannot start (a setting that only fails when used: an unparseable Redis
@@ -336,10 +364,12 @@ class Worker:
     def _take(self, limit: int = 5_000) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes."""
         handoff, aggregator, now = self._handoff, self._aggregator, self._clock()
-        for _ in range(min(limit, len(handoff))):
-            record = handoff.popleft()
-            if not record.alert_type and self._route is not None:
-                record = self._route(record)
+        batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
+        if self._route is not None:  # emitted before the settings loaded: routed here first
+            batch = [r if r.alert_type else self._route(r) for r in batch]
+        if self.journal is not None:
+            self.journal.take(batch)  # on disk before anything else is done with them
+        for record in batch:
             self.stats.add("emitted", alert_type=record.alert_type)
             releases, folded = aggregator.offer(
                 snapshot_fingerprint(record), record, record.created, now
@@ -349,8 +379,12 @@ class Worker:
             self._submit(releases)
 
     def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
+        journal = self.journal
         for release in releases:
-            notification = to_notification(release.item, release.key, release.samples)
+            record_id = journal.released(release.item) if journal and release.record else None
+            notification = to_notification(
+                release.item, release.key, release.samples, notification_id=record_id
+            )
             if release.count > 1:
                 notification = notification.with_count(
                     release.count,

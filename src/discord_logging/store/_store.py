@@ -21,6 +21,7 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -102,6 +103,9 @@ class Store:
         self._last_cleanup = 0.0
         self._writer = StoreWriter(self)
         self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+        # Told the ids of letters once on disk (the journal settles them then, not while they
+        # are only buffered); called on the writer thread, or wherever a write runs inline.
+        self.on_written: Callable[[list[str]], None] | None = None
 
     # -- opening, failing, recovering --------------------------------------------------------
 
@@ -246,6 +250,7 @@ class Store:
                 self.memory.remove(letter.id)
             self._removed_while_down.clear()
             self._down = False
+            self._written(letters)
         if self._quiet_recovery:  # a damaged file was replaced: that was said already
             self._quiet_recovery = False
             return True
@@ -331,6 +336,7 @@ class Store:
                     return
                 # Handed out while buffered, now on disk or gone: no longer this buffer's.
                 self._buffer.written([*(x.id for x in added if x.id in keep), *removed])
+                self._written(added)
                 if batch.renewals:
                     try:
                         retrying(lambda: durable.renew(sorted(batch.renewals)))
@@ -338,6 +344,26 @@ class Store:
                         self.stats.add("store_errors")
             finally:
                 self._buffer.done()
+
+    def _written(self, letters: list[DeadLetter]) -> None:
+        told = self.on_written
+        if told is not None and letters:
+            try:
+                told([letter.id for letter in letters])
+            except Exception:  # noqa: BLE001 - the journal must not stop the writer
+                self.stats.add("journal_errors")
+
+    def adopt(self, letters: list[DeadLetter]) -> int | None:
+        """Write letters taken from a dead process's journal now, inline, each once (see
+        :meth:`DurableDeadLetters.adopt`): how many were written, or None when the store
+        cannot take them now (in memory, or the write failed)."""
+        with self._write_lock:
+            durable = self.durable
+            try:
+                return None if durable is None else retrying(lambda: durable.adopt(letters))
+            except Exception as exc:  # noqa: BLE001
+                self._failed_read(exc)
+                return None
 
     def misplaced(self) -> bool:
         """Whether letters wait to be moved to the held range (the writer's work)."""

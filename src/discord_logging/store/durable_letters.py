@@ -289,6 +289,15 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             on_fresh([key[len("claim:") :] for key in claimed])
             put_many(self._index, claimed, CLAIM_LEASE)
 
+    def adopt(self, letters: list[DeadLetter]) -> int:
+        """Write ``letters`` except those already kept or whose notification the history
+        records as delivered (a recovery cut short and done again); returns how many."""
+        known = self.kept_ids([letter.id for letter in letters])
+        known |= self.history.delivered([letter.notification for letter in letters])
+        fresh = [letter for letter in letters if letter.id not in known]
+        self.write(fresh, ())
+        return len(fresh)
+
     def remove(self, letter_id: str) -> None:
         self.write((), [letter_id])
 

@@ -1,0 +1,282 @@
+"""The worker's side of the journal (:mod:`..store.journal`): what it writes, when a record
+leaves it, and taking the journals of dead processes into the store.
+
+On the worker thread: :meth:`RecordJournal.take` journals each group of records the worker
+takes from the hand-off, in one write, before they are aggregated; each record gets the id
+its notification will carry. A record is settled (leaves the journal) when it is delivered,
+dropped, folded into a storm's count, or written to the store as a letter (the store's
+writer says so, :attr:`Store.on_written`). Records are never journaled on the caller's
+thread: its cost stays a deque append (docs/architecture.md, "The journal").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..capture.snapshot import RecordSnapshot, to_notification
+from ..deadletters import DeadLetter, DeadLetterReason
+from ..notification import DeliveryStatus, Notification, NotificationResult, new_id
+from ..stats import DeliveryStats
+from ..store.journal import (
+    ANSWERED,
+    RECORD,
+    SENT,
+    SETTLED,
+    Journal,
+    dead_segments,
+    frames,
+    give_back,
+    take,
+)
+from .threads import run_off_loop
+
+if TYPE_CHECKING:
+    from ..store import Store
+    from .notifier import Notifier
+    from .pending import Pending
+
+LOOK_INTERVAL: Final = 60.0  # seconds between a live process's looks for dead journals
+RECOVERED_ERROR: Final = (
+    "the process that logged it ended before it was delivered or kept; taken from its journal"
+)
+# UTF-8 rather than ASCII escapes: a quarter faster, and a lone surrogate a log message may
+# carry survives (json.loads reads bytes with "surrogatepass").
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
+
+
+class RecordJournal:
+    """Journals what the worker takes and settles it as outcomes come (see the module)."""
+
+    def __init__(self, journal: Journal, notifier: Notifier, store: Store) -> None:
+        self.journal = journal
+        self.ids: dict[int, str] = {}  # id() of a journaled snapshot -> its record id
+        self._notifier = notifier
+        self._store = store
+        self._routes: dict[str, tuple[str, str] | None] = {}
+        self._settles: list[str] = []
+        self._scheduled = False
+        self._next_look = 0.0  # the first look: as soon as the worker's loop runs
+        self._looking = False
+        self._look_task: asyncio.Future[None] | None = None
+        notifier.listeners.append(self._on_result)
+        notifier.on_sending = self.sent
+        store.on_written = journal.settle
+
+    # -- the worker's calls ------------------------------------------------------------------
+
+    def take(self, records: Sequence[RecordSnapshot]) -> None:
+        """Journal ``records`` (one frame, one write) and remember the id each one's
+        notification carries. Records with no webhook are not journaled (they are dropped,
+        counted)."""
+        rows: list[list[Any]] = []
+        ids = self.ids
+        try:
+            for record in records:
+                route = self._route(record.alert_type)
+                if route is None:
+                    continue
+                record_id = new_id()
+                ids[id(record)] = record_id
+                rows.append([record_id, *route, record])
+            if rows:
+                payload = _JSON.encode(rows).encode("utf-8", "surrogatepass")
+                self.journal.append([row[0] for row in rows], payload)
+        except Exception:  # noqa: BLE001 - never stop the worker: those live only in memory
+            self.journal.stats.add("journal_errors")
+
+    def released(self, record: RecordSnapshot) -> str | None:
+        """The id the notification of ``record`` (released to a lane) must carry."""
+        return self.ids.pop(id(record), None)
+
+    def folded(self, record: RecordSnapshot) -> None:
+        """``record`` was folded into a storm's count: its outcome is ``aggregated``."""
+        record_id = self.ids.pop(id(record), None)
+        if record_id is not None:
+            self._settle_soon(record_id)
+
+    def write_settles(self) -> None:
+        """Write the settle marks gathered on the loop (one write per segment)."""
+        settles, self._settles = self._settles, []
+        self._scheduled = False
+        if settles:
+            self.journal.settle(settles)
+
+    def look_for_dead(self) -> None:
+        """At once when the worker starts, then every ``LOOK_INTERVAL`` seconds: take the
+        journals of processes that died (an earlier run, a sibling sharing the store) into
+        the store, on the notifier's store thread (never the loop, which keeps serving)."""
+        now = time.monotonic()
+        if self._looking or now < self._next_look:
+            return
+        self._looking = True
+        self._next_look = now + LOOK_INTERVAL
+        self._look_task = asyncio.ensure_future(self._look())
+
+    async def _look(self) -> None:
+        try:
+            # The store thread: its connections are closed when the notifier closes.
+            shared = self._notifier._shared
+            kept = await run_off_loop(shared.store_io if shared else None, self.recover)
+            if kept:
+                self._lanes_look_now()
+        except Exception:  # noqa: BLE001 - a directory that cannot be read: the next look tries
+            self.journal.stats.add("journal_errors")
+        finally:
+            self._looking = False
+
+    def recover(self) -> int:
+        """Take the dead processes' journals into the store now; returns how many letters."""
+        return recover_dead(self.journal.directory, self._store, self.journal)
+
+    def sent(self, carried: list[Pending], sending: bool) -> None:
+        """A lane's ``on_sending``: a request carrying these goes out (``sending``: Discord
+        may get them), or its answer was handled: those left neither settled nor marked
+        uncertain certainly were not posted."""
+        if sending:
+            self.journal.sent([pending.notification.id for pending in carried])
+            return
+        self.write_settles()  # what this answer delivered, at once: one write
+        back = [p.notification.id for p in carried if not p.settled and not p.uncertain]
+        if back:
+            self.journal.answered(back)
+
+    def close(self) -> None:
+        """Write what is gathered and close the journal (after the store wrote its letters)."""
+        self.write_settles()
+        self._store.on_written = None
+        self.journal.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _lanes_look_now(self) -> None:
+        """Letters were just taken into the store: each lane looks for them now, not after
+        its idle backoff (up to 30 s)."""
+        for lane in set(self._notifier.lanes.values()):
+            lane.redelivery.next_refill = 0.0
+            lane.wake()
+
+    def _route(self, alert_type: str) -> tuple[str, str] | None:
+        """(webhook identity, lane name) of the webhook that carries ``alert_type``."""
+        route = self._routes.get(alert_type, False)
+        if route is False:
+            notifier = self._notifier
+            carrier = notifier.router.carrier(alert_type)
+            if carrier is None:
+                route = None
+            else:
+                lane = notifier.lanes.get(carrier)
+                route = (notifier.urls[carrier].identity, lane.name if lane else carrier)
+            self._routes[alert_type] = route
+        return route  # type: ignore[return-value]  # False was replaced
+
+    def _on_result(self, notification: Notification, result: NotificationResult, _: str) -> None:
+        # A letter is settled once the store wrote it (Store.on_written), not while buffered.
+        if result.status is not DeliveryStatus.DEAD_LETTERED:
+            self._settle_soon(notification.id)
+
+    def _settle_soon(self, record_id: str) -> None:
+        """Gathered, and written after the answer that settled it was handled (``sent``) or
+        once the loop is done with its current callback, whichever comes first."""
+        self._settles.append(record_id)
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.write_settles)
+            except RuntimeError:  # not on the loop (never expected): write now
+                self.write_settles()
+
+
+def open_journal(store: Store, notifier: Notifier, stats: DeliveryStats) -> RecordJournal | None:
+    """This process's journal in the store directory (built on the worker thread; its first
+    look for dead processes' journals runs once the loop does)."""
+    s = notifier.settings
+    if not s.journal:
+        return None
+    journal = Journal(store.path / "journal", s.journal_max_bytes, stats)
+    return RecordJournal(journal, notifier, store)
+
+
+def recover_dead(directory: Path, store: Store, journal: Journal) -> int:
+    """Take every dead process's journal segment in ``directory`` into the store as kept
+    letters, each exactly once (an exclusive rename takes a segment; a letter already kept
+    or delivered is not kept again), then delete it. Returns how many letters were kept."""
+    kept = 0
+    stats = journal.stats
+    for path, _ in dead_segments(directory):
+        taken = take(path, journal.owner)
+        if taken is None:
+            continue  # another process took it
+        try:
+            letters, torn = letters_of(taken.read_bytes())
+        except OSError:
+            stats.add("journal_errors")
+            give_back(taken)
+            continue
+        if torn:
+            stats.add("journal_torn", torn)
+        written = store.adopt(letters) if letters else 0
+        if written is None:  # the store cannot take them now: a later look tries again
+            give_back(taken)
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            taken.unlink()
+        kept += written
+    if kept:
+        stats.add("journal_recovered", kept)
+    return kept
+
+
+def letters_of(data: bytes) -> tuple[list[DeadLetter], int]:
+    """The unsettled records of one segment's bytes as letters, and how many frames were
+    torn or unreadable."""
+    found, torn = frames(data)
+    bad = int(torn)
+    records: dict[str, list[Any]] = {}
+    settled: set[str] = set()
+    sent: set[str] = set()
+    for kind, payload in found:
+        if kind == RECORD:
+            try:
+                for item in json.loads(payload):
+                    records[str(item[0])] = item
+            except (ValueError, IndexError, TypeError):
+                bad += 1
+        elif kind == SETTLED:
+            settled.update(payload.decode("ascii", "replace").split(","))
+        elif kind == SENT:
+            sent.update(payload.decode("ascii", "replace").split(","))
+        elif kind == ANSWERED:
+            sent.difference_update(payload.decode("ascii", "replace").split(","))
+    letters = []
+    for record_id, item in records.items():
+        if record_id in settled:
+            continue
+        try:
+            letters.append(_letter(record_id, item, uncertain=record_id in sent))
+        except (ValueError, IndexError, TypeError):
+            bad += 1
+    return letters, bad
+
+
+def _letter(record_id: str, item: list[Any], *, uncertain: bool) -> DeadLetter:
+    _, destination, lane, fields = item
+    snap = RecordSnapshot(*fields)
+    snap = snap._replace(
+        extra=tuple((str(k), str(v)) for k, v in snap.extra),
+        buttons=tuple((str(k), str(v)) for k, v in snap.buttons),
+    )
+    return DeadLetter(
+        notification=to_notification(snap, notification_id=record_id),
+        webhook=str(lane),
+        # A request may have carried it (Discord may have it): redelivered with the note.
+        reason=DeadLetterReason.UNCERTAIN if uncertain else DeadLetterReason.PROCESS_ENDED,
+        error=RECOVERED_ERROR,
+        dead_at=float(snap.created),
+        destination=str(destination),
+    )
