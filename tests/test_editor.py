@@ -17,6 +17,7 @@ from discord_logging.deadletters import DeadLetterReason, MemoryDeadLetters
 from discord_logging.delivery.editor import IncidentEditor, Update
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.delivery.pending import Pending
+from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.notification import DeliveryStatus, Notification
 from discord_logging.testing import FakeDiscord
 
@@ -318,3 +319,32 @@ def test_incident_board_forgets_the_oldest_and_unknown_keys() -> None:
     board.gone("unknown", thread=True)
     assert board.get("unknown") is None
     assert not board.settled(incident(key="unknown"))
+
+
+async def test_an_edit_whose_answer_was_lost_marks_its_records_uncertain(
+    fake: FakeDiscord,
+) -> None:
+    """A gateway's 504 to every try of an edit carrying a record: Discord may have made the
+    edit, so the record, posted anew once the edits gave up, says it may repeat an earlier
+    message (and the journal is not told it was certainly not posted)."""
+    n = notifier(fake, retry_attempts=2)
+    told: list[tuple[str, bool, bool]] = []  # (id, going out, marked uncertain)
+    n.on_sending = lambda carried, sending: told.extend(
+        (p.notification.id, sending, p.uncertain) for p in carried
+    )
+    n.start()
+    await n.send_notification(incident())
+    fake.fail_next(2, 504, route="messages")
+    last = await n.send_notification(incident(9, quiet=True))
+    await n.aclose()
+    assert last.status is DeliveryStatus.DELIVERED
+    assert len(fake.messages) == 2
+    footer = str(fake.messages[-1].embeds[-1].get("footer", {}).get("text", ""))
+    assert footer.startswith(REPEAT_NOTE), footer
+    answered = [
+        uncertain
+        for ident, sending, uncertain in told
+        if ident == last.notification_id and not sending
+    ]
+    assert answered, told
+    assert all(answered), told  # never told "certainly not posted" after a lost answer

@@ -256,6 +256,8 @@ class IncidentEditor:
             self.board.gone(key, thread=outcome.refused_for(UNKNOWN_CHANNEL))
             self._requeue(key, update)  # posted anew at its next turn
         else:
+            if outcome.may_have_posted:  # the edit may show them already (rule 3)
+                self.lane._mark_uncertain(update.records)
             await self._failed(key, update, result)
         if shared.on_sending is not None and update.records:  # answered: those left were not
             shared.on_sending(update.records, False)
