@@ -503,12 +503,13 @@ def test_a_journal_that_cannot_be_built_leaves_delivery_working(
 ) -> None:
     """Building the journal fails (a bug, an unusable directory): counted as
     ``journal_errors``; records are still delivered, only in memory meanwhile."""
-    import discord_logging.handler as handler_module
+    import discord_logging.delivery.journaling as journaling
 
     def failing(*args: object) -> None:
         raise OSError("no journal here")
 
-    monkeypatch.setattr(handler_module, "open_journal", failing)
+    # The handler imports it on the worker thread, from the module, when the worker starts.
+    monkeypatch.setattr(journaling, "open_journal", failing)
     url = fake_discord.add_webhook()
     handler = DiscordHandler(
         webhooks={"general": url}, allowed_hosts=fake_discord.host, store_path=tmp_path

@@ -42,6 +42,8 @@ _FALSE_WORDS: Final = frozenset({"0", "off", "f", "false", "n", "no"})
 # A fork waits (only while the worker starts) for its imports, pydantic's and httpx's among
 # them, to finish: a child must never inherit a half-imported module. About 0.8 s unloaded.
 _FORK_WAITS_FOR_START: Final = 5.0
+# How long another thread waits for the worker to load the settings before loading them itself.
+_SETTINGS_WAIT: Final = 10.0
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -192,8 +194,23 @@ class DiscordHandler(BlockingSend, logging.Handler):
         """The settings; waits for them to load (the worker loads them at start).
 
         Raises :class:`~discord_logging.errors.ConfigurationError` when they are bad."""
-        settings = self._settings
+        settings = self._settings_if_loaded()
         return settings if settings is not None else self._load_settings()
+
+    def _settings_if_loaded(self) -> DiscordSettings | None:
+        """The settings once this process's worker has loaded them (waiting, bounded, while it
+        starts); None when it could not. Never imports: exit hooks and signal handlers call
+        it, and a second thread importing pydantic beside the worker can deadlock with it or
+        be handed a half-imported module (a SIGTERM that lands in the middle of an import)."""
+        worker = self._worker
+        if (
+            self._settings is None
+            and worker is not None
+            and self._pid == os.getpid()
+            and threading.current_thread() is not worker.thread
+        ):
+            worker.wait_ready(_SETTINGS_WAIT)
+        return self._settings
 
     def _load_settings(self) -> DiscordSettings:
         with self._settings_lock:
@@ -230,19 +247,17 @@ class DiscordHandler(BlockingSend, logging.Handler):
             raise ConfigurationError(f"delivery could not start: {failure}")
 
     def _sigterm_drain_wanted(self) -> bool:
-        """Whether this handler drains on SIGTERM: the setting (waiting for it to load, as
-        the drain would wait for the worker's start anyway; an opt-out in ``.env`` counts)."""
-        try:
-            return self.settings.handle_sigterm
-        except ConfigurationError:  # never started: nothing to drain
-            return False
+        """Whether this handler drains on SIGTERM: the setting (waiting for the worker's start
+        to load it, as the drain would anyway; an opt-out in ``.env`` counts). None loaded
+        (bad settings, no worker): there is nothing to drain."""
+        settings = self._settings_if_loaded()
+        return settings.handle_sigterm if settings is not None else False
 
     def _close_timeout(self) -> float:
-        """``close_timeout``; pydantic's default when the settings are bad (close must work)."""
-        try:
-            return self.settings.close_timeout
-        except ConfigurationError:
-            return _DEFAULT_CLOSE_TIMEOUT
+        """``close_timeout``; pydantic's default when the settings are bad (close must work).
+        Never imports (see _settings_if_loaded): close runs in exit hooks and signal handlers."""
+        settings = self._settings_if_loaded()
+        return settings.close_timeout if settings is not None else _DEFAULT_CLOSE_TIMEOUT
 
     # -- process state (rebuilt in a forked child) -------------------------------------------
 
