@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +135,45 @@ async def test_overflow_of_the_queue_counts_in_the_burst(fake: FakeDiscord) -> N
     first = fake.messages[0].embeds[0]["title"]
     assert first == DIGEST_TITLES[DigestReason.BURST].format(n=20)
     assert fake.messages[-1].embeds[0]["title"] == "afterwards"
+
+
+async def test_a_burst_beside_another_holder_in_the_channel_is_a_digest(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """Two holders share one channel's window (the store directory's limits, as a fleet's
+    processes do): once the other has a message in the window, a 30-record burst that the
+    window would take one embed per record goes in a digest, leaving the window's places to
+    the other holder's records (fleet.py's fork-4-store spent 31 messages on 1,200 records
+    and its last waited a minute)."""
+    url = fake.add_webhook()
+    first, second = (
+        Notifier(webhooks={"general": url}, allowed_hosts=fake.host, store_dir=tmp_path)
+        for _ in range(2)
+    )
+    first.submit(build_notification("general", "the other holder", "alone"))
+    assert await first.flush(5)
+    for i in range(30):
+        second.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await second.flush(10)
+    await first.aclose()
+    await second.aclose()
+    assert second.stats.get("delivered") == 30
+    assert second.stats.get("digests_sent") >= 1
+    assert len(fake.messages) <= 3  # the other's, a first record alone, one digest of 29
+    assert fake.count_status(429) == 0
+
+
+async def test_a_lone_holder_still_spends_the_window_on_plain_embeds(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """A holder alone in the channel's window (its own slots only, the store directory's
+    limits): a 30-record burst goes one embed per record, no digest."""
+    n = Notifier(
+        webhooks={"general": fake.add_webhook()}, allowed_hosts=fake.host, store_dir=tmp_path
+    )
+    for i in range(30):
+        n.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await n.flush(10)
+    await n.aclose()
+    assert n.stats.get("delivered") == 30
+    assert n.stats.get("digests_sent") == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from discord_logging.coordination import Grant, open_coordinator
+from discord_logging.coordination import Coordinator, Grant, open_coordinator
 from discord_logging.coordination.host import FILE_NAME, HostCoordinator
 from discord_logging.coordination.local import LocalCoordinator
 from discord_logging.coordination.redis import RedisCoordinator
@@ -16,6 +16,20 @@ from discord_logging.transport.headers import RateLimitHeaders
 
 from .conftest import SMALL, run_workers
 from .test_sharing import worst_span
+
+
+def coordinator_pair(
+    backend: str, tmp_path: Path, now: list[float]
+) -> tuple[Coordinator, Coordinator]:
+    """Two processes' coordinators on one store directory ("host"), or one in-process
+    coordinator serving as both ("local"), on the clock ``now[0]``."""
+    if backend == "host":
+        return (
+            HostCoordinator(tmp_path, SMALL, clock=lambda: now[0]),
+            HostCoordinator(tmp_path, SMALL, clock=lambda: now[0]),
+        )
+    local = LocalCoordinator(SMALL, clock=lambda: now[0])
+    return local, local
 
 
 def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
@@ -46,15 +60,7 @@ def test_without_store_or_redis_the_limits_stay_in_process() -> None:
 async def test_bucket_headers_and_holds_reach_every_process(backend: str, tmp_path: Path) -> None:
     """One process reads Remaining 0 / a 429 / a ban: the other holds back as well."""
     now = [100.0]
-
-    def clock() -> float:
-        return now[0]
-
-    if backend == "host":
-        first = HostCoordinator(tmp_path, SMALL, clock=clock)
-        second = HostCoordinator(tmp_path, SMALL, clock=clock)
-    else:
-        first = second = LocalCoordinator(SMALL, clock=clock)
+    first, second = coordinator_pair(backend, tmp_path, now)
     got = await first.acquire("channel:1", "7")
     assert isinstance(got, Grant)
     await first.complete(got, RateLimitHeaders(limit=5, remaining=0, reset_after=2.0))
@@ -169,15 +175,7 @@ async def test_edits_bucket_reserve_and_room(backend: str, tmp_path: Path) -> No
     of the channel's window free; room() says how many the window still takes, for every
     process sharing it."""
     now = [100.0]
-
-    def clock() -> float:
-        return now[0]
-
-    if backend == "host":
-        first = HostCoordinator(tmp_path, SMALL, clock=clock)
-        second = HostCoordinator(tmp_path, SMALL, clock=clock)
-    else:
-        first = second = LocalCoordinator(SMALL, clock=clock)
+    first, second = coordinator_pair(backend, tmp_path, now)
     assert await second.room("channel:1") == 3
     post = await first.acquire("channel:1", "7")
     assert isinstance(post, Grant)
@@ -202,9 +200,33 @@ async def test_edits_bucket_reserve_and_room(backend: str, tmp_path: Path) -> No
 
 
 async def test_room_falls_back_to_the_local_share(tmp_path: Path) -> None:
-    """With the store unusable, room() is answered from the local share."""
+    """With the store unusable, room() and plain_room() are answered from the local share."""
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     c = HostCoordinator(blocked, SMALL, fleet_size=3, stderr=io.StringIO(), retry_interval=0.0)
     assert await c.room("channel:1") == 1  # 3 // 3
+    assert await c.plain_room("channel:1") == 1  # the local share holds only its own slots
     await c.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "host"])
+async def test_plain_room_is_the_window_only_while_it_holds_no_other_holders_slot(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plain_room() is the window's free places while every slot in it is this holder's own,
+    and 0 once another holder (another coordinator, or a forked child with an inherited one)
+    has a slot there; room() still counts every free place."""
+    now = [100.0]
+    first, second = coordinator_pair(backend, tmp_path, now)
+    post = await first.acquire("channel:1", "7")
+    assert isinstance(post, Grant)
+    await first.complete(post, None)
+    assert await first.plain_room("channel:1") == 2
+    assert await second.room("channel:1") == 2
+    assert await second.plain_room("channel:1") == (2 if second is first else 0)
+    monkeypatch.setattr("os.getpid", lambda: 1)  # a child forked after the slot was taken
+    assert await first.plain_room("channel:1") == 0
+    now[0] += SMALL.channel_window + 1.0
+    assert await second.plain_room("channel:1") == 3
+    await first.aclose()
+    await second.aclose()

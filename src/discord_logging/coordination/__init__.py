@@ -101,6 +101,13 @@ class Coordinator(abc.ABC):
         self.clock = clock
         self.stats = CoordinationStats()
         self._routes: dict[str, str] = {}  # stand-in -> channel key, learned through the backend
+        self._nonce = new_slot_id()[:8]  # with the pid, names this holder's slots (sender)
+
+    @property
+    def sender(self) -> str:
+        """The prefix of this holder's slot ids: its pid (a forked child is another sender
+        even with an inherited coordinator) and a random part (two handlers of one process)."""
+        return f"{os.getpid():x}.{self._nonce}."
 
     # -- what a backend provides -------------------------------------------------------------
 
@@ -123,7 +130,7 @@ class Coordinator(abc.ABC):
         names the route's own bucket (a webhook's message edits: ``<webhook id>:messages``);
         ``reserve`` keeps that many places of the channel's window free after this slot."""
         channel = self._routes.get(channel, channel)
-        slot = new_slot_id()
+        slot = self.sender + new_slot_id()
         keys = ledger.state_keys(channel, webhook, bucket)
         route = ledger.route_key(channel)
         if route is not None:
@@ -149,13 +156,26 @@ class Coordinator(abc.ABC):
     async def room(self, channel: str) -> int:
         """How many more requests ``channel``'s window takes now (for deciding whether a
         backlog goes as plain messages or a digest)."""
+        return await self._free(channel, alone=False)
+
+    async def plain_room(self, channel: str) -> int:
+        """How many more plain messages this holder may plan in ``channel``'s window now: the
+        window's free places while every slot in it is this holder's own, else 0. The window
+        is shared by every process posting there: a holder that spends it one embed per
+        record (a digest carries up to 58) leaves the others' records waiting for the window
+        to reopen, a minute later (fleet.py's fork-4-store: 31 messages, the last at 60 s)."""
+        return await self._free(channel, alone=True)
+
+    async def _free(self, channel: str, *, alone: bool) -> int:
         channel = self._routes.get(channel, channel)
-        limits = self.limits
+        limits, mine = self.limits, self.sender
 
         def free(states: list[State], now: float) -> int:
             (window,) = states
             assert isinstance(window, ledger.WindowState)
             window.expire(limits.channel_window, now)
+            if alone and any(not slot.startswith(mine) for slot in window.stamps):
+                return 0
             return max(0, limits.channel_limit - len(window.stamps))
 
         return await self._transact((f"window:{channel}",), free)

@@ -117,6 +117,12 @@ class SharedCoordinator(Coordinator):
         )
         return found if found is not None else await self.fallback.room(channel)
 
+    async def plain_room(self, channel: str) -> int:
+        found: int | None = await self._shared(
+            lambda: super(SharedCoordinator, self).plain_room(channel), None
+        )
+        return found if found is not None else await self.fallback.plain_room(channel)
+
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         if grant.local:
             await self.fallback.complete(grant, headers)

@@ -71,7 +71,7 @@ class MessagePoster:
         back = sum(1 for p in queue if p.from_dead_letters) if self._overflowed else 0
         self._room, self._queued = 1, len(queue) + max(0, self._overflowed - back)
         if self._queued > 1:
-            self._room = 1 + await self.lane.shared.coordinator.room(grant.channel)
+            self._room = 1 + await self.lane.shared.coordinator.plain_room(grant.channel)
         else:
             self._bursting = False
 
