@@ -141,25 +141,35 @@ async def test_a_burst_beside_another_holder_in_the_channel_is_a_digest(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:
     """Two holders share one channel's window (the store directory's limits, as a fleet's
-    processes do): once the other has a message in the window, a 30-record burst that the
-    window would take one embed per record goes in a digest, leaving the window's places to
-    the other holder's records (fleet.py's fork-4-store spent 31 messages on 1,200 records
-    and its last waited a minute)."""
+    processes do): once the other has a message in the window, this holder may plan only its
+    share of the window's places (29 // 2) one embed per record, so a 200-record burst (20
+    plain messages) goes in digests, leaving places to the other holder's records
+    (fleet.py's fork-4-store spent 31 messages on 1,200 records and its last waited a
+    minute); a 30-record burst (3 plain messages) still goes plain beside it."""
     url = fake.add_webhook()
     first, second = (
-        Notifier(webhooks={"general": url}, allowed_hosts=fake.host, store_dir=tmp_path)
+        Notifier(
+            webhooks={"general": url},
+            allowed_hosts=fake.host,
+            store_dir=tmp_path,
+            queue_size=500,
+        )
         for _ in range(2)
     )
     first.submit(build_notification("general", "the other holder", "alone"))
     assert await first.flush(5)
     for i in range(30):
-        second.submit(build_notification("general", f"record {i}", f"body {i}"))
+        second.submit(build_notification("general", f"small {i}", f"body {i}"))
     assert await second.flush(10)
+    assert second.stats.get("digests_sent") == 0
+    for i in range(200):
+        second.submit(build_notification("general", f"record {i}", f"body {i}"))
+    assert await second.flush(20)
     await first.aclose()
     await second.aclose()
-    assert second.stats.get("delivered") == 30
+    assert second.stats.get("delivered") == 230
     assert second.stats.get("digests_sent") >= 1
-    assert len(fake.messages) <= 3  # the other's, a first record alone, one digest of 29
+    assert len(fake.messages) < 1 + 3 + 20  # fewer than one embed per record would take
     assert fake.count_status(429) == 0
 
 

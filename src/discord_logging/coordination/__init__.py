@@ -160,10 +160,12 @@ class Coordinator(abc.ABC):
 
     async def plain_room(self, channel: str) -> int:
         """How many more plain messages this holder may plan in ``channel``'s window now: the
-        window's free places while every slot in it is this holder's own, else 0. The window
-        is shared by every process posting there: a holder that spends it one embed per
-        record (a digest carries up to 58) leaves the others' records waiting for the window
-        to reopen, a minute later (fleet.py's fork-4-store: 31 messages, the last at 60 s)."""
+        window's free places shared equally between this holder and each other holder with a
+        slot in it (all of them while it is alone). The window is shared by every process
+        posting there: a holder that spends it one embed per record (a digest carries up to
+        58) leaves the others' records waiting for the window to reopen, a minute later
+        (fleet.py's fork-4-store: 31 messages, the last at 60 s); a small burst beside another
+        holder's message still goes plain."""
         return await self._free(channel, alone=True)
 
     async def _free(self, channel: str, *, alone: bool) -> int:
@@ -174,9 +176,11 @@ class Coordinator(abc.ABC):
             (window,) = states
             assert isinstance(window, ledger.WindowState)
             window.expire(limits.channel_window, now)
-            if alone and any(not slot.startswith(mine) for slot in window.stamps):
-                return 0
-            return max(0, limits.channel_limit - len(window.stamps))
+            places = max(0, limits.channel_limit - len(window.stamps))
+            if not alone:
+                return places
+            others = {_sender_of(slot) for slot in window.stamps if not slot.startswith(mine)}
+            return places // (len(others) + 1)
 
         return await self._transact((f"window:{channel}",), free)
 
@@ -276,3 +280,11 @@ def require_redis_client(redis_url: object) -> None:
             'extra of this library (pip install "discord-alert-logging[redis]"), or unset '
             "DISCORD_REDIS_URL to share limits only through the store directory"
         )
+
+
+def _sender_of(slot: str) -> str:
+    """The holder that took ``slot`` (its id's ``<pid>.<nonce>.`` prefix; a slot of an older
+    version, without one, counts as a holder of its own)."""
+    pid, _, rest = slot.partition(".")
+    nonce, dot, _ = rest.partition(".")
+    return f"{pid}.{nonce}." if dot else slot
