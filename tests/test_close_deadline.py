@@ -121,6 +121,9 @@ class WaitRecorder:
     def close_journal(self) -> None:
         self.real.close_journal()
 
+    def wait_ready(self, timeout: float) -> bool:
+        return self.real.wait_ready(timeout)
+
 
 def recorded_handler(
     fake: FakeDiscord, tmp: Path, monkeypatch: pytest.MonkeyPatch, flush_took: float

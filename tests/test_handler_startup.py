@@ -102,3 +102,28 @@ def test_wait_started_raises_a_bad_template_once_said_on_stderr(
     stderr = capsys.readouterr().err
     assert stderr.count("error.j2") == 1, stderr
     assert repr(handler).startswith("<DiscordHandler NOTSET webhooks=")
+
+
+def test_stats_right_after_construction_does_not_wait_on_the_starting_worker(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """``stats()`` at once (it opens the store, which needs the settings the worker is still
+    loading) neither deadlocks with the worker's start, which opens the store too, nor waits
+    out the settings' 10 s bound: it answers once the start is done."""
+    import threading
+
+    handler = DiscordHandler(
+        webhooks={"general": fake_discord.add_webhook()},
+        allowed_hosts=fake_discord.host,
+        store_path=tmp_path / "store",
+    )
+    answers: list[dict[str, object]] = []
+    asking = threading.Thread(target=lambda: answers.append(handler.stats()))
+    asking.start()
+    asking.join(5.0)  # a deadlock would hold it for the 10 s bound
+    try:
+        assert not asking.is_alive()
+        assert answers[0]["dead_letters_kept"] == 0
+    finally:
+        asking.join()
+        handler.close()

@@ -331,6 +331,9 @@ class DiscordHandler(BlockingSend, logging.Handler):
     def store(self) -> Store | None:
         """The history and dead-letter store (None with a custom ``dead_letters`` sink)."""
         if self._store is None and self._store_wanted:
+            # The settings first, outside the lock: on a caller's thread they may wait for the
+            # worker's start, which opens the store under this lock (a deadlock otherwise).
+            self.settings  # noqa: B018
             with self._store_lock:
                 if self._store is None and self._store_wanted:
                     self._store = self._new_store()
