@@ -601,7 +601,7 @@ def format_row(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def print_intro(records: int, redis: RedisServer | None, out: Any) -> None:
+def print_intro(records: int, redis: RedisServer | None, out: Any, *, wanted: bool) -> None:
     support = redis_support()
     print(
         f"fleet.py: {records} distinct records per process, FakeDiscord at Discord's defaults "
@@ -615,6 +615,8 @@ def print_intro(records: int, redis: RedisServer | None, out: Any) -> None:
     )
     if support is None:
         print("redis: not available in this build (DiscordHandler takes no redis_url)", file=out)
+    elif redis is None and not wanted:
+        print("redis: no Redis row chosen", file=out)
     elif redis is None:
         print("redis: no redis-server found; the Redis rows are skipped", file=out)
     else:
@@ -666,7 +668,7 @@ def main() -> None:
         redis = RedisServer(binary)
     results: list[dict[str, Any]] = []
     try:
-        print_intro(records, redis, out)
+        print_intro(records, redis, out, wanted=wants_redis)
         print(HEADER, file=out, flush=True)
         for row in rows:
             try:
