@@ -230,27 +230,3 @@ async def test_plain_room_is_the_window_only_while_it_holds_no_other_holders_slo
     assert await second.plain_room("channel:1") == 3
     await first.aclose()
     await second.aclose()
-
-
-@pytest.mark.parametrize("backend", ["host", "redis"])
-async def test_plain_room_asked_for_a_webhook_counts_the_channel_another_process_learned(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest
-) -> None:
-    """A process that has not learned its webhook's channel yet asks plain_room() with the
-    webhook's stand-in: the channel another process learned for it is the window that
-    counts, the other holder's slot in it included, as acquire() does (fleet.py's
-    fork-4-redis read the empty stand-in window, planned plain messages beside the others'
-    and waited 60 s for the window: 1,196 records a minute)."""
-    if backend == "redis":
-        url = request.getfixturevalue("redis_server").url
-        first, second = (RedisCoordinator(url, SMALL, stderr=io.StringIO()) for _ in range(2))
-    else:
-        first, second = (HostCoordinator(tmp_path, SMALL, clock=time.time) for _ in range(2))
-    await first.merge_window("webhook:7", "channel:1")
-    post = await first.acquire("channel:1", "7")
-    assert isinstance(post, Grant)
-    await first.complete(post, None)
-    assert await second.plain_room("webhook:7") == 1  # (3 - 1) // 2 holders
-    assert await second.room("webhook:7") == 2
-    await first.aclose()
-    await second.aclose()

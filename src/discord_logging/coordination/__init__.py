@@ -171,16 +171,9 @@ class Coordinator(abc.ABC):
     async def _free(self, channel: str, *, alone: bool) -> int:
         channel = self._routes.get(channel, channel)
         limits, mine = self.limits, self.sender
-        # As acquire: while ``channel`` is the webhook's stand-in, the channel another process
-        # learned for it is the window that counts (the other holders' slots are there).
-        route = ledger.route_key(channel)
-        keys = (f"window:{channel}", *([route] if route is not None else []))
 
-        def free(states: list[State], now: float) -> int | str:
-            learned = states[-1] if route is not None else None
-            if isinstance(learned, ledger.RouteState) and learned.channel is not None:
-                return learned.channel
-            window = states[0]
+        def free(states: list[State], now: float) -> int:
+            (window,) = states
             assert isinstance(window, ledger.WindowState)
             window.expire(limits.channel_window, now)
             places = max(0, limits.channel_limit - len(window.stamps))
@@ -189,11 +182,7 @@ class Coordinator(abc.ABC):
             others = {_sender_of(slot) for slot in window.stamps if not slot.startswith(mine)}
             return places // (len(others) + 1)
 
-        got = await self._transact(keys, free)
-        if isinstance(got, str):
-            self._routes[channel] = got
-            return await self._free(got, alone=alone)
-        return got
+        return await self._transact((f"window:{channel}",), free)
 
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         """The answer to ``grant``'s request arrived now: restamp its slot at this time and take
