@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from discord_logging.testing import FakeDiscord
 
@@ -78,6 +78,29 @@ def write_script(body: str, tmp: Path, name: str) -> Path:
     path = tmp / name
     path.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
     return path
+
+
+def next_start(redelivered: int) -> str:
+    """The body of "the next start": it logs nothing, builds its handler (which redelivers
+    what the store keeps) and waits, bounded, until it redelivered ``redelivered``."""
+    return f"""
+import time
+handler = make_handler()
+deadline = time.monotonic() + 10
+while handler.stats()["redelivered"] < {redelivered} and time.monotonic() < deadline:
+    time.sleep(0.02)
+"""
+
+
+def kept_letters(store: Path) -> list[Any]:
+    """The dead letters ``store`` keeps now (opened and closed here)."""
+    from discord_logging.store import Store
+
+    opened = Store(store)
+    try:
+        return opened.dead_letters.letters()
+    finally:
+        opened.close()
 
 
 def library_lines(stderr: str) -> list[str]:

@@ -12,7 +12,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from processkit import library_lines, run_script, script_env, start_script, titles, wait_for
+from processkit import (
+    library_lines,
+    next_start,
+    run_script,
+    script_env,
+    start_script,
+    titles,
+    wait_for,
+)
 
 from discord_logging import DiscordHandler
 from discord_logging import handler as handler_module
@@ -34,13 +42,7 @@ log.error("in flight at the end")
 sys.stdin.readline()
 """
 
-REDELIVER = """
-import time
-handler = make_handler()
-deadline = time.monotonic() + 10
-while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
-    time.sleep(0.02)
-"""
+REDELIVER = next_start(1)
 
 
 def end_while_in_flight(

@@ -7,9 +7,16 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from processkit import library_lines, run_script, script_env, titles, wait_for
+from processkit import (
+    kept_letters,
+    library_lines,
+    next_start,
+    run_script,
+    script_env,
+    titles,
+    wait_for,
+)
 
-from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
 LOG_THEN_SIGTERM = """
@@ -38,19 +45,10 @@ def test_sigterm_during_an_outage_keeps_every_record_and_the_next_start_delivers
     (line,) = library_lines(done.stderr)
     assert "5 dead letters kept in the store" in line, line
     fake_discord.reset()
-    quiet = """
-    import time
-    handler = make_handler()
-    deadline = time.monotonic() + 10
-    while handler.stats()["redelivered"] < 5 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    """
-    again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
+    again = run_script(next_start(5), script_env(fake_discord, url, store), tmp_path, "again.py")
     assert again.returncode == 0, again.stderr
     assert sorted(titles(fake_discord)) == [f"record {i} before SIGTERM" for i in range(5)]
-    kept = Store(store)
-    assert kept.dead_letters.letters() == []
-    kept.close()
+    assert kept_letters(store) == []
 
 
 def test_sigterm_while_healthy_delivers_before_the_process_ends(

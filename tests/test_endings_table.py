@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from processkit import library_lines, run_script, script_env, titles, wait_for
+from processkit import (
+    kept_letters,
+    library_lines,
+    next_start,
+    run_script,
+    script_env,
+    titles,
+    wait_for,
+)
 
-from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
 LOGGED: Final = [f"ending record {i}" for i in range(3)]
@@ -45,14 +52,6 @@ ENDINGS: Final = {
     ),
 }
 
-NEXT_START: Final = """
-import time
-handler = make_handler()
-deadline = time.monotonic() + 10
-while handler.stats()["redelivered"] < 3 and time.monotonic() < deadline:
-    time.sleep(0.02)
-"""
-
 
 @pytest.mark.parametrize("ending", list(ENDINGS))
 def test_healthy_discord_gets_every_record_before_the_end(
@@ -67,11 +66,7 @@ def test_healthy_discord_gets_every_record_before_the_end(
     assert done.returncode in status, done.stderr
     assert sorted(titles(fake_discord)) == LOGGED, done.stderr
     assert library_lines(done.stderr) == []
-    kept = Store(store)
-    try:
-        assert kept.dead_letters.letters() == []
-    finally:
-        kept.close()
+    assert kept_letters(store) == []
 
 
 @pytest.mark.parametrize("ending", list(ENDINGS))
@@ -89,12 +84,8 @@ def test_an_outage_keeps_every_record_for_the_next_start(
     (line,) = library_lines(done.stderr)
     assert "3 dead letters kept in the store" in line, line
     fake_discord.reset()
-    again = run_script(NEXT_START, script_env(fake_discord, url, store), tmp_path, "again.py")
+    again = run_script(next_start(3), script_env(fake_discord, url, store), tmp_path, "again.py")
     assert again.returncode == 0, again.stderr
     assert wait_for(lambda: len(titles(fake_discord)) >= 3, 2)
     assert sorted(titles(fake_discord)) == LOGGED
-    kept = Store(store)
-    try:
-        assert kept.dead_letters.letters() == []
-    finally:
-        kept.close()
+    assert kept_letters(store) == []

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from processkit import library_lines, run_script, script_env, titles
+from processkit import library_lines, next_start, run_script, script_env, titles
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -83,14 +83,7 @@ def test_unhealthy_discord_at_exit_keeps_the_record_then_next_run_delivers(
     assert str(store) in lines[0]
     assert fake_discord.messages == []
     fake_discord.reset()
-    quiet = """
-    handler = make_handler()
-    import time
-    deadline = time.monotonic() + 10
-    while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    """
-    again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
+    again = run_script(next_start(1), script_env(fake_discord, url, store), tmp_path, "again.py")
     assert again.returncode == 0, again.stderr
     assert titles(fake_discord) == ["exit-record"], again.stderr
 

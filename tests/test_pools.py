@@ -12,9 +12,16 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from processkit import library_lines, run_script, script_env, titles, wait_for
+from processkit import (
+    kept_letters,
+    library_lines,
+    next_start,
+    run_script,
+    script_env,
+    titles,
+    wait_for,
+)
 
-from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
 JOBS = 8
@@ -101,24 +108,15 @@ def test_pool_records_of_an_outage_are_kept_and_the_next_start_delivers_them(
     assert done.returncode == 0, done.stderr
     assert titles(fake_discord) == []
     assert any("kept in the store" in line for line in library_lines(done.stderr)), done.stderr
-    kept = Store(store)
-    assert len(kept.dead_letters.letters()) == 2 * JOBS
-    kept.close()
+    assert len(kept_letters(store)) == 2 * JOBS
     fake_discord.reset()
-    quiet = f"""
-    import time
-    handler = make_handler()
-    deadline = time.monotonic() + 10
-    while handler.stats()["redelivered"] < {2 * JOBS} and time.monotonic() < deadline:
-        time.sleep(0.02)
-    """
-    again = run_script(quiet, script_env(fake_discord, url, store), tmp_path, "again.py")
+    again = run_script(
+        next_start(2 * JOBS), script_env(fake_discord, url, store), tmp_path, "again.py"
+    )
     assert again.returncode == 0, again.stderr
     assert wait_for(lambda: len(titles(fake_discord)) == 2 * JOBS, 5)
     assert sorted(titles(fake_discord)) == EXPECTED
-    kept = Store(store)
-    assert kept.dead_letters.letters() == []
-    kept.close()
+    assert kept_letters(store) == []
 
 
 def test_a_billiard_pool_keeps_its_records_during_an_outage(
@@ -138,6 +136,4 @@ def test_a_billiard_pool_keeps_its_records_during_an_outage(
     done = run_script(script, env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert any("kept in the store" in line for line in library_lines(done.stderr)), done.stderr
-    kept = Store(store)
-    assert len(kept.dead_letters.letters()) == 2 * JOBS
-    kept.close()
+    assert len(kept_letters(store)) == 2 * JOBS
