@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
-from .capture.routing import Router, level_alert_type, requested_alert_type
+from .capture.routing import Router, requested_alert_type
 from .capture.snapshot import RecordSnapshot, snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
@@ -420,13 +420,10 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     def _route_late(self, record: RecordSnapshot) -> RecordSnapshot:
         """On the worker: the alert type of a record emitted before the settings loaded."""
-        router = self.router  # set before the notifier that the worker waits for
-        kind = (
-            router.alert_type_for(record.logger, record.levelno)
-            if router is not None
-            else level_alert_type(record.levelno)
-        )
-        return record._replace(alert_type=kind)
+        router = self.router
+        # The worker takes records only once its notifier is built, after the router.
+        assert router is not None
+        return record._replace(alert_type=router.alert_type_for(record.logger, record.levelno))
 
     # -- the logging path --------------------------------------------------------------------
 
