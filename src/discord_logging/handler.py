@@ -25,7 +25,7 @@ from .capture.routing import Router, requested_alert_type
 from .capture.snapshot import RecordSnapshot, snapshot
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
-from .delivery.worker import ON_WORKER_THREAD, Worker
+from .delivery.worker import ON_WORKER_THREAD, START_WAIT, Worker
 from .errors import ConfigurationError
 from .stats import DeliveryStats
 from .wording import counted
@@ -42,8 +42,6 @@ _FALSE_WORDS: Final = frozenset({"0", "off", "f", "false", "n", "no"})
 # A fork waits (only while the worker starts) for its imports, pydantic's and httpx's among
 # them, to finish: a child must never inherit a half-imported module. About 0.8 s unloaded.
 _FORK_WAITS_FOR_START: Final = 5.0
-# How long another thread waits for the worker to load the settings before loading them itself.
-_SETTINGS_WAIT: Final = 10.0
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
 # and a record about sending a record must never be sent.
@@ -209,7 +207,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
             and self._pid == os.getpid()
             and threading.current_thread() is not worker.thread
         ):
-            worker.wait_ready(_SETTINGS_WAIT)
+            worker.wait_ready(START_WAIT)
         return self._settings
 
     def _load_settings(self) -> DiscordSettings:

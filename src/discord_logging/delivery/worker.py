@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # httpx, Jinja2, pydantic, diskcache: imported on the worker 
 THREAD_NAME: Final = "discord-logging"
 # Set on the worker thread before anything there can log: the handler's recursion guard.
 ON_WORKER_THREAD: Final = threading.local()
+# How long a caller waits for the worker's start (settings, store, client: ~0.6 s unloaded,
+# a few seconds on a loaded machine) before it is told the worker is not running.
+START_WAIT: Final = 10.0
 HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
 T = TypeVar("T")
 
@@ -167,7 +170,7 @@ class Worker:
     def notifier(self) -> Notifier:
         """The delivery engine (exists once the worker's loop runs)."""
         if self._notifier is None:
-            self._ready.wait(5.0)
+            self._ready.wait(START_WAIT)
         if self._notifier is None:
             raise RuntimeError("the discord-logging worker is not running")
         return self._notifier
@@ -179,7 +182,7 @@ class Worker:
 
     def call(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
         """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
-        self._ready.wait(5.0)
+        self._ready.wait(START_WAIT)
         loop = self._loop
         if loop is None or self._done.is_set() or self.failed:
             raise RuntimeError("the discord-logging worker is not running")
