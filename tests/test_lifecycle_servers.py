@@ -39,6 +39,12 @@ class Recorded:
         self.calls.append("close")
 
 
+@pytest.fixture(autouse=True)
+def _no_exit_under_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no exit under way, and the exit paths it runs leave none set."""
+    monkeypatch.setattr(lifecycle, "_ENDING", False)
+
+
 @pytest.fixture
 def sigterm() -> Iterator[None]:
     """SIGTERM's handler in this process is put back after the test."""
@@ -216,3 +222,24 @@ def test_the_reraise_comes_after_each_handler_drained_and_closed(
     lifecycle._reraise_after_drain(signal.SIGTERM)
     assert handler.calls == ["drain", "close"]
     assert raised == [signal.SIGTERM]
+
+
+def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
+    sigterm: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (a Pool's terminate()) arriving while the exit drain runs: the signal handler,
+    which runs inside the drain's own waits, neither drains again there nor kills the
+    process; the drain under way finishes and the process ends as that exit does."""
+    killed: list[int] = []
+    monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: killed.append(signum))
+    handler = Recorded()
+
+    def drain_interrupted_by_sigterm() -> None:
+        handler.calls.append("drain")
+        lifecycle._on_sigterm(signal.SIGTERM, None)
+
+    handler._drain_before_exit = drain_interrupted_by_sigterm  # type: ignore[method-assign]
+    monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
+    lifecycle._drain_before_thread_shutdown()
+    assert handler.calls == ["drain"]
+    assert killed == []

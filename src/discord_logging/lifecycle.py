@@ -152,8 +152,18 @@ def drain_on_sigterm() -> bool:
     return True
 
 
+# An exit path (the thread-shutdown drain, a child's finalizer, the SIGTERM drain) is under
+# way in this process. A SIGTERM then lets it finish instead of draining again inside it: the
+# signal handler runs on the main thread in the middle of the exit's own waits, and waiting
+# again there on the same Event can block for good on the lock the interrupted wait holds
+# (seen: a forkserver Pool worker terminate()d during its exit drain, both threads stuck).
+_ENDING = False
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    if _ENDING:  # the exit under way drains and closes within close_timeout, then ends
+        return
     for handler in list(_HANDLERS):
         if handler._sigterm_drain_wanted():  # else opted out in .env: SIGTERM as before
             _end(handler)
@@ -163,6 +173,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def _end(handler: ProcessHandler) -> None:
     """Drain (deliver what is pending, held storm summaries included, while Discord is
     healthy), then close (keep what is left); never raises."""
+    global _ENDING
+    _ENDING = True
     with contextlib.suppress(Exception):  # never stop the exit because of us
         handler._drain_before_exit()
     with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
@@ -262,6 +274,8 @@ def _after_fork_in_child() -> None:
 
 
 def _drain_before_thread_shutdown() -> None:
+    global _ENDING
+    _ENDING = True
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # never raise at exit
             handler._drain_before_exit()
