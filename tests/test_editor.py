@@ -15,6 +15,7 @@ from conftest import fast_notifier
 from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetterReason, MemoryDeadLetters
 from discord_logging.delivery.editor import IncidentEditor, Update
+from discord_logging.delivery.incidents import Incident
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.delivery.pending import Pending
 from discord_logging.delivery.redelivery import REPEAT_NOTE
@@ -55,6 +56,11 @@ async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition was not met in time"
         await asyncio.sleep(0.02)
+
+
+def message_of(known: Incident | None) -> str | None:
+    """The id of the message the editor keeps for an incident, if any."""
+    return known.message.message_id if known is not None and known.message is not None else None
 
 
 def titles_now(fake: FakeDiscord) -> list[str]:
@@ -105,6 +111,10 @@ async def test_running_update_of_a_gone_message_is_posted_anew(fake: FakeDiscord
     fake.delete_message(first.message_id)
     n.show_update(incident(3, ongoing=True))
     await until(lambda: len(fake.messages) == 2)
+    # Not only posted: the editor has its answer (else the last update, racing it, is posted
+    # anew too: seen once under load).
+    board = editor_of(n).board
+    await until(lambda: message_of(board.get("fp")) == fake.messages[1].message_id)
     last = await n.send_notification(incident(4, quiet=True))
     await n.aclose()
     assert last.message_id == fake.messages[1].message_id
