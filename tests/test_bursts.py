@@ -15,6 +15,7 @@ from discord_schema import validate_webhook_payload
 
 from discord_logging import DiscordHandler
 from discord_logging.capture.direct import build_notification
+from discord_logging.coordination import Grant, Limits, open_coordinator
 from discord_logging.deadletters import MemoryDeadLetters
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.render.packing import DIGEST_TITLES, DigestReason, Room, pack
@@ -30,6 +31,13 @@ def fake(fast_discord: FakeDiscord) -> FakeDiscord:
 
 def notifier(fake: FakeDiscord, **options: Any) -> Notifier:
     return fast_notifier(fake, queue_size=500, **options)
+
+
+async def burst(sender: Notifier, name: str, count: int, timeout: float) -> bool:
+    """``count`` distinct records titled ``<name> <i>``, then the sender's flush."""
+    for i in range(count):
+        sender.submit(build_notification("general", f"{name} {i}", f"body {i}"))
+    return await sender.flush(timeout)
 
 
 def test_twelve_distinct_errors_are_twelve_embeds_not_a_digest(fake: FakeDiscord) -> None:
@@ -158,19 +166,42 @@ async def test_a_burst_beside_another_holder_in_the_channel_is_a_digest(
     )
     first.submit(build_notification("general", "the other holder", "alone"))
     assert await first.flush(5)
-    for i in range(30):
-        second.submit(build_notification("general", f"small {i}", f"body {i}"))
-    assert await second.flush(10)
+    assert await burst(second, "small", 30, 10)
     assert second.stats.get("digests_sent") == 0
-    for i in range(200):
-        second.submit(build_notification("general", f"record {i}", f"body {i}"))
-    assert await second.flush(20)
+    assert await burst(second, "record", 200, 20)
     await first.aclose()
     await second.aclose()
     assert second.stats.get("delivered") == 230
     assert second.stats.get("digests_sent") >= 1
     assert len(fake.messages) < 1 + 3 + 20  # fewer than one embed per record would take
     assert fake.count_status(429) == 0
+
+
+async def test_a_burst_leaves_the_window_to_what_another_holder_said_it_has(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """Another process on the store has sent one message and said it still has 25 to send
+    into the channel: a 100-record burst here (10 plain messages, which the window's equal
+    share of 14 would take) goes in digests, leaving the places the other holder said it
+    needs (fleet.py's first process planned the whole window before the others had a slot);
+    a burst of 2 records beside it still goes plain."""
+    url = fake.add_webhook()
+    webhook = url.rstrip("/").split("/")[-2]
+    other = open_coordinator(Limits(), store_dir=tmp_path)
+    slot = await other.acquire(f"webhook:{webhook}", webhook, backlog=25)
+    assert isinstance(slot, Grant)
+    await other.complete(slot, None)
+    n = Notifier(
+        webhooks={"general": url}, allowed_hosts=fake.host, store_dir=tmp_path, queue_size=500
+    )
+    assert await burst(n, "small", 2, 10)
+    assert n.stats.get("digests_sent") == 0
+    assert await burst(n, "record", 100, 20)
+    await n.aclose()
+    await other.aclose()
+    assert n.stats.get("delivered") == 102
+    assert n.stats.get("digests_sent") >= 1
+    assert len(fake.messages) < 2 + 10
 
 
 async def test_a_lone_holder_still_spends_the_window_on_plain_embeds(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from discord_logging.coordination import Coordinator, Grant, open_coordinator
+from discord_logging.coordination import Coordinator, Grant, ledger, open_coordinator
 from discord_logging.coordination.host import FILE_NAME, HostCoordinator
 from discord_logging.coordination.local import LocalCoordinator
 from discord_logging.coordination.redis import RedisCoordinator
@@ -30,6 +30,19 @@ def coordinator_pair(
         )
     local = LocalCoordinator(SMALL, clock=lambda: now[0])
     return local, local
+
+
+async def free_places(coordinator: Coordinator, channel: str) -> int:
+    """How many more slots ``channel``'s window takes now, read through the backend's one
+    atomic step (private: the library itself only asks for its plain room)."""
+
+    def free(states: list[ledger.State], now: float) -> int:
+        (window,) = states
+        assert isinstance(window, ledger.WindowState)
+        window.expire(SMALL.channel_window, now)
+        return SMALL.channel_limit - len(window.stamps)
+
+    return await coordinator._transact((f"window:{channel}",), free)
 
 
 def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
@@ -172,61 +185,73 @@ async def test_a_channel_learned_by_one_process_counts_for_those_that_have_not(
 @pytest.mark.parametrize("backend", ["local", "host"])
 async def test_edits_bucket_reserve_and_room(backend: str, tmp_path: Path) -> None:
     """A route's own bucket (edits) is held apart from the webhook's; a reserve keeps places
-    of the channel's window free; room() says how many the window still takes, for every
-    process sharing it."""
+    of the channel's window free; the window's free places are the same for every process
+    sharing it."""
     now = [100.0]
     first, second = coordinator_pair(backend, tmp_path, now)
-    assert await second.room("channel:1") == 3
+    assert await free_places(second, "channel:1") == 3
     post = await first.acquire("channel:1", "7")
     assert isinstance(post, Grant)
     await first.complete(post, RateLimitHeaders(limit=5, remaining=0, reset_after=2.0))
     edit = await second.acquire("channel:1", "7", bucket="7:messages", reserve=1)
     assert isinstance(edit, Grant)  # posting's bucket is empty, the edits' is not
     assert edit.bucket == "7:messages"
-    assert await second.room("channel:1") == 1
+    assert await free_places(second, "channel:1") == 1
     assert isinstance(await first.acquire("channel:1", "7", bucket="7:messages", reserve=1), float)
     await second.block_webhook("7:messages", 5.0)
     await second.complete(edit, None)
     assert await first.acquire("channel:2", "7", bucket="7:messages") == pytest.approx(5.0)
     assert await first.acquire("channel:2", "7") == pytest.approx(2.0)  # posting's own hold
     now[0] += 10.0
-    assert await first.room("channel:1") == 3
+    assert await free_places(first, "channel:1") == 3
     spare = await first.acquire("channel:1", "7", bucket="7:messages")
     assert isinstance(spare, Grant)
     await first.give_back(spare)
-    assert await first.room("channel:1") == 3
+    assert await free_places(first, "channel:1") == 3
     await first.aclose()
     await second.aclose()
 
 
 async def test_room_falls_back_to_the_local_share(tmp_path: Path) -> None:
-    """With the store unusable, room() and plain_room() are answered from the local share."""
+    """With the store unusable, plain_room() is answered from the local share."""
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     c = HostCoordinator(blocked, SMALL, fleet_size=3, stderr=io.StringIO(), retry_interval=0.0)
-    assert await c.room("channel:1") == 1  # 3 // 3
-    assert await c.plain_room("channel:1") == 1  # the local share holds only its own slots
+    assert await c.plain_room("channel:1", "w") == 1  # 3 // 3
     await c.aclose()
 
 
 @pytest.mark.parametrize("backend", ["local", "host"])
-async def test_plain_room_is_the_window_only_while_it_holds_no_other_holders_slot(
+async def test_plain_room_leaves_what_other_holders_said_they_still_have_to_send(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """plain_room() is the window's free places while every slot in it is this holder's own,
-    and an equal share of them once another holder (another coordinator, or a forked child
-    with an inherited one) has a slot there; room() still counts every free place."""
+    """plain_room() is the window's free places less the messages every other holder said
+    it still has to send there with the slot it asked for, granted or not: another
+    coordinator, a forked child with an inherited one, another lane of this one; never the
+    asking lane's own word, and a word older than DEMAND_TTL or taken back (0) no more."""
     now = [100.0]
     first, second = coordinator_pair(backend, tmp_path, now)
-    post = await first.acquire("channel:1", "7")
+    post = await first.acquire("channel:1", "7", backlog=2)
     assert isinstance(post, Grant)
     await first.complete(post, None)
-    assert await first.plain_room("channel:1") == 2
-    assert await second.room("channel:1") == 2
-    assert await second.plain_room("channel:1") == (2 if second is first else 1)  # 2 // 2
-    monkeypatch.setattr("os.getpid", lambda: 1)  # a child forked after the slot was taken
-    assert await first.plain_room("channel:1") == 1
-    now[0] += SMALL.channel_window + 1.0
-    assert await second.plain_room("channel:1") == 3
+    assert await first.plain_room("channel:1", "7") == 2  # its own word does not count
+    assert await first.plain_room("channel:1", "8") == 0  # another lane: 2 free - 2 said
+    if second is not first:
+        assert await second.plain_room("channel:1", "7") == 0
+    monkeypatch.setattr("os.getpid", lambda: 1)  # a child forked after the word was said
+    assert await first.plain_room("channel:1", "7") == 0
+    monkeypatch.undo()
+    # A lane held back by the webhook's bucket still says what it has (the first mover of a
+    # fleet must count those waiting for the bucket it just emptied).
+    await first.block_webhook("8", 5.0)
+    assert isinstance(await second.acquire("channel:1", "8", backlog=1), float)
+    assert await first.plain_room("channel:1", "7") == 1
+    assert isinstance(await second.acquire("channel:1", "8", backlog=0), float)
+    assert await first.plain_room("channel:1", "7") == 2
+    await second.block_webhook("7", 5.0)
+    assert await first.acquire("channel:1", "7", backlog=3) == pytest.approx(5.0)
+    assert await second.plain_room("channel:1", "8") == 0  # said while waiting, too
+    now[0] += ledger.DEMAND_TTL + 0.1  # the word is forgotten (and the slot's stamp expired)
+    assert await second.plain_room("channel:1", "8") == SMALL.channel_limit
     await first.aclose()
     await second.aclose()

@@ -179,3 +179,21 @@ def test_an_answer_after_the_window_counts_again() -> None:
     state.channel.expire(limits.channel_window, 5.0)
     ledger.complete(state, "a", None, 5.0)
     assert ledger.acquire(state, limits, "b", 5.5) == pytest.approx(0.5)
+
+
+def test_holders_words_round_trip_and_a_bad_row_counts_as_empty() -> None:
+    """What holders said they still have to send is stored with the window's stamps, read
+    back as written; a row without it (or with a word that is not ours) reads as empty."""
+    window = WindowState({"a": 1.0})
+    ledger.declare(window, "p1.x.7", 4, 2.0)
+    ledger.declare(window, "p2.y.7", 3, 2.5)
+    ledger.declare(window, "p2.y.7", 0, 3.0)  # taken back
+    back = ledger.decode("window:channel:1", ledger.encode(window))
+    assert isinstance(back, WindowState)
+    assert back.wants == {"p1.x.7": (4, 2.0)}
+    assert ledger.wanted_by_others(back, "p9.z.7", 3.0) == 4
+    assert ledger.wanted_by_others(back, "p1.x.7", 3.0) == 0
+    assert ledger.wanted_by_others(back, "p9.z.7", 2.0 + ledger.DEMAND_TTL) == 0
+    assert ledger.encode(WindowState({"a": 1.0})) == '{"s":{"a":1.0}}'
+    for planted in ('{"s":{},"w":{"x":[]}}', '{"s":{},"w":{"x":"y"}}', '{"s":{},"w":[1]}'):
+        assert ledger.decode("window:channel:1", planted) == WindowState()

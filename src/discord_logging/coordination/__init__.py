@@ -121,14 +121,23 @@ class Coordinator(abc.ABC):
     # -- limits ------------------------------------------------------------------------------
 
     async def acquire(
-        self, channel: str, webhook: str, *, bucket: str | None = None, reserve: int = 0
+        self,
+        channel: str,
+        webhook: str,
+        *,
+        bucket: str | None = None,
+        reserve: int = 0,
+        backlog: int | None = None,
     ) -> Grant | float:
         """Take a slot for one request of ``webhook`` into ``channel`` (a key from
         :class:`~.channels.ChannelDirectory`), or return the seconds to wait before asking again.
         While ``channel`` is the webhook's stand-in, the channel another process learned for
         it (:meth:`merge_window`) is read in the same step and counted in instead. ``bucket``
         names the route's own bucket (a webhook's message edits: ``<webhook id>:messages``);
-        ``reserve`` keeps that many places of the channel's window free after this slot."""
+        ``reserve`` keeps that many places of the channel's window free after this slot.
+        ``backlog``, when given, is how many messages the asking lane still has to send there,
+        this one included: said in the same step, granted or not, so that every holder
+        planning plain messages counts it (:meth:`plain_room`)."""
         channel = self._routes.get(channel, channel)
         slot = self.sender + new_slot_id()
         keys = ledger.state_keys(channel, webhook, bucket)
@@ -145,30 +154,32 @@ class Coordinator(abc.ABC):
             # known and completed after (restamped there only), so it must count too.
             slot_states = states[:-1] if route is not None else states
             state = ledger.slot_state(slot_states)
+            if backlog is not None:
+                ledger.declare(state.channel, holder, backlog, now)
             return ledger.acquire(state, self.limits, slot, now, reserve)
 
+        holder = self.sender + webhook
         got = await self._transact(keys, take)
         if isinstance(got, str):
             self._routes[channel] = got
-            return await Coordinator.acquire(self, got, webhook, bucket=bucket, reserve=reserve)
+            return await Coordinator.acquire(
+                self, got, webhook, bucket=bucket, reserve=reserve, backlog=backlog
+            )
         return got if got > 0 else Grant(slot, channel, webhook, bucket=bucket)
 
-    async def room(self, channel: str) -> int:
-        """How many more requests ``channel``'s window takes now (for deciding whether a
-        backlog goes as plain messages or a digest)."""
-        return await self._free(channel, alone=False)
+    async def plain_room(self, channel: str, webhook: str) -> int:
+        """How many more plain messages ``webhook``'s lane may plan in ``channel``'s window
+        now: the window's free places less what every other holder said it still has to send
+        there (:meth:`acquire`'s ``backlog``; this process's other lanes included), and at
+        most an equal share of them between this holder and each other holder with a slot in
+        the window (whatever those send next is not known yet).
 
-    async def plain_room(self, channel: str) -> int:
-        """How many more plain messages this holder may plan in ``channel``'s window now: the
-        window's free places shared equally between this holder and each other holder with a
-        slot in it (all of them while it is alone). The window is shared by every process
-        posting there: a holder that spends it one embed per record (a digest carries up to
-        58) leaves the others' records waiting for the window to reopen, a minute later
-        (fleet.py's fork-4-store: 31 messages, the last at 60 s); a small burst beside another
-        holder's message still goes plain."""
-        return await self._free(channel, alone=True)
-
-    async def _free(self, channel: str, *, alone: bool) -> int:
+        The window is shared by every process posting there: a holder that spends it one
+        embed per record (a digest carries up to 58) leaves the others' records waiting for
+        the window to reopen, a minute later (fleet.py's fork-4-store: 31 messages, the last
+        at 60 s, while holders could not tell each other what they had; the first to get a
+        slot planned the whole window before the others got one). A small backlog beside
+        everyone else's still goes plain."""
         channel = self._routes.get(channel, channel)
         limits, mine = self.limits, self.sender
 
@@ -177,10 +188,9 @@ class Coordinator(abc.ABC):
             assert isinstance(window, ledger.WindowState)
             window.expire(limits.channel_window, now)
             places = max(0, limits.channel_limit - len(window.stamps))
-            if not alone:
-                return places
             others = {_sender_of(slot) for slot in window.stamps if not slot.startswith(mine)}
-            return places // (len(others) + 1)
+            said = ledger.wanted_by_others(window, mine + webhook, now)
+            return min(places // (len(others) + 1), max(0, places - said))
 
         return await self._transact((f"window:{channel}",), free)
 
@@ -234,6 +244,7 @@ class Coordinator(abc.ABC):
             assert isinstance(old, ledger.WindowState)
             assert isinstance(new, ledger.WindowState)
             new.stamps.update(old.stamps)  # slot ids are unique: nothing is counted twice
+            new.wants.update(old.wants)
             for state in learned:  # every process now counts the webhook in ``channel``
                 assert isinstance(state, ledger.RouteState)
                 state.channel = channel

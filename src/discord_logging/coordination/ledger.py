@@ -29,6 +29,10 @@ MAX_HOLD: Final = 3600.0
 # How long to wait before asking again when only other processes' in-flight requests hold the
 # bucket: their answers will tell how much is left.
 IN_FLIGHT_POLL: Final = 0.05
+# How long a holder's word on its backlog counts (WindowState.wants). A lane says it with every
+# request it asks for, waiting or not (a waiting lane asks at least every couple of seconds
+# while only the webhook's bucket holds it back), so this only forgets holders that are done.
+DEMAND_TTL: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,12 @@ class Limits:
 
 @dataclass(slots=True)
 class WindowState:
-    """Stamps of the slots taken in one sliding window, by slot id."""
+    """Stamps of the slots taken in one sliding window, by slot id; for a channel's window,
+    also what each holder said it still has to send there (``wants``: holder -> messages,
+    said at; see :func:`declare`)."""
 
     stamps: dict[str, float] = field(default_factory=dict)
+    wants: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def expire(self, window: float, now: float) -> None:
         """Forget stamps older than ``window`` (and stamps from a clock that jumped back)."""
@@ -85,13 +92,17 @@ class WindowState:
         return max(0.0, ordered[len(ordered) - limit] + window - now)
 
     def to_json(self) -> dict[str, Any]:
-        return {"s": self.stamps}
+        if not self.wants:
+            return {"s": self.stamps}
+        return {"s": self.stamps, "w": {k: list(v) for k, v in self.wants.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> WindowState:
         if not data:
             return cls()
-        return cls({str(k): float(v) for k, v in dict(data.get("s", {})).items()})
+        stamps = {str(k): float(v) for k, v in dict(data.get("s", {})).items()}
+        wants = {str(k): (int(v[0]), float(v[1])) for k, v in dict(data.get("w", {})).items()}
+        return cls(stamps, wants)
 
 
 @dataclass(slots=True)
@@ -277,7 +288,7 @@ def decode(key: str, text: str | bytes | None) -> State:
     try:
         data = json.loads(text)
         return from_json(key, data if isinstance(data, dict) else None)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, LookupError):
         return empty_state(key)
 
 
@@ -337,6 +348,31 @@ def give_back(state: SlotState, slot: str) -> None:
     for window in _windows(state):
         window.stamps.pop(slot, None)
     state.bucket.in_flight.pop(slot, None)
+
+
+def declare(window: WindowState, holder: str, messages: int, now: float) -> None:
+    """``holder`` (a sender's lane: ``<sender><webhook>``) has ``messages`` more to send into
+    ``window``'s channel, said at ``now`` (0: nothing). Holders' words older than
+    :data:`DEMAND_TTL` are forgotten here too."""
+    window.wants = {
+        who: said
+        for who, said in window.wants.items()
+        if now - DEMAND_TTL < said[1] <= now + MAX_HOLD
+    }
+    if messages > 0:
+        window.wants[holder] = (messages, now)
+    else:
+        window.wants.pop(holder, None)
+
+
+def wanted_by_others(window: WindowState, holder: str, now: float) -> int:
+    """Messages the other holders of ``window``'s channel said they still have to send
+    (within :data:`DEMAND_TTL`)."""
+    return sum(
+        messages
+        for who, (messages, said) in window.wants.items()
+        if who != holder and now - DEMAND_TTL < said <= now + MAX_HOLD
+    )
 
 
 def block(bucket: BucketState, seconds: float, now: float) -> None:

@@ -95,33 +95,35 @@ class SharedCoordinator(Coordinator):
     # -- limits ------------------------------------------------------------------------------
 
     async def acquire(
-        self, channel: str, webhook: str, *, bucket: str | None = None, reserve: int = 0
+        self,
+        channel: str,
+        webhook: str,
+        *,
+        bucket: str | None = None,
+        reserve: int = 0,
+        backlog: int | None = None,
     ) -> Grant | float:
         got: Grant | float | None = await self._shared(
             lambda: super(SharedCoordinator, self).acquire(
-                channel, webhook, bucket=bucket, reserve=reserve
+                channel, webhook, bucket=bucket, reserve=reserve, backlog=backlog
             ),
             None,
         )
         if got is not None:
             return got
-        got = await self.fallback.acquire(channel, webhook, bucket=bucket, reserve=reserve)
+        got = await self.fallback.acquire(
+            channel, webhook, bucket=bucket, reserve=reserve, backlog=backlog
+        )
         if isinstance(got, Grant):
             self.stats.fallback_grants += 1
             return replace(got, local=True)
         return got
 
-    async def room(self, channel: str) -> int:
+    async def plain_room(self, channel: str, webhook: str) -> int:
         found: int | None = await self._shared(
-            lambda: super(SharedCoordinator, self).room(channel), None
+            lambda: super(SharedCoordinator, self).plain_room(channel, webhook), None
         )
-        return found if found is not None else await self.fallback.room(channel)
-
-    async def plain_room(self, channel: str) -> int:
-        found: int | None = await self._shared(
-            lambda: super(SharedCoordinator, self).plain_room(channel), None
-        )
-        return found if found is not None else await self.fallback.plain_room(channel)
+        return found if found is not None else await self.fallback.plain_room(channel, webhook)
 
     async def complete(self, grant: Grant, headers: RateLimitHeaders | None) -> None:
         if grant.local:

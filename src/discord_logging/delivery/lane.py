@@ -185,7 +185,9 @@ class WebhookLane(LaneAnswers):
             return await self._wait(now, wait)
         url = self.url
         got = await shared.coordinator.acquire(
-            shared.channels.key(url.webhook_id, url.thread_id), url.webhook_id
+            shared.channels.key(url.webhook_id, url.thread_id),
+            url.webhook_id,
+            backlog=self.poster.demand(self.queue),
         )
         if not isinstance(got, Grant):
             return await self._wait(now, got)

@@ -23,7 +23,7 @@ from ..coordination import Grant
 from ..deadletters import DeadLetterReason
 from ..notification import DeliveryStatus, NotificationResult
 from ..render.message_limits import EMBEDS_PER_MESSAGE
-from ..render.packing import DigestReason, OutgoingMessage, Room
+from ..render.packing import DIGEST_MAX_RECORDS, DigestReason, OutgoingMessage, Room
 from ..transport.client import SendResult
 from ..transport.outcome import (
     FORUM_NEEDS_THREAD,
@@ -61,17 +61,38 @@ class MessagePoster:
 
     # -- packing -----------------------------------------------------------------------------
 
-    async def measure_room(self, grant: Grant, queue: Collection[Pending]) -> None:
-        """How many plain messages the channel takes now, ``grant``'s included: a backlog that
-        fits goes one embed per record (asked of the shared limits only for a backlog). The
-        backlog counts what overflowed the queue and is still kept: it is the same burst."""
+    def backlog(self, queue: Collection[Pending]) -> int:
+        """The records of the lane's backlog: its queue, and what overflowed the queue and is
+        still kept (the same burst)."""
         if not self.lane.redelivery.owed:  # nothing of an overflow is waiting to come back
             self._overflowed = 0
         # Kept letters already taken back into the queue are counted there, not twice.
         back = sum(1 for p in queue if p.from_dead_letters) if self._overflowed else 0
-        self._room, self._queued = 1, len(queue) + max(0, self._overflowed - back)
+        return len(queue) + max(0, self._overflowed - back)
+
+    def demand(self, queue: Collection[Pending]) -> int:
+        """How many messages the lane still has to send for ``queue``, as it packs them now
+        (plain, or digests while it is bursting): what it tells the shared limits with each
+        slot it asks for, so that every holder planning plain messages counts it."""
+        records = self.backlog(queue)
+        if records <= 1:
+            return records
+        per_message = DIGEST_MAX_RECORDS if self._bursting else self._embeds
+        return math.ceil(records / per_message)
+
+    @property
+    def _embeds(self) -> int:
+        return 1 if self.forum.is_forum else EMBEDS_PER_MESSAGE
+
+    async def measure_room(self, grant: Grant, queue: Collection[Pending]) -> None:
+        """How many plain messages the channel takes now, ``grant``'s included: a backlog that
+        fits beside what the channel's other holders said they still have to send goes one
+        embed per record (asked of the shared limits only for a backlog)."""
+        self._room, self._queued = 1, self.backlog(queue)
         if self._queued > 1:
-            self._room = 1 + await self.lane.shared.coordinator.plain_room(grant.channel)
+            self._room = 1 + await self.lane.shared.coordinator.plain_room(
+                grant.channel, grant.webhook
+            )
         else:
             self._bursting = False
 
@@ -90,7 +111,7 @@ class MessagePoster:
         digest would be needed. A queue that needs more plain messages than that (at 10
         records each, at best) is a burst beyond the limits: it goes in digests until the
         queue is empty (spending the window on plain messages would leave the rest waiting)."""
-        embeds = 1 if self.forum.is_forum else EMBEDS_PER_MESSAGE
+        embeds = self._embeds
         if math.ceil(self._queued / embeds) > self._room:
             self._bursting = True
         return Room(1 if self._bursting else self._room, embeds, self.digest_reason(backlog))
