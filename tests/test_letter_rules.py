@@ -3,14 +3,18 @@
 A hypothesis state machine drives three senders sharing one store directory against one
 FakeDiscord over loopback: two of them post to the same webhook (a fleet of one app), the
 third to a webhook of its own (another app on the same machine). Between steps it emits,
-lets time pass, injects faults (lost answers, 5xx, 429s, outages), flushes, restarts a sender
-and runs the operator's flush; after every step it checks the invariants:
+lets time pass, injects faults (lost answers, 5xx, 429s, outages), flushes, restarts a sender,
+kills one (SIGKILL's effect, in process: see ``kill``) and runs the operator's flush. Each
+sender journals what it accepts as the worker does (issue 19), and the next start of a
+sender takes dead senders' journals into the store. After every step it checks the
+invariants:
 
 1. one holder at a time: no notification is queued or in flight in two senders;
 2. only to its own webhook: every message reached the webhook its records were routed to;
 3. never twice unmarked: each record was posted at most once without the repeat note;
 4. flush() is true only when it is: everything the sender accepted is delivered or kept;
-5. nothing is lost: every accepted record is delivered, kept in the store, or in a lane.
+5. nothing is lost: every accepted record is delivered, kept in the store, in a lane, or in
+   the journal of a killed sender that the next start will take in.
 
 CI runs a bounded number of examples; run it longer on demand:
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -35,11 +40,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from discord_logging import Notifier
-from discord_logging.capture.direct import build_notification
+from discord_logging import MemoryDeadLetters, Notifier
+from discord_logging.capture.snapshot import snapshot, to_notification
+from discord_logging.delivery.journaling import RecordJournal, letters_of
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.delivery.replay import replay
+from discord_logging.stats import DeliveryStats
 from discord_logging.store import Store
+from discord_logging.store.journal import Journal, dead_segments
 from discord_logging.testing import FakeDiscord
 
 EXAMPLES = int(os.environ.get("DISCORD_LOGGING_MODEL_EXAMPLES", "6"))
@@ -63,7 +71,9 @@ class LetterRules(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="letter-rules-"))
         self.stores = [Store(self.dir) for _ in range(SENDERS)]
         self.senders: list[Notifier | None] = [None] * SENDERS
+        self.journals: list[RecordJournal | None] = [None] * SENDERS
         self.accepted: list[list[str]] = [[] for _ in range(SENDERS)]
+        self.orphaned: list[str] = []  # accepted by senders since killed
         self.webhook_of: dict[str, str] = {}  # notification id -> webhook id it was routed to
         self.title_of: dict[str, str] = {}
         self.count = 0
@@ -92,13 +102,29 @@ class LetterRules(RuleBasedStateMachine):
         )
 
     def _start(self, i: int) -> Notifier:
+        """Sender ``i`` with its journal; as a worker's start does, it first takes the
+        journals of dead senders into the store (awaited here, so no look runs between
+        steps while the invariants read the directory)."""
         sender = self._notifier({"general": self.urls[i]}, self.stores[i], queue_size=3)
+        journal = Journal(self.dir / "journal", 1 << 20, DeliveryStats())
 
         async def start() -> None:
             sender.start()
+            recorder = self.journals[i] = RecordJournal(journal, sender, self.stores[i])
+            recorder.look_for_dead()
+            if recorder._look_task is not None:  # private: the model waits for the look
+                await recorder._look_task
 
         self._run(start())
         return sender
+
+    def _in_dead_journals(self) -> set[str]:
+        """Ids of records in the journals of senders no longer running, not taken yet."""
+        found: set[str] = set()
+        for path, _ in dead_segments(self.dir / "journal"):
+            letters, _torn = letters_of(path.read_bytes())
+            found |= {letter.id for letter in letters}
+        return found
 
     def _live(self) -> list[Notifier]:
         return [sender for sender in self.senders if sender is not None]
@@ -131,9 +157,12 @@ class LetterRules(RuleBasedStateMachine):
         ]
 
     def teardown(self) -> None:
-        for sender in self._live():
+        for sender, journal in zip(self.senders, self.journals, strict=True):
             with contextlib.suppress(Exception):
-                self._run(sender.aclose(0.1))
+                if sender is not None:
+                    self._run(sender.aclose(0.1))
+                if journal is not None:
+                    journal.close()
         for store in self.stores:
             store.close()
         self.loop.close()
@@ -144,12 +173,19 @@ class LetterRules(RuleBasedStateMachine):
 
     @rule(i=st.integers(0, SENDERS - 1), count=st.integers(1, 6))
     def emit(self, i: int, count: int) -> None:
-        """A sender accepts a burst (more than its queue of 3 overflows into the store)."""
-        sender = self.senders[i]
+        """A sender accepts a burst (more than its queue of 3 overflows into the store), each
+        record journaled first and carrying its journal id, as the worker hands them on."""
+        sender, journal = self.senders[i], self.journals[i]
         assert sender is not None
+        assert journal is not None
         for _ in range(count):
             self.count += 1
-            note = build_notification("general", f"record {self.count}")
+            record = logging.makeLogRecord(
+                {"msg": f"record {self.count}", "levelno": 40, "levelname": "ERROR"}
+            )
+            snap = snapshot(record, "general", logging.Formatter())
+            journal.take([snap])
+            note = to_notification(snap, notification_id=journal.released(snap))
             sender.submit(note)
             self.accepted[i].append(note.id)
             self.webhook_of[note.id] = self.urls[i].split("/")[-2]
@@ -191,9 +227,45 @@ class LetterRules(RuleBasedStateMachine):
     @rule(i=st.integers(0, SENDERS - 1))
     def restart(self, i: int) -> None:
         """A sender closes at a short deadline (what it holds is kept) and starts again."""
-        sender = self.senders[i]
+        sender, journal = self.senders[i], self.journals[i]
         assert sender is not None
+        assert journal is not None
         self._run(sender.aclose(0.1))
+        journal.close()  # after the store has its letters, as the worker closes it
+        self.senders[i] = self._start(i)
+
+    @rule(i=st.integers(0, SENDERS - 1))
+    def kill(self, i: int) -> None:
+        """Sender ``i``'s process is killed (SIGKILL, the OOM killer) and started again.
+
+        In process, what a kill leaves: the journal's bytes as they are now (closed here:
+        no mark is written after this instant, and its owner is gone), the store's files,
+        the limits, and whatever Discord got; what the sender held in memory (its queue,
+        requests in flight, answers not handled) goes nowhere: its lanes are cancelled with
+        their outcomes going to a sink that dies with them. Its store may still write the
+        letters it had buffered (the writer finished just before the kill); the journal
+        keeps those records too, and taking it in leaves out what is already kept."""
+        sender, journal = self.senders[i], self.journals[i]
+        assert sender is not None
+        assert journal is not None
+        journal.close()
+        void = MemoryDeadLetters()
+        sender.dead_letters = void
+        sender.listeners.clear()
+        shared = sender._shared  # private: the kill reaches into the dead sender's state
+        assert shared is not None
+        shared.dead_letters = void
+        shared.on_sending = None
+
+        async def die() -> None:
+            for task in sender._tasks:  # private: cancelled without a close's deadline
+                task.cancel()
+            await asyncio.gather(*sender._tasks, return_exceptions=True)
+            await sender.aclose(0)  # frees the sockets and threads; nothing is left to keep
+
+        self._run(die())
+        self.orphaned += self.accepted[i]
+        self.accepted[i] = []
         self.senders[i] = self._start(i)
 
     @precondition(lambda self: self.count > 0)
@@ -240,11 +312,11 @@ class LetterRules(RuleBasedStateMachine):
     @invariant()
     def nothing_is_lost(self) -> None:
         posted = self._posts()
-        everywhere = [x for ids in self.accepted for x in ids]
+        everywhere = [x for ids in (*self.accepted, self.orphaned) for x in ids]
         unposted = [x for x in everywhere if not posted[self.title_of[x]]]
-        placed = self._kept(unposted) | set(self._in_lanes())
+        placed = self._kept(unposted) | set(self._in_lanes()) | self._in_dead_journals()
         lost = [self.title_of[x] for x in unposted if x not in placed]
-        assert not lost, f"neither delivered, kept nor queued: {lost}"
+        assert not lost, f"neither delivered, kept, queued nor journaled: {lost}"
 
 
 LetterRules.TestCase.settings = settings(
