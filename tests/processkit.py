@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.testing import FakeDiscord
 
 # Every script builds its handler from these; the close timeout keeps a failing run short.
@@ -108,9 +109,16 @@ def library_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("discord-logging:")]
 
 
-def titles(fake: FakeDiscord) -> list[str]:
-    """Embed titles of every accepted message, in order."""
-    return [str(e.get("title", "")) for m in fake.messages for e in m.embeds]
+def titles(fake: FakeDiscord, *, marked: bool | None = None) -> list[str]:
+    """Embed titles of every accepted message, in order; with ``marked``, only those whose
+    footer carries the repeat note (True) or does not (False)."""
+    return [
+        str(e.get("title", ""))
+        for m in fake.messages
+        for e in m.embeds
+        if marked is None
+        or marked == str((e.get("footer") or {}).get("text", "")).startswith(REPEAT_NOTE)
+    ]
 
 
 def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> bool:
