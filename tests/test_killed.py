@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from processkit import PRELUDE, run_script, script_env, titles
+from processkit import PRELUDE, kept_letters, run_script, script_env, titles, wait_for
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -177,3 +177,39 @@ def test_a_running_parent_delivers_what_its_killed_child_journaled(
     assert parent.returncode == 0
     assert out.split() == ["1"]
     assert titles(fake_discord) == ["from the child"]
+
+
+def test_a_letter_in_flight_when_its_redelivering_process_is_killed_is_posted_again_marked(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A record kept through an outage is taken back by the next start, whose request is out
+    (Discord holds it) when that process is SIGKILLed; Discord then creates the message after
+    all. The start after takes the letter over from the dead claimant as uncertain: it is
+    posted again with the repeat note, never twice without it (rule 3)."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store)
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(
+        "log.addHandler(make_handler())\nlog.error('kept then taken')\n", env, tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    fake_discord.reset()
+    fake_discord.set_hang(True)
+    path = tmp_path / "taker.py"
+    path.write_text(PRELUDE + NEXT_START, encoding="utf-8")
+    taker = subprocess.Popen(
+        [sys.executable, str(path)], env={**env, "TEST_WANT": "1"}, cwd=tmp_path
+    )
+    try:
+        assert wait_for(lambda: fake_discord.pending >= 1, 10)
+    finally:
+        taker.kill()
+        taker.wait(10)
+    fake_discord.set_hang(False)  # Discord acts on the request after all
+    assert wait_for(lambda: titles(fake_discord) == ["kept then taken"], 2)
+    again = run_script(NEXT_START, {**env, "TEST_WANT": "1"}, tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert titles(fake_discord, marked=False) == ["kept then taken"]
+    assert titles(fake_discord, marked=True) == ["kept then taken"]
+    assert kept_letters(store) == []

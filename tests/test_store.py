@@ -470,7 +470,7 @@ def test_a_letter_delivered_since_it_was_listed_cannot_be_claimed(tmp_path: Path
     (listed,) = durable.letters()
     sink.remove(listed.id)  # delivered by the application meanwhile
     sink.sync()
-    assert durable.claim(listed.id) is False
+    assert durable.claim(listed.id) is None
     store.close()
 
 

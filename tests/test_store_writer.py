@@ -20,7 +20,7 @@ from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store, claimant, holds, open_cache
+from discord_logging.store import Claim, Store, claim_row, claimant, holds, open_cache, taken_over
 from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -310,11 +310,11 @@ def test_renew_extends_only_this_process_claims(tmp_path: Path) -> None:
     assert durable.claim(mine, lease=5)
     index = claims(tmp_path)
     index.set(f"claim:{theirs}", os.getppid(), expire=5)  # a live process holds it
-    before = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
+    before = {i: index.get(f"claim:{i}", expire_time=True) for i in (mine, theirs)}
     sink.renew([mine, theirs, free])
     sink.sync()
-    after = {i: index.get(f"claim:{i}", expire_time=True)[1] for i in (mine, theirs)}
-    assert after[mine] > before[mine] + 60  # the full lease (120 s) from now
+    after = {i: index.get(f"claim:{i}", expire_time=True) for i in (mine, theirs)}
+    assert after[mine][0][1] > before[mine][0][1] + 60  # its lease: the full 120 s from now
     assert after[theirs] == before[theirs]
     assert index.get(f"claim:{free}") is None
     index.close()
@@ -361,7 +361,7 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     assert sink.retryable(DESTINATION, 10) == []  # the write kept the claim
     assert store.durable is not None
     index = claims(tmp_path)
-    assert index.get(f"claim:{taken.id}") == claimant()
+    assert index.get(f"claim:{taken.id}")[0] == claimant()
     index.close()
     store.close()
 
@@ -420,26 +420,70 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     assert len(taken) == 2 * WRITE_CHUNK
     assert store.durable is not None
     index = claims(tmp_path)
-    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}") != claimant()]
+    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}")[0] != claimant()]
     index.close()
     assert unclaimed == []
     store.close()
 
 
 def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overtaken() -> None:
-    """Claims hold the claimant's host and pid: a process of this host is checked (a dead
-    one's claim is taken over), one of another host is trusted until the lease ends (its
-    pid means nothing here), and a bare pid from an older store is read as this host's."""
+    """Claims hold the claimant's host and pid and their lease's end: a process of this host
+    is checked (a dead one's claim is taken over), one of another host is trusted until the
+    lease ends (its pid means nothing here); rows of an older store (``<host>:<pid>``, a bare
+    pid, read as this host's) hold as before. A claim that no longer holds was taken over:
+    its holder may have had the letter in flight."""
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    assert holds(claimant())
-    assert holds(f"{host}:{os.getppid()}")
-    assert not holds(f"{host}:{dead.pid}")
-    assert holds(f"another-host:{dead.pid}")
-    assert holds(os.getppid())
-    assert not holds(dead.pid)
-    assert not holds(None)
+    now = time.time()
+    assert holds(claim_row(now, 5), now)
+    assert holds([f"{host}:{os.getppid()}", now + 5], now)
+    assert not holds([f"{host}:{dead.pid}", now + 5], now)
+    assert holds([f"another-host:{dead.pid}", now + 5], now)
+    assert not holds([f"another-host:{dead.pid}", now - 1], now)  # its lease ended
+    assert not holds([claimant(), now - 1], now)
+    assert holds(claimant(), now)
+    assert holds(f"{host}:{os.getppid()}", now)
+    assert not holds(f"{host}:{dead.pid}", now)
+    assert holds(f"another-host:{dead.pid}", now)
+    assert holds(os.getppid(), now)
+    assert not holds(dead.pid, now)
+    assert not holds(None, now)
+    assert taken_over([f"{host}:{dead.pid}", now + 5], now)
+    assert taken_over([f"another-host:{dead.pid}", now - 1], now)
+    assert taken_over(dead.pid, now)
+    assert not taken_over(claim_row(now, 5), now)
+    assert not taken_over(None, now)
+
+
+def test_a_letter_its_dead_holder_claimed_is_taken_over_as_uncertain(tmp_path: Path) -> None:
+    """Letters whose claims name a process that has died (SIGKILLed while redelivering them)
+    are handed out as ``uncertain``, by a lane's look and by the operator's claim: that
+    holder may have had them in flight (rule 3); a letter nobody claimed goes as it was
+    kept, and one this process now holds cannot be claimed again."""
+    store = Store(tmp_path)
+    sink = store.dead_letters
+    for i in range(4):
+        sink.add(letter(i))
+    sink.sync()
+    durable = store.durable
+    assert durable is not None
+    first, second, third, free = (x.id for x in durable.letters())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    index = claims(tmp_path)
+    for letter_id in (first, second, third):
+        index.set(f"claim:{letter_id}", [f"{socket.gethostname()}:{dead.pid}", time.time() + 99])
+    index.close()
+    taken = sink.retryable(DESTINATION, 2)
+    assert [(x.id, x.reason) for x in taken] == [
+        (first, DeadLetterReason.UNCERTAIN),
+        (second, DeadLetterReason.UNCERTAIN),
+    ]
+    assert durable.claim(third) is Claim.TAKEN_OVER
+    assert durable.claim(free) is Claim.FREE
+    assert durable.claim(free) is None
+    store.close()
 
 
 def test_a_delivered_letter_is_removed_at_close_once_a_full_disk_has_room(

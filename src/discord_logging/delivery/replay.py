@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..notification import DeliveryStatus, NotificationResult
-from ..store import Store
+from ..store import Claim, Store, as_taken_over
 from .notifier import Notifier
 
 
@@ -55,8 +55,11 @@ async def replay(
             if durable.already_delivered(letter.notification):
                 durable.remove(letter.id)
                 report.skipped_already_delivered += 1
-            elif notifier.find_queued(letter.id) is not None or durable.claim(letter.id):
-                futures.append(notifier.redeliver(letter))  # ours, or already ours in a lane
+            elif notifier.find_queued(letter.id) is not None:
+                futures.append(notifier.redeliver(letter))  # already ours, in a lane
+            elif (claim := durable.claim(letter.id)) is not None:
+                taken_over = claim is Claim.TAKEN_OVER  # its holder died: it may have sent it
+                futures.append(notifier.redeliver(as_taken_over(letter) if taken_over else letter))
             else:
                 report.claimed_elsewhere += 1
         for result in await asyncio.gather(*futures):

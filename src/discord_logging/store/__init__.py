@@ -17,22 +17,25 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 :func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
-from ._claims import claimant, holds
+from ._claims import claim_row, claimant, holds, taken_over
 from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
 from ._store import Store, default_store_path, limits_directory
 from ._writer import WRITE_BATCH, WRITE_DELAY
-from .durable_letters import DurableDeadLetters
+from .durable_letters import Claim, DurableDeadLetters, as_taken_over
 from .history import History, make_entry
 
 __all__ = [
     "WRITE_BATCH",
     "WRITE_DELAY",
+    "Claim",
     "DurableDeadLetters",
     "History",
     "ResilientDeadLetters",
     "Store",
     "UnsafeStoreRow",
+    "as_taken_over",
+    "claim_row",
     "claimant",
     "default_store_path",
     "delete_many",
@@ -41,4 +44,5 @@ __all__ = [
     "make_entry",
     "open_cache",
     "put_many",
+    "taken_over",
 ]

@@ -1,6 +1,7 @@
 """Who holds a stored letter: the store's claims, the one claim system (docs/architecture.md,
-"A letter's life", rule 1). A claim is ``<host>:<pid>`` with a lease, written in the index in
-the transaction that checks the letter still exists."""
+"A letter's life", rules 1 and 3). A claim's row is ``[<host>:<pid>, <lease end>]``, written
+in the index in the transaction that checks the letter still exists, and kept past its lease:
+a letter whose holder died is taken over as uncertain."""
 
 from __future__ import annotations
 
@@ -11,16 +12,42 @@ from typing import Final
 HOST: Final = socket.gethostname()
 
 
+# How long a claim's row outlives its lease: a letter whose holder died is taken over as
+# uncertain however much later the next claimer comes (docs/architecture.md, rule 3). The row
+# goes with its letter, or when the holder gives the claim back; this bounds what is left.
+CLAIM_MEMORY: Final = 30 * 86400.0
+
+
 def claimant() -> str:
     """Who this process is in a claim: its host and pid (a fork is another claimant)."""
     return f"{HOST}:{os.getpid()}"
 
 
-def holds(holder: object) -> bool:
-    """Whether a claim's holder still keeps the letter from others: this process (it is
-    queued here), a live process of this host, or a process of another host sharing the
-    store directory (its claim lasts until the lease ends: its pid cannot be checked here).
-    Claims of stores written before host names were recorded hold a bare pid."""
+def claim_row(now: float, lease: float) -> list[object]:
+    """The row of a claim this process takes (or renews) at ``now`` for ``lease`` seconds."""
+    return [claimant(), now + lease]
+
+
+def holds(row: object, now: float) -> bool:
+    """Whether a claim's row still keeps the letter from others: within its lease, held by
+    this process (it is queued here), a live process of this host, or a process of another
+    host sharing the store directory (its pid cannot be checked here). Rows of stores
+    written before leases were recorded hold ``<host>:<pid>`` or a bare pid, and expire
+    with the row."""
+    if isinstance(row, list) and len(row) == 2:
+        holder, until = row
+        return isinstance(until, (int, float)) and now < until and _live(holder)
+    return _live(row)
+
+
+def taken_over(row: object, now: float) -> bool:
+    """Whether a claim's row names a holder that no longer keeps the letter (killed, or past
+    its lease): it may have had the letter in flight, so the next claimer takes it as
+    uncertain."""
+    return row is not None and not holds(row, now)
+
+
+def _live(holder: object) -> bool:
     if isinstance(holder, int):
         return holder == os.getpid() or _alive(holder)
     if not isinstance(holder, str):

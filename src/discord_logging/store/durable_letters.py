@@ -14,11 +14,14 @@ store's writer, a few at a time, the first time redelivery walks past it.
 No duplicates on replay: a letter whose notification has a Discord message id in the history
 is never posted again, only forgotten. A claim (an atomic ``add`` with a lease) keeps two
 processes from redelivering the same letter at once; the claims one ``retryable`` call takes
-are written in one transaction.
+are written in one transaction. A letter taken over from a holder that died or outlived its
+lease is handed out as ``uncertain``: that holder may have had it in flight.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import heapq
 import json
 import os
@@ -31,9 +34,9 @@ from typing import Any, Final
 
 import diskcache
 
-from ..deadletters import DeadLetter, DeadLetterSink
+from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
 from ..notification import Notification
-from ._claims import claimant, holds
+from ._claims import CLAIM_MEMORY, claim_row, claimant, holds, taken_over
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
@@ -54,6 +57,22 @@ CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another pr
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
+
+
+class Claim(enum.Enum):
+    """How :meth:`DurableDeadLetters.claim` took a letter."""
+
+    FREE = "free"
+    TAKEN_OVER = "taken_over"  # from a holder that died or outlived its lease: uncertain
+
+
+def as_taken_over(letter: DeadLetter) -> DeadLetter:
+    """``letter`` as it goes when taken over from a holder that may have had it in flight."""
+    return dataclasses.replace(letter, reason=DeadLetterReason.UNCERTAIN)
+
+
+def _holder(row: object) -> object:
+    return row[0] if isinstance(row, list) and row else row
 
 
 class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
@@ -211,13 +230,15 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                     for key, letter_id in ids.items()
                     if letter_id not in skip
                     and letter_id not in self._misplaced
-                    and not holds(claims.get(f"claim:{letter_id}"))
+                    and not holds(claims.get(f"claim:{letter_id}"), now)
                 ]
                 if len(wanted) > limit - len(found):  # read no more letters than needed
                     wanted = wanted[: limit - len(found)]
                     after = wanted[-1]
                 budget -= keys.index(after) + 1  # keys passed: the next page starts after
-                self._claim_page(webhook, cache, {key: ids[key] for key in wanted}, limit, found)
+                over = {i for i in ids.values() if taken_over(claims.get(f"claim:{i}"), now)}
+                page = {key: ids[key] for key in wanted}
+                self._claim_page(webhook, cache, page, limit, found, over=over)
             if budget <= 0 and len(found) < limit and after is not None:
                 self._resume_after[webhook] = after
             if len(found) < limit:
@@ -235,11 +256,14 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         wanted: dict[str, str],
         limit: int,
         found: list[DeadLetter],
+        *,
+        over: Container[str],
     ) -> None:
         """Read the letters of ``wanted`` (key -> id) and claim, into ``found``, those still
-        there and retryable, up to ``limit``; inside retryable()'s transaction."""
+        there and retryable, up to ``limit`` (those whose ids are in ``over``, taken over, as
+        uncertain); inside retryable()'s transaction."""
         now = time.time()
-        me = claimant()
+        row = claim_row(now, CLAIM_LEASE)
         present = values_of(self._index, [f"id:{letter_id}" for letter_id in wanted.values()], now)
         values = values_of(cache, list(wanted), now)
         letters = []
@@ -260,11 +284,11 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             if letter.id in delivered:
                 self._forget([letter.id], claims=True)  # Discord has it: never post it again
             elif len(found) < limit:
-                claimed[f"claim:{letter.id}"] = me
-                found.append(letter)
+                claimed[f"claim:{letter.id}"] = row
+                found.append(as_taken_over(letter) if letter.id in over else letter)
         # Atomic: this transaction has held the index's write lock since the claims
         # were read, so no other process can have claimed these meanwhile.
-        put_many(self._index, claimed, CLAIM_LEASE)
+        put_many(self._index, claimed, CLAIM_MEMORY)
 
     def _claim_fresh(
         self,
@@ -273,21 +297,23 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         found: list[DeadLetter],
         on_fresh: Callable[[list[str]], None],
     ) -> None:
-        me = claimant()
+        now = time.time()
+        row = claim_row(now, CLAIM_LEASE)
         taken = {x.id for x in found}
         candidates = [x for x in fresh if x.id not in taken]
         claimed: dict[str, Any] = {}
         # A page at a time, as many as still wanted: the writer's buffer may hold thousands.
         while candidates and len(found) < limit:
             page, candidates = candidates[: limit - len(found)], candidates[limit - len(found) :]
-            claims = values_of(self._index, [f"claim:{x.id}" for x in page], time.time())
+            claims = values_of(self._index, [f"claim:{x.id}" for x in page], now)
             for letter in page:
-                if not holds(claims.get(f"claim:{letter.id}")):
-                    claimed[f"claim:{letter.id}"] = me
-                    found.append(letter)
+                held = claims.get(f"claim:{letter.id}")
+                if not holds(held, now):
+                    claimed[f"claim:{letter.id}"] = row
+                    found.append(as_taken_over(letter) if taken_over(held, now) else letter)
         if claimed:
             on_fresh([key[len("claim:") :] for key in claimed])
-            put_many(self._index, claimed, CLAIM_LEASE)
+            put_many(self._index, claimed, CLAIM_MEMORY)
 
     def adopt(self, letters: list[DeadLetter]) -> int:
         """Write ``letters`` except those already kept or whose notification the history
@@ -327,18 +353,21 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
 
     # -- claims ------------------------------------------------------------------------------
 
-    def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> bool:
+    def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> Claim | None:
         """Take the right to redeliver ``letter_id`` for ``lease`` seconds: in one transaction,
-        the letter must still be kept and no live process may hold it (rule 1). A claim held
-        by a process that no longer exists (a killed replay) is taken over."""
+        the letter must still be kept and no live process may hold it (rule 1); None when it
+        is not. A claim held by a process that no longer exists (a killed replay) is taken
+        over: :attr:`Claim.TAKEN_OVER`, and the letter goes as uncertain (rule 3)."""
         key = f"claim:{letter_id}"
         with self._transaction():
             if self._index.get(f"id:{letter_id}") is None:
-                return False  # delivered (or purged) since the caller listed it
-            if holds(self._index.get(key)):
-                return False  # held by a live process, this one included (it is queued)
-            self._index.set(key, claimant(), expire=lease)
-            return True
+                return None  # delivered (or purged) since the caller listed it
+            now = time.time()
+            held = self._index.get(key)
+            if holds(held, now):
+                return None  # held by a live process, this one included (it is queued)
+            self._index.set(key, claim_row(now, lease), expire=CLAIM_MEMORY)
+            return Claim.TAKEN_OVER if taken_over(held, now) else Claim.FREE
 
     def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
@@ -346,9 +375,11 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         me = claimant()
         keys = [f"claim:{letter_id}" for letter_id in letter_ids]
         with self._transaction():
-            claims = values_of(self._index, keys, time.time())
-            mine = {key: me for key, holder in claims.items() if holder in (me, os.getpid())}
-            put_many(self._index, mine, lease)
+            now = time.time()
+            claims = values_of(self._index, keys, now)
+            row = claim_row(now, lease)
+            mine = {key: row for key, held in claims.items() if _holder(held) in (me, os.getpid())}
+            put_many(self._index, mine, CLAIM_MEMORY)
 
     def release(self, letter_id: str) -> None:
         """Give up a claim (the redelivery failed; the letter stays)."""
