@@ -148,3 +148,26 @@ def test_an_opt_out_written_only_in_dotenv_is_honoured(
     fake_discord.set_hang(False)
     assert done.returncode == -signal.SIGTERM
     assert library_lines(done.stderr) == []
+
+
+def test_under_uvicorn_during_an_outage_the_storm_is_kept_and_the_next_start_delivers_it(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """The same uvicorn during an outage (503): the drain after uvicorn's graceful shutdown
+    keeps the storm in the store (its first record and its count: one stderr line), the process
+    still dies by SIGTERM, and the next start, logging nothing, delivers both once."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(UNDER_UVICORN, script_env(fake_discord, url, store), tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    (line,) = library_lines(done.stderr)
+    assert "kept in the store" in line, line
+    assert len(kept_letters(store)) == 2
+    fake_discord.reset()
+    again = run_script(next_start(2), script_env(fake_discord, url, store), tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    # The storm's first record and its count, each kept and each delivered once.
+    assert wait_for(lambda: len(titles(fake_discord)) >= 2, 2)
+    assert sorted(titles(fake_discord)) == ["storm under uvicorn", "storm under uvicorn (x 3)"]
+    assert kept_letters(store) == []
