@@ -213,3 +213,52 @@ def test_a_letter_in_flight_when_its_redelivering_process_is_killed_is_posted_ag
     assert titles(fake_discord, marked=False) == ["kept then taken"]
     assert titles(fake_discord, marked=True) == ["kept then taken"]
     assert kept_letters(store) == []
+
+
+TWO_GROUPS_THEN_DIE = """
+import signal, time
+handler = make_handler()
+log.addHandler(handler)
+
+def logged(n, text):
+    want = handler.stats()["emitted"] + n
+    for i in range(n):
+        log.error(text, i)
+    deadline = time.monotonic() + 10
+    while handler.stats()["emitted"] < want and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+logged(3, "first group %d")
+logged(2, "second group %d")
+time.sleep(0.1)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_journal_cut_short_as_a_power_loss_leaves_it_loses_only_its_tail(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """What a power loss leaves, simulated: a process journals two groups during an outage
+    and dies; its journal is then cut inside the frame of the second group, as the page cache
+    losing the unsynced tail leaves it. The next start takes the first group in and delivers
+    it once, counts the torn frame, and never posts a record of the cut group."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store)
+    fake_discord.fail_next(10_000, 503)
+    done = run_script(TWO_GROUPS_THEN_DIE, env, tmp_path)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    (segment,) = (store / "journal").iterdir()
+    data = segment.read_bytes()
+    cut = data.index(b"second group 0")  # inside the second group's frame
+    segment.write_bytes(data[:cut])
+    fake_discord.reset()
+    body = NEXT_START.replace(
+        'print(handler.stats()["journal_recovered"])',
+        'print(handler.stats()["journal_recovered"], handler.stats()["journal_torn"])',
+    )
+    again = run_script(body, {**env, "TEST_WANT": "3"}, tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["3", "1"]
+    assert sorted(titles(fake_discord)) == [f"first group {i}" for i in range(3)]
+    assert kept_letters(store) == []
