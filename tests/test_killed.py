@@ -81,16 +81,18 @@ def test_records_of_a_process_killed_during_an_outage_are_delivered_by_the_next_
     assert _journal_files(store) == []
 
 
+@pytest.mark.parametrize("end", [KILL, EXIT], ids=["SIGKILL", "os._exit"])
 def test_a_process_killed_after_delivery_leaves_nothing_to_post_again(
-    fake_discord: FakeDiscord, tmp_path: Path
+    fake_discord: FakeDiscord, tmp_path: Path, end: str
 ) -> None:
-    """Discord healthy: a script delivers 5 records and is then SIGKILLed; its journal says
-    they were delivered, so the next start posts nothing (no record twice)."""
+    """Discord healthy: a script delivers 5 records and is then killed (SIGKILL, or it ends
+    with ``os._exit``); its journal says they were delivered, so the next start posts nothing
+    (no record twice)."""
     url = fake_discord.add_webhook(host="localhost")
     store = tmp_path / "store"
-    body = LOG_THEN_DIE.format(counter="delivered", pause=0.05, end=KILL)
+    body = LOG_THEN_DIE.format(counter="delivered", pause=0.05, end=end)
     done = run_script(body, script_env(fake_discord, url, store), tmp_path)
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.returncode == (-signal.SIGKILL if end == KILL else 1), done.stderr
     assert sorted(titles(fake_discord)) == EXPECTED
     env = dict(script_env(fake_discord, url, store), TEST_WANT="0", TEST_LINGER="0.5")
     again = run_script(NEXT_START, env, tmp_path, "again.py")
