@@ -5,6 +5,7 @@ uvicorn with two workers. Routing by ``alert_type`` is checked in each."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from example_runs import SERVER_WAIT, Deployment, fields
+from processkit import kept_letters
 from redis_server import RedisServer, free_port
 
 from discord_logging.testing import FakeDiscord
@@ -106,6 +108,31 @@ def test_celery_worker(deployment: Deployment, redis_server: RedisServer) -> Non
     alert_type) and Celery's log of a failed task arrive while it runs, a storm's first record
     at once; the warm shutdown (SIGTERM) ends the pool processes with os._exit, and the
     storm's count, held for the aggregation window, still arrives before it."""
+    broker = start_celery(deployment, redis_server)
+    queued = deployment.run("celery_app.py", **broker)
+    assert "queued 3 tasks" in queued.stdout
+    [login] = deployment.wait_for("security", 1)
+    assert login["title"] == "🔒 3 failed logins for bob"
+    assert fields(login)["ip"] == "203.0.113.7"
+    assert fields(login)["Process/Thread"].startswith("ForkPoolWorker-")
+    general = deployment.wait_for("general", 2)
+    [failed] = [e for e in general if e["title"].startswith("Task shop.charge[")]
+    assert "raised unexpected: ValueError" in failed["title"]
+    assert "ValueError: card declined for order A-1001 (49 EUR)" in failed["description"]
+    assert fields(failed)["Logger"] == "celery.app.trace"
+    stock = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
+    assert stock, deployment.titles("general")  # the storm's first record, sent at once
+    assert deployment.stop("worker") == 0, deployment.logs()  # SIGTERM: warm shutdown
+    assert "not delivered" not in deployment.log("worker")
+    assert len(deployment.titles("general")) == 2  # nothing else (the task's INFO record)
+    # The storm's message, edited at the pool process's exit with the count of its repeats.
+    storm = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
+    assert storm == ["Stock sync failed for ACME (x 5)"], deployment.logs()
+
+
+def start_celery(deployment: Deployment, redis_server: RedisServer) -> dict[str, str]:
+    """``celery -A examples.celery_app worker``, prefork with two pool processes, on the Redis
+    broker; the broker's environment, for queuing tasks."""
     broker = {"CELERY_BROKER_URL": redis_server.url}
     deployment.start(
         "worker",
@@ -126,25 +153,53 @@ def test_celery_worker(deployment: Deployment, redis_server: RedisServer) -> Non
         "--without-heartbeat",
         **broker,
     )
-    queued = deployment.run("celery_app.py", **broker)
-    assert "queued 3 tasks" in queued.stdout
-    [login] = deployment.wait_for("security", 1)
-    assert login["title"] == "🔒 3 failed logins for bob"
-    assert fields(login)["ip"] == "203.0.113.7"
-    assert fields(login)["Process/Thread"].startswith("ForkPoolWorker-")
-    general = deployment.wait_for("general", 2)
-    [failed] = [e for e in general if e["title"].startswith("Task shop.charge[")]
-    assert "raised unexpected: ValueError" in failed["title"]
-    assert "ValueError: card declined for order A-1001 (49 EUR)" in failed["description"]
-    assert fields(failed)["Logger"] == "celery.app.trace"
-    stock = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
-    assert stock, deployment.titles("general")  # the storm's first record, sent at once
-    assert deployment.stop("worker") == 0, deployment.logs()  # SIGTERM: warm shutdown
-    assert "not delivered" not in deployment.log("worker")
-    assert len(deployment.titles("general")) == 2  # nothing else (the task's INFO record)
-    # The storm's message, edited at the pool process's exit with the count of its repeats.
-    storm = [t for t in deployment.titles("general") if t.startswith("Stock sync failed")]
-    assert storm == ["Stock sync failed for ACME (x 5)"], deployment.logs()
+    return broker
+
+
+NEXT_START = """
+import sys, time
+from discord_logging import DiscordHandler
+handler = DiscordHandler()
+deadline = time.monotonic() + 20
+while handler.stats()["redelivered"] < int(sys.argv[1]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+def test_celery_worker_during_an_outage(deployment: Deployment, redis_server: RedisServer) -> None:
+    """The same worker while Discord answers 503: at the warm shutdown each pool process's
+    drain keeps what it could not deliver in the store (nothing said lost), and the next
+    start, logging nothing, delivers each once: the task's record, Celery's log of the failed
+    task, the storm's first record and its count."""
+    deployment.fake.fail_next(100_000, 503)
+    deployment.env["DISCORD_CLOSE_TIMEOUT"] = "1.5"
+    broker = start_celery(deployment, redis_server)
+    deployment.run("celery_app.py", **broker)
+    deadline = time.monotonic() + SERVER_WAIT
+    while deployment.fake.count_status(503) < 3:  # each webhook's records were tried
+        assert time.monotonic() < deadline, deployment.logs()
+        time.sleep(0.05)
+    assert deployment.stop("worker") == 0, deployment.logs()
+    assert "LOST" not in deployment.log("worker"), deployment.logs()
+    kept = kept_letters(deployment.tmp_path / "store")
+    assert len(kept) >= 4, [x.notification.title for x in kept]
+    deployment.fake.reset()
+    again = subprocess.run(
+        [sys.executable, "-c", NEXT_START, str(len(kept))],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert deployment.titles("security") == ["🔒 3 failed logins for bob"]
+    general = deployment.titles("general")
+    assert any(t.startswith("Task shop.charge[") for t in general), general
+    assert "Stock sync failed for ACME" in general, general
+    assert "Stock sync failed for ACME (x 5)" in general, general
+    assert len(general) == 3, general  # each once, nothing else
+    assert kept_letters(deployment.tmp_path / "store") == []
 
 
 def start_uvicorn(deployment: Deployment, workers: int) -> str:
