@@ -22,6 +22,10 @@ CI runs a bounded number of examples; run it longer on demand:
         uv run pytest tests/test_letter_rules.py -p no:randomly
 
 The steps run are reported at the end of the pytest session.
+
+Known (issue 19, open): long runs with the kill step (150 examples of 30 steps) sometimes find
+a record posted twice without the repeat note after two operator flushes; without kills they
+pass. Whether the hole is the library's or the in-process kill's is not known yet.
 """
 
 from __future__ import annotations
