@@ -40,6 +40,12 @@ def holds(row: object, now: float) -> bool:
     return _live(row)
 
 
+def is_mine(row: object) -> bool:
+    """Whether a claim's row (of any version) names this process."""
+    holder = row[0] if isinstance(row, list) and row else row
+    return holder in (claimant(), os.getpid())
+
+
 def taken_over(row: object, now: float) -> bool:
     """Whether a claim's row names a holder that no longer keeps the letter (killed, or past
     its lease): it may have had the letter in flight, so the next claimer takes it as

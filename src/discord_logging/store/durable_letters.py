@@ -36,7 +36,7 @@ import diskcache
 
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
 from ..notification import Notification
-from ._claims import CLAIM_MEMORY, claim_row, claimant, holds, taken_over
+from ._claims import CLAIM_MEMORY, claim_row, holds, is_mine, taken_over
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
@@ -69,10 +69,6 @@ class Claim(enum.Enum):
 def as_taken_over(letter: DeadLetter) -> DeadLetter:
     """``letter`` as it goes when taken over from a holder that may have had it in flight."""
     return dataclasses.replace(letter, reason=DeadLetterReason.UNCERTAIN)
-
-
-def _holder(row: object) -> object:
-    return row[0] if isinstance(row, list) and row else row
 
 
 class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
@@ -372,13 +368,12 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
     def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
         """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
         transaction; claims held by another process (or none) are left alone."""
-        me = claimant()
         keys = [f"claim:{letter_id}" for letter_id in letter_ids]
         with self._transaction():
             now = time.time()
             claims = values_of(self._index, keys, now)
             row = claim_row(now, lease)
-            mine = {key: row for key, held in claims.items() if _holder(held) in (me, os.getpid())}
+            mine = {key: row for key, held in claims.items() if is_mine(held)}
             put_many(self._index, mine, CLAIM_MEMORY)
 
     def release(self, letter_id: str) -> None:
