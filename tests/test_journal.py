@@ -339,6 +339,25 @@ def _record_journal(tmp_path: Path) -> tuple[journaling.RecordJournal, DeliveryS
     return journaling.RecordJournal(journal, notifier, Store(tmp_path)), stats
 
 
+def test_a_journal_is_refused_by_a_notifier_already_started(tmp_path: Path) -> None:
+    """Lanes take the journal's hook when they start: attached later, requests would leave no
+    sent mark, and a killed process's records would be posted again without the repeat note
+    (rule 3). The mistake is said, not absorbed."""
+    from discord_logging.delivery.notifier import Notifier
+
+    async def attach_late() -> None:
+        notifier = Notifier(webhooks={"critical": WEBHOOK})
+        notifier.start()
+        try:
+            journal = Journal(tmp_path / "journal", 1 << 20, DeliveryStats())
+            with pytest.raises(RuntimeError, match="before the notifier starts"):
+                journaling.RecordJournal(journal, notifier, Store(tmp_path))
+        finally:
+            await notifier.aclose(0)
+
+    asyncio.run(attach_late())
+
+
 def _snap(alert_type: str, message: object = "boom") -> Any:
     record = logging.makeLogRecord({"msg": "x", "levelno": 50, "levelname": "CRITICAL"})
     return snapshot(record, alert_type, logging.Formatter())._replace(message=message)

@@ -54,6 +54,13 @@ class RecordJournal:
     """Journals what the worker takes and settles it as outcomes come (see the module)."""
 
     def __init__(self, journal: Journal, notifier: Notifier, store: Store) -> None:
+        if notifier._shared is not None:
+            # Its lanes copied on_sending when they started: requests would go out with no
+            # sent mark, and a killed process's records would come back plain (rule 3).
+            raise RuntimeError(
+                "the journal must be attached before the notifier starts: build the "
+                "RecordJournal first, then call notifier.start()"
+            )
         self.journal = journal
         self.ids: dict[int, str] = {}  # id() of a journaled snapshot -> its record id
         self._notifier = notifier
