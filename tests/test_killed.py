@@ -217,6 +217,52 @@ def test_a_letter_in_flight_when_its_redelivering_process_is_killed_is_posted_ag
     assert kept_letters(store) == []
 
 
+FIRST_THEN_IN_FLIGHT = """
+import time
+from pathlib import Path
+handler = make_handler()
+log.addHandler(handler)
+log.error("delivered first")
+deadline = time.monotonic() + 10
+while not Path("go").exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+log.error("in flight")
+time.sleep(30)  # killed while Discord holds the request
+"""
+
+
+def test_a_record_in_flight_when_its_process_is_killed_is_posted_again_marked(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A script delivers one error, then logs another whose request is out (Discord holds it)
+    when the script is SIGKILLed; Discord then creates the message after all. The journal
+    marked the record sent before the request went out, so the next start takes it in as
+    uncertain and posts it again with the repeat note, never twice without it (rule 3)."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store)
+    path = tmp_path / "logger.py"
+    path.write_text(PRELUDE + FIRST_THEN_IN_FLIGHT, encoding="utf-8")
+    logger = subprocess.Popen([sys.executable, str(path)], env=env, cwd=tmp_path)
+    try:
+        assert wait_for(lambda: titles(fake_discord) == ["delivered first"], 10)
+        fake_discord.set_hang(True)
+        (tmp_path / "go").touch()
+        assert wait_for(lambda: fake_discord.pending >= 1, 10)
+    finally:
+        logger.kill()
+        logger.wait(10)
+    fake_discord.set_hang(False)  # Discord acts on the request after all
+    assert wait_for(lambda: titles(fake_discord) == ["delivered first", "in flight"], 2)
+    again = run_script(NEXT_START, {**env, "TEST_WANT": "1"}, tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["1"]
+    assert titles(fake_discord, marked=False) == ["delivered first", "in flight"]
+    assert titles(fake_discord, marked=True) == ["in flight"]
+    assert kept_letters(store) == []
+    assert _journal_files(store) == []
+
+
 TWO_GROUPS_THEN_DIE = """
 import signal, time
 handler = make_handler()
