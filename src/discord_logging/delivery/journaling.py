@@ -54,8 +54,8 @@ class RecordJournal:
     """Journals what the worker takes and settles it as outcomes come (see the module)."""
 
     def __init__(self, journal: Journal, notifier: Notifier, store: Store) -> None:
-        if notifier._shared is not None:
-            # Its lanes copied on_sending when they started: requests would go out with no
+        if notifier.started:
+            # Its lanes took on_sending when they started: requests would go out with no
             # sent mark, and a killed process's records would come back plain (rule 3).
             raise RuntimeError(
                 "the journal must be attached before the notifier starts: build the "

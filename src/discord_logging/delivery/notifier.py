@@ -211,6 +211,12 @@ class Notifier:
         )
 
     @property
+    def started(self) -> bool:
+        """Whether the lanes have started (what they were given, such as ``on_sending``, is
+        fixed from then on)."""
+        return self._shared is not None
+
+    @property
     def lanes(self) -> Mapping[str, WebhookLane]:
         """The lanes by webhook (alert type) name, once started; names configured with the same
         URL map to the same lane."""
