@@ -78,7 +78,7 @@ class LetterRules(RuleBasedStateMachine):
         shared = self.fake.add_webhook()
         self.urls = [shared, shared, self.fake.add_webhook()]
         self.dir = Path(tempfile.mkdtemp(prefix="letter-rules-"))
-        self.stores = [Store(self.dir) for _ in range(SENDERS)]
+        self.stores: dict[int, Store] = {}  # each sender's, new with each start (_start)
         self.senders: list[Notifier | None] = [None] * SENDERS
         self.journals: list[RecordJournal | None] = [None] * SENDERS
         self.accepted: list[list[str]] = [[] for _ in range(SENDERS)]
@@ -111,15 +111,17 @@ class LetterRules(RuleBasedStateMachine):
         )
 
     def _start(self, i: int) -> Notifier:
-        """Sender ``i`` with its journal; as a worker's start does, it first takes the
+        """Sender ``i`` with its journal and a store of its own, as a new process has (the
+        one it had is closed by the caller); as a worker's start does, it first takes the
         journals of dead senders into the store (awaited here, so no look runs between
         steps while the invariants read the directory)."""
-        sender = self._notifier({"general": self.urls[i]}, self.stores[i], queue_size=3)
+        store = self.stores[i] = Store(self.dir)
+        sender = self._notifier({"general": self.urls[i]}, store, queue_size=3)
         journal = Journal(self.dir / "journal", 1 << 20, DeliveryStats())
 
         async def start() -> None:
             # Before the lanes start, as the worker builds it: they report sends to it.
-            recorder = self.journals[i] = RecordJournal(journal, sender, self.stores[i])
+            recorder = self.journals[i] = RecordJournal(journal, sender, store)
             sender.start()
             recorder.look_for_dead()
             if recorder._look_task is not None:  # private: the model waits for the look
@@ -153,7 +155,7 @@ class LetterRules(RuleBasedStateMachine):
     def _kept(self, ids: list[str]) -> set[str]:
         """Kept in the store: on disk, or in a sender's write buffer (written within 0.2 s)."""
         kept: set[str] = set()
-        for store in self.stores:
+        for store in self.stores.values():
             kept |= store.dead_letters.kept_ids(ids)
         return kept
 
@@ -173,7 +175,7 @@ class LetterRules(RuleBasedStateMachine):
                     self._run(sender.aclose(0.1))
                 if journal is not None:
                     journal.close()
-        for store in self.stores:
+        for store in self.stores.values():
             store.close()
         self.loop.close()
         self.fake.stop()
@@ -243,7 +245,6 @@ class LetterRules(RuleBasedStateMachine):
         self._run(sender.aclose(0.1))
         self.stores[i].close()  # writes the letters the close kept
         journal.close()  # after the store has its letters, as the worker closes it
-        self.stores[i] = Store(self.dir)  # the next process's own
         self.senders[i] = self._start(i)
 
     @rule(i=st.integers(0, SENDERS - 1), writer_ran=st.booleans())
@@ -285,7 +286,6 @@ class LetterRules(RuleBasedStateMachine):
                 store._buffer.take()
                 store._buffer.done()
         store.close()
-        self.stores[i] = Store(self.dir)
         self.orphaned += self.accepted[i]
         self.accepted[i] = []
         self.senders[i] = self._start(i)
