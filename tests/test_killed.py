@@ -263,6 +263,36 @@ def test_a_record_in_flight_when_its_process_is_killed_is_posted_again_marked(
     assert _journal_files(store) == []
 
 
+def test_a_process_killed_during_a_webhooks_first_request_holds_it_only_until_no_request_can_be_out(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """The first request to a webhook goes alone (no answer has told the fleet its bucket);
+    its process is SIGKILLed while Discord holds it. The dead request's slot holds the bucket
+    only until no request can still be out (3 x the 1 s timeout + 1 s here), not a minute:
+    the next start posts the record again, marked, within its 10 s wait."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store)
+    fake_discord.set_hang(True)
+    path = tmp_path / "logger.py"
+    path.write_text(
+        PRELUDE
+        + "import time\nlog.addHandler(make_handler())\nlog.error('first')\ntime.sleep(30)\n",
+        encoding="utf-8",
+    )
+    logger = subprocess.Popen([sys.executable, str(path)], env=env, cwd=tmp_path)
+    try:
+        assert wait_for(lambda: fake_discord.pending >= 1, 10)
+    finally:
+        logger.kill()
+        logger.wait(10)
+    fake_discord.set_hang(False)
+    again = run_script(NEXT_START, {**env, "TEST_WANT": "1"}, tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert titles(fake_discord, marked=True) == ["first"]
+    assert kept_letters(store) == []
+
+
 TWO_GROUPS_THEN_DIE = """
 import signal, time
 handler = make_handler()

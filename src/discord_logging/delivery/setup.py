@@ -14,6 +14,10 @@ from ..settings import DiscordSettings
 from ..transport.webhook_url import WebhookURL
 
 GLOBAL_WINDOW_MARGIN: Final = 0.1  # seconds added to Discord's 1 s global window, for jitter
+# httpx bounds a request's connect, send and answer each by the timeout: a slot older than
+# this many timeouts (and a second) has no request out, so a killed process's stops holding
+# its webhook's bucket then rather than after a fixed minute.
+IN_FLIGHT_TIMEOUTS: Final = 3
 
 
 def coordinator_for(
@@ -29,6 +33,7 @@ def coordinator_for(
         channel_window=channel_window,
         global_limit=s.global_rate_limit,
         global_window=1.0 + GLOBAL_WINDOW_MARGIN,
+        in_flight_ttl=IN_FLIGHT_TIMEOUTS * s.timeout_seconds + 1.0,
     )
     if s.redis_url is not None:
         secret = s.redis_url.get_secret_value()
