@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
-from pydantic import SecretStr
+from discord_logging.config import variables
+from discord_logging.settings import Secret as SecretStr
 from startkit import started_handler
 
 from discord_logging.cli import preflight
@@ -87,7 +88,7 @@ def test_other_programs_patterns_never_hide_a_setting() -> None:
     """No setting's variable (nor a built-in webhook's) matches the other-programs list, so
     its typos are still caught."""
     ours = preflight.known_variables() | preflight.builtin_webhook_variables()
-    assert [name for name in ours if preflight._matches(name, preflight.OTHER_TOOLS)] == []
+    assert [name for name in ours if variables._matches(name, preflight.OTHER_TOOLS)] == []
     problems = preflight.variable_problems({"DISCORD_RATE_LIMT": "the environment"})
     assert "did you mean DISCORD_RATE_LIMIT?" in problems[0]
 

@@ -3,6 +3,8 @@ naming the variable and the fix; the store path it resolved is printed."""
 
 from __future__ import annotations
 
+import re
+
 import json
 import os
 from pathlib import Path
@@ -184,5 +186,8 @@ def test_untouched_env_example_is_answered_as_the_placeholder(tmp_path: Path) ->
     (tmp_path / ".env").write_text(example.read_text())
     done = run("check")
     assert done.returncode == 3
-    assert "DISCORD_WEBHOOK_GENERAL: is still the placeholder" in done.stderr
+    # Named with the file and line it was given on.
+    assert re.search(
+        r"DISCORD_WEBHOOK_GENERAL \(\.env line \d+\): is still the placeholder", done.stderr
+    )
     assert "paste your webhook URL" in done.stderr

@@ -96,39 +96,30 @@ def test_dictconfig_factory_form(fake: FakeDiscord) -> None:
     assert titles(fake) == ["hello"]
 
 
-def test_dictconfig_bad_setting_is_said_on_stderr_and_by_wait_started(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """A bad setting in dictConfig does not stop the application (settings load on the
-    worker): stderr names the variable once, records are counted as dropped, and
-    ``wait_started()`` raises the ConfigurationError for a deploy that wants to fail fast."""
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "handlers": {
-                "d": {
-                    "class": "discord_logging.DiscordHandler",
-                    "webhooks": {"general": "https://discord.com/api/webhooks/1/tok"},
-                    "rate_limit": -1,
-                }
-            },
-            "loggers": {"bad_setting": {"handlers": ["d"], "propagate": False}},
-        }
-    )
-    logger = logging.getLogger("bad_setting")
-    handler = logger.handlers[0]
-    assert isinstance(handler, DiscordHandler)
-    try:
-        with pytest.raises(ConfigurationError, match="DISCORD_RATE_LIMIT"):
-            handler.wait_started()
-        logger.error("lost to the bad setting, and counted")
-        assert handler.flush(1) is False
-        assert handler.stats()["dropped"] == {"worker_failed": 1}
-    finally:
-        logger.handlers.clear()
-        handler.close()
-    stderr = capsys.readouterr().err
-    assert stderr.count("DISCORD_RATE_LIMIT") == 1, stderr
+def test_dictconfig_fails_at_once_on_a_bad_setting() -> None:
+    """A bad setting makes ``dictConfig`` fail at once, as any stdlib handler's does, naming
+    the handler and (in the cause) the setting as it was given and its fix; no handler is left
+    behind to drop records."""
+    with pytest.raises(ValueError, match="Unable to configure handler 'd'") as info:
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "handlers": {
+                    "d": {
+                        "class": "discord_logging.DiscordHandler",
+                        "webhooks": {"general": "https://discord.com/api/webhooks/1/tok"},
+                        "rate_limit": -1,
+                    }
+                },
+                "loggers": {"bad_setting": {"handlers": ["d"], "propagate": False}},
+            }
+        )
+    cause = info.value.__cause__
+    assert isinstance(cause, ConfigurationError)
+    assert "rate_limit: -1 is not a whole number from 1 to 10000. Fix:" in str(cause)
+    assert "DISCORD_RATE_LIMIT" not in str(cause)  # given as a keyword, named as one
+    alive = [ref() for ref in logging._handlerList]  # type: ignore[attr-defined]
+    assert not any(isinstance(h, DiscordHandler) for h in alive)
 
 
 def test_six_alert_types_routed(fake: FakeDiscord) -> None:
@@ -427,7 +418,7 @@ def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) ->
 def test_redis_url_redis_py_would_misread_is_refused_at_start_up(value: str, secret: str) -> None:
     """A Redis URL whose password has an unescaped '/', or whose port is not a number, stops
     the handler at start-up, naming the setting and the fix, never the password."""
-    with pytest.raises(ConfigurationError, match="DISCORD_REDIS_URL: ") as info:
+    with pytest.raises(ConfigurationError, match="redis_url: ") as info:
         started_handler(webhooks={"general": WEBHOOK}, redis_url=value)
     assert "Fix:" in str(info.value)
     assert secret[:4] not in str(info.value)

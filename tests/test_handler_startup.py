@@ -35,7 +35,7 @@ def test_the_callers_thread_imports_nothing_heavy_and_early_records_arrive_route
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
     """A fresh process: building the handler and logging right away import the heavy
-    dependencies on the worker thread only; the records logged before the settings loaded
+    dependencies off the main thread only (pydantic not at all); the records logged during the start
     arrive, each routed by the logger-name rule and the extra the settings say."""
     general = fake_discord.add_webhook(host="localhost")
     tracks = fake_discord.add_webhook(host="localhost")
@@ -63,7 +63,8 @@ print(json.dumps({"on_main": on_main, "loaded": sorted(importers)}))
     assert done.returncode == 0, done.stderr
     imports = json.loads(done.stdout.splitlines()[-1])
     assert imports["on_main"] == [], imports
-    assert {"pydantic", "httpx", "jinja2", "diskcache"} <= set(imports["loaded"])
+    assert {"httpx", "jinja2", "diskcache"} <= set(imports["loaded"])
+    assert "pydantic" not in imports["loaded"]
     by_webhook = {
         url: sorted(
             str(e.get("title"))
@@ -78,30 +79,19 @@ print(json.dumps({"on_main": on_main, "loaded": sorted(importers)}))
     }, titles(fake_discord)
 
 
-def test_wait_started_raises_a_bad_template_once_said_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A template that does not compile is found by the worker: said once on stderr with the
-    file's name, raised by ``wait_started()``, and a record is counted as dropped."""
+def test_a_template_that_does_not_compile_is_refused_at_construction(tmp_path: Path) -> None:
+    """A template of the user's that does not compile is refused where the handler is
+    created, naming the file; nothing is started."""
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "error.j2").write_text("{{ broken", encoding="utf-8")
-    handler = DiscordHandler(
-        webhooks={"general": "https://discord.com/api/webhooks/1/tok"},
-        templates_dir=templates,
-        store_path=tmp_path / "store",
-    )
-    try:
-        with pytest.raises(ConfigurationError, match=r"error\.j2"):
-            handler.wait_started()
-        handler.handle(logging.LogRecord("app", logging.ERROR, __file__, 1, "lost", None, None))
-        assert handler.stats()["dropped"] == {"worker_failed": 1}
-        assert handler.flush(1) is False
-    finally:
-        handler.close()
-    stderr = capsys.readouterr().err
-    assert stderr.count("error.j2") == 1, stderr
-    assert repr(handler).startswith("<DiscordHandler NOTSET webhooks=")
+    with pytest.raises(ConfigurationError, match=r"error\.j2"):
+        DiscordHandler(
+            webhooks={"general": "https://discord.com/api/webhooks/1/tok"},
+            templates_dir=templates,
+            store_path=tmp_path / "store",
+        )
+    assert not (tmp_path / "store").exists()
 
 
 def test_stats_right_after_construction_does_not_wait_on_the_starting_worker(

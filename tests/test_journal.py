@@ -527,8 +527,8 @@ def test_a_journal_that_cannot_be_built_leaves_delivery_working(
     def failing(*args: object) -> None:
         raise OSError("no journal here")
 
-    # The handler imports it on the worker thread, from the module, when the worker starts.
-    monkeypatch.setattr(journaling, "open_journal", failing)
+    # The handler imports it on the worker thread, from the module, as the worker starts.
+    monkeypatch.setattr(journaling, "early_journal", failing)
     url = fake_discord.add_webhook()
     handler = DiscordHandler(
         webhooks={"general": url}, allowed_hosts=fake_discord.host, store_path=tmp_path

@@ -54,7 +54,7 @@ def test_token_never_appears_in_anything_written(
         logger.error("this one fails: %s", broken)
         logger.warning("to a deleted webhook", extra={"alert_type": "security", "url": gone})
         assert handler.flush(10)
-        outputs += [repr(handler), repr(handler.settings), str(handler.settings.model_dump())]
+        outputs += [repr(handler), repr(handler.settings), str(handler.settings.as_dict())]
         outputs.append(json.dumps(handler.stats()))
         handler.close()
         outputs += [json.dumps(m.payload) for m in fake.messages]

@@ -30,26 +30,31 @@ def test_discord_urls_are_accepted(url: str) -> None:
     assert parsed.token == TOKEN
 
 
+NO_PATH = "has no /api/webhooks/<numeric id>/<token> path"
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
+        (f'"https://discord.com/api/webhooks/123/{TOKEN}"', "is wrapped in quotes"),
+        (f"'https://discord.com/api/webhooks/123/{TOKEN}'", "is wrapped in quotes"),
         (f"http://discord.com/api/webhooks/123/{TOKEN}", "https"),
         (f"https://discord.com:8443/api/webhooks/123/{TOKEN}", "https"),
         (f"https://evil.example/api/webhooks/123/{TOKEN}", "not a Discord host"),
         (f"https://discord.com.evil.example/api/webhooks/123/{TOKEN}", "not a Discord host"),
-        (f"https://discord.com/api/webhooks/abc/{TOKEN}", "path must be"),
-        ("https://discord.com/api/webhooks/123", "path must be"),
-        (f"https://discord.com/webhooks/123/{TOKEN}", "path must be"),
-        (f"https://discord.com/api/webhooks/123/{TOKEN}/extra", "path must be"),
+        (f"https://discord.com/api/webhooks/abc/{TOKEN}", NO_PATH),
+        ("https://discord.com/api/webhooks/123", NO_PATH),
+        (f"https://discord.com/webhooks/123/{TOKEN}", NO_PATH),
+        (f"https://discord.com/api/webhooks/123/{TOKEN}/extra", NO_PATH),
         (f"https://user:pw@discord.com/api/webhooks/123/{TOKEN}", "user name"),
         (f"https://discord.com/api/webhooks/123/{TOKEN}?thread_id=x", "thread_id"),
-        (f"https://discord.com/api/webhooks/123/{TOKEN}?foo=1", "not supported"),
+        (f"https://discord.com/api/webhooks/123/{TOKEN}?foo=1", "has query parameters"),
         ("https://[::1/api", "not a URL"),
         ("", "is empty"),
         ("https://discord.com/api/webhooks/<id>/<token>", "still the placeholder"),
         ("https://discord.com/api/webhooks/123/<token>", "still the placeholder"),
         ("https://discord.com/api/webhooks/%3Cid%3E/x", "still the placeholder"),
-        (f"discord.com/api/webhooks/123/{TOKEN}", "has no scheme: a webhook URL starts with"),
+        (f"discord.com/api/webhooks/123/{TOKEN}", "has no scheme. Fix: copy the whole URL"),
         (f"//discord.com/api/webhooks/123/{TOKEN}", "has no scheme"),
     ],
 )
@@ -58,6 +63,7 @@ def test_bad_urls_are_refused_without_showing_the_token(url: str, problem: str) 
     with pytest.raises(InvalidWebhookURL, match=problem) as info:
         parse_webhook_url(url)
     assert TOKEN not in str(info.value)
+    assert str(info.value).count("Fix:") == 1  # one piece of advice, once
 
 
 def test_allowed_hosts_admit_http_and_other_hosts() -> None:

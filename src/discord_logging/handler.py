@@ -3,10 +3,11 @@
 ``emit`` filters, guards against recursion, routes, snapshots and hands over; everything else
 (aggregation, rendering, rate limiting, HTTP, dead letters) happens on the worker thread.
 
-So does the start-up: the constructor only records its arguments and starts the worker, which
-loads the settings (pydantic), checks the templates (Jinja2) and opens the client (httpx) and
-the store (diskcache). None of those is imported on the caller's thread, so a cron script's
-first ``DiscordHandler(...)`` costs it milliseconds, not the ~0.8 s those imports take.
+The constructor validates every setting on the caller's thread (a bad one raises
+:class:`ConfigurationError` there, so ``dictConfig`` fails at once), then starts the worker,
+which opens the journal first and builds the delivery engine (httpx, Jinja2, diskcache) on a
+short-lived start thread meanwhile. Nothing heavy is imported on the caller's thread, and
+nothing waits for the worker's start there (docs/architecture.md, "Start-up").
 """
 
 from __future__ import annotations
@@ -21,26 +22,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
-from .capture.routing import Router, requested_alert_type
-from .capture.snapshot import RecordSnapshot, snapshot
+from .capture.routing import Router
+from .capture.snapshot import snapshot
+from .config.startup import check_user_templates, say_unknown_variables
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
-from .delivery.worker import ON_WORKER_THREAD, START_WAIT, Worker
+from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
+from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .wording import counted
 
-if TYPE_CHECKING:  # pydantic, httpx, Jinja2, diskcache: loaded on the worker thread
+if TYPE_CHECKING:  # httpx, Jinja2, diskcache: loaded on the worker's start thread
     from .delivery.journaling import RecordJournal
     from .delivery.notifier import Notifier
-    from .settings import DiscordSettings
     from .store import Store
 
-# Until the settings are loaded: pydantic's default, and the values it reads as false.
-_DEFAULT_CLOSE_TIMEOUT: Final = 5.0
-_FALSE_WORDS: Final = frozenset({"0", "off", "f", "false", "n", "no"})
-# A fork waits (only while the worker starts) for its imports, pydantic's and httpx's among
-# them, to finish: a child must never inherit a half-imported module. About 0.8 s unloaded.
+# A fork waits (only while the worker starts) for its imports, httpx's among them, to
+# finish: a child must never inherit a half-imported module. About 0.3 s unloaded.
 _FORK_WAITS_FOR_START: Final = 5.0
 
 # Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
@@ -58,6 +57,17 @@ def ignore_logger(name: str) -> None:
         _VERDICTS.clear()
 
 
+def holds_logging_lock() -> bool:
+    """Whether this thread holds logging's module lock (``dictConfig`` and
+    ``logging.config``'s handler reset hold it around ``flush`` and ``close``): then nothing
+    may wait for the worker's start, whose imports take that lock. Unknown: assume so."""
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    try:
+        return bool(is_owned()) if is_owned is not None else True
+    except Exception:  # noqa: BLE001 - an unusual lock: never wait
+        return True
+
+
 def _is_ignored(name: str) -> bool:
     verdict = _VERDICTS.get(name)
     if verdict is None:
@@ -72,8 +82,9 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
     Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
     override them (see docs/configuration.md). A bad configuration raises
-    :class:`~discord_logging.errors.ConfigurationError` here, at start-up; after that nothing
-    the handler does raises into the application.
+    :class:`~discord_logging.errors.ConfigurationError` here, on the caller's thread (so
+    ``dictConfig`` fails naming the handler); after that nothing the handler does raises into
+    the application.
     """
 
     # Class-level defaults: logging.shutdown() flushes and closes even a handler whose
@@ -85,6 +96,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
     _store_wanted = False  # a forked child builds its store on first use, not in the hook
     _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
+    _closed_while_starting = False
     _exit_left: float | None = None  # at exit: what is left of the one close_timeout
     _resume_after_fork: Callable[[], None] | None = None
 
@@ -129,11 +141,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(level)
-        # Checked and loaded on the worker thread (see the module docstring): a bad setting or
-        # template is said there once on stderr, each record is then counted as dropped
-        # (worker_failed), and wait_started() raises the ConfigurationError.
-        self._options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "webhooks": webhooks,
             "routes": routes,
             "allowed_hosts": allowed_hosts,
@@ -169,75 +177,45 @@ class DiscordHandler(BlockingSend, logging.Handler):
             "journal": journal,
             "journal_max_bytes": journal_max_bytes,
         }
-        self._settings: DiscordSettings | None = None
-        self._settings_error: ConfigurationError | None = None
-        self._settings_lock = threading.Lock()
-        self.router: Router | None = None
+        # Validated here, on the caller's thread, before the handler exists for logging: a
+        # bad setting raises now (dictConfig names the handler) and nothing is registered.
+        settings = load_settings(**options)
+        check_user_templates(settings)
+        router = Router(settings.routes, settings.webhooks)
+        super().__init__(level)
+        self._settings: DiscordSettings = settings
+        self.router: Router = router
         self._dead_letters = dead_letters
         self._engine_options = dict(engine_options or {})
         self._exc_formatter = logging.Formatter()
         self._closed = False
         self._fresh_process()
-        self._store_wanted = dead_letters is None  # opened with the settings, on the worker
+        self._store_wanted = dead_letters is None  # opened on the worker's start thread
+        say_unknown_variables(settings)
         lifecycle.register(self)
-        if _sigterm_wanted(handle_sigterm):
+        if settings.handle_sigterm:
             lifecycle.drain_on_sigterm()
         # Started now, not on the first record: kept letters are redelivered without traffic.
         self._running_worker()
 
-    # -- settings (loaded once, by whichever thread needs them first) -------------------------
+    # -- settings (validated by the constructor) ---------------------------------------------
 
     @property
     def settings(self) -> DiscordSettings:
-        """The settings; waits for them to load (the worker loads them at start).
-
-        Raises :class:`~discord_logging.errors.ConfigurationError` when they are bad."""
-        settings = self._settings_if_loaded()
-        return settings if settings is not None else self._load_settings()
-
-    def _settings_if_loaded(self) -> DiscordSettings | None:
-        """The settings once this process's worker has loaded them (waiting, bounded, while it
-        starts); None when it could not. Never imports: exit hooks and signal handlers call
-        it, and a second thread importing pydantic beside the worker can deadlock with it or
-        be handed a half-imported module (a SIGTERM that lands in the middle of an import)."""
-        worker = self._worker
-        if (
-            self._settings is None
-            and worker is not None
-            and self._pid == os.getpid()
-            and threading.current_thread() is not worker.thread
-        ):
-            worker.wait_ready(START_WAIT)
+        """The settings, validated when the handler was created."""
         return self._settings
 
-    def _load_settings(self) -> DiscordSettings:
-        with self._settings_lock:
-            if self._settings is None:
-                if self._settings_error is not None:
-                    raise ConfigurationError(str(self._settings_error))
-                from .settings import load_settings
-
-                try:
-                    settings = load_settings(**self._options)
-                    self.router = Router(settings.routes, settings.webhook_urls)
-                except ConfigurationError as exc:
-                    self._settings_error = exc
-                    raise
-                self._settings = settings
-            return self._settings
-
     def wait_started(self, timeout: float = 10.0) -> None:
-        """Wait until delivery has started: settings loaded, templates checked, store opened.
+        """Wait until delivery has started: store opened, client ready, lanes running.
 
-        Raises :class:`~discord_logging.errors.ConfigurationError` naming the setting to fix
-        when it could not start (a deploy can fail fast on it, as ``discord-logging check``
-        does), TimeoutError when it is not done within ``timeout``."""
+        Raises :class:`~discord_logging.errors.ConfigurationError` when it could not start
+        (certificates that cannot be read, say), TimeoutError when it is not done within
+        ``timeout``. Settings were checked when the handler was created."""
         worker = self._running_worker()
-        if worker is not None and not worker.wait_ready(timeout):
-            raise TimeoutError(f"discord-logging did not start within {timeout} s")
-        self.settings  # noqa: B018 - raises the settings' own error, in its own words
         if worker is None:
             return
+        if not worker.wait_ready(timeout):
+            raise TimeoutError(f"discord-logging did not start within {timeout} s")
         failure = worker.start_error
         if failure is not None:
             if isinstance(failure, ConfigurationError):
@@ -245,17 +223,11 @@ class DiscordHandler(BlockingSend, logging.Handler):
             raise ConfigurationError(f"delivery could not start: {failure}")
 
     def _sigterm_drain_wanted(self) -> bool:
-        """Whether this handler drains on SIGTERM: the setting (waiting for the worker's start
-        to load it, as the drain would anyway; an opt-out in ``.env`` counts). None loaded
-        (bad settings, no worker): there is nothing to drain."""
-        settings = self._settings_if_loaded()
-        return settings.handle_sigterm if settings is not None else False
+        """Whether this handler drains on SIGTERM (``DISCORD_HANDLE_SIGTERM``)."""
+        return self._settings.handle_sigterm
 
     def _close_timeout(self) -> float:
-        """``close_timeout``; pydantic's default when the settings are bad (close must work).
-        Never imports (see _settings_if_loaded): close runs in exit hooks and signal handlers."""
-        settings = self._settings_if_loaded()
-        return settings.close_timeout if settings is not None else _DEFAULT_CLOSE_TIMEOUT
+        return self._settings.close_timeout
 
     # -- process state (rebuilt in a forked child) -------------------------------------------
 
@@ -329,9 +301,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
     def store(self) -> Store | None:
         """The history and dead-letter store (None with a custom ``dead_letters`` sink)."""
         if self._store is None and self._store_wanted:
-            # The settings first, outside the lock: on a caller's thread they may wait for the
-            # worker's start, which opens the store under this lock (a deadlock otherwise).
-            self.settings  # noqa: B018
             with self._store_lock:
                 if self._store is None and self._store_wanted:
                     self._store = self._new_store()
@@ -352,17 +321,22 @@ class DiscordHandler(BlockingSend, logging.Handler):
         """On the worker thread: settings, store and templates are loaded and checked here."""
         from .delivery.notifier import Notifier
 
-        self.settings  # noqa: B018 - a bad setting stops the start here, said once
         options = dict(self._engine_options)
         # Every process using this store directory shares Discord's limits through it.
         options.setdefault("store_dir", self._store_dir())
-        return Notifier(
+        store = self.store
+        notifier = Notifier(
             self.settings,
             dead_letters=self.dead_letters,
             stats=self._stats,
-            listeners=[self.store.record] if self.store is not None else [],
+            listeners=[store.record] if store is not None else [],
             **options,
         )
+        worker = self._worker
+        journal = worker.journal if worker is not None else None
+        if journal is not None and store is not None:
+            journal.attach(notifier, store)  # before the lanes start (they report to it)
+        return notifier
 
     def _store_dir(self) -> Path:
         # The limits are shared through the store directory whatever keeps the letters (a
@@ -373,13 +347,29 @@ class DiscordHandler(BlockingSend, logging.Handler):
 
         return limits_directory(self.settings)
 
-    def _make_journal(self, notifier: Notifier) -> RecordJournal | None:
-        """This process's journal, built on the worker thread; none without the store (a
-        custom ``dead_letters`` sink: its letters are not this library's to recover)."""
-        from .delivery.journaling import open_journal
+    def _make_journal(self) -> RecordJournal | None:
+        """This process's journal, opened first on the worker thread (nothing heavy imported:
+        the webhook identities come from the URLs); none without the store (a custom
+        ``dead_letters`` sink: its letters are not this library's to recover) or when off."""
+        settings = self._settings
+        if self._dead_letters is not None or not settings.journal:
+            return None
+        from .delivery.journaling import early_journal
+        from .delivery.setup import lanes_by_webhook
+        from .store._paths import store_directory
 
-        store = self.store
-        return open_journal(store, notifier, self._stats) if store is not None else None
+        urls = settings.webhook_urls
+        lane_of = {name: names[0] for names, _ in lanes_by_webhook(urls) for name in names}
+        router = self.router
+
+        def route(alert_type: str) -> tuple[str, str] | None:
+            carrier = router.carrier(alert_type)
+            if carrier is None:
+                return None
+            return urls[carrier].identity, lane_of[carrier]
+
+        directory = store_directory(settings.store_path) / "journal"
+        return early_journal(directory, settings.journal_max_bytes, route, self._stats)
 
     @staticmethod
     def _close_journal(worker: Worker | None) -> None:
@@ -397,9 +387,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
             if self._worker is None and not self._start_failed and not self._closed:
                 worker = Worker(
                     self._make_notifier,
-                    route=self._route_late,
                     stats=self._stats,
-                    on_thread_exit=self._release_store_thread,
+                    on_thread_exit=self._after_worker_ended,
                     journal_factory=self._make_journal,
                 )
                 try:
@@ -411,17 +400,20 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 lifecycle.watch_process_end(self)
             return self._worker
 
-    def _release_store_thread(self) -> None:
+    def _after_worker_ended(self) -> None:
+        """On the worker thread, as it ends: close what a close during its start left open."""
         store = self._store
         if store is not None:
             store.release_thread()
-
-    def _route_late(self, record: RecordSnapshot) -> RecordSnapshot:
-        """On the worker: the alert type of a record emitted before the settings loaded."""
-        router = self.router
-        # The worker takes records only once its notifier is built, after the router.
-        assert router is not None
-        return record._replace(alert_type=router.alert_type_for(record.logger, record.levelno))
+        if self._closed_while_starting and self._pid == os.getpid():
+            self._closed_while_starting = False
+            worker = self._worker
+            if store is not None:
+                self._kept_at_close = len(store.dead_letters)
+                store.close()
+                self._close_journal(worker)
+            if worker is not None:
+                self._report_at_close(worker.left_at_close, store)
 
     # -- the logging path --------------------------------------------------------------------
 
@@ -440,11 +432,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
         try:
             if _is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
-            router = self.router
-            if router is not None:
-                alert_type = router.alert_type(record)
-            else:  # settings not loaded yet: the logger-name rules are applied on the worker
-                alert_type = requested_alert_type(record) or ""
+            alert_type = self.router.alert_type(record)
             notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
@@ -471,9 +459,10 @@ class DiscordHandler(BlockingSend, logging.Handler):
         worker = self._worker
         if worker is None or self._pid != os.getpid():
             return True
+        wait_start = not holds_logging_lock()
         if timeout is None:
-            return self._within_exit_budget(worker.flush)
-        return worker.flush(timeout)
+            return self._within_exit_budget(lambda t: worker.flush(t, wait_start=wait_start))
+        return worker.flush(timeout, wait_start=wait_start)
 
     def _within_exit_budget(self, wait: Callable[[float], _T]) -> _T:
         """Run ``wait(seconds)`` with ``close_timeout``; at exit, with what is left of the one
@@ -497,6 +486,9 @@ class DiscordHandler(BlockingSend, logging.Handler):
             return
         if self._exit_left is None:
             self._exit_left = self._close_timeout()
+        # Outside logging's lock here (the thread-shutdown hook, a signal handler, a child's
+        # finalizer): the exit waits for a start still under way, within its one budget.
+        self._within_exit_budget(self._worker.wait_ready)
         self.flush()
 
     def close(self) -> None:
@@ -512,7 +504,19 @@ class DiscordHandler(BlockingSend, logging.Handler):
                 return
             self._closed = True
             worker = self._worker
+        if worker is not None and not worker.ready and holds_logging_lock():
+            # Still starting, and this thread holds logging's lock (a second dictConfig), which
+            # the start's imports may need: never waited for here. It delivers by the close
+            # deadline once started, then ends and closes the store itself.
+            self._closed_while_starting = True
+            worker.stop(self._close_timeout())
+            super().close()
+            return
         left = self._within_exit_budget(worker.stop) if worker is not None else 0
+        self._finish_close(worker, left)
+        super().close()
+
+    def _finish_close(self, worker: Worker | None, left: int) -> None:
         alive = worker is not None and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:
@@ -521,7 +525,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
             self._close_journal(worker)
         if worker is not None:
             self._report_at_close(left, store)
-        super().close()
 
     def _report_at_close(self, left: int, store: Store | None) -> None:
         """One stderr line: what was not delivered, and where it is kept or that it is lost."""
@@ -580,17 +583,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
         settings = self._settings  # never waits for (or fails on) loading
         webhooks = sorted(settings.webhook_urls) if settings is not None else "(loading)"
         return f"<DiscordHandler {level} webhooks={webhooks}>"
-
-
-def _sigterm_wanted(handle_sigterm: bool | None) -> bool:
-    """Whether to install the SIGTERM drain, decided without loading the settings: the
-    argument, else ``DISCORD_HANDLE_SIGTERM``. An opt-out written only in ``.env`` is known
-    once the settings load; the drain then does nothing and SIGTERM ends the process as
-    before (see lifecycle.drain_on_sigterm)."""
-    if handle_sigterm is not None:
-        return handle_sigterm
-    value = os.environ.get("DISCORD_HANDLE_SIGTERM", "")
-    return value.strip().lower() not in _FALSE_WORDS
 
 
 # Stores and workers inherited over a fork: referenced so that the child never collects (and

@@ -245,7 +245,7 @@ def write_jsonl(
     """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced), or to
     stdout for ``-``. A missing directory is created only with ``parents`` (else
     MissingDirectory). Returns how many rows were written and the directories created."""
-    from ..store._disk import private_file
+    from ..store._paths import private_file
 
     count = 0
     created: list[Path] = []

@@ -58,7 +58,7 @@ def describe(settings: DiscordSettings) -> dict[str, Any]:
             for kind, carrier in router.table()
         ],
         "logger_rules": [{"logger": prefix, "alert_type": kind} for prefix, kind in router.rules],
-        "settings": settings.model_dump(mode="json", exclude={"webhooks"}),
+        "settings": settings.as_dict(exclude=frozenset({"webhooks"})),
     }
 
 

@@ -187,7 +187,7 @@ async def flush(
         return webhook is None or letter.webhook == webhook
 
     if webhook is not None:  # only that lane runs: the others would redeliver on their own
-        settings = settings.model_copy(update={"webhooks": {webhook: settings.webhooks[webhook]}})
+        settings = settings.replace(webhooks={webhook: settings.webhooks[webhook]})
     results: dict[str, NotificationResult] = {}
 
     def collect(notification: Notification, result: NotificationResult, lane: str) -> None:

@@ -23,7 +23,7 @@ from typing import Final, TextIO, TypeVar
 
 from ..delivery.backoff import jitter
 from ..lifecycle import FORK_GATE
-from ..store._disk import private_directory
+from ..store._paths import private_directory
 from . import ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -53,7 +53,34 @@ _JSON: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, ens
 class RecordJournal:
     """Journals what the worker takes and settles it as outcomes come (see the module)."""
 
-    def __init__(self, journal: Journal, notifier: Notifier, store: Store) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        notifier: Notifier | None = None,
+        store: Store | None = None,
+        *,
+        route: Callable[[str], tuple[str, str] | None] | None = None,
+    ) -> None:
+        # Built on the worker thread before anything heavy is imported, from the settings'
+        # routes alone (``route``: alert type -> webhook identity and lane name), so that it
+        # journals from the first record on; the notifier and store are attached once built.
+        self.journal = journal
+        self.ids: dict[int, str] = {}  # id() of a journaled snapshot -> its record id
+        self._route_of = route
+        self._notifier: Notifier | None = None
+        self._store: Store | None = None
+        self._routes: dict[str, tuple[str, str] | None] = {}
+        self._settles: list[str] = []
+        self._scheduled = False
+        self._next_look = 0.0  # the first look: as soon as the worker's loop runs
+        self._looking = False
+        self._look_task: asyncio.Future[None] | None = None
+        if notifier is not None and store is not None:
+            self.attach(notifier, store)
+
+    def attach(self, notifier: Notifier, store: Store) -> None:
+        """Listen to ``notifier``'s requests and outcomes and ``store``'s writes: before the
+        notifier starts (its lanes take ``on_sending`` when they start)."""
         if notifier.started:
             # Its lanes took on_sending when they started: requests would go out with no
             # sent mark, and a killed process's records would come back plain (rule 3).
@@ -61,19 +88,11 @@ class RecordJournal:
                 "the journal must be attached before the notifier starts: build the "
                 "RecordJournal first, then call notifier.start()"
             )
-        self.journal = journal
-        self.ids: dict[int, str] = {}  # id() of a journaled snapshot -> its record id
         self._notifier = notifier
         self._store = store
-        self._routes: dict[str, tuple[str, str] | None] = {}
-        self._settles: list[str] = []
-        self._scheduled = False
-        self._next_look = 0.0  # the first look: as soon as the worker's loop runs
-        self._looking = False
-        self._look_task: asyncio.Future[None] | None = None
         notifier.listeners.append(self._on_result)
         notifier.on_sending = self.sent
-        store.on_written = journal.settle
+        store.on_written = self.journal.settle
 
     # -- the worker's calls ------------------------------------------------------------------
 
@@ -128,7 +147,7 @@ class RecordJournal:
     async def _look(self) -> None:
         try:
             # The store thread: its connections are closed when the notifier closes.
-            shared = self._notifier._shared
+            shared = self._notifier._shared if self._notifier is not None else None
             kept = await run_off_loop(shared.store_io if shared else None, self.recover)
             if kept:
                 self._lanes_look_now()
@@ -139,6 +158,8 @@ class RecordJournal:
 
     def recover(self) -> int:
         """Take the dead processes' journals into the store now; returns how many letters."""
+        if self._store is None:
+            return 0
         return recover_dead(self.journal.directory, self._store, self.journal)
 
     def sent(self, carried: list[Pending], sending: bool) -> None:
@@ -156,7 +177,8 @@ class RecordJournal:
     def close(self) -> None:
         """Write what is gathered and close the journal (after the store wrote its letters)."""
         self.write_settles()
-        self._store.on_written = None
+        if self._store is not None:
+            self._store.on_written = None
         self.journal.close()
 
     # -- internals ---------------------------------------------------------------------------
@@ -164,7 +186,8 @@ class RecordJournal:
     def _lanes_look_now(self) -> None:
         """Letters were just taken into the store: each lane looks for them now, not after
         its idle backoff (up to 30 s)."""
-        for lane in set(self._notifier.lanes.values()):
+        lanes = self._notifier.lanes.values() if self._notifier is not None else ()
+        for lane in set(lanes):
             lane.redelivery.next_refill = 0.0
             lane.wake()
 
@@ -172,13 +195,17 @@ class RecordJournal:
         """(webhook identity, lane name) of the webhook that carries ``alert_type``."""
         route = self._routes.get(alert_type, False)
         if route is False:
-            notifier = self._notifier
-            carrier = notifier.router.carrier(alert_type)
-            if carrier is None:
-                route = None
+            if self._route_of is not None:
+                route = self._route_of(alert_type)
             else:
-                lane = notifier.lanes.get(carrier)
-                route = (notifier.urls[carrier].identity, lane.name if lane else carrier)
+                notifier = self._notifier
+                assert notifier is not None  # built with neither route nor notifier: a bug
+                carrier = notifier.router.carrier(alert_type)
+                if carrier is None:
+                    route = None
+                else:
+                    lane = notifier.lanes.get(carrier)
+                    route = (notifier.urls[carrier].identity, lane.name if lane else carrier)
             self._routes[alert_type] = route
         return route  # type: ignore[return-value]  # False was replaced
 
@@ -200,13 +227,24 @@ class RecordJournal:
 
 
 def open_journal(store: Store, notifier: Notifier, stats: DeliveryStats) -> RecordJournal | None:
-    """This process's journal in the store directory (built on the worker thread; its first
-    look for dead processes' journals runs once the loop does)."""
+    """This process's journal in the store directory, attached to ``notifier`` and ``store``
+    (its first look for dead processes' journals runs once the loop does)."""
     s = notifier.settings
     if not s.journal:
         return None
     journal = Journal(store.path / "journal", s.journal_max_bytes, stats)
     return RecordJournal(journal, notifier, store)
+
+
+def early_journal(
+    directory: Path,
+    max_bytes: int,
+    route: Callable[[str], tuple[str, str] | None],
+    stats: DeliveryStats,
+) -> RecordJournal:
+    """This process's journal in ``directory``, journaling before the notifier exists: the
+    worker's first step, before any heavy import (docs/architecture.md, "The journal")."""
+    return RecordJournal(Journal(directory, max_bytes, stats), route=route)
 
 
 def recover_dead(directory: Path, store: Store, journal: Journal) -> int:

@@ -39,6 +39,8 @@ ON_WORKER_THREAD: Final = threading.local()
 # How long a caller waits for the worker's start (settings, store, client: ~0.6 s unloaded,
 # a few seconds on a loaded machine) before it is told the worker is not running.
 START_WAIT: Final = 10.0
+# How often the worker journals what is handed over while the notifier is being built.
+_EARLY_JOURNAL_INTERVAL: Final = 0.005
 HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
 T = TypeVar("T")
 
@@ -52,19 +54,17 @@ class Worker:
         *,
         aggregate_window: float | None = None,
         edit_interval: float | None = None,
-        route: Callable[[RecordSnapshot], RecordSnapshot] | None = None,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
         capacity: int = HANDOFF_CAPACITY,
         on_thread_exit: Callable[[], None] | None = None,
-        journal_factory: Callable[[Notifier], RecordJournal | None] | None = None,
+        journal_factory: Callable[[], RecordJournal | None] | None = None,
     ) -> None:
-        # Built on the worker thread: loading settings and compiling templates is no work for
-        # a caller's first log. With no aggregate_window, storms are grouped as the notifier's
-        # settings say (known only once the factory ran); records handed over before the
-        # settings were loaded carry no alert type and are routed by ``route`` when taken.
+        # The journal is opened first on the worker thread (light), the notifier built on a
+        # short-lived start thread meanwhile (the heavy imports: httpx, Jinja2, diskcache),
+        # while the worker journals what is handed over (docs/architecture.md, "Start-up").
+        # With no aggregate_window, storms are grouped as the notifier's settings say.
         self._notifier_factory = notifier_factory
-        self._route = route
         self._on_thread_exit = on_thread_exit
         self._journal_factory = journal_factory
         self.journal: RecordJournal | None = None  # built on the worker thread
@@ -77,6 +77,8 @@ class Worker:
         )
         self._aggregate_from_settings = aggregate_window is None
         self._handoff: collections.deque[RecordSnapshot] = collections.deque()
+        # Taken from the hand-off and journaled while the notifier was being built.
+        self._early: collections.deque[RecordSnapshot] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._sleeping = False
@@ -112,6 +114,12 @@ class Worker:
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the notifier is built (or could not be); True if so within ``timeout``."""
         return self._ready.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the start is over (the lanes run, or delivery could not start): until then
+        nothing is in flight, and nobody waits for it under logging's lock."""
+        return self._ready.is_set()
 
     def park(self, timeout: float) -> Callable[[], None]:
         """Hold the worker's loop between two callbacks until the returned function is called
@@ -164,7 +172,7 @@ class Worker:
     @property
     def backlog(self) -> int:
         """Records handed over and not yet taken by the worker."""
-        return len(self._handoff)
+        return len(self._handoff) + len(self._early)
 
     @property
     def notifier(self) -> Notifier:
@@ -178,7 +186,7 @@ class Worker:
     def queue_depth(self) -> int:
         """Records waiting anywhere: hand-off, lanes, in flight."""
         lanes = self._notifier.queue_depth() if self._notifier is not None else 0
-        return len(self._handoff) + lanes
+        return len(self._handoff) + len(self._early) + lanes
 
     def call(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
         """Run a coroutine on the worker's loop and wait for its result (not from the worker)."""
@@ -199,15 +207,19 @@ class Worker:
         """Send one notification through the worker's notifier and wait for its outcome."""
         return self.call(lambda: self.notifier.send_notification(notification), timeout)
 
-    def flush(self, timeout: float) -> bool:
-        """Wait until everything handed over was delivered or kept; True if so within timeout."""
+    def flush(self, timeout: float, *, wait_start: bool = True) -> bool:
+        """Wait until everything handed over was delivered or kept; True if so within timeout.
+        Without ``wait_start`` (the caller holds logging's lock, which the start's imports may
+        need) a worker still starting is not waited for: False if it holds records."""
         deadline = time.monotonic() + timeout
-        self._ready.wait(timeout)  # the start may still be loading the settings
+        if not wait_start and not self._ready.is_set():
+            return self.queue_depth() == 0
+        self._ready.wait(timeout)
         if self.failed:
             return False  # what was handed over was dropped, not delivered or kept
 
         async def drained() -> bool:
-            while self._handoff:
+            while self._handoff or self._early:
                 await asyncio.sleep(0.002)
             self._submit(self._aggregator.release_repeats(time.time()))
             return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
@@ -221,9 +233,11 @@ class Worker:
             sink = notifier.dead_letters
             return self.queue_depth() == 0 and (sink.durable or len(sink) == 0)
 
-    def stop(self, timeout: float) -> int:
+    def stop(self, timeout: float, *, join_start: bool = True) -> int:
         """Deliver what can be within ``timeout``, hand the rest to the dead letters, end the
-        thread. Returns how many records went to the dead letters because time ran out."""
+        thread. Returns how many records went to the dead letters because time ran out.
+        Without ``join_start`` (the caller holds logging's lock) a worker still starting is
+        not waited for: it stops by the same deadline on its own."""
         if not self._stopping:
             self._close_timeout = timeout
             self._close_deadline = time.monotonic() + timeout
@@ -232,10 +246,14 @@ class Worker:
             if loop is not None and not self._done.is_set():
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._set_wake)
+        if not join_start and not self._ready.is_set():
+            # Still starting: its imports may need logging's lock, which the caller holds. It
+            # delivers by the deadline once started, in the background.
+            return 0
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             # Beyond the deadline only for writing what was taken to the store: records
             # are never abandoned half-way (a huge burst may take a few seconds more).
-            self.thread.join(timeout + 30.0)
+            self.thread.join(max(0.0, self._close_deadline - time.monotonic()) + 30.0)
         return self.left_at_close
 
     # -- worker side -------------------------------------------------------------------------
@@ -247,7 +265,10 @@ class Worker:
     def _run(self) -> None:
         ON_WORKER_THREAD.active = True
         try:
-            self._run_loop()
+            self._open_journal()
+            notifier = self._build_while_journaling()
+            if notifier is not None:
+                self._run_loop(notifier)
         finally:
             if self._on_thread_exit is not None:
                 with contextlib.suppress(Exception):  # e.g. close this thread's connections
@@ -256,7 +277,58 @@ class Worker:
             self._ready.set()
             self._started.set()
 
-    def _run_loop(self) -> None:
+    def _build_while_journaling(self) -> Notifier | None:
+        """Build the notifier on a short-lived start thread (its imports take a few hundred
+        milliseconds) while this thread journals what is handed over, every few
+        milliseconds: a record is on disk from its first moments on, even in a process
+        killed during its start (docs/architecture.md, "Start-up")."""
+        built = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def build() -> None:
+            ON_WORKER_THREAD.active = True
+            try:
+                outcome["notifier"] = self._notifier_factory()
+                _import_network_modules()
+            except Exception as exc:  # noqa: BLE001 - said once by _cannot_start
+                outcome["error"] = exc
+            finally:
+                built.set()
+
+        starter = threading.Thread(target=build, name=f"{THREAD_NAME}-start", daemon=True)
+        try:
+            starter.start()
+        except RuntimeError:  # no new thread at interpreter shutdown: build here
+            build()
+        while not built.wait(_EARLY_JOURNAL_INTERVAL):
+            self._journal_early()
+        self._journal_early()
+        self._started.set()
+        error = outcome.get("error")
+        if error is not None:
+            self._cannot_start(error)
+            return None
+        notifier: Notifier = outcome["notifier"]
+        if self._aggregate_from_settings:
+            settings = notifier.settings
+            self._aggregator = StormAggregator(
+                settings.aggregate_window, edit_interval=edit_interval(settings)
+            )
+        if self.journal is not None:
+            self._aggregator.on_fold = self.journal.folded
+        return notifier
+
+    def _journal_early(self) -> None:
+        """Journal what was handed over while the notifier is built, keeping it in order."""
+        journal = self.journal
+        if journal is None or not self._handoff:
+            return
+        handoff = self._handoff
+        batch = [handoff.popleft() for _ in range(min(5_000, len(handoff)))]
+        journal.take(batch)
+        self._early.extend(batch)
+
+    def _run_loop(self, notifier: Notifier) -> None:
         """``asyncio.run`` without its ``shutdown_default_executor``, which starts a thread:
         this may run at interpreter exit, where a new thread is refused (Python 3.12.0-3.12.2)
         and the pool refuses work. Name lookups go to an :class:`ExitSafeExecutor`."""
@@ -264,7 +336,7 @@ class Worker:
         asyncio.set_event_loop(loop)
         loop.set_default_executor(ExitSafeExecutor(4, thread_name_prefix=f"{THREAD_NAME}-dns"))
         try:
-            loop.run_until_complete(self._main())
+            loop.run_until_complete(self._main(notifier))
         finally:
             try:
                 tasks = asyncio.all_tasks(loop)
@@ -276,17 +348,10 @@ class Worker:
                 asyncio.set_event_loop(None)
                 loop.close()  # shuts the executor down without waiting: no thread started
 
-    async def _main(self) -> None:
+    async def _main(self, notifier: Notifier) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         try:
-            notifier = self._notifier_factory()
-            if self._aggregate_from_settings:
-                settings = notifier.settings
-                self._aggregator = StormAggregator(
-                    settings.aggregate_window, edit_interval=edit_interval(settings)
-                )
-            self._open_journal(notifier)
             # Lanes start now, not on the first record: each refills from the dead letters at
             # once, so what an earlier run kept is redelivered without waiting for traffic.
             notifier.start()
@@ -296,20 +361,16 @@ class Worker:
         finally:
             self._ready.set()
         self._notifier = notifier
-        try:
-            _import_network_modules()
-        finally:
-            self._started.set()
         while not self._stopping:
             self._take()
             if self.journal is not None:
                 self.journal.look_for_dead()
             self._release_summaries()
-            if self._handoff:
+            if self._handoff or self._early:
                 await asyncio.sleep(0)  # let the lanes run between large batches
                 continue
             await self._nap()
-        while self._handoff:  # everything handed over is accounted for, even past the deadline
+        while self._handoff or self._early:  # all handed over is accounted for
             self._take()
         self._submit(self._aggregator.drain())
         remaining = max(0.0, self._close_deadline - time.monotonic())
@@ -318,18 +379,16 @@ class Worker:
             self.journal.write_settles()
         self._seal()
 
-    def _open_journal(self, notifier: Notifier) -> None:
-        """Build the journal before the lanes start (they report to it); its first look for
-        dead processes' journals runs with the loop. A journal that cannot be built is
-        counted (``journal_errors``); delivery goes on without it."""
+    def _open_journal(self) -> None:
+        """Open the journal first, before anything heavy is imported, so that it covers a
+        record from ``emit()`` on. A journal that cannot be opened is counted
+        (``journal_errors``); delivery goes on without it."""
         if self._journal_factory is None:
             return
         try:
-            self.journal = self._journal_factory(notifier)
+            self.journal = self._journal_factory()
         except Exception:  # noqa: BLE001 - records then live only in memory, as without one
             self.stats.add("journal_errors")
-        if self.journal is not None:
-            self._aggregator.on_fold = self.journal.folded
 
     def close_journal(self) -> None:
         """Close the journal once the store wrote its letters (they settle their records)."""
@@ -357,6 +416,9 @@ class Worker:
         """The last sweep: records put while the notifier closed (or that no notifier will
         ever take) are counted as dropped for ``reason``, never stranded."""
         self._sealed = True
+        while self._early:
+            record = self._early.popleft()
+            self.stats.dropped(reason, record.alert_type or level_alert_type(record.levelno))
         while self._handoff:
             try:
                 record = self._handoff.popleft()
@@ -365,13 +427,17 @@ class Worker:
             self.stats.dropped(reason, record.alert_type or level_alert_type(record.levelno))
 
     def _take(self, limit: int = 5_000) -> None:
-        """Move up to ``limit`` handed-over records through aggregation into the lanes."""
-        handoff, aggregator, now = self._handoff, self._aggregator, self._clock()
-        batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
-        if self._route is not None:  # emitted before the settings loaded: routed here first
-            batch = [r if r.alert_type else self._route(r) for r in batch]
-        if self.journal is not None:
-            self.journal.take(batch)  # on disk before anything else is done with them
+        """Move up to ``limit`` handed-over records through aggregation into the lanes (first
+        those journaled while the notifier was built)."""
+        aggregator, now = self._aggregator, self._clock()
+        if self._early:
+            early = self._early
+            batch = [early.popleft() for _ in range(min(limit, len(early)))]
+        else:
+            handoff = self._handoff
+            batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
+            if self.journal is not None:
+                self.journal.take(batch)  # on disk before anything else is done with them
         for record in batch:
             self.stats.add("emitted", alert_type=record.alert_type)
             releases, folded = aggregator.offer(

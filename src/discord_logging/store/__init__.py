@@ -17,13 +17,53 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 :func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
-from ._claims import claim_row, claimant, holds, taken_over
-from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
-from ._resilient import ResilientDeadLetters
-from ._store import Store, default_store_path, limits_directory
-from ._writer import WRITE_BATCH, WRITE_DELAY
-from .durable_letters import Claim, DurableDeadLetters, as_taken_over
-from .history import History, make_entry
+# Loaded on first use (PEP 562): the journal (``store.journal``) and the store's paths are
+# needed before diskcache is imported, on the worker thread's first milliseconds.
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._claims import claim_row, claimant, holds, taken_over
+    from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
+    from ._paths import default_store_path
+    from ._resilient import ResilientDeadLetters
+    from ._store import Store, limits_directory
+    from ._writer import WRITE_BATCH, WRITE_DELAY
+    from .durable_letters import Claim, DurableDeadLetters, as_taken_over
+    from .history import History, make_entry
+
+_HOMES = {
+    "claim_row": "_claims",
+    "claimant": "_claims",
+    "holds": "_claims",
+    "taken_over": "_claims",
+    "UnsafeStoreRow": "_disk",
+    "delete_many": "_disk",
+    "open_cache": "_disk",
+    "put_many": "_disk",
+    "ResilientDeadLetters": "_resilient",
+    "Store": "_store",
+    "default_store_path": "_paths",
+    "limits_directory": "_store",
+    "WRITE_BATCH": "_writer",
+    "WRITE_DELAY": "_writer",
+    "Claim": "durable_letters",
+    "DurableDeadLetters": "durable_letters",
+    "as_taken_over": "durable_letters",
+    "History": "history",
+    "make_entry": "history",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "WRITE_BATCH",

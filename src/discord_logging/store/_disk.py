@@ -15,15 +15,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import diskcache
 from diskcache.core import MODE_PICKLE, UNKNOWN
 
 from ..errors import DiscordLoggingError
 from ..lifecycle import FORK_GATE
-
-DIRECTORY_MODE: Final = 0o700
+from ._paths import private_directory
 
 
 class UnsafeStoreRow(DiscordLoggingError):
@@ -64,24 +63,6 @@ class JSONOnlyDisk(_Disk):  # type: ignore[misc]
         if isinstance(text, bytes):
             text = text.decode("utf-8")
         return json.loads(text)
-
-
-def private_directory(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by the owner only: mode 0700.
-    An existing directory is left as it is: it may be shared on purpose."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-    for created in missing:
-        os.chmod(created, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
-    return path
-
-
-def private_file(path: Path) -> Path:
-    """Create ``path`` if missing with mode 0600 (exports hold message text)."""
-    private_directory(path.parent)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    return path
 
 
 _CONNECTIONS: list[sqlite3.Connection] = []

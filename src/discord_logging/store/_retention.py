@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import diskcache
 
-from ._disk import private_file
+from ._paths import private_file
 
 ROW_OVERHEAD: Final = 200  # bytes per row beyond its JSON (key, index, SQLite's own)
 SAMPLE: Final = 100  # newest rows whose size estimates a cache's average row

@@ -24,8 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
 from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
@@ -33,7 +31,7 @@ from ..settings import DiscordSettings
 from ..stats import DeliveryStats
 from ..wording import counted
 from ._damage import is_damage, set_aside
-from ._disk import private_directory
+from ._paths import default_store_path, private_directory, store_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
 from ._writer import (
@@ -46,15 +44,10 @@ from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
 
 
-def default_store_path() -> Path:
-    """The per-user cache directory used when DISCORD_STORE_PATH is not set."""
-    return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
-
-
 def limits_directory(settings: DiscordSettings) -> Path:
     """Where the limits every process of this host shares live: the store directory, whether
     or not the letters are kept there (a custom sink, a store degraded to memory)."""
-    return Path(settings.store_path) if settings.store_path else default_store_path()
+    return store_directory(settings.store_path)
 
 
 class Store:

@@ -38,7 +38,7 @@ from typing import Final
 
 from ..stats import DeliveryStats
 from ._claims import HOST, _alive
-from ._disk import private_directory
+from ._paths import private_directory
 
 RECORD: Final = ord("r")
 SETTLED: Final = ord("s")

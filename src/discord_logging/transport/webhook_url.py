@@ -144,16 +144,22 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
     allowed = normalize_hosts(allowed_hosts)
     text = raw.strip()
     if not text:
-        raise InvalidWebhookURL(f"is empty: paste the webhook URL from Discord {_COPY_HINT}")
+        raise InvalidWebhookURL(f"is empty. Fix: paste the webhook URL from Discord {_COPY_HINT}")
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":
+        # docker --env-file and some .env writers pass the quotes through.
+        raise InvalidWebhookURL(
+            "is wrapped in quotes. Fix: remove the quotes around the URL (docker --env-file "
+            "and Compose env files keep them as part of the value)"
+        )
     if _PLACEHOLDER.search(text):
         raise InvalidWebhookURL(
-            f"is still the placeholder (<id>/<token>): paste your webhook URL from Discord "
+            f"is still the placeholder (<id>/<token>). Fix: paste your webhook URL from Discord "
             f"{_COPY_HINT}"
         )
     if "://" not in text:
         raise InvalidWebhookURL(
-            "has no scheme: a webhook URL starts with https://discord.com/api/webhooks/; copy "
-            f"the whole URL from Discord {_COPY_HINT}"
+            "has no scheme. Fix: copy the whole URL, which starts with "
+            f"https://discord.com/api/webhooks/, from Discord {_COPY_HINT}"
         )
     try:
         parts = urlsplit(text)
@@ -161,42 +167,40 @@ def parse_webhook_url(raw: str, allowed_hosts: Iterable[str] | str = ()) -> Webh
         port = parts.port
     except ValueError:
         raise InvalidWebhookURL(
-            f"is not a URL; copy the webhook URL from Discord {_COPY_HINT}"
+            f"is not a URL. Fix: copy the webhook URL from Discord {_COPY_HINT}"
         ) from None
     netloc = netloc_of(hostname, port)
     listed = netloc in allowed or netloc_of(hostname, None) in allowed
     if not listed:
         if hostname not in DISCORD_HOSTS:
             raise InvalidWebhookURL(
-                f"host {netloc or '(none)'!r} is not a Discord host; use discord.com, or add the "
-                "host to DISCORD_ALLOWED_HOSTS (allowed_hosts=) if it is your proxy"
+                f"host {netloc or '(none)'!r} is not a Discord host. Fix: use discord.com, or "
+                "add the host to DISCORD_ALLOWED_HOSTS (allowed_hosts=) if it is your proxy"
             )
         if parts.scheme != "https" or port not in (None, 443):
             raise InvalidWebhookURL(
-                "must use https:// on the default port; http or another port is accepted only "
-                "for hosts listed in DISCORD_ALLOWED_HOSTS"
+                "uses http or another port. Fix: use https:// on the default port (http and "
+                "other ports are accepted only for hosts listed in DISCORD_ALLOWED_HOSTS)"
             )
         netloc = netloc_of(_RENAMED_HOSTS.get(hostname, hostname), port)
     elif parts.scheme not in ("http", "https"):
-        raise InvalidWebhookURL(f"scheme {parts.scheme!r} is not http or https")
+        raise InvalidWebhookURL(f"scheme {parts.scheme!r} is not http or https. Fix: use https://")
     if parts.username or parts.password:
-        raise InvalidWebhookURL("must not contain a user name or password")
+        raise InvalidWebhookURL("contains a user name or password. Fix: remove them")
     pattern = _PROXY_PATH if listed else _DISCORD_PATH
     match = pattern.fullmatch(parts.path)
     if match is None or not _TOKEN.fullmatch(match.group("token")):
         raise InvalidWebhookURL(
-            "path must be /api/webhooks/<numeric id>/<token> (optionally /api/v10/...); copy "
-            f"the whole URL Discord shows for the webhook {_COPY_HINT}"
+            "has no /api/webhooks/<numeric id>/<token> path (the token may be missing). Fix: "
+            f"copy the whole URL Discord shows for the webhook {_COPY_HINT}"
         )
     query = parse_qs(parts.query)
     unknown = set(query) - {"thread_id", "wait"}
     if unknown:
-        raise InvalidWebhookURL(
-            f"query parameters {sorted(unknown)} are not supported; only thread_id"
-        )
+        raise InvalidWebhookURL(f"has query parameters {sorted(unknown)}. Fix: keep only thread_id")
     thread_ids = query.get("thread_id", [])
     if thread_ids and not thread_ids[0].isdigit():
-        raise InvalidWebhookURL("thread_id must be a numeric Discord id")
+        raise InvalidWebhookURL("has a thread_id that is not a number. Fix: use the thread's id")
     version = match.group("version")
     return WebhookURL(
         scheme=parts.scheme,
