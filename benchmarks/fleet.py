@@ -41,7 +41,7 @@ from typing import Any
 from _fleet_worker import PROBE_TEXT, run_forked, run_next, run_spawned
 
 from discord_logging import DiscordHandler
-from discord_logging.settings import DiscordSettings
+from discord_logging.settings import FIELD_NAMES
 from discord_logging.testing import FakeDiscord, ReceivedMessage, RequestRecord
 from discord_logging.testing._records import most_in_window
 
@@ -100,7 +100,7 @@ def redis_support() -> str | None:
     """How to hand a Redis URL to the handler: ``keyword``, ``env`` or None (not in this build)."""
     if "redis_url" in inspect.signature(DiscordHandler.__init__).parameters:
         return "keyword"
-    if "redis_url" in DiscordSettings.model_fields:
+    if "redis_url" in FIELD_NAMES:
         return "env"
     return None
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
-from discord_logging.config import variables
-from discord_logging.settings import Secret as SecretStr
 from startkit import started_handler
 
 from discord_logging.cli import preflight
+from discord_logging.config import variables
 from discord_logging.errors import ConfigurationError
+from discord_logging.settings import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "hunter2-SECRET"
@@ -265,8 +265,8 @@ def test_preflight_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert len(problems) == 1
     assert "did you mean DISCORD_WEBHOOK_GENERAL_FILE?" in problems[0]
     assert preflight.machine_problems(None) == []
-    assert preflight.machine_problems(SecretStr("redis://cache:6379/0")) == []
-    refused = preflight.machine_problems(SecretStr(f"redis://:{PASSWORD}@c:1/0?db=x"))
+    assert preflight.machine_problems(Secret("redis://cache:6379/0")) == []
+    refused = preflight.machine_problems(Secret(f"redis://:{PASSWORD}@c:1/0?db=x"))
     assert refused == [preflight.redis_url_refused(f"redis://:{PASSWORD}@c:1/0?db=x")]
     assert "Invalid value for 'db'" in refused[0]
     assert PASSWORD not in refused[0]
@@ -274,6 +274,6 @@ def test_preflight_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     junk = tmp_path / "junk.pem"
     junk.write_text("no certificate here\n")
     monkeypatch.setenv("SSL_CERT_FILE", str(junk))
-    redis_missing, certificates = preflight.machine_problems(SecretStr("redis://cache:6379/0"))
+    redis_missing, certificates = preflight.machine_problems(Secret("redis://cache:6379/0"))
     assert "redis-py is not installed" in redis_missing
     assert f"SSL_CERT_FILE names {junk}, which holds no CA certificate" in certificates

@@ -3,10 +3,9 @@ naming the variable and the fix; the store path it resolved is printed."""
 
 from __future__ import annotations
 
-import re
-
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from discord_logging.cli import build_parser
-from discord_logging.settings import DiscordSettings
+from discord_logging.settings import FIELD_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -86,7 +86,7 @@ def relative_links(path: Path) -> list[str]:
     return targets
 
 
-SETTINGS = sorted(DiscordSettings.model_fields)
+SETTINGS = sorted(FIELD_NAMES)
 COMMANDS = list(commands(build_parser()))
 
 

@@ -5,7 +5,6 @@ routed as configured (the figures are in benchmarks/startup.py)."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
