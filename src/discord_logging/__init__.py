@@ -13,12 +13,13 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .alerts import AlertType
+    from .capture.guard import ignore_logger
     from .deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
     from .delivery.blocking import SyncNotifier
     from .delivery.notification_channel import DiscordChannel
     from .delivery.notifier import Notifier
     from .errors import ConfigurationError, DiscordLoggingError, InvalidWebhookURL, TemplateError
-    from .handler import DiscordHandler, ignore_logger
+    from .handler import DiscordHandler
     from .notification import (
         DeliveryStatus,
         Notification,
@@ -46,7 +47,7 @@ _HOMES = {
     "Notifier": "delivery.notifier",
     "SyncNotifier": "delivery.blocking",
     "TemplateError": "errors",
-    "ignore_logger": "handler",
+    "ignore_logger": "capture.guard",
     "load_settings": "settings",
 }
 __all__ = [

@@ -18,15 +18,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
+from ._engine import EngineParts
+from .capture.guard import is_ignored
 from .capture.routing import Router
 from .capture.snapshot import snapshot
 from .config.startup import check_user_templates, say_unknown_variables
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
+from .delivery.threads import holds_logging_lock
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
 from .settings import DiscordSettings, load_settings
@@ -34,50 +36,17 @@ from .stats import DeliveryStats
 from .wording import counted
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: loaded on the worker's start thread
-    from .delivery.journaling import RecordJournal
-    from .delivery.notifier import Notifier
     from .store import Store
 
 # A fork waits (only while the worker starts) for its imports, httpx's among them, to
 # finish: a child must never inherit a half-imported module. About 0.3 s unloaded.
 _FORK_WAITS_FOR_START: Final = 5.0
 
-# Our own logger, and the HTTP stack's: httpx logs every request URL (token included) at INFO,
-# and a record about sending a record must never be sent.
-_IGNORED: set[str] = {"discord_logging", "httpx", "httpcore", "hpack", "h2"}
-_IGNORED_LOCK: Final = threading.Lock()
-_VERDICTS: dict[str, bool] = {}  # logger name -> ignored?, so emit does one dict lookup
 _T = TypeVar("_T")
+_NOT_SETTINGS: Final = frozenset({"self", "level", "dead_letters", "engine_options", "__class__"})
 
 
-def ignore_logger(name: str) -> None:
-    """Never send records of logger ``name`` (and its children) to Discord."""
-    with _IGNORED_LOCK:
-        _IGNORED.add(name)
-        _VERDICTS.clear()
-
-
-def holds_logging_lock() -> bool:
-    """Whether this thread holds logging's module lock (``dictConfig`` and
-    ``logging.config``'s handler reset hold it around ``flush`` and ``close``): then nothing
-    may wait for the worker's start, whose imports take that lock. Unknown: assume so."""
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    try:
-        return bool(is_owned()) if is_owned is not None else True
-    except Exception:  # noqa: BLE001 - an unusual lock: never wait
-        return True
-
-
-def _is_ignored(name: str) -> bool:
-    verdict = _VERDICTS.get(name)
-    if verdict is None:
-        verdict = any(name == i or name.startswith(i + ".") for i in list(_IGNORED))
-        if len(_VERDICTS) < 10_000:
-            _VERDICTS[name] = verdict
-    return verdict
-
-
-class DiscordHandler(BlockingSend, logging.Handler):
+class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
     """Sends log records to Discord webhooks by alert type, from a background worker.
 
     Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
@@ -141,42 +110,8 @@ class DiscordHandler(BlockingSend, logging.Handler):
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        options: dict[str, Any] = {
-            "webhooks": webhooks,
-            "routes": routes,
-            "allowed_hosts": allowed_hosts,
-            "store_path": store_path,
-            "rate_limit": rate_limit,
-            "retry_attempts": retry_attempts,
-            "timeout": timeout,
-            "queue_size": queue_size,
-            "aggregate_window": aggregate_window,
-            "templates_dir": templates_dir,
-            "app_name": app_name,
-            "username": username,
-            "avatar_url": avatar_url,
-            "mentions": mentions,
-            "close_timeout": close_timeout,
-            "handle_sigterm": handle_sigterm,
-            "attach_full_text": attach_full_text,
-            "history_retention_days": history_retention_days,
-            "history_max_bytes": history_max_bytes,
-            "history_export_dir": history_export_dir,
-            "dead_letter_retention_days": dead_letter_retention_days,
-            "dead_letter_max_bytes": dead_letter_max_bytes,
-            "global_rate_limit": global_rate_limit,
-            "redis_url": redis_url,
-            "fleet_size": fleet_size,
-            "trace_url_template": trace_url_template,
-            "incident_updates": incident_updates,
-            "incident_edit_interval": incident_edit_interval,
-            "silent": silent,
-            "buttons": buttons,
-            "forum": forum,
-            "forum_tags": forum_tags,
-            "journal": journal,
-            "journal_max_bytes": journal_max_bytes,
-        }
+        # Every keyword but these four is a setting, named as load_settings names it.
+        options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
         # Validated here, on the caller's thread, before the handler exists for logging: a
         # bad setting raises now (dictConfig names the handler) and nothing is registered.
         settings = load_settings(**options)
@@ -243,22 +178,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._start_failed = False
         self._exit_left = None
 
-    def _new_store(self) -> Store | None:
-        if self._dead_letters is not None:
-            return None
-        from .store import Store
-
-        s = self.settings
-        return Store(
-            s.store_path,
-            retention_days=s.history_retention_days,
-            max_bytes=s.history_max_bytes,
-            export_dir=s.history_export_dir,
-            dead_letter_retention_days=s.dead_letter_retention_days,
-            dead_letter_max_bytes=s.dead_letter_max_bytes,
-            stats=self._stats,
-        )
-
     def _before_fork(self) -> None:
         """In the parent, just before a fork: let a starting worker finish its imports, then
         hold its loop and its store thread outside any store call until the fork is done (the
@@ -296,86 +215,6 @@ class DiscordHandler(BlockingSend, logging.Handler):
         self._kept_at_close = None
         self._resume_after_fork = None
         self._fresh_process()
-
-    @property
-    def store(self) -> Store | None:
-        """The history and dead-letter store (None with a custom ``dead_letters`` sink)."""
-        if self._store is None and self._store_wanted:
-            with self._store_lock:
-                if self._store is None and self._store_wanted:
-                    self._store = self._new_store()
-                    self._store_wanted = False
-        return self._store
-
-    @property
-    def dead_letters(self) -> DeadLetterSink:
-        """Where undelivered notifications are kept."""
-        if self._dead_letters is not None:
-            return self._dead_letters
-        store = self.store
-        if store is None:  # __init__ failed on a bad setting
-            raise RuntimeError("the handler has no store")
-        return store.dead_letters
-
-    def _make_notifier(self) -> Notifier:
-        """On the worker thread: settings, store and templates are loaded and checked here."""
-        from .delivery.notifier import Notifier
-
-        options = dict(self._engine_options)
-        # Every process using this store directory shares Discord's limits through it.
-        options.setdefault("store_dir", self._store_dir())
-        store = self.store
-        notifier = Notifier(
-            self.settings,
-            dead_letters=self.dead_letters,
-            stats=self._stats,
-            listeners=[store.record] if store is not None else [],
-            **options,
-        )
-        worker = self._worker
-        journal = worker.journal if worker is not None else None
-        if journal is not None and store is not None:
-            journal.attach(notifier, store)  # before the lanes start (they report to it)
-        return notifier
-
-    def _store_dir(self) -> Path:
-        # The limits are shared through the store directory whatever keeps the letters (a
-        # custom sink, a store degraded to memory): where the directory cannot be used either,
-        # the host coordinator keeps to DISCORD_RATE_LIMIT // DISCORD_FLEET_SIZE, never the
-        # whole limit beside the other processes.
-        from .store import limits_directory
-
-        return limits_directory(self.settings)
-
-    def _make_journal(self) -> RecordJournal | None:
-        """This process's journal, opened first on the worker thread (nothing heavy imported:
-        the webhook identities come from the URLs); none without the store (a custom
-        ``dead_letters`` sink: its letters are not this library's to recover) or when off."""
-        settings = self._settings
-        if self._dead_letters is not None or not settings.journal:
-            return None
-        from .delivery.journaling import early_journal
-        from .delivery.setup import lanes_by_webhook
-        from .store._paths import store_directory
-
-        urls = settings.webhook_urls
-        lane_of = {name: names[0] for names, _ in lanes_by_webhook(urls) for name in names}
-        router = self.router
-
-        def route(alert_type: str) -> tuple[str, str] | None:
-            carrier = router.carrier(alert_type)
-            if carrier is None:
-                return None
-            return urls[carrier].identity, lane_of[carrier]
-
-        directory = store_directory(settings.store_path) / "journal"
-        return early_journal(directory, settings.journal_max_bytes, route, self._stats)
-
-    @staticmethod
-    def _close_journal(worker: Worker | None) -> None:
-        """After the store wrote its letters, which settled their records."""
-        if worker is not None:
-            worker.close_journal()
 
     def _running_worker(self) -> Worker | None:
         if self._pid != os.getpid():  # second layer of fork safety, if the hook did not run
@@ -430,7 +269,7 @@ class DiscordHandler(BlockingSend, logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Route, snapshot and hand over ``record``; never blocks, never raises."""
         try:
-            if _is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
+            if is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
             alert_type = self.router.alert_type(record)
             notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)

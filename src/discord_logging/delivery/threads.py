@@ -105,3 +105,16 @@ async def run_off_loop(executor: ExitSafeExecutor | None, fn: Callable[..., T], 
     except RuntimeError:
         return call()
     return await future
+
+
+def holds_logging_lock() -> bool:
+    """Whether this thread holds logging's module lock (``dictConfig`` and
+    ``logging.config``'s handler reset hold it around ``flush`` and ``close``): then nothing
+    may wait for the worker's start, whose imports take that lock. Unknown: assume so."""
+    import logging
+
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    try:
+        return bool(is_owned()) if is_owned is not None else True
+    except Exception:  # noqa: BLE001 - an unusual lock: never wait
+        return True
