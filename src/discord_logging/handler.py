@@ -321,10 +321,14 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         """At interpreter exit, before thread shutdown (see lifecycle.py), at SIGTERM and when
         a multiprocessing child ends: deliver what is pending while pools still work. Begins
         the exit's one ``close_timeout``, which the waits that follow share."""
-        if self._closed or self._pid != os.getpid() or self._worker is None:
+        if self._pid != os.getpid() or self._worker is None:
             return
         if self._exit_left is None:
             self._exit_left = self._close_timeout()
+        if self._closed:
+            if self._closed_while_starting:  # it delivers in the background: let it end
+                self._within_exit_budget(self._worker.thread.join)
+            return
         # Outside logging's lock here (the thread-shutdown hook, a signal handler, a child's
         # finalizer): the exit waits for a start still under way, within its one budget.
         self._within_exit_budget(self._worker.wait_ready)
@@ -348,7 +352,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
             # the start's imports may need: never waited for here. It delivers by the close
             # deadline once started, then ends and closes the store itself.
             self._closed_while_starting = True
-            worker.stop(self._close_timeout())
+            worker.stop(self._close_timeout(), join_start=False)
             super().close()
             return
         left = self._within_exit_budget(worker.stop) if worker is not None else 0
