@@ -1,5 +1,6 @@
-"""The worker's thread helpers: the exit-safe executor its loop and store reads use, and parking
-a thread between two calls before a fork (see :mod:`discord_logging.lifecycle`)."""
+"""The worker's thread helpers: the exit-safe executor its store reads use, the lookup threads
+its loop uses, and parking a thread between two calls before a fork (see
+:mod:`discord_logging.lifecycle`)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,38 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
             super()._adjust_thread_count()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
             self._starved = True
+
+
+class LookupThreads(concurrent.futures.Executor):
+    """The worker loop's default executor, for name lookups (asyncio runs ``getaddrinfo`` in
+    it): each call on a daemon thread of its own, which ends with the call. No thread waits
+    idle at rest, and none is joined at interpreter exit (``concurrent.futures`` joins a
+    pool's threads without a limit there, so a resolver that never answers held the exit
+    past its deadline). Lookups are rare: a connection is reused for many requests. When no
+    thread can be started (interpreter shutdown), the call runs inline on the caller's
+    thread: the loop blocks for one lookup, which at exit is better than losing the record."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._name = thread_name
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                future.set_exception(exc)
+
+        try:
+            threading.Thread(target=run, name=self._name, daemon=True).start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            return _run_inline(fn, args, kwargs)
+        return future
 
 
 def store_thread() -> ExitSafeExecutor:

@@ -26,7 +26,7 @@ from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
 from .aggregation import Release, StormAggregator
-from .threads import ExitSafeExecutor, nothing_parked, park_between_calls
+from .threads import LookupThreads, nothing_parked, park_between_calls
 
 if TYPE_CHECKING:  # httpx, Jinja2, pydantic, diskcache: imported on the worker thread only
     from ..settings import DiscordSettings
@@ -331,10 +331,10 @@ class Worker:
     def _run_loop(self, notifier: Notifier) -> None:
         """``asyncio.run`` without its ``shutdown_default_executor``, which starts a thread:
         this may run at interpreter exit, where a new thread is refused (Python 3.12.0-3.12.2)
-        and the pool refuses work. Name lookups go to an :class:`ExitSafeExecutor`."""
+        and the pool refuses work. Name lookups go to :class:`LookupThreads`."""
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        loop.set_default_executor(ExitSafeExecutor(4, thread_name_prefix=f"{THREAD_NAME}-dns"))
+        loop.set_default_executor(LookupThreads(f"{THREAD_NAME}-dns"))
         try:
             loop.run_until_complete(self._main(notifier))
         finally:
