@@ -108,9 +108,14 @@ class WaitRecorder:
     def __init__(self, real: Worker, clock: list[float], took: dict[str, float]) -> None:
         self.real, self.clock, self.took = real, clock, took
         self.thread = real.thread
+        self.journal = real.journal
         self.waits: list[tuple[str, float]] = []
 
-    def flush(self, timeout: float) -> bool:
+    @property
+    def ready(self) -> bool:
+        return self.real.ready
+
+    def flush(self, timeout: float, *, wait_start: bool = True) -> bool:
         self.waits.append(("flush", timeout))
         self.clock[0] += min(timeout, self.took["flush"])
         return False
@@ -139,6 +144,7 @@ def recorded_handler(
         store_path=tmp / "store",
         close_timeout=3.0,
     )
+    handler.wait_started()  # the recorder stands in for a worker that has started
     real = handler.worker
     assert real is not None
     recorder = WaitRecorder(real, clock, {"flush": flush_took})

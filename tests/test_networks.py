@@ -139,8 +139,9 @@ def test_ipv6_port_must_match() -> None:
 
 @pytest.mark.parametrize("entry", ["[::1", "host:port", "https://proxy.local", "proxy.local/x"])
 def test_allowed_host_that_is_not_host_or_port_is_refused(entry: str) -> None:
-    """An allowed-hosts entry that is not host or host:port stops start-up, naming it."""
-    with pytest.raises(ConfigurationError, match="DISCORD_ALLOWED_HOSTS") as info:
+    """An allowed-hosts entry that is not host or host:port stops start-up, naming it and the
+    keyword it was given by."""
+    with pytest.raises(ConfigurationError, match="allowed_hosts: ") as info:
         started_handler(webhooks={"general": WEBHOOK}, allowed_hosts=entry)
     assert repr(entry) in str(info.value)
 

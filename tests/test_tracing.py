@@ -217,7 +217,7 @@ def test_a_bad_template_fails_at_start_up(
             trace_url_template=template,
         )
     message = str(caught.value)
-    assert "DISCORD_TRACE_URL_TEMPLATE" in message
+    assert "trace_url_template: " in message  # named as given: the keyword
     assert problem in message
     assert "https://tracing.example/trace/{trace_id}" in message  # the fix's example
 

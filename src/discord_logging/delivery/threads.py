@@ -54,7 +54,7 @@ class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
             self._starved = True
 
 
-class LookupThreads(concurrent.futures.Executor):
+class LookupThreads(concurrent.futures.ThreadPoolExecutor):
     """The worker loop's default executor, for name lookups (asyncio runs ``getaddrinfo`` in
     it): each call on a daemon thread of its own, which ends with the call. No thread waits
     idle at rest, and none is joined at interpreter exit (``concurrent.futures`` joins a
@@ -64,6 +64,9 @@ class LookupThreads(concurrent.futures.Executor):
     thread: the loop blocks for one lookup, which at exit is better than losing the record."""
 
     def __init__(self, thread_name: str) -> None:
+        # A ThreadPoolExecutor because asyncio's set_default_executor insists; its pool is
+        # never used (submit below), so it never starts a thread or joins one.
+        super().__init__(1, thread_name_prefix=thread_name)
         self._name = thread_name
 
     def submit(
