@@ -122,34 +122,33 @@ def test_dictconfig_raises_at_once_for_each_mistake(
     _assert_no_secret(message + capsys.readouterr().err)
 
 
-def test_keyword_mistakes_are_named_as_keywords() -> None:
-    """Two mistakes given as keywords: both named as the keywords the user wrote
-    (``webhooks['error']``, ``rate_limit``), never as environment variables, each with its
-    fix once, the token not shown."""
-    with pytest.raises(ConfigurationError) as raised:
-        DiscordHandler(webhooks={"general": WEBHOOK, "error": NOT_DISCORD}, rate_limit="lots")
-    message = str(raised.value)
-    assert "webhooks['error']" in message, message
-    assert "rate_limit" in message, message
-    assert "DISCORD_WEBHOOK_ERRORS" not in message, message
-    assert "DISCORD_RATE_LIMIT" not in message, message
-    assert message.count("Fix:") == 2, message
-    _assert_no_secret(message)
+KEYWORDS = ("webhooks['error']", "rate_limit")
+VARIABLES = ("DISCORD_WEBHOOK_ERRORS", "DISCORD_RATE_LIMIT")
 
 
-def test_environment_mistakes_are_named_as_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same two mistakes in the environment: named ``DISCORD_WEBHOOK_ERRORS`` and
-    ``DISCORD_RATE_LIMIT``, never as keywords, each fix once, no token."""
-    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
-    monkeypatch.setenv("DISCORD_WEBHOOK_ERRORS", NOT_DISCORD)
-    monkeypatch.setenv("DISCORD_RATE_LIMIT", "lots")
+@pytest.mark.parametrize("given", ["keyword", "environment"])
+def test_mistakes_are_named_the_way_the_user_gave_them(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Two mistakes (a URL not on a Discord host, ``rate_limit`` "lots"): given as keywords,
+    both are named as the keywords (``webhooks['error']``, ``rate_limit``) and never as
+    variables; given in the environment, as the variables (``DISCORD_WEBHOOK_ERRORS``,
+    ``DISCORD_RATE_LIMIT``) and never as keywords. Each fix once, the token not shown."""
+    options: dict[str, Any] = {}
+    if given == "keyword":
+        options = {**_bad_url(NOT_DISCORD), "rate_limit": "lots"}
+    else:
+        monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+        monkeypatch.setenv("DISCORD_WEBHOOK_ERRORS", NOT_DISCORD)
+        monkeypatch.setenv("DISCORD_RATE_LIMIT", "lots")
+    named, never = (KEYWORDS, VARIABLES) if given == "keyword" else (VARIABLES, KEYWORDS)
     with pytest.raises(ConfigurationError) as raised:
-        DiscordHandler()
+        DiscordHandler(**options)
     message = str(raised.value)
-    assert "DISCORD_WEBHOOK_ERRORS" in message, message
-    assert "DISCORD_RATE_LIMIT" in message, message
-    assert "webhooks[" not in message, message
-    assert "rate_limit" not in message, message
+    for name in named:
+        assert name in message, message
+    for name in never:
+        assert name not in message, message
     assert message.count("Fix:") == 2, message
     _assert_no_secret(message)
 
