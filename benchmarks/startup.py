@@ -1,10 +1,17 @@
-"""Start-up cost: what a fresh process pays before the first record, on the caller's thread.
+"""Start-up: how soon a fresh process's first alert reaches Discord, and what it pays first.
 
-Each figure is the median of several fresh interpreters (subprocesses), so nothing is warm:
+The first alert (issue 27, point 5): for each of ``--alerts`` fresh processes (5), one at a
+time, the process builds the handler with ``logging.config.dictConfig`` (the documented
+configuration) and logs one ``critical`` at once; FakeDiscord receives it in this process, on
+loopback (see _first_alert.py). Printed: emit -> Discord (the fake's receive time) and process
+start -> Discord, the median and each, beside the wall time of a plain ``python -c pass``
+measured in the same run. Targets: emit -> Discord under 500 ms, start -> Discord under
+700 ms (medians, idle 2-core machine).
+
+Then what the caller's thread pays, each figure the median of ``--runs`` fresh interpreters:
 - ``import discord_logging`` (the package; public names load on first use),
 - ``from discord_logging import DiscordHandler`` then the first ``DiscordHandler(...)``
-  (import and construction timed apart, inside the child; the handler loads its settings,
-  templates, store and client on its worker thread, so construction returns before those),
+  (import and construction timed apart, inside the child), then ``wait_started()``,
 - beside them, in the same run: ``import logging.handlers`` (what stdlib's QueueHandler costs
   to import) and ``import httpx`` (one of the imports the worker pays),
 - ``discord-logging --help`` (wall time of the installed console script), and the same under
@@ -13,7 +20,7 @@ Each figure is the median of several fresh interpreters (subprocesses), so nothi
 Targets: the caller's thread pays under 0.1 s for import plus construction; ``--help`` under
 0.3 s.
 
-    uv run python benchmarks/startup.py [--runs 7]
+    uv run python benchmarks/startup.py [--alerts 5] [--runs 7]
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from _first_alert import FirstAlert, first_alert, wall
+
+from discord_logging.testing import FakeDiscord
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/benchmark-TOKEN_aaaaaaaaaaaaaa"
 
@@ -61,17 +71,37 @@ print(json.dumps(time.perf_counter() - started))
 """
 
 
-def wall(argv: list[str]) -> float:
-    """Seconds one run of ``argv`` takes, start to exit."""
-    started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def first_alerts(count: int) -> tuple[list[FirstAlert], list[float]]:
+    """``count`` fresh processes' first alerts, each beside a ``python -c pass`` run."""
+    alerts, plain = [], []
+    with FakeDiscord() as fake, tempfile.TemporaryDirectory() as scratch:
+        for i in range(count):
+            plain.append(wall([sys.executable, "-c", "pass"]))
+            alerts.append(first_alert(fake, os.path.join(scratch, f"alert{i}")))
+    return alerts, plain
+
+
+def print_first_alerts(alerts: list[FirstAlert], plain: list[float]) -> None:
+    def ms(value: float) -> str:
+        return f"{value * 1000:,.0f} ms"
+
+    def line(label: str, values: list[float], target: str) -> None:
+        each = ", ".join(ms(v) for v in values)
+        print(f"{label:<30}median {ms(statistics.median(values)):>9}   (each: {each}){target}")
+
+    print(f"first alert of {len(alerts)} fresh processes (dictConfig, one critical, FakeDiscord)")
+    line("  emit -> Discord", [a.emit_to_discord for a in alerts], "   target < 500 ms")
+    line("  process start -> Discord", [a.start_to_discord for a in alerts], "   target < 700 ms")
+    line("  python -c pass (wall)", plain, "")
+    print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=5, help="fresh processes' first alerts")
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per figure")
     args = parser.parse_args()
+    print_first_alerts(*first_alerts(args.alerts))
 
     children = []
     alone: dict[str, list[float]] = {}

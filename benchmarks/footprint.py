@@ -1,0 +1,112 @@
+"""Footprint: what a process holds after its first alert, beside stdlib logging and Sentry.
+
+Each row is the median of ``--runs`` fresh processes (5), measured at rest 0.5 s after the
+first alert was delivered (issue 27, point 6):
+- stdlib logging alone: ``basicConfig`` to a stream, one ``critical`` logged;
+- DiscordHandler: the documented ``dictConfig``, one ``critical``, delivered to FakeDiscord in
+  this process on loopback (see _first_alert.py);
+- ``sentry_sdk.init`` with its logging integration (the ``benchmarks`` dependency group), one
+  ``critical`` captured as an event and flushed; its DSN is a loopback port nobody listens
+  on, so the event is refused at once and nothing leaves the machine. Its auto-enabling
+  integrations are off: in this venv they would import Django, Flask, Celery and the rest
+  (+89 MB measured). Even so, sentry_sdk 2.x imports what it finds installed here (httpcore
+  for its HTTP/2 transport, parts of Django): about +35 MB here, +18 MB in a clean venv with
+  only sentry-sdk.
+
+Printed per row: resident memory (VmRSS) and what it adds to stdlib logging alone, and the
+threads besides the main one at rest (Python's by name, and the kernel's count). Targets for
+DiscordHandler: at most 30 MB more than stdlib logging alone, at most 2 library threads.
+
+    uv run python benchmarks/footprint.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from _first_alert import REPORT, first_alert
+
+from discord_logging.testing import FakeDiscord
+
+STDLIB = (
+    """
+import logging, os
+logging.basicConfig(stream=open(os.devnull, "w"), level=logging.INFO)
+logging.getLogger("app").critical("first alert of a fresh process")
+"""
+    + REPORT
+)
+
+SENTRY = (
+    """
+import logging, socket, sys
+import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+
+with socket.socket() as sock:  # a loopback port, closed again: nobody listens there
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+sentry_sdk.init(
+    dsn=f"http://public@127.0.0.1:{port}/1",
+    integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+    auto_enabling_integrations=False,  # as in a venv without Django, Flask, Celery, ...
+)
+logging.getLogger("app").critical("first alert of a fresh process")
+sentry_sdk.flush(timeout=2)
+"""
+    + REPORT
+)
+
+
+def alone(code: str) -> dict[str, Any]:
+    """The report of ``code`` run in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per row")
+    args = parser.parse_args()
+
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with FakeDiscord() as fake, tempfile.TemporaryDirectory() as scratch:
+        measures: dict[str, Callable[[int], dict[str, Any]]] = {
+            "stdlib logging alone": lambda _: alone(STDLIB),
+            "DiscordHandler": lambda i: (
+                first_alert(fake, os.path.join(scratch, f"store{i}"), REPORT).report
+            ),
+            "sentry_sdk.init + logging integration": lambda _: alone(SENTRY),
+        }
+        for i in range(args.runs):  # interleaved: a busy moment weighs on every row
+            for label, measure in measures.items():
+                rows.setdefault(label, []).append(measure(i))
+
+    base = statistics.median(r["rss_mb"] for r in rows["stdlib logging alone"])
+    print(
+        f"median of {args.runs} fresh processes, at rest after the first alert, "
+        f"Python {sys.version.split()[0]}"
+    )
+    print(f"{'':<40}{'RSS':>9}{'added':>10}   threads besides main (kernel's count)")
+    for label, reports in rows.items():
+        rss = statistics.median(r["rss_mb"] for r in reports)
+        added = "" if label.startswith("stdlib") else f"{rss - base:+9.1f}"
+        os_threads = statistics.median(r["os_threads"] for r in reports)
+        names = ", ".join(reports[-1]["threads"]) or "none"
+        target = "   (target: added <= 30 MB, <= 2 threads)" if label == "DiscordHandler" else ""
+        print(f"{label:<40}{rss:7.1f} MB{added:>10}   {names} ({os_threads:g}){target}")
+
+
+if __name__ == "__main__":
+    main()
