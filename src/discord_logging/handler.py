@@ -115,7 +115,9 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         # Validated here, on the caller's thread, before the handler exists for logging: a
         # bad setting raises now (dictConfig names the handler) and nothing is registered.
         settings = load_settings(**options)
-        check_user_templates(settings)
+        check_user_templates(
+            settings, "templates_dir" if templates_dir else "DISCORD_TEMPLATES_DIR"
+        )
         router = Router(settings.routes, settings.webhooks)
         super().__init__(level)
         self._settings: DiscordSettings = settings

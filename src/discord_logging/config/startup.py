@@ -15,22 +15,27 @@ _SAID: set[str] = set()  # unknown-variable lines said in this process
 _SAID_LOCK: Final = threading.Lock()
 
 
-def check_user_templates(settings: DiscordSettings) -> None:
+def check_user_templates(settings: DiscordSettings, label: str = "DISCORD_TEMPLATES_DIR") -> None:
     """With ``templates_dir`` set: every template file compiles and renders against a sample
     record, else :class:`~discord_logging.errors.TemplateError` (a ConfigurationError) naming
     the file and line. Jinja2 is imported only then: the built-in templates are checked by the
     test suite, so a handler without templates of its own imports nothing heavy here."""
     if settings.templates_dir is None:
         return
+    from ..errors import TemplateError
     from ..render.templating import EmbedRenderer
 
-    renderer = EmbedRenderer(
-        app_name=settings.app_name,
-        templates_dir=settings.templates_dir,
-        attach_full_text=settings.attach_full_text,
-        buttons=settings.buttons,
-    )
-    renderer.validate([*settings.webhooks, *settings.routes.values(), *settings.mentions])
+    try:
+        renderer = EmbedRenderer(
+            app_name=settings.app_name,
+            templates_dir=settings.templates_dir,
+            attach_full_text=settings.attach_full_text,
+            buttons=settings.buttons,
+        )
+        renderer.validate([*settings.webhooks, *settings.routes.values(), *settings.mentions])
+    except TemplateError as exc:  # named as the user gave the directory (``label``)
+        text = str(exc).replace("DISCORD_TEMPLATES_DIR ", "", 1)
+        raise TemplateError(f"invalid configuration:\n  {label}: {text}") from None
 
 
 def say_unknown_variables(settings: DiscordSettings) -> None:
@@ -40,7 +45,8 @@ def say_unknown_variables(settings: DiscordSettings) -> None:
 
     try:
         names = configured_variables()
-        intended = [*settings.routes.values(), *settings.mentions, *settings.webhooks]
+        # As check does: a custom type's webhook is meant when a route or mention names it.
+        intended = [*settings.routes.values(), *settings.mentions]
         problems = variable_problems(names, intended, ignored_patterns())
     except (OSError, ValueError):  # an unreadable .env: the settings said what they could
         return

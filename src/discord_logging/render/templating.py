@@ -86,7 +86,7 @@ class EmbedRenderer:
         if self.templates_dir is not None:
             if not self.templates_dir.is_dir():
                 raise TemplateError(
-                    f"DISCORD_TEMPLATES_DIR {str(self.templates_dir)!r} is not a directory; "
+                    f"DISCORD_TEMPLATES_DIR {str(self.templates_dir)!r} is not a directory. Fix: "
                     "create it or point the setting at the folder holding your <type>.j2 files"
                 )
             loaders.insert(0, FileSystemLoader(self.templates_dir))
@@ -132,14 +132,14 @@ class EmbedRenderer:
                 self._sections(self._template(name), sample)
             except TemplateSyntaxError as exc:
                 raise TemplateError(
-                    f"template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}; "
-                    "fix the template syntax"
+                    f"template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}. "
+                    "Fix: correct the template's syntax"
                 ) from None
             except Exception as exc:  # noqa: BLE001 - any template failure is a config error
                 where = _template_location(exc) or f"template for {name!r}"
                 raise TemplateError(
-                    f"{where}: {type(exc).__name__}: {exc}; templates may use only the "
-                    "variables listed in docs/templates.md and must extend base.j2"
+                    f"{where}: {type(exc).__name__}: {exc}. Fix: use only the variables "
+                    "listed in docs/templates.md, and extend base.j2"
                 ) from None
 
     def _context(self, notification: Notification) -> dict[str, Any]:
