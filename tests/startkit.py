@@ -1,7 +1,8 @@
 """A handler whose start-up is over, for tests of what start-up refuses.
 
-``DiscordHandler(...)`` loads and checks its settings on the worker thread; a test of a bad
-setting asks for the verdict with ``wait_started()``, as a deploy that wants to fail fast does.
+``DiscordHandler(...)`` checks its settings where it is created; what only the start finds
+(the delivery engine's own checks) is raised by ``wait_started()``, as a deploy that wants to
+fail fast asks for it.
 """
 
 from __future__ import annotations
