@@ -499,6 +499,11 @@ class DiscordHandler(BlockingSend, logging.Handler):
             self._exit_left = self._close_timeout()
         self.flush()
 
+    def _sigterm_survived(self) -> None:
+        """The SIGTERM drain ran and the process goes on (pid 1, see lifecycle.py): the
+        handler keeps working, and a later exit has its whole ``close_timeout`` again."""
+        self._exit_left = None
+
     def close(self) -> None:
         """Deliver what can be within ``close_timeout`` (at exit, what the drain left of it);
         keep the rest as dead letters. Idempotent; starts no thread. Pending counts go to
