@@ -230,13 +230,16 @@ def test_the_reraise_comes_after_each_handler_drained_and_closed(
     assert raised == [signal.SIGTERM]
 
 
+@pytest.mark.parametrize("pid_1", [False, True], ids=["any pid", "pid 1"])
 def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
-    sigterm: None, monkeypatch: pytest.MonkeyPatch
+    sigterm: None, monkeypatch: pytest.MonkeyPatch, pid_1: bool
 ) -> None:
     """SIGTERM (a Pool's terminate()) arriving while the exit drain runs: the signal handler,
     which runs inside the drain's own waits, neither drains again there nor kills the
     process; the drain under way finishes, then the handlers are closed and SIGTERM is
-    raised again (the process would otherwise wait for its non-daemon threads)."""
+    raised again (the process would otherwise wait for its non-daemon threads). In pid 1,
+    where it would be ignored, nothing is closed and the drain is installed again."""
+    monkeypatch.setattr(lifecycle, "_ends_by_default", lambda: not pid_1)
     killed: list[int] = []
     monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: killed.append(signum))
     handler = Recorded()
@@ -248,8 +251,13 @@ def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
     handler._drain_before_exit = drain_interrupted_by_sigterm  # type: ignore[method-assign]
     monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
     lifecycle._drain_before_thread_shutdown()
-    assert handler.calls == ["drain", "close"]
-    assert killed == [signal.SIGTERM]
+    if pid_1:
+        assert handler.calls == ["drain"]
+        assert killed == []
+        assert signal.getsignal(signal.SIGTERM) is lifecycle._on_sigterm
+    else:
+        assert handler.calls == ["drain", "close"]
+        assert killed == [signal.SIGTERM]
 
 
 @pytest.mark.parametrize("pid_1", [True, False], ids=["pid 1", "any other pid"])

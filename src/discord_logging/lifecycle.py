@@ -222,13 +222,23 @@ def _exit_path() -> Iterator[None]:
         _DRAINING = outer
         if not outer and _SIGTERM_NOTED:
             _SIGTERM_NOTED = False
-            _DRAINING = True  # the close below is an exit path too
-            try:
-                for handler in list(_HANDLERS):
-                    _close_handler(handler)
-            finally:
-                _DRAINING = False
-            os.kill(os.getpid(), signal.SIGTERM)  # SIG_DFL already (_on_sigterm)
+            _raise_noted()
+
+
+def _raise_noted() -> None:
+    """The SIGTERM noted during an exit path, now that it is done: what it would have done."""
+    global _DRAINING
+    if not _ends_by_default():  # pid 1: ignored; the handlers go on, the drain stays
+        with contextlib.suppress(ValueError):  # not the main thread: SIG_DFL stays
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        return
+    _DRAINING = True  # the close below is an exit path too
+    try:
+        for handler in list(_HANDLERS):
+            _close_handler(handler)
+    finally:
+        _DRAINING = False
+    os.kill(os.getpid(), signal.SIGTERM)  # SIG_DFL already (_on_sigterm)
 
 
 def _drain(handler: ProcessHandler) -> None:
