@@ -35,6 +35,9 @@ class Recorded:
     def _drain_before_exit(self) -> None:
         self.calls.append("drain")
 
+    def _sigterm_survived(self) -> None:
+        self.calls.append("survived")
+
     def close(self) -> None:
         self.calls.append("close")
 
@@ -42,7 +45,10 @@ class Recorded:
 @pytest.fixture(autouse=True)
 def _no_exit_under_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no exit under way, and the exit paths it runs leave none set."""
-    monkeypatch.setattr(lifecycle, "_ENDING", False)
+    monkeypatch.setattr(lifecycle, "_DRAINING", False)
+    monkeypatch.setattr(lifecycle, "_SIGTERM_NOTED", False)
+    monkeypatch.setattr(lifecycle, "_CLOSING_AT_EXIT", False)
+    monkeypatch.setattr(lifecycle.atexit, "register", lambda *args, **kwargs: None)
 
 
 @pytest.fixture
@@ -224,12 +230,16 @@ def test_the_reraise_comes_after_each_handler_drained_and_closed(
     assert raised == [signal.SIGTERM]
 
 
+@pytest.mark.parametrize("pid_1", [False, True], ids=["any pid", "pid 1"])
 def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
-    sigterm: None, monkeypatch: pytest.MonkeyPatch
+    sigterm: None, monkeypatch: pytest.MonkeyPatch, pid_1: bool
 ) -> None:
     """SIGTERM (a Pool's terminate()) arriving while the exit drain runs: the signal handler,
     which runs inside the drain's own waits, neither drains again there nor kills the
-    process; the drain under way finishes and the process ends as that exit does."""
+    process; the drain under way finishes, then the handlers are closed and SIGTERM is
+    raised again (the process would otherwise wait for its non-daemon threads). In pid 1,
+    where it would be ignored, nothing is closed and the drain is installed again."""
+    monkeypatch.setattr(lifecycle, "_ends_by_default", lambda: not pid_1)
     killed: list[int] = []
     monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: killed.append(signum))
     handler = Recorded()
@@ -241,5 +251,31 @@ def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
     handler._drain_before_exit = drain_interrupted_by_sigterm  # type: ignore[method-assign]
     monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
     lifecycle._drain_before_thread_shutdown()
-    assert handler.calls == ["drain"]
-    assert killed == []
+    if pid_1:
+        assert handler.calls == ["drain"]
+        assert killed == []
+        assert signal.getsignal(signal.SIGTERM) is lifecycle._on_sigterm
+    else:
+        assert handler.calls == ["drain", "close"]
+        assert killed == [signal.SIGTERM]
+
+
+@pytest.mark.parametrize("pid_1", [True, False], ids=["pid 1", "any other pid"])
+def test_the_sigterm_drain_closes_only_a_process_that_ends(
+    sigterm: None, monkeypatch: pytest.MonkeyPatch, pid_1: bool
+) -> None:
+    """The drain delivers; it closes the handler only where the re-raised SIGTERM ends the
+    process. In pid 1 the handler is told it goes on, and the drain is installed again."""
+    raised: list[int] = []
+    monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: raised.append(signum))
+    handler = Recorded()
+    monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
+    monkeypatch.setattr(lifecycle, "_ends_by_default", lambda: not pid_1)
+    lifecycle._on_sigterm(signal.SIGTERM, None)
+    assert raised == [signal.SIGTERM]
+    if pid_1:
+        assert handler.calls == ["drain", "survived"]
+        assert signal.getsignal(signal.SIGTERM) is lifecycle._on_sigterm
+    else:
+        assert handler.calls == ["drain", "close"]
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from processkit import next_start, run_script, script_env
 from startkit import started_handler
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
 from discord_logging.errors import ConfigurationError, TemplateError
+from discord_logging.redaction import redact
 from discord_logging.render.templating import EmbedRenderer
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -53,6 +57,8 @@ def test_token_never_appears_in_anything_written(
         logger.warning("someone logged the URL itself: %s", good)
         logger.error("this one fails: %s", broken)
         logger.warning("to a deleted webhook", extra={"alert_type": "security", "url": gone})
+        for form in _encoded_forms(good)[1:]:
+            logger.warning("an encoded URL: %s", form, extra={"url": form})
         assert handler.flush(10)
         outputs += [repr(handler), repr(handler.settings), str(handler.settings.as_dict())]
         outputs.append(json.dumps(handler.stats()))
@@ -141,3 +147,66 @@ def test_foreign_host_refused_by_the_handler() -> None:
     with pytest.raises(ConfigurationError, match="DISCORD_ALLOWED_HOSTS") as info:
         started_handler(webhooks={"general": url})
     assert SECRET not in str(info.value)
+
+
+def _encoded_forms(url: str) -> list[str]:
+    """A webhook URL as logs carry it: plain, percent-encoded (``%2F``, also ``%3A``),
+    JSON-escaped, and inside another URL's query, encoded and not."""
+    return [
+        url,
+        url.replace("/", "%2F"),
+        quote(url, safe=""),
+        json.dumps(url).replace("/", "\\/"),
+        f"https://proxy.example/go?to={quote(url, safe='')}&then=1",
+        f"https://proxy.example/go?to={url}&then=1",
+    ]
+
+
+@pytest.mark.parametrize("form", range(6))
+def test_redact_hides_encoded_tokens(form: int) -> None:
+    """Every encoded spelling of a webhook URL loses its token, and keeps its id."""
+    text = _encoded_forms(f"https://discord.com/api/webhooks/123/{SECRET}")[form]
+    out = redact(f"before {text} after")
+    assert SECRET not in out
+    assert "123" in out
+    assert "***" in out
+    assert out.endswith(" after")
+
+
+def test_a_killed_process_journal_holds_no_token(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    """A process logs webhook URLs (plain and encoded, in the message, the template, an
+    ``extra=`` value and a traceback) during an outage and is SIGKILLed: its journal's bytes
+    hold no token, and the next start delivers the records with none either."""
+    url = fake_discord.add_webhook(host="localhost", token=SECRET)
+    store = tmp_path / "store"
+    fake_discord.fail_next(10_000, 503)
+    body = f"""
+import signal, time
+forms = {_encoded_forms(url)!r}
+handler = make_handler()
+log.addHandler(handler)
+for form in forms:
+    log.error("logged %s", form, extra={{"where": form}})
+log.error(f"in the template {{forms[2]}}")
+try:
+    raise RuntimeError(forms[1])
+except RuntimeError:
+    log.exception("with a traceback")
+deadline = time.monotonic() + 10
+while handler.stats()["emitted"] < len(forms) + 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.3)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = run_script(body, script_env(fake_discord, url, store), tmp_path)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    segments = list((store / "journal").iterdir())
+    assert segments
+    written = b"".join(p.read_bytes() for p in segments)
+    assert b"webhooks" in written  # the records are there, redacted
+    assert SECRET.encode() not in written
+    fake_discord.reset()
+    again = run_script(next_start(8), script_env(fake_discord, url, store), tmp_path, "again.py")
+    assert again.returncode == 0, again.stderr
+    assert len(fake_discord.messages) >= 1
+    assert SECRET not in json.dumps([m.payload for m in fake_discord.messages])

@@ -336,6 +336,11 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         self._within_exit_budget(self._worker.wait_ready)
         self.flush()
 
+    def _sigterm_survived(self) -> None:
+        """The SIGTERM drain ran and the process goes on (pid 1, see lifecycle.py): the
+        handler keeps working, and a later exit has its whole ``close_timeout`` again."""
+        self._exit_left = None
+
     def close(self) -> None:
         """Deliver what can be within ``close_timeout`` (at exit, what the drain left of it);
         keep the rest as dead letters. Idempotent; starts no thread. Pending counts go to

@@ -106,6 +106,7 @@ class ProcessHandler(Protocol):
     def _after_fork_in_child(self) -> None: ...
     def _drain_before_exit(self) -> None: ...
     def _sigterm_drain_wanted(self) -> bool: ...
+    def _sigterm_survived(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -152,33 +153,111 @@ def drain_on_sigterm() -> bool:
     return True
 
 
-# An exit path (the thread-shutdown drain, a child's finalizer, the SIGTERM drain) is under
-# way in this process. A SIGTERM then lets it finish instead of draining again inside it: the
-# signal handler runs on the main thread in the middle of the exit's own waits, and waiting
-# again there on the same Event can block for good on the lock the interrupted wait holds
-# (seen: a forkserver Pool worker terminate()d during its exit drain, both threads stuck).
-_ENDING = False
+# An exit path (the thread-shutdown drain, a child's finalizer, the SIGTERM drain, the final
+# close at atexit) is draining or closing the handlers now. A SIGTERM then lets it finish
+# instead of draining again inside it: the signal handler runs on the main thread in the middle
+# of the exit's own waits, and waiting again there on the same Event can block for good on the
+# lock the interrupted wait holds (seen: a forkserver Pool worker terminate()d during its exit
+# drain, both threads stuck). The signal is noted and raised again once that path is done: a
+# drain that has finished holds no SIGTERM back (the process then waits for non-daemon threads,
+# which SIGTERM ends without the library).
+_DRAINING = False
+_SIGTERM_NOTED = False
+# From the first atexit function on, logging.shutdown() is to flush and close the handlers: a
+# SIGTERM that interrupts one of their waits lets it finish (the exit then ends as it was).
+_CLOSING_AT_EXIT = False
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
+    global _SIGTERM_NOTED
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
-    if _ENDING:  # the exit under way drains and closes within close_timeout, then ends
+    wanted = [h for h in list(_HANDLERS) if h._sigterm_drain_wanted()]  # else opted out
+    if wanted and (_DRAINING or (_CLOSING_AT_EXIT and _inside_library(frame))):
+        _SIGTERM_NOTED = True  # the path under way finishes, then raises it (_exit_path)
         return
-    for handler in list(_HANDLERS):
-        if handler._sigterm_drain_wanted():  # else opted out in .env: SIGTERM as before
-            _end(handler)
-    os.kill(os.getpid(), signal.SIGTERM)
+    goes_on = not _ends_by_default()
+    with _exit_path():
+        for handler in wanted:
+            _drain(handler)
+        if not goes_on:  # what the drain could not deliver is kept as letters
+            for handler in wanted:
+                _close_handler(handler)
+    os.kill(os.getpid(), signal.SIGTERM)  # what SIGTERM would have done without us
+    if goes_on:
+        # pid 1: the kernel ignored it. The handlers were drained, not closed, and keep
+        # working; the next SIGTERM drains again.
+        for handler in wanted:
+            with contextlib.suppress(Exception):
+                handler._sigterm_survived()
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _ends_by_default() -> bool:
+    """Whether SIGTERM at its default disposition ends this process: not for pid 1 (a
+    container's first process, the init of a pid namespace), which the kernel protects."""
+    return os.getpid() != 1
+
+
+def _inside_library(frame: object) -> bool:
+    """Whether the main thread was interrupted in this library's code (a wait of its own)."""
+    current: Any = frame
+    while current is not None:
+        if str(current.f_globals.get("__name__", "")).startswith(__package__ or "\0"):
+            return True
+        current = current.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _exit_path() -> Iterator[None]:
+    """Mark an exit path draining or closing the handlers; a SIGTERM noted meanwhile
+    (:func:`_on_sigterm`) is raised once the outermost path is done, after the handlers are
+    closed (the process ends: what is left is kept)."""
+    global _DRAINING, _SIGTERM_NOTED
+    outer = _DRAINING
+    _DRAINING = True
+    try:
+        yield
+    finally:
+        _DRAINING = outer
+        if not outer and _SIGTERM_NOTED:
+            _SIGTERM_NOTED = False
+            _raise_noted()
+
+
+def _raise_noted() -> None:
+    """The SIGTERM noted during an exit path, now that it is done: what it would have done."""
+    global _DRAINING
+    if not _ends_by_default():  # pid 1: ignored; the handlers go on, the drain stays
+        with contextlib.suppress(ValueError):  # not the main thread: SIG_DFL stays
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        return
+    _DRAINING = True  # the close below is an exit path too
+    try:
+        for handler in list(_HANDLERS):
+            _close_handler(handler)
+    finally:
+        _DRAINING = False
+    os.kill(os.getpid(), signal.SIGTERM)  # SIG_DFL already (_on_sigterm)
+
+
+def _drain(handler: ProcessHandler) -> None:
+    """Deliver what is pending, held storm summaries included, while Discord is healthy;
+    never raises."""
+    with contextlib.suppress(Exception):  # never stop the exit because of us
+        handler._drain_before_exit()
+
+
+def _close_handler(handler: ProcessHandler) -> None:
+    with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
+        handler.close()
 
 
 def _end(handler: ProcessHandler) -> None:
-    """Drain (deliver what is pending, held storm summaries included, while Discord is
-    healthy), then close (keep what is left); never raises."""
-    global _ENDING
-    _ENDING = True
-    with contextlib.suppress(Exception):  # never stop the exit because of us
-        handler._drain_before_exit()
-    with contextlib.suppress(Exception):  # a failed drain still closes (keeps the rest)
-        handler.close()
+    """Drain, then close (keep what is left); for exit paths that end the process."""
+    with _exit_path():
+        _drain(handler)
+        _close_handler(handler)
 
 
 def _follow_uvicorn(current: Any) -> bool:
@@ -274,11 +353,21 @@ def _after_fork_in_child() -> None:
 
 
 def _drain_before_thread_shutdown() -> None:
-    global _ENDING
-    _ENDING = True
-    for handler in list(_HANDLERS):
-        with contextlib.suppress(Exception):  # never raise at exit
-            handler._drain_before_exit()
+    with _exit_path():
+        for handler in list(_HANDLERS):
+            _drain(handler)
+    # The final close (logging.shutdown, at atexit) is an exit path too: marked by an atexit
+    # function registered now, so it runs before logging's (registered at its import).
+    atexit.register(_closing_at_exit)
+
+
+def _closing_at_exit() -> None:
+    """From here ``logging.shutdown()`` flushes and closes the handlers: a SIGTERM that lands
+    in one of their waits lets it finish (within what is left of ``close_timeout``), and the
+    exit goes on as it was. One that lands in the application's own atexit functions drains,
+    closes and ends the process, as any other SIGTERM."""
+    global _CLOSING_AT_EXIT
+    _CLOSING_AT_EXIT = True
 
 
 with contextlib.suppress(AttributeError, RuntimeError):  # private API; absent: atexit only

@@ -6,10 +6,13 @@ import re
 from typing import Final
 
 # A token is what follows /webhooks/<id>/ up to the next delimiter.  Match generously so that
-# a token with unexpected characters is still hidden.
-# JSON may escape the slashes ("\/webhooks\/1\/token"), so both spellings are matched.
+# a token with unexpected characters is still hidden.  The slashes may be written encoded:
+# JSON-escaped ("\/", "\u002f") or percent-encoded, once or twice ("%2F", "%252F": a webhook
+# URL passed in another URL's query).  The id stops at "%" (an encoded slash follows it); the
+# token does not (hiding what follows it in an encoded query is harmless).
+_SLASH: Final = r"(?:/|\\/|\\u002[fF]|%(?:25)*2[fF])"
 _TOKEN_IN_PATH: Final = re.compile(
-    r"((?:/|\\/)webhooks(?:/|\\/)[^/\\\s?#\"'<>]+(?:/|\\/))[^/\\\s?#\"'<>&),;]+"
+    rf"({_SLASH}webhooks{_SLASH}[^/\\\s?#%\"'<>]+{_SLASH})[^/\\\s?#\"'<>&),;]+"
 )
 REDACTED: Final = "***"
 

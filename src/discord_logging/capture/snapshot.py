@@ -280,6 +280,21 @@ def scrub(text: str) -> str:
     return redact(text) if "webhooks" in text else text
 
 
+def scrubbed(snap: RecordSnapshot) -> RecordSnapshot:
+    """``snap`` with every text it carries scrubbed as :func:`to_notification` scrubs a
+    notification's, for what keeps it on disk (the journal): the template and the grouping
+    key too, which a notification keeps only as a fingerprint."""
+    return snap._replace(
+        message=scrub(snap.message),
+        formatted=scrub(snap.formatted) if snap.formatted is not None else None,
+        template=scrub(snap.template),
+        group=scrub(snap.group),
+        extra=tuple((key, scrub(value)) for key, value in snap.extra),
+        exc_text=scrub(snap.exc_text) if snap.exc_text else snap.exc_text,
+        buttons=tuple((scrub(label), scrub(url)) for label, url in snap.buttons),
+    )
+
+
 def to_notification(
     snap: RecordSnapshot,
     fingerprint_: str | None = None,

@@ -51,7 +51,7 @@ def store_problem(path: Path) -> str | None:
     """Try what the handler will do with the store: create the directory (parents 0700) and
     write and delete a file in it. None when that worked, else what failed and the fix.
     Directories it created are removed again: a check leaves no trace."""
-    from ..store._paths import private_directory
+    from ..store._paths import UnsafeStoreDirectory, private_directory
 
     probe = path / f".discord-logging-check-{os.getpid()}"
     created = [p for p in (path, *path.parents) if not p.exists()]
@@ -61,6 +61,8 @@ def store_problem(path: Path) -> str | None:
         private_directory(path)
         probe.write_bytes(b"check")
         probe.unlink()
+    except UnsafeStoreDirectory as exc:  # names the path and the fix itself
+        return f"{exc} Dead letters would be kept in memory only and lost at exit."
     except OSError as exc:
         why = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""

@@ -23,7 +23,7 @@ from typing import Final, TextIO, TypeVar
 
 from ..delivery.backoff import jitter
 from ..lifecycle import FORK_GATE
-from ..store._paths import private_directory
+from ..store._paths import private_directory, private_sqlite_files
 from . import ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
@@ -75,6 +75,7 @@ class HostCoordinator(SharedCoordinator):
                 check_same_thread=False,
             )
             db.execute("PRAGMA journal_mode=WAL")
+            private_sqlite_files(self.path)  # made with the umask: owner only
             # No fsync: a crashed process loses nothing (WAL), and after a power loss Discord's
             # windows (a minute at most) are over before anything starts again.
             db.execute("PRAGMA synchronous=OFF")

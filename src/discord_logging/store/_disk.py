@@ -22,7 +22,7 @@ from diskcache.core import MODE_PICKLE, UNKNOWN
 
 from ..errors import DiscordLoggingError
 from ..lifecycle import FORK_GATE
-from ._paths import private_directory
+from ._paths import DIRECTORY_MODE, FILE_MODE, private_directory, private_sqlite_files
 
 
 class UnsafeStoreRow(DiscordLoggingError):
@@ -52,6 +52,15 @@ class JSONOnlyDisk(_Disk):  # type: ignore[misc]
         # ASCII JSON: a lone surrogate from a log message is escaped, not an encoding error.
         text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
         return tuple(super().store(text, False, key=key))
+
+    def _write(self, full_path: str, iterator: Any, mode: str, encoding: str | None = None) -> Any:
+        # A large value goes to a file in two levels of subdirectories, made with the umask.
+        size = super()._write(full_path, iterator, mode, encoding)
+        os.chmod(full_path, FILE_MODE)
+        folder = os.path.dirname(full_path)
+        for made in (folder, os.path.dirname(folder)):
+            os.chmod(made, DIRECTORY_MODE)
+        return size
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if mode == MODE_PICKLE:
@@ -141,6 +150,7 @@ def open_cache(path: Path) -> diskcache.Cache:
         with contextlib.suppress(Exception):
             cache.close()
         raise
+    private_sqlite_files(path / diskcache.core.DBNAME)
     return cache
 
 

@@ -4,11 +4,17 @@ diskcache), because the journal opens its directory before the worker imports an
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Final
 
+from ..errors import ConfigurationError
+
 DIRECTORY_MODE: Final = 0o700
+FILE_MODE: Final = 0o600
 
 
 def default_store_path() -> Path:
@@ -23,19 +29,85 @@ def store_directory(store_path: Path | str | None) -> Path:
     return Path(store_path) if store_path else default_store_path()
 
 
+class UnsafeStoreDirectory(ConfigurationError, PermissionError):
+    """A store directory another user could reach: refused (docs/security.md). A
+    ``PermissionError`` too: what handles a directory it may not use handles this one."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the store directory {path} {problem}: another user could read the alerts "
+            "and plant letters. Fix: point DISCORD_STORE_PATH at a directory that does not "
+            "exist yet (it is created 0700, owner only), or give this one to the "
+            f"application's user (uid {os.geteuid()}) and make it 0700."
+        )
+
+
 def private_directory(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by the owner only: mode 0700.
-    An existing directory is left as it is: it may be shared on purpose."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
+    """The store's directory ``path``, only its owner's (docs/security.md, "A store only its
+    owner can touch"): created with its missing parents, mode 0700; an existing one is
+    checked with ``lstat``: this user's and open to others, tightened to 0700 (said once);
+    another user's, or one that cannot be tightened, or a symbolic link another user made,
+    refused with :class:`UnsafeStoreDirectory`."""
+    if os.path.lexists(path):  # before mkdir: a planted link is never followed
+        _check_owned(path)
+    else:
+        _create_private(path)
+    return path
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` and its missing parents, mode 0700."""
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
     path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
     for created in missing:
         os.chmod(created, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
-    return path
+
+
+def _check_owned(path: Path) -> None:
+    me = os.geteuid()
+    found = os.lstat(path)
+    if stat.S_ISLNK(found.st_mode):
+        if found.st_uid != me:  # planted: a link cannot be given away without root
+            raise UnsafeStoreDirectory(path, f"is a symbolic link made by uid {found.st_uid}")
+        found = os.stat(path)  # this user's own link (a store put on another disk)
+    if found.st_uid != me:
+        mode = stat.S_IMODE(found.st_mode)
+        raise UnsafeStoreDirectory(path, f"is owned by uid {found.st_uid} (mode {mode:04o})")
+    if found.st_mode & 0o077:
+        try:
+            os.chmod(path, DIRECTORY_MODE)
+        except OSError as exc:
+            raise UnsafeStoreDirectory(
+                path, f"is open to other users and cannot be made 0700 ({exc.strerror})"
+            ) from exc
+        _say_tightened(path, stat.S_IMODE(found.st_mode))
+
+
+_TIGHTENED: set[Path] = set()
+
+
+def _say_tightened(path: Path, mode: int) -> None:
+    if path not in _TIGHTENED:
+        _TIGHTENED.add(path)
+        print(
+            f"discord-logging: the store directory {path} was open to other users (mode "
+            f"{mode:04o}); made 0700, owner only.",
+            file=sys.stderr,
+        )
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` if missing with mode 0600 (exports hold message text)."""
-    private_directory(path.parent)
+    """Create ``path`` if missing with mode 0600 (exports hold message text); a missing
+    directory is created 0700, an existing one is the user's choice and left as it is."""
+    _create_private(path.parent)
     if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
     return path
+
+
+def private_sqlite_files(database: Path) -> None:
+    """Make an SQLite database and its ``-wal``/``-shm`` companions 0600 (created with the
+    umask); SQLite gives the companions it creates later the database file's mode."""
+    for name in (database.name, database.name + "-wal", database.name + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(database.with_name(name), FILE_MODE)

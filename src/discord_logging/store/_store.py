@@ -31,7 +31,7 @@ from ..settings import DiscordSettings
 from ..stats import DeliveryStats
 from ..wording import counted
 from ._damage import is_damage, set_aside
-from ._paths import default_store_path, private_directory, store_directory
+from ._paths import UnsafeStoreDirectory, default_store_path, private_directory, store_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
 from ._writer import (
@@ -201,13 +201,16 @@ class Store:
         self._down = True
         self._down_busy = transient(exc)  # busy, not broken: worth one more try at close
         self._next_disk_try = time.monotonic() + RETRY_DISK_INTERVAL
-        print(
-            f"discord-logging: the store at {self.path} cannot be used "
-            f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
-            "memory and history is off until it works again (tried every "
-            f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH.",
-            file=sys.stderr,
-        )
+        if isinstance(exc, UnsafeStoreDirectory):  # its own words name the path and the fix
+            said = f"{exc} Meanwhile dead letters are kept in memory and history is off."
+        else:
+            said = (
+                f"the store at {self.path} cannot be used "
+                f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
+                "memory and history is off until it works again (tried every "
+                f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH."
+            )
+        print(f"discord-logging: {said}", file=sys.stderr)
 
     def _failed_read(self, exc: BaseException) -> None:
         """A read on the delivery path failed: busy is counted and tried on the next call;

@@ -223,7 +223,9 @@ class Journal:
         path = self.directory / f"{self.owner}.{self._seq}{SUFFIX}"
         try:
             private_directory(self.directory)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            # O_NOFOLLOW: a link planted under a segment's name is never written through.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+            fd = os.open(path, flags, 0o600)
         except OSError as exc:
             self._fail(exc)
             return None
