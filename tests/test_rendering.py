@@ -331,3 +331,9 @@ def test_a_base_template_of_five_blocks_still_works(tmp_path: Path) -> None:
     rendered = renderer.render(make(title="Queue full"))
     assert rendered.post_title == "Queue full"
     assert renderer.template_errors == 0
+
+
+def test_the_built_in_templates_render_for_every_type() -> None:
+    """The shipped templates compile and render a sample of every built-in type and of a
+    custom one: the handler does not check them at each start (it checks the user's own)."""
+    EmbedRenderer().validate(["billing"])

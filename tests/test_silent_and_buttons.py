@@ -271,3 +271,15 @@ async def test_buttons_reach_discord_with_with_components(fake: FakeDiscord) -> 
     ]
     assert without.components == []
     validate_webhook_payload(with_buttons.payload)
+
+
+def test_a_button_template_that_fails_is_refused_where_the_handler_is_created() -> None:
+    """A link button's template that fails on a sample record is refused by
+    ``DiscordHandler(...)`` itself (so ``dictConfig`` fails at once), not found later on the
+    worker's start."""
+    from discord_logging import DiscordHandler
+
+    with pytest.raises(ConfigurationError, match="UndefinedError"):
+        DiscordHandler(
+            webhooks={"general": URL}, buttons={"error": [("Runbook", "https://r/{{ loger }}")]}
+        )

@@ -184,3 +184,17 @@ def test_a_symlink_planted_as_the_journal_is_not_followed(tmp_path: Path) -> Non
 def _letter() -> DeadLetter:
     notification = Notification(alert_type="general", title="t", message="m", level="ERROR")
     return DeadLetter(notification, "general", DeadLetterReason.SHUTDOWN)
+
+
+@as_root
+def test_a_handler_refuses_another_users_store_where_it_is_created(tmp_path: Path) -> None:
+    """``DiscordHandler(...)`` (and so ``dictConfig``) refuses a store directory another user
+    owns, naming the path and the fix, before anything is started or written there."""
+    path = tmp_path / "store"
+    path.mkdir(mode=0o700)
+    os.chown(path, OTHER_UID, OTHER_UID)
+    with pytest.raises(UnsafeStoreDirectory, match="Fix: point DISCORD_STORE_PATH"):
+        DiscordHandler(
+            webhooks={"general": "https://discord.com/api/webhooks/1/t"}, store_path=path
+        )
+    assert list(path.iterdir()) == []

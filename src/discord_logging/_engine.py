@@ -78,6 +78,9 @@ class EngineParts:
         options = dict(self._engine_options)
         # Every process using this store directory shares Discord's limits through it.
         options.setdefault("store_dir", self._store_dir())
+        # The user's templates and buttons were checked where the handler was created; the
+        # built-in templates are checked by the test suite, not at every start.
+        options.setdefault("templates_checked", True)
         store = self.store
         notifier = Notifier(
             self._settings,

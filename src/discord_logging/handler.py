@@ -33,6 +33,7 @@ from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
+from .store._paths import refuse_unsafe_store, store_directory
 from .wording import counted
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: loaded on the worker's start thread
@@ -115,6 +116,8 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         # Validated here, on the caller's thread, before the handler exists for logging: a
         # bad setting raises now (dictConfig names the handler) and nothing is registered.
         settings = load_settings(**options)
+        if dead_letters is None:  # another user's store: refused here, not found later
+            refuse_unsafe_store(store_directory(settings.store_path))
         check_user_templates(
             settings, "templates_dir" if templates_dir else "DISCORD_TEMPLATES_DIR"
         )

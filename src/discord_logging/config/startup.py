@@ -16,11 +16,12 @@ _SAID_LOCK: Final = threading.Lock()
 
 
 def check_user_templates(settings: DiscordSettings, label: str = "DISCORD_TEMPLATES_DIR") -> None:
-    """With ``templates_dir`` set: every template file compiles and renders against a sample
-    record, else :class:`~discord_logging.errors.TemplateError` (a ConfigurationError) naming
-    the file and line. Jinja2 is imported only then: the built-in templates are checked by the
-    test suite, so a handler without templates of its own imports nothing heavy here."""
-    if settings.templates_dir is None:
+    """With ``templates_dir`` or link buttons set: every template (and button) compiles and
+    renders against a sample record, else :class:`~discord_logging.errors.TemplateError` (a
+    ConfigurationError) naming the file and line. Jinja2 is imported only then: the built-in
+    templates are checked by the test suite, so a handler without templates or buttons of its
+    own imports nothing heavy here."""
+    if settings.templates_dir is None and not settings.buttons:
         return
     from ..errors import TemplateError
     from ..render.templating import EmbedRenderer

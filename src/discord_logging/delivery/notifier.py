@@ -84,6 +84,7 @@ class Notifier:
         circuit_reset: float = 30.0,
         retry_deadline: float = 300.0,
         store_dir: Path | None = None,
+        templates_checked: bool = False,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -92,7 +93,7 @@ class Notifier:
                 "settings given, Notifier "
                 "takes only dead_letters, stats, listeners, transport, clock, rand, "
                 "channel_window, ban_cooldown, probe_interval, circuit_threshold, "
-                "circuit_reset, retry_deadline, store_dir"
+                "circuit_reset, retry_deadline, store_dir, templates_checked"
             )
         self.settings = settings if settings is not None else load_settings(**overrides)
         s = self.settings
@@ -111,7 +112,8 @@ class Notifier:
             buttons=s.buttons,
             on_buttons_dropped=lambda n: self.stats.add("buttons_dropped", n),
         )
-        self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
+        if not templates_checked:  # the handler checks the user's on the caller's thread
+            self.renderer.validate([*self.urls, *s.routes.values(), *s.mentions])
         self.listeners = list(listeners)
         self._client_options: dict[str, Any] = {
             "timeout": s.timeout_seconds,

@@ -63,6 +63,26 @@ def _create_private(path: Path) -> None:
         os.chmod(created, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
 
 
+def refuse_unsafe_store(path: Path) -> None:
+    """Where a handler is created: :class:`UnsafeStoreDirectory` when the store directory
+    exists and another user owns it (or planted a link there); a directory of this user that
+    is open to others is tightened later, when it is opened. Only ``lstat``/``stat``."""
+    if not os.path.lexists(path):
+        return
+    found = os.lstat(path)
+    me = os.geteuid()
+    if stat.S_ISLNK(found.st_mode) and found.st_uid != me:
+        raise UnsafeStoreDirectory(path, f"is a symbolic link made by uid {found.st_uid}")
+    if stat.S_ISLNK(found.st_mode):
+        try:
+            found = os.stat(path)
+        except OSError:
+            return  # a dangling link of this user's: opening says what is wrong
+    if found.st_uid != me:
+        mode = stat.S_IMODE(found.st_mode)
+        raise UnsafeStoreDirectory(path, f"is owned by uid {found.st_uid} (mode {mode:04o})")
+
+
 def _check_owned(path: Path) -> None:
     me = os.geteuid()
     found = os.lstat(path)
