@@ -32,7 +32,7 @@ if __name__ == "__main__":
     for p in procs:
         p.start()
     for p in procs:
-        p.join(20)
+        p.join(60)
         assert p.exitcode == 0, p.exitcode
 """
 

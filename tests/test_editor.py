@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import fast_notifier
+from waiting import FAILSAFE
 
 from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetterReason, MemoryDeadLetters
@@ -51,7 +52,7 @@ def editor_of(n: Notifier) -> IncidentEditor:
     return n._editors[n.lanes["error"]]
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+async def until(condition: Callable[[], bool], seconds: float = FAILSAFE) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "the condition was not met in time"

@@ -10,6 +10,7 @@ import pytest
 from discord_schema import validate_webhook_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.capture.direct import build_notification
@@ -108,7 +109,7 @@ def test_emit_never_raises_and_every_payload_is_valid(
     if exc is not None:
         record.exc_info = (type(exc), exc, exc.__traceback__)
     logger.handle(record)  # must not raise
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     assert fake.count_status(400) == 0
     for message in fake.messages[-3:]:
         validate_webhook_payload(message.payload)

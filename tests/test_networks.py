@@ -13,6 +13,7 @@ from conftest import WEBHOOK
 from entry_point import run
 from forward_proxy import ForwardProxy
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -44,7 +45,7 @@ def deliver_one(handler: DiscordHandler, title: str) -> None:
     log.propagate = False
     try:
         log.error(title)
-        assert handler.flush(10)
+        assert handler.flush(FAILSAFE)
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -14,8 +14,8 @@ from processkit import (
     run_script,
     script_env,
     titles,
-    wait_for,
 )
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -41,7 +42,7 @@ def test_webhook_from_a_file_delivers(
     log.propagate = False
     try:
         log.warning("from a secret file")
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
     finally:
         log.removeHandler(handler)
         handler.close()

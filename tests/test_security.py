@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
@@ -53,7 +54,7 @@ def test_token_never_appears_in_anything_written(
         logger.warning("someone logged the URL itself: %s", good)
         logger.error("this one fails: %s", broken)
         logger.warning("to a deleted webhook", extra={"alert_type": "security", "url": gone})
-        assert handler.flush(10)
+        assert handler.flush(FAILSAFE)
         outputs += [repr(handler), repr(handler.settings), str(handler.settings.model_dump())]
         outputs.append(json.dumps(handler.stats()))
         handler.close()
@@ -105,7 +106,7 @@ def test_log_text_never_pings(tmp_path: Path) -> None:
         logger.addHandler(handler)
         logger.error("@everyone @here <@&123> <@456> <@!789>")
         logger.error("x", extra={"note": "@everyone"})
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
         handler.close()
     for message in fake.messages:
         assert message.payload["allowed_mentions"] == {"parse": []}

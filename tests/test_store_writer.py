@@ -17,6 +17,7 @@ from typing import Any
 import diskcache
 import pytest
 from letterkit import DESTINATION
+from waiting import FAILSAFE
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
@@ -48,7 +49,7 @@ def claims(path: Path) -> diskcache.Cache:
     return open_cache(path / "deadletters-index")
 
 
-def wait_for(condition: Any, seconds: float = 5.0) -> bool:
+def wait_for(condition: Any, seconds: float = FAILSAFE) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -416,7 +417,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
 
     monkeypatch.setattr(DurableDeadLetters, "_write_chunk", chunk_then_redelivery)
     sink.sync()
-    reader.join(5)
+    reader.join(FAILSAFE)
     assert len(taken) == 2 * WRITE_CHUNK
     assert store.durable is not None
     index = claims(tmp_path)

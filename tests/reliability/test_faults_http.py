@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jinja2
 import pytest
+from waiting import FAILSAFE
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -355,7 +356,8 @@ def test_disabled_webhook_gets_at_most_one_probe_per_interval(
         assert handler.flush(DEADLINE)
         before = 5
         assert len(fake.messages_for(bad_id)) >= 1
-        looked_up = time.monotonic() + 5  # the channel lookup (a GET) follows the first delivery
+        # the channel lookup (a GET) follows the first delivery
+        looked_up = time.monotonic() + FAILSAFE
         while time.monotonic() < looked_up and not any(
             r.method == "GET" and r.webhook_id == bad_id for r in fake.requests
         ):

@@ -63,7 +63,7 @@ logger.addHandler(handler)
 logger.setLevel(logging.INFO)
 logger.propagate = False
 logger.error("warm-up")
-handler.flush(5)
+handler.flush(60)
 
 fd = os.open(config["progress"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 sampled_at = depth = 0
