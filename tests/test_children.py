@@ -12,6 +12,8 @@ from processkit import run_script, script_env, titles
 
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 CHILDREN, RECORDS = 3, 4
 
 # The handler is created in each child (at import of main for spawn and forkserver, where

@@ -61,6 +61,7 @@ def test_check_configuration_error_exit_3(
     assert_no_token(err)
 
 
+@pytest.mark.slow  # a real process
 def test_console_script_entry_point() -> None:
     """The installed discord-logging command runs check; --help works."""
     exe = shutil.which("discord-logging", path=os.path.dirname(sys.executable))

@@ -30,6 +30,8 @@ from discord_logging.delivery.worker import Worker
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 # Far below the request's 30 s timeout, far above close_timeout=1 plus the interpreter's end:
 # what is checked is that the request in flight no longer holds the exit, not a speed.
 EXIT_BOUND = 6.0

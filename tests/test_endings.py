@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 from processkit import (
     HEALTHY_CLOSE,
     kept_letters,
@@ -19,6 +20,8 @@ from processkit import (
 from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 LOG_THEN_SIGTERM = """
 import time

@@ -23,6 +23,8 @@ from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 LOGGED: Final = [f"ending record {i}" for i in range(3)]
 
 PREAMBLE: Final = """

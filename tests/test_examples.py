@@ -23,6 +23,9 @@ from waiting import FAILSAFE
 
 from discord_logging.testing import FakeDiscord
 
+# Real servers and processes (web servers, Celery, the examples).
+pytestmark = pytest.mark.slow
+
 ROLE = "123456789012345678"
 
 

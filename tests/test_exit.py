@@ -12,6 +12,8 @@ from processkit import HEALTHY_CLOSE, library_lines, next_start, run_script, scr
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 LOG_AND_EXIT = """
 log.addHandler(make_handler())
 log.error("exit-record")

@@ -11,7 +11,10 @@ from processkit import run_script, script_env
 
 from discord_logging.testing import FakeDiscord
 
-pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork"),
+    pytest.mark.slow,  # real processes
+]
 
 FORKS = 200
 

@@ -96,6 +96,7 @@ def test_park_holds_the_store_thread_between_calls() -> None:
 
 
 # The holder thread is alive at the fork on purpose: Python 3.12+ warns about exactly that.
+@pytest.mark.slow  # a real process
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
     """A parent thread holding the store's connection-list lock at a fork (it takes it outside

@@ -24,6 +24,8 @@ from discord_logging.render.payload import build_payload
 from discord_logging.render.templating import EmbedRenderer
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # long models (hypothesis runs of many examples)
+
 any_text = st.text(st.characters(codec=None, categories=None), max_size=300)
 weird = st.sampled_from(["\u202e", "\u200b", "\ud800", "😀" * 50, "@everyone", "```", "%s%d"])
 texts = st.one_of(any_text, weird, st.builds(lambda s, n: s * n, weird, st.integers(1, 20_000)))

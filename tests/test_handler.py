@@ -328,6 +328,7 @@ def test_no_webhook_refuses_to_start() -> None:
         started_handler()
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
 def test_fork_child_delivers_parent_unaffected(fake: FakeDiscord) -> None:

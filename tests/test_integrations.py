@@ -19,6 +19,9 @@ from redis_server import RedisServer, free_port
 
 from discord_logging.testing import FakeDiscord
 
+# Real servers and processes (web servers, Celery, the examples).
+pytestmark = pytest.mark.slow
+
 TRACE_URLS = "https://tracing.example/trace/{trace_id}?span={span_id}"
 
 

@@ -17,6 +17,8 @@ from waiting import FAILSAFE, wait_for
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 LOG_THEN_DIE = """
 import signal, time
 handler = make_handler()

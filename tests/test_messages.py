@@ -38,6 +38,7 @@ def fake() -> Iterator[FakeDiscord]:
 # -- demo --real -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real process
 def test_real_demo_without_a_webhook_says_one_line_and_exits_3() -> None:
     """demo --real with no webhook configured: one line on stderr naming the fix, exit 3,
     no traceback (dictConfig's wrapping is unwrapped)."""
@@ -135,6 +136,7 @@ def _one_of_each(store_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow  # a real process
 def test_cli_counts_one_thing_in_the_singular(
     fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,6 +254,7 @@ def test_configuring_the_httpx_logger_brings_the_lines_back_redacted(
     assert all("/***" in line and "tok-opted-in" not in line for line in requests)
 
 
+@pytest.mark.slow  # a real process
 def test_basic_config_console_shows_no_request_lines(fake: FakeDiscord) -> None:
     """A script with logging.basicConfig(level=INFO) that sends an alert prints its own line,
     not httpx's."""

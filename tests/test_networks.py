@@ -106,6 +106,7 @@ def test_discordapp_url_is_posted_to_discord_com() -> None:
     assert seen[0].path == "/api/webhooks/123456/tok-en_1"
 
 
+@pytest.mark.slow  # a real process
 def test_check_shows_the_discord_com_url() -> None:
     """check prints the webhook of a discordapp.com URL as discord.com."""
     old = WEBHOOK.replace("discord.com", "discordapp.com")

@@ -25,6 +25,8 @@ from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 JOBS = 8
 EXPECTED = sorted(f"job {n} record {i}" for n in range(JOBS) for i in range(2))
 

@@ -216,6 +216,7 @@ def _accepted(payload: dict[str, object]) -> None:
     validate_webhook_payload(payload)
 
 
+@pytest.mark.slow  # a long model (hypothesis, many examples)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     title=blank_text,

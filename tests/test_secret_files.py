@@ -193,6 +193,7 @@ def test_redis_url_file_problems(
     assert "DISCORD_REDIS_URL: DISCORD_REDIS_URL_FILE" not in text  # named once
 
 
+@pytest.mark.slow  # a real process
 def test_check_accepts_secret_files_and_names_a_missing_one(tmp_path: Path) -> None:
     """check: _FILE variables are ours (no typo warning) and a missing file is one clear
     line, exit 3."""

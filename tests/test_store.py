@@ -142,6 +142,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.close()
 
 
+@pytest.mark.slow  # a real process
 def test_persistence_across_processes(tmp_path: Path) -> None:
     """A dead letter written by another process is read here, and vice versa."""
     store = Store(tmp_path)
@@ -404,6 +405,7 @@ async def test_a_letter_kept_for_one_app_is_never_posted_by_another_sharing_the_
         assert "customer 4242" in json.dumps(message.payload)
 
 
+@pytest.mark.slow  # a real process
 async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path) -> None:
     """A handler's overflow claimed by another live process is still owed: flush() says False
     while that process holds the letters (a count's guess said True and the letters were

@@ -34,6 +34,8 @@ from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 from discord_logging.transport.channels import FIRST_RETRY
 
+pytestmark = pytest.mark.slow  # fleets of real processes, a real redis-server
+
 FLEET_WORKER = Path(__file__).with_name("fleet_worker.py")
 RECORD = re.compile(r"\bp\d+ record \d+\b")
 FAST = {"circuit_reset": 0.3, "probe_interval": 0.2, "retry_deadline": 30.0}
