@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..alerts import AlertType
 from ..render.timestamps import readable_times
-from ..wording import counted
+from ..wording import counted, write_line
 from . import _common as common
 from .output import emit_json, say
 
@@ -98,7 +98,7 @@ def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> D
     from ..testing import FakeDiscord
 
     def narrate(text: str) -> None:
-        print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)
+        write_line(f"[{time.monotonic() - started:5.1f}s] {text}", out)
 
     with ExitStack() as stack:
         fake: FakeDiscord | None = None

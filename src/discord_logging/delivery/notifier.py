@@ -11,7 +11,6 @@ one on its worker thread. All methods must be called from the event loop that ru
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -43,7 +42,7 @@ from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
 from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
-from ..wording import plural
+from ..wording import plural, write_line
 from .backoff import jitter
 from .bugs import BugReporter
 from .closing import close_lanes
@@ -295,11 +294,10 @@ class Notifier:
         if self._warned_no_webhook:
             return
         self._warned_no_webhook = True
-        print(
+        write_line(
             f"discord-logging: a {alert_type!r} record was dropped: no webhook is configured for "
             f"it; set {webhook_variable(alert_type)} or DISCORD_WEBHOOK_GENERAL (the fallback). "
             "Further drops are only counted (stats: dropped.no_webhook).",
-            file=sys.stderr,
         )
 
     def posts_to(self, destination: str | None) -> bool:
