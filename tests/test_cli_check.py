@@ -37,6 +37,21 @@ def test_check_prints_route_table(
     assert_no_token(out)
 
 
+def test_check_output_fits_in_100_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every line of check's output fits a 100-column terminal: the ``silent`` mapping is
+    shown as ``type=value`` pairs wrapped onto rows of its own under its name."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    assert main(["check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if len(line) > 100] == []
+    [silent] = [i for i, line in enumerate(lines) if line.startswith("silent ")]
+    shown = " ".join(line.strip() for line in lines[silent : silent + 3])
+    assert "general=True, monitoring=True" in shown
+    assert "error=False" in shown
+
+
 def test_check_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints the same facts for scripts."""
     monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
