@@ -14,12 +14,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+from waiting import FAILSAFE
+
 from discord_logging.testing import FakeDiscord
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 TIMEOUT = 60
-SERVER_WAIT = 30  # seconds a server has to start, or an alert to arrive
+SERVER_WAIT = FAILSAFE  # seconds a server has to start, or an alert to arrive
 
 
 class Deployment:

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from waiting import FAILSAFE
+
 from discord_logging.redaction import redact
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -48,7 +50,7 @@ class ForwardProxy(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
-        self._thread.join(2)
+        self._thread.join(FAILSAFE)
 
 
 class _Forwarder(BaseHTTPRequestHandler):

@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Final
 
 import pytest
-from processkit import wait_for, write_script
+from processkit import write_script
+from waiting import wait_for
 
 FAILSAFE: Final = 30.0  # seconds; the bugs of issue 27 took 60-70 s (212 s for runserver)
 

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
+
+from waiting import FAILSAFE
 
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.testing import FakeDiscord
@@ -34,7 +34,11 @@ log = logging.getLogger("app")
 log.setLevel(logging.INFO)
 log.propagate = False
 """
-SCRIPT_TIMEOUT: Final = 30.0
+SCRIPT_TIMEOUT: Final = 2 * FAILSAFE  # above every failsafe a script waits on
+# The close timeout of a script whose Discord is healthy: close() returns once all is
+# delivered, so a long one costs nothing, and a loaded machine cannot turn a delivery at exit
+# into a record kept by chance. Scripts that want what an outage keeps pass a short one.
+HEALTHY_CLOSE: Final = FAILSAFE / 2
 
 
 def script_env(
@@ -87,7 +91,7 @@ def next_start(redelivered: int) -> str:
     return f"""
 import time
 handler = make_handler()
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 60
 while handler.stats()["redelivered"] < {redelivered} and time.monotonic() < deadline:
     time.sleep(0.02)
 """
@@ -119,13 +123,3 @@ def titles(fake: FakeDiscord, *, marked: bool | None = None) -> list[str]:
         if marked is None
         or marked == str((e.get("footer") or {}).get("text", "")).startswith(REPEAT_NOTE)
     ]
-
-
-def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> bool:
-    """Poll ``condition`` until true or ``deadline`` seconds passed."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()

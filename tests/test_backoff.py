@@ -162,6 +162,7 @@ def test_jitter_leaves_the_global_random_generator_alone() -> None:
     assert len(set(delays)) > 1  # jittered all the same
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_children_do_not_jitter_in_lockstep() -> None:
     """After a fork, parent and child draw different jitter (the generator is reseeded in

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Real servers and processes (web servers, Celery, the examples).
+pytestmark = pytest.mark.slow
+
 FLEET = Path(__file__).resolve().parent.parent / "benchmarks" / "fleet.py"
 
 

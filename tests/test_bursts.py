@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import fast_notifier
 from discord_schema import validate_webhook_payload
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.capture.direct import build_notification
@@ -56,7 +57,7 @@ def test_twelve_distinct_errors_are_twelve_embeds_not_a_digest(fake: FakeDiscord
             raise ValueError(f"bad input {i}")
         except ValueError:
             log.exception(f"job {i} failed")
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     handler.close()
     embeds = [embed for message in fake.messages for embed in message.embeds]
     assert sorted(e["title"] for e in embeds) == sorted(f"job {i} failed" for i in range(12))
@@ -74,7 +75,7 @@ async def test_burst_beyond_the_limits_is_a_digest_saying_so(fake: FakeDiscord) 
     n = notifier(fake, rate_limit=3)
     for i in range(60):
         n.submit(build_notification("general", f"record {i}", f"body {i}"))
-    assert await n.flush(10)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("digests_sent") >= 1
     titles = [m.embeds[0]["title"] for m in fake.messages if "(digest)" in m.embeds[0]["title"]]
@@ -89,7 +90,7 @@ async def test_backlog_after_a_429_is_a_digest_saying_so(fake: FakeDiscord) -> N
     fake.force_429(1, retry_after=0.2)
     for i in range(60):
         n.submit(build_notification("general", f"record {i}", f"body {i}"))
-    assert await n.flush(10)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     first = fake.messages[0].embeds[0]["title"]
     assert first == DIGEST_TITLES[DigestReason.RATE_LIMITED].format(n=58)
@@ -102,7 +103,7 @@ async def test_backlog_kept_through_an_outage_is_a_digest_saying_so(fake: FakeDi
     fake.fail_next(1, 503)
     for i in range(40):
         n.submit(build_notification("general", f"record {i}", f"body {i}"))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + FAILSAFE
     while n.stats.get("redelivered") < 40 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await n.aclose()
@@ -135,9 +136,9 @@ async def test_overflow_of_the_queue_counts_in_the_burst(fake: FakeDiscord) -> N
     n = fast_notifier(fake, queue_size=20, rate_limit=10)
     for i in range(150):
         n.submit(build_notification("general", f"record {i}", f"body {i}"))
-    assert await n.flush(10)
+    assert await n.flush(FAILSAFE)
     n.submit(build_notification("general", "afterwards", "alone"))
-    assert await n.flush(5)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("delivered") + n.stats.get("redelivered") == 151
     first = fake.messages[0].embeds[0]["title"]
@@ -165,7 +166,7 @@ async def test_a_burst_beside_another_holder_in_the_channel_is_a_digest(
         for _ in range(2)
     )
     first.submit(build_notification("general", "the other holder", "alone"))
-    assert await first.flush(5)
+    assert await first.flush(FAILSAFE)
     assert await burst(second, "small", 30, 10)
     assert second.stats.get("digests_sent") == 0
     assert await burst(second, "record", 200, 20)
@@ -214,7 +215,7 @@ async def test_a_lone_holder_still_spends_the_window_on_plain_embeds(
     )
     for i in range(30):
         n.submit(build_notification("general", f"record {i}", f"body {i}"))
-    assert await n.flush(10)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("delivered") == 30
     assert n.stats.get("digests_sent") == 0

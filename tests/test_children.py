@@ -12,6 +12,8 @@ from processkit import run_script, script_env, titles
 
 from discord_logging.testing import FakeDiscord
 
+pytestmark = pytest.mark.slow  # real processes
+
 CHILDREN, RECORDS = 3, 4
 
 # The handler is created in each child (at import of main for spawn and forkserver, where
@@ -32,7 +34,7 @@ if __name__ == "__main__":
     for p in procs:
         p.start()
     for p in procs:
-        p.join(20)
+        p.join(60)
         assert p.exitcode == 0, p.exitcode
 """
 

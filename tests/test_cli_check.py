@@ -37,6 +37,23 @@ def test_check_prints_route_table(
     assert_no_token(out)
 
 
+def test_check_output_fits_in_100_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every line of check's tables fits a 100-column terminal (the store's path after them
+    is as long as it is): the ``silent`` mapping is shown as ``type=value`` pairs wrapped onto
+    rows of its own under its name."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    lines = out[: out.index("\nStore: ")].splitlines()
+    assert [line for line in lines if len(line) > 100] == []
+    [silent] = [i for i, line in enumerate(lines) if line.startswith("silent ")]
+    shown = " ".join(line.strip() for line in lines[silent : silent + 3])
+    assert "general=True, monitoring=True" in shown
+    assert "error=False" in shown
+
+
 def test_check_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints the same facts for scripts."""
     monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
@@ -61,6 +78,7 @@ def test_check_configuration_error_exit_3(
     assert_no_token(err)
 
 
+@pytest.mark.slow  # a real process
 def test_console_script_entry_point() -> None:
     """The installed discord-logging command runs check; --help works."""
     exe = shutil.which("discord-logging", path=os.path.dirname(sys.executable))

@@ -40,6 +40,7 @@ def documented_webhook_aliases() -> set[str]:
     return {name for name in names if name.removeprefix("DISCORD_WEBHOOK_") in builtin}
 
 
+@pytest.mark.slow  # a real process
 def test_every_documented_webhook_alias_passes_check() -> None:
     """DISCORD_WEBHOOK_ERROR (documented as working) and every other built-in name the docs
     use pass check, with no typo warning."""
@@ -54,6 +55,7 @@ def test_every_documented_webhook_alias_passes_check() -> None:
         assert done.stderr == ""
 
 
+@pytest.mark.slow  # a real process
 def test_error_alias_routes_the_error_type() -> None:
     """DISCORD_WEBHOOK_ERROR carries the error type, like DISCORD_WEBHOOK_ERRORS."""
     done = run(
@@ -65,6 +67,7 @@ def test_error_alias_routes_the_error_type() -> None:
     assert '"alert_type": "error",\n      "fallback": false' in done.stdout
 
 
+@pytest.mark.slow  # a real process
 def test_other_programs_variables_are_not_typos() -> None:
     """A bot's token, OAuth2 and interactions settings and ids are not reported."""
     others = {
@@ -93,6 +96,7 @@ def test_other_programs_patterns_never_hide_a_setting() -> None:
     assert "did you mean DISCORD_RATE_LIMIT?" in problems[0]
 
 
+@pytest.mark.slow  # a real process
 def test_check_ignore_names_more(tmp_path: Path) -> None:
     """DISCORD_CHECK_IGNORE (environment or .env) names more variables, or patterns, that
     check leaves alone; the rest are still reported, with a hint at the setting."""
@@ -120,6 +124,7 @@ def test_check_ignore_names_more(tmp_path: Path) -> None:
     assert run("check", env=env).returncode == 0
 
 
+@pytest.mark.slow  # a real process
 def test_misspelt_webhook_file_variable_is_a_typo() -> None:
     """A _FILE variable whose type is misspelt is caught like the plain one."""
     done = run(
@@ -130,6 +135,7 @@ def test_misspelt_webhook_file_variable_is_a_typo() -> None:
     assert "did you mean DISCORD_WEBHOOK_CRITICAL_FILE?" in done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_missing_redis_package_is_caught(tmp_path: Path) -> None:
     """DISCORD_REDIS_URL set and redis-py not importable: exit 3, one message naming the
     extra to install (the distribution's name), never 'Configuration OK.'."""
@@ -152,6 +158,7 @@ def test_missing_redis_package_is_caught(tmp_path: Path) -> None:
     assert PASSWORD not in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
@@ -172,6 +179,7 @@ def test_unparseable_redis_url_is_caught(url: str, problem: str) -> None:
         assert secret not in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_redis_url_option_redis_py_refuses_is_caught() -> None:
     """An option redis-py cannot read (?socket_timeout=soon) passes the settings but not
     check: exit 3, one message, no piece of the password."""
@@ -186,6 +194,7 @@ def test_redis_url_option_redis_py_refuses_is_caught() -> None:
     assert "hunter2" not in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_missing_certificate_file_is_caught(tmp_path: Path) -> None:
     """SSL_CERT_FILE naming a missing file, or one holding no certificate, and SSL_CERT_DIR
     naming no directory: exit 3, one message naming the variable and the path."""

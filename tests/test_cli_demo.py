@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from entry_point import run
 
 from discord_logging.testing import FakeDiscord
 
 
+@pytest.mark.slow  # a real process
 def test_quick_demo_loses_nothing_and_leaves_no_temporary_directory(tmp_path: Path) -> None:
     """The demo's temporary store is deleted at the end and the summary says so; only when
     dead letters are still kept in it (a loaded machine: redelivery not finished) is it left,
@@ -35,6 +37,7 @@ def test_quick_demo_loses_nothing_and_leaves_no_temporary_directory(tmp_path: Pa
         assert (left[0] / "deadletters").is_dir()
 
 
+@pytest.mark.slow  # a real process
 def test_demo_with_store_keeps_it_and_says_where(tmp_path: Path) -> None:
     """--store PATH keeps the store (before or after the command) and names it."""
     store = tmp_path / "kept"
@@ -47,6 +50,7 @@ def test_demo_with_store_keeps_it_and_says_where(tmp_path: Path) -> None:
     assert len(json.loads(history.stdout)) == 5
 
 
+@pytest.mark.slow  # a real process
 def test_real_demo_exits_1_when_nothing_arrived(tmp_path: Path) -> None:
     """--real against a webhook that refuses everything: nothing lost (kept), but exit 1."""
     with FakeDiscord() as fake:

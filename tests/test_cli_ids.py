@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from discord_logging.notification import new_id
 
 
@@ -16,6 +18,7 @@ def test_ids_of_one_process_differ_in_their_first_8_characters() -> None:
     assert {len(i) for i in ids} == {24}
 
 
+@pytest.mark.slow  # a real process
 def test_ids_of_two_processes_do_not_collide() -> None:
     """Another process (a restart) hands out other ids, and other short ids."""
     code = (

@@ -57,12 +57,14 @@ def fill(path: Path, count: int) -> list[Notification]:
     return notes
 
 
+@pytest.mark.slow  # a real process
 def test_version() -> None:
     """--version prints the version and exits 0."""
     done = run("--version")
     assert (done.returncode, done.stdout.strip()) == (0, f"discord-logging {__version__}")
 
 
+@pytest.mark.slow  # a real process
 def test_global_options_before_or_after_the_command(tmp_path: Path) -> None:
     """--store and --json work before the command name as well as after it."""
     store = tmp_path / "elsewhere"
@@ -77,6 +79,7 @@ def test_global_options_before_or_after_the_command(tmp_path: Path) -> None:
         assert {e["id"] for e in json.loads(done.stdout)} >= {first.id}, argv
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     "argv",
     [["history", "--json"], ["history", "--limit", "1500"], ["dead-letters", "list", "--json"]],
@@ -99,6 +102,7 @@ def test_a_closed_pipe_ends_quietly_with_status_0(argv: list[str], tmp_path: Pat
     assert err == b""
 
 
+@pytest.mark.slow  # a real process
 def test_history_shows_short_ids_that_select_one_notification(tmp_path: Path) -> None:
     """The history table has an 8-character id column; that id selects the entry with --id,
     and `dead-letters show` accepts it too."""
@@ -120,6 +124,7 @@ def test_history_shows_short_ids_that_select_one_notification(tmp_path: Path) ->
     assert target.id in letter.stdout
 
 
+@pytest.mark.slow  # a real process
 def test_history_status_offers_only_recorded_statuses() -> None:
     """retrying and rate_limited are never written to the history: not offered, refused."""
     done = run("history", "--help")
@@ -130,6 +135,7 @@ def test_history_status_offers_only_recorded_statuses() -> None:
         assert "invalid choice" in refused.stderr
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     "argv", [["dead-letters", "export"], ["history", "--export"]], ids=["dead-letters", "history"]
 )

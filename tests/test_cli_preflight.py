@@ -17,6 +17,7 @@ from discord_logging.cli import preflight
 TOKEN = WEBHOOK.rsplit("/", 1)[1]
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     ("variable", "fix"),
     [
@@ -40,6 +41,7 @@ def test_unknown_variable_in_the_environment_fails_check(variable: str, fix: str
     assert TOKEN not in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_unknown_variable_in_dotenv_fails_check(tmp_path: Path) -> None:
     """A typo in .env is found too, and the message says it came from .env."""
     (tmp_path / ".env").write_text(f"DISCORD_WEBHOOK_GENERAL={WEBHOOK}\nDISCORD_RATE_LIMT=3\n")
@@ -49,6 +51,7 @@ def test_unknown_variable_in_dotenv_fails_check(tmp_path: Path) -> None:
     assert "did you mean DISCORD_RATE_LIMIT?" in done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_only_a_misspelt_webhook_says_both_problems() -> None:
     """With the only webhook misspelt, check names the typo and that no webhook is set."""
     done = run("check", env={"DISCORD_WEBHOK_GENERAL": WEBHOOK})
@@ -57,6 +60,7 @@ def test_only_a_misspelt_webhook_says_both_problems() -> None:
     assert "no Discord webhook is configured" in done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_no_webhook_at_all_fails_check() -> None:
     """No webhook: exit 3 and the variable to set."""
     done = run("check")
@@ -64,6 +68,7 @@ def test_no_webhook_at_all_fails_check() -> None:
     assert "set DISCORD_WEBHOOK_GENERAL" in done.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_routed_custom_type_is_not_a_typo() -> None:
     """A custom webhook that a route names is meant: check passes."""
     done = run(
@@ -95,6 +100,7 @@ def _a_file(tmp: Path) -> Path:
     return tmp / "plain"
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     ("make", "why"),
     [
@@ -126,6 +132,7 @@ def test_store_in_a_read_only_directory_fails_check(tmp_path: Path) -> None:
         locked.chmod(0o700)
 
 
+@pytest.mark.slow  # a real process
 def test_check_prints_the_store_it_resolved_and_leaves_no_probe(tmp_path: Path) -> None:
     """The resolved store path is printed (text and JSON); the check leaves no trace: the
     directories it created to try are removed, an existing store keeps no probe file."""
@@ -146,6 +153,7 @@ def test_check_prints_the_store_it_resolved_and_leaves_no_probe(tmp_path: Path) 
     assert data["store"] == os.environ["DISCORD_STORE_PATH"]
 
 
+@pytest.mark.slow  # a real process
 def test_check_store_option_before_or_after_the_command(tmp_path: Path) -> None:
     """--store works before and after the command name and wins over DISCORD_STORE_PATH."""
     env = {"DISCORD_WEBHOOK_GENERAL": WEBHOOK}
@@ -158,6 +166,7 @@ def test_check_store_option_before_or_after_the_command(tmp_path: Path) -> None:
         assert f"Store: {argv[1] if argv[0] == '--store' else argv[2]}" in done.stdout
 
 
+@pytest.mark.slow  # a real process
 def test_check_json_lists_problems() -> None:
     """--json reports ok false with every problem (exit 3)."""
     done = run(
@@ -179,6 +188,7 @@ def test_preflight_names_agree_with_the_settings() -> None:
     )
 
 
+@pytest.mark.slow  # a real process
 def test_untouched_env_example_is_answered_as_the_placeholder(tmp_path: Path) -> None:
     """Copying .env.example to .env unchanged: check says to paste the real URL."""
     example = Path(__file__).resolve().parent.parent / ".env.example"

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes
+
 HEAVY = ("pydantic", "pydantic_settings", "httpx", "diskcache", "jinja2", "dotenv", "asyncio")
 
 PROBE = f"""

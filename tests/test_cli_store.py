@@ -510,6 +510,7 @@ def _claimer(path: Path, letter_id: str, *, hold: bool) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+@pytest.mark.slow  # a real process
 def test_interrupted_flush_resumed(
     fake: FakeDiscord,
     store_path: Path,
@@ -800,6 +801,7 @@ def _console_script() -> str:
     return exe
 
 
+@pytest.mark.slow  # a real process
 def test_console_script_reads_the_store(store_path: Path) -> None:
     """The installed command lists dead letters (a table) and the history (JSON, --store)."""
     [kept] = add_letters(store_path, letter("from the console"))
@@ -816,6 +818,7 @@ def test_console_script_reads_the_store(store_path: Path) -> None:
     assert [(e["title"], e["status"]) for e in entries] == [("from the console", "dead_lettered")]
 
 
+@pytest.mark.slow  # a real process
 def test_console_script_flush(
     fake: FakeDiscord, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

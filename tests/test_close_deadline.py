@@ -19,8 +19,8 @@ from processkit import (
     script_env,
     start_script,
     titles,
-    wait_for,
 )
+from waiting import wait_for
 
 from discord_logging import DiscordHandler
 from discord_logging import handler as handler_module
@@ -29,6 +29,8 @@ from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.delivery.worker import Worker
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 # Far below the request's 30 s timeout, far above close_timeout=1 plus the interpreter's end:
 # what is checked is that the request in flight no longer holds the exit, not a speed.
@@ -52,7 +54,7 @@ def end_while_in_flight(
     go on: a normal exit; or SIGTERM) and wait at most EXIT_BOUND for it to be gone."""
     proc = start_script(LOG_THEN_WAIT, script_env(fake, url, store, close_timeout=1.0), tmp)
     try:
-        assert wait_for(lambda: fake.pending == 1, 10)
+        assert wait_for(lambda: fake.pending == 1)
         if sigterm:
             proc.send_signal(signal.SIGTERM)
             stdout, stderr = proc.communicate(timeout=EXIT_BOUND)

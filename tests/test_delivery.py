@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from discord_schema import validate_webhook_payload
+from waiting import FAILSAFE
 
 from discord_logging.capture.direct import build_notification
 from discord_logging.deadletters import DeadLetterReason
@@ -65,7 +66,7 @@ async def test_backlog_is_batched_within_limits(fake: FakeDiscord) -> None:
     n = notifier(fake, {"general": fake.add_webhook()})
     for i in range(10):
         n.submit(build_notification("general", f"r{i}", "x" * 1500))
-    assert await n.flush(5)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("delivered") == 10
     assert len(fake.messages) < 10
@@ -81,7 +82,7 @@ async def test_large_backlog_becomes_a_digest(fake: FakeDiscord) -> None:
     n = notifier(fake, {"general": fake.add_webhook()}, queue_size=200, rate_limit=5)
     for i in range(120):
         n.submit(note(i))
-    assert await n.flush(5)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("delivered") == 120
     assert n.stats.get("digests_sent") >= 1
@@ -112,7 +113,7 @@ async def test_5xx_is_retried_then_delivered(fake: FakeDiscord) -> None:
     """503 twice, then success: delivered on the third attempt, nothing dead-lettered."""
     n = notifier(fake, {"general": fake.add_webhook()}, retry_deadline=30)
     fake.fail_next(2, 503)
-    result = await asyncio.wait_for(n.send("general", "t", "m"), 10)
+    result = await asyncio.wait_for(n.send("general", "t", "m"), FAILSAFE)
     await n.aclose()
     assert result.ok
     assert result.attempts == 3
@@ -128,7 +129,7 @@ async def test_persistent_5xx_dead_letters_after_retry_attempts(
     url = fake.add_webhook()
     fake.set_status_override(url.split("/")[-2], status)
     n = notifier(fake, {"general": url}, retry_attempts=2)
-    result = await asyncio.wait_for(n.send("general", "t"), 10)
+    result = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
     assert fake.count_status(status) == 2
@@ -144,7 +145,7 @@ async def test_400_is_poison_and_never_retried(fake: FakeDiscord) -> None:
     url = fake.add_webhook()
     fake.set_status_override(url.split("/")[-2], 400)
     n = notifier(fake, {"general": url})
-    result = await asyncio.wait_for(n.send("general", "t"), 5)
+    result = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
     assert len(fake.requests) == 1
@@ -168,8 +169,8 @@ async def test_disabled_webhook_is_probed_at_most_once_per_interval(
         else:
             fake.set_status_override(webhook_id, 403)
         n = notifier(fake, {"general": url}, probe_interval=300)
-        first = await asyncio.wait_for(n.send("general", "t"), 5)
-        results = [await asyncio.wait_for(n.send("general", f"t{i}"), 5) for i in range(20)]
+        first = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
+        results = [await asyncio.wait_for(n.send("general", f"t{i}"), FAILSAFE) for i in range(20)]
         await n.aclose()
     assert first.status is DeliveryStatus.DEAD_LETTERED
     assert first.http_status == status
@@ -190,7 +191,7 @@ async def test_disabled_webhook_comes_back_after_a_good_probe(fake: FakeDiscord)
     assert not (await n.send("general", "a")).ok
     fake.set_status_override(webhook_id, None)
     await asyncio.sleep(0.25)
-    result = await asyncio.wait_for(n.send("general", "b"), 5)
+    result = await asyncio.wait_for(n.send("general", "b"), FAILSAFE)
     channels = n.lanes["general"].shared.channels
     for _ in range(500):  # the channel lookup follows the first delivery
         if channels.channel(webhook_id) is not None:
@@ -207,7 +208,8 @@ async def test_413_resends_without_the_attachment(fake: FakeDiscord) -> None:
     url = fake.add_webhook()
     n = notifier(fake, {"general": url})
     fake.fail_next(1, 413)
-    result = await asyncio.wait_for(n.send("general", "t", "m", exc=ValueError("x" * 9000)), 5)
+    sent = n.send("general", "t", "m", exc=ValueError("x" * 9000))
+    result = await asyncio.wait_for(sent, FAILSAFE)
     await n.aclose()
     assert result.ok
     assert fake.messages[0].files == {}
@@ -217,7 +219,7 @@ async def test_per_webhook_429_waits_retry_after(fake: FakeDiscord) -> None:
     """A 429 from the webhook bucket is waited out and the record delivered."""
     n = notifier(fake, {"general": fake.add_webhook()})
     fake.force_429(1, retry_after=0.1)
-    result = await asyncio.wait_for(n.send("general", "t"), 5)
+    result = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
     await n.aclose()
     assert result.ok
     assert n.stats.get("rate_limited") == 1
@@ -231,8 +233,8 @@ async def test_global_429_pauses_every_lane(fake: FakeDiscord) -> None:
     while fake.count_status(429) == 0:
         await asyncio.sleep(0.005)
     await asyncio.sleep(0.01)  # let the lane read the 429
-    second = await asyncio.wait_for(n.send("error", "b"), 5)
-    assert (await asyncio.wait_for(first, 5)).ok
+    second = await asyncio.wait_for(n.send("error", "b"), FAILSAFE)
+    assert (await asyncio.wait_for(first, FAILSAFE)).ok
     await n.aclose()
     assert second.ok
     (limited,) = [r for r in fake.requests if r.status == 429]
@@ -250,7 +252,7 @@ async def test_cloudflare_ban_cools_off_and_keeps_records(fake: FakeDiscord) -> 
     await asyncio.sleep(0.1)
     assert fake.count_status(429) == 1
     fake.set_ban(False)
-    assert await n.flush(5)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert n.stats.get("banned") == 1
     assert n.stats.get("delivered") == 5
@@ -298,7 +300,7 @@ async def test_failing_lane_does_not_delay_a_healthy_one(fake: FakeDiscord) -> N
     n = notifier(fake, {"general": bad, "error": fake.add_webhook()}, retry_deadline=60)
     bad_task = asyncio.ensure_future(n.send("general", "bad"))
     await asyncio.sleep(0.05)
-    good = await asyncio.wait_for(n.send("error", "good"), 2)
+    good = await asyncio.wait_for(n.send("error", "good"), FAILSAFE)
     assert good.ok
     assert not bad_task.done()  # still backing off (1 s) while the other lane delivered
     await n.aclose(0.1)
@@ -311,13 +313,13 @@ async def test_circuit_opens_dead_letters_then_redelivers(fake: FakeDiscord) -> 
     webhook_id = url.split("/")[-2]
     fake.set_status_override(webhook_id, 502)
     n = notifier(fake, {"general": url}, retry_attempts=1, circuit_threshold=2)
-    first = [await asyncio.wait_for(n.send("general", f"r{i}"), 5) for i in range(3)]
+    first = [await asyncio.wait_for(n.send("general", f"r{i}"), FAILSAFE) for i in range(3)]
     assert all(r.status is DeliveryStatus.DEAD_LETTERED for r in first)
     reasons = {letter.reason for letter in n.dead_letters.letters()}
     assert DeadLetterReason.CIRCUIT_OPEN in reasons
     fake.set_status_override(webhook_id, None)
     await asyncio.sleep(0.35)
-    assert (await asyncio.wait_for(n.send("general", "probe"), 5)).ok
+    assert (await asyncio.wait_for(n.send("general", "probe"), FAILSAFE)).ok
     for _ in range(100):
         if len(n.dead_letters) == 0:
             break
@@ -332,7 +334,7 @@ async def test_timeout_is_retried(fake: FakeDiscord) -> None:
     """A server slower than the timeout counts as a retryable failure."""
     n = notifier(fake, {"general": fake.add_webhook()}, timeout=0.1, retry_attempts=1)
     fake.set_latency(0.3)
-    result = await asyncio.wait_for(n.send("general", "t"), 5)
+    result = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
     fake.set_latency(0)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
@@ -344,7 +346,7 @@ async def test_connection_refused_is_dead_lettered_not_raised() -> None:
     with FakeDiscord() as fake:
         url, host = fake.add_webhook(), fake.host
     n = Notifier(webhooks={"general": url}, allowed_hosts=host, retry_attempts=1)
-    result = await asyncio.wait_for(n.send("general", "t"), 5)
+    result = await asyncio.wait_for(n.send("general", "t"), FAILSAFE)
     await n.aclose()
     assert result.status is DeliveryStatus.DEAD_LETTERED
     assert "Connect" in (result.error or "")
@@ -395,11 +397,11 @@ async def test_half_open_probe_answered_429_does_not_stall_the_lane(fake: FakeDi
     webhook_id = url.split("/")[-2]
     fake.set_status_override(webhook_id, 502)
     n = notifier(fake, {"general": url}, retry_attempts=2, circuit_threshold=1)
-    assert not (await asyncio.wait_for(n.send("general", "opens"), 5)).ok
+    assert not (await asyncio.wait_for(n.send("general", "opens"), FAILSAFE)).ok
     fake.set_status_override(webhook_id, None)
     await asyncio.sleep(0.35)  # circuit_reset: half-open now
     fake.force_429(1, retry_after=0.05)
-    result = await asyncio.wait_for(n.send("general", "after"), 5)
+    result = await asyncio.wait_for(n.send("general", "after"), FAILSAFE)
     await n.aclose()
     assert result.ok
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from example_runs import load_example
 from freshkit import FAILSAFE
-from processkit import titles, wait_for
+from processkit import titles
 from redis_server import free_port
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 from processkit import (
+    HEALTHY_CLOSE,
     kept_letters,
     library_lines,
     next_start,
     run_script,
     script_env,
     titles,
-    wait_for,
 )
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 LOG_THEN_SIGTERM = """
 import time
@@ -56,9 +60,11 @@ def test_sigterm_while_healthy_delivers_before_the_process_ends(
 ) -> None:
     """With Discord healthy, what was logged just before SIGTERM arrives before the end."""
     url = fake_discord.add_webhook(host="localhost")
-    done = run_script(LOG_THEN_SIGTERM, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    done = run_script(
+        LOG_THEN_SIGTERM, script_env(fake_discord, url, tmp_path / "s", HEALTHY_CLOSE), tmp_path
+    )
     assert done.returncode == -signal.SIGTERM, done.stderr
-    assert wait_for(lambda: len(titles(fake_discord)) == 5, 5)
+    assert wait_for(lambda: len(titles(fake_discord)) == 5)
     assert library_lines(done.stderr) == []
 
 
@@ -76,7 +82,7 @@ def test_an_applications_own_sigterm_handler_is_left_alone(
     log.error("handled by the application")
     os.kill(os.getpid(), signal.SIGTERM)
     """
-    done = run_script(body, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    done = run_script(body, script_env(fake_discord, url, tmp_path / "s", HEALTHY_CLOSE), tmp_path)
     assert done.returncode == 3, done.stderr
     assert titles(fake_discord) == ["handled by the application"]
 
@@ -126,7 +132,9 @@ def test_under_uvicorns_own_sigterm_handler_the_storm_count_arrives_and_it_still
     its default disposition: the handler created under uvicorn's handler still drains before
     the process dies, and it dies by SIGTERM (-15) as uvicorn meant."""
     url = fake_discord.add_webhook(host="localhost")
-    done = run_script(UNDER_UVICORN, script_env(fake_discord, url, tmp_path / "s"), tmp_path)
+    done = run_script(
+        UNDER_UVICORN, script_env(fake_discord, url, tmp_path / "s", HEALTHY_CLOSE), tmp_path
+    )
     assert done.returncode == -signal.SIGTERM, done.stderr
     [message] = fake_discord.messages
     edited = fake_discord.message(message.message_id)
@@ -168,6 +176,6 @@ def test_under_uvicorn_during_an_outage_the_storm_is_kept_and_the_next_start_del
     again = run_script(next_start(2), script_env(fake_discord, url, store), tmp_path, "again.py")
     assert again.returncode == 0, again.stderr
     # The storm's first record and its count, each kept and each delivered once.
-    assert wait_for(lambda: len(titles(fake_discord)) >= 2, 2)
+    assert wait_for(lambda: len(titles(fake_discord)) >= 2)
     assert sorted(titles(fake_discord)) == ["storm under uvicorn", "storm under uvicorn (x 3)"]
     assert kept_letters(store) == []

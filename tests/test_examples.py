@@ -19,8 +19,12 @@ import httpx
 import pytest
 from example_runs import EXAMPLES, ROOT, Deployment, fields, load_example
 from redis_server import free_port
+from waiting import FAILSAFE
 
 from discord_logging.testing import FakeDiscord
+
+# Real servers and processes (web servers, Celery, the examples).
+pytestmark = pytest.mark.slow
 
 ROLE = "123456789012345678"
 
@@ -130,7 +134,7 @@ def test_fastapi_app(
         assert client.get("/orders/42").status_code == 500
     # Leaving the block ran the lifespan's shutdown (the Notifier's sends are delivered); the
     # handler delivers at the process's exit, here at once.
-    assert example.handler.flush(10)
+    assert example.handler.flush(FAILSAFE)
 
     [deployed] = deployment.embeds("general")
     assert deployed["title"] == "Deploy finished"

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from processkit import library_lines, next_start, run_script, script_env, titles
+from processkit import HEALTHY_CLOSE, library_lines, next_start, run_script, script_env, titles
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 LOG_AND_EXIT = """
 log.addHandler(make_handler())
@@ -21,7 +23,9 @@ log.error("exit-record")
 def test_one_error_then_exit_is_delivered_once(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     """The record logged just before a normal exit arrives, exactly once, via ``localhost``."""
     url = fake_discord.add_webhook(host="localhost")
-    done = run_script(LOG_AND_EXIT, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
+    done = run_script(
+        LOG_AND_EXIT, script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE), tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert titles(fake_discord).count("exit-record") == 1, done.stderr
     assert library_lines(done.stderr) == []
@@ -44,7 +48,9 @@ def test_logged_from_atexit_after_pool_shutdown_is_delivered(
     log.addHandler(make_handler())
     atexit.register(late)  # runs before logging.shutdown (registered earlier)
     """
-    done = run_script(body, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
+    done = run_script(
+        body, script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE), tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert titles(fake_discord) == ["atexit-record"], done.stderr
     assert "Traceback" not in done.stderr
@@ -60,7 +66,7 @@ def test_pool_shut_down_before_the_first_lookup(fake_discord: FakeDiscord, tmp_p
     handler = make_handler()
     log.addHandler(handler)
     log.error("no-pool-record")
-    assert handler.flush(5)
+    assert handler.flush(60)
     """
     done = run_script(body, script_env(fake_discord, url, tmp_path / "store"), tmp_path)
     assert done.returncode == 0, done.stderr
@@ -118,7 +124,7 @@ def test_a_burst_larger_than_the_queue_is_delivered_before_the_script_ends(
     env["DISCORD_QUEUE_SIZE"] = "10"
     body = BURST
     if ending != "exit":
-        body += "assert handler.flush(15), 'flush timed out'\nos._exit(0)\n"
+        body += "assert handler.flush(60), 'flush timed out'\nos._exit(0)\n"
     done = run_script(body, env, tmp_path)
     assert done.returncode == 0, done.stderr
     got = titles(fake_discord)
@@ -175,7 +181,7 @@ def test_exit_on_python_3_12_early_releases(fake_discord: FakeDiscord, tmp_path:
     log.addHandler(make_handler())
     log.error("exit-record")
     """
-    env = script_env(fake_discord, url, tmp_path / "store")
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
     done = run_script(body, env, tmp_path, python=PY312)
     assert done.returncode == 0, done.stderr
     assert titles(fake_discord) == ["exit-record"], done.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from waiting import FAILSAFE
 
 from discord_logging.render import message_limits as limits
 from discord_logging.testing import FakeDiscord, ReceivedMessage, RequestRecord
@@ -635,7 +636,7 @@ def _post_in_thread(url: str, results: list[object]) -> threading.Thread:
 
 
 def _wait_pending(fake: FakeDiscord, count: int) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + FAILSAFE
     while fake.pending < count:
         assert time.monotonic() < deadline, "request never reached the fake"
         time.sleep(0.01)
@@ -656,7 +657,7 @@ def test_hang_answers_when_turned_off(fake: FakeDiscord) -> None:
     fake.set_hang(True)
     thread, results = _post_held(fake, url)
     fake.set_hang(False)
-    thread.join(5)
+    thread.join(FAILSAFE)
     assert results == [204]
 
 
@@ -671,7 +672,7 @@ def test_a_silent_request_is_never_answered_nor_acted_on(
     fake.set_silent(silence)
     thread, results = _post_held(fake, url)
     fake.set_silent(None)
-    thread.join(5)
+    thread.join(FAILSAFE)
     (result,) = results
     assert isinstance(result, httpx.HTTPError)
     assert fake.messages == []
@@ -706,7 +707,7 @@ def test_stop_releases_hung_requests() -> None:
     fake.stop()
     assert time.monotonic() - started < 1.0
     for thread in threads:
-        thread.join(5)
+        thread.join(FAILSAFE)
     assert len(results) == 3
     assert all(isinstance(r, httpx.HTTPError) for r in results)
     assert fake.requests == []

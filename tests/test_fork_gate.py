@@ -7,6 +7,7 @@ import concurrent.futures
 import threading
 
 import pytest
+from waiting import FAILSAFE
 
 from discord_logging.delivery.threads import ExitSafeExecutor
 from discord_logging.lifecycle import ForkGate
@@ -19,7 +20,7 @@ def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:
     def transaction() -> None:
         with gate.passage(), gate.passage():  # nested: the index, then the letters
             inside.set()
-            leave.wait(5)
+            leave.wait(FAILSAFE)
 
     def later() -> None:
         with gate.passage():
@@ -27,17 +28,17 @@ def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:
 
     first = threading.Thread(target=transaction)
     first.start()
-    assert inside.wait(5)
+    assert inside.wait(FAILSAFE)
     assert gate.close(0.05) is False  # still inside: the fork would go ahead unprotected
     leave.set()
-    first.join(5)
+    first.join(FAILSAFE)
     assert gate.close(1.0) is True
     second = threading.Thread(target=later)
     second.start()
     assert not second_in.wait(0.05)  # the gate is closed: a new transaction waits
     gate.reopen()
-    assert second_in.wait(5)
-    second.join(5)
+    assert second_in.wait(FAILSAFE)
+    second.join(FAILSAFE)
 
 
 def test_a_thread_inside_passes_again_and_its_own_transaction_is_not_waited_for() -> None:
@@ -62,7 +63,7 @@ def test_reset_in_child_forgets_a_closed_gate() -> None:
     thread = threading.Thread(target=enter)
     thread.start()
     assert entered.wait(1)
-    thread.join(5)
+    thread.join(FAILSAFE)
 
 
 def test_park_holds_the_store_thread_between_calls() -> None:
@@ -73,28 +74,29 @@ def test_park_holds_the_store_thread_between_calls() -> None:
 
         def call() -> str:
             started.set()
-            release.wait(5)
+            release.wait(FAILSAFE)
             return "done"
 
         running = pool.submit(call)
-        assert started.wait(5)
+        assert started.wait(FAILSAFE)
         waiting = threading.Thread(target=lambda: setattr(waiting, "resume", pool.park(5)))
         waiting.start()
         assert not running.done()
         release.set()  # the hold runs after the current call
-        waiting.join(5)
+        waiting.join(FAILSAFE)
         queued = pool.submit(lambda: "after")
         assert running.result(1) == "done"
         resume = waiting.resume  # type: ignore[attr-defined]
         with pytest.raises(concurrent.futures.TimeoutError):  # parked: it has not run
             queued.result(0.05)
         resume()
-        assert queued.result(5) == "after"
+        assert queued.result(FAILSAFE) == "after"
     finally:
         pool.shutdown(wait=True)
 
 
 # The holder thread is alive at the fork on purpose: Python 3.12+ warns about exactly that.
+@pytest.mark.slow  # a real process
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
     """A parent thread holding the store's connection-list lock at a fork (it takes it outside
@@ -109,11 +111,11 @@ def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
     def hold() -> None:
         with _disk._CONNECTIONS_LOCK:
             taken.set()
-            release.wait(5)
+            release.wait(FAILSAFE)
 
     holder = threading.Thread(target=hold)
     holder.start()
-    taken.wait(5)
+    taken.wait(FAILSAFE)
     try:
         pid = os.fork()
         if pid == 0:  # the child: only this thread exists
@@ -122,5 +124,5 @@ def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
         _, status = os.waitpid(pid, 0)
     finally:
         release.set()
-        holder.join(5)
+        holder.join(FAILSAFE)
     assert os.waitstatus_to_exitcode(status) == 0

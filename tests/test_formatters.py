@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import structlog
 from loguru import logger as loguru_logger
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.testing import FakeDiscord
@@ -38,7 +39,7 @@ class Alerts:
 
     def embeds(self, kind: str = "general") -> list[dict[str, Any]]:
         """What the webhook of ``kind`` received, once everything logged was delivered."""
-        assert self.handler.flush(10)
+        assert self.handler.flush(FAILSAFE)
         url = self.general if kind == "general" else self.security
         webhook_id = url.split("/")[-2]
         return [e for m in self.fake.messages_for(webhook_id) for e in m.embeds]
@@ -171,7 +172,7 @@ def test_storm_samples_use_the_records_own_message(fake_discord: FakeDiscord) ->
     log.propagate = False
     for _ in range(3):
         log.error("queue full")
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     handler.close()
     first, summary = [e for m in fake_discord.messages for e in m.embeds]
     assert first["title"] == "queue full"
@@ -291,7 +292,7 @@ def test_event_dicts_of_different_events_are_not_one_storm(fake_discord: FakeDis
     log.propagate = False
     for event in ("disk full", "queue full", "disk full"):
         log.error({"event": event})
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     handler.close()
     titles = [e["title"] for m in fake_discord.messages for e in m.embeds]
     assert titles[:2] == ["disk full", "queue full"]

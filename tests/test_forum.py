@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from letterkit import destination_of
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
@@ -40,7 +41,7 @@ def notifier(fake: FakeDiscord, url: str, **options: Any) -> Notifier:
     )
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = FAILSAFE) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "the condition was not met in time"
@@ -84,7 +85,7 @@ async def test_configured_forum_opens_titled_tagged_posts_without_a_refusal(
     )
     for i in range(3):
         n.submit(build("error", f"problem {i}"))
-    assert await n.flush(5)
+    assert await n.flush(FAILSAFE)
     await n.aclose()
     assert fake.count_status(400) == 0
     assert [len(m.embeds) for m in fake.messages] == [1, 1, 1]
@@ -180,7 +181,7 @@ async def test_a_letter_refused_with_220001_goes_out_when_redelivered(fake: Fake
         DeadLetterReason.POISON,
         destination=destination_of(url),
     )
-    result = await asyncio.wait_for(n.redeliver(letter), 10)
+    result = await asyncio.wait_for(n.redeliver(letter), FAILSAFE)
     await n.aclose()
     assert result.ok
     assert [p.name for p in fake.threads] == ["old alert"]

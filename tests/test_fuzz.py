@@ -10,6 +10,7 @@ import pytest
 from discord_schema import validate_webhook_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.capture.direct import build_notification
@@ -22,6 +23,8 @@ from discord_logging.render.packing import pack
 from discord_logging.render.payload import build_payload
 from discord_logging.render.templating import EmbedRenderer
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # long models (hypothesis runs of many examples)
 
 any_text = st.text(st.characters(codec=None, categories=None), max_size=300)
 weird = st.sampled_from(["\u202e", "\u200b", "\ud800", "😀" * 50, "@everyone", "```", "%s%d"])
@@ -108,7 +111,7 @@ def test_emit_never_raises_and_every_payload_is_valid(
     if exc is not None:
         record.exc_info = (type(exc), exc, exc.__traceback__)
     logger.handle(record)  # must not raise
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     assert fake.count_status(400) == 0
     for message in fake.messages[-3:]:
         validate_webhook_payload(message.payload)

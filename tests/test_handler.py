@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import WEBHOOK, attach
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler, ignore_logger
 from discord_logging.errors import ConfigurationError
@@ -64,7 +65,7 @@ def test_dictconfig_class_form(fake: FakeDiscord) -> None:
     logger.error("payment failed for order %s", 42)
     handler = logger.handlers[0]
     assert isinstance(handler, DiscordHandler)
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert titles(fake) == ["payment failed for order 42"]
     assert fake.messages[0].embeds[0]["footer"]["text"] == "shop Error Alert"
@@ -91,7 +92,7 @@ def test_dictconfig_factory_form(fake: FakeDiscord) -> None:
     logger.warning("hello")
     handler = logger.handlers[0]
     assert isinstance(handler, DiscordHandler)
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert titles(fake) == ["hello"]
 
@@ -135,7 +136,7 @@ def test_six_alert_types_routed(fake: FakeDiscord) -> None:
     logging.getLogger("app.tracks").info("track published")
     logging.getLogger("app.health").warning("disk 91%")
     logging.getLogger("app").warning("login burst", extra={"alert_type": "security"})
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     for kind, url in urls.items():
         webhook_id = url.split("/")[-2]
@@ -159,7 +160,7 @@ def test_many_threads_logging_at_once(fake: FakeDiscord) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     stats = handler.stats()
     handler.close()
     assert stats["emitted"] == 400
@@ -179,10 +180,10 @@ def test_storm_is_aggregated_with_the_right_count(fake: FakeDiscord) -> None:
         shown = fake.message(fake.messages[0].message_id) if fake.messages else None
         return shown is not None and "quiet since" in shown.embeds[0].get("description", "")
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + FAILSAFE
     while not quiet() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     stats = handler.stats()
     handler.close()
     assert len(fake.messages) == 1
@@ -202,7 +203,7 @@ def test_storm_as_a_second_message_with_the_right_count(fake: FakeDiscord) -> No
     for i in range(1000):
         logger.error("database unreachable (attempt %d)", i)
     time.sleep(0.4)  # let the window end so its summary is released
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     stats = handler.stats()
     handler.close()
     assert len(fake.messages) == 2
@@ -251,7 +252,7 @@ def test_library_and_httpx_records_never_reenter(fake: FakeDiscord) -> None:
     logging.getLogger("httpx").info("HTTP Request: POST ...")
     ignore_logger("noisy.lib")
     logging.getLogger("noisy.lib.sub").error("ignored by the application")
-    assert handler.flush(5), handler.stats()
+    assert handler.flush(FAILSAFE), handler.stats()
     handler.close()
     root.removeHandler(handler)
     assert titles(fake) == ["the only alert"]
@@ -279,7 +280,7 @@ def test_stats_are_json_serialisable(fake: FakeDiscord) -> None:
     """handler.stats() survives json.dumps and has the documented counters."""
     handler = handler_for(fake)
     attach(handler).error("x")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     stats = json.loads(json.dumps(handler.stats()))
     handler.close()
     for key in ("emitted", "delivered", "messages_sent", "embeds_per_message", "aggregated"):
@@ -307,7 +308,7 @@ def test_bad_records_never_raise(fake: FakeDiscord) -> None:
 
     logger.error("%d items", "not a number")
     logger.error(Hostile())
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert len(titles(fake)) == 2
 
@@ -318,6 +319,7 @@ def test_no_webhook_refuses_to_start() -> None:
         started_handler()
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
 def test_fork_child_delivers_parent_unaffected(fake: FakeDiscord) -> None:
@@ -325,18 +327,18 @@ def test_fork_child_delivers_parent_unaffected(fake: FakeDiscord) -> None:
     handler = handler_for(fake, aggregate_window=0)
     logger = attach(handler)
     logger.error("parent before fork")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     pid = os.fork()
     if pid == 0:  # child
         code = 1
         try:
             logger.error("from the child")
-            code = 0 if handler.flush(5) and handler.stats()["delivered"] == 1 else 3
+            code = 0 if handler.flush(FAILSAFE) and handler.stats()["delivered"] == 1 else 3
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     logger.error("parent after fork")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(titles(fake)) == ["from the child", "parent after fork", "parent before fork"]
@@ -367,7 +369,7 @@ def test_python312_queue_handler_config(fake: FakeDiscord) -> None:
     logging.getLogger("q").error("through two queues")
     listener.stop()
     discord = listener.handlers[0]
-    assert discord.flush(5)
+    assert discord.flush(FAILSAFE)
     discord.close()
     assert titles(fake) == ["through two queues"]
 
@@ -388,7 +390,7 @@ def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) ->
     _after_fork_in_parent: they stand in for os.fork's hooks, so that the parent can be
     watched between the two, which no public call allows."""
     handler = handler_for(fake)
-    handler.flush(5)
+    handler.flush(FAILSAFE)
     worker = handler.worker
     assert worker is not None
     ran = threading.Event()
@@ -398,13 +400,13 @@ def test_fork_parks_the_worker_loop_until_the_fork_is_done(fake: FakeDiscord) ->
 
     handler._before_fork()
     try:
-        caller = threading.Thread(target=worker.call, args=(mark, 5.0))
+        caller = threading.Thread(target=worker.call, args=(mark, FAILSAFE))
         caller.start()
         assert not ran.wait(0.1)  # parked: nothing runs on the loop
     finally:
         handler._after_fork_in_parent()
-    assert ran.wait(5)
-    caller.join(5)
+    assert ran.wait(FAILSAFE)
+    caller.join(FAILSAFE)
     handler.close()
 
 
@@ -451,7 +453,7 @@ def test_delivery_that_cannot_start_counts_every_record_and_says_so_once(
     try:
         for i in range(5):
             log.warning("record %d", i)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + FAILSAFE
         while handler.stats()["dropped"].get("worker_failed", 0) < 5:
             assert time.monotonic() < deadline, handler.stats()
             time.sleep(0.01)
@@ -489,7 +491,7 @@ def test_a_certificate_file_without_certificates_counts_records_and_names_the_se
     log.addHandler(handler)
     try:
         log.warning("one record")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + FAILSAFE
         while not handler.stats()["dropped"]:
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -528,7 +530,7 @@ def test_limits_are_shared_through_the_store_directory_whatever_keeps_the_letter
     log.addHandler(handler)
     try:
         log.warning("one")
-        handler.flush(5)
+        handler.flush(FAILSAFE)
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -30,6 +30,7 @@ sys.meta_path.insert(0, Watch())
 """
 
 
+@pytest.mark.slow  # a real process
 def test_the_callers_thread_imports_nothing_heavy_and_early_records_arrive_routed(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from discord_schema import validate_webhook_payload
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.deadletters import MemoryDeadLetters
@@ -42,7 +43,7 @@ def start(fake: FakeDiscord, **options: Any) -> tuple[DiscordHandler, logging.Lo
     return handler, log
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = FAILSAFE) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "the condition was not met in time"
@@ -88,7 +89,7 @@ def test_incident_is_one_message_kept_current_by_edits(fake: FakeDiscord) -> Non
     handler, log = start(fake)
     storm(log, 30)
     wait_for(lambda: quiet(fake))
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert len(fake.messages) == 1
     assert len(fake.edits) >= 2
@@ -164,7 +165,7 @@ def test_a_last_update_that_cannot_be_edited_is_posted_by_the_lane(fake: FakeDis
     fake.fail_next(50, 503, route="messages")
     storm(log, 6)
     wait_for(lambda: len(fake.messages) == 2)
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     handler.close()
     assert not fake.edits
     assert "quiet since" in fake.messages[1].embeds[0]["description"]
@@ -197,7 +198,7 @@ def test_flush_shows_the_held_repeat_by_an_edit(fake: FakeDiscord) -> None:
     message, without a second message, and the books balance at once."""
     handler, log = start(fake, aggregate_window=60, incident_edit_interval=60)
     storm(log, 10, gap=0.0)
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     assert len(fake.messages) == 1
     assert shown(fake).embeds[0]["title"].endswith("(x 10)")
     books_balance(handler)
@@ -217,7 +218,7 @@ def test_edit_in_a_message_of_several_records_keeps_the_others(fake: FakeDiscord
     fake.set_latency(0.0)
     for _ in range(3):
         problem(log, "third problem")
-    assert handler.flush(5)  # the latest repeat, held back, edits the message
+    assert handler.flush(FAILSAFE)  # the latest repeat, held back, edits the message
     handler.close()
     assert len(fake.messages) == 2
     embeds = shown(fake, 1).embeds

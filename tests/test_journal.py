@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import WEBHOOK, attach
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler, MemoryDeadLetters
 from discord_logging.capture.snapshot import snapshot
@@ -283,19 +284,19 @@ def test_a_live_process_takes_a_siblings_journal_without_a_restart(
     )
     log = attach(handler)
     log.error("wakes the worker")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     identity = parse_webhook_url(url, fake_discord.host).identity
     journal = Journal(tmp_path / "journal", 1 << 20, DeliveryStats())
     data = json.loads(payload("sibling", "from a dead sibling"))
     data[0][1] = identity
     journal.append(["sibling"], json.dumps(data).encode())
     journal.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + FAILSAFE
     while handler.stats()["journal_recovered"] < 1 and time.monotonic() < deadline:
         log.error("wakes the worker %s", time.monotonic())
         time.sleep(0.1)
-    assert handler.flush(5)
-    deadline = time.monotonic() + 10
+    assert handler.flush(FAILSAFE)
+    deadline = time.monotonic() + FAILSAFE
     while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     handler.close()
@@ -321,7 +322,7 @@ def test_the_setting_and_a_custom_sink_turn_the_journal_off(
             **options,  # type: ignore[arg-type]
         )
         attach(handler).error("journaled?")
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
         worker = handler.worker
         assert worker is not None
         assert (worker.journal is not None) is wanted
@@ -425,7 +426,7 @@ def test_repeats_folded_into_a_storm_leave_the_journal(
     log = attach(handler)
     for _ in range(4):
         log.error("the same problem")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     worker = handler.worker
     assert worker is not None
     assert worker.journal is not None
@@ -534,7 +535,7 @@ def test_a_journal_that_cannot_be_built_leaves_delivery_working(
         webhooks={"general": url}, allowed_hosts=fake_discord.host, store_path=tmp_path
     )
     attach(handler).error("delivered anyway")
-    assert handler.flush(5)
+    assert handler.flush(FAILSAFE)
     assert handler.stats()["journal_errors"] == 1
     assert handler.stats()["delivered"] == 1
     handler.close()

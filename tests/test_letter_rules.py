@@ -45,6 +45,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -58,6 +59,8 @@ from discord_logging.stats import DeliveryStats
 from discord_logging.store import Store
 from discord_logging.store.journal import Journal, dead_segments
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # long models (hypothesis runs of many examples)
 
 EXAMPLES = int(os.environ.get("DISCORD_LOGGING_MODEL_EXAMPLES", "6"))
 STEPS = int(os.environ.get("DISCORD_LOGGING_MODEL_STEPS", "18"))

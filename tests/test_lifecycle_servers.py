@@ -17,6 +17,9 @@ import pytest
 
 from discord_logging import lifecycle
 
+# Real servers and processes (web servers, Celery, the examples).
+pytestmark = pytest.mark.slow
+
 
 class Recorded:
     """A stand-in handler: what the exit hooks called on it, in order."""

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import attach
 from entry_point import run
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
@@ -37,6 +38,7 @@ def fake() -> Iterator[FakeDiscord]:
 # -- demo --real -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real process
 def test_real_demo_without_a_webhook_says_one_line_and_exits_3() -> None:
     """demo --real with no webhook configured: one line on stderr naming the fix, exit 3,
     no traceback (dictConfig's wrapping is unwrapped)."""
@@ -76,7 +78,7 @@ def test_failing_template_is_reported_once_and_the_fallback_keeps_the_extras(
     log = attach(handler, "shop.billing")
     log.error("invoice failed", extra={"divisor": "0", "order_id": "A-17"})
     log.error("refund failed", extra={"divisor": "0", "order_id": "B-42"})
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     stats = handler.stats()
     handler.close()
     err = capsys.readouterr().err
@@ -134,6 +136,7 @@ def _one_of_each(store_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow  # a real process
 def test_cli_counts_one_thing_in_the_singular(
     fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +187,7 @@ def test_bidi_controls_never_reach_discord(fake: FakeDiscord) -> None:
         log.exception("upload of \u202etxt.exe\u202c refused", extra={"file": f"\u2067x{BIDI}"})
     log.error(BIDI)
     log.error("long %s", "\u202e" + "y" * 9000)  # cut: the full text goes as a file
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     handler.close()
     sent = json.dumps([m.payload for m in fake.messages], ensure_ascii=False)
     sent += "".join(str(f) for m in fake.messages for f in m.files.values())
@@ -223,7 +226,7 @@ def _send_one(fake: FakeDiscord, token: str) -> None:
     )
     log = attach(handler)
     log.error("one alert")
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     handler.close()
 
 
@@ -251,6 +254,7 @@ def test_configuring_the_httpx_logger_brings_the_lines_back_redacted(
     assert all("/***" in line and "tok-opted-in" not in line for line in requests)
 
 
+@pytest.mark.slow  # a real process
 def test_basic_config_console_shows_no_request_lines(fake: FakeDiscord) -> None:
     """A script with logging.basicConfig(level=INFO) that sends an alert prints its own line,
     not httpx's."""
@@ -261,7 +265,7 @@ def test_basic_config_console_shows_no_request_lines(fake: FakeDiscord) -> None:
         "handler = DiscordHandler(webhooks={'general': sys.argv[1]}, allowed_hosts=sys.argv[2])\n"
         "logging.getLogger().addHandler(handler)\n"
         "logging.getLogger('app').error('disk full')\n"
-        "assert handler.flush(10)\n"
+        "assert handler.flush(60)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, fake.add_webhook(), fake.host],

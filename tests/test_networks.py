@@ -13,6 +13,7 @@ from conftest import WEBHOOK
 from entry_point import run
 from forward_proxy import ForwardProxy
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -44,7 +45,7 @@ def deliver_one(handler: DiscordHandler, title: str) -> None:
     log.propagate = False
     try:
         log.error(title)
-        assert handler.flush(10)
+        assert handler.flush(FAILSAFE)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -105,6 +106,7 @@ def test_discordapp_url_is_posted_to_discord_com() -> None:
     assert seen[0].path == "/api/webhooks/123456/tok-en_1"
 
 
+@pytest.mark.slow  # a real process
 def test_check_shows_the_discord_com_url() -> None:
     """check prints the webhook of a discordapp.com URL as discord.com."""
     old = WEBHOOK.replace("discord.com", "discordapp.com")

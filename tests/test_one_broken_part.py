@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from conftest import attach
-from processkit import titles, wait_for
+from processkit import titles
+from waiting import wait_for
 
 from discord_logging import DiscordHandler
 from discord_logging.testing import FakeDiscord

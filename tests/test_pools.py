@@ -13,16 +13,19 @@ from pathlib import Path
 
 import pytest
 from processkit import (
+    HEALTHY_CLOSE,
     kept_letters,
     library_lines,
     next_start,
     run_script,
     script_env,
     titles,
-    wait_for,
 )
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 JOBS = 8
 EXPECTED = sorted(f"job {n} record {i}" for n in range(JOBS) for i in range(2))
@@ -84,7 +87,7 @@ def test_pool_workers_deliver_every_record(
     workers (the SIGTERM drain runs in each, inherited over fork or installed in the worker)."""
     needs(method)
     url = fake_discord.add_webhook(host="localhost")
-    env = script_env(fake_discord, url, tmp_path / "store")
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
     done = run_script(pool_script(method, configure, end), env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted(titles(fake_discord)) == EXPECTED, done.stderr
@@ -114,7 +117,7 @@ def test_pool_records_of_an_outage_are_kept_and_the_next_start_delivers_them(
         next_start(2 * JOBS), script_env(fake_discord, url, store), tmp_path, "again.py"
     )
     assert again.returncode == 0, again.stderr
-    assert wait_for(lambda: len(titles(fake_discord)) == 2 * JOBS, 5)
+    assert wait_for(lambda: len(titles(fake_discord)) == 2 * JOBS)
     assert sorted(titles(fake_discord)) == EXPECTED
     assert kept_letters(store) == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
 from discord_schema import validate_webhook_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,7 @@ ROUTER = Router({"app.sec": "security", "app.tl": "tracklist"}, [t.value for t i
 RENDERER = EmbedRenderer(app_name="prop")
 
 
+@pytest.mark.slow  # a long model (hypothesis, many examples)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     name=st.sampled_from(["app", "app.sec.x", "app.tl", "root", ""]),

@@ -216,6 +216,7 @@ def _accepted(payload: dict[str, object]) -> None:
     validate_webhook_payload(payload)
 
 
+@pytest.mark.slow  # a long model (hypothesis, many examples)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     title=blank_text,
@@ -282,6 +283,43 @@ def test_discord_time_styles_and_values() -> None:
     assert discord_time(None, "T") == ""
     with pytest.raises(ValueError, match="style 'x'"):
         discord_time(0.0, "x")
+
+
+@pytest.mark.parametrize(
+    ("markup", "shown"),
+    [
+        ("<t:1700000000:t>", "22:13"),
+        ("<t:1700000000:T>", "22:13:20"),
+        ("<t:1700000000:d>", "14/11/2023"),
+        ("<t:1700000000:D>", "14 November 2023"),
+        ("<t:1700000000:f>", "14 November 2023 22:13"),
+        ("<t:1700000000>", "14 November 2023 22:13"),
+        ("<t:1700000000:F>", "Tuesday, 14 November 2023 22:13"),
+        ("<t:1700000000:R>", "now"),
+        ("<t:1699999999:R>", "1 second ago"),
+        ("<t:1699999880:R>", "2 minutes ago"),
+        ("<t:1700007200:R>", "in 2 hours"),
+        ("<t:1699913600:R>", "1 day ago"),
+        ("from <t:1700000000:t> to <t:1700000060:t>", "from 22:13 to 22:14"),
+        ("<t:1700000000:x> stays", "<t:1700000000:x> stays"),
+    ],
+)
+def test_readable_times_show_discord_markup_as_a_reader_sees_it(
+    markup: str, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """readable_times (the demo's terminal output) shows each <t:...> as Discord's client
+    would, in this machine's zone (UTC here), ``R`` relative to the ``now`` it is given."""
+    import time
+
+    from discord_logging.render.timestamps import readable_times
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert readable_times(markup, now=1700000000.0) == shown
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_template_with_an_unknown_time_style_fails_at_start_up(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from processkit import (
     PRELUDE,
     SCRIPT_TIMEOUT,
@@ -14,10 +15,12 @@ from processkit import (
     run_script,
     script_env,
     titles,
-    wait_for,
 )
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes
 
 FIRST_RUN = """
 log.addHandler(make_handler())

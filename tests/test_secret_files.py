@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from entry_point import run
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -41,7 +42,7 @@ def test_webhook_from_a_file_delivers(
     log.propagate = False
     try:
         log.warning("from a secret file")
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -192,6 +193,7 @@ def test_redis_url_file_problems(
     assert "DISCORD_REDIS_URL: DISCORD_REDIS_URL_FILE" not in text  # named once
 
 
+@pytest.mark.slow  # a real process
 def test_check_accepts_secret_files_and_names_a_missing_one(tmp_path: Path) -> None:
     """check: _FILE variables are ours (no typo warning) and a missing file is one clear
     line, exit 3."""

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from processkit import next_start, run_script, script_env
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.cli import main
@@ -59,7 +60,7 @@ def test_token_never_appears_in_anything_written(
         logger.warning("to a deleted webhook", extra={"alert_type": "security", "url": gone})
         for form in _encoded_forms(good)[1:]:
             logger.warning("an encoded URL: %s", form, extra={"url": form})
-        assert handler.flush(10)
+        assert handler.flush(FAILSAFE)
         outputs += [repr(handler), repr(handler.settings), str(handler.settings.as_dict())]
         outputs.append(json.dumps(handler.stats()))
         handler.close()
@@ -111,7 +112,7 @@ def test_log_text_never_pings(tmp_path: Path) -> None:
         logger.addHandler(handler)
         logger.error("@everyone @here <@&123> <@456> <@!789>")
         logger.error("x", extra={"note": "@everyone"})
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
         handler.close()
     for message in fake.messages:
         assert message.payload["allowed_mentions"] == {"parse": []}

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from conftest import ERRORS_WEBHOOK, WEBHOOK
 from freshkit import FreshProcess
-from processkit import titles, wait_for
+from processkit import titles
+from waiting import wait_for
 
 from discord_logging import DiscordHandler
 from discord_logging.errors import ConfigurationError
@@ -234,7 +235,7 @@ def test_misspelt_discord_variables_are_said_once_with_a_suggestion_and_the_hand
     env.update({k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")})
     with FreshProcess(MISSPELT, env, tmp_path) as app:
         app.reach("logged")
-        arrived = wait_for(lambda: titles(fake_discord) == ["delivered despite the typos"], 10)
+        arrived = wait_for(lambda: titles(fake_discord) == ["delivered despite the typos"])
         assert arrived, f"{titles(fake_discord)}\n{app.output()}"
         assert app.finish() == 0, app.output()
     assert [m.webhook_id for m in fake_discord.messages] == [general.split("/")[-2]]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from freshkit import FAILSAFE, FreshProcess
-from processkit import script_env, titles, wait_for
+from processkit import script_env, titles
+from waiting import wait_for
 
 from discord_logging.testing import FakeDiscord
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from letterkit import DESTINATION, destination_of
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler, Notifier
 from discord_logging.capture.direct import build_notification
@@ -141,6 +142,7 @@ def test_planted_pickle_in_dead_letters_is_skipped_and_counted(tmp_path: Path) -
     store.close()
 
 
+@pytest.mark.slow  # a real process
 def test_persistence_across_processes(tmp_path: Path) -> None:
     """A dead letter written by another process is read here, and vice versa."""
     store = Store(tmp_path)
@@ -329,11 +331,11 @@ def test_handler_redelivers_from_the_store_after_an_outage(tmp_path: Path) -> No
         logger.propagate = False
         for i in range(3):
             logger.error("during outage %d", i)
-        assert handler.flush(5)  # kept durably counts as flushed
+        assert handler.flush(FAILSAFE)  # kept durably counts as flushed
         assert len(handler.dead_letters) == 3
         fake.set_status_override(webhook_id, None)
         logger.error("after the outage")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + FAILSAFE
         while len(handler.dead_letters) and time.monotonic() < deadline:
             time.sleep(0.02)
         handler.close()
@@ -403,6 +405,7 @@ async def test_a_letter_kept_for_one_app_is_never_posted_by_another_sharing_the_
         assert "customer 4242" in json.dumps(message.payload)
 
 
+@pytest.mark.slow  # a real process
 async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path) -> None:
     """A handler's overflow claimed by another live process is still owed: flush() says False
     while that process holds the letters (a count's guess said True and the letters were
@@ -446,11 +449,11 @@ async def test_flush_waits_for_overflow_another_holder_still_has(tmp_path: Path)
         finally:
             assert holder.stdin is not None
             holder.stdin.close()
-            holder.wait(10)
+            holder.wait(FAILSAFE)
             if holder.stdout is not None:
                 holder.stdout.close()
         # The holder is gone: its claims are taken over and the letters go out.
-        assert await n.flush(15.0) is True
+        assert await n.flush(FAILSAFE) is True
         await n.aclose()
         store.close()
         titles = sorted(e["title"] for m in fake.messages for e in m.payload["embeds"])

@@ -17,6 +17,7 @@ from typing import Any
 import diskcache
 import pytest
 from letterkit import DESTINATION
+from waiting import FAILSAFE
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
@@ -48,7 +49,7 @@ def claims(path: Path) -> diskcache.Cache:
     return open_cache(path / "deadletters-index")
 
 
-def wait_for(condition: Any, seconds: float = 5.0) -> bool:
+def wait_for(condition: Any, seconds: float = FAILSAFE) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -89,6 +90,7 @@ def test_opening_is_once_under_concurrent_first_use(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads running
 def test_forks_during_heavy_store_writes_never_hang(tmp_path: Path) -> None:
     """200 forked children each build a Store while a parent thread writes the store hard;
@@ -416,7 +418,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
 
     monkeypatch.setattr(DurableDeadLetters, "_write_chunk", chunk_then_redelivery)
     sink.sync()
-    reader.join(5)
+    reader.join(FAILSAFE)
     assert len(taken) == 2 * WRITE_CHUNK
     assert store.durable is not None
     index = claims(tmp_path)
@@ -426,6 +428,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     store.close()
 
 
+@pytest.mark.slow  # a real process
 def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overtaken() -> None:
     """Claims hold the claimant's host and pid and their lease's end: a process of this host
     is checked (a dead one's claim is taken over), one of another host is trusted until the
@@ -456,6 +459,7 @@ def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overt
     assert not taken_over(None, now)
 
 
+@pytest.mark.slow  # a real process
 def test_a_letter_its_dead_holder_claimed_is_taken_over_as_uncertain(tmp_path: Path) -> None:
     """Letters whose claims name a process that has died (SIGKILLed while redelivering them)
     are handed out as ``uncertain``, by a lane's look and by the operator's claim: that

@@ -11,6 +11,7 @@ import pytest
 from discord_schema import validate_webhook_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.notification import Notification
@@ -321,7 +322,7 @@ def test_storm_of_orders_reaches_discord_with_sample_and_file(
     try:
         for order in range(1000, 1100):
             log.error("order %d failed: card declined", order)
-        assert handler.flush(5)
+        assert handler.flush(FAILSAFE)
         stats = handler.stats()
     finally:
         log.removeHandler(handler)

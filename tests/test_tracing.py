@@ -13,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from startkit import started_handler
+from waiting import FAILSAFE
 
 from discord_logging import (
     DiscordHandler,
@@ -56,7 +57,7 @@ def alerting(fake_discord: FakeDiscord) -> Iterator[tuple[logging.Logger, Discor
 
 
 def embeds(fake: FakeDiscord, handler: DiscordHandler) -> list[dict[str, Any]]:
-    assert handler.flush(10)
+    assert handler.flush(FAILSAFE)
     return [e for m in fake.messages for e in m.embeds]
 
 
@@ -144,7 +145,7 @@ def test_the_notification_carries_the_link(fake_discord: FakeDiscord) -> None:
     log.propagate = False
     with TRACER.start_as_current_span("checkout") as span:
         log.error("payment failed")
-    handler.flush(10)
+    handler.flush(FAILSAFE)
     handler.close()
     [letter] = kept.letters()
     trace_id, span_id = ids(span)

@@ -7,7 +7,6 @@ the rest wait for an operator. The in-memory sink lives here; the durable one is
 from __future__ import annotations
 
 import abc
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from .notification import Notification
+from .wording import write_line
 
 
 class DeadLetterReason(StrEnum):
@@ -188,12 +188,11 @@ class MemoryDeadLetters(DeadLetterSink):
                 _, gone = self._letters.popitem(last=False)
                 self.evicted += 1
                 if self.evicted == 1:
-                    print(
+                    write_line(
                         f"discord-logging: more than {self.capacity:,} dead letters in memory: "
                         "the oldest are dropped from now on and are lost (stats: "
                         "dead_letters_evicted). Give the handler a store that works "
                         "(DISCORD_STORE_PATH).",
-                        file=sys.stderr,
                     )
                 if self._on_evict is not None:
                     self._on_evict(gone)

@@ -1,6 +1,10 @@
-"""Counting in messages people read: "1 dead letter", "2 dead letters", "1 entry"."""
+"""Messages people read: counting in them ("1 dead letter", "2 dead letters", "1 entry"), and
+writing one as a whole line."""
 
 from __future__ import annotations
+
+import sys
+from typing import TextIO
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
@@ -12,3 +16,16 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 def counted(count: int, noun: str, many: str | None = None) -> str:
     """``count`` and its noun: ``counted(1, "dead letter")`` is "1 dead letter"."""
     return f"{count} {plural(count, noun, many)}"
+
+
+def write_line(line: str, stream: TextIO | None = None) -> None:
+    """Write ``line`` and its newline to ``stream`` (stderr when None) in one ``write`` call,
+    then flush: two handlers (threads or processes sharing the stream) failing at once give
+    two whole lines, never one line run into the other, as ``print``'s separate write of the
+    newline allows. Nothing is written when there is no stream (``sys.stderr`` is None under
+    pythonw)."""
+    target = stream if stream is not None else sys.stderr
+    if target is None:
+        return
+    target.write(line + "\n")
+    target.flush()

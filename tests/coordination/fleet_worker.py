@@ -38,7 +38,7 @@ def main(config: dict[str, object]) -> None:
         async def start() -> None:
             worker.notifier.start()  # the lanes start and look for kept letters at once
 
-        worker.call(start, 5)
+        worker.call(start, 60)  # a failsafe: the machine may be busy
         time.sleep(float(config.get("linger", 1.0)))  # type: ignore[arg-type]
     for i in range(count):
         logger.error("%s record %d", config["prefix"], i)

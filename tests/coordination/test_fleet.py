@@ -19,6 +19,7 @@ import httpx
 import pytest
 from letterkit import destination_of
 from redis_server import RedisServer
+from waiting import FAILSAFE
 
 from discord_logging import Notifier
 from discord_logging.capture.direct import build_notification
@@ -32,6 +33,8 @@ from discord_logging.settings import load_settings
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 from discord_logging.transport.channels import FIRST_RETRY
+
+pytestmark = pytest.mark.slow  # fleets of real processes, a real redis-server
 
 FLEET_WORKER = Path(__file__).with_name("fleet_worker.py")
 RECORD = re.compile(r"\bp\d+ record \d+\b")
@@ -106,7 +109,7 @@ def notifier(fake: FakeDiscord, webhooks: dict[str, str], **options: Any) -> Not
     return Notifier(webhooks=webhooks, allowed_hosts=fake.host, rand=lambda: 0.0, **FAST, **options)
 
 
-async def until(condition: Any, seconds: float = 5.0) -> None:
+async def until(condition: Any, seconds: float = FAILSAFE) -> None:
     for _ in range(int(seconds / 0.01)):
         if condition():
             return
@@ -128,8 +131,8 @@ async def test_one_url_for_two_alert_types_is_one_lane(fake_discord: FakeDiscord
     assert n.lanes["general"] is n.lanes["error"]
     assert n.lanes["critical"] is not n.lanes["general"]
     assert n.lanes["error"].names == ("general", "error")
-    a = await asyncio.wait_for(n.send("general", "a"), 5)
-    b = await asyncio.wait_for(n.send("error", "b"), 5)
+    a = await asyncio.wait_for(n.send("general", "a"), FAILSAFE)
+    b = await asyncio.wait_for(n.send("error", "b"), FAILSAFE)
     await n.aclose()
     assert a.ok
     assert b.ok
@@ -172,7 +175,7 @@ async def test_the_channel_is_learned_after_the_first_delivery(fake_discord: Fak
     url = fake_discord.add_webhook(channel_id=777)
     webhook_id = url.split("/")[-2]
     n = notifier(fake_discord, {"general": url})
-    assert (await asyncio.wait_for(n.send("general", "a"), 5)).ok
+    assert (await asyncio.wait_for(n.send("general", "a"), FAILSAFE)).ok
     shared = n.lanes["general"].shared
     await until(lambda: shared.channels.channel(webhook_id) is not None)
     await n.aclose()
@@ -195,14 +198,14 @@ async def test_a_failed_lookup_leaves_the_webhook_id_standing_in_and_is_retried_
     n.start()
     shared = n.lanes["general"].shared
     for i in range(3):
-        assert (await asyncio.wait_for(n.send("general", f"r{i}"), 5)).ok
+        assert (await asyncio.wait_for(n.send("general", f"r{i}"), FAILSAFE)).ok
     await until(lambda: transport.gets == 1)
     await asyncio.sleep(0.05)
     assert transport.gets == 1  # not asked again before the retry interval
     assert shared.channels.key(webhook_id) == f"webhook:{webhook_id}"
     transport.failing = False
     clock.now += FIRST_RETRY + 1
-    assert (await asyncio.wait_for(n.send("general", "later"), 5)).ok
+    assert (await asyncio.wait_for(n.send("general", "later"), FAILSAFE)).ok
     await until(lambda: shared.channels.channel(webhook_id) is not None)
     await n.aclose()
     assert transport.gets == 2
@@ -219,8 +222,8 @@ async def test_two_webhooks_in_one_channel_share_its_window_in_one_process() -> 
         n.start()
         shared = n.lanes["general"].shared  # every lane's
         # Learn both channels first (the stand-in windows are per webhook until then).
-        assert (await asyncio.wait_for(n.send("general", "warm 1"), 5)).ok
-        assert (await asyncio.wait_for(n.send("error", "warm 2"), 5)).ok
+        assert (await asyncio.wait_for(n.send("general", "warm 1"), FAILSAFE)).ok
+        assert (await asyncio.wait_for(n.send("error", "warm 2"), FAILSAFE)).ok
         await until(lambda: len(shared.channels.sharing()) == 1)
         results = await asyncio.wait_for(
             asyncio.gather(*(n.send(("general", "error")[i % 2], f"r{i}") for i in range(10))),
@@ -339,10 +342,10 @@ async def test_redis_stopping_mid_run_loses_nothing(
         secret_url = redis_server.url.replace("redis://", "redis://:s3cret@")
         n = notifier(fake, {"general": url}, redis_url=secret_url, fleet_size=2)
         before = [n.send("general", f"p0 record {i}") for i in range(5)]
-        assert all(r.ok for r in await asyncio.wait_for(asyncio.gather(*before), 10))
+        assert all(r.ok for r in await asyncio.wait_for(asyncio.gather(*before), FAILSAFE))
         redis_server.stop()
         after = [n.send("general", f"p0 record {i}") for i in range(5, 15)]
-        results = await asyncio.wait_for(asyncio.gather(*after), 20)
+        results = await asyncio.wait_for(asyncio.gather(*after), FAILSAFE)
         await n.aclose()
         delivered = sum(r.status is DeliveryStatus.DELIVERED for r in results)
         kept = len(n.dead_letters.letters())

@@ -45,6 +45,7 @@ async def free_places(coordinator: Coordinator, channel: str) -> int:
     return await coordinator._transact((f"window:{channel}",), free)
 
 
+@pytest.mark.slow  # a real process
 def test_four_processes_never_exceed_the_shared_window(tmp_path: Path) -> None:
     """4 processes x 4 slots on a window of 5 per 0.5 s: no span holds more than 5, although
     each process alone would have sent its 4 at once (16 in the first span)."""
@@ -157,6 +158,7 @@ async def test_a_row_that_is_not_ours_counts_as_empty(tmp_path: Path) -> None:
     await c.aclose()
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("backend", ["host", "redis"])
 async def test_a_channel_learned_by_one_process_counts_for_those_that_have_not(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest

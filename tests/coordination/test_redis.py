@@ -17,6 +17,8 @@ from discord_logging.transport.headers import RateLimitHeaders
 from .conftest import SMALL, run_workers
 from .test_sharing import worst_span
 
+pytestmark = pytest.mark.slow  # fleets of real processes, a real redis-server
+
 
 def coordinator(url: str, **kwargs: object) -> RedisCoordinator:
     kwargs.setdefault("stderr", io.StringIO())

@@ -1,1 +1,1 @@
-"""The fault matrix: end-to-end reliability tests (see conftest.py for the slow variants)."""
+"""The fault matrix: end-to-end reliability tests (see conftest.py for the long variants)."""

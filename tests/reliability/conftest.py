@@ -1,7 +1,9 @@
-"""The fault matrix: long variants (``@pytest.mark.slow``) run only when asked for.
+"""The fault matrix: long variants (``@pytest.mark.long``) run only when asked for; their quick
+variants run in every suite. (``slow`` is another thing: the tier of tests that start real
+processes or servers, which ``pytest -m "not slow"`` leaves out.)
 
-Ask with ``--run-slow`` (when pytest is pointed at tests/reliability, which makes this an
-initial conftest) or with the environment variable ``DISCORD_LOGGING_SLOW=1`` (always works,
+Ask with ``--run-long`` (when pytest is pointed at tests/reliability, which makes this an
+initial conftest) or with the environment variable ``DISCORD_LOGGING_LONG=1`` (always works,
 also for a run of the whole suite, where pytest does not call a sub-directory's
 ``pytest_addoption``).
 """
@@ -20,32 +22,32 @@ from discord_logging.testing import FakeDiscord
 from .faultkit import fast_fake
 
 HERE = Path(__file__).parent
-SLOW_ENV = "DISCORD_LOGGING_SLOW"
+LONG_ENV = "DISCORD_LOGGING_LONG"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--run-slow``: also run the long fault variants."""
+    """``--run-long``: also run the long fault variants."""
     parser.addoption(
-        "--run-slow", action="store_true", default=False, help="run the long fault variants"
+        "--run-long", action="store_true", default=False, help="run the long fault variants"
     )
 
 
-def _run_slow(config: pytest.Config) -> bool:
-    if os.environ.get(SLOW_ENV) == "1":
+def _run_long(config: pytest.Config) -> bool:
+    if os.environ.get(LONG_ENV) == "1":
         return True
     try:
-        return bool(config.getoption("--run-slow"))
+        return bool(config.getoption("--run-long"))
     except ValueError:  # the option was not registered (not an initial conftest)
         return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip this directory's slow tests unless asked for."""
-    if _run_slow(config):
+    """Skip this directory's long tests unless asked for."""
+    if _run_long(config):
         return
-    skip = pytest.mark.skip(reason=f"long fault run: use --run-slow or {SLOW_ENV}=1")
+    skip = pytest.mark.skip(reason=f"long fault run: use --run-long or {LONG_ENV}=1")
     for item in items:
-        if item.get_closest_marker("slow") and HERE in item.path.parents:
+        if item.get_closest_marker("long") and HERE in item.path.parents:
             item.add_marker(skip)
 
 

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from waiting import FAILSAFE
+
 from discord_logging import DiscordHandler
 from discord_logging.testing import FakeDiscord
 
@@ -28,7 +30,7 @@ EMIT_BOUND: Final = 0.05
 # A handler's first call starts its worker thread; the worker builds its Notifier (and
 # compiles templates) on its own thread, so the first call is held to the same bound.
 FIRST_CALL_BOUND: Final = EMIT_BOUND
-DEADLINE: Final = 5.0
+DEADLINE: Final = FAILSAFE
 
 
 def fast_fake() -> FakeDiscord:

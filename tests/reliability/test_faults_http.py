@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jinja2
 import pytest
+from waiting import FAILSAFE
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -55,7 +56,7 @@ def gaps(times: list[float]) -> list[float]:
 
 @pytest.mark.parametrize(
     ("failures", "records"),
-    [(1, 30), (2, 30), pytest.param(4, 300, marks=pytest.mark.slow)],
+    [(1, 30), (2, 30), pytest.param(4, 300, marks=pytest.mark.long)],
 )
 def test_5xx_burst_then_recovery_delivers_everything(
     fake: FakeDiscord, failures: int, records: int
@@ -125,7 +126,7 @@ def test_books_balance_after_redelivery(fake: FakeDiscord) -> None:
 # -- timeouts and hangs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("records", [20, pytest.param(500, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("records", [20, pytest.param(500, marks=pytest.mark.long)])
 def test_hanging_server_is_dead_lettered_by_the_close_deadline(
     fake: FakeDiscord, records: int
 ) -> None:
@@ -219,8 +220,8 @@ def test_connection_refused_is_dead_lettered_never_raised(
     [
         ("webhook", 12, 30),
         ("global", 12, 30),
-        pytest.param("webhook", 100, 300, marks=pytest.mark.slow),
-        pytest.param("global", 100, 300, marks=pytest.mark.slow),
+        pytest.param("webhook", 100, 300, marks=pytest.mark.long),
+        pytest.param("global", 100, 300, marks=pytest.mark.long),
     ],
 )
 def test_429_storm_is_waited_out_and_delivered(
@@ -288,7 +289,7 @@ def test_429_storm_longer_than_retry_attempts_is_kept_as_rate_limited(
 
 
 @pytest.mark.parametrize(
-    ("bans", "records"), [(3, 20), pytest.param(8, 300, marks=pytest.mark.slow)]
+    ("bans", "records"), [(3, 20), pytest.param(8, 300, marks=pytest.mark.long)]
 )
 def test_cloudflare_ban_keeps_records_until_it_lifts(
     fake: FakeDiscord, bans: int, records: int
@@ -332,8 +333,8 @@ def test_cloudflare_ban_keeps_records_until_it_lifts(
     [
         ("deleted", 404, 1.0),
         ("wrong_token", 401, 1.0),
-        pytest.param("deleted", 404, 4.0, marks=pytest.mark.slow),
-        pytest.param("wrong_token", 401, 4.0, marks=pytest.mark.slow),
+        pytest.param("deleted", 404, 4.0, marks=pytest.mark.long),
+        pytest.param("wrong_token", 401, 4.0, marks=pytest.mark.long),
     ],
 )
 def test_disabled_webhook_gets_at_most_one_probe_per_interval(
@@ -355,7 +356,8 @@ def test_disabled_webhook_gets_at_most_one_probe_per_interval(
         assert handler.flush(DEADLINE)
         before = 5
         assert len(fake.messages_for(bad_id)) >= 1
-        looked_up = time.monotonic() + 5  # the channel lookup (a GET) follows the first delivery
+        # the channel lookup (a GET) follows the first delivery
+        looked_up = time.monotonic() + FAILSAFE
         while time.monotonic() < looked_up and not any(
             r.method == "GET" and r.webhook_id == bad_id for r in fake.requests
         ):
@@ -384,7 +386,7 @@ def test_disabled_webhook_gets_at_most_one_probe_per_interval(
 # -- a slow server -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bursts", [3, pytest.param(30, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("bursts", [3, pytest.param(30, marks=pytest.mark.long)])
 def test_slow_server_never_blocks_the_caller(fake: FakeDiscord, bursts: int) -> None:
     """Every answer takes 0.2 s: logger calls still return at once, and all is delivered."""
     fake.set_latency(0.2)

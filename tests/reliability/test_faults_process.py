@@ -31,7 +31,10 @@ from discord_logging.testing import FakeDiscord
 
 from .faultkit import FAST, marked, message_text, wait_until
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+    pytest.mark.slow,  # real processes
+]
 
 CHILD = '''\
 """Log a burst through DiscordHandler; report progress in a file after every call."""
@@ -63,7 +66,7 @@ logger.addHandler(handler)
 logger.setLevel(logging.INFO)
 logger.propagate = False
 logger.error("warm-up")
-handler.flush(5)
+handler.flush(60)
 
 fd = os.open(config["progress"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 sampled_at = depth = 0
@@ -210,7 +213,7 @@ def report(burst: Burst, record_property: Any, label: str) -> None:
 
 @pytest.mark.parametrize(
     ("records", "signal_at"),
-    [(2_000, 1_000), pytest.param(20_000, 10_000, marks=pytest.mark.slow)],
+    [(2_000, 1_000), pytest.param(20_000, 10_000, marks=pytest.mark.long)],
 )
 def test_sigterm_mid_burst_loses_nothing(
     tmp_path: Path, fake: FakeDiscord, record_property: Any, records: int, signal_at: int
@@ -230,7 +233,7 @@ def test_sigterm_mid_burst_loses_nothing(
     [
         (signal.SIGKILL, 2_000, 1_000),
         (signal.SIGTERM, 2_000, 1_000),
-        pytest.param(signal.SIGKILL, 20_000, 10_000, marks=pytest.mark.slow),
+        pytest.param(signal.SIGKILL, 20_000, 10_000, marks=pytest.mark.long),
     ],
     ids=["sigkill", "sigterm-unhandled", "sigkill-long"],
 )

@@ -102,7 +102,7 @@ def test_close_accounts_for_every_record_in_a_deep_hand_off(fake: FakeDiscord) -
     assert_books_balance(handler.stats(), log.calls, dropped_ok=("closed",))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_close_after_a_deep_burst_on_the_real_store(fake: FakeDiscord) -> None:
     """close() right after a 20,000-record burst (real store): delivery stops at the deadline,
     then every record is written to the store before close returns (persisting 20,000

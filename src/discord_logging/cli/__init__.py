@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import DiscordLoggingError
 from ..redaction import redact
+from ..wording import write_line
 from . import check, demo, flush, history, send, stats
 from . import dead_letter_commands as deadletters
 from ._common import STORE_HELP
@@ -55,10 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except DiscordLoggingError as exc:
-        print(f"discord-logging: {redact(str(exc))}", file=sys.stderr)
+        write_line(f"discord-logging: {redact(str(exc))}")
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        print("discord-logging: interrupted", file=sys.stderr)
+        write_line("discord-logging: interrupted")
         return EXIT_FAILED
     except BrokenPipeError:
         return _reader_gone()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..alerts import normalize_alert_type
 from ..redaction import redact
+from ..wording import write_line
 from .output import say
 
 # The store (diskcache) and the settings (pydantic) load only in commands that use them, so
@@ -301,7 +302,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            print(f"{self.label}: {done}/{total}", file=self.stream, flush=True)
+            write_line(f"{self.label}: {done}/{total}", self.stream)
 
     def close(self) -> None:
         """End the bar's line."""

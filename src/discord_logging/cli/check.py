@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+import textwrap
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigurationError
 from ..wording import counted
@@ -14,6 +16,8 @@ from .output import emit_json, say, table
 
 if TYPE_CHECKING:
     from ..settings import DiscordSettings
+
+SCREEN: Final = 100  # columns the settings table fits in
 
 
 def register(commands: Any) -> None:
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     say("")
-    say(table(sorted(info["settings"].items()), ["setting", "value"]))
+    say(table(setting_rows(info["settings"]), ["setting", "value"]))
     say(f"\nStore: {info['store']} (created and written: OK)")
     for part in info["damaged"]:
         say(f"  damaged and set aside (look at it, then delete it): {part}")
@@ -154,3 +158,21 @@ def run(args: argparse.Namespace) -> int:
     pings = send.ping(settings)
     send.print_pings(pings)
     return 1 if any(not p.result.ok for p in pings) else 0
+
+
+def setting_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each setting and its value as people read them, by name; a long value (a mapping such
+    as ``silent``: ``general=True, error=False, ...``) wraps onto rows of its own, so that the
+    table fits in 100 columns."""
+    width = SCREEN - 2 - max(len("setting"), *(len(name) for name in settings))
+    rows: list[tuple[str, str]] = []
+    for name, value in sorted(settings.items()):
+        text = (
+            ", ".join(f"{key}={item}" for key, item in value.items())
+            if isinstance(value, Mapping) and value
+            else str(value)
+        )
+        lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+        lines = lines or [""]
+        rows += [(name, lines[0]), *(("", line) for line in lines[1:])]
+    return rows

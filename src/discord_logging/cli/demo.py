@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..alerts import AlertType
-from ..wording import counted
+from ..render.timestamps import readable_times
+from ..wording import counted, write_line
 from . import _common as common
 from .output import emit_json, say
 
@@ -97,7 +98,7 @@ def _run(quick: bool, real: bool, store: Path, out: TextIO, started: float) -> D
     from ..testing import FakeDiscord
 
     def narrate(text: str) -> None:
-        print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)
+        write_line(f"[{time.monotonic() - started:5.1f}s] {text}", out)
 
     with ExitStack() as stack:
         fake: FakeDiscord | None = None
@@ -200,9 +201,12 @@ def _play(
             log.error(f"checkout failed for basket {i}: card network timeout")
         _wait(lambda: handler.stats()["dead_letters_kept"] >= outage, 10 if quick else 20)
         fake.set_status_override(webhook_id, None)
+        stats = handler.stats()
+        retried = stats["retried"]  # none with --quick: a record is kept at its first 503
+        after = f" after {counted(retried, 'retry', 'retries')}" if retried else ""
         narrate(
-            f"outage over after {counted(handler.stats()['retried'], 'retry', 'retries')}; "
-            "redelivering kept records"
+            f"outage over: {counted(stats['dead_letters_kept'], 'record')} kept in the store"
+            f"{after}; redelivering them"
         )
         log.error("checkout recovered")
         _wait(lambda: handler.stats()["dead_letters_kept"] == 0, 15)
@@ -245,8 +249,9 @@ def _incident(
         title = str(shown.embeds[0].get("title", "")) if shown and shown.embeds else ""
         if shown is not None and title.startswith("payment gateway"):
             first_line = str(shown.embeds[0].get("description", "")).split("\n", 1)[0]
-            narrate(f"a reader sees one message, edited {shown.edits} times: {title!r}")
-            narrate(f"  {first_line}")
+            narrate(f"a reader sees one message, edited {counted(shown.edits, 'time')}: {title!r}")
+            # Discord's markup as a terminal reader would see it in Discord: times, no **.
+            narrate(f"  {readable_times(first_line.replace('**', ''), time.time())}")
     for post in fake.threads:
         narrate(f"forum post opened: {post.name!r} (Discord's 220001 taught it: a forum)")
 

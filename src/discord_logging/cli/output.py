@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ..redaction import redact
+from ..wording import write_line
 
 
 def emit_json(data: Any, stream: TextIO | None = None) -> None:
     """Print ``data`` as JSON on one document, tokens redacted."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    print(redact(text), file=stream or sys.stdout)
+    write_line(redact(text), stream or sys.stdout)
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -30,5 +31,5 @@ def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
 
 
 def say(text: str, stream: TextIO | None = None) -> None:
-    """Print a line for people, tokens redacted."""
-    print(redact(text), file=stream or sys.stdout)
+    """Print a line for people, tokens redacted, in one write (see :func:`write_line`)."""
+    write_line(redact(text), stream or sys.stdout)

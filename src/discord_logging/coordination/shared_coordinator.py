@@ -10,13 +10,12 @@ obeyed locally, a dead-letter claim is refused (the letter stays stored for late
 from __future__ import annotations
 
 import abc
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Final, TextIO, TypeVar
 
 from ..transport.headers import RateLimitHeaders
-from ..wording import counted
+from ..wording import counted, write_line
 from . import Coordinator, Grant
 from .ledger import Limits
 from .local import LocalCoordinator
@@ -72,12 +71,12 @@ class SharedCoordinator(Coordinator):
         if not self._told:
             self._told = True
             share = self.fallback.limits
-            print(
+            write_line(
                 f"discord-logging: {self.where} cannot be used ({type(error).__name__}: "
                 f"{error}); this process keeps to {counted(share.channel_limit, 'message')} per "
                 f"{share.channel_window:g} s per channel (DISCORD_RATE_LIMIT // "
                 f"DISCORD_FLEET_SIZE={self.fleet_size}) until it answers again. Said once.",
-                file=self._stderr or sys.stderr,
+                self._stderr,
             )
 
     async def _shared(self, operation: Callable[[], Awaitable[T]], otherwise: T) -> T:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..redaction import redact
 from ..stats import DeliveryStats
 from ..transport.outcome import ERROR_TEXT_LIMIT
+from ..wording import write_line
 
 
 class BugReporter:
@@ -23,10 +22,9 @@ class BugReporter:
         text = redact(f"{kind}: {exc}")[:ERROR_TEXT_LIMIT]
         if kind not in self.reported:
             self.reported.add(kind)
-            print(
+            write_line(
                 f"discord-logging: internal error in lane {lane!r} ({text}); what it held is "
                 "kept as dead letters (reason internal_error) and delivery goes on. "
                 "This is a bug: please report it with this line.",
-                file=sys.stderr,
             )
         return text

@@ -11,7 +11,6 @@ one on its worker thread. All methods must be called from the event loop that ru
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -43,19 +42,19 @@ from ..transport.channels import ChannelDirectory
 from ..transport.client import WebhookClient
 from ..transport.environment import require_certificates
 from ..transport.headers import BAN_COOLDOWN
-from ..wording import plural
+from ..wording import plural, write_line
 from .backoff import jitter
 from .bugs import BugReporter
+from .closing import close_lanes
 from .editor import IncidentEditor
 from .incidents import IncidentConfig
 from .lane import WebhookLane
 from .pending import Pending
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
-from .threads import nothing_parked, run_off_loop, store_thread
+from .threads import nothing_parked, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
-IN_FLIGHT_SLACK = 0.1  # seconds past the deadline for a request cut off there to be kept
 
 
 class Notifier:
@@ -297,11 +296,10 @@ class Notifier:
         if self._warned_no_webhook:
             return
         self._warned_no_webhook = True
-        print(
+        write_line(
             f"discord-logging: a {alert_type!r} record was dropped: no webhook is configured for "
             f"it; set {webhook_variable(alert_type)} or DISCORD_WEBHOOK_GENERAL (the fallback). "
             "Further drops are only counted (stats: dropped.no_webhook).",
-            file=sys.stderr,
         )
 
     def posts_to(self, destination: str | None) -> bool:
@@ -411,41 +409,22 @@ class Notifier:
 
     async def aclose(self, timeout: float | None = None) -> int:
         """Deliver what can be delivered within ``timeout`` (default: the close_timeout
-        setting), hand the rest to the dead letters, close the client. Idempotent.
-        No request starts that could not finish by the deadline, and one in flight is cut off
-        at it, whatever step it is in (transport/cutoff.py): kept as ``uncertain`` when its
-        body went out whole (Discord may have it), else as certainly not posted.
+        setting), hand the rest to the dead letters, close the client (:mod:`.closing`: a
+        request in flight is cut off at the deadline and kept). Idempotent.
         Returns how many notifications went to the dead letters because time ran out."""
         if self._closed:
             return 0
         self._closed = True
         if self._shared is None:
             return 0
-        timeout = self.settings.close_timeout if timeout is None else timeout
-        shared = self._shared
         before = self.stats.get("dead_lettered")
-        shared.closing = True
-        shared.deadline = shared.clock() + timeout
-        shared.client.cut_off_at(timeout)
-        for lane in self._unique_lanes:
-            lane.wake()
-        for editor in self._editors.values():
-            editor.wake()
-        tasks = [*self._tasks, *self._edit_tasks]
-        _, unfinished = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
-        ends = [lane.sending_until for lane in self._unique_lanes if lane.sending_until]
-        if unfinished and ends:  # requests in flight are cut off at the deadline, then kept
-            grace = min(max(ends), shared.deadline) - shared.clock() + IN_FLIGHT_SLACK
-            _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if shared.store_io is not None:  # its connections are closed by the thread that opened them
-            await run_off_loop(shared.store_io, self.dead_letters.release_thread)
-            shared.store_io.shutdown(wait=False)
-        self.dead_letters.sync()
-        await shared.coordinator.aclose()
-        await shared.client.aclose()
+        await close_lanes(
+            self._shared,
+            self._unique_lanes,
+            self._editors.values(),
+            [*self._tasks, *self._edit_tasks],
+            self.settings.close_timeout if timeout is None else timeout,
+        )
         return self.stats.get("dead_lettered") - before
 
     async def __aenter__(self) -> Notifier:

@@ -9,7 +9,6 @@ built-in embed and is counted, so a bad template can never stop an alert.
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -33,6 +32,7 @@ from ..config.alert_options import LinkButton
 from ..errors import TemplateError
 from ..notification import Notification
 from ..redaction import redact
+from ..wording import write_line
 from . import message_limits as limits
 from .buttons import ButtonTemplates, first_buttons, record_buttons
 from .fitting import (
@@ -195,11 +195,10 @@ class EmbedRenderer:
             return
         self._reported.add(where)
         problem = redact(f"{type(exc).__name__}: {exc}")[:PROBLEM_LIMIT]
-        print(
+        write_line(
             f"discord-logging: {where} failed on a {alert_type!r} record ({problem}); such "
             "alerts go out with the plain built-in embed (fields kept) until it is fixed; "
             "counted in stats()['template_errors']. Said once per template.",
-            file=sys.stderr,
         )
 
     def _fallback_sections(self, notification: Notification) -> dict[str, str]:

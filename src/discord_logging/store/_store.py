@@ -18,7 +18,6 @@ once it works, moves the letters kept in memory back to it and says so once.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..settings import DiscordSettings
 from ..stats import DeliveryStats
-from ..wording import counted
+from ..wording import counted, write_line
 from ._damage import is_damage, set_aside
 from ._paths import UnsafeStoreDirectory, default_store_path, private_directory, store_directory
 from ._resilient import ResilientDeadLetters
@@ -136,12 +135,11 @@ class Store:
         self.stats.add("store_errors")
         names = ", ".join(str(p) for p in moved)
         files = "a damaged store file" if len(moved) == 1 else f"{len(moved)} damaged store files"
-        print(
+        write_line(
             f"discord-logging: {files} set aside ({type(exc).__name__}: "
             f"{str(exc)[:100]}): {names}; fresh ones were opened and "
             f"{counted(indexed, 'kept letter')} re-indexed. Look at or delete the set-aside "
             "files.",
-            file=sys.stderr,
         )
         return True
 
@@ -210,7 +208,7 @@ class Store:
                 "memory and history is off until it works again (tried every "
                 f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH."
             )
-        print(f"discord-logging: {said}", file=sys.stderr)
+        write_line(f"discord-logging: {said}")
 
     def _failed_read(self, exc: BaseException) -> None:
         """A read on the delivery path failed: busy is counted and tried on the next call;
@@ -250,11 +248,10 @@ class Store:
         if self._quiet_recovery:  # a damaged file was replaced: that was said already
             self._quiet_recovery = False
             return True
-        print(
+        write_line(
             f"discord-logging: the store at {self.path} works again; "
             f"{counted(len(letters), 'dead letter')} kept in memory meanwhile "
             f"{'was' if len(letters) == 1 else 'were'} moved back to it.",
-            file=sys.stderr,
         )
         return True
 
@@ -436,11 +433,10 @@ class Store:
             # often works again by now: one more try, however recent the last one was.
             self.try_disk(now=math.inf)
         if self._down and self._removed_while_down:
-            print(
+            write_line(
                 f"discord-logging: {counted(len(self._removed_while_down), 'delivered letter')}"
                 f" could not be removed from the store at {self.path}; the next run may post "
                 f"{'it' if len(self._removed_while_down) == 1 else 'them'} again.",
-                file=sys.stderr,
             )
         self.closed = True
         self.release_thread()

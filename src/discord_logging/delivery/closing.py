@@ -1,0 +1,52 @@
+"""How a notifier's lanes end within the close deadline.
+
+No request starts that could not finish by the deadline, and one in flight is cut off at it,
+whatever step it is in (transport/cutoff.py): kept as ``uncertain`` when its body went out
+whole (Discord may have it), else as certainly not posted. Then the store thread lets go of
+its connections, and the coordinator and the HTTP client close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from .editor import IncidentEditor
+from .lane import WebhookLane
+from .shared import SharedState
+from .threads import run_off_loop
+
+IN_FLIGHT_SLACK: Final = 0.1  # seconds past the deadline for a request cut off there to be kept
+
+
+async def close_lanes(
+    shared: SharedState,
+    lanes: Sequence[WebhookLane],
+    editors: Iterable[IncidentEditor],
+    tasks: Sequence[asyncio.Task[None]],
+    timeout: float,
+) -> None:
+    """End ``lanes`` and ``editors`` (their ``tasks``) within ``timeout`` seconds: what they
+    cannot deliver by then goes to the dead letters; then close what they shared."""
+    shared.closing = True
+    shared.deadline = shared.clock() + timeout
+    shared.client.cut_off_at(timeout)
+    for lane in lanes:
+        lane.wake()
+    for editor in editors:
+        editor.wake()
+    _, unfinished = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+    ends = [lane.sending_until for lane in lanes if lane.sending_until]
+    if unfinished and ends:  # requests in flight are cut off at the deadline, then kept
+        grace = min(max(ends), shared.deadline) - shared.clock() + IN_FLIGHT_SLACK
+        _, unfinished = await asyncio.wait(unfinished, timeout=max(grace, 0.0))
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if shared.store_io is not None:  # its connections are closed by the thread that opened them
+        await run_off_loop(shared.store_io, shared.dead_letters.release_thread)
+        shared.store_io.shutdown(wait=False)
+    shared.dead_letters.sync()
+    await shared.coordinator.aclose()
+    await shared.client.aclose()
