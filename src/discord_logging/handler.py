@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +33,7 @@ from .errors import ConfigurationError
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .store._paths import refuse_unsafe_store, store_directory
-from .wording import counted
+from .wording import counted, write_line
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: loaded on the worker's start thread
     from .store import Store
@@ -235,12 +234,15 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
                     on_thread_exit=self._after_worker_ended,
                     journal_factory=self._make_journal,
                 )
+                # Known before its thread runs: the start thread attaches the worker's journal
+                # to the notifier it builds (_make_notifier reads it from here).
+                self._worker = worker
                 try:
                     worker.start()
                 except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    self._worker = None
                     self._start_failed = True
                     return None
-                self._worker = worker
                 lifecycle.watch_process_end(self)
             return self._worker
 
@@ -396,10 +398,9 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         evicted = self._stats.get("dead_letters_evicted")
         lost = f"; {evicted} more LOST (evicted from memory)" if evicted else ""
         if left or kept or evicted:
-            print(
+            write_line(
                 f"discord-logging: {counted(left, 'notification')} not delivered by the close "
                 f"deadline; {counted(kept, 'dead letter')} {where}{lost}",
-                file=sys.stderr,
             )
 
     # -- inspection and non-logging use ------------------------------------------------------

@@ -4,9 +4,10 @@ themselves: the user's template files (they compile, and render against a sample
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import TYPE_CHECKING, Final
+
+from ..wording import write_line
 
 if TYPE_CHECKING:
     from ..settings import DiscordSettings
@@ -55,4 +56,4 @@ def say_unknown_variables(settings: DiscordSettings) -> None:
         fresh = [p for p in problems if p not in _SAID]
         _SAID.update(fresh)
     for problem in fresh:
-        sys.stderr.write(f"discord-logging: {problem}\n")
+        write_line(f"discord-logging: {problem}")

@@ -12,8 +12,6 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import importlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -25,8 +23,10 @@ from ..config.alert_options import EDIT
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
+from ..wording import write_line
 from .aggregation import Release, StormAggregator
-from .threads import LookupThreads, nothing_parked, park_between_calls
+from .start import build_while_journaling
+from .threads import nothing_parked, park_between_calls, run_exit_safe
 
 if TYPE_CHECKING:  # httpx, Jinja2, pydantic, diskcache: imported on the worker thread only
     from ..settings import DiscordSettings
@@ -39,8 +39,6 @@ ON_WORKER_THREAD: Final = threading.local()
 # How long a caller waits for the worker's start (settings, store, client: ~0.6 s unloaded,
 # a few seconds on a loaded machine) before it is told the worker is not running.
 START_WAIT: Final = 10.0
-# How often the worker journals what is handed over while the notifier is being built.
-_EARLY_JOURNAL_INTERVAL: Final = 0.005
 HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
 T = TypeVar("T")
 
@@ -268,7 +266,7 @@ class Worker:
             self._open_journal()
             notifier = self._build_while_journaling()
             if notifier is not None:
-                self._run_loop(notifier)
+                run_exit_safe(lambda: self._main(notifier), f"{THREAD_NAME}-dns")
         finally:
             if self._on_thread_exit is not None:
                 with contextlib.suppress(Exception):  # e.g. close this thread's connections
@@ -278,37 +276,15 @@ class Worker:
             self._started.set()
 
     def _build_while_journaling(self) -> Notifier | None:
-        """Build the notifier on a short-lived start thread (its imports take a few hundred
-        milliseconds) while this thread journals what is handed over, every few
-        milliseconds: a record is on disk from its first moments on, even in a process
-        killed during its start (docs/architecture.md, "Start-up")."""
-        built = threading.Event()
-        outcome: dict[str, Any] = {}
-
-        def build() -> None:
-            ON_WORKER_THREAD.active = True
-            try:
-                outcome["notifier"] = self._notifier_factory()
-                _import_network_modules()
-            except Exception as exc:  # noqa: BLE001 - said once by _cannot_start
-                outcome["error"] = exc
-            finally:
-                built.set()
-
-        starter = threading.Thread(target=build, name=f"{THREAD_NAME}-start", daemon=True)
-        try:
-            starter.start()
-        except RuntimeError:  # no new thread at interpreter shutdown: build here
-            build()
-        while not built.wait(_EARLY_JOURNAL_INTERVAL):
-            self._journal_early()
-        self._journal_early()
+        """The notifier, built on the start thread while this thread journals what is handed
+        over (see :func:`.start.build_while_journaling`); None if it could not be built."""
+        notifier, error = build_while_journaling(
+            self._notifier_factory, self._journal_early, f"{THREAD_NAME}-start"
+        )
         self._started.set()
-        error = outcome.get("error")
-        if error is not None:
-            self._cannot_start(error)
+        if notifier is None:
+            self._cannot_start(error or RuntimeError("the notifier could not be built"))
             return None
-        notifier: Notifier = outcome["notifier"]
         if self._aggregate_from_settings:
             settings = notifier.settings
             self._aggregator = StormAggregator(
@@ -327,26 +303,6 @@ class Worker:
         batch = [handoff.popleft() for _ in range(min(5_000, len(handoff)))]
         journal.take(batch)
         self._early.extend(batch)
-
-    def _run_loop(self, notifier: Notifier) -> None:
-        """``asyncio.run`` without its ``shutdown_default_executor``, which starts a thread:
-        this may run at interpreter exit, where a new thread is refused (Python 3.12.0-3.12.2)
-        and the pool refuses work. Name lookups go to :class:`LookupThreads`."""
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        loop.set_default_executor(LookupThreads(f"{THREAD_NAME}-dns"))
-        try:
-            loop.run_until_complete(self._main(notifier))
-        finally:
-            try:
-                tasks = asyncio.all_tasks(loop)
-                for task in tasks:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                asyncio.set_event_loop(None)
-                loop.close()  # shuts the executor down without waiting: no thread started
 
     async def _main(self, notifier: Notifier) -> None:
         self._loop = asyncio.get_running_loop()
@@ -405,10 +361,9 @@ class Worker:
         self.start_error = exc
         self._stopping = True
         self._started.set()
-        print(
+        write_line(
             f"discord-logging: delivery could not start, so records are not sent and are "
             f"counted as dropped (stats: dropped.worker_failed): {redact(str(exc))}",
-            file=sys.stderr,
         )
         self._seal("worker_failed")
 
@@ -492,11 +447,3 @@ def edit_interval(settings: DiscordSettings) -> float | None:
     if settings.incident_updates != EDIT:
         return None
     return settings.incident_edit_interval
-
-
-def _import_network_modules() -> None:
-    """Import now what httpx and httpcore import lazily on the first request, so that a fork
-    (see :meth:`Worker.wait_started`) never cuts one of these imports in half."""
-    for name in ("anyio", "httpcore._backends.anyio", "h11"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)

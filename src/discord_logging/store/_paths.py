@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Final
 
 from ..errors import ConfigurationError
+from ..wording import write_line
 
 DIRECTORY_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
@@ -109,10 +109,9 @@ _TIGHTENED: set[Path] = set()
 def _say_tightened(path: Path, mode: int) -> None:
     if path not in _TIGHTENED:
         _TIGHTENED.add(path)
-        print(
+        write_line(
             f"discord-logging: the store directory {path} was open to other users (mode "
             f"{mode:04o}); made 0700, owner only.",
-            file=sys.stderr,
         )
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import sys
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Final
 
 from ..stats import DeliveryStats
+from ..wording import write_line
 from ._claims import HOST, _alive
 from ._paths import private_directory
 
@@ -267,11 +267,10 @@ class Journal:
         self.stats.add("journal_errors")
         if not self._broken:
             self._broken = True
-            print(
+            write_line(
                 f"discord-logging: the journal in {self.directory} cannot be written "
                 f"({type(exc).__name__}: {exc}); records are kept only in memory until they "
                 "are delivered or kept in the store (lost if the process is killed).",
-                file=sys.stderr,
             )
 
 
