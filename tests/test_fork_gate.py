@@ -10,7 +10,7 @@ import pytest
 from waiting import FAILSAFE
 
 from discord_logging.delivery.threads import ExitSafeExecutor
-from discord_logging.lifecycle import ForkGate
+from discord_logging.fork_gate import ForkGate
 
 
 def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:

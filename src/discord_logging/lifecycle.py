@@ -10,8 +10,9 @@ Python's exit order decides the mechanism:
 2. Non-daemon threads are joined, then ``atexit`` runs ``logging.shutdown()``, which closes the
    handlers. Records logged after step 1 (by atexit functions, by late threads) still need a
    name lookup, which asyncio runs in the loop's default executor:
-   :class:`~discord_logging.delivery.threads.ExitSafeExecutor`
-   runs the call inline when the pool refuses it, so ``getaddrinfo`` works at exit too.
+   :class:`~discord_logging.delivery.threads.LookupThreads`
+   runs each lookup on a thread of its own (inline when none can start), so ``getaddrinfo``
+   works at exit too, and no lookup thread is joined there.
 
 multiprocessing's fork and forkserver children end with ``os._exit``: ``atexit`` never runs for
 them, but ``BaseProcess._bootstrap`` runs ``multiprocessing.util._exit_function()`` first, which
@@ -35,67 +36,11 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterator
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
+from .fork_gate import FORK_GATE, FORK_WAIT, ForkGate
 
-class ForkGate:
-    """What a fork waits for: SQLite transactions in progress on this process's threads.
-
-    A child forked while a parent thread is inside a transaction inherits SQLite's in-memory
-    record of that thread's locks on the file (SQLite shares it between the connections of a
-    process) and its mutexes; the child's own connection to the store then finds the file
-    locked for good. Every store transaction passes through the gate; before a fork the gate
-    closes (new transactions wait) and waits, bounded, for those in progress. A thread
-    already inside passes again freely (transactions nest: index, then letters)."""
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._active = 0
-        self._closed = False
-        self._depth = threading.local()
-
-    @contextlib.contextmanager
-    def passage(self) -> Iterator[None]:
-        depth: int = getattr(self._depth, "n", 0)
-        if depth == 0:
-            with self._cond:
-                # Bounded: a fork that never reopens (it cannot, but) must not stop the store.
-                self._cond.wait_for(lambda: not self._closed, GATE_WAIT)
-                self._active += 1
-        self._depth.n = depth + 1
-        try:
-            yield
-        finally:
-            self._depth.n = depth
-            if depth == 0:
-                with self._cond:
-                    self._active -= 1
-                    self._cond.notify_all()
-
-    def close(self, timeout: float) -> bool:
-        """Stop new transactions and wait (at most ``timeout``) for those in progress; True
-        when none is left. The calling thread's own transaction, if any, is not waited for."""
-        mine = 1 if getattr(self._depth, "n", 0) else 0
-        with self._cond:
-            self._closed = True
-            return self._cond.wait_for(lambda: self._active <= mine, timeout)
-
-    def reopen(self) -> None:
-        with self._cond:
-            self._closed = False
-            self._cond.notify_all()
-
-    def reset_in_child(self) -> None:
-        """The child has only the forking thread: nothing is in progress there."""
-        self._reset()
-
-
-FORK_GATE: Final = ForkGate()
-GATE_WAIT: Final = 2.0  # seconds a transaction waits at most for a fork in progress
-FORK_WAIT: Final = 0.25  # seconds a fork waits at most for transactions in progress
+__all__ = ["FORK_GATE", "FORK_WAIT", "ForkGate", "drain_on_sigterm", "register"]
 
 
 class ProcessHandler(Protocol):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final, TextIO, TypeVar
 
 from ..delivery.backoff import jitter
-from ..lifecycle import FORK_GATE
+from ..fork_gate import FORK_GATE
 from ..store._paths import private_directory, private_sqlite_files
 from . import ledger
 from .ledger import Limits, State

@@ -9,7 +9,7 @@ import concurrent.futures
 import concurrent.futures.thread
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -154,3 +154,25 @@ def holds_logging_lock() -> bool:
         return bool(is_owned()) if is_owned is not None else True
     except Exception:  # noqa: BLE001 - an unusual lock: never wait
         return True
+
+
+def run_exit_safe(main: Callable[[], Coroutine[Any, Any, None]], lookup_thread_name: str) -> None:
+    """Run ``main()`` on a new event loop of this thread: ``asyncio.run`` without its
+    ``shutdown_default_executor``, which starts a thread. This may run at interpreter exit,
+    where a new thread is refused (Python 3.12.0-3.12.2) and pools refuse work; name lookups
+    go to :class:`LookupThreads`."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.set_default_executor(LookupThreads(lookup_thread_name))
+    try:
+        loop.run_until_complete(main())
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # shuts the executor down without waiting: no thread started

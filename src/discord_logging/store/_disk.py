@@ -21,7 +21,7 @@ import diskcache
 from diskcache.core import MODE_PICKLE, UNKNOWN
 
 from ..errors import DiscordLoggingError
-from ..lifecycle import FORK_GATE
+from ..fork_gate import FORK_GATE
 from ._paths import DIRECTORY_MODE, FILE_MODE, private_directory, private_sqlite_files
 
 
@@ -105,7 +105,7 @@ def _open(con: sqlite3.Connection) -> bool:
 
 class GatedCache(diskcache.Cache):
     """A diskcache Cache whose transactions pass through the fork gate (see
-    :class:`~discord_logging.lifecycle.ForkGate`): a fork never cuts one in half."""
+    :class:`~discord_logging.fork_gate.ForkGate`): a fork never cuts one in half."""
 
     @property
     def _con(self) -> sqlite3.Connection:
