@@ -35,6 +35,22 @@ log.setLevel(logging.INFO)
 log.propagate = False
 """
 SCRIPT_TIMEOUT: Final = 30.0
+# Logs 5 errors, waits until the worker took them (the journal is written once it runs: the
+# stated window; ``counter`` reaches 5), waits ``pause`` more, then runs ``end``, which ends
+# the process (SIGKILL, os._exit, or whatever a test needs first).
+LOG_THEN_DIE: Final = """
+import signal, time
+handler = make_handler({options})
+log.addHandler(handler)
+for i in range(5):
+    log.error("record %d before the end", i)
+deadline = time.monotonic() + 10
+while handler.stats()["{counter}"] < 5 and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep({pause})
+{end}
+time.sleep(30)  # never reached
+"""
 
 
 def script_env(
