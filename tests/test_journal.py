@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,11 @@ from discord_logging.delivery.journaling import letters_of, recover_dead
 from discord_logging.notification import DeliveryStatus, NotificationResult
 from discord_logging.stats import DeliveryStats
 from discord_logging.store import Store
+from discord_logging.store._holders import KERNEL, Identity
 from discord_logging.store.journal import (
     RECORD,
     SETTLED,
     Journal,
-    Owner,
     dead_segments,
     frame,
     frames,
@@ -60,8 +62,8 @@ def group(*ids: str, titled: bool = False) -> tuple[list[str], bytes]:
 
 
 def dead_journal(directory: Path, ids: list[str], stats: DeliveryStats | None = None) -> Journal:
-    """A journal of this pid with ``ids`` unsettled, then closed: its token no longer lives,
-    so it is a dead process's (a container's pid 1 restarted with the same host name)."""
+    """A journal with ``ids`` unsettled, then closed: its holder released its lock, so it is
+    a dead holder's, as a killed process's is."""
     journal = Journal(directory, 1 << 20, stats or DeliveryStats())
     journal.append(*group(*ids, titled=True))
     journal.close()
@@ -200,20 +202,29 @@ def test_a_write_that_fails_later_is_counted(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_only_dead_processes_of_this_host_are_found(tmp_path: Path) -> None:
-    """A live journal (this one, another live process's) and another host's are never taken;
-    a dead one is, and so is one a dead recovering process was taking."""
+def test_only_journals_whose_holders_are_gone_are_found(tmp_path: Path) -> None:
+    """A live journal (this one) and another host's are never taken; a gone holder's is
+    (whatever its pid), as is one a gone taker was taking, one of this host name written
+    under another boot (an earlier start of this machine), and an earlier version's
+    ``<host>:<pid>`` whose pid no longer runs (not one whose pid runs)."""
     live = Journal(tmp_path, 1 << 20, DeliveryStats())
     live.append(*group("a"))
-    other = f"elsewhere.example:{os.getpid()}:abcd.1.jnl"
-    parent = f"{socket.gethostname()}:{os.getppid()}:abcd.1.jnl"
-    dead = f"{socket.gethostname()}:{os.getpid()}:dead.1.jnl"
-    gone = f"{socket.gethostname()}:{os.getpid()}:gone"  # a recovering process that died
-    taking = f"{socket.gethostname()}:{os.getpid()}:dead.2.jnl@{gone}"
-    for name in (other, parent, dead, taking, "notes.txt", "bad.1.jnl"):
+    gone = dead_journal(tmp_path, ["b"]).owner
+    (gone_segment,) = [p.name for p in tmp_path.glob(f"{gone}.*")]
+    host = socket.gethostname()
+    other_host = "elsewhere.example:kffffffffffff:abcd.1.jnl"
+    earlier_boot = f"{host}:kffffffffffff:abcd.1.jnl"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    legacy_dead = f"{host}:{dead.pid}:dead.1.jnl"
+    legacy_live = f"{host}:{os.getppid()}:abcd.1.jnl"
+    taking = f"{host}:{KERNEL}:abcd.2.jnl@{gone}"  # a taker that is gone
+    held = f"{host}:{KERNEL}:abcd.3.jnl@{live.owner}"  # being taken by a live holder
+    for name in (other_host, earlier_boot, legacy_dead, legacy_live, taking, held, "x.txt"):
         (tmp_path / name).write_bytes(b"")
+    (tmp_path / "bad.1.jnl").write_bytes(b"")
     found = sorted(path.name for path, _ in dead_segments(tmp_path))
-    assert found == sorted([dead, taking])
+    assert found == sorted([gone_segment, earlier_boot, legacy_dead, taking])
     assert dead_segments(tmp_path / "missing") == []
     live.close()
 
@@ -229,11 +240,12 @@ def test_two_takers_of_one_segment_one_wins_and_giving_back_restores_it(tmp_path
     assert segment.exists()
 
 
-def test_an_owner_name_that_is_not_one_is_ignored() -> None:
-    """File names that do not parse as ``host:pid:token`` are nobody's."""
-    assert Owner.parse("host:notapid:tok") is None
-    assert Owner.parse("host:12") is None
-    assert Owner.parse("elsewhere:1:t").gone() is False  # type: ignore[union-attr]
+def test_a_holder_name_that_is_not_one_is_ignored() -> None:
+    """File names that do not parse as ``host:kernel:token`` (or ``host:pid``) are nobody's."""
+    assert Identity.parse("host:notapid:tok") is None
+    assert Identity.parse("host:k12") is None
+    assert Identity.parse(":kabc:tok") is None
+    assert Identity.parse("host:12") is not None  # an earlier version's row
 
 
 def test_recovery_is_exactly_once_and_skips_what_is_kept_or_delivered(tmp_path: Path) -> None:

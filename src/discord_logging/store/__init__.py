@@ -6,7 +6,8 @@ for buffered writes, the CLI's main thread). It never raises into delivery: a fa
 switches the dead letters to memory, counted and said once on stderr.
 
 - ``_store``: :class:`Store`, the facade the handler and the CLI open
-- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one
+- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one;
+  ``_holders``: a holder's identity and lock file, and whether a holder is alive
 - ``history``: what was sent, queryable
 - ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
@@ -17,15 +18,16 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 :func:`delete_many`, and :class:`UnsafeStoreRow`, what reading a refused row raises.
 """
 
-from ._claims import claim_row, claimant, holds, taken_over
+from ._claims import CLAIM_LEASE, Claim, as_taken_over, claim_row, holds, taken_over
 from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
 from ._resilient import ResilientDeadLetters
 from ._store import Store, default_store_path, limits_directory
 from ._writer import WRITE_BATCH, WRITE_DELAY
-from .durable_letters import Claim, DurableDeadLetters, as_taken_over
+from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
 
 __all__ = [
+    "CLAIM_LEASE",
     "WRITE_BATCH",
     "WRITE_DELAY",
     "Claim",
@@ -36,7 +38,6 @@ __all__ = [
     "UnsafeStoreRow",
     "as_taken_over",
     "claim_row",
-    "claimant",
     "default_store_path",
     "delete_many",
     "holds",
