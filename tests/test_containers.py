@@ -9,16 +9,26 @@ store directory is shared, as a volume is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from letterkit import destination_of
 from processkit import LOG_THEN_DIE, SCRIPT_TIMEOUT, script_env, titles, wait_for, write_script
 
+from discord_logging import Notifier
+from discord_logging.deadletters import DeadLetter, DeadLetterReason
+from discord_logging.delivery.replay import replay
+from discord_logging.notification import Notification
+from discord_logging.store import Store
 from discord_logging.store._holders import Identity, Liveness
 from discord_logging.testing import FakeDiscord
 
@@ -213,3 +223,104 @@ def test_a_holder_in_another_pid_namespace_is_alive_until_its_process_ends(
         holder.kill()  # the unshare process: --kill-child ends its child, pid 1 inside
         holder.communicate(timeout=10)
     assert wait_for(lambda: Liveness(store).alive(parsed) is False, 10)
+
+
+# A holder that redelivers 3 kept letters under a short lease (1 s, fenced after 0.5 s); its
+# first post is rate limited (429), so they wait queued when the test pauses it.
+PAUSED = """
+import time
+import discord_logging.delivery.redelivery as redelivery
+import discord_logging.store.durable_letters as durable_letters
+durable_letters.CLAIM_LEASE = 1.0
+redelivery.FENCE_AGE = 0.5
+redelivery.RENEW_INTERVAL = 1000.0  # no renewal while paused: the lease lapses
+handler = make_handler()
+deadline = time.monotonic() + 20
+while handler.stats()["redelivered"] < 3 and time.monotonic() < deadline:
+    if sys.stdin in __import__("select").select([sys.stdin], [], [], 0.05)[0]:
+        break
+handler.flush(5)  # what it still holds would go out now
+print(handler.stats()["redelivered"], flush=True)
+"""
+
+
+def kept(store: Path, url: str, count: int) -> list[str]:
+    """Keep ``count`` retryable letters for ``url``'s webhook in ``store``; their titles."""
+    opened = Store(store)
+    letters = [
+        DeadLetter(
+            Notification(
+                alert_type="general",
+                title=f"kept {i}",
+                message=f"kept {i}",
+                created=time.time(),
+                host="testhost",
+            ),
+            webhook="general",
+            reason=DeadLetterReason.RETRIES_EXHAUSTED,
+            destination=destination_of(url),
+        )
+        for i in range(count)
+    ]
+    for item in letters:
+        opened.dead_letters.add(item)
+    opened.close()
+    return [f"kept {i}" for i in range(count)]
+
+
+def test_a_holder_paused_past_its_lease_drops_what_another_took_over_instead_of_posting_it(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A process redelivering 3 kept letters is SIGSTOPped (``docker pause``) while they wait
+    queued behind a 429; its 1 s lease lapses, and the operator's flush takes them over and
+    posts them with the repeat note. SIGCONT: before its next post the lane confirms its
+    claims, finds them lost and drops the letters: each is posted once, marked (before: the
+    resumed process posted all 3 again, without the note)."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    expected = kept(store, url, 3)
+    env = script_env(fake_discord, url, store)
+    fake_discord.force_429(1, retry_after=1.5)
+    path = write_script(PAUSED, tmp_path, "paused.py")
+    pipe = subprocess.PIPE
+    paused = subprocess.Popen(
+        [sys.executable, str(path)], env=env, cwd=tmp_path, stdin=pipe, stdout=pipe, text=True
+    )
+    try:
+        assert wait_for(lambda: len(fake_discord.requests) >= 1, 20)  # the 429
+        os.kill(paused.pid, signal.SIGSTOP)
+        operator = Store(store)
+        cli = Notifier(
+            webhooks={"general": url},
+            allowed_hosts=fake_discord.named_host,
+            dead_letters=operator.dead_letters,
+            listeners=[operator.record],
+            store_dir=store,
+        )
+
+        async def flush_when_lapsed() -> None:
+            durable = operator.durable
+            assert durable is not None
+            deadline = time.monotonic() + 20
+            # The paused holder's claims lapse after its 1 s lease: the letters come free.
+            while time.monotonic() < deadline:
+                report = await replay(operator, cli)
+                if report.delivered == 3:
+                    break
+                await asyncio.sleep(0.1)
+            await cli.aclose(5)
+
+        asyncio.run(flush_when_lapsed())
+        operator.close()
+        assert sorted(titles(fake_discord, marked=True)) == expected
+        os.kill(paused.pid, signal.SIGCONT)
+        out, _ = paused.communicate("stop\n", timeout=SCRIPT_TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(paused.pid, signal.SIGCONT)
+        if paused.poll() is None:
+            paused.kill()
+            paused.wait(10)
+    assert out.split() == ["0"]
+    assert sorted(titles(fake_discord)) == expected  # each once, all marked
+    assert sorted(titles(fake_discord, marked=True)) == expected
