@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import WEBHOOK, attach
+from letterkit import destination_of
+from processkit import run_script, script_env
 
 from discord_logging import DiscordHandler, MemoryDeadLetters
 from discord_logging.capture.snapshot import snapshot
@@ -584,3 +586,66 @@ def test_a_look_that_fails_is_counted_and_the_next_one_tries_again(
     assert stats.get("journal_errors") == 1
     assert rj._looking is False
     rj.close()
+
+
+# A process that journals ``count`` records in groups of 500, as a worker does, and is gone
+# without its exit (os._exit): its journal is a dead process's.
+DEAD_WRITER = """
+import json, logging, os, sys
+from pathlib import Path
+from discord_logging.capture.snapshot import snapshot
+from discord_logging.stats import DeliveryStats
+from discord_logging.store.journal import Journal
+directory, destination, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+record = logging.makeLogRecord({"msg": "boom", "levelno": 40, "levelname": "ERROR"})
+snap = snapshot(record, "error", logging.Formatter())
+journal = Journal(directory, 1 << 30, DeliveryStats())
+for start in range(0, count, 500):
+    rows = [[f"r{i}", destination, "general", snap] for i in range(start, start + 500)]
+    journal.append([row[0] for row in rows], json.dumps(rows).encode())
+os._exit(1)
+"""
+SHORT_SCRIPT = """
+import time
+handler = make_handler()
+log.addHandler(handler)
+log.error("the last line")
+print(time.time(), flush=True)
+"""
+
+
+def test_a_short_script_beside_a_large_dead_journal_leaves_the_rest_for_the_next_start(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A script with close_timeout=1 starts beside a dead process's 60,000-record journal,
+    logs one line and ends. Its worker takes the journal in by chunks (a segment per call,
+    500 letters per write) and its close stops between two: the script ends (within the
+    failsafe) with what it did not take still in the journal, nothing lost and nothing kept
+    twice: journal and store hold all 60,000 between them (before: the close waited for the
+    whole journal, 10-15 s, and took it all). How soon it ends is measured, not asserted."""
+    store = tmp_path / "store"
+    url = fake_discord.add_webhook(host="localhost")
+    destination = destination_of(url)
+    count = 60_000
+    writer = subprocess.run(
+        [sys.executable, "-c", DEAD_WRITER, str(store / "journal"), destination, str(count)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert writer.returncode == 1, writer.stderr  # ended by os._exit, its journal left
+    env = script_env(fake_discord, url, store, close_timeout=1.0)
+    started = time.monotonic()
+    done = run_script(SHORT_SCRIPT, env, tmp_path)
+    ended = time.time()
+    assert done.returncode == 0, done.stderr
+    print(f"exit {ended - float(done.stdout.split()[0]):.2f} s after the last line "
+          f"({time.monotonic() - started:.2f} s in all)")  # fmt: skip
+    left: set[str] = set()
+    for path, _ in dead_segments(store / "journal"):
+        letters, _torn = letters_of(path.read_bytes())
+        left |= {letter.id for letter in letters}
+    opened = Store(store)
+    kept = {letter.id for letter in opened.dead_letters.letters()}
+    opened.close()
+    assert left, "the whole journal was taken in before the script could end"
+    assert not left & kept
+    assert len(left | kept) == count
