@@ -187,8 +187,6 @@ class WebhookLane(LaneAnswers):
         wait = self._wait_time(now)
         if wait > 0:
             return await self._wait(now, wait)
-        if await self._fence(now):
-            return True
         url = self.url
         got = await shared.coordinator.acquire(
             shared.channels.key(url.webhook_id, url.thread_id),
@@ -197,6 +195,9 @@ class WebhookLane(LaneAnswers):
         )
         if not isinstance(got, Grant):
             return await self._wait(now, got)
+        if await self._fence(shared.clock()):  # after the wait for a slot: a pause may end it
+            await shared.coordinator.give_back(got)
+            return True
         if not self.circuit.allow(now):  # half-open with a probe already out
             await shared.coordinator.give_back(got)
             await self._nap(0.05)
