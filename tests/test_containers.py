@@ -324,3 +324,45 @@ def test_a_holder_paused_past_its_lease_drops_what_another_took_over_instead_of_
     assert out.split() == ["0"]
     assert sorted(titles(fake_discord)) == expected  # each once, all marked
     assert sorted(titles(fake_discord, marked=True)) == expected
+
+
+FIRST_REQUEST_THEN_KILLED = """
+import time
+log.addHandler(make_handler(timeout=20.0))
+log.error("first")
+time.sleep(60)  # killed while Discord holds the request
+"""
+NEXT_START_PATIENT = """
+import time
+handler = make_handler(timeout=20.0)
+deadline = time.monotonic() + 10
+while handler.stats()["redelivered"] < 1 and time.monotonic() < deadline:
+    time.sleep(0.02)
+print(handler.stats()["redelivered"], flush=True)
+"""
+
+
+def test_a_killed_holders_slot_stops_holding_its_webhook_at_once(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A container's app (pid 1, a 20 s request timeout) is killed during its webhook's
+    first request, which goes alone (no answer has told the fleet its bucket). Its slot
+    names a holder whose lock the kernel released: the next start, with the same timeout,
+    posts the record again (marked) at once rather than after the dead slot's bound of
+    3 x 20 s + 1 s (before: it waited that minute)."""
+    url = fake_discord.add_webhook(host="localhost")
+    store = tmp_path / "store"
+    env = script_env(fake_discord, url, store)
+    fake_discord.set_hang(True)
+    first = start(FIRST_REQUEST_THEN_KILLED, env, tmp_path, "first.py")
+    try:
+        assert wait_for(lambda: fake_discord.pending >= 1, 20)
+    finally:
+        first.kill()  # the unshare process: --kill-child SIGKILLs the app, pid 1 inside
+        first.communicate(timeout=10)
+    fake_discord.set_hang(False)  # Discord acts on the request after all
+    again = start(NEXT_START_PATIENT, env, tmp_path, "again.py")
+    out, err = again.communicate(timeout=SCRIPT_TIMEOUT)
+    assert again.returncode == 0, err
+    assert out.split() == ["1"]
+    assert titles(fake_discord, marked=True) == ["first"]

@@ -119,8 +119,14 @@ class Coordinator(abc.ABC):
         """The prefix of this holder's slot ids: its process's random token, drawn again in a
         forked child (another sender even with an inherited coordinator), and a random part
         (two handlers of one process). Never a pid: every container's app is pid 1. A slot is
-        a lease, whoever holds it (docs/architecture.md, "Holders: who is alive")."""
-        return f"{_PROCESS[0]}.{self._nonce}."
+        a lease unless the backend can tell its holder is gone (docs/architecture.md,
+        "Holders: who is alive")."""
+        return f"{self._holder_token()}.{self._nonce}."
+
+    def _holder_token(self) -> str:
+        """The part of :attr:`sender` that names this process (a backend may name a holder
+        it can probe instead)."""
+        return _PROCESS[0]
 
     # -- what a backend provides -------------------------------------------------------------
 
