@@ -3,8 +3,8 @@ them, and taking 100,000 records of dead processes into the store at the next st
 
 Journals ``--records`` records (a plain ``logger.error`` record each, one webhook) in groups
 of 5,000, as the worker takes them from its hand-off, into ``--processes`` journals that are
-then closed unsettled: processes that died (this pid with tokens no longer alive, which the
-recovery treats exactly as a dead pid). Then a fresh store takes them all
+then closed unsettled: processes that died (each journal's holder released its lock file, as
+the kernel does for a killed process). Then a fresh store takes them all
 (:func:`recover_dead`, what a worker does when it starts), and a second look finds nothing.
 
     uv run python benchmarks/recovery.py [--records 100000] [--processes 4]

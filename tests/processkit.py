@@ -39,6 +39,22 @@ SCRIPT_TIMEOUT: Final = 2 * FAILSAFE  # above every failsafe a script waits on
 # delivered, so a long one costs nothing, and a loaded machine cannot turn a delivery at exit
 # into a record kept by chance. Scripts that want what an outage keeps pass a short one.
 HEALTHY_CLOSE: Final = FAILSAFE / 2
+# Logs 5 errors, waits until the worker took them (the journal is written once it runs: the
+# stated window; ``counter`` reaches 5), waits ``pause`` more, then runs ``end``, which ends
+# the process (SIGKILL, os._exit, or whatever a test needs first).
+LOG_THEN_DIE: Final = """
+import signal, time
+handler = make_handler({options})
+log.addHandler(handler)
+for i in range(5):
+    log.error("record %d before the end", i)
+deadline = time.monotonic() + 60
+while handler.stats()["{counter}"] < 5 and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep({pause})
+{end}
+time.sleep(30)  # never reached
+"""
 
 
 def script_env(

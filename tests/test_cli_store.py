@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,12 +20,15 @@ from pathlib import Path
 import pytest
 from letterkit import DESTINATION, destination_of
 
+from discord_logging.capture.snapshot import snapshot
 from discord_logging.cli import EXIT_CONFIG, Progress, main, moment
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.delivery.notifier import Notifier
-from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
+from discord_logging.notification import DeliveryStatus, Notification, NotificationResult, new_id
 from discord_logging.settings import load_settings
+from discord_logging.stats import DeliveryStats
 from discord_logging.store import Store
+from discord_logging.store.journal import Journal
 from discord_logging.testing import FakeDiscord
 
 HOUR = 3600.0
@@ -392,6 +396,44 @@ def test_flush_twice_posts_each_once(
     code, out, _ = run_cli(capsys, "flush")
     assert (code, out.strip()) == (0, "No dead letters to flush.")
     assert received(fake) == Counter({f"twice {i}": 1 for i in range(4)})
+
+
+def dead_journal(store: Path, url: str, titles: list[str]) -> None:
+    """A journal whose holder is gone (its lock released, as a killed process's is), holding
+    one unsettled record per title for ``url``'s webhook."""
+    journal = Journal(store / "journal", 1 << 20, DeliveryStats())
+    rows = []
+    for title in titles:
+        record = logging.makeLogRecord({"msg": title, "levelno": 40, "levelname": "ERROR"})
+        snap = snapshot(record, "general", logging.Formatter())
+        rows.append([new_id(), destination_of(url), "general", snap])
+    journal.append([row[0] for row in rows], json.dumps(rows).encode())
+    journal.close()
+
+
+def test_flush_takes_in_the_journals_whose_writers_are_gone_and_says_how_many(
+    fake: FakeDiscord,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator's way out (a restarted container whose dead writer's pid another process
+    has, a process killed with nothing running beside it): ``flush`` takes the journals of
+    gone holders into the store first, says how many records it took, and delivers them once;
+    ``--json`` counts them as ``from_journals``."""
+    configure(monkeypatch, fake)
+    url = os.environ["DISCORD_WEBHOOK_GENERAL"]
+    dead_journal(store_path, url, [f"journaled {i}" for i in range(3)])
+    code, out, err = run_cli(capsys, "flush")
+    assert code == 0, err
+    assert "Took 3 records in from the journals of processes that ended" in out
+    assert "Delivered all 3 dead letters." in out
+    assert received(fake) == Counter({f"journaled {i}": 1 for i in range(3)})
+    assert list((store_path / "journal").iterdir()) == []
+    dead_journal(store_path, url, ["journaled again"])
+    assert main(["flush", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["from_journals"], report["delivered"], report["remaining"]) == (1, 1, 0)
 
 
 def test_flush_with_a_broken_webhook_exits_1_with_reasons(

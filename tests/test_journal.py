@@ -8,12 +8,16 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import WEBHOOK, attach
+from letterkit import destination_of
+from processkit import run_script, script_env
 from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler, MemoryDeadLetters
@@ -24,11 +28,11 @@ from discord_logging.delivery.journaling import letters_of, recover_dead
 from discord_logging.notification import DeliveryStatus, NotificationResult
 from discord_logging.stats import DeliveryStats
 from discord_logging.store import Store
+from discord_logging.store._holders import KERNEL, Identity
 from discord_logging.store.journal import (
     RECORD,
     SETTLED,
     Journal,
-    Owner,
     dead_segments,
     frame,
     frames,
@@ -61,8 +65,8 @@ def group(*ids: str, titled: bool = False) -> tuple[list[str], bytes]:
 
 
 def dead_journal(directory: Path, ids: list[str], stats: DeliveryStats | None = None) -> Journal:
-    """A journal of this pid with ``ids`` unsettled, then closed: its token no longer lives,
-    so it is a dead process's (a container's pid 1 restarted with the same host name)."""
+    """A journal with ``ids`` unsettled, then closed: its holder released its lock, so it is
+    a dead holder's, as a killed process's is."""
     journal = Journal(directory, 1 << 20, stats or DeliveryStats())
     journal.append(*group(*ids, titled=True))
     journal.close()
@@ -201,20 +205,29 @@ def test_a_write_that_fails_later_is_counted(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_only_dead_processes_of_this_host_are_found(tmp_path: Path) -> None:
-    """A live journal (this one, another live process's) and another host's are never taken;
-    a dead one is, and so is one a dead recovering process was taking."""
+def test_only_journals_whose_holders_are_gone_are_found(tmp_path: Path) -> None:
+    """A live journal (this one) and another host's are never taken; a gone holder's is
+    (whatever its pid), as is one a gone taker was taking, one of this host name written
+    under another boot (an earlier start of this machine), and an earlier version's
+    ``<host>:<pid>`` whose pid no longer runs (not one whose pid runs)."""
     live = Journal(tmp_path, 1 << 20, DeliveryStats())
     live.append(*group("a"))
-    other = f"elsewhere.example:{os.getpid()}:abcd.1.jnl"
-    parent = f"{socket.gethostname()}:{os.getppid()}:abcd.1.jnl"
-    dead = f"{socket.gethostname()}:{os.getpid()}:dead.1.jnl"
-    gone = f"{socket.gethostname()}:{os.getpid()}:gone"  # a recovering process that died
-    taking = f"{socket.gethostname()}:{os.getpid()}:dead.2.jnl@{gone}"
-    for name in (other, parent, dead, taking, "notes.txt", "bad.1.jnl"):
+    gone = dead_journal(tmp_path, ["b"]).owner
+    (gone_segment,) = [p.name for p in tmp_path.glob(f"{gone}.*")]
+    host = socket.gethostname()
+    other_host = "elsewhere.example:kffffffffffff:abcd.1.jnl"
+    earlier_boot = f"{host}:kffffffffffff:abcd.1.jnl"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    legacy_dead = f"{host}:{dead.pid}:dead.1.jnl"
+    legacy_live = f"{host}:{os.getppid()}:abcd.1.jnl"
+    taking = f"{host}:{KERNEL}:abcd.2.jnl@{gone}"  # a taker that is gone
+    held = f"{host}:{KERNEL}:abcd.3.jnl@{live.owner}"  # being taken by a live holder
+    for name in (other_host, earlier_boot, legacy_dead, legacy_live, taking, held, "x.txt"):
         (tmp_path / name).write_bytes(b"")
+    (tmp_path / "bad.1.jnl").write_bytes(b"")
     found = sorted(path.name for path, _ in dead_segments(tmp_path))
-    assert found == sorted([dead, taking])
+    assert found == sorted([gone_segment, earlier_boot, legacy_dead, taking])
     assert dead_segments(tmp_path / "missing") == []
     live.close()
 
@@ -230,11 +243,12 @@ def test_two_takers_of_one_segment_one_wins_and_giving_back_restores_it(tmp_path
     assert segment.exists()
 
 
-def test_an_owner_name_that_is_not_one_is_ignored() -> None:
-    """File names that do not parse as ``host:pid:token`` are nobody's."""
-    assert Owner.parse("host:notapid:tok") is None
-    assert Owner.parse("host:12") is None
-    assert Owner.parse("elsewhere:1:t").gone() is False  # type: ignore[union-attr]
+def test_a_holder_name_that_is_not_one_is_ignored() -> None:
+    """File names that do not parse as ``host:kernel:token`` (or ``host:pid``) are nobody's."""
+    assert Identity.parse("host:notapid:tok") is None
+    assert Identity.parse("host:k12") is None
+    assert Identity.parse(":kabc:tok") is None
+    assert Identity.parse("host:12") is not None  # an earlier version's row
 
 
 def test_recovery_is_exactly_once_and_skips_what_is_kept_or_delivered(tmp_path: Path) -> None:
@@ -573,3 +587,66 @@ def test_a_look_that_fails_is_counted_and_the_next_one_tries_again(
     assert stats.get("journal_errors") == 1
     assert rj._looking is False
     rj.close()
+
+
+# A process that journals ``count`` records in groups of 500, as a worker does, and is gone
+# without its exit (os._exit): its journal is a dead process's.
+DEAD_WRITER = """
+import json, logging, os, sys
+from pathlib import Path
+from discord_logging.capture.snapshot import snapshot
+from discord_logging.stats import DeliveryStats
+from discord_logging.store.journal import Journal
+directory, destination, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+record = logging.makeLogRecord({"msg": "boom", "levelno": 40, "levelname": "ERROR"})
+snap = snapshot(record, "error", logging.Formatter())
+journal = Journal(directory, 1 << 30, DeliveryStats())
+for start in range(0, count, 500):
+    rows = [[f"r{i}", destination, "general", snap] for i in range(start, start + 500)]
+    journal.append([row[0] for row in rows], json.dumps(rows).encode())
+os._exit(1)
+"""
+SHORT_SCRIPT = """
+import time
+handler = make_handler()
+log.addHandler(handler)
+log.error("the last line")
+print(time.time(), flush=True)
+"""
+
+
+def test_a_short_script_beside_a_large_dead_journal_leaves_the_rest_for_the_next_start(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A script with close_timeout=1 starts beside a dead process's 60,000-record journal,
+    logs one line and ends. Its worker takes the journal in by chunks (a segment per call,
+    500 letters per write) and its close stops between two: the script ends (within the
+    failsafe) with what it did not take still in the journal, nothing lost and nothing kept
+    twice: journal and store hold all 60,000 between them (before: the close waited for the
+    whole journal, 10-15 s, and took it all). How soon it ends is measured, not asserted."""
+    store = tmp_path / "store"
+    url = fake_discord.add_webhook(host="localhost")
+    destination = destination_of(url)
+    count = 60_000
+    writer = subprocess.run(
+        [sys.executable, "-c", DEAD_WRITER, str(store / "journal"), destination, str(count)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert writer.returncode == 1, writer.stderr  # ended by os._exit, its journal left
+    env = script_env(fake_discord, url, store, close_timeout=1.0)
+    started = time.monotonic()
+    done = run_script(SHORT_SCRIPT, env, tmp_path)
+    ended = time.time()
+    assert done.returncode == 0, done.stderr
+    print(f"exit {ended - float(done.stdout.split()[0]):.2f} s after the last line "
+          f"({time.monotonic() - started:.2f} s in all)")  # fmt: skip
+    left: set[str] = set()
+    for path, _ in dead_segments(store / "journal"):
+        letters, _torn = letters_of(path.read_bytes())
+        left |= {letter.id for letter in letters}
+    opened = Store(store)
+    kept = {letter.id for letter in opened.dead_letters.letters()}
+    opened.close()
+    assert left, "the whole journal was taken in before the script could end"
+    assert not left & kept
+    assert len(left | kept) == count

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from processkit import PRELUDE, kept_letters, run_script, script_env, titles
+from processkit import LOG_THEN_DIE, PRELUDE, kept_letters, run_script, script_env, titles
 from waiting import FAILSAFE, wait_for
 
 from discord_logging.store import Store
@@ -19,21 +19,6 @@ from discord_logging.testing import FakeDiscord
 
 pytestmark = pytest.mark.slow  # real processes
 
-LOG_THEN_DIE = """
-import signal, time
-handler = make_handler()
-log.addHandler(handler)
-for i in range(5):
-    log.error("record %d before the end", i)
-# The journal is written by the worker once it runs (the stated window): wait until it took
-# the records (or delivered them), then die.
-deadline = time.monotonic() + 60
-while handler.stats()["{counter}"] < 5 and time.monotonic() < deadline:
-    time.sleep(0.01)
-time.sleep({pause})
-{end}
-time.sleep(30)  # never reached
-"""
 KILL = "os.kill(os.getpid(), signal.SIGKILL)"
 EXIT = "os._exit(1)"
 # The next start: logs nothing, waits (bounded) until what it redelivered reaches ``want``.
@@ -67,7 +52,7 @@ def test_records_of_a_process_killed_during_an_outage_are_delivered_by_the_next_
     url = fake_discord.add_webhook(host="localhost")
     store = tmp_path / "store"
     fake_discord.fail_next(10_000, 503)
-    script = LOG_THEN_DIE.format(counter="emitted", pause=0.3, end=end)
+    script = LOG_THEN_DIE.format(options="", counter="emitted", pause=0.3, end=end)
     done = run_script(script, script_env(fake_discord, url, store), tmp_path)
     expected_status = -signal.SIGKILL if end == KILL else 1
     assert done.returncode == expected_status, done.stderr
@@ -93,7 +78,7 @@ def test_a_process_killed_after_delivery_leaves_nothing_to_post_again(
     (no record twice)."""
     url = fake_discord.add_webhook(host="localhost")
     store = tmp_path / "store"
-    body = LOG_THEN_DIE.format(counter="delivered", pause=0.05, end=end)
+    body = LOG_THEN_DIE.format(options="", counter="delivered", pause=0.05, end=end)
     done = run_script(body, script_env(fake_discord, url, store), tmp_path)
     assert done.returncode == (-signal.SIGKILL if end == KILL else 1), done.stderr
     assert sorted(titles(fake_discord)) == EXPECTED
@@ -113,7 +98,7 @@ def test_two_processes_starting_together_take_a_dead_journal_once(
     url = fake_discord.add_webhook(host="localhost")
     store = tmp_path / "store"
     fake_discord.fail_next(10_000, 503)
-    script = LOG_THEN_DIE.format(counter="emitted", pause=0.3, end=KILL)
+    script = LOG_THEN_DIE.format(options="", counter="emitted", pause=0.3, end=KILL)
     done = run_script(script, script_env(fake_discord, url, store), tmp_path)
     assert done.returncode == -signal.SIGKILL, done.stderr
     fake_discord.reset()
@@ -249,6 +234,10 @@ def test_a_record_in_flight_when_its_process_is_killed_is_posted_again_marked(
     logger = subprocess.Popen([sys.executable, str(path)], env=env, cwd=tmp_path)
     try:
         assert wait_for(lambda: titles(fake_discord) == ["delivered first"])
+        # The channel lookup that follows a first delivery is answered first: the request
+        # held below is then the post (a held lookup would pass for it, and the kill would
+        # come before the post went out).
+        assert wait_for(lambda: any(r.method == "GET" for r in fake_discord.requests))
         fake_discord.set_hang(True)
         (tmp_path / "go").touch()
         assert wait_for(lambda: fake_discord.pending >= 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from letterkit import DESTINATION
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Store, open_cache
+from discord_logging.store import Store, claim_row, open_cache
+from discord_logging.store._holders import Holder
 from discord_logging.store.history import entry_key
 
 NOW = time.time()
@@ -99,10 +99,10 @@ def test_retryable_finds_letters_behind_many_claimed_by_a_live_process(tmp_path:
     sink.sync()
     durable = store.durable
     assert durable is not None
-    other = os.getppid()  # alive, and not this process
+    other = Holder(tmp_path)  # alive (its lock held), and not this store's holder
     index = open_cache(tmp_path / "deadletters-index")  # the claims, as that process writes them
     for x in sorted(durable.letters(), key=lambda x: x.dead_at)[:500]:
-        index.set(f"claim:{x.id}", other, expire=120)
+        index.set(f"claim:{x.id}", claim_row(other.identity, time.time(), 120), expire=120)
     index.close()
     looks, cut = [], []
     while len(looks) < 10 and not (looks and looks[-1]):
@@ -112,6 +112,7 @@ def test_retryable_finds_letters_behind_many_claimed_by_a_live_process(tmp_path:
     assert [len(found) for found in looks] == [0, 0, 0, 50]
     assert cut == [True, True, True, False]
     assert [x.notification.title for x in looks[-1]] == [f"record {i}" for i in range(500, 550)]
+    other.release()
     store.close()
 
 

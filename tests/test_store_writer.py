@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from waiting import FAILSAFE
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Claim, Store, claim_row, claimant, holds, open_cache, taken_over
+from discord_logging.store import Claim, Store, claim_row, holds, open_cache, taken_over
+from discord_logging.store._holders import HOST, KERNEL, Holder, Liveness
 from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
@@ -363,7 +363,7 @@ def test_a_letter_not_written_yet_is_retryable_and_keeps_its_claim(tmp_path: Pat
     assert sink.retryable(DESTINATION, 10) == []  # the write kept the claim
     assert store.durable is not None
     index = claims(tmp_path)
-    assert index.get(f"claim:{taken.id}")[0] == claimant()
+    assert index.get(f"claim:{taken.id}")[0] == store.durable.holder
     index.close()
     store.close()
 
@@ -422,41 +422,53 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     assert len(taken) == 2 * WRITE_CHUNK
     assert store.durable is not None
     index = claims(tmp_path)
-    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}")[0] != claimant()]
+    me = store.durable.holder
+    unclaimed = [x.id for x in taken if index.get(f"claim:{x.id}")[0] != me]
     index.close()
     assert unclaimed == []
     store.close()
 
 
-@pytest.mark.slow  # a real process
-def test_a_claim_names_its_host_so_another_host_sharing_the_store_is_never_overtaken() -> None:
-    """Claims hold the claimant's host and pid and their lease's end: a process of this host
-    is checked (a dead one's claim is taken over), one of another host is trusted until the
-    lease ends (its pid means nothing here); rows of an older store (``<host>:<pid>``, a bare
-    pid, read as this host's) hold as before. A claim that no longer holds was taken over:
-    its holder may have had the letter in flight."""
-    host = socket.gethostname()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+def dead_holder(store: Path) -> str:
+    """The identity of a holder whose process ended (its lock file stays, unlocked)."""
+    code = (
+        "import sys; from pathlib import Path; from discord_logging.store._holders import Holder;"
+        " print(Holder(Path(sys.argv[1])).identity)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store)], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_a_claim_holds_while_its_lease_runs_and_its_holder_is_alive(tmp_path: Path) -> None:
+    """One liveness rule: a claim holds within its lease while its holder's lock is held (a
+    holder of this kernel), or within its lease alone for a holder no lock can tell about
+    (another kernel's: a store on a network volume; an earlier version's ``<host>:<pid>``).
+    A released or dead holder's claim, an expired lease, a row without one: taken over."""
+    live = Holder(tmp_path)
+    released = Holder(tmp_path)
+    released.release()
+    dead = dead_holder(tmp_path)
     now = time.time()
-    assert holds(claim_row(now, 5), now)
-    assert holds([f"{host}:{os.getppid()}", now + 5], now)
-    assert not holds([f"{host}:{dead.pid}", now + 5], now)
-    assert holds([f"another-host:{dead.pid}", now + 5], now)
-    assert not holds([f"another-host:{dead.pid}", now - 1], now)  # its lease ended
-    assert not holds([claimant(), now - 1], now)
-    assert holds(claimant(), now)
-    assert holds(f"{host}:{os.getppid()}", now)
-    assert not holds(f"{host}:{dead.pid}", now)
-    assert holds(f"another-host:{dead.pid}", now)
-    assert holds(os.getppid(), now)
-    assert not holds(dead.pid, now)
-    assert not holds(None, now)
-    assert taken_over([f"{host}:{dead.pid}", now + 5], now)
-    assert taken_over([f"another-host:{dead.pid}", now - 1], now)
-    assert taken_over(dead.pid, now)
-    assert not taken_over(claim_row(now, 5), now)
-    assert not taken_over(None, now)
+    seen = Liveness(tmp_path)
+    assert holds(claim_row(live.identity, now, 5), now, seen)
+    assert not holds([live.identity, now - 1], now, seen)  # its lease ended
+    assert not holds([released.identity, now + 5], now, seen)
+    assert not holds([dead, now + 5], now, seen)
+    other_kernel = f"{HOST}:kffffffffffff:abcdef"
+    assert KERNEL != "kffffffffffff"
+    assert holds([other_kernel, now + 5], now, seen)
+    assert not holds([other_kernel, now - 1], now, seen)
+    assert holds([f"{HOST}:1", now + 5], now, seen)  # an earlier version's row: its lease
+    assert not holds(f"{HOST}:{os.getpid()}", now, seen)  # no lease at all
+    assert not holds(os.getpid(), now, seen)
+    assert not holds(None, now, seen)
+    assert taken_over([dead, now + 5], now, seen)
+    assert taken_over([other_kernel, now - 1], now, seen)
+    assert not taken_over(claim_row(live.identity, now, 5), now, seen)
+    assert not taken_over(None, now, seen)
+    live.release()
 
 
 @pytest.mark.slow  # a real process
@@ -473,11 +485,10 @@ def test_a_letter_its_dead_holder_claimed_is_taken_over_as_uncertain(tmp_path: P
     durable = store.durable
     assert durable is not None
     first, second, third, free = (x.id for x in durable.letters())
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead = dead_holder(tmp_path)
     index = claims(tmp_path)
     for letter_id in (first, second, third):
-        index.set(f"claim:{letter_id}", [f"{socket.gethostname()}:{dead.pid}", time.time() + 99])
+        index.set(f"claim:{letter_id}", [dead, time.time() + 99])
     index.close()
     taken = sink.retryable(DESTINATION, 2)
     assert [(x.id, x.reason) for x in taken] == [

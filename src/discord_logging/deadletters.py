@@ -158,6 +158,11 @@ class DeadLetterSink(abc.ABC):
         """Extend this process's redelivery claims on ``letter_ids`` (letters it still holds
         queued), so no other process takes them over meanwhile. No-op for unshared sinks."""
 
+    def confirm(self, letter_ids: Sequence[str]) -> set[str]:
+        """Renew those claims now and return the ids whose claims this holder lost (another
+        holder took them over): they must not be posted (fencing). Unshared sinks lose none."""
+        return set()
+
     def __len__(self) -> int:
         return len(self.letters())
 

@@ -114,6 +114,7 @@ class FlushOutcome:
     """What a flush did, checked against the store afterwards."""
 
     total: int = 0
+    from_journals: int = 0  # records taken in from the journals of processes that ended
     delivered: int = 0
     skipped: int = 0
     timed_out: bool = False
@@ -128,6 +129,7 @@ class FlushOutcome:
         """For --json."""
         return {
             "total": self.total,
+            "from_journals": self.from_journals,
             "delivered": self.delivered,
             "skipped_already_delivered": self.skipped,
             "claimed_elsewhere": len(self.failing.get("claimed_elsewhere", [])),
@@ -199,8 +201,9 @@ async def flush(
         listeners=[store.record, collect],
         store_dir=store.path,  # the running applications' limits: a flush is one more sender
     )
+    from_journals = take_in_journals(store)
     before = {x.id for x in durable.letters() if chosen(x)}
-    outcome = FlushOutcome(total=len(before))
+    outcome = FlushOutcome(total=len(before), from_journals=from_journals)
     progress = common.Progress("flush")
     task = asyncio.ensure_future(replay(store, notifier, webhook=webhook, progress=progress))
     try:
@@ -220,6 +223,21 @@ async def flush(
         outcome.total - outcome.delivered - sum(1 for x in remaining if x.id in before)
     )
     return outcome
+
+
+def take_in_journals(store: Store) -> int:
+    """Take the journals whose holders are gone (processes killed, containers restarted)
+    into the store as letters, as a running application's look does; returns how many. The
+    flush is a holder of its own while it takes them (its lock file in the store)."""
+    from ..delivery.journaling import recover_dead
+    from ..stats import DeliveryStats
+    from ..store.journal import Journal
+
+    taker = Journal(store.path / "journal", 0, DeliveryStats())
+    try:
+        return recover_dead(taker.directory, store, taker)
+    finally:
+        taker.close()
 
 
 def _why(
@@ -265,6 +283,11 @@ def summary(outcome: FlushOutcome) -> str:
 
 
 def _describe(outcome: FlushOutcome, timeout: float | None) -> None:
+    if outcome.from_journals:
+        say(
+            f"Took {counted(outcome.from_journals, 'record')} in from the journals of "
+            "processes that ended before delivering them."
+        )
     if outcome.total == 0 and not outcome.remaining:
         say("No dead letters to flush.")
         return

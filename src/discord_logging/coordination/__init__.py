@@ -91,6 +91,17 @@ def new_slot_id() -> str:
     return os.urandom(8).hex()
 
 
+_PROCESS = [os.urandom(4).hex()]  # this process's token in slot ids
+
+
+def _new_process_token() -> None:
+    _PROCESS[0] = os.urandom(4).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_process_token)
+
+
 class Coordinator(abc.ABC):
     """Hands out request slots within limits shared by a fleet. Safe on one asyncio loop."""
 
@@ -101,13 +112,21 @@ class Coordinator(abc.ABC):
         self.clock = clock
         self.stats = CoordinationStats()
         self._routes: dict[str, str] = {}  # stand-in -> channel key, learned through the backend
-        self._nonce = new_slot_id()[:8]  # with the pid, names this holder's slots (sender)
+        self._nonce = new_slot_id()[:8]  # with the process's token, names this holder's slots
 
     @property
     def sender(self) -> str:
-        """The prefix of this holder's slot ids: its pid (a forked child is another sender
-        even with an inherited coordinator) and a random part (two handlers of one process)."""
-        return f"{os.getpid():x}.{self._nonce}."
+        """The prefix of this holder's slot ids: its process's random token, drawn again in a
+        forked child (another sender even with an inherited coordinator), and a random part
+        (two handlers of one process). Never a pid: every container's app is pid 1. A slot is
+        a lease unless the backend can tell its holder is gone (docs/architecture.md,
+        "Holders: who is alive")."""
+        return f"{self._holder_token()}.{self._nonce}."
+
+    def _holder_token(self) -> str:
+        """The part of :attr:`sender` that names this process (a backend may name a holder
+        it can probe instead)."""
+        return _PROCESS[0]
 
     # -- what a backend provides -------------------------------------------------------------
 
@@ -294,7 +313,7 @@ def require_redis_client(redis_url: object) -> None:
 
 
 def _sender_of(slot: str) -> str:
-    """The holder that took ``slot`` (its id's ``<pid>.<nonce>.`` prefix; a slot of an older
+    """The holder that took ``slot`` (its id's ``<token>.<nonce>.`` prefix; a slot of an older
     version, without one, counts as a holder of its own)."""
     pid, _, rest = slot.partition(".")
     nonce, dot, _ = rest.partition(".")

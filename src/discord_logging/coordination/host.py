@@ -5,6 +5,11 @@ The states live in ``<store>/limits/limits.sqlite3``, one JSON row per key. Ever
 processes can never both read "29 of 30" and both send. WAL mode lets the transactions of
 gunicorn's or Celery's workers follow each other in tens of microseconds.
 
+A slot is named by a holder of the store (its lock file, :mod:`..store._holders`): a slot
+whose holder is gone (killed mid-request) stops counting against its webhook's bucket at the
+next transaction that reads it, rather than after its bound (docs/architecture.md, "Holders:
+who is alive"); its window stamps stay, since Discord may have counted it.
+
 The clock is the wall clock (``time.time``): the file outlives processes and reboots, and
 ``time.monotonic`` starts again at boot. Stamps from a clock that jumped far are dropped (see
 ``ledger.MAX_HOLD``). A store directory on a network file system is not one host: use Redis.
@@ -23,6 +28,7 @@ from typing import Final, TextIO, TypeVar
 
 from ..delivery.backoff import jitter
 from ..fork_gate import FORK_GATE
+from ..store._holders import HOLDERS, LOCK_SUFFIX, Holder, locked
 from ..store._paths import private_directory, private_sqlite_files
 from . import ledger
 from .ledger import Limits, State
@@ -32,6 +38,8 @@ T = TypeVar("T")
 
 FILE_NAME: Final = "limits.sqlite3"
 _BUSY_TIMEOUT_MS: Final = 2000  # longer than this locked: use the local share
+HOLDER_MARK: Final = "h"  # a slot id's first letter when its sender holds a lock file here
+ALIVE_FOR: Final = 1.0  # seconds a holder found alive is not probed again
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -57,8 +65,40 @@ class HostCoordinator(SharedCoordinator):
             limits, clock, fleet_size=fleet_size, retry_interval=retry_interval, stderr=stderr
         )
         self.path = Path(store_dir) / "limits" / FILE_NAME
+        self._holders = Path(store_dir) / HOLDERS
+        self._holder: Holder | None = None
+        self._alive: dict[str, float] = {}  # holder token -> until when it counts as alive
         self._lock = threading.Lock()  # one connection, used by the worker thread and tests
         self._db: sqlite3.Connection | None = None
+
+    def _holder_token(self) -> str:
+        """This process's holder of the store (taken at the first slot; again in a forked
+        child), or the process's token when its lock file cannot be made (a lease then)."""
+        holder = self._holder
+        if holder is None or not holder.held:
+            try:
+                holder = self._holder = Holder(self._holders.parent)
+            except OSError:
+                return super()._holder_token()
+        return HOLDER_MARK + holder.token
+
+    def _forget_gone(self, states: list[State], now: float) -> None:
+        """Drop from the buckets the slots whose holders are gone (their lock not held)."""
+        for state in states:
+            if isinstance(state, ledger.BucketState) and state.in_flight:
+                flying = state.in_flight
+                state.in_flight = {s: t for s, t in flying.items() if not self._gone(s, now)}
+
+    def _gone(self, slot: str, now: float) -> bool:
+        if not slot.startswith(HOLDER_MARK):
+            return False  # an earlier version's slot, or the process token: a lease
+        token = slot[len(HOLDER_MARK) :].partition(".")[0]
+        if self._alive.get(token, 0.0) > now:
+            return False
+        if not locked(self._holders / f"{token}{LOCK_SUFFIX}"):
+            return True
+        self._alive[token] = now + ALIVE_FOR
+        return False
 
     @property
     def where(self) -> str:
@@ -120,6 +160,7 @@ class HostCoordinator(SharedCoordinator):
             marks = ",".join("?" * len(keys))
             rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
             states = [ledger.decode(key, rows.get(key)) for key in keys]
+            self._forget_gone(states, time.monotonic())
             result = change(states, self.clock())
             db.executemany(
                 "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
@@ -131,6 +172,8 @@ class HostCoordinator(SharedCoordinator):
 
     async def aclose(self) -> None:
         self.close()
+        if self._holder is not None:
+            self._holder.release()  # no request of this coordinator is out any more
 
     def close(self) -> None:
         """Close the database connection; the next use opens it again."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..capture.snapshot import RecordSnapshot, scrubbed, to_notification
 from ..deadletters import DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, Notification, NotificationResult, new_id
 from ..stats import DeliveryStats
+from ..store._holders import Identity, Liveness
 from ..store.journal import (
     ANSWERED,
     RECORD,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from .pending import Pending
 
 LOOK_INTERVAL: Final = 60.0  # seconds between a live process's looks for dead journals
+ADOPT_CHUNK: Final = 500  # letters of a dead journal per store write: a close stops between
 RECOVERED_ERROR: Final = (
     "the process that logged it ended before it was delivered or kept; taken from its journal"
 )
@@ -75,6 +78,7 @@ class RecordJournal:
         self._next_look = 0.0  # the first look: as soon as the worker's loop runs
         self._looking = False
         self._look_task: asyncio.Future[None] | None = None
+        self._closed = False
         if notifier is not None and store is not None:
             self.attach(notifier, store)
 
@@ -148,16 +152,40 @@ class RecordJournal:
         self._look_task = asyncio.ensure_future(self._look())
 
     async def _look(self) -> None:
+        """One segment per call on the store thread, and the closing process stops between
+        two chunks (a large dead journal is the next start's, not a reason to miss the
+        deadline)."""
         try:
             # The store thread: its connections are closed when the notifier closes.
+            if self._store is None:  # not attached yet: the next look
+                return
             shared = self._notifier._shared if self._notifier is not None else None
-            kept = await run_off_loop(shared.store_io if shared else None, self.recover)
-            if kept:
-                self._lanes_look_now()
+            io = shared.store_io if shared else None
+            journal = self.journal
+            for path, _ in await run_off_loop(io, find_dead, journal.directory):
+                if self._stopping():
+                    break
+                kept = await run_off_loop(
+                    io, recover_segment, path, self._store, journal, self._stopping
+                )
+                if kept and not self._stopping():  # an exit does not wait for them
+                    self._lanes_look_now()
         except Exception:  # noqa: BLE001 - a directory that cannot be read: the next look tries
             self.journal.stats.add("journal_errors")
         finally:
             self._looking = False
+
+    def _stopping(self) -> bool:
+        """Whether the process is closing (read between chunks, on the store thread too):
+        the journal or the notifier closed, or the interpreter's exit began (``threading``
+        says so before it runs the exit hooks that drain the handlers)."""
+        shared = self._notifier._shared if self._notifier is not None else None
+        return (
+            self._closed
+            or (shared is not None and shared.closing)
+            or getattr(threading, "_SHUTTING_DOWN", False)
+            or not threading.main_thread().is_alive()
+        )
 
     def recover(self) -> int:
         """Take the dead processes' journals into the store now; returns how many letters."""
@@ -179,6 +207,7 @@ class RecordJournal:
 
     def close(self) -> None:
         """Write what is gathered and close the journal (after the store wrote its letters)."""
+        self._closed = True  # a look under way stops at its next chunk
         self.write_settles()
         if self._store is not None:
             self._store.on_written = None
@@ -250,31 +279,57 @@ def early_journal(
     return RecordJournal(Journal(directory, max_bytes, stats), route=route)
 
 
-def recover_dead(directory: Path, store: Store, journal: Journal) -> int:
-    """Take every dead process's journal segment in ``directory`` into the store as kept
-    letters, each exactly once (an exclusive rename takes a segment; a letter already kept
-    or delivered is not kept again), then delete it. Returns how many letters were kept."""
+def recover_dead(
+    directory: Path, store: Store, me: Journal, stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Take every journal segment in ``directory`` whose holder is gone into the store, one
+    segment at a time (see :func:`recover_segment`), as ``me``'s holder; stops early once
+    ``stop()`` is true. Returns how many letters were kept."""
     kept = 0
-    stats = journal.stats
-    for path, _ in dead_segments(directory):
-        taken = take(path, journal.owner)
-        if taken is None:
-            continue  # another process took it
-        try:
-            letters, torn = letters_of(taken.read_bytes())
-        except OSError:
-            stats.add("journal_errors")
+    for path, _ in find_dead(directory):
+        if stop():
+            break
+        kept += recover_segment(path, store, me, stop)
+    return kept
+
+
+def find_dead(directory: Path) -> list[tuple[Path, Identity]]:
+    """The dead segments in ``directory`` (:func:`~..store.journal.dead_segments`), after
+    deleting the lock files killed holders left."""
+    Liveness(directory.parent).sweep()
+    return dead_segments(directory)
+
+
+def recover_segment(
+    path: Path, store: Store, me: Journal, stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Take one dead segment into the store as kept letters, each exactly once (an exclusive
+    rename takes it; a letter already kept or delivered is not kept again), ADOPT_CHUNK
+    letters per write, then delete it. When ``stop()`` turns true between two chunks, or the
+    store cannot take them now, the segment is given back: the next taker writes only what
+    is not kept yet. Returns how many letters were kept."""
+    taken = take(path, me.owner)
+    if taken is None:
+        return 0  # another process took it
+    stats = me.stats
+    try:
+        letters, torn = letters_of(taken.read_bytes())
+    except OSError:
+        stats.add("journal_errors")
+        give_back(taken)
+        return 0
+    kept = 0
+    for start in range(0, len(letters), ADOPT_CHUNK):
+        written = None if stop() else store.adopt(letters[start : start + ADOPT_CHUNK])
+        if written is None:  # closing, or the store cannot take them now: a later look
             give_back(taken)
-            continue
+            break
+        kept += written
+    else:
         if torn:
             stats.add("journal_torn", torn)
-        written = store.adopt(letters) if letters else 0
-        if written is None:  # the store cannot take them now: a later look tries again
-            give_back(taken)
-            continue
         with contextlib.suppress(FileNotFoundError):
             taken.unlink()
-        kept += written
     if kept:
         stats.add("journal_recovered", kept)
     return kept

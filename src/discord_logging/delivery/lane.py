@@ -25,6 +25,7 @@ from typing import Final
 
 from ..coordination import Grant
 from ..deadletters import DeadLetterReason
+from ..notification import DeliveryStatus, NotificationResult
 from ..render.fitting import RenderedNotification
 from ..render.packing import OutgoingMessage, pack
 from ..transport.channels import WebhookChannel
@@ -51,6 +52,9 @@ from .threads import run_off_loop
 # `shutdown` instead, the letter is certainly not in Discord and goes out once next time.
 CLOSE_FLOOR: Final = 0.5
 RECOVERY_PAUSE: Final = 0.05  # seconds a lane rests after an internal error
+CLAIM_LOST_ERROR: Final = (
+    "its claim was taken over by another holder (this one was paused past its lease)"
+)
 CUT_OFF_ERROR: Final = "cut off in flight at the close deadline: Discord may have created it"
 
 
@@ -191,6 +195,9 @@ class WebhookLane(LaneAnswers):
         )
         if not isinstance(got, Grant):
             return await self._wait(now, got)
+        if await self._fence(shared.clock()):  # after the wait for a slot: a pause may end it
+            await shared.coordinator.give_back(got)
+            return True
         if not self.circuit.allow(now):  # half-open with a probe already out
             await shared.coordinator.give_back(got)
             await self._nap(0.05)
@@ -383,7 +390,7 @@ class WebhookLane(LaneAnswers):
         redelivery = self.redelivery
         limit = redelivery.look(now, healthy)
         owed = frozenset(redelivery.owed)
-        found = await run_off_loop(self.shared.store_io, redelivery.read, limit, owed)
+        found = await run_off_loop(self.shared.store_io, redelivery.read, limit, owed, now)
         letters = redelivery.finish_look(self.shared.clock(), healthy, in_lane, limit, found)
         for letter in letters:
             uncertain = letter.reason is DeadLetterReason.UNCERTAIN
@@ -391,6 +398,33 @@ class WebhookLane(LaneAnswers):
                 Pending(letter.notification, from_dead_letters=True, uncertain=uncertain)
             )
         return bool(letters)
+
+    async def _fence(self, now: float) -> bool:
+        """Fencing (docs/architecture.md, "Holders"): kept letters whose claims were not
+        confirmed within the lease less a renewal round (the process was paused) are
+        confirmed now; those another holder took over leave the queue unposted (they are its
+        to send, with the repeat note). Returns whether any left."""
+        redelivery = self.redelivery
+        stale = redelivery.unconfirmed(now, self._letters_in_lane())
+        if not stale:
+            return False
+        lost = await run_off_loop(self.shared.store_io, redelivery.confirm, stale)
+        redelivery.confirmed.update(dict.fromkeys(stale, now))
+        gone = [p for p in self.queue if p.from_dead_letters and p.notification.id in lost]
+        for pending in gone:
+            self.queue.remove(pending)
+            redelivery.confirmed.pop(pending.notification.id, None)
+            pending.settled = True
+            if pending.future is not None and not pending.future.done():
+                pending.future.set_result(
+                    NotificationResult(
+                        pending.notification.id,
+                        DeliveryStatus.FAILED,
+                        webhook_id=self.url.webhook_id,
+                        error=CLAIM_LOST_ERROR,
+                    )
+                )
+        return bool(gone)
 
     def _letters_in_lane(self) -> list[str]:
         return [p.notification.id for p in (*self.queue, *self.in_flight) if p.from_dead_letters]

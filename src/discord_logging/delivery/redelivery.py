@@ -16,6 +16,7 @@ from ..deadletters import DeadLetter
 from ..render import message_limits as limits
 from ..render.fitting import RenderedNotification
 from ..render.text import cut_head
+from ..store import CLAIM_LEASE
 from .backoff import backoff_delay, jitter
 from .shared import SharedState
 
@@ -24,6 +25,10 @@ REFILL_INTERVAL: Final = 30.0  # how often an idle lane looks for dead letters t
 # alive through three missed rounds (a long request, a busy loop) before another process may
 # take the letter over.
 RENEW_INTERVAL: Final = 30.0
+# Fencing: a kept letter goes out only under a claim confirmed less than this long ago (the
+# lease less a renewal round); past it (the process was paused, the loop stalled) the lane
+# confirms its claims first and drops those it lost (docs/architecture.md, "Holders").
+FENCE_AGE: Final = CLAIM_LEASE - RENEW_INTERVAL
 REPEAT_NOTE: Final = "\u21bb May repeat an earlier message: Discord's answer to it was lost"
 FOOTER_SEPARATOR: Final = " \u00b7 "
 
@@ -61,6 +66,7 @@ class Found:
     letters: list[DeadLetter]
     asked: frozenset[str]
     kept: set[str]
+    at: float  # the lane's clock when the read began: the letters' claims hold from then
 
 
 class LaneRedelivery:
@@ -73,6 +79,7 @@ class LaneRedelivery:
         self.next_refill = 0.0  # 0: look for kept letters as soon as the lane starts
         self.failed_rounds = 0  # redelivery rounds that failed since the last success
         self.next_renew = 0.0
+        self.confirmed: dict[str, float] = {}  # kept letter id -> when its claim last held
         # Letters the lane itself could not queue (overflow) wait in the store: while the
         # webhook is healthy the lane owes them, and flush() waits for them too, so a script
         # that logs a burst and flushes delivers it rather than leaving it for the next run.
@@ -105,7 +112,7 @@ class LaneRedelivery:
         self._overflows_at_look = self.overflows
         return max(1, self.shared.config.queue_size // 2) if healthy else 1
 
-    def read(self, limit: int, owed: frozenset[str]) -> Found:
+    def read(self, limit: int, owed: frozenset[str], at: float = 0.0) -> Found:
         """The store's part of a look (on the store thread; it changes nothing here): up to
         ``limit`` retryable letters of the lane's destination, oldest first, and which of
         the ``owed`` ids are still kept."""
@@ -116,7 +123,7 @@ class LaneRedelivery:
         except Exception:  # noqa: BLE001 - a failing store must not stop delivery
             self.shared.stats.add("store_errors")
             letters, kept = [], set(owed)
-        return Found(letters, owed, kept)
+        return Found(letters, owed, kept, at)
 
     def finish_look(
         self,
@@ -150,7 +157,24 @@ class LaneRedelivery:
             self.failed_rounds += 1  # a probe letter: if it fails, the next look waits longer
         if letters:
             self.next_renew = now + RENEW_INTERVAL  # just claimed
+            self.confirmed.update(dict.fromkeys((x.id for x in letters), found.at))
         return letters
+
+    def unconfirmed(self, now: float, letter_ids: list[str]) -> list[str]:
+        """Of the kept letters in the lane, those whose claims were not confirmed within
+        FENCE_AGE: they must be (:meth:`confirm`) before the lane posts again."""
+        confirmed = self.confirmed = {i: self.confirmed.get(i, -FENCE_AGE) for i in letter_ids}
+        return [i for i, at in confirmed.items() if now - at >= FENCE_AGE]
+
+    def confirm(self, letter_ids: list[str]) -> set[str]:
+        """The store's part of a fence (on the store thread): renew the claims on
+        ``letter_ids`` now and return those this holder lost; all of them when the store
+        cannot tell (they stay kept; their claims lapse)."""
+        try:
+            return self.shared.dead_letters.confirm(letter_ids)
+        except Exception:  # noqa: BLE001 - a failing store must not stop delivery
+            self.shared.stats.add("store_errors")
+            return set(letter_ids)
 
     def paid(self, letter_id: str) -> None:
         """The lane delivered ``letter_id``: it owes it no more."""

@@ -6,7 +6,8 @@ for buffered writes, the CLI's main thread). It never raises into delivery: a fa
 switches the dead letters to memory, counted and said once on stderr.
 
 - ``_store``: :class:`Store`, the facade the handler and the CLI open
-- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one
+- ``durable_letters``: letters on disk, per webhook identity; ``_claims``: who holds one;
+  ``_holders``: a holder's identity and lock file, and whether a holder is alive
 - ``history``: what was sent, queryable
 - ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
@@ -22,18 +23,20 @@ another process sharing the store would), its bulk writes :func:`put_many` and
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._claims import claim_row, claimant, holds, taken_over
+    from ._claims import CLAIM_LEASE, Claim, as_taken_over, claim_row, holds, taken_over
     from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
     from ._paths import default_store_path
     from ._resilient import ResilientDeadLetters
     from ._store import Store, limits_directory
     from ._writer import WRITE_BATCH, WRITE_DELAY
-    from .durable_letters import Claim, DurableDeadLetters, as_taken_over
+    from .durable_letters import DurableDeadLetters
     from .history import History, make_entry
 
 _HOMES = {
+    "CLAIM_LEASE": "_claims",
+    "Claim": "_claims",
+    "as_taken_over": "_claims",
     "claim_row": "_claims",
-    "claimant": "_claims",
     "holds": "_claims",
     "taken_over": "_claims",
     "UnsafeStoreRow": "_disk",
@@ -46,9 +49,7 @@ _HOMES = {
     "limits_directory": "_store",
     "WRITE_BATCH": "_writer",
     "WRITE_DELAY": "_writer",
-    "Claim": "durable_letters",
     "DurableDeadLetters": "durable_letters",
-    "as_taken_over": "durable_letters",
     "History": "history",
     "make_entry": "history",
 }
@@ -66,6 +67,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CLAIM_LEASE",
     "WRITE_BATCH",
     "WRITE_DELAY",
     "Claim",
@@ -76,7 +78,6 @@ __all__ = [
     "UnsafeStoreRow",
     "as_taken_over",
     "claim_row",
-    "claimant",
     "default_store_path",
     "delete_many",
     "holds",

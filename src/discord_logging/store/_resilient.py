@@ -35,6 +35,9 @@ class ResilientDeadLetters(DeadLetterSink):
     def renew(self, letter_ids: Sequence[str]) -> None:
         self._store.renew(list(letter_ids))
 
+    def confirm(self, letter_ids: Sequence[str]) -> set[str]:
+        return self._store.confirm(list(letter_ids))
+
     def sync(self) -> None:
         self._store.write_buffered()
 

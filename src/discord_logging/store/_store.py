@@ -285,6 +285,15 @@ class Store:
             self._buffer.renew(letter_ids)
             self._buffered(1)
 
+    def confirm(self, letter_ids: list[str]) -> set[str]:
+        """Renew this holder's claims on ``letter_ids`` now (on the store thread) and return
+        those it lost: the lane drops them before it posts (fencing). Letters kept only in
+        memory are this process's alone."""
+        durable = self.durable
+        if not letter_ids or durable is None:
+            return set()
+        return durable.confirm(letter_ids)
+
     def _buffered(self, waiting: int) -> None:
         if self.closed:  # a late write after close: inline, and no connection kept
             self.write_buffered()
@@ -440,3 +449,6 @@ class Store:
             )
         self.closed = True
         self.release_thread()
+        for part in (self._durable, *self._abandoned):
+            if isinstance(part, DurableDeadLetters):
+                part.release_holder()  # what it still claims is taken over (as uncertain)

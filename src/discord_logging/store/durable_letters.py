@@ -20,8 +20,6 @@ lease is handed out as ``uncertain``: that holder may have had it in flight.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import heapq
 import json
 import os
@@ -34,9 +32,17 @@ from typing import Any, Final
 
 import diskcache
 
-from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink
+from ..deadletters import DeadLetter, DeadLetterSink
 from ..notification import Notification
-from ._claims import CLAIM_MEMORY, claim_row, holds, is_mine, taken_over
+from ._claims import (
+    CLAIM_LEASE,
+    CLAIM_MEMORY,
+    LetterClaims,
+    as_taken_over,
+    claim_row,
+    holds,
+    taken_over,
+)
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
@@ -46,10 +52,10 @@ from ._disk import (
     put_many,
     values_of,
 )
+from ._holders import Liveness
 from ._letter_upkeep import HELD, LetterUpkeep, id_of
 from .history import History, entry_key
 
-CLAIM_LEASE: Final = 120.0  # seconds a redelivery claim holds before another process may try
 # Keys one retryable() call may pass over (claimed by a live process, refused) beyond its
 # limit: bounds the call's transaction (and its share of the GIL). The next call goes on
 # where it stopped, so in a fleet, where the oldest letters are often claimed by processes
@@ -59,24 +65,13 @@ PAGE: Final = 100  # keys read per statement by retryable()
 WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
 
 
-class Claim(enum.Enum):
-    """How :meth:`DurableDeadLetters.claim` took a letter."""
-
-    FREE = "free"
-    TAKEN_OVER = "taken_over"  # from a holder that died or outlived its lease: uncertain
-
-
-def as_taken_over(letter: DeadLetter) -> DeadLetter:
-    """``letter`` as it goes when taken over from a holder that may have had it in flight."""
-    return dataclasses.replace(letter, reason=DeadLetterReason.UNCERTAIN)
-
-
-class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
+class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
     """The dead-letter sink of a store; survives the process and is shared between processes."""
 
     durable = True
 
     def __init__(self, root: Path, history: History) -> None:
+        self._store_root = root
         self._folder = CacheFolder(root / "deadletters")
         self._held = CacheFolder(root / "deadletters-held")
         self.root = self._folder.root
@@ -207,6 +202,8 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         # there (and round to the oldest at the end), so looks walk past any number of them.
         start = after = self._resume_after.pop(webhook, None)
         wrapped = start is None
+        self.holder  # noqa: B018 - its lock taken before any claim names it
+        liveness = self.liveness()
         with self._transaction():
             while len(found) < limit and budget > 0:
                 keys = keys_after(cache, after, min(PAGE, budget))
@@ -226,19 +223,21 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
                     for key, letter_id in ids.items()
                     if letter_id not in skip
                     and letter_id not in self._misplaced
-                    and not holds(claims.get(f"claim:{letter_id}"), now)
+                    and not holds(claims.get(f"claim:{letter_id}"), now, liveness)
                 ]
                 if len(wanted) > limit - len(found):  # read no more letters than needed
                     wanted = wanted[: limit - len(found)]
                     after = wanted[-1]
                 budget -= keys.index(after) + 1  # keys passed: the next page starts after
-                over = {i for i in ids.values() if taken_over(claims.get(f"claim:{i}"), now)}
+                over = {
+                    i for i in ids.values() if taken_over(claims.get(f"claim:{i}"), now, liveness)
+                }
                 page = {key: ids[key] for key in wanted}
                 self._claim_page(webhook, cache, page, limit, found, over=over)
             if budget <= 0 and len(found) < limit and after is not None:
                 self._resume_after[webhook] = after
             if len(found) < limit:
-                self._claim_fresh(fresh(), limit, found, on_fresh)
+                self._claim_fresh(fresh(), limit, found, on_fresh, liveness)
         return found
 
     def scan_cut_short(self, webhook: str) -> bool:
@@ -259,7 +258,7 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         there and retryable, up to ``limit`` (those whose ids are in ``over``, taken over, as
         uncertain); inside retryable()'s transaction."""
         now = time.time()
-        row = claim_row(now, CLAIM_LEASE)
+        row = claim_row(self.holder, now, CLAIM_LEASE)
         present = values_of(self._index, [f"id:{letter_id}" for letter_id in wanted.values()], now)
         values = values_of(cache, list(wanted), now)
         letters = []
@@ -292,9 +291,10 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
         limit: int,
         found: list[DeadLetter],
         on_fresh: Callable[[list[str]], None],
+        liveness: Liveness,
     ) -> None:
         now = time.time()
-        row = claim_row(now, CLAIM_LEASE)
+        row = claim_row(self.holder, now, CLAIM_LEASE)
         taken = {x.id for x in found}
         candidates = [x for x in fresh if x.id not in taken]
         claimed: dict[str, Any] = {}
@@ -304,9 +304,9 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
             claims = values_of(self._index, [f"claim:{x.id}" for x in page], now)
             for letter in page:
                 held = claims.get(f"claim:{letter.id}")
-                if not holds(held, now):
+                if not holds(held, now, liveness):
                     claimed[f"claim:{letter.id}"] = row
-                    found.append(as_taken_over(letter) if taken_over(held, now) else letter)
+                    found.append(as_taken_over(letter) if held is not None else letter)
         if claimed:
             on_fresh([key[len("claim:") :] for key in claimed])
             put_many(self._index, claimed, CLAIM_MEMORY)
@@ -346,39 +346,6 @@ class DurableDeadLetters(LetterUpkeep, DeadLetterSink):
 
     def __len__(self) -> int:
         return sum(len(cache) for _, cache in self._caches())
-
-    # -- claims ------------------------------------------------------------------------------
-
-    def claim(self, letter_id: str, lease: float = CLAIM_LEASE) -> Claim | None:
-        """Take the right to redeliver ``letter_id`` for ``lease`` seconds: in one transaction,
-        the letter must still be kept and no live process may hold it (rule 1); None when it
-        is not. A claim held by a process that no longer exists (a killed replay) is taken
-        over: :attr:`Claim.TAKEN_OVER`, and the letter goes as uncertain (rule 3)."""
-        key = f"claim:{letter_id}"
-        with self._transaction():
-            if self._index.get(f"id:{letter_id}") is None:
-                return None  # delivered (or purged) since the caller listed it
-            now = time.time()
-            held = self._index.get(key)
-            if holds(held, now):
-                return None  # held by a live process, this one included (it is queued)
-            self._index.set(key, claim_row(now, lease), expire=CLAIM_MEMORY)
-            return Claim.TAKEN_OVER if taken_over(held, now) else Claim.FREE
-
-    def renew(self, letter_ids: Sequence[str], lease: float = CLAIM_LEASE) -> None:
-        """Extend this process's claims on ``letter_ids`` by ``lease`` seconds from now, in one
-        transaction; claims held by another process (or none) are left alone."""
-        keys = [f"claim:{letter_id}" for letter_id in letter_ids]
-        with self._transaction():
-            now = time.time()
-            claims = values_of(self._index, keys, now)
-            row = claim_row(now, lease)
-            mine = {key: row for key, held in claims.items() if is_mine(held)}
-            put_many(self._index, mine, CLAIM_MEMORY)
-
-    def release(self, letter_id: str) -> None:
-        """Give up a claim (the redelivery failed; the letter stays)."""
-        self._index.delete(f"claim:{letter_id}")
 
     def probe(self) -> None:
         """Write and delete a row of the index: raises if the disk cannot take a write."""

@@ -4,8 +4,8 @@ killer, ``os._exit``) leaves its records for the next start or a live sibling
 (docs/architecture.md, "The journal").
 
 A journal is a few **segments** in ``<store>/journal/``, each named
-``<host>:<pid>:<token>.<seq>.jnl`` (the token tells a process from an earlier one with the
-same host name and pid: a container's pid 1). A segment is a sequence of **frames**, each
+``<holder>.<seq>.jnl``: the journal is a holder of its own (:mod:`._holders`), alive while its
+lock file is held, whatever its pid. A segment is a sequence of **frames**, each
 ``<payload length: u32 LE><CRC32 of kind and payload: u32 LE><kind: 1 byte><payload>``:
 
 - ``r`` records: a compact JSON list of the group's records, each its id, the webhook
@@ -31,13 +31,13 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ..stats import DeliveryStats
 from ..wording import write_line
-from ._claims import HOST, _alive
+from ._holders import HOST, Holder, Identity, Liveness, pid_runs
 from ._paths import private_directory
 
 RECORD: Final = ord("r")
@@ -51,7 +51,6 @@ SEGMENT_BYTES: Final = 1024 * 1024  # a segment takes new records until this siz
 # A segment whose records are all settled is deleted at once, except the current one while it
 # is small: a quiet process then keeps one descriptor instead of creating a file per record.
 KEEP_EMPTY_BYTES: Final = 64 * 1024
-_LIVE_TOKENS: set[str] = set()  # this process's journals, told apart from an earlier pid's
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -86,27 +85,17 @@ class _Segment:
     outstanding: int = 0  # records written here and not settled yet
 
 
-@dataclass(slots=True)
-class Owner:
-    """Who wrote a journal file, from its name: ``<host>:<pid>:<token>``."""
-
-    host: str
-    pid: int
-    token: str
-
-    @classmethod
-    def parse(cls, text: str) -> Owner | None:
-        host, _, rest = text.partition(":")
-        pid, _, token = rest.partition(":")
-        return cls(host, int(pid), token) if pid.isdigit() and token else None
-
-    def gone(self) -> bool:
-        """Whether this process of this host no longer runs (another host's: never known)."""
-        if self.host != HOST:
-            return False
-        if self.pid == os.getpid():
-            return self.token not in _LIVE_TOKENS
-        return not _alive(self.pid)
+def gone(writer: Identity, liveness: Liveness) -> bool:
+    """Whether the holder that wrote a journal is gone: its lock is not held (this kernel);
+    or it ran on this host name before this kernel started (a reboot, a pod rescheduled with
+    its volume); or, named by an earlier version, this host's pid no longer runs. Another
+    host's journal: never known, never taken."""
+    alive = liveness.alive(writer)
+    if alive is not None:
+        return not alive
+    if writer.host != HOST:
+        return False
+    return writer.pid is None or not pid_runs(writer.pid)
 
 
 @dataclass
@@ -118,11 +107,9 @@ class Journal:
     max_bytes: int
     stats: DeliveryStats
     segment_bytes: int = SEGMENT_BYTES
-    token: str = field(default_factory=lambda: os.urandom(4).hex())
 
     def __post_init__(self) -> None:
-        self.owner = f"{HOST}:{os.getpid()}:{self.token}"
-        _LIVE_TOKENS.add(self.token)
+        self._holder: Holder | None = None  # its lock, taken before its first segment
         self._lock = threading.Lock()
         self._segments: dict[int, _Segment] = {}
         self._where: dict[str, _Segment] = {}  # record id -> its segment, until settled
@@ -131,6 +118,13 @@ class Journal:
         self._bytes = 0
         self._broken = False
         self._closed = False
+
+    @property
+    def owner(self) -> str:
+        """This journal's holder identity (its lock taken now if not yet)."""
+        if self._holder is None:
+            self._holder = Holder(self.directory.parent)
+        return self._holder.identity
 
     @property
     def outstanding(self) -> int:
@@ -193,7 +187,8 @@ class Journal:
                     self._close_fd(segment)
             self._segments.clear()
             self._current = None
-            _LIVE_TOKENS.discard(self.token)
+            if self._holder is not None:
+                self._holder.release()  # what is left is the next taker's
 
     # -- internals (under the lock) ----------------------------------------------------------
 
@@ -220,8 +215,8 @@ class Journal:
         if self._current is not None:
             return self._current
         self._seq += 1
-        path = self.directory / f"{self.owner}.{self._seq}{SUFFIX}"
         try:
+            path = self.directory / f"{self.owner}.{self._seq}{SUFFIX}"
             private_directory(self.directory)
             # O_NOFOLLOW: a link planted under a segment's name is never written through.
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -274,26 +269,26 @@ class Journal:
             )
 
 
-def dead_segments(directory: Path) -> list[tuple[Path, Owner]]:
-    """Journal segments in ``directory`` of processes of this host that no longer run (and
-    those a recovering process that died was taking), each with its writer; never another
-    host's."""
-    found: list[tuple[Path, Owner]] = []
+def dead_segments(directory: Path) -> list[tuple[Path, Identity]]:
+    """Journal segments in ``directory`` whose holders are gone (and those a taker that is
+    gone was taking), each with its writer; never another host's (see :func:`gone`)."""
+    found: list[tuple[Path, Identity]] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return found
+    liveness = Liveness(directory.parent)
     for entry in entries:
         name = entry.name
         base, _, taker = name.partition(TAKEN)
         if not base.endswith(SUFFIX):
             continue
-        owner = Owner.parse(base.rsplit(".", 2)[0])
-        if owner is None or owner.host != HOST:
+        writer = Identity.parse(base.rsplit(".", 2)[0])
+        if writer is None:
             continue
-        holder = Owner.parse(taker) if taker else owner
-        if holder is not None and holder.gone():
-            found.append((Path(entry.path), owner))
+        holder = Identity.parse(taker) if taker else writer
+        if holder is not None and gone(holder, liveness):
+            found.append((Path(entry.path), writer))
     return found
 
 
