@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 from letterkit import destination_of
-from processkit import LOG_THEN_DIE, SCRIPT_TIMEOUT, script_env, titles, wait_for, write_script
+from processkit import LOG_THEN_DIE, SCRIPT_TIMEOUT, script_env, titles, write_script
+from waiting import wait_for
 
 from discord_logging import Notifier
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
@@ -31,6 +32,8 @@ from discord_logging.notification import Notification
 from discord_logging.store import Store
 from discord_logging.store._holders import Identity, Liveness
 from discord_logging.testing import FakeDiscord
+
+pytestmark = pytest.mark.slow  # real processes in their own pid namespaces
 
 
 @functools.cache
@@ -222,7 +225,7 @@ def test_a_holder_in_another_pid_namespace_is_alive_until_its_process_ends(
     finally:
         holder.kill()  # the unshare process: --kill-child ends its child, pid 1 inside
         holder.communicate(timeout=10)
-    assert wait_for(lambda: Liveness(store).alive(parsed) is False, 10)
+    assert wait_for(lambda: Liveness(store).alive(parsed) is False)
 
 
 # A holder that redelivers 3 kept letters under a short lease (1 s, fenced after 0.5 s); its
@@ -287,7 +290,7 @@ def test_a_holder_paused_past_its_lease_drops_what_another_took_over_instead_of_
         [sys.executable, str(path)], env=env, cwd=tmp_path, stdin=pipe, stdout=pipe, text=True
     )
     try:
-        assert wait_for(lambda: len(fake_discord.requests) >= 1, 20)  # the 429
+        assert wait_for(lambda: len(fake_discord.requests) >= 1)  # the 429
         os.kill(paused.pid, signal.SIGSTOP)
         operator = Store(store)
         cli = Notifier(
@@ -356,7 +359,7 @@ def test_a_killed_holders_slot_stops_holding_its_webhook_at_once(
     fake_discord.set_hang(True)
     first = start(FIRST_REQUEST_THEN_KILLED, env, tmp_path, "first.py")
     try:
-        assert wait_for(lambda: fake_discord.pending >= 1, 20)
+        assert wait_for(lambda: fake_discord.pending >= 1)
     finally:
         first.kill()  # the unshare process: --kill-child SIGKILLs the app, pid 1 inside
         first.communicate(timeout=10)

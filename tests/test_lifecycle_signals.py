@@ -35,6 +35,8 @@ print("dropped", sorted(handler.stats()["dropped"]), flush=True)
 """
 
 # The main thread returns; a non-daemon thread logs, says so, then works on (20 s).
+pytestmark = pytest.mark.slow  # real processes (pid namespaces, signals)
+
 MAIN_RETURNS = """
 import threading, time
 handler = make_handler()

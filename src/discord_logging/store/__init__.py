@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._claims import CLAIM_LEASE, Claim, as_taken_over, claim_row, holds, taken_over
     from ._disk import UnsafeStoreRow, delete_many, open_cache, put_many
-    from ._paths import default_store_path
+    from ._paths import default_store_path, limits_directory
     from ._resilient import ResilientDeadLetters
-    from ._store import Store, limits_directory
+    from ._store import Store
     from ._writer import WRITE_BATCH, WRITE_DELAY
     from .durable_letters import DurableDeadLetters
     from .history import History, make_entry
@@ -46,7 +46,7 @@ _HOMES = {
     "ResilientDeadLetters": "_resilient",
     "Store": "_store",
     "default_store_path": "_paths",
-    "limits_directory": "_store",
+    "limits_directory": "_paths",
     "WRITE_BATCH": "_writer",
     "WRITE_DELAY": "_writer",
     "DurableDeadLetters": "durable_letters",

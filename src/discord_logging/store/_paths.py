@@ -8,9 +8,12 @@ import contextlib
 import os
 import stat
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
 from ..wording import write_line
 
 DIRECTORY_MODE: Final = 0o700
@@ -22,6 +25,12 @@ def default_store_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("discord-logging")) / "store"
+
+
+def limits_directory(settings: DiscordSettings) -> Path:
+    """Where the limits every process of this host shares live: the store directory, whether
+    or not the letters are kept there (a custom sink, a store degraded to memory)."""
+    return store_directory(settings.store_path)
 
 
 def store_directory(store_path: Path | str | None) -> Path:

@@ -26,11 +26,10 @@ from pathlib import Path
 from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
-from ..settings import DiscordSettings
 from ..stats import DeliveryStats
 from ..wording import counted, write_line
 from ._damage import is_damage, set_aside
-from ._paths import UnsafeStoreDirectory, default_store_path, private_directory, store_directory
+from ._paths import UnsafeStoreDirectory, default_store_path, private_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
 from ._writer import (
@@ -41,12 +40,6 @@ from ._writer import (
 )
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
-
-
-def limits_directory(settings: DiscordSettings) -> Path:
-    """Where the limits every process of this host shares live: the store directory, whether
-    or not the letters are kept there (a custom sink, a store degraded to memory)."""
-    return store_directory(settings.store_path)
 
 
 class Store:
