@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from processkit import run_script, script_env, titles
+from processkit import HEALTHY_CLOSE, run_script, script_env, titles
 
 from discord_logging.testing import FakeDiscord
 
@@ -47,7 +47,7 @@ def test_children_deliver_what_they_logged(
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"start method {method} is not available here")
     url = fake_discord.add_webhook(host="localhost")
-    env = script_env(fake_discord, url, tmp_path / "store")
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)  # delivered, not kept
     done = run_script(SCRIPT.replace("{method}", method), env, tmp_path)
     assert done.returncode == 0, done.stderr
     expected = sorted(f"child {n} record {i}" for n in range(CHILDREN) for i in range(RECORDS))
