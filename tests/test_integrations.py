@@ -118,7 +118,7 @@ def test_celery_worker(deployment: Deployment, redis_server: RedisServer) -> Non
     assert login["title"] == "🔒 3 failed logins for bob"
     assert fields(login)["ip"] == "203.0.113.7"
     assert fields(login)["Process/Thread"].startswith("ForkPoolWorker-")
-    general = deployment.wait_for("general")
+    general = deployment.wait_for("general", 2)
     [failed] = [e for e in general if e["title"].startswith("Task shop.charge[")]
     assert "raised unexpected: ValueError" in failed["title"]
     assert "ValueError: card declined for order A-1001 (49 EUR)" in failed["description"]

@@ -249,6 +249,9 @@ def test_a_record_in_flight_when_its_process_is_killed_is_posted_again_marked(
     logger = subprocess.Popen([sys.executable, str(path)], env=env, cwd=tmp_path)
     try:
         assert wait_for(lambda: titles(fake_discord) == ["delivered first"])
+        # The channel lookup (a GET) follows the first delivery: answered before Discord
+        # holds requests, so that the one held is the record's POST, not the lookup.
+        assert wait_for(lambda: any(r.method == "GET" for r in fake_discord.requests))
         fake_discord.set_hang(True)
         (tmp_path / "go").touch()
         assert wait_for(lambda: fake_discord.pending >= 1)
