@@ -705,7 +705,8 @@ def test_stop_releases_hung_requests() -> None:
     _wait_pending(fake, 3)
     started = time.monotonic()
     fake.stop()
-    assert time.monotonic() - started < 1.0
+    # Well below the 10 s the hung clients would wait if stop() waited for them.
+    assert time.monotonic() - started < 5.0
     for thread in threads:
         thread.join(FAILSAFE)
     assert len(results) == 3
@@ -721,7 +722,9 @@ def test_stop_with_idle_keepalive_connection() -> None:
         started = time.monotonic()
         fake.stop()
         fake.stop()  # idempotent
-        assert time.monotonic() - started < 1.0
+        # An idle keep-alive connection stays open until the client closes: a stop that
+        # waited for it would not return at all.
+        assert time.monotonic() - started < 5.0
     with pytest.raises(RuntimeError):
         fake.start()
 

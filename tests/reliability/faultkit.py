@@ -24,12 +24,14 @@ FAST: Final[dict[str, Any]] = {
     "retry_deadline": 5,
     "rand": lambda: 0.0,
 }
-# The longest a single logger call may take. A call that waited on the network would take a
-# request timeout (0.2 s or more here); 50 ms leaves room for scheduling and GC noise.
+# What a logger call takes when nothing holds it: 50 ms leaves room for GC noise. A call that
+# waited on I/O waits a request timeout (0.2 s or more here) or the whole stall, and so does
+# every call after it; a busy machine instead deschedules the caller now and then (a call of
+# 120 ms was seen beside two busy loops). So the check counts: at most SLOW_CALLS_ALLOWED of
+# the calls (at least one) may pass EMIT_BOUND, and none may reach STALL_BOUND.
 EMIT_BOUND: Final = 0.05
-# A handler's first call starts its worker thread; the worker builds its Notifier (and
-# compiles templates) on its own thread, so the first call is held to the same bound.
-FIRST_CALL_BOUND: Final = EMIT_BOUND
+SLOW_CALLS_ALLOWED: Final = 0.01
+STALL_BOUND: Final = 1.0
 DEADLINE: Final = FAILSAFE
 
 
@@ -63,9 +65,8 @@ def make_handler(
 
 
 class TimedLogger:
-    """A logger whose every call is timed: ``first`` is how long the first call took,
-    ``slowest`` the longest of the others, ``calls`` how many were made (every one of them
-    must be accounted for in the handler's books)."""
+    """A logger whose every call is timed: ``slow`` lists the calls past EMIT_BOUND, ``calls``
+    says how many were made (every one of them must be accounted for in the handler's books)."""
 
     def __init__(self, handler: DiscordHandler, name: str = "reliability") -> None:
         self.logger = logging.getLogger(name)
@@ -73,18 +74,14 @@ class TimedLogger:
         self.logger.setLevel(logging.DEBUG)
         self.logger.propagate = False
         self.calls = 0
-        self.first = 0.0
-        self.slowest = 0.0
-        self.slowest_call = -1  # which call was the slowest (0 is the first)
+        self.slow: list[tuple[int, float]] = []  # (call number, seconds) past EMIT_BOUND
 
     def _timed(self, log: Callable[..., None], msg: str, args: tuple[object, ...]) -> None:
         started = time.perf_counter()
         log(msg, *args)
         took = time.perf_counter() - started
-        if self.calls == 0:
-            self.first = took
-        elif took > self.slowest:
-            self.slowest, self.slowest_call = took, self.calls
+        if took >= EMIT_BOUND:
+            self.slow.append((self.calls, took))
         self.calls += 1
 
     def error(self, msg: str, *args: object) -> None:
@@ -96,11 +93,12 @@ class TimedLogger:
         self._timed(self.logger.info, msg, args)
 
     def assert_never_blocked(self) -> None:
-        """No call waited on I/O."""
-        assert self.first < FIRST_CALL_BOUND, f"the first call took {self.first * 1000:.1f} ms"
-        assert self.slowest < EMIT_BOUND, (
-            f"logger call #{self.slowest_call} of {self.calls} took {self.slowest * 1000:.1f} ms"
-        )
+        """No call waited on I/O: few calls past EMIT_BOUND (the first one, which starts the
+        worker thread, included), none near a stall."""
+        shown = ", ".join(f"#{n}: {took * 1000:.1f} ms" for n, took in self.slow[:10])
+        allowed = max(1, int(self.calls * SLOW_CALLS_ALLOWED))
+        assert len(self.slow) <= allowed, f"{len(self.slow)} of {self.calls} calls slow: {shown}"
+        assert all(took < STALL_BOUND for _, took in self.slow), f"a call waited: {shown}"
 
 
 def assert_books_balance(

@@ -33,7 +33,10 @@ from .faultkit import (
     webhook_id,
 )
 
-SLACK = 0.5  # seconds close() may take beyond close_timeout (thread join, store close)
+# Seconds close() may take beyond close_timeout (thread join, store close, and a loaded
+# machine's scheduling); without its deadline, close would wait out every hung request's
+# retries instead (seconds per record).
+SLACK = 2.0
 TOLERANCE = 0.005  # clock noise when comparing request times with a wait
 
 
