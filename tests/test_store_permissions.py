@@ -184,3 +184,35 @@ def test_a_symlink_planted_as_the_journal_is_not_followed(tmp_path: Path) -> Non
 def _letter() -> DeadLetter:
     notification = Notification(alert_type="general", title="t", message="m", level="ERROR")
     return DeadLetter(notification, "general", DeadLetterReason.SHUTDOWN)
+
+
+@as_root
+def test_a_handler_writes_nothing_into_another_users_store(
+    fake_discord: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A handler whose store directory another user owns writes nothing there (no journal,
+    no limits, no letters), delivers all the same, and says why once."""
+    path = tmp_path / "store"
+    path.mkdir(mode=0o777)
+    os.chown(path, OTHER_UID, OTHER_UID)
+    handler = DiscordHandler(
+        webhooks={"general": fake_discord.add_webhook()},
+        allowed_hosts=fake_discord.host,
+        store_path=str(path),
+        aggregate_window=0,
+    )
+    log = logging.getLogger("permissions")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.error("delivered without the store")
+        assert handler.flush(10)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert [m.embeds[0]["title"] for m in fake_discord.messages] == ["delivered without the store"]
+    assert list(path.iterdir()) == []
+    said = [line for line in capsys.readouterr().err.splitlines() if "owned by uid" in line]
+    assert len(said) == 2  # the store's, with the fix; the shared limits', without
+    assert sum("Fix:" in line for line in said) == 1
+    assert all(f"the store directory {path} is owned by uid {OTHER_UID}" in line for line in said)

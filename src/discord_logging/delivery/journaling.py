@@ -23,6 +23,7 @@ from ..capture.snapshot import RecordSnapshot, scrubbed, to_notification
 from ..deadletters import DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, Notification, NotificationResult, new_id
 from ..stats import DeliveryStats
+from ..store._disk import UnsafeStoreDirectory, private_directory
 from ..store.journal import (
     ANSWERED,
     RECORD,
@@ -208,6 +209,12 @@ def open_journal(store: Store, notifier: Notifier, stats: DeliveryStats) -> Reco
     s = notifier.settings
     if not s.journal:
         return None
+    try:
+        private_directory(store.path)  # another user's store gets no journal either
+    except UnsafeStoreDirectory:
+        return None  # the store says why, once, when it opens (at once: the lanes' first look)
+    except OSError:
+        pass  # the journal's first write says it cannot be written
     journal = Journal(store.path / "journal", s.journal_max_bytes, stats)
     return RecordJournal(journal, notifier, store)
 
