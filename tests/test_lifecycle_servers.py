@@ -65,6 +65,14 @@ def sigterm() -> Iterator[None]:
 
 
 @pytest.fixture
+def killed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The signals the hooks send this process (``os.kill``), recorded instead of sent."""
+    sent: list[int] = []
+    monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: sent.append(signum))
+    return sent
+
+
+@pytest.fixture
 def at_exit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
     """What the hooks register with atexit, recorded instead of registered."""
     registered: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
@@ -235,7 +243,7 @@ def test_the_reraise_comes_after_each_handler_drained_and_closed(
 
 @pytest.mark.parametrize("pid_1", [False, True], ids=["any pid", "pid 1"])
 def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
-    sigterm: None, monkeypatch: pytest.MonkeyPatch, pid_1: bool
+    sigterm: None, killed: list[int], monkeypatch: pytest.MonkeyPatch, pid_1: bool
 ) -> None:
     """SIGTERM (a Pool's terminate()) arriving while the exit drain runs: the signal handler,
     which runs inside the drain's own waits, neither drains again there nor kills the
@@ -243,8 +251,6 @@ def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
     raised again (the process would otherwise wait for its non-daemon threads). In pid 1,
     where it would be ignored, nothing is closed and the drain is installed again."""
     monkeypatch.setattr(lifecycle, "_ends_by_default", lambda: not pid_1)
-    killed: list[int] = []
-    monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: killed.append(signum))
     handler = Recorded()
 
     def drain_interrupted_by_sigterm() -> None:
@@ -265,17 +271,15 @@ def test_a_sigterm_during_the_exit_drain_lets_that_drain_finish(
 
 @pytest.mark.parametrize("pid_1", [True, False], ids=["pid 1", "any other pid"])
 def test_the_sigterm_drain_closes_only_a_process_that_ends(
-    sigterm: None, monkeypatch: pytest.MonkeyPatch, pid_1: bool
+    sigterm: None, killed: list[int], monkeypatch: pytest.MonkeyPatch, pid_1: bool
 ) -> None:
     """The drain delivers; it closes the handler only where the re-raised SIGTERM ends the
     process. In pid 1 the handler is told it goes on, and the drain is installed again."""
-    raised: list[int] = []
-    monkeypatch.setattr(lifecycle.os, "kill", lambda pid, signum: raised.append(signum))
     handler = Recorded()
     monkeypatch.setattr(lifecycle, "_HANDLERS", weakref.WeakSet([handler]))
     monkeypatch.setattr(lifecycle, "_ends_by_default", lambda: not pid_1)
     lifecycle._on_sigterm(signal.SIGTERM, None)
-    assert raised == [signal.SIGTERM]
+    assert killed == [signal.SIGTERM]
     if pid_1:
         assert handler.calls == ["drain", "survived"]
         assert signal.getsignal(signal.SIGTERM) is lifecycle._on_sigterm

@@ -5,11 +5,13 @@ link planted where the store or the journal should be is not followed."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,28 @@ def loose_umask() -> Iterator[None]:
         os.umask(old)
 
 
+@contextlib.contextmanager
+def _logging_to(
+    fake: FakeDiscord, store: Path, **options: Any
+) -> Iterator[tuple[logging.Logger, DiscordHandler]]:
+    """A logger with a handler on ``store`` posting to ``fake``; closed afterwards."""
+    handler = DiscordHandler(
+        webhooks={"general": fake.add_webhook()},
+        allowed_hosts=fake.host,
+        store_path=str(store),
+        aggregate_window=0,
+        **options,
+    )
+    log = logging.getLogger("permissions")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        yield log, handler
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
 def _modes(root: Path) -> dict[str, int]:
     """Every directory and file under ``root`` (itself included), by path: its mode."""
     found = {str(root): stat.S_IMODE(os.lstat(root).st_mode)}
@@ -55,24 +79,11 @@ def test_everything_the_library_creates_is_owner_only(
     file 0600, SQLite's -wal and -shm companions included."""
     store = tmp_path / "deep" / "store"
     fake_discord.fail_next(10_000, 503)
-    handler = DiscordHandler(
-        webhooks={"general": fake_discord.add_webhook()},
-        allowed_hosts=fake_discord.host,
-        store_path=str(store),
-        retry_attempts=1,
-        aggregate_window=0,
-    )
-    log = logging.getLogger("permissions")
-    log.propagate = False
-    log.addHandler(handler)
-    try:
+    with _logging_to(fake_discord, store, retry_attempts=1) as (log, handler):
         log.error("a letter")
         log.error("a large one %s", "x" * 60_000)
         handler.flush(10)
         modes = _modes(tmp_path / "deep")  # while the process holds its files open
-    finally:
-        log.removeHandler(handler)
-        handler.close()
     modes.update({k: v for k, v in _modes(tmp_path / "deep").items() if k not in modes})
     names = set(modes)
     assert any(name.endswith("limits.sqlite3-wal") for name in names)

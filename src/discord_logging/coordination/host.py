@@ -106,6 +106,7 @@ class HostCoordinator(SharedCoordinator):
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
+            private_directory(self.path.parent.parent)  # the store: only its owner's
             private_directory(self.path.parent)
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
             db = sqlite3.connect(

@@ -71,9 +71,11 @@ class SharedCoordinator(Coordinator):
         if not self._told:
             self._told = True
             share = self.fallback.limits
+            # A refused store directory: the store's own line gives the fix.
+            why = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
             write_line(
-                f"discord-logging: {self.where} cannot be used ({type(error).__name__}: "
-                f"{error}); this process keeps to {counted(share.channel_limit, 'message')} per "
+                f"discord-logging: {self.where} cannot be used ({why}); this process keeps "
+                f"to {counted(share.channel_limit, 'message')} per "
                 f"{share.channel_window:g} s per channel (DISCORD_RATE_LIMIT // "
                 f"DISCORD_FLEET_SIZE={self.fleet_size}) until it answers again. Said once.",
                 self._stderr,

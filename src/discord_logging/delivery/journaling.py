@@ -25,6 +25,7 @@ from ..deadletters import DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, Notification, NotificationResult, new_id
 from ..stats import DeliveryStats
 from ..store._holders import Identity, Liveness
+from ..store._paths import UnsafeStoreDirectory, private_directory
 from ..store.journal import (
     ANSWERED,
     RECORD,
@@ -264,6 +265,12 @@ def open_journal(store: Store, notifier: Notifier, stats: DeliveryStats) -> Reco
     s = notifier.settings
     if not s.journal:
         return None
+    try:
+        private_directory(store.path)  # another user's store gets no journal either
+    except UnsafeStoreDirectory:
+        return None  # the store says why, once, when it opens (at once: the lanes' first look)
+    except OSError:
+        pass  # the journal's first write says it cannot be written
     journal = Journal(store.path / "journal", s.journal_max_bytes, stats)
     return RecordJournal(journal, notifier, store)
 

@@ -43,6 +43,7 @@ class UnsafeStoreDirectory(ConfigurationError, PermissionError):
     ``PermissionError`` too: what handles a directory it may not use handles this one."""
 
     def __init__(self, path: Path, problem: str) -> None:
+        self.problem = f"the store directory {path} {problem}"  # without the fix, for a 2nd line
         super().__init__(
             f"the store directory {path} {problem}: another user could read the alerts "
             "and plant letters. Fix: point DISCORD_STORE_PATH at a directory that does not "
