@@ -16,7 +16,7 @@ from typing import Any
 import diskcache
 import pytest
 from letterkit import DESTINATION
-from waiting import FAILSAFE
+from waiting import FAILSAFE, wait_for
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
@@ -538,3 +538,27 @@ def test_a_delivered_letter_is_removed_at_close_once_a_full_disk_has_room(
         else:
             assert left == []
             assert "could not be removed" not in err
+
+
+def test_the_writer_ends_when_idle_and_the_next_write_starts_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process at rest keeps no writer thread: it ends once idle, and a letter buffered
+    after that is written by a new one (never stranded in the buffer)."""
+    from discord_logging.store import _writer
+
+    monkeypatch.setattr(_writer, "IDLE_END", 0.05)
+
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "discord-logging-store"]
+
+    store = Store(tmp_path / "store")
+    try:
+        store.dead_letters.add(letter(1))
+        assert wait_for(lambda: len(store.dead_letters) == 1 and not store.buffered)
+        assert wait_for(lambda: writers() == [])
+        store.dead_letters.add(letter(2))
+        assert wait_for(lambda: not store.buffered)
+        assert len(store.dead_letters) == 2
+    finally:
+        store.close()

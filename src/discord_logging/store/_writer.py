@@ -1,6 +1,7 @@
-"""The store's writer thread: one long-lived daemon thread per store, started on the first
-buffered write, that commits what is buffered after at most ``WRITE_DELAY`` seconds (or
-``WRITE_BATCH`` items) and does the store's upkeep between writes."""
+"""The store's writer thread: one daemon thread per store, started on a buffered write, that
+commits what is buffered after at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items),
+does the store's upkeep between writes, and ends once idle for ``IDLE_END`` seconds (a
+process at rest keeps no writer; docs/architecture.md, "The store")."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ RETRY_DISK_INTERVAL: Final = 30.0
 WRITE_DELAY: Final = 0.2
 WRITE_BATCH: Final = 500
 STOP_WAIT: Final = 30.0  # seconds close() waits for the writer to finish its current step
+IDLE_END: Final = 10.0  # seconds without work after which the writer ends
 
 
 class StoreWriter:
@@ -29,10 +31,9 @@ class StoreWriter:
         self.stopping = False
 
     def start(self) -> bool:
-        """Start the writer once (never from close); False if there is none."""
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            return True
+        """Have a writer running (never from close); False if there can be none. Decided
+        under the lock the writer ends under: a writer that is ending has set ``_thread`` to
+        None first, so a write buffered meanwhile starts the next one."""
         if self._no_thread or self.stopping or self._store.closed:
             return False
         with self._wake:
@@ -67,8 +68,11 @@ class StoreWriter:
         try:
             while not self.stopping:
                 with self._wake:
-                    if not store.buffered and not self.stopping and not store.misplaced():
-                        self._wake.wait(RETRY_DISK_INTERVAL if store.down else CLEANUP_INTERVAL)
+                    if self._idle(store):
+                        self._wake.wait(RETRY_DISK_INTERVAL if store.down else IDLE_END)
+                        if self._idle(store) and not store.down:
+                            self._thread = None  # ends: the next buffered write starts one
+                            return
                     gather = time.monotonic() + WRITE_DELAY  # let a burst gather
                     while (
                         store.buffered
@@ -85,3 +89,6 @@ class StoreWriter:
             store.stats.add("store_errors")
         finally:
             store.release_thread()  # this thread's SQLite connections, before it ends
+
+    def _idle(self, store: Store) -> bool:
+        return not store.buffered and not self.stopping and not store.misplaced()
