@@ -41,7 +41,9 @@ sys.stdin.readline()
 # (Python's, by name, and the kernel's count, which includes threads Python does not know).
 REPORT = """
 import json, os, threading, time
-time.sleep(0.5)  # at rest: what the first alert started has settled
+# At rest: what the first alert started has settled (the store's writer ends 2 s after its
+# last write: store/_writer.py IDLE_END).
+time.sleep(3.0)
 with open("/proc/self/status") as status:
     rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 print(json.dumps({

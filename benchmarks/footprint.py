@@ -1,6 +1,6 @@
 """Footprint: what a process holds after its first alert, beside stdlib logging and Sentry.
 
-Each row is the median of ``--runs`` fresh processes (5), measured at rest 0.5 s after the
+Each row is the median of ``--runs`` fresh processes (5), measured at rest 3 s after the
 first alert was delivered (issue 27, point 6):
 - stdlib logging alone: ``basicConfig`` to a stream, one ``critical`` logged;
 - DiscordHandler: the documented ``dictConfig``, one ``critical``, delivered to FakeDiscord in

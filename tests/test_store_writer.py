@@ -16,7 +16,7 @@ from typing import Any
 import diskcache
 import pytest
 from letterkit import DESTINATION
-from waiting import FAILSAFE, wait_for
+from waiting import FAILSAFE
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification

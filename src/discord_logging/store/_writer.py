@@ -17,7 +17,7 @@ RETRY_DISK_INTERVAL: Final = 30.0
 WRITE_DELAY: Final = 0.2
 WRITE_BATCH: Final = 500
 STOP_WAIT: Final = 30.0  # seconds close() waits for the writer to finish its current step
-IDLE_END: Final = 10.0  # seconds without work after which the writer ends
+IDLE_END: Final = 2.0  # seconds without work after which the writer ends
 
 
 class StoreWriter:
