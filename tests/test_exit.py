@@ -7,7 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
-from processkit import HEALTHY_CLOSE, library_lines, next_start, run_script, script_env, titles
+from processkit import (
+    HEALTHY_CLOSE,
+    kept_letters,
+    library_lines,
+    next_start,
+    run_script,
+    script_env,
+    titles,
+)
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -187,3 +195,33 @@ def test_exit_on_python_3_12_early_releases(fake_discord: FakeDiscord, tmp_path:
     assert titles(fake_discord) == ["exit-record"], done.stderr
     assert (tmp_path / "closed.txt").exists(), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_name_lookup_that_never_answers_does_not_hold_the_exit(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A resolver that never answers (the lookup of ``localhost`` hangs, as a DNS server
+    that drops queries does): the exit keeps ``close_timeout`` and keeps the record in the
+    store, instead of waiting for the lookup's thread, which a thread pool joins at exit
+    without a limit (the process then never ended)."""
+    url = fake_discord.add_webhook(host="localhost")
+    body = """
+    import socket, threading
+
+    real = socket.getaddrinfo
+
+    def never_answers(host, *args, **kwargs):
+        if host in ("localhost", b"localhost"):
+            threading.Event().wait()  # forever
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = never_answers
+    log.addHandler(make_handler())
+    log.error("looked up forever")
+    """
+    done = run_script(body, script_env(fake_discord, url, tmp_path / "store", 1.0), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert titles(fake_discord) == []
+    (line,) = library_lines(done.stderr)
+    assert "1 dead letter kept in the store" in line, line
+    assert [x.notification.title for x in kept_letters(tmp_path / "store")] == ["looked up forever"]
