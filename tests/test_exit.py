@@ -225,3 +225,26 @@ def test_a_name_lookup_that_never_answers_does_not_hold_the_exit(
     (line,) = library_lines(done.stderr)
     assert "1 dead letter kept in the store" in line, line
     assert [x.notification.title for x in kept_letters(tmp_path / "store")] == ["looked up forever"]
+
+
+def test_the_exit_line_counts_only_this_processs_letters(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """Two processes on one store: the first keeps a letter for its own webhook during an
+    outage and says so; the second, whose records were all delivered, says nothing, though
+    the store still holds the first one's letter (it used to count the whole store's:
+    "0 notifications not delivered by the close deadline; 1 dead letter kept")."""
+    store = tmp_path / "store"
+    first = fake_discord.add_webhook(host="localhost")
+    fake_discord.set_status_override(first.split("/")[-2], 503)
+    done = run_script(LOG_AND_EXIT, script_env(fake_discord, first, store, 0.5), tmp_path)
+    (line,) = library_lines(done.stderr)
+    assert "1 dead letter kept in the store" in line, line
+    second = fake_discord.add_webhook(host="localhost")
+    again = run_script(
+        LOG_AND_EXIT, script_env(fake_discord, second, store, HEALTHY_CLOSE), tmp_path, "b.py"
+    )
+    assert again.returncode == 0, again.stderr
+    assert titles(fake_discord) == ["exit-record"]
+    assert library_lines(again.stderr) == []
+    assert len(kept_letters(store)) == 1

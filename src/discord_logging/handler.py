@@ -392,16 +392,14 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
             # Only in memory: this process ends, and they with it.
             kept = store.memory_only
             where = f"LOST (the store at {store.path} could not be used; kept only in memory)"
-        else:
-            kept = len(store.dead_letters)
+        else:  # this process's own: not its siblings' in a shared store (issue 29)
+            kept = store.dead_letters.kept_by_this_process()
             where = f"kept in the store at {store.path}"
         evicted = self._stats.get("dead_letters_evicted")
         lost = f"; {evicted} more LOST (evicted from memory)" if evicted else ""
-        if left or kept or evicted:
-            write_line(
-                f"discord-logging: {counted(left, 'notification')} not delivered by the close "
-                f"deadline; {counted(kept, 'dead letter')} {where}{lost}",
-            )
+        cut = f" ({left} of them cut off by the close deadline)" if left else ""
+        if kept or evicted:
+            write_line(f"discord-logging: {counted(kept, 'dead letter')} {where}{cut}{lost}")
 
     # -- inspection and non-logging use ------------------------------------------------------
 

@@ -30,6 +30,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_ids)
 
 
+def made_here(notification_id: str) -> bool:
+    """Whether this process (since its last fork) made ``notification_id``."""
+    return notification_id[8:20] == _ID_PREFIX
+
+
+def own_id_pattern() -> str:
+    """A GLOB pattern matching the ids this process (since its last fork) makes."""
+    return f"????????{_ID_PREFIX}*"
+
+
 def new_id() -> str:
     """A unique notification id, 24 hex digits, cheaper than uuid4: the counter spread over the
     first 8 (so an 8-character prefix names one notification, as git's short ids do), a random

@@ -204,6 +204,13 @@ def keys_after(cache: diskcache.Cache, after: str | None, limit: int) -> list[st
     return [key for (key,) in rows]
 
 
+def count_keys(cache: diskcache.Cache, pattern: str) -> int:
+    """How many keys of ``cache`` match the GLOB ``pattern`` (one statement)."""
+    raw: Any = cache
+    ((count,),) = raw._sql("SELECT COUNT(*) FROM Cache WHERE key GLOB ?", (pattern,)).fetchall()
+    return int(count)
+
+
 def values_of(cache: diskcache.Cache, keys: list[str], now: float) -> dict[str, Any]:
     """The values of those ``keys`` that ``cache`` holds and that have not expired at ``now``
     (one statement per 500 keys); a value that cannot be decoded (a pickle, corrupt JSON) is

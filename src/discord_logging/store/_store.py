@@ -87,7 +87,7 @@ class Store:
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0
         self._writer = StoreWriter(self)
-        self.dead_letters: DeadLetterSink = ResilientDeadLetters(self)
+        self.dead_letters: ResilientDeadLetters = ResilientDeadLetters(self)
         # Told the ids of letters once on disk (the journal settles them then, not while they
         # are only buffered); called on the writer thread, or wherever a write runs inline.
         self.on_written: Callable[[list[str]], None] | None = None

@@ -46,6 +46,7 @@ from ._claims import (
 from ._disk import (
     CacheFolder,
     UnsafeStoreRow,
+    count_keys,
     delete_many,
     keys_after,
     open_cache,
@@ -346,6 +347,10 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
 
     def __len__(self) -> int:
         return sum(len(cache) for _, cache in self._caches())
+
+    def count_ids(self, pattern: str) -> int:
+        """How many kept letters have an id matching the GLOB ``pattern`` (one index query)."""
+        return count_keys(self._index, "id:" + pattern)
 
     def probe(self) -> None:
         """Write and delete a row of the index: raises if the disk cannot take a write."""
