@@ -180,7 +180,8 @@ def test_close_message_says_memory_when_the_store_fell_back(
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     run_with_a_dead_webhook(fake, blocker / "store")
-    closing = [line for line in capsys.readouterr().err.splitlines() if "close deadline" in line]
+    err = capsys.readouterr().err.splitlines()
+    closing = [line for line in err if "dead letters LOST (the store" in line]  # at close
     assert len(closing) == 1
     assert "dead letters LOST" in closing[0], closing[0]
 
@@ -212,6 +213,6 @@ def test_memory_letters_evicted_past_capacity_are_counted_and_reported_lost(
     assert stats["dead_letters_evicted"] == 5
     err = capsys.readouterr().err
     assert err.count("the oldest are dropped from now on and are lost") == 1
-    (closing,) = [line for line in err.splitlines() if "close deadline" in line]
+    (closing,) = [line for line in err.splitlines() if "dead letters LOST (the store" in line]
     assert "3 dead letters LOST" in closing
     assert "5 more LOST (evicted from memory)" in closing
