@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..deadletters import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from ..deadletters import DeadLetter, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
