@@ -19,7 +19,7 @@ from ..redaction import redact
 from ..wording import write_line
 from .output import say
 
-# The store (diskcache) and the settings (pydantic) load only in commands that use them, so
+# The store (diskcache) loads only in commands that use it, so
 # that `--help` and argument errors start fast.
 if TYPE_CHECKING:
     from ..settings import DiscordSettings

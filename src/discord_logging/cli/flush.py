@@ -14,7 +14,7 @@ from ..wording import counted
 from . import _common as common
 from .output import emit_json, say, table
 
-# Delivery (httpx), the settings (pydantic) and the store (diskcache) load when a flush runs.
+# Delivery (httpx) and the store (diskcache) load when a flush runs.
 if TYPE_CHECKING:
     from ..delivery.notifier import Notifier
     from ..settings import DiscordSettings

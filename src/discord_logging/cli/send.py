@@ -14,7 +14,7 @@ from . import _common as common
 from .flush import advice
 from .output import emit_json, say, table
 
-# Delivery (httpx) and the settings (pydantic) load when a notification is sent.
+# Delivery (httpx) loads when a notification is sent.
 if TYPE_CHECKING:
     from ..delivery.notifier import Notifier
     from ..settings import DiscordSettings

@@ -10,7 +10,7 @@ from ..notification import NotificationResult
 from ..stats import DeliveryStats
 from .worker import Worker
 
-if TYPE_CHECKING:  # pydantic, httpx, Jinja2: imported where they are used, not with the handler
+if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported where they are used, not with the handler
     from ..settings import DiscordSettings
     from .notifier import Notifier
 

@@ -28,7 +28,7 @@ from .aggregation import Release, StormAggregator
 from .start import build_while_journaling
 from .threads import nothing_parked, park_between_calls, run_exit_safe
 
-if TYPE_CHECKING:  # httpx, Jinja2, pydantic, diskcache: imported on the worker thread only
+if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported on the start thread only
     from ..settings import DiscordSettings
     from .journaling import RecordJournal
     from .notifier import Notifier
