@@ -110,7 +110,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        # Every keyword but these four is a setting, named as load_settings names it.
+        # Every keyword but those is a setting, named as load_settings names it.
         options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
         # Validated here, on the caller's thread, before the handler exists for logging: a
         # bad setting raises now (dictConfig names the handler) and nothing is registered.
@@ -251,15 +251,10 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         store = self._store
         if store is not None:
             store.release_thread()
-        if self._closed_while_starting and self._pid == os.getpid():
+        worker = self._worker
+        if self._closed_while_starting and self._pid == os.getpid() and worker is not None:
             self._closed_while_starting = False
-            worker = self._worker
-            if store is not None:
-                self._kept_at_close = len(store.dead_letters)
-                store.close()
-                self._close_journal(worker)
-            if worker is not None:
-                self._report_at_close(worker.left_at_close, store)
+            self._finish_close(worker, worker.left_at_close, ending=True)
 
     # -- the logging path --------------------------------------------------------------------
 
@@ -371,8 +366,10 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         self._finish_close(worker, left)
         super().close()
 
-    def _finish_close(self, worker: Worker | None, left: int) -> None:
-        alive = worker is not None and worker.thread.is_alive()
+    def _finish_close(self, worker: Worker | None, left: int, *, ending: bool = False) -> None:
+        """Close the store and the journal once the worker no longer writes (``ending``: on
+        its own thread, as it ends), then say what was kept."""
+        alive = worker is not None and not ending and worker.thread.is_alive()
         store = self._store
         if store is not None and not alive:
             self._kept_at_close = len(store.dead_letters)
