@@ -126,3 +126,20 @@ def test_a_child_never_inherits_the_store_connection_lock_held() -> None:
         release.set()
         holder.join(FAILSAFE)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_lookups_that_never_answer_hold_at_most_the_limit_of_threads() -> None:
+    """Lookups run on a thread each; with ``limit`` of them stuck (a resolver that never
+    answers), the next fails at once with an OSError instead of starting one more thread,
+    and a slot is free again once a lookup returns."""
+    from discord_logging.delivery.threads import LookupThreads
+
+    lookups = LookupThreads("test-lookup", limit=2)
+    answer = threading.Event()
+    stuck = [lookups.submit(answer.wait, FAILSAFE) for _ in range(2)]
+    refused = lookups.submit(answer.wait, FAILSAFE)
+    with pytest.raises(OSError, match="not being answered"):
+        refused.result(FAILSAFE)
+    answer.set()
+    assert [f.result(FAILSAFE) for f in stuck] == [True, True]
+    assert lookups.submit(lambda: "answered").result(FAILSAFE) == "answered"

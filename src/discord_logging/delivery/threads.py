@@ -61,30 +61,44 @@ class LookupThreads(concurrent.futures.ThreadPoolExecutor):
     pool's threads without a limit there, so a resolver that never answers held the exit
     past its deadline). Lookups are rare: a connection is reused for many requests. When no
     thread can be started (interpreter shutdown), the call runs inline on the caller's
-    thread: the loop blocks for one lookup, which at exit is better than losing the record."""
+    thread: the loop blocks for one lookup, which at exit is better than losing the record.
+    At most ``limit`` lookups run at once: a resolver that never answers leaves its threads
+    waiting, so past the limit a lookup fails at once (an OSError, which the lane retries as
+    a connection error) instead of starting one more thread for the rest of the outage."""
 
-    def __init__(self, thread_name: str) -> None:
+    def __init__(self, thread_name: str, limit: int = 4) -> None:
         # A ThreadPoolExecutor because asyncio's set_default_executor insists; its pool is
         # never used (submit below), so it never starts a thread or joins one.
         super().__init__(1, thread_name_prefix=thread_name)
         self._name = thread_name
+        self._slots = threading.BoundedSemaphore(limit)
 
     def submit(
         self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
     ) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if not self._slots.acquire(blocking=False):
+            future.set_exception(OSError("name lookups are not being answered (all busy)"))
+            return future
 
         def run() -> None:
+            # The slot is given back before the outcome is: whoever sees it may look up again.
             if not future.set_running_or_notify_cancel():
+                self._slots.release()
                 return
             try:
-                future.set_result(fn(*args, **kwargs))
+                value = fn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                self._slots.release()
                 future.set_exception(exc)
+                return
+            self._slots.release()
+            future.set_result(value)
 
         try:
             threading.Thread(target=run, name=self._name, daemon=True).start()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._slots.release()
             return _run_inline(fn, args, kwargs)
         return future
 
