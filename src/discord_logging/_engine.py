@@ -17,6 +17,7 @@ from .stats import DeliveryStats
 
 if TYPE_CHECKING:
     from .delivery.journaling import RecordJournal
+    from .delivery.memory import MemoryBound
     from .delivery.notifier import Notifier
     from .delivery.worker import Worker
     from .store import Store
@@ -94,6 +95,16 @@ class EngineParts:
         if journal is not None and store is not None:
             journal.attach(notifier, store)  # before the lanes start (they report to it)
         return notifier
+
+    def _memory_bound(self) -> MemoryBound:
+        """This worker's bound on records in memory, with the store's share of them."""
+        from .delivery.memory import MemoryBound
+
+        def store_letters() -> int:
+            store = self._store  # not built here: the start thread builds it
+            return store.letters_in_memory() if store is not None else 0
+
+        return MemoryBound(self._settings.memory_max_records, store_letters)
 
     def _store_dir(self) -> Path:
         # The limits are shared through the store directory whatever keeps the letters (a

@@ -107,6 +107,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         forum_tags: Mapping[str, Any] | str | None = None,
         journal: bool | None = None,
         journal_max_bytes: int | None = None,
+        memory_max_records: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -233,6 +234,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
                     stats=self._stats,
                     on_thread_exit=self._after_worker_ended,
                     journal_factory=self._make_journal,
+                    memory=self._memory_bound(),
                 )
                 # Known before its thread runs: the start thread attaches the worker's journal
                 # to the notifier it builds (_make_notifier reads it from here).
@@ -285,7 +287,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
                     if self._closed or worker is None
                     else "worker_failed"
                     if worker.failed
-                    else "handoff_full"
+                    else "memory_full"
                 )
                 self._stats.dropped(reason, alert_type)
         except RecursionError:

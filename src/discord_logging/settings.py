@@ -106,6 +106,7 @@ class DiscordSettings:
     handle_sigterm: bool = True
     journal: bool = True
     journal_max_bytes: int = 64 * 1024 * 1024
+    memory_max_records: int = 10_000
     global_rate_limit: int = 50
     templates_dir: Path | None = None
     attach_full_text: bool = True
@@ -207,6 +208,7 @@ READERS: Final[dict[str, Callable[[Any], Any]]] = {
     "handle_sigterm": read_flag,
     "journal": read_flag,
     "journal_max_bytes": Number(whole=True, low=1024 * 1024).read,
+    "memory_max_records": Number(whole=True, low=100, high=1_000_000).read,
     "global_rate_limit": Number(whole=True, low=1, high=50).read,
     "templates_dir": read_path,
     "attach_full_text": read_flag,

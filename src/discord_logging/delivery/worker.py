@@ -25,6 +25,7 @@ from ..redaction import redact
 from ..stats import DeliveryStats
 from ..wording import write_line
 from .aggregation import Release, StormAggregator
+from .memory import TAKE_AT_ONCE, MemoryBound
 from .start import build_while_journaling
 from .threads import nothing_parked, park_between_calls, run_exit_safe
 
@@ -39,7 +40,6 @@ ON_WORKER_THREAD: Final = threading.local()
 # How long a caller waits for the worker's start (settings, store, client: ~0.6 s unloaded,
 # a few seconds on a loaded machine) before it is told the worker is not running.
 START_WAIT: Final = 10.0
-HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
 T = TypeVar("T")
 
 
@@ -54,7 +54,7 @@ class Worker:
         edit_interval: float | None = None,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
-        capacity: int = HANDOFF_CAPACITY,
+        memory: MemoryBound | None = None,
         on_thread_exit: Callable[[], None] | None = None,
         journal_factory: Callable[[], RecordJournal | None] | None = None,
     ) -> None:
@@ -68,7 +68,7 @@ class Worker:
         self.journal: RecordJournal | None = None  # built on the worker thread
         self._notifier: Notifier | None = None
         self.stats = stats
-        self.capacity = capacity
+        self.memory = memory or MemoryBound()  # docs/architecture.md, "Memory in a flood"
         self._clock = clock
         self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(
             aggregate_window or 0.0, edit_interval=edit_interval
@@ -147,7 +147,7 @@ class Worker:
 
     def put(self, record: RecordSnapshot) -> bool:
         """Hand over ``record`` without blocking; False when it had to be refused."""
-        if self._stopping or len(self._handoff) >= self.capacity:
+        if self._stopping or not self.memory.room(len(self._handoff)):
             return False
         self._handoff.append(record)
         if self._sealed:
@@ -299,8 +299,7 @@ class Worker:
         journal = self.journal
         if journal is None or not self._handoff:
             return
-        handoff = self._handoff
-        batch = [handoff.popleft() for _ in range(min(5_000, len(handoff)))]
+        batch = self.memory.take(self._handoff, TAKE_AT_ONCE)
         journal.take(batch)
         self._early.extend(batch)
 
@@ -381,7 +380,7 @@ class Worker:
                 break
             self.stats.dropped(reason, record.alert_type or level_alert_type(record.levelno))
 
-    def _take(self, limit: int = 5_000) -> None:
+    def _take(self, limit: int = TAKE_AT_ONCE) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes (first
         those journaled while the notifier was built)."""
         aggregator, now = self._aggregator, self._clock()
@@ -389,8 +388,7 @@ class Worker:
             early = self._early
             batch = [early.popleft() for _ in range(min(limit, len(early)))]
         else:
-            handoff = self._handoff
-            batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
+            batch = self.memory.take(self._handoff, limit)
             if self.journal is not None:
                 self.journal.take(batch)  # on disk before anything else is done with them
         for record in batch:
@@ -401,6 +399,7 @@ class Worker:
             if folded:
                 self.stats.add("aggregated", folded, alert_type=record.alert_type)
             self._submit(releases)
+        self.memory.recount(len(self._early), self._notifier)
 
     def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
         journal = self.journal
@@ -432,7 +431,7 @@ class Worker:
         if self._handoff or self._stopping:  # handed over while we were deciding to sleep
             self._sleeping = False
             return
-        due = self._aggregator.next_due(self._clock())
+        due = self.memory.nap(self._aggregator.next_due(self._clock()))
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=due if due is not None else 1.0)
         except TimeoutError:
