@@ -276,11 +276,15 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
             if is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
             alert_type = self.router.alert_type(record)
-            notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
                 worker = self._running_worker()
-            if worker is None or not worker.put(notification):
+            # Past the memory bound a record costs its count only: no snapshot is made.
+            if (
+                worker is None
+                or not worker.memory.room()
+                or not worker.put(snapshot(record, alert_type, self._exc_formatter, self.formatter))
+            ):
                 # Counted as dropped (not emitted): emitted + dropped == records handled.
                 reason = (
                     "closed"

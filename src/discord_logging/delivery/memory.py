@@ -8,7 +8,7 @@ worker keeps :attr:`MemoryBound.held`, its share of the count, never below the t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Final, Protocol, TypeVar
 
 from ..wording import write_line
@@ -36,14 +36,15 @@ class MemoryBound:
         self, limit: int = DEFAULT_MAX_RECORDS, store_letters: Callable[[], int] | None = None
     ) -> None:
         self.limit = limit
+        self.handoff: Sized = ()  # the worker's hand-off, set by the worker
         self.held = 0
         self.refused = False  # a record was refused: said once, by the worker
         self._said = False
         self._store_letters = store_letters
 
-    def room(self, handed_over: int) -> bool:
-        """Whether one more record fits beside ``handed_over`` waiting in the hand-off."""
-        if handed_over + self.held < self.limit:
+    def room(self) -> bool:
+        """Whether one more record fits (the caller asks before it even snapshots one)."""
+        if len(self.handoff) + self.held < self.limit:
             return True
         self.refused = True
         return False

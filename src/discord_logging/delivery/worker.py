@@ -68,13 +68,14 @@ class Worker:
         self.journal: RecordJournal | None = None  # built on the worker thread
         self._notifier: Notifier | None = None
         self.stats = stats
-        self.memory = memory or MemoryBound()  # docs/architecture.md, "Memory in a flood"
         self._clock = clock
         self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(
             aggregate_window or 0.0, edit_interval=edit_interval
         )
         self._aggregate_from_settings = aggregate_window is None
         self._handoff: collections.deque[RecordSnapshot] = collections.deque()
+        self.memory = memory or MemoryBound()  # docs/architecture.md, "Memory in a flood"
+        self.memory.handoff = self._handoff
         # Taken from the hand-off and journaled while the notifier was being built.
         self._early: collections.deque[RecordSnapshot] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,7 +148,7 @@ class Worker:
 
     def put(self, record: RecordSnapshot) -> bool:
         """Hand over ``record`` without blocking; False when it had to be refused."""
-        if self._stopping or not self.memory.room(len(self._handoff)):
+        if self._stopping or not self.memory.room():
             return False
         self._handoff.append(record)
         if self._sealed:
