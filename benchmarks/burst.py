@@ -12,7 +12,9 @@ measured process's GIL). Runs:
   20 s to drain its queue.
 
 For each: peak RSS growth over the flood and its drain (``ru_maxrss`` against the RSS before
-it), the slowest ``logger.error`` call, its 99.9th and 99th percentiles, and the accounting:
+it), the slowest ``logger.error`` call, its 99.9th and 99th percentiles, the calls over 20 ms,
+the full garbage collections (on any thread) and how much of the slowest call one took (the
+rest is the GIL and the machine's scheduler), and the accounting:
 accepted = delivered + aggregated + kept (+ lost, which must be 0), beside dropped by reason.
 
     uv run python benchmarks/burst.py [--records 100000] [--runs down,unreachable,healthy,stdlib]
@@ -82,8 +84,20 @@ if mode == "stdlib":
 else:
     handler.flush(10)
 gc.collect()
+full = []  # (start, end) of each full collection, on any thread
+
+
+def collected(phase, info, began=[0.0]):
+    if info["generation"] == 2:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            full.append((began[0], time.perf_counter()))
+
+
+gc.callbacks.append(collected)
 baseline = rss()
-calls = []
+calls, slowest = [], (0.0, 0.0)
 started = time.perf_counter()
 for i in range(records):
     before = time.perf_counter()
@@ -91,9 +105,18 @@ for i in range(records):
         logger.error("upstream timeout talking to %s", "payments")
     else:
         logger.error(f"order {i} failed validation")  # a distinct record
-    calls.append(time.perf_counter() - before)
+    after = time.perf_counter()
+    calls.append(after - before)
+    if after - before > slowest[1] - slowest[0]:
+        slowest = (before, after)
 in_emit = time.perf_counter() - started
-out = {}
+out = {
+    "over_20ms": sum(1 for c in calls if c > 0.020),
+    "full_collections": [end - begin for begin, end in full],
+    "slowest_in_collection": max(
+        [min(end, slowest[1]) - max(begin, slowest[0]) for begin, end in full] or [0.0]
+    ),
+}
 if mode == "stdlib":
     # The listener posts one request per record; the drain gets the same 20 s as "healthy".
     deadline = time.monotonic() + drain
@@ -178,6 +201,12 @@ def report(mode: str, records: int, out: dict[str, Any]) -> None:
         f"  logger.error: {out['in_emit'] / records * 1e6:.1f} us per call; slowest "
         f"{out['worst'] * 1e3:.1f} ms, 99.9th percentile {out['p999'] * 1e3:.2f} ms, 99th "
         f"{out['p99'] * 1e3:.3f} ms"
+    )
+    collections = out["full_collections"]
+    print(
+        f"  calls over 20 ms: {out['over_20ms']}; full garbage collections in the run: "
+        f"{len(collections)}, longest {max(collections or [0.0]) * 1e3:.1f} ms; the slowest "
+        f"call spent {out['slowest_in_collection'] * 1e3:.1f} ms of it in one"
     )
     print(f"  peak RSS growth: {out['rss_growth'] / 2**20:.1f} MB")
     if mode == "stdlib":
