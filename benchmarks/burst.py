@@ -114,7 +114,7 @@ out = {
     "over_20ms": sum(1 for c in calls if c > 0.020),
     "full_collections": [end - begin for begin, end in full],
     "slowest_in_collection": max(
-        [min(end, slowest[1]) - max(begin, slowest[0]) for begin, end in full] or [0.0]
+        [0.0, *(min(end, slowest[1]) - max(begin, slowest[0]) for begin, end in full)]
     ),
 }
 if mode == "stdlib":
