@@ -102,7 +102,10 @@ class EngineParts:
 
         def store_letters() -> int:
             store = self._store  # not built here: the start thread builds it
-            return store.letters_in_memory() if store is not None else 0
+            if store is None:
+                return 0
+            # Kept in memory after a disk failure, or not written yet (counted, not walked).
+            return len(store.memory) + store._buffer.letters_held()
 
         return MemoryBound(self._settings.memory_max_records, store_letters)
 

@@ -178,9 +178,6 @@ class Store:
         kept there after a failure, and those still waiting for the writer."""
         return len(self.memory) + self._buffer.new_letters()
 
-    def letters_in_memory(self) -> int:  # at least those kept there or not written yet
-        return len(self.memory) + self._buffer.letters_held()
-
     def _fail(self, exc: BaseException) -> None:
         if not self._down and self._recover_from_damage(exc):
             # What the failed write carried goes to memory meanwhile: the writer's next step
