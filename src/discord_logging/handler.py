@@ -31,7 +31,7 @@ from .delivery.threads import holds_logging_lock
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
 from .settings import DiscordSettings, load_settings
-from .stats import DeliveryStats
+from .stats import GAUGE_SOURCES, DeliveryStats
 from .store._paths import refuse_unsafe_store, store_directory
 from .wording import counted, write_line
 
@@ -132,6 +132,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         self._store_wanted = dead_letters is None  # opened on the worker's start thread
         say_unknown_variables(settings)
         lifecycle.register(self)
+        GAUGE_SOURCES.add(self)  # the metrics' gauges (discord_logging.metrics) read it
         if settings.handle_sigterm:
             lifecycle.drain_on_sigterm()
         # Started now, not on the first record: kept letters are redelivered without traffic.

@@ -45,6 +45,7 @@ from ..transport.headers import BAN_COOLDOWN
 from ..wording import plural, write_line
 from .backoff import jitter
 from .bugs import BugReporter
+from .circuit import CircuitState
 from .closing import close_lanes
 from .editor import IncidentEditor
 from .incidents import IncidentConfig
@@ -231,6 +232,12 @@ class Notifier:
             return nothing_parked
         return shared.store_io.park(timeout)
 
+    def open_circuits(self) -> int:
+        """Webhooks whose circuit breaker is open now (read by the metrics' gauge)."""
+        now = time.monotonic()
+        lanes = tuple(self._unique_lanes)
+        return sum(1 for lane in lanes if lane.circuit.state(now) is CircuitState.OPEN)
+
     def queue_depth(self) -> int:
         """Notifications queued or in flight across all lanes (and their incidents' edits)."""
         lanes = sum(len(lane.queue) + len(lane.in_flight) for lane in self._unique_lanes)
@@ -380,6 +387,7 @@ class Notifier:
         # again only as "redelivered", so delivered + aggregated + dead_lettered == emitted.
         if result.status is DeliveryStatus.DELIVERED and not pending.from_dead_letters:
             self.stats.add("delivered", alert_type=notification.alert_type)
+            self.stats.delivered_since(notification.created, notification.alert_type)
         if pending.future is not None and not pending.future.done():
             pending.future.set_result(result)
         self._notify(notification, result, lane)

@@ -1,0 +1,159 @@
+"""The handler's own metrics, read through the real OpenTelemetry SDK's in-memory reader and
+the real prometheus_client, from a handler delivering to FakeDiscord over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import attach
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry
+
+from discord_logging import DiscordHandler, metrics, stats
+from discord_logging.testing import FakeDiscord
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_left() -> Iterator[None]:
+    """Every backend enabled by a test is disabled after it (listeners are process-wide)."""
+    yield
+    metrics.disable()
+
+
+def handler_for(fake: FakeDiscord, **options: Any) -> DiscordHandler:
+    webhooks = {"general": fake.add_webhook(), "error": fake.add_webhook()}
+    return DiscordHandler(webhooks=webhooks, allowed_hosts=fake.host, **options)
+
+
+def otel_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    """Metric name -> its data points, from one collection."""
+    data = reader.get_metrics_data()
+    points: dict[str, list[Any]] = {}
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points.setdefault(metric.name, []).extend(metric.data.data_points)
+    return points
+
+
+def total(points: list[Any], **attributes: Any) -> float:
+    return sum(
+        p.value for p in points if all(p.attributes.get(k) == v for k, v in attributes.items())
+    )
+
+
+def send_two_errors_one_429(fake: FakeDiscord, handler: DiscordHandler) -> None:
+    log = attach(handler)
+    fake.force_429(1, retry_after=0.05)
+    log.error("payment failed for order 1")
+    assert handler.flush(30)
+    log.error("disk almost full")
+    assert handler.flush(30)
+
+
+def test_opentelemetry_reports_what_stats_counts(fast_discord: FakeDiscord) -> None:
+    """Accepted, delivered, requests by status, 429s, latency and the gauges reach the SDK's
+    reader with the handler's own numbers; a record logged after close is dropped as
+    error.type=closed."""
+    reader = InMemoryMetricReader()
+    metrics.enable_opentelemetry(MeterProvider(metric_readers=[reader]))
+    handler = handler_for(fast_discord)
+    send_two_errors_one_429(fast_discord, handler)
+    points = otel_points(reader)
+    counted = handler.stats()
+    assert total(points["discord_logging.record.accepted"], alert_type="error") == 2
+    assert total(points["discord_logging.record.delivered"]) == counted["delivered"] == 2
+    sent = points["discord_logging.request.sent"]
+    assert total(sent, **{"http.response.status_code": 429}) == 1
+    assert total(sent, **{"http.response.status_code": 200}) == counted["messages_sent"]
+    assert total(points["discord_logging.request.rate_limited"]) == counted["rate_limited"] == 1
+    latency = points["discord_logging.record.delivery.duration"]
+    assert sum(p.count for p in latency) == 2
+    assert total(points["discord_logging.queue.capacity"]) > 0
+    assert total(points["discord_logging.queue.size"]) == 0
+    assert total(points["discord_logging.dead_letter.kept"]) == 0
+    handler.close()
+    logging.getLogger("app").error("after close")
+    dropped = otel_points(reader)["discord_logging.record.dropped"]
+    assert total(dropped, **{"error.type": "closed"}) == 1
+    assert "discord_logging.queue.size" not in otel_points(reader)  # closed: no gauges
+
+
+def test_opentelemetry_dead_letters_by_reason(fast_discord: FakeDiscord) -> None:
+    """A webhook Discord says is gone: its record is dead-lettered with error.type
+    webhook_disabled, and the dead-letters gauge shows it kept."""
+    reader = InMemoryMetricReader()
+    metrics.enable_opentelemetry(MeterProvider(metric_readers=[reader]))
+    handler = handler_for(fast_discord)
+    webhook_id = handler.settings.webhook_urls["error"].webhook_id
+    fast_discord.set_status_override(webhook_id, 404)
+    attach(handler).error("lost")
+    assert handler.flush(30)
+    points = otel_points(reader)
+    dead = points["discord_logging.record.dead_lettered"]
+    assert total(dead, **{"error.type": "webhook_disabled", "alert_type": "error"}) == 1
+    assert total(points["discord_logging.dead_letter.kept"]) == 1
+    handler.close()
+
+
+def test_prometheus_reports_what_stats_counts(fast_discord: FakeDiscord) -> None:
+    """The same counts as prometheus_client samples (OpenTelemetry's exporter's names), the
+    gauges read at scrape time."""
+    registry = CollectorRegistry()
+    metrics.enable_prometheus(registry)
+    handler = handler_for(fast_discord)
+    send_two_errors_one_429(fast_discord, handler)
+    sample = registry.get_sample_value
+    assert sample("discord_logging_record_accepted_total", {"alert_type": "error"}) == 2
+    assert sample("discord_logging_record_delivered_total", {"alert_type": "error"}) == 2
+    status = {"http_response_status_code": "429", "error_type": ""}
+    assert sample("discord_logging_request_sent_total", status) == 1
+    assert sample("discord_logging_request_rate_limited_total") == 1
+    latency = sample(
+        "discord_logging_record_delivery_duration_seconds_count", {"alert_type": "error"}
+    )
+    assert latency == 2
+    assert (sample("discord_logging_queue_capacity") or 0) > 0
+    assert sample("discord_logging_queue_size") == 0
+    handler.close()
+    logging.getLogger("app").error("after close")
+    dropped = {"alert_type": "error", "error_type": "closed"}
+    assert sample("discord_logging_record_dropped_total", dropped) == 1
+
+
+def test_enabling_twice_returns_the_first() -> None:
+    """A second enable of one backend on one registry neither registers the metrics again
+    (prometheus_client would refuse the duplicate) nor counts twice."""
+    registry = CollectorRegistry()
+    first = metrics.enable_prometheus(registry)
+    assert metrics.enable_prometheus(registry) is first
+    stats.DeliveryStats().add("emitted", alert_type="general")
+    assert (
+        registry.get_sample_value(
+            "discord_logging_record_accepted_total", {"alert_type": "general"}
+        )
+        == 1
+    )
+    assert metrics.enabled() == ["prometheus"]
+
+
+def test_a_failing_listener_is_removed_and_said_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """A listener that raises never reaches the code that counted: it is removed, said once."""
+    calls = []
+
+    def broken(name: str, value: float, alert_type: str | None, reason: str | None) -> None:
+        calls.append(name)
+        raise ValueError("broken backend")
+
+    stats.add_listener(broken)
+    counts = stats.DeliveryStats()
+    counts.add("emitted")
+    counts.dropped("handoff_full")
+    assert counts.get("emitted") == 1
+    assert calls == ["emitted"]
+    assert capsys.readouterr().err.count("metrics listener failed") == 1
