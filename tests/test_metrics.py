@@ -3,12 +3,16 @@ the real prometheus_client, from a handler delivering to FakeDiscord over HTTP."
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import attach
+from conftest import WEBHOOK, attach
+from entry_point import run
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
@@ -157,3 +161,48 @@ def test_a_failing_listener_is_removed_and_said_once(capsys: pytest.CaptureFixtu
     assert counts.get("emitted") == 1
     assert calls == ["emitted"]
     assert capsys.readouterr().err.count("metrics listener failed") == 1
+
+
+def test_check_says_the_metrics_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``discord-logging check`` has one line saying the metrics packages installed and how
+    the application turns them on, and the multiprocess directory when set."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom")
+    result = run("check", env={"DISCORD_WEBHOOK_GENERAL": WEBHOOK})
+    assert result.returncode == 0, result.stderr
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("Metrics: ")]
+    assert "opentelemetry-api" in line
+    assert "discord_logging.metrics.enable_prometheus()" in line
+    assert "PROMETHEUS_MULTIPROC_DIR=/tmp/prom" in line
+
+
+def test_without_the_packages_check_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No metrics package installed: the line names the extras to install."""
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert "discord-alert-logging[opentelemetry]" in metrics.wiring()
+
+
+def test_nothing_is_imported_for_metrics_not_asked_for(fast_discord: FakeDiscord) -> None:
+    """A handler that delivers imports neither OpenTelemetry's metrics API nor
+    prometheus_client (a fresh interpreter: this one has both loaded)."""
+    script = (
+        "import logging, sys\n"
+        "from discord_logging import DiscordHandler\n"
+        f"h = DiscordHandler(webhooks={{'general': {fast_discord.add_webhook()!r}}}, "
+        f"allowed_hosts={fast_discord.host!r})\n"
+        "logging.getLogger('app').addHandler(h)\n"
+        "logging.getLogger('app').error('boom')\n"
+        "assert h.flush(60)\n"
+        "h.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.metrics', "
+        "'opentelemetry.sdk', 'prometheus_client'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(fast_discord.messages) == 1

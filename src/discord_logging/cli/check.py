@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigurationError
+from ..metrics import wiring as metrics_wiring
 from ..wording import counted
 from . import _common as common
 from . import preflight
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return 3
     info = describe(settings)
     info["store"] = str(common.store_path(args, settings))
+    info["metrics"] = metrics_wiring()
     from ..store._damage import damaged_parts  # the store package: not for --help
 
     info["damaged"] = [str(p) for p in damaged_parts(common.store_path(args, settings))]
@@ -137,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     say("")
     say(table(setting_rows(info["settings"]), ["setting", "value"]))
     say(f"\nStore: {info['store']} (created and written: OK)")
+    say(f"Metrics: {info['metrics']}")
     for part in info["damaged"]:
         say(f"  damaged and set aside (look at it, then delete it): {part}")
     if not args.ping:

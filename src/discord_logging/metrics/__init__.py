@@ -17,6 +17,7 @@ returns the first. :func:`disable` stops them.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ._otel import OpenTelemetryMetrics
     from ._prometheus import PrometheusMetrics
 
-__all__ = ["disable", "enable_opentelemetry", "enable_prometheus", "enabled"]
+__all__ = ["disable", "enable_opentelemetry", "enable_prometheus", "enabled", "wiring"]
 
 _LOCK = threading.Lock()
 _ENABLED: dict[tuple[str, int], Any] = {}
@@ -99,3 +100,33 @@ def disable() -> None:
             if stop is not None:
                 stop()
         _ENABLED.clear()
+
+
+def wiring() -> str:
+    """One line for ``discord-logging check``: which metrics packages are installed (read
+    from their metadata, nothing imported) and how the application turns them on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package, extra in (
+        ("opentelemetry-api", "enable_opentelemetry()"),
+        ("opentelemetry-sdk", None),
+        ("prometheus-client", "enable_prometheus()"),
+    ):
+        try:
+            found.append((f"{package} {version(package)}", extra))
+        except PackageNotFoundError:
+            continue
+    if not found:
+        return (
+            "no metrics package installed (pip install 'discord-alert-logging[opentelemetry]' "
+            "or '[prometheus]'; docs/metrics.md)"
+        )
+    calls = " or ".join(f"discord_logging.metrics.{call}" for _, call in found if call)
+    text = ", ".join(name for name, _ in found) + " installed"
+    if calls:
+        text += f"; the application turns them on with {calls}"
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        text += f"; Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR={directory}"
+    return text + " (docs/metrics.md)"
