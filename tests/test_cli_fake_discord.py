@@ -111,6 +111,7 @@ def test_a_uvicorn_apps_alerts_arrive_and_sigterm_ends_it_cleanly(
     assert json.loads(line)["title"] == "Unhandled error on GET /orders/7"
 
 
+@pytest.mark.slow
 def test_planned_failures_then_sigint_ends_it(
     tmp_path: Path, kill_left: list[subprocess.Popen[str]]
 ) -> None:
@@ -126,6 +127,7 @@ def test_planned_failures_then_sigint_ends_it(
     assert fake.end(signal.SIGINT) == 0, fake.stderr()
 
 
+@pytest.mark.slow
 def test_a_port_taken_and_bad_options_are_said(tmp_path: Path) -> None:
     """A port in use: exit 1 naming --port and the fix; a bad --fail: usage error (2)."""
     with LocalFakeDiscord() as taken:

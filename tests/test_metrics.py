@@ -163,6 +163,7 @@ def test_a_failing_listener_is_removed_and_said_once(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.count("metrics listener failed") == 1
 
 
+@pytest.mark.slow
 def test_check_says_the_metrics_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """``discord-logging check`` has one line saying the metrics packages installed and how
     the application turns them on, and the multiprocess directory when set."""
@@ -185,6 +186,7 @@ def test_without_the_packages_check_says_which_extra(monkeypatch: pytest.MonkeyP
     assert "discord-alert-logging[opentelemetry]" in metrics.wiring()
 
 
+@pytest.mark.slow
 def test_nothing_is_imported_for_metrics_not_asked_for(fast_discord: FakeDiscord) -> None:
     """A handler that delivers imports neither OpenTelemetry's metrics API nor
     prometheus_client (a fresh interpreter: this one has both loaded)."""
@@ -206,3 +208,22 @@ def test_nothing_is_imported_for_metrics_not_asked_for(fast_discord: FakeDiscord
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert len(fast_discord.messages) == 1
+
+
+def test_a_count_made_while_telling_is_not_told_again() -> None:
+    """A backend whose SDK logs while counting reaches the handler, which may count a drop:
+    that count is kept but not told on that thread, so telling cannot loop."""
+    counts = stats.DeliveryStats()
+    told: list[str] = []
+
+    def logging_backend(name: str, value: float, alert_type: str | None, r: str | None) -> None:
+        told.append(name)
+        counts.dropped("handoff_full")  # what its log record would cost, counted meanwhile
+
+    stats.add_listener(logging_backend)
+    try:
+        counts.add("emitted")
+    finally:
+        stats.remove_listener(logging_backend)
+    assert told == ["emitted"]
+    assert counts.snapshot()["dropped"] == {"handoff_full": 1}

@@ -62,13 +62,24 @@ def remove_listener(listener: CountListener) -> None:
         _LISTENERS.remove(listener)
 
 
+_TELLING = threading.local()
+
+
 def _tell(name: str, value: float, alert_type: str | None, reason: str | None) -> None:
-    for listener in tuple(_LISTENERS):
-        try:
-            listener(name, value, alert_type, reason)
-        except Exception as exc:  # noqa: BLE001 - metrics must never stop delivery
-            remove_listener(listener)
-            write_line(f"discord-logging: a metrics listener failed and was removed: {exc!r}")
+    # A backend that logs while counting (a warning of its SDK) reaches the handler, which
+    # may count again (a drop): that count is not told, so it cannot loop.
+    if getattr(_TELLING, "active", False):
+        return
+    _TELLING.active = True
+    try:
+        for listener in tuple(_LISTENERS):
+            try:
+                listener(name, value, alert_type, reason)
+            except Exception as exc:  # noqa: BLE001 - metrics must never stop delivery
+                remove_listener(listener)
+                write_line(f"discord-logging: a metrics listener failed and was removed: {exc!r}")
+    finally:
+        _TELLING.active = False
 
 
 class GaugeSource(Protocol):
