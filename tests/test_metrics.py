@@ -227,3 +227,22 @@ def test_a_count_made_while_telling_is_not_told_again() -> None:
         stats.remove_listener(logging_backend)
     assert told == ["emitted"]
     assert counts.snapshot()["dropped"] == {"handoff_full": 1}
+
+
+def test_an_open_circuit_is_a_gauge(fast_discord: FakeDiscord) -> None:
+    """Discord failing past the breaker's threshold: the webhook's open circuit shows in the
+    gauge, and the record it stopped is dead-lettered as circuit_open."""
+    reader = InMemoryMetricReader()
+    metrics.enable_opentelemetry(MeterProvider(metric_readers=[reader]))
+    fast_discord.fail_next(1000, 503)
+    handler = handler_for(
+        fast_discord, engine_options={"circuit_threshold": 1, "circuit_reset": 600.0}
+    )
+    attach(handler).error("down")
+    assert handler.flush(30)
+    points = otel_points(reader)
+    assert total(points["discord_logging.circuit.open"]) == 1
+    dead = points["discord_logging.record.dead_lettered"]
+    assert total(dead, **{"error.type": "circuit_open"}) == 1
+    assert total(points["discord_logging.request.sent"], **{"http.response.status_code": 503}) == 1
+    handler.close()
