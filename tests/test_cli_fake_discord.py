@@ -129,13 +129,18 @@ def test_planned_failures_then_sigint_ends_it(
 
 @pytest.mark.slow
 def test_a_port_taken_and_bad_options_are_said(tmp_path: Path) -> None:
-    """A port in use: exit 1 naming --port and the fix; a bad --fail: usage error (2)."""
+    """A port in use or a record file that cannot be written: exit 1 naming the option (and
+    the fix); a bad --fail: usage error (2)."""
     with LocalFakeDiscord() as taken:
         port = taken.host.rsplit(":", 1)[1]
         busy = run("fake-discord", "--port", port)
     assert busy.returncode == 1
     assert f"--port {port}: cannot listen" in busy.stderr
     assert "--port 0 for a free one" in busy.stderr
+    unwritable = run("fake-discord", "--record", str(tmp_path / "missing" / "r.jsonl"))
+    assert unwritable.returncode == 1
+    assert "--record " in unwritable.stderr
+    assert "cannot be written" in unwritable.stderr
     bad = run("fake-discord", "--fail", "503:soon")
     assert bad.returncode == 2
     assert "STATUS:DURATION" in bad.stderr

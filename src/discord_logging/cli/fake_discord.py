@@ -50,8 +50,8 @@ def register(commands: Any) -> None:
         "it validates, rate limits and answers like Discord's webhooks. Prints "
         "DISCORD_WEBHOOK_* and DISCORD_ALLOWED_HOSTS lines (stdout, ready for an env file); "
         "lists what it received at /fake/messages (JSON) and /fake (a page).",
-        epilog="Exit codes: 0 stopped by a signal, 1 the port could not be bound, 2 usage "
-        "error. See docs/testing.md.",
+        epilog="Exit codes: 0 stopped by a signal, 1 the port could not be bound or the "
+        "record file written, 2 usage error. See docs/testing.md.",
     )
     parser.add_argument(
         "--port", type=_port, default=0, help="port on 127.0.0.1 (default 0: a free one)"
@@ -93,6 +93,12 @@ def run(args: argparse.Namespace) -> int:
     if args.webhooks > len(ALERT_TYPES):
         common.error(f"--webhooks {args.webhooks}: at most {len(ALERT_TYPES)} (one per type)")
         return 2
+    if args.record is not None:
+        try:
+            args.record.open("a", encoding="utf-8").close()
+        except OSError as exc:
+            common.error(f"--record {args.record}: cannot be written ({exc.strerror})")
+            return 1
     fake = LocalFakeDiscord(
         port=args.port, webhooks=args.webhooks, forum=args.forum, record=args.record
     )
