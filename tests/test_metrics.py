@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 
 from discord_logging import DiscordHandler, metrics, stats
+from discord_logging.errors import ConfigurationError
 from discord_logging.testing import FakeDiscord
 
 
@@ -246,3 +248,25 @@ def test_an_open_circuit_is_a_gauge(fast_discord: FakeDiscord) -> None:
     assert total(dead, **{"error.type": "circuit_open"}) == 1
     assert total(points["discord_logging.request.sent"], **{"http.response.status_code": 503}) == 1
     handler.close()
+
+
+@pytest.mark.parametrize(
+    ("enable", "module", "extra"),
+    [
+        (metrics.enable_opentelemetry, "opentelemetry", "[opentelemetry]"),
+        (metrics.enable_prometheus, "prometheus_client", "[prometheus]"),
+    ],
+)
+def test_a_backend_not_installed_names_its_extra(
+    monkeypatch: pytest.MonkeyPatch, enable: Any, module: str, extra: str
+) -> None:
+    """Enabling a backend whose package is missing raises ConfigurationError naming the
+    extra to install, and enables nothing."""
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ("discord_logging.metrics._otel", "discord_logging.metrics._prometheus"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails, as when not installed
+    with pytest.raises(ConfigurationError, match=re.escape(f"discord-alert-logging{extra}")):
+        enable()
+    assert metrics.enabled() == []
