@@ -234,7 +234,7 @@ class Notifier:
 
     def open_circuits(self) -> int:
         """Webhooks whose circuit breaker is open now (read by the metrics' gauge)."""
-        now = time.monotonic()
+        now = self._clock()  # the lanes' clock
         lanes = tuple(self._unique_lanes)
         return sum(1 for lane in lanes if lane.circuit.state(now) is CircuitState.OPEN)
 
