@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from example_runs import ROOT
 from redis_server import free_port
 from waiting import FAILSAFE, wait_for
 
+from discord_logging.cli import main
 from discord_logging.testing._local import FailPlan, LocalFakeDiscord, parse_fail
 
 
@@ -183,3 +185,39 @@ def test_an_outage_then_the_next_and_the_record(tmp_path: Path) -> None:
     entry = json.loads(line)
     assert (entry["webhook"], entry["title"]) == ("critical", "outage")
     assert entry["thread_id"] is not None
+
+
+def test_in_process_it_serves_until_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own run, in this process: the lines on stdout (JSON with --json), a
+    message received and recorded, SIGTERM (to this process: the command's handler takes it)
+    ends it with 0 and the signal handlers it replaced are back."""
+    record = tmp_path / "received.jsonl"
+    printed = threading.Event()
+    environment = LocalFakeDiscord.environment
+
+    def said(self: LocalFakeDiscord) -> list[str]:
+        printed.set()
+        return environment(self)
+
+    monkeypatch.setattr(LocalFakeDiscord, "environment", said)
+    before = signal.getsignal(signal.SIGTERM)
+
+    def client() -> None:
+        assert printed.wait(FAILSAFE)
+        url = f"http://127.0.0.1:{port}/api/v10/webhooks/100000000000000001/fake-general-token"
+        httpx.post(url, json={"content": "from a client"}, timeout=10)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    port = free_port()
+    thread = threading.Thread(target=client)
+    thread.start()
+    code = main(["--json", "fake-discord", "--port", str(port), "--record", str(record)])
+    thread.join(FAILSAFE)
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["DISCORD_ALLOWED_HOSTS"] == f"127.0.0.1:{port}"
+    assert "stopped; 1 message received" in err
+    assert json.loads(record.read_text())["title"] == "from a client"
+    assert signal.getsignal(signal.SIGTERM) is before

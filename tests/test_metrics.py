@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from discord_logging import DiscordHandler, metrics, stats
 from discord_logging.errors import ConfigurationError
+from discord_logging.metrics._gauges import read_gauges
 from discord_logging.testing import FakeDiscord
 
 
@@ -270,3 +271,37 @@ def test_a_backend_not_installed_names_its_extra(
     with pytest.raises(ConfigurationError, match=re.escape(f"discord-alert-logging{extra}")):
         enable()
     assert metrics.enabled() == []
+
+
+def test_wiring_names_the_packages_and_the_calls() -> None:
+    """With both installed (the dev group), the line names each and how to turn it on."""
+    line = metrics.wiring()
+    assert "prometheus-client" in line
+    assert "discord_logging.metrics.enable_opentelemetry()" in line
+
+
+def test_a_handler_that_cannot_be_read_is_skipped_and_said_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A gauge source failing (its store closing under the read) is skipped, said once per
+    process however often the reader collects; the others still count."""
+
+    class Source:
+        def __init__(self, fails: bool) -> None:
+            self.fails = fails
+
+        def _metric_gauges(self) -> dict[str, int]:
+            if self.fails:
+                raise RuntimeError("store closed")
+            return {"queue_capacity": 7}
+
+    sources = [Source(fails=True), Source(fails=False)]
+    for source in sources:
+        stats.GAUGE_SOURCES.add(source)
+    try:
+        assert read_gauges()["queue_capacity"] == 7
+        assert read_gauges()["queue_capacity"] == 7
+    finally:
+        for source in sources:
+            stats.GAUGE_SOURCES.discard(source)
+    assert capsys.readouterr().err.count("could not read a handler's gauges") == 1
