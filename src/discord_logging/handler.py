@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
+from ._controls import Controls
 from ._engine import EngineParts
 from .capture.guard import is_ignored
 from .capture.routing import Router
@@ -30,6 +31,7 @@ from .delivery.blocking import BlockingSend
 from .delivery.threads import holds_logging_lock
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
+from .muting import control as muting
 from .settings import DiscordSettings, load_settings
 from .stats import DeliveryStats
 from .store._paths import refuse_unsafe_store, store_directory
@@ -46,7 +48,7 @@ _T = TypeVar("_T")
 _NOT_SETTINGS: Final = frozenset({"self", "level", "dead_letters", "engine_options", "__class__"})
 
 
-class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
+class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
     """Sends log records to Discord webhooks by alert type, from a background worker.
 
     Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
@@ -237,6 +239,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
                 # Known before its thread runs: the start thread attaches the worker's journal
                 # to the notifier it builds (_make_notifier reads it from here).
                 self._worker = worker
+                worker.mutes = muting.gate_for(self._settings, self._stats)
                 try:
                     worker.start()
                 except RuntimeError:  # "can't create new thread at interpreter shutdown"
