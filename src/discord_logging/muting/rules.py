@@ -117,12 +117,13 @@ class Tally:
         """Add ``other`` (another process's tally of the same mute)."""
         for kind, count in other.counts.items():
             self.counts[kind] = self.counts.get(kind, 0) + count
+        earlier = other.first is not None and (self.first is None or other.first < self.first)
+        if other.sample and (earlier or not self.sample):
+            self.sample = other.sample  # the sample is the earliest record's
         for when in (other.first, other.last):
             if when is not None:
                 self.first = when if self.first is None else min(self.first, when)
                 self.last = when if self.last is None else max(self.last, when)
-        if not self.sample:
-            self.sample = other.sample
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
