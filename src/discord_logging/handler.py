@@ -107,6 +107,7 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         buttons: Mapping[str, Any] | str | None = None,
         forum: list[str] | str | None = None,
         forum_tags: Mapping[str, Any] | str | None = None,
+        quiet_hours: str | None = None,
         journal: bool | None = None,
         journal_max_bytes: int | None = None,
         dead_letters: DeadLetterSink | None = None,

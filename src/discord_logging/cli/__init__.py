@@ -24,7 +24,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 
-COMMANDS = (check, send, history, deadletters, flush, stats, mute, demo)
+COMMANDS = (check, send, history, deadletters, flush, stats, mute, mute.UNMUTE, mute.MUTES, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,8 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Final
 
 from ..muting import Mute
 from ..muting import control as muting
@@ -21,7 +22,7 @@ REDIS_VARIABLE = "DISCORD_REDIS_URL"
 
 
 def register(commands: Any) -> None:
-    """Add ``mute``, ``unmute`` and ``mutes``."""
+    """Add ``mute``."""
     parser = commands.add_parser(
         "mute",
         parents=[common.store_parent()],
@@ -40,6 +41,10 @@ def register(commands: Any) -> None:
     parser.add_argument("--all-levels", action="store_true", help="mute CRITICAL records too")
     common.json_option(parser)
     parser.set_defaults(run=run_mute)
+
+
+def register_unmute(commands: Any) -> None:
+    """Add ``unmute``."""
     parser = commands.add_parser(
         "unmute",
         parents=[common.store_parent()],
@@ -51,6 +56,10 @@ def register(commands: Any) -> None:
     parser.add_argument("selector", metavar="ID|TYPE|all")
     common.json_option(parser)
     parser.set_defaults(run=run_unmute)
+
+
+def register_list(commands: Any) -> None:
+    """Add ``mutes``."""
     parser = commands.add_parser(
         "mutes",
         parents=[common.store_parent()],
@@ -60,6 +69,11 @@ def register(commands: Any) -> None:
     )
     common.json_option(parser)
     parser.set_defaults(run=run_list)
+
+
+# The CLI registers one command per entry (cli.COMMANDS): these two live here beside ``mute``.
+UNMUTE: Final = SimpleNamespace(register=register_unmute)
+MUTES: Final = SimpleNamespace(register=register_list)
 
 
 def redis_url() -> str | None:
