@@ -256,6 +256,8 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         if store is not None:
             store.release_thread()
         worker = self._worker
+        if worker is not None and worker.mutes is not None:
+            worker.mutes.close()  # its last tallies written, its table closed on its thread
         if self._closed_while_starting and self._pid == os.getpid() and worker is not None:
             self._closed_while_starting = False
             self._finish_close(worker, worker.left_at_close, ending=True)
