@@ -125,6 +125,7 @@ class Recorder:
     def __init__(self) -> None:
         self.muted: list[tuple[Notification, str]] = []
         self.sent: list[Notification] = []
+        self.stats = DeliveryStats()
 
     def mark_muted(self, notification: Notification, why: str) -> None:
         self.muted.append((notification, why))
@@ -191,3 +192,31 @@ def test_the_summary_says_counts_per_type_first_last_and_a_sample() -> None:
     assert "1970-01-01 00:00:05 UTC" in made.message
     assert "00:00:30" in made.message
     assert "(deploy)" in made.message
+
+
+def test_a_flood_while_muted_writes_a_bounded_history_and_counts_the_rest(tmp_path: Path) -> None:
+    """Past the history bound per refresh muted records are only counted: the summary and the
+    stats still have every one, and a refresh writes the next ones again."""
+    notifier: Any = Recorder()
+    gate = MuteGate(lambda: SqliteMuteTable(tmp_path), stats=DeliveryStats())
+    gate.history_bound = 2
+    table = SqliteMuteTable(tmp_path)
+    with freeze_time("2026-12-06 12:00:00") as clock:
+        now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC).timestamp()
+        table.add(Mute("m1", "general", now, now + 60))
+        gate.tick(notifier)
+        for i in range(5):
+            assert gate.take(record(f"flood {i}", created=now), None, notifier)
+        assert [n.message for n, _ in notifier.muted] == ["flood 0", "flood 1"]
+        assert notifier.stats.get("muted") == 3
+        clock.tick(2)
+        gate.tick(notifier)
+        assert gate.take(record("after a refresh", created=now + 2), None, notifier)
+        assert len(notifier.muted) == 3
+        clock.tick(60 + SUMMARY_GRACE)
+        gate.tick(notifier)
+    table.close()
+    gate.close()
+    (summary,) = notifier.sent
+    assert ("Muted", "general: 6") in summary.fields
+    assert ("Sample", "flood 0") in summary.fields

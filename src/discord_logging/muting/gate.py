@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
 from ..capture.routing import level_alert_type
-from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
+from ..capture.snapshot import RecordSnapshot, scrub, snapshot_fingerprint, to_notification
 from ..notification import Notification
 from ..stats import DeliveryStats
 from ..wording import counted
@@ -31,6 +31,9 @@ REFRESH: Final = 1.5  # seconds between two reads of the shared mutes
 SUMMARY_GRACE: Final = 2 * REFRESH  # every process has added its tallies by then
 KEEP_ENDED: Final = 86_400.0  # a summarized mute's row is deleted this long after its end
 ERROR_PAUSE: Final = 5.0  # a table that failed is tried again after this
+# Muted records written to the history per refresh (about 650 a second); past it a flood is
+# only counted (stats, the summary), so a muted storm cannot swamp the store's writer.
+HISTORY_BOUND: Final = 1_000
 
 
 def this_holder() -> str:
@@ -62,6 +65,8 @@ class MuteGate:
         self._dirty: set[str] = set()
         self._quiet_written: set[str] = set()
         self._next = 0.0
+        self.history_bound = HISTORY_BOUND
+        self._written = 0  # muted records written to the history since the last refresh
 
     def now(self) -> float:
         return self._clock() if self._clock is not None else time.time()
@@ -87,18 +92,38 @@ class MuteGate:
         now = self.now()
         for mute in (*by_type.get(alert_type, ()), *by_type.get(ALL, ())):
             if mute.holds(alert_type, record.levelno, record.message, now):
-                record_id = journal.released(record) if journal is not None else None
-                notification = to_notification(
-                    record, snapshot_fingerprint(record), notification_id=record_id
-                )
-                self._tallies.setdefault(mute.id, Tally()).add(
-                    alert_type, record.created, notification.message
-                )
-                self._dirty.add(mute.id)
-                why = f"muted ({mute.id}{': ' + mute.reason if mute.reason else ''})"
-                notifier.mark_muted(notification, why)
+                self._hold(mute, alert_type, record, journal, notifier)
                 return True
         return False
+
+    def _hold(
+        self,
+        mute: Mute,
+        alert_type: str,
+        record: RecordSnapshot,
+        journal: RecordJournal | None,
+        notifier: Notifier,
+    ) -> None:
+        """Tally ``record`` for ``mute``; write it to the history unless this refresh wrote
+        ``history_bound`` already (a flood while muted: then it is only counted, as a storm's
+        repeats are, and its journal entry settled)."""
+        self._dirty.add(mute.id)
+        tally = self._tallies.setdefault(mute.id, Tally())
+        if self._written >= self.history_bound:
+            tally.add(alert_type, record.created, "" if tally.sample else scrub(record.message))
+            notifier.stats.add("muted", alert_type=alert_type)
+            if journal is not None:
+                journal.folded(record)
+            return
+        self._written += 1
+        record_id = journal.released(record) if journal is not None else None
+        notification = to_notification(
+            record, snapshot_fingerprint(record), notification_id=record_id
+        )
+        tally.add(alert_type, record.created, notification.message)
+        notifier.mark_muted(
+            notification, f"muted ({mute.id}{': ' + mute.reason if mute.reason else ''})"
+        )
 
     # -- between batches ---------------------------------------------------------------------
 
@@ -109,6 +134,7 @@ class MuteGate:
         if now < self._next:
             return
         self._next = now + self.refresh
+        self._written = 0
         try:
             summaries = self._refresh(now)
         except Exception:  # noqa: BLE001 - the mutes read last stay; tried again later
