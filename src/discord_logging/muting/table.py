@@ -140,7 +140,7 @@ class RedisMuteTable:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis: Any = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._redis: Any = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._mutes = f"{KEY_PREFIX}s"
 
     def add(self, mute: Mute) -> bool:
