@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .muting import control as muting
 from .settings import DiscordSettings
 
 if TYPE_CHECKING:
@@ -27,12 +26,16 @@ class Controls:
         (seconds, or ``30m``, ``2h``, ``1d``) in every process sharing this store (or Redis),
         within about 2 s. Options: ``reason``, ``match`` (text a record must contain),
         ``all_levels`` (mute CRITICAL too). Raises ValueError on a bad type or duration."""
+        from .muting import control as muting
+
         return muting.with_table(
             self._settings, lambda table: muting.mute(table, alert_type, duration, **options)
         )
 
     def unmute(self, selector: str = "all") -> list[Mute]:
         """End the active mutes ``selector`` names (a mute id, an alert type, or ``all``)."""
+        from .muting import control as muting
+
         return muting.with_table(self._settings, lambda t: muting.unmute(t, selector))
 
     def resolve(self, fingerprint: str, note: str = "", timeout: float = 10.0) -> bool:
@@ -45,4 +48,6 @@ class Controls:
 
     def mutes(self) -> list[Mute]:
         """The mutes that hold now in the fleet, the soonest to end first."""
+        from .muting import control as muting
+
         return muting.with_table(self._settings, muting.active_mutes)

@@ -4,7 +4,6 @@ thread: each call opens the shared table, changes it, and closes it)."""
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -56,7 +55,7 @@ def new_mute(
     start = time.time() if now is None else now
     by = f"{socket.gethostname()} (pid {os.getpid()})"
     return Mute(
-        f"m{secrets.token_hex(4)}", parse_scope(scope), start, start + seconds,
+        f"m{os.urandom(4).hex()}", parse_scope(scope), start, start + seconds,
         reason.strip(), match.strip(), all_levels, by,
     )  # fmt: skip
 

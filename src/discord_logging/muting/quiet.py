@@ -12,7 +12,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .rules import Mute, parse_scope
 
@@ -32,6 +31,8 @@ class QuietHours:
 
     def window_at(self, now: float) -> tuple[float, float] | None:
         """The window (wall-clock seconds) that holds ``now``, or None."""
+        from zoneinfo import ZoneInfo
+
         tz = ZoneInfo(self.zone)
         today = dt.datetime.fromtimestamp(now, tz).date()
         for day in (today - dt.timedelta(days=1), today):
@@ -87,6 +88,8 @@ def _rule(text: str) -> QuietHours:
     if (h1, m1) == (h2, m2):
         raise ValueError(f"{text[:60]!r}: the window starts and ends at the same time")
     zone = found.group(5) or "UTC"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only when quiet hours are set
+
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):

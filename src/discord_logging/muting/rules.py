@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -74,11 +73,15 @@ class Mute:
 
     def to_json(self) -> str:
         """The mute as JSON (the shared table's value)."""
+        import json
+
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Mute:
         """Rebuild from :meth:`to_json`; unknown keys are ignored."""
+        import json
+
         data = json.loads(text)
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
@@ -126,10 +129,14 @@ class Tally:
                 self.last = when if self.last is None else max(self.last, when)
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Tally:
+        import json
+
         data: dict[str, Any] = json.loads(text)
         return cls(
             {str(k): int(v) for k, v in dict(data.get("counts") or {}).items()},

@@ -9,7 +9,6 @@ and the CLI, each with its own connection. Every method may raise ``sqlite3.Erro
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -66,6 +65,8 @@ class SqliteMuteTable:
     """The mutes of every process using one store directory."""
 
     def __init__(self, directory: Path) -> None:
+        import sqlite3  # here: the handler's module never loads it on the caller's thread
+
         from ..store._paths import private_directory, private_file, private_sqlite_files
 
         private_directory(directory)
