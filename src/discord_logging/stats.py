@@ -38,8 +38,10 @@ COUNTERS: Final = (
     "journal_recovered",  # letters taken from dead processes' journals into the store
     "journal_torn",  # torn or unreadable frames met in those journals (ignored)
     "journal_errors",  # the journal could not be written (records then only in memory)
+    "muted",  # held by a mute: in the history as muted, never sent
+    "mute_errors",  # the shared mutes could not be read or written (the last read stay)
 )
-PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped")
+PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped", "muted")
 
 CountListener = Callable[[str, float, "str | None", "str | None"], None]
 """Told of every count: ``(name, value, alert_type, reason)``. ``name`` is a counter of

@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..store._damage import damaged_parts  # the store package: not for --help
 
     info["damaged"] = [str(p) for p in damaged_parts(common.store_path(args, settings))]
+    info["mutes"] = _mutes(args, settings)
     if args.json:
         pings = send.ping(settings) if args.ping else []
         failed = any(not p.result.ok for p in pings)
@@ -142,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"Metrics: {info['metrics']}")
     for part in info["damaged"]:
         say(f"  damaged and set aside (look at it, then delete it): {part}")
+    for found in info["mutes"]:
+        say(f"Muted: {found['scope']} until {found['end']} (id {found['id']}) {found['reason']}")
     if not args.ping:
         return 0
     channels = channel_report(settings.webhook_urls, timeout=settings.timeout_seconds)
@@ -161,6 +164,21 @@ def run(args: argparse.Namespace) -> int:
     pings = send.ping(settings)
     send.print_pings(pings)
     return 1 if any(not p.result.ok for p in pings) else 0
+
+
+def _mutes(args: argparse.Namespace, settings: DiscordSettings) -> list[dict[str, Any]]:
+    """The mutes that hold now (``discord-logging mutes``), or a line saying why not."""
+    import time
+
+    from . import mute
+
+    url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    try:
+        found = mute.active(common.store_path(args, settings), url)
+    except Exception as exc:  # noqa: BLE001 - the check goes on; the mutes are unknown
+        return [{"scope": "unknown", "end": "-", "id": "-", "reason": f"({type(exc).__name__})"}]
+    now = time.time()
+    return [mute.as_dict(m, now) for m in found]
 
 
 def setting_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:

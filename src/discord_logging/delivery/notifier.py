@@ -29,11 +29,7 @@ from ..coordination import (
 )
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
-from ..notification import (
-    DeliveryStatus,
-    Notification,
-    NotificationResult,
-)
+from ..notification import DeliveryStatus, Notification, NotificationResult
 from ..redaction import redact
 from ..render.templating import EmbedRenderer
 from ..settings import DiscordSettings, load_settings, webhook_variable
@@ -51,10 +47,12 @@ from .editor import IncidentEditor
 from .incidents import IncidentConfig
 from .lane import WebhookLane
 from .pending import Pending
+from .resolution import resolve_incident
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
 from .threads import nothing_parked, store_thread
 
+MUTED = DeliveryStatus.MUTED
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 
 
@@ -297,6 +295,21 @@ class Notifier:
         editor = self._editors.get(self._lanes[carrier]) if carrier is not None else None
         if editor is not None and not self._closed:
             editor.show(notification)
+
+    def mark_muted(self, notification: Notification, why: str) -> None:
+        """A record a mute holds: counted and written to the history as ``muted``, not sent."""
+        self.stats.add("muted", alert_type=notification.alert_type)
+        carrier = self.router.carrier(notification.alert_type) or ""
+        self._notify(notification, NotificationResult(notification.id, MUTED, error=why), carrier)
+
+    def editor_of(self, lane: WebhookLane) -> IncidentEditor | None:
+        return self._editors.get(lane)
+
+    async def resolve(self, fingerprint: str, note: str = "", timeout: float = 10.0) -> bool:
+        """End incident ``fingerprint`` now (see :mod:`.resolution`); True if its message was
+        edited to say resolved. A record of it then opens a new incident."""
+        self._start()
+        return await resolve_incident(self, fingerprint, note, timeout=timeout)
 
     def _warn_no_webhook(self, alert_type: str) -> None:
         """The first record dropped for want of a webhook says so, once, naming the fix."""
