@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import httpx
 
 from ..capture.direct import build_notification
 from ..capture.routing import Router
-from ..capture.tracing import trace_url
+from ..capture.tracing import with_trace_url
 from ..config.alert_options import EDIT
 from ..coordination import (
     Coordinator,
@@ -252,7 +251,7 @@ class Notifier:
     ) -> asyncio.Future[NotificationResult] | None:
         self._start()
         self.stats.add("submitted", alert_type=notification.alert_type)
-        notification = self._with_trace_url(notification)
+        notification = with_trace_url(notification, self.settings.trace_url_template)
         carrier = self.router.carrier(notification.alert_type)
         if carrier is None or self._closed:
             reason = "closed" if self._closed else "no_webhook"
@@ -276,16 +275,6 @@ class Notifier:
         lane.poster.board.expect(notification)  # its incident's updates wait for its answer
         lane.submit(pending)
         return pending.future
-
-    def _with_trace_url(self, notification: Notification) -> Notification:
-        """The notification with its link to the trace, when DISCORD_TRACE_URL_TEMPLATE is set
-        and it has a trace id: rendered once here, so the embed, the history and the dead
-        letters all carry the same link."""
-        template = self.settings.trace_url_template
-        if template is None or notification.trace_id is None or notification.trace_url:
-            return notification
-        link = trace_url(template, notification.trace_id, notification.span_id)
-        return replace(notification, trace_url=link)
 
     def show_update(self, notification: Notification) -> None:
         """Show an incident's update that stands for no record (its running count): its
