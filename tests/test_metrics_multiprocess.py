@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from redis_server import free_port
 from waiting import FAILSAFE, wait_for
 
-from discord_logging.delivery.worker import HANDOFF_CAPACITY
+from discord_logging.delivery.memory import DEFAULT_MAX_RECORDS
 from discord_logging.testing import FakeDiscord
 
 WORKER = """
@@ -61,7 +61,7 @@ def test_workers_counts_add_up_and_dead_workers_gauges_go(tmp_path: Path) -> Non
             assert accepted == 6
             assert sample("discord_logging_record_delivered_total", {"alert_type": "error"}) == 6
             assert wait_for(
-                lambda: sample("discord_logging_queue_capacity") == 2 * HANDOFF_CAPACITY,
+                lambda: sample("discord_logging_queue_capacity") == 2 * DEFAULT_MAX_RECORDS,
                 FAILSAFE,
             )
             for worker in workers:
@@ -154,7 +154,7 @@ def test_under_gunicorn_metrics_count_every_worker(
         delivered = 'discord_logging_record_delivered_total{alert_type="error"}'
         assert wait_for(lambda: scrape(base_url, delivered) == 4), deployment.logs()
         assert scrape(base_url, accepted) == 4
-        both = 2 * HANDOFF_CAPACITY  # each live worker's hand-off, summed (livesum)
+        both = 2 * DEFAULT_MAX_RECORDS  # each live worker's hand-off, summed (livesum)
         assert wait_for(lambda: scrape(base_url, "discord_logging_queue_capacity") == both)
     finally:
         assert deployment.stop("gunicorn") == 0, deployment.logs()

@@ -167,7 +167,7 @@ class EngineParts:
             circuits = 0
         return {
             "queue_depth": worker.queue_depth(),
-            "queue_capacity": worker.capacity,
+            "queue_capacity": worker.memory.limit,
             "dead_letters_kept": kept,
             "open_circuits": circuits,
         }

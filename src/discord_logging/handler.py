@@ -28,6 +28,7 @@ from .capture.snapshot import snapshot
 from .config.startup import check_user_templates, say_unknown_variables
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
+from .delivery.memory import refusal
 from .delivery.threads import holds_logging_lock
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
@@ -286,21 +287,15 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
                 worker = self._running_worker()
-            # Past the memory bound a record costs its count only: no snapshot is made.
+            # Past the memory bound a record costs its count only, not a snapshot.
             if (
                 worker is None
                 or not worker.memory.room()
                 or not worker.put(snapshot(record, alert_type, self._exc_formatter, self.formatter))
             ):
                 # Counted as dropped (not emitted): emitted + dropped == records handled.
-                reason = (
-                    "closed"
-                    if self._closed or worker is None
-                    else "worker_failed"
-                    if worker.failed
-                    else "memory_full"
-                )
-                self._stats.dropped(reason, alert_type)
+                failed = None if worker is None else worker.failed
+                self._stats.dropped(refusal(self._closed, failed), alert_type)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - the logging contract: report, never raise

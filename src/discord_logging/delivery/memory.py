@@ -80,3 +80,11 @@ class MemoryBound:
         if not self.held:
             return due
         return min(due, RECOUNT_INTERVAL) if due is not None else RECOUNT_INTERVAL
+
+
+def refusal(closed: bool, failed: bool | None) -> str:
+    """Why ``emit()`` could not hand a record over (``failed`` None: no worker): the handler
+    is closed, delivery could not start, or the memory bound."""
+    if closed or failed is None:
+        return "closed"
+    return "worker_failed" if failed else "memory_full"

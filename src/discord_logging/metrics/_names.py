@@ -108,7 +108,7 @@ GAUGES: Final[dict[str, Metric]] = {
         "discord_logging.queue.capacity",
         "gauge",
         "{record}",
-        "Records the hand-off holds; past it records are dropped (error.type=handoff_full).",
+        "Records a process may hold in memory; past it they are dropped (error.type=memory_full).",
     ),
     "dead_letters_kept": Metric(
         "discord_logging.dead_letter.kept",
