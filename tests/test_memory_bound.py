@@ -62,11 +62,12 @@ class Lanes:
 
 def test_recount_adds_the_lanes_and_the_store() -> None:
     """The worker's share: records taken and not handed on, the lanes', the store's letters."""
-    bound = MemoryBound(limit=100, store_letters=lambda: 5)
+    bound = MemoryBound(limit=30, store_letters=lambda: 5)
     bound.recount(3, Lanes())
     assert bound.held == 15
-    assert bound.nap(1.0) == RECOUNT_INTERVAL  # holding records: look again soon
-    bound.recount(0, None)
-    bound = MemoryBound(limit=100)
-    assert bound.nap(1.0) == 1.0
+    assert bound.nap(1.0) == RECOUNT_INTERVAL  # half the bound held: look again soon
+    assert bound.nap(None) == RECOUNT_INTERVAL
+    bound = MemoryBound(limit=100, store_letters=lambda: 5)
+    bound.recount(3, Lanes())
+    assert bound.nap(1.0) == 1.0  # far from the bound: a stale count refuses nothing
     assert bound.nap(None) is None

@@ -75,9 +75,9 @@ class MemoryBound:
             )
 
     def nap(self, due: float | None) -> float | None:
-        """How long the worker may sleep: while it holds records, it looks again soon at what
-        the store's writer freed."""
-        if not self.held:
+        """How long the worker may sleep: while it holds half the bound or more, it looks again
+        soon at what the store's writer freed (a stale count would refuse records)."""
+        if self.held < self.limit // 2:
             return due
         return min(due, RECOUNT_INTERVAL) if due is not None else RECOUNT_INTERVAL
 
