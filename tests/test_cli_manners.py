@@ -155,7 +155,7 @@ def test_export_refuses_a_missing_directory_unless_asked(argv: list[str], tmp_pa
     assert f"Created directory {tmp_path / 'a' / 'b'}." in done.stdout
     assert target.read_text().count("\n") >= 1
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o700
-    again = run("--store", str(store), *argv, str(target))
+    again = run("--store", str(store), *argv, str(target), "--force")
     assert again.returncode == 0
     assert "Created directory" not in again.stdout
 
