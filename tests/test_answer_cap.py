@@ -19,7 +19,11 @@ from waiting import FAILSAFE
 
 from discord_logging.render.packing import OutgoingMessage
 from discord_logging.testing import FakeDiscord
-from discord_logging.transport.answer_body import ERROR_BODY_BYTES, SUCCESS_BODY_BYTES
+from discord_logging.transport.answer_body import (
+    ERROR_BODY_BYTES,
+    SUCCESS_BODY_BYTES,
+    read_capped,
+)
 from discord_logging.transport.client import WebhookClient
 from discord_logging.transport.outcome import OutcomeKind
 from discord_logging.transport.webhook_url import parse_webhook_url
@@ -136,6 +140,28 @@ async def test_a_compressed_bomb_inflates_only_to_the_cap() -> None:
     assert result.outcome.kind is OutcomeKind.RETRY
     assert result.outcome.error == "x" * 500
     assert sent[0].headers["Accept-Encoding"] == "identity"
+
+
+async def test_a_body_that_trickles_in_is_read_only_for_the_timeout() -> None:
+    """A 200 whose body comes a byte at a time, forever: reading stops once the request's
+    timeout has passed (an injected clock, one second a byte: 10 s, so about 10 bytes)."""
+    pulled = 0
+
+    async def trickle() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield b"x"
+
+    class Trickle(httpx.AsyncByteStream):
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return trickle()
+
+    ticks = iter(range(10**6))
+    response = httpx.Response(200, stream=Trickle())
+    body = await read_capped(response, 10.0, clock=lambda: float(next(ticks)))
+    assert body == b"x" * pulled
+    assert pulled <= 11
 
 
 # The issue's probe: a handler whose webhook answers 500 with a huge body, twice (retried).

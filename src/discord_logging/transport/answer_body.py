@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from typing import Final
 
 import httpx
@@ -30,19 +31,21 @@ def body_cap(status: int) -> int:
     return SUCCESS_BODY_BYTES if 200 <= status < 300 else ERROR_BODY_BYTES
 
 
-async def read_capped(response: httpx.Response, seconds: float) -> bytes:
+async def read_capped(
+    response: httpx.Response, seconds: float, clock: Callable[[], float] = time.monotonic
+) -> bytes:
     """At most :func:`body_cap` bytes of ``response``'s body (a streamed response), read for at
     most about ``seconds`` (checked as each piece arrives; each read is bounded by the
-    client's timeout). A body cut short is returned as far as it was read; httpx's read errors
-    are raised as they come."""
+    client's timeout), so a body that trickles in cannot hold the request either. A body cut
+    short is returned as far as it was read; httpx's read errors are raised as they come."""
     cap = body_cap(response.status_code)
-    deadline = time.monotonic() + seconds
+    deadline = clock() + seconds
     pieces: list[bytes] = []
     size = 0
     async for piece in response.aiter_raw():
         pieces.append(piece[: cap - size])
         size += len(pieces[-1])
-        if size >= cap or time.monotonic() >= deadline:
+        if size >= cap or clock() >= deadline:
             break
     return _decoded(b"".join(pieces), response.headers.get("Content-Encoding", ""), cap)
 
