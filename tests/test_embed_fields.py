@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from discord_logging import DiscordHandler
+from discord_logging.capture.direct import build_notification
 from discord_logging.capture.snapshot import snapshot, to_notification
 from discord_logging.render import message_limits as limits
 from discord_logging.render.fitting import EMPTY_VALUE
@@ -153,8 +155,6 @@ def test_the_issues_forged_fields_do_not_reach_discord(fake_discord: FakeDiscord
     log.propagate = False
     log.addHandler(handler)
     try:
-        import threading
-
         done = threading.Event()
 
         def emit() -> None:
@@ -228,3 +228,14 @@ def test_single_line_leaves_no_line_break_control_or_bidi(text: str) -> None:
     name = field_name(text)
     assert ": " not in name
     assert name.strip()
+
+
+def test_send_fields_get_one_line_names_and_keep_their_values() -> None:
+    """send()'s own fields are fields of their own: the name is made one line, the value
+    keeps the lines the calling code wrote."""
+    notification = build_notification(
+        "general", "deploy\r\nStatus: fine", fields={"By\nStatus": "alice\nbob"}
+    )
+    embed = EmbedRenderer().render(notification).embed
+    assert embed["title"] == "deploy Status: fine"
+    assert embed["fields"][-1] == {"name": "By Status", "value": "alice\nbob", "inline": True}
