@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import json
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from discord_logging.testing import FakeDiscord
 from discord_logging.transport.answer_body import (
     ERROR_BODY_BYTES,
     SUCCESS_BODY_BYTES,
+    _decoded,
     read_capped,
 )
 from discord_logging.transport.client import WebhookClient
@@ -194,3 +196,22 @@ def test_a_handler_answered_with_huge_bodies_keeps_its_memory(tmp_path: Path) ->
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["grew_kib"] < 16 * 1024, figures
     assert figures["dead"] == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "raw", "decoded"),
+    [
+        ("", b"plain", b"plain"),
+        ("identity", b"plain", b"plain"),
+        ("gzip", gzip.compress(b"zipped"), b"zipped"),
+        ("deflate", zlib.compress(b"wrapped"), b"wrapped"),
+        ("deflate", zlib.compress(b"raw")[2:-4], b"raw"),
+        ("deflate", b"not deflate at all", b""),
+        ("br", b"\x0b\x02\x80hi\x03", b""),
+        ("GZIP", gzip.compress(b"x" * 100_000), b"x" * 100),
+    ],
+)
+def test_a_body_is_inflated_only_to_the_cap(encoding: str, raw: bytes, decoded: bytes) -> None:
+    """Bodies as sent are read as they are; gzip and deflate (zlib's or raw) are inflated up
+    to the cap; another encoding, never asked for, reads as nothing."""
+    assert _decoded(raw, encoding, 100) == decoded

@@ -21,6 +21,7 @@ import pytest
 from discord_logging.cli import main
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store
+from discord_logging.store._exports import new_export
 from discord_logging.store.history import make_entry
 
 ALERT = "card 4242 declined for alice@example.com"  # what the other user must never read
@@ -261,3 +262,57 @@ def test_the_purged_history_export_appends_to_its_own_file(tmp_path: Path) -> No
     assert len(daily.read_text().splitlines()) == 2
     assert [p.name for p in export_dir.iterdir()] == [daily.name]
     assert stat.S_IMODE(daily.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("kind", ["directory", "hard link"])
+def test_what_is_not_a_lone_regular_file_is_refused_even_with_force(
+    kind: str, store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory, or a file of ours with a second name (a hard link someone made to read
+    it through): refused with --force too, nothing written."""
+    target = tmp_path / "alerts.jsonl"
+    if kind == "directory":
+        target.mkdir()
+        problem = "is not a regular file"
+    else:
+        (tmp_path / "mine").write_text("mine\n")
+        os.link(tmp_path / "mine", target)
+        problem = "has 2 hard links"
+    assert export(store, ["history", "--export"], target, "--force") == 1
+    assert f"the export file {target} {problem}" in capsys.readouterr().err
+    if kind != "directory":
+        assert (tmp_path / "mine").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_failed_export_leaves_nothing_behind(force: bool, tmp_path: Path) -> None:
+    """An export that fails half-way removes what it wrote: no new file, no temporary one,
+    and with --force the file it was to replace is left as it was."""
+    target = tmp_path / "alerts.jsonl"
+    if force:
+        target.write_text("old\n")
+
+    def half_way() -> None:
+        with new_export(target, force=force) as out:
+            out.write("half")
+            raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError):
+        half_way()
+    assert [p.name for p in tmp_path.iterdir()] == (["alerts.jsonl"] if force else [])
+    if force:
+        assert target.read_text() == "old\n"
+
+
+def test_the_purged_history_export_never_opens_a_fifo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO at the day's file (a reader waiting on it): never opened for writing (nor waited
+    on); the rows go to a new file."""
+    export_dir = tmp_path / "exports"
+    export_dir.mkdir()
+    os.mkfifo(_daily(export_dir))
+    _purge_with_export(tmp_path / "store", export_dir)
+    (written,) = [p for p in export_dir.iterdir() if p != _daily(export_dir)]
+    assert ALERT in written.read_text()
+    assert "is not a regular file" in capsys.readouterr().err
