@@ -5,6 +5,7 @@ caller's thread). See docs/architecture.md, "Start-up"."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,8 @@ class EngineParts:
     _store_wanted = False  # a forked child builds its store on first use, not in the hook
     _store_lock: threading.Lock
     _dead_letters: DeadLetterSink | None = None
+    _pid: int
+    _closed: bool
 
     def _new_store(self) -> Store | None:
         if self._dead_letters is not None:
@@ -133,3 +136,24 @@ class EngineParts:
         """After the store wrote its letters, which settled their records."""
         if worker is not None:
             worker.close_journal()
+
+    def _metric_gauges(self) -> dict[str, int]:
+        """What the metrics' gauges read: nothing until this process's worker runs; never
+        starts it nor opens the store (docs/architecture.md, "Metrics")."""
+        worker = self._worker if self._pid == os.getpid() else None
+        if worker is None or self._closed:
+            return {}
+        kept = len(self._dead_letters) if self._dead_letters is not None else 0
+        store = self._store
+        if store is not None:
+            kept = len(store.dead_letters)
+        try:
+            circuits = worker.notifier.open_circuits()
+        except RuntimeError:  # still starting
+            circuits = 0
+        return {
+            "queue_depth": worker.queue_depth(),
+            "queue_capacity": worker.capacity,
+            "dead_letters_kept": kept,
+            "open_circuits": circuits,
+        }

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 50
 TITLE_WIDTH = 60
 # The outcomes the history records (store/history.py make_entry from a final result): a
-# notification is written once it was delivered, failed or dead-lettered. RETRYING and
+# notification is written once it was delivered, failed, dead-lettered or muted. RETRYING and
 # RATE_LIMITED are states in flight, never written, so they are not offered as filters.
 RECORDED_STATUSES = (
     DeliveryStatus.DELIVERED.value,
     DeliveryStatus.FAILED.value,
     DeliveryStatus.DEAD_LETTERED.value,
+    DeliveryStatus.MUTED.value,  # held by a mute (cli/mute.py)
 )
 
 

@@ -41,6 +41,8 @@ FIXES: Final = {
     "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
     "trace_url_template": "use an https:// URL with {trace_id} (and optionally {span_id}), "
     "e.g. https://tracing.example/trace/{trace_id}",
+    "quiet_hours": "use types=HH:MM-HH:MM zone rules separated by ;, e.g. "
+    "general,monitoring=22:00-07:00 Europe/Berlin",
     **alert_settings.FIXES,
 }
 # Discord's limits for the author overrides (discord-openapi.json,

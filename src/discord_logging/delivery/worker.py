@@ -29,7 +29,7 @@ from .start import build_while_journaling
 from .threads import nothing_parked, park_between_calls, run_exit_safe
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported on the start thread only
-    from ..settings import DiscordSettings
+    from ..muting.gate import MuteGate
     from .journaling import RecordJournal
     from .notifier import Notifier
 
@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 class Worker:
     """Runs a :class:`Notifier` on a daemon thread and feeds it what callers ``put``."""
+
+    mutes: MuteGate | None = None  # the mutes it honours, set by the handler (muting/gate.py)
 
     def __init__(
         self,
@@ -285,11 +287,10 @@ class Worker:
         if notifier is None:
             self._cannot_start(error or RuntimeError("the notifier could not be built"))
             return None
-        if self._aggregate_from_settings:
-            settings = notifier.settings
-            self._aggregator = StormAggregator(
-                settings.aggregate_window, edit_interval=edit_interval(settings)
-            )
+        if self._aggregate_from_settings:  # incidents kept current by edits, or a 2nd message
+            s = notifier.settings
+            interval = s.incident_edit_interval if s.incident_updates == EDIT else None
+            self._aggregator = StormAggregator(s.aggregate_window, edit_interval=interval)
         if self.journal is not None:
             self._aggregator.on_fold = self.journal.folded
         return notifier
@@ -395,6 +396,8 @@ class Worker:
                 self.journal.take(batch)  # on disk before anything else is done with them
         for record in batch:
             self.stats.add("emitted", alert_type=record.alert_type)
+            if self.mutes is not None and self.mutes.take(record, self.journal, self.notifier):
+                continue  # a mute holds it: in the history as muted, never sent
             releases, folded = aggregator.offer(
                 snapshot_fingerprint(record), record, record.created, now
             )
@@ -424,6 +427,8 @@ class Worker:
 
     def _release_summaries(self) -> None:
         self._submit(self._aggregator.due(self._clock()))
+        if self.mutes is not None:  # the shared mutes, re-read every REFRESH s
+            self.mutes.tick(self.notifier)
 
     async def _nap(self) -> None:
         assert self._wake is not None
@@ -439,11 +444,3 @@ class Worker:
             pass
         finally:
             self._sleeping = False
-
-
-def edit_interval(settings: DiscordSettings) -> float | None:
-    """The aggregator's ``edit_interval``: the setting when incidents are kept current by
-    edits (``DISCORD_INCIDENT_UPDATES=edit``), None for a second message."""
-    if settings.incident_updates != EDIT:
-        return None
-    return settings.incident_edit_interval
