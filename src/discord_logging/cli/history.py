@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         common.close_store(store)
     if args.export is not None:
-        count, created = common.write_jsonl(args.export, reversed(entries), parents=args.parents)
+        count, created = common.write_jsonl(
+            args.export, reversed(entries), parents=args.parents, force=args.force
+        )
         if args.json and args.export != "-":
             emit_json(
                 {"exported": count, "file": args.export, "created": [str(d) for d in created]}

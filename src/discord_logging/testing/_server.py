@@ -118,6 +118,8 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         self._lost: list[Fault] = []  # messages created whose answer is lost
         self._forced_429: list[Fault] = []
         self._forced_global_429: list[Fault] = []
+        self._huge: list[Fault] = []  # answers of any size (issue 32)
+        self.huge_bytes_written = 0
         self._overrides: dict[str, int] = {}
         self._latency = 0.0
         self._hang = False
@@ -279,6 +281,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             self._lost.clear()
             self._forced_429.clear()
             self._forced_global_429.clear()
+            self._huge.clear()
             self._overrides.clear()
             self._latency = 0.0
             self._hang = False
@@ -356,6 +359,8 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, is_global=True))
         if fault := take(self._fail, wid):
             return self._record(ctx, resp.error(ctx, fault.status))
+        if fault := take(self._huge, wid):
+            return self._record(ctx, self._huge_answer(fault))
         if fault := take(self._forced_429, wid):
             return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, forced=True))
         # Discord's own limits: global per IP, then the announced per-webhook bucket. Invalid
