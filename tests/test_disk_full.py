@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processkit import library_lines, next_start, run_script, script_env
+from processkit import kept_letters, library_lines, run_script, script_env, titles
 
 from discord_logging.testing import FakeDiscord
 
@@ -55,3 +56,101 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
         yield volume
     finally:
         subprocess.run(["umount", "-l", str(volume)], check=False)
+
+
+NEXT_START = """
+import json, time
+handler = make_handler(rate_limit=10_000, close_timeout=30.0)
+deadline = time.monotonic() + 150
+while handler.stats()["redelivered"] < {owed} and time.monotonic() < deadline:
+    time.sleep(0.05)
+handler.close()
+print(json.dumps(handler.stats()))
+"""
+EXIT_LINE = re.compile(
+    r"(\d+) dead letters? LOST \(the store at .* could not take them; kept only in memory\); "
+    r"(\d+) more kept in the store and (\d+) in its journal"
+)
+
+
+def test_a_full_volume_keeps_what_fits_and_the_next_start_delivers_it(
+    fake_discord: FakeDiscord, tmp_path: Path, small_volume: Path
+) -> None:
+    """3,000 records of 1.5 KB while Discord answers 503 fill a 3 MB volume: the full volume
+    is said once, the exit line's LOST, kept-in-the-store and kept-in-the-journal counts add up
+    to the 3,000, and the next start (Discord healthy) delivers every kept one, each once."""
+    url = fake_discord.add_webhook(host="localhost")
+    fake_discord.fail_next(1_000_000, 503)
+    store = small_volume / "store"
+    first = run_script(FILL_SCRIPT, script_env(fake_discord, url, store), tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = library_lines(first.stderr)
+    assert len([line for line in lines if "is full" in line]) == 1, first.stderr
+    found = EXIT_LINE.search(first.stderr)
+    assert found is not None, first.stderr
+    lost, on_disk, journaled = (int(x) for x in found.groups())
+    assert lost + on_disk + journaled == RECORDS
+    assert on_disk + journaled >= 100, first.stderr  # the volume had room for many
+    assert json.loads(first.stdout.splitlines()[-1])["dead_lettered"] == RECORDS
+
+    fake_discord.reset()
+    owed = on_disk + journaled
+    env = script_env(fake_discord, url, store)
+    second = run_script(NEXT_START.format(owed=owed), env, tmp_path, name="next.py")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout.splitlines()[-1])["redelivered"] == owed, second.stderr
+    assert kept_letters(store) == []
+    unmarked = titles(fake_discord, marked=False)
+    assert len(unmarked) == len(set(unmarked))  # none posted twice unmarked
+    assert "Traceback" not in first.stderr + second.stderr
+
+
+RECOVER_SCRIPT = """
+import json, os, time
+handler = make_handler(close_timeout=1.0)
+handler.wait_started(60)
+log.addHandler(handler)
+store = handler.store
+deadline = time.monotonic() + 60
+for i in range(40):
+    log.error("order %d failed: %s", i, "x" * 1500)
+while not store.degraded and time.monotonic() < deadline:
+    time.sleep(0.05)
+full = store.degraded
+os.remove(os.environ["FILLER"])  # room returns
+i = 40
+while store.degraded and time.monotonic() < deadline:
+    log.error("order %d failed: %s", i, "x" * 1500)  # letters arrive: the disk is tried
+    i += 1
+    time.sleep(0.1)
+while handler.stats()["queue_depth"] and time.monotonic() < deadline:
+    time.sleep(0.05)
+back = not store.degraded
+handler.close()
+print(json.dumps({"full": full, "back": back, "logged": i, "stats": handler.stats()}))
+"""
+
+
+def test_room_returning_makes_the_store_write_again_without_a_restart(
+    fake_discord: FakeDiscord, tmp_path: Path, small_volume: Path
+) -> None:
+    """A filler leaves the store less room than it keeps free: letters go to memory (said
+    once); the filler is removed while the process runs, and the store writes again by
+    itself: every letter ends in the store, none LOST."""
+    url = fake_discord.add_webhook(host="localhost")
+    fake_discord.fail_next(1_000_000, 503)
+    filler = small_volume / "filler"
+    filler.write_bytes(b"\0" * (2 * 1024 * 1024))
+    store = small_volume / "store"
+    env = {**script_env(fake_discord, url, store), "FILLER": str(filler)}
+    done = run_script(RECOVER_SCRIPT, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["full"], done.stderr
+    assert report["back"], done.stderr
+    lines = library_lines(done.stderr)
+    assert len([line for line in lines if "is full" in line]) == 1, done.stderr
+    assert len([line for line in lines if "works again" in line]) == 1, done.stderr
+    assert "LOST" not in done.stderr
+    kept = report["stats"]["dead_lettered"]
+    assert len(kept_letters(store)) == kept == report["logged"]

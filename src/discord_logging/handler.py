@@ -68,6 +68,7 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
     _store_wanted = False  # a forked child builds its store on first use, not in the hook
     _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
+    _journaled: frozenset[str] = frozenset()  # records in the journal at close (A full disk)
     _closed_while_starting = False
     _exit_left: float | None = None  # at exit: what is left of the one close_timeout
     _resume_after_fork: Callable[[], None] | None = None
@@ -382,6 +383,8 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         if store is not None and not alive:
             self._kept_at_close = len(store.dead_letters)
             store.close()  # never under a worker that is still writing
+            journal = worker.journal if worker is not None else None
+            self._journaled = journal.journal.held_ids() if journal is not None else frozenset()
             self._close_journal(worker)
         if worker is not None:
             self._report_at_close(left, store)
@@ -394,9 +397,14 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
             kept = len(self.dead_letters)
             where = "kept in the dead-letter sink"
         elif store.degraded:
-            # Only in memory: this process ends, and they with it.
-            kept = store.memory_only
-            where = f"LOST (the store at {store.path} could not be used; kept only in memory)"
+            # Only in memory: this process ends, and they with it, but for those its journal
+            # keeps for the next start; what is on disk stays (docs/architecture.md, "A full disk").
+            journaled, kept = store.dead_letters.lost_at_exit(self._journaled)
+            on_disk = store.dead_letters.on_disk_by_this_process()
+            where = (
+                f"LOST (the store at {store.path} could not take them; kept only in memory); "
+                f"{on_disk} more kept in the store and {journaled} in its journal"
+            )
         else:  # this process's own: not its siblings' in a shared store (issue 29)
             kept = store.dead_letters.kept_by_this_process()
             where = f"kept in the store at {store.path}"

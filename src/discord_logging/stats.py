@@ -39,6 +39,7 @@ COUNTERS: Final = (
     "journal_torn",  # torn or unreadable frames met in those journals (ignored)
     "journal_errors",  # the journal could not be written (records then only in memory)
     "muted",  # held by a mute: in the history as muted, never sent
+    "history_skipped",  # history entries not written: the store's volume was low (A full disk)
     "mute_errors",  # the shared mutes could not be read or written (the last read stay)
 )
 PER_TYPE: Final = ("emitted", "delivered", "aggregated", "dead_lettered", "dropped", "muted")

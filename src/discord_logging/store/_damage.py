@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Final
 
+from ..wording import counted
+
 DAMAGED: Final = ".damaged-"
 # Where the store keeps its caches: one level (the index) or two (one per name).
 _CACHE_FILES: Final = (
@@ -54,6 +56,17 @@ def set_aside(root: Path, now: float | None = None) -> list[Path]:
             db.parent.rename(target)
             moved.append(target)
     return moved
+
+
+def set_aside_words(exc: BaseException, moved: list[Path], indexed: int) -> str:
+    """The one stderr line after damaged files were set aside (without the prefix)."""
+    names = ", ".join(str(p) for p in moved)
+    files = "a damaged store file" if len(moved) == 1 else f"{len(moved)} damaged store files"
+    return (
+        f"{files} set aside ({type(exc).__name__}: {str(exc)[:100]}): {names}; fresh ones "
+        f"were opened and {counted(indexed, 'kept letter')} re-indexed. Look at or delete "
+        "the set-aside files."
+    )
 
 
 def damaged_parts(root: Path) -> list[Path]:

@@ -143,6 +143,11 @@ def open_cache(path: Path) -> diskcache.Cache:
                 # app ~100 MB of RSS across our caches; a few MB each is plenty here.
                 sqlite_cache_size=1024,
                 sqlite_mmap_size=0,
+                # The WAL checkpointed every 64 pages and cut back to 256 KiB after: on a small
+                # volume it never grows into the room kept free (docs/architecture.md, "A full
+                # disk"; SQLite's default lets it reach 4 MB and keeps that size for good).
+                sqlite_wal_autocheckpoint=64,
+                sqlite_journal_size_limit=256 * 1024,
                 timeout=5,  # seconds a writer waits for another process's lock
             )
     except BaseException:

@@ -117,12 +117,23 @@ class ResilientDeadLetters(DeadLetterSink):
         buffer was written."""
         store = self._store
         in_memory = sum(1 for letter in store.memory.letters() if made_here(letter.id))
-        durable = store.durable
+        return self.on_disk_by_this_process() + in_memory
+
+    def on_disk_by_this_process(self) -> int:
+        """This process's letters on disk, read even while the store is in memory (a full
+        volume is still readable; docs/architecture.md, "A full disk")."""
+        durable = self._store._durable
         try:
             on_disk = durable.count_ids(own_id_pattern()) if durable is not None else 0
         except Exception:  # noqa: BLE001 - a store failing now: what memory holds is all known
             on_disk = 0
-        return on_disk + in_memory
+        return on_disk
+
+    def lost_at_exit(self, journaled: Collection[str]) -> tuple[int, int]:
+        """Of the letters only in memory at exit: (kept by the journal, lost)."""
+        ids = [letter.id for letter in self._store.memory.letters()]
+        in_journal = sum(1 for i in ids if i in journaled)
+        return in_journal, len(ids) - in_journal
 
     def __len__(self) -> int:
         store = self._store

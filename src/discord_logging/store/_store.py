@@ -25,11 +25,11 @@ from pathlib import Path
 
 from ..deadletters import DeadLetter, MemoryDeadLetters
 from ..notification import Notification, NotificationResult
-from ..redaction import redact
 from ..stats import DeliveryStats
 from ..wording import counted, write_line
-from ._damage import is_damage, set_aside
-from ._paths import UnsafeStoreDirectory, default_store_path, private_directory
+from ._damage import is_damage, set_aside, set_aside_words
+from ._full import FULL_RETRY, DiskFull, failure_words, history_to_write, is_full
+from ._paths import default_store_path, private_directory
 from ._resilient import ResilientDeadLetters
 from ._write_buffer import WriteBuffer, retrying, transient
 from ._writer import (
@@ -73,6 +73,7 @@ class Store:
         self._open_lock = threading.Lock()
         self._opened = False
         self._down_busy = False
+        self._full = False  # down because the volume is full: tried again often (A full disk)
         self._down = False  # dead letters in memory, history off, until the disk works again
         self._quiet_recovery = False  # down only while a damaged file is replaced: say nothing
         self._next_disk_try = 0.0
@@ -126,14 +127,7 @@ class Store:
         except Exception:  # noqa: BLE001 - then it is an unusable store after all
             return False
         self.stats.add("store_errors")
-        names = ", ".join(str(p) for p in moved)
-        files = "a damaged store file" if len(moved) == 1 else f"{len(moved)} damaged store files"
-        write_line(
-            f"discord-logging: {files} set aside ({type(exc).__name__}: "
-            f"{str(exc)[:100]}): {names}; fresh ones were opened and "
-            f"{counted(indexed, 'kept letter')} re-indexed. Look at or delete the set-aside "
-            "files.",
-        )
+        write_line(f"discord-logging: {set_aside_words(exc, moved, indexed)}")
         return True
 
     def _connect(self) -> None:
@@ -190,18 +184,10 @@ class Store:
         if self._down:
             return
         self._down = True
-        self._down_busy = transient(exc)  # busy, not broken: worth one more try at close
-        self._next_disk_try = time.monotonic() + RETRY_DISK_INTERVAL
-        if isinstance(exc, UnsafeStoreDirectory):  # its own words name the path and the fix
-            said = f"{exc} Meanwhile dead letters are kept in memory and history is off."
-        else:
-            said = (
-                f"the store at {self.path} cannot be used "
-                f"({type(exc).__name__}: {redact(str(exc))[:200]}); dead letters are kept in "
-                "memory and history is off until it works again (tried every "
-                f"{RETRY_DISK_INTERVAL:.0f} s). Check the disk and DISCORD_STORE_PATH."
-            )
-        write_line(f"discord-logging: {said}")
+        self._full = is_full(exc)
+        self._down_busy = self._full or transient(exc)  # not broken: one more try at close
+        self._next_disk_try = time.monotonic() + (FULL_RETRY if self._full else RETRY_DISK_INTERVAL)
+        write_line(f"discord-logging: {failure_words(self.path, exc, RETRY_DISK_INTERVAL)}")
 
     def _failed_read(self, exc: BaseException) -> None:
         """A read on the delivery path failed: busy is counted and tried on the next call;
@@ -220,7 +206,7 @@ class Store:
             return True
         if now < self._next_disk_try:
             return False
-        self._next_disk_try = now + RETRY_DISK_INTERVAL
+        self._next_disk_try = now + (FULL_RETRY if self._full else RETRY_DISK_INTERVAL)
         with self._write_lock:
             letters = self.memory.letters()
             try:
@@ -230,14 +216,15 @@ class Store:
                 assert durable is not None
                 retrying(durable.probe)
                 retrying(lambda: durable.write(letters, sorted(self._removed_while_down)))
+            except DiskFull as exc:  # still full: what fits moved (removals went first)
+                self._moved(exc.written)
+                self.stats.add("store_errors")
+                return False
             except Exception:  # noqa: BLE001 - still broken: try again later
                 self.stats.add("store_errors")
                 return False
-            for letter in letters:
-                self.memory.remove(letter.id)
-            self._removed_while_down.clear()
-            self._down = False
-            self._written(letters)
+            self._moved(letters)
+            self._down = self._full = False
         if self._quiet_recovery:  # a damaged file was replaced: that was said already
             self._quiet_recovery = False
             return True
@@ -247,6 +234,13 @@ class Store:
             f"{'was' if len(letters) == 1 else 'were'} moved back to it.",
         )
         return True
+
+    def _moved(self, letters: list[DeadLetter]) -> None:
+        """Letters kept in memory are on disk now (and the removals made meanwhile)."""
+        for letter in letters:
+            self.memory.remove(letter.id)
+        self._removed_while_down.clear()
+        self._written(letters)
 
     # -- buffered writes ---------------------------------------------------------------------
 
@@ -261,6 +255,8 @@ class Store:
         if self._down:
             self.memory.add(letter)
             self._writer.start()  # it tries the disk again later
+            if self._full and time.monotonic() >= self._next_disk_try:
+                self._writer.wake()  # a full disk is tried as letters arrive
             return
         self._buffered(self._buffer.add(letter))
 
@@ -315,15 +311,19 @@ class Store:
                 # known as delivered, or a reader between the two writes (an operator's flush
                 # from its list) could find it neither kept nor delivered, and post it again.
                 history = self._history
-                if batch.entries and history is not None:
+                entries = history_to_write(self.path, batch.entries, removed, self.stats)
+                if entries and history is not None:
                     try:
-                        retrying(lambda: history.record_many(batch.entries))
+                        retrying(lambda: history.record_many(entries))
                     except Exception as exc:  # noqa: BLE001
                         self._fail(exc)
                 keep = self._buffer.claimed_now()
                 try:
                     retrying(lambda: durable.write(added, removed, keep))
                 except Exception as exc:  # noqa: BLE001
+                    if isinstance(exc, DiskFull):  # what fits stays written (A full disk)
+                        self._written(exc.written)
+                        added = exc.unwritten
                     self._fail(exc)
                     for letter in added:
                         self.memory.add(letter)

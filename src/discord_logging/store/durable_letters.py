@@ -53,6 +53,7 @@ from ._disk import (
     put_many,
     values_of,
 )
+from ._full import DiskFull, is_full, make_room
 from ._holders import Liveness
 from ._letter_upkeep import HELD, LetterUpkeep, id_of
 from .history import History, entry_key
@@ -148,13 +149,24 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
         """Add ``letters`` and forget the ids ``removed``, in transactions of WRITE_CHUNK. The
         claim of a letter added again is released (a failed redelivery), except for ids in
         ``keep_claims`` (handed out for redelivery before they were first written)."""
-        batch = list(letters)
-        for start in range(0, len(batch), WRITE_CHUNK):
-            self._write_chunk(batch[start : start + WRITE_CHUNK], keep_claims)
+        # Removals first: on a full volume they free the room the letters need (an id is
+        # never both added and removed in one write).
         gone = list(removed)
         for start in range(0, len(gone), WRITE_CHUNK):
             with self._transaction(bulk=True):
                 self._forget(gone[start : start + WRITE_CHUNK], claims=True)
+        batch = list(letters)
+        for start in range(0, len(batch), WRITE_CHUNK):
+            chunk = batch[start : start + WRITE_CHUNK]
+            try:
+                make_room(self.root, chunk)
+                self._write_chunk(chunk, keep_claims)
+            except Exception as exc:
+                if not is_full(exc):
+                    raise
+                # The chunks committed before stay written (docs/architecture.md, "A full disk").
+                cause = None if isinstance(exc, DiskFull) else exc  # under the reserve
+                raise DiskFull(batch[:start], batch[start:], cause) from exc
 
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}

@@ -37,6 +37,7 @@ from typing import Final
 
 from ..stats import DeliveryStats
 from ..wording import write_line
+from ._full import LOOK_CLOSER, STORE_RESERVE, free_bytes, is_full
 from ._holders import HOST, Holder, Identity, Liveness, pid_runs
 from ._paths import private_directory
 
@@ -131,6 +132,11 @@ class Journal:
         """Records journaled and not settled."""
         return len(self._where)
 
+    def held_ids(self) -> frozenset[str]:
+        """The ids of the records journaled and not settled (the next start takes them)."""
+        with self._lock:
+            return frozenset(self._where)
+
     @property
     def size(self) -> int:
         """Bytes of this journal's segments on disk."""
@@ -148,11 +154,11 @@ class Journal:
                 if current.outstanding == 0:
                     self._delete(current)  # settled and full: its room is free again
                 self._current = None
-            if HEADER.size + len(payload) > self.max_bytes - self._bytes:
+            if HEADER.size + len(payload) > self.max_bytes - self._bytes or self._no_room(payload):
                 self.stats.add("journal_full", len(record_ids))
                 return 0
             segment = self._segment_for_records()
-            if segment is None or not self._write(segment, frame(RECORD, payload)):
+            if segment is None or not self._write(segment, frame(RECORD, payload), record_ids):
                 return 0
             for record_id in record_ids:
                 self._where[record_id] = segment
@@ -211,6 +217,17 @@ class Journal:
                 ):
                     self._delete(segment)
 
+    def _no_room(self, payload: bytes) -> bool:
+        """Whether journaling ``payload`` would leave the volume less free than the journal
+        holds plus the store's reserve: the store must find room for the letters the journal
+        holds (docs/architecture.md, "A full disk")."""
+        free = free_bytes(self.directory.parent)
+        return (
+            free is not None
+            and free < LOOK_CLOSER
+            and (free - len(payload) < self._bytes + len(payload) + STORE_RESERVE)
+        )
+
     def _segment_for_records(self) -> _Segment | None:
         if self._current is not None:
             return self._current
@@ -227,18 +244,30 @@ class Journal:
         segment = self._current = self._segments[self._seq] = _Segment(self._seq, path, fd)
         return segment
 
-    def _write(self, segment: _Segment, data: bytes) -> bool:
+    def _write(self, segment: _Segment, data: bytes, records: Sequence[str] = ()) -> bool:
         try:
             written = os.write(segment.fd, data)
         except OSError as exc:
+            if not is_full(exc):
+                self._fail(exc)
+                return False
+            written = -1
+        if 0 <= written == len(data):
+            segment.size += written
+            self._bytes += written
+            return True
+        # The disk is full: cut back to the last whole frame, so no torn tail hides the frames
+        # written after it; what was not written is counted, and the journal goes on.
+        try:
+            if written > 0:
+                os.ftruncate(segment.fd, segment.size)
+        except OSError as exc:
+            segment.size += written
+            self._bytes += written
             self._fail(exc)
             return False
-        segment.size += written
-        self._bytes += written
-        if written < len(data):  # a short write (the disk full): the tail is torn
-            self._fail(OSError("short write"))
-            return False
-        return True
+        self.stats.add("journal_full" if records else "journal_errors", len(records) or 1)
+        return False
 
     def _delete(self, segment: _Segment) -> None:
         self._close_fd(segment)
