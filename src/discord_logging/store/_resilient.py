@@ -130,8 +130,15 @@ class ResilientDeadLetters(DeadLetterSink):
         return on_disk
 
     def lost_at_exit(self, journaled: Collection[str]) -> tuple[int, int]:
-        """Of the letters only in memory at exit: (kept by the journal, lost)."""
+        """Of the letters in memory at exit and not on disk (a letter written, handed out and
+        kept again after the disk filled is on both): (kept by the journal, lost)."""
         ids = [letter.id for letter in self._store.memory.letters()]
+        durable = self._store._durable
+        try:
+            on_disk = durable.kept_ids(ids) if durable is not None and ids else set()
+        except Exception:  # noqa: BLE001 - unreadable now: what memory holds is all known
+            on_disk = set()
+        ids = [i for i in ids if i not in on_disk]
         in_journal = sum(1 for i in ids if i in journaled)
         return in_journal, len(ids) - in_journal
 
