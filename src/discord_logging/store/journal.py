@@ -16,9 +16,10 @@ lock file is held, whatever its pid. A segment is a sequence of **frames**, each
 
 Every frame goes to an ``O_APPEND`` descriptor in one ``os.write``: the kernel has the
 bytes once the call returns, so they survive the process being killed (not the machine
-losing power: nothing is synced). A write cut short (the disk full, the machine down) leaves
-a torn last frame (its length runs past the end or its CRC does not match): reading stops
-there and counts it; that group's records are lost, the frames before are whole. A segment
+losing power: nothing is synced). A write cut short by a full disk is cut back to the last
+whole frame and counted (``journal_full``; docs/architecture.md, "A full disk"); one cut short
+otherwise (the machine down) leaves a torn last frame (its length runs past the end or its
+CRC does not match): reading stops there and counts it; the frames before are whole. A segment
 holds the settle marks of its own records only, so it is deleted on its own once every
 record in it is settled; the next records then start a new one.
 """
