@@ -50,8 +50,9 @@ def history_to_write(
     root: Path, entries: list[dict[str, Any]], removed: list[str], stats: DeliveryStats
 ) -> list[dict[str, Any]]:
     """The history entries a write makes: all while the volume keeps min(half its size,
-    LOOK_CLOSER) free after them; below, only those explaining a removal (a delivered letter), without
-    their text, so the room left goes to letters; the others are counted as ``history_skipped``."""
+    LOOK_CLOSER) free after them; below, only those explaining a removal (a delivered
+    letter), without their text, so the room left goes to letters; the others are counted
+    as ``history_skipped``."""
     try:
         st = os.statvfs(root)
     except OSError:
