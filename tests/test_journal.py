@@ -449,22 +449,29 @@ def test_repeats_folded_into_a_storm_leave_the_journal(
     handler.close()
 
 
-def test_unknown_frames_are_skipped_and_a_short_write_is_a_failure(
+def test_unknown_frames_are_skipped_and_a_short_write_is_cut_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A frame of a kind this version does not know is skipped (a newer writer's); a write
-    the disk cut short breaks the journal, counted once."""
+    a full disk cut short is cut back to the last whole frame and counted as ``journal_full``,
+    and the journal goes on (docs/architecture.md, "A full disk")."""
     letters, bad = letters_of(frame(ord("z"), b"future") + frame(RECORD, payload("a")))
     assert ([x.id for x in letters], bad) == (["a"], 0)
     stats = DeliveryStats()
     journal = Journal(tmp_path, 1 << 20, stats)
-    monkeypatch.setattr(os, "write", lambda fd, data: len(data) - 1)
-    assert journal.append(*group("a")) == 0
+    assert journal.append(*group("a")) == 1
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[: len(data) - 1]))
     assert journal.append(*group("b")) == 0
-    assert stats.get("journal_errors") == 1
-    journal._fail(OSError("again"))  # a settle write failing after: counted, not said again
-    assert stats.get("journal_errors") == 2
+    assert stats.get("journal_full") == 1
     monkeypatch.undo()
+    assert journal.append(*group("c")) == 1
+    (segment,) = tmp_path.glob("*.jnl")
+    letters, bad = letters_of(segment.read_bytes())
+    assert ([x.id for x in letters], bad) == (["a", "c"], 0)  # no torn tail hides "c"
+    assert stats.get("journal_errors") == 0
+    journal._fail(OSError("broken"))  # any other failure: counted, the journal is off
+    assert stats.get("journal_errors") == 1
     journal.close()
 
 

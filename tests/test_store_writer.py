@@ -262,7 +262,7 @@ def test_the_disk_is_tried_again_and_memory_letters_move_back(
     assert not store.degraded
     assert store.memory_only == 0
     err = capsys.readouterr().err
-    assert err.count("cannot be used") == 1
+    assert err.count("is full") == 1  # a full disk is said as such (A full disk)
     assert err.count("works again; 2 dead letters") == 1
     store.close()
     assert on_disk(tmp_path) == ["record 1", "record 2"]
