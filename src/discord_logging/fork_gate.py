@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 
@@ -64,6 +64,32 @@ class ForkGate:
     def reset_in_child(self) -> None:
         """The child has only the forking thread: nothing is in progress there."""
         self._reset()
+
+
+def nothing_parked() -> None:
+    """What a park that parked nothing returns: nothing to resume."""
+
+
+def park_between_calls(
+    schedule: Callable[[Callable[[], None]], object], timeout: float
+) -> Callable[[], None]:
+    """Have ``schedule`` run a hold as the next call of another thread (a loop's callback, the
+    store thread's next step) and wait until it runs: that thread is then between two calls,
+    and stays there until the returned function is called (at most ``timeout`` seconds each
+    way). A hold run inline on the calling thread does not wait. May raise what
+    ``schedule`` raises."""
+    parked, resume = threading.Event(), threading.Event()
+    caller = threading.current_thread()
+
+    def hold() -> None:
+        parked.set()
+        if threading.current_thread() is not caller:
+            resume.wait(timeout)
+
+    schedule(hold)
+    if not parked.wait(timeout):
+        resume.set()  # too late to matter: it must not hold after the fork
+    return resume.set
 
 
 FORK_GATE: Final = ForkGate()

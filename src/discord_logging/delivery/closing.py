@@ -2,8 +2,8 @@
 
 No request starts that could not finish by the deadline, and one in flight is cut off at it,
 whatever step it is in (transport/cutoff.py): kept as ``uncertain`` when its body went out
-whole (Discord may have it), else as certainly not posted. Then the store thread lets go of
-its connections, and the coordinator and the HTTP client close.
+whole (Discord may have it), else as certainly not posted. Then the coordinator and the HTTP
+client close (the store's thread is the store's: it stops when the store closes).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Final
 from .editor import IncidentEditor
 from .lane import WebhookLane
 from .shared import SharedState
-from .threads import run_off_loop
 
 IN_FLIGHT_SLACK: Final = 0.1  # seconds past the deadline for a request cut off there to be kept
 
@@ -44,9 +43,6 @@ async def close_lanes(
     for task in unfinished:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    if shared.store_io is not None:  # its connections are closed by the thread that opened them
-        await run_off_loop(shared.store_io, shared.dead_letters.release_thread)
-        shared.store_io.shutdown(wait=False)
     shared.dead_letters.sync()
     await shared.coordinator.aclose()
     await shared.client.aclose()

@@ -29,6 +29,7 @@ from ..coordination import (
 )
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
+from ..fork_gate import nothing_parked
 from ..notification import (
     DeliveryStatus,
     Notification,
@@ -52,7 +53,6 @@ from .lane import WebhookLane
 from .pending import Pending
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
-from .threads import nothing_parked, store_thread
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 
@@ -187,7 +187,7 @@ class Notifier:
                 on_result=self._report,
                 clock=self._clock,
                 rand=self._rand,
-                store_io=store_thread() if self.dead_letters.durable else None,
+                store_io=self.dead_letters.store_thread(),
                 incidents=self._incidents,
                 on_sending=self.on_sending,
             )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..coordination import Coordinator
-from ..deadletters import DeadLetterSink
+from ..deadletters import DeadLetterSink, StoreCalls
 from ..notification import NotificationResult
 from ..render.templating import EmbedRenderer
 from ..stats import DeliveryStats
@@ -18,7 +18,6 @@ from .backoff import jitter
 from .bugs import BugReporter
 from .incidents import IncidentConfig
 from .pending import Pending
-from .threads import ExitSafeExecutor
 
 
 @dataclass(slots=True)
@@ -56,9 +55,9 @@ class SharedState:
     paused_until: float = 0.0
     closing: bool = False
     deadline: float | None = None
-    store_io: ExitSafeExecutor | None = None
-    """One thread for the store's reads: SQLite may wait for another process's lock or a
-    writer's transaction, which must never hold the event loop. None: reads run inline."""
+    store_io: StoreCalls | None = None
+    """The store's one thread, for its reads: SQLite may wait for another process's lock or
+    a write's transaction, which must never hold the event loop. None: reads run inline."""
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     """Incident edits and forum channels (:mod:`.incidents`, :mod:`.posting`)."""
     on_sending: Callable[[list[Pending], bool], None] | None = None

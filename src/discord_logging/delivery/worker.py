@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ..capture.routing import level_alert_type
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from ..config.alert_options import EDIT
+from ..fork_gate import nothing_parked, park_between_calls
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
 from ..wording import write_line
 from .aggregation import Release, StormAggregator
 from .start import build_while_journaling
-from .threads import nothing_parked, park_between_calls, run_exit_safe
+from .threads import run_exit_safe
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported on the start thread only
     from ..settings import DiscordSettings
