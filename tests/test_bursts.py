@@ -250,3 +250,18 @@ async def test_the_burst_counts_the_owed_letters_not_back_in_the_queue(fake: Fak
     lane.poster.outcome(Pending(owed[1], from_dead_letters=True), kept)  # kept again: owed
     assert lane.poster.backlog([]) == 2
     await sender.aclose()
+
+
+async def test_flush_wakes_on_the_lanes_progress_not_a_poll(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush() waits on the lanes' progress (a send handled, a look for kept letters done),
+    not by polling: with its failsafe wait made longer than the test's own failsafe, a burst
+    that overflows the queue into the dead letters and is taken back is still flushed (a
+    missed progress would leave flush() waiting the failsafe out)."""
+    from discord_logging.delivery import notifier as notifier_module
+
+    monkeypatch.setattr(notifier_module, "FLUSH_FAILSAFE", 10 * FAILSAFE)
+    sender = fast_notifier(fake, queue_size=5)
+    assert await asyncio.wait_for(burst(sender, "flushed", 30, FAILSAFE), FAILSAFE)
+    await sender.aclose()

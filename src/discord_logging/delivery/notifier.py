@@ -11,11 +11,12 @@ one on its worker thread. All methods must be called from the event loop that ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -53,6 +54,8 @@ from .lane import WebhookLane
 from .pending import Pending
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
+
+FLUSH_FAILSAFE: Final = 1.0  # seconds flush() waits at most for a progress it missed
 
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 
@@ -369,6 +372,8 @@ class Notifier:
 
     def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
         notification = pending.notification
+        if self._shared is not None:
+            self._shared.progress.set()  # flush() looks again
         carrier = self._lanes.get(lane)
         if carrier is not None:
             carrier.poster.outcome(pending, result)  # how large a burst still is
@@ -401,9 +406,13 @@ class Notifier:
         while any(lane.busy for lane in self._unique_lanes) or any(
             editor.busy for editor in self._editors.values()
         ):
-            if deadline is not None and time.monotonic() >= deadline:
+            left = FLUSH_FAILSAFE if deadline is None else deadline - time.monotonic()
+            if left <= 0 or self._shared is None:
                 return False
-            await asyncio.sleep(0.005)
+            progress = self._shared.progress
+            progress.clear()  # set by the step that may make them idle (nothing ran since)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progress.wait(), min(left, FLUSH_FAILSAFE))
         self.dead_letters.sync()
         return self.dead_letters.durable or len(self.dead_letters) == 0
 

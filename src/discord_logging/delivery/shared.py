@@ -3,6 +3,7 @@ the coordinator of the shared limits, the channel directory, dead letters, clock
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ class SharedState:
     a write's transaction, which must never hold the event loop. None: reads run inline."""
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     """Incident edits and forum channels (:mod:`.incidents`, :mod:`.posting`)."""
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a lane or an editor may have become idle (a send handled, a look for kept
+    letters finished, a result reported): ``flush()`` waits on it (docs/architecture.md,
+    "Fewer moving parts")."""
     on_sending: Callable[[list[Pending], bool], None] | None = None
     """Told before a request carries these (True) and after its answer was handled (False):
     the journal marks what Discord may have (:mod:`.journaling`)."""

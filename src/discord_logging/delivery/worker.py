@@ -218,8 +218,9 @@ class Worker:
             return False  # what was handed over was dropped, not delivered or kept
 
         async def drained() -> bool:
-            while self._handoff or self._early:
-                await asyncio.sleep(0.002)
+            while self._handoff or self._early:  # taken here, as the loop would: no polling
+                self._take()
+                await asyncio.sleep(0)  # let the lanes run between large batches
             self._submit(self._aggregator.release_repeats(time.time()))
             return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
 
