@@ -9,6 +9,7 @@ client close (the store's thread is the store's: it stops when the store closes)
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -24,10 +25,13 @@ async def close_lanes(
     lanes: Sequence[WebhookLane],
     editors: Iterable[IncidentEditor],
     tasks: Sequence[asyncio.Task[None]],
-    timeout: float,
+    deadline: float,
 ) -> None:
-    """End ``lanes`` and ``editors`` (their ``tasks``) within ``timeout`` seconds: what they
-    cannot deliver by then goes to the dead letters; then close what they shared."""
+    """End ``lanes`` and ``editors`` (their ``tasks``) by ``deadline`` (``time.monotonic()``,
+    the one the close was given): what they cannot deliver by then goes to the dead letters;
+    then close what they shared. The lanes read it on their own clock (the same, unless a
+    test injected another)."""
+    timeout = deadline - time.monotonic()
     shared.closing = True
     shared.deadline = shared.clock() + timeout
     shared.client.cut_off_at(timeout)

@@ -398,11 +398,13 @@ class Notifier:
 
     # -- shutdown ----------------------------------------------------------------------------
 
-    async def flush(self, timeout: float | None = None) -> bool:
+    async def flush(self, timeout: float | None = None, *, deadline: float | None = None) -> bool:
         """Wait until every lane is empty, and what overflowed a healthy lane's queue was taken
         back from the dead letters and sent. True when, within ``timeout`` seconds, everything
-        was delivered or kept in a durable dead-letter store."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        was delivered or kept in a durable dead-letter store (or by ``deadline``, given as
+        ``time.monotonic()``, which wins)."""
+        if deadline is None and timeout is not None:
+            deadline = time.monotonic() + timeout
         while any(lane.busy for lane in self._unique_lanes) or any(
             editor.busy for editor in self._editors.values()
         ):
@@ -416,10 +418,11 @@ class Notifier:
         self.dead_letters.sync()
         return self.dead_letters.durable or len(self.dead_letters) == 0
 
-    async def aclose(self, timeout: float | None = None) -> int:
+    async def aclose(self, timeout: float | None = None, *, deadline: float | None = None) -> int:
         """Deliver what can be delivered within ``timeout`` (default: the close_timeout
         setting), hand the rest to the dead letters, close the client (:mod:`.closing`: a
         request in flight is cut off at the deadline and kept). Idempotent.
+        ``deadline`` (``time.monotonic()``: the exit's one deadline) wins over ``timeout``.
         Returns how many notifications went to the dead letters because time ran out."""
         if self._closed:
             return 0
@@ -432,7 +435,9 @@ class Notifier:
             self._unique_lanes,
             self._editors.values(),
             [*self._tasks, *self._edit_tasks],
-            self.settings.close_timeout if timeout is None else timeout,
+            deadline
+            if deadline is not None
+            else time.monotonic() + (self.settings.close_timeout if timeout is None else timeout),
         )
         return self.stats.get("dead_lettered") - before
 
