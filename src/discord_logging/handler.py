@@ -184,8 +184,8 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
 
     def _before_fork(self) -> None:
         """In the parent, just before a fork: let a starting worker finish its imports, then
-        hold its loop and its store thread outside any store call until the fork is done (the
-        store writer's transactions are waited for by the lifecycle's fork gate)."""
+        hold its loop and its store's thread outside any store call until the fork is done
+        (other transactions are waited for by the lifecycle's fork gate)."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
             worker.wait_started(_FORK_WAITS_FOR_START)
