@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..fork_gate import nothing_parked, park_between_calls
+from ..fork_gate import FORK_GATE, nothing_parked, park_between_calls
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -40,6 +40,7 @@ class StoreThread:
         self._thread: threading.Thread | None = None
         self._no_thread = False  # no thread could be started (interpreter shutdown)
         self._write_at: float | None = None  # when the gathering burst is written
+        self._forks_at_start = 0  # FORK_GATE.forks when the running thread started
         self.stopping = False
 
     def start(self) -> bool:
@@ -107,6 +108,7 @@ class StoreThread:
 
     def _run(self) -> None:
         store = self._store
+        self._forks_at_start = FORK_GATE.forks
         try:
             while True:
                 with self._wake:
@@ -131,12 +133,10 @@ class StoreThread:
             store.release_thread()  # this thread's SQLite connections, before it ends
 
     def _next_step(self, store: Store) -> object | None:
-        """Under the lock: the next call, ``_WRITE`` when the buffer is due (or upkeep is),
-        or None to end (stopping, or idle for ``IDLE_END``). A call never waits for a burst
-        to gather."""
+        """Under the lock: ``_WRITE`` when the buffer is due (or upkeep is), else the next
+        call, or None to end (stopping, or idle for ``IDLE_END``). A call never waits for a
+        burst to gather, and calls never hold back a write that is due."""
         while not self.stopping:
-            if self._calls:
-                return self._calls.popleft()
             waiting = store.buffered
             if waiting:
                 now = time.monotonic()
@@ -145,17 +145,28 @@ class StoreThread:
                 if waiting >= WRITE_BATCH or now >= self._write_at:
                     self._write_at = None
                     return _WRITE
-                self._wake.wait(self._write_at - now)
+            if self._calls:
+                return self._calls.popleft()
+            if waiting:
+                self._wake.wait(self._write_at - now)  # type: ignore[operator]
             elif store.misplaced():
                 return _WRITE
             elif store.down:  # upkeep tries the disk again (at most every 30 s)
                 self._wake.wait(RETRY_DISK_INTERVAL)
                 if not self._calls and not store.buffered:
                     return _WRITE
-            elif not self._wake.wait(IDLE_END) and self._idle(store):
+            elif not self._wake.wait(IDLE_END) and self._idle(store) and self._may_end():
                 self._thread = None  # ends: the next write or call starts one
                 return None
         return None
+
+    def _may_end(self) -> bool:
+        """Not after this process forked while the thread had its connections open: a child
+        shares SQLite's in-memory state of those files (their locks, the WAL index), and
+        closing the parent's last connection to a WAL file then lets SQLite take the parent
+        for its last user and remove the WAL under the child, which finds "file is not a
+        database" (fleet.py's fork rows). Such a thread stays until the store closes."""
+        return FORK_GATE.forks == self._forks_at_start
 
     def _idle(self, store: Store) -> bool:
         return not (self._calls or store.buffered or store.misplaced() or store.down)
