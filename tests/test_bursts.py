@@ -259,9 +259,9 @@ async def test_flush_wakes_on_the_lanes_progress_not_a_poll(
     not by polling: with its failsafe wait made longer than the test's own failsafe, a burst
     that overflows the queue into the dead letters and is taken back is still flushed (a
     missed progress would leave flush() waiting the failsafe out)."""
-    from discord_logging.delivery import notifier as notifier_module
+    from discord_logging.delivery import closing
 
-    monkeypatch.setattr(notifier_module, "FLUSH_FAILSAFE", 10 * FAILSAFE)
+    monkeypatch.setattr(closing, "FLUSH_FAILSAFE", 10 * FAILSAFE)
     sender = fast_notifier(fake, queue_size=5)
     assert await asyncio.wait_for(burst(sender, "flushed", 30, FAILSAFE), FAILSAFE)
     await sender.aclose()

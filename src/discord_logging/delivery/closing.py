@@ -9,15 +9,38 @@ client close (the store's thread is the store's: it stops when the store closes)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from .editor import IncidentEditor
 from .lane import WebhookLane
 from .shared import SharedState
 
 IN_FLIGHT_SLACK: Final = 0.1  # seconds past the deadline for a request cut off there to be kept
+FLUSH_FAILSAFE: Final = 1.0  # seconds flush() waits at most for a progress it missed
+
+
+class Busy(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+
+async def until_idle(
+    shared: SharedState | None, parts: Sequence[Busy], deadline: float | None
+) -> bool:
+    """Wait until none of ``parts`` (lanes, editors) is busy, waking on ``shared.progress``
+    (set by every step that may leave them idle; docs/architecture.md, "Fewer moving
+    parts"), never by polling; False if ``deadline`` (``time.monotonic()``) came first."""
+    while any(part.busy for part in parts):
+        left = FLUSH_FAILSAFE if deadline is None else deadline - time.monotonic()
+        if left <= 0 or shared is None:
+            return False
+        shared.progress.clear()  # set by the step that may make them idle (nothing ran since)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shared.progress.wait(), min(left, FLUSH_FAILSAFE))
+    return True
 
 
 async def close_lanes(
