@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from ..deadletters import DeadLetter, DeadLetterSink
+from ..deadletters import DeadLetter, DeadLetterSink, StoreCalls
 from ..notification import made_here, own_id_pattern
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ class ResilientDeadLetters(DeadLetterSink):
     def sync(self) -> None:
         self._store.write_buffered()
 
+    def store_thread(self) -> StoreCalls | None:
+        store = self._store
+        return store.thread if store.durable is not None else None
+
     def release_thread(self) -> None:
         self._store.release_thread()
 
@@ -57,7 +61,7 @@ class ResilientDeadLetters(DeadLetterSink):
         if durable is not None:
             try:
                 pending = store._buffer
-                # A turn of the writer's: see Store._write_lock.
+                # Not beside an inline write (close, sync): see Store._write_lock.
                 with store._write_lock:
                     found = durable.retryable(
                         webhook,
@@ -129,9 +133,11 @@ class ResilientDeadLetters(DeadLetterSink):
             on_disk = 0
         return on_disk
 
-    def lost_at_exit(self, journaled: Collection[str]) -> tuple[int, int]:
-        """Of the letters in memory at exit and not on disk (a letter written, handed out and
-        kept again after the disk filled is on both): (kept by the journal, lost)."""
+    def lost_at_exit(self, journaled: Collection[str]) -> tuple[int, str]:
+        """The exit line's count and words while the store is in memory: the letters only in
+        memory die with this process (LOST), but for those its journal keeps for the next
+        start; what is on disk stays (docs/architecture.md, "A full disk"). A letter written,
+        handed out and kept again after the disk filled is on both: counted once."""
         ids = [letter.id for letter in self._store.memory.letters()]
         durable = self._store._durable
         try:
@@ -140,7 +146,11 @@ class ResilientDeadLetters(DeadLetterSink):
             on_disk = set()
         ids = [i for i in ids if i not in on_disk]
         in_journal = sum(1 for i in ids if i in journaled)
-        return in_journal, len(ids) - in_journal
+        return len(ids) - in_journal, (
+            f"LOST (the store at {self._store.path} could not take them; kept only in memory);"
+            f" {self.on_disk_by_this_process()} more kept in the store and {in_journal} in its"
+            " journal"
+        )
 
     def __len__(self) -> int:
         store = self._store
