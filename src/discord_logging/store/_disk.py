@@ -127,6 +127,20 @@ class GatedCache(diskcache.Cache):
             yield opened
 
 
+SMALL_VOLUME = 512 * 1024 * 1024  # below this size, the WAL is kept small
+
+
+def wal_settings(path: Path) -> dict[str, int]:
+    """diskcache's WAL pragmas for a cache at ``path``: small on a small volume."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return {}
+    if st.f_blocks * st.f_frsize < SMALL_VOLUME:
+        return {"sqlite_wal_autocheckpoint": 64, "sqlite_journal_size_limit": 256 * 1024}
+    return {"sqlite_wal_autocheckpoint": 1000, "sqlite_journal_size_limit": -1}
+
+
 def open_cache(path: Path) -> diskcache.Cache:
     """A diskcache Cache in a private directory, JSON only, never evicting on its own."""
     private_directory(path)
@@ -143,11 +157,10 @@ def open_cache(path: Path) -> diskcache.Cache:
                 # app ~100 MB of RSS across our caches; a few MB each is plenty here.
                 sqlite_cache_size=1024,
                 sqlite_mmap_size=0,
-                # The WAL checkpointed every 64 pages and cut back to 256 KiB after: on a small
-                # volume it never grows into the room kept free (docs/architecture.md, "A full
-                # disk"; SQLite's default lets it reach 4 MB and keeps that size for good).
-                sqlite_wal_autocheckpoint=64,
-                sqlite_journal_size_limit=256 * 1024,
+                # On a small volume the WAL is checkpointed every 64 pages and cut back to
+                # 256 KiB after, so it never grows into the room kept free; elsewhere SQLite's
+                # defaults (faster; docs/architecture.md, "A full disk").
+                **wal_settings(path),
                 timeout=5,  # seconds a writer waits for another process's lock
             )
     except BaseException:
