@@ -89,6 +89,9 @@ class HostCoordinator(SharedCoordinator):
                 flying = state.in_flight
                 state.in_flight = {s: t for s, t in flying.items() if not self._gone(s, now)}
 
+    def holder_gone(self, sender: str) -> bool:
+        return self._gone(sender, time.monotonic())
+
     def _gone(self, slot: str, now: float) -> bool:
         if not slot.startswith(HOLDER_MARK):
             return False  # an earlier version's slot, or the process token: a lease

@@ -32,6 +32,10 @@ class IncidentConfig:
     """Alert types whose webhook posts into a forum or media channel (``DISCORD_FORUM``)."""
     forum_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Tag ids applied to the posts of each alert type (``DISCORD_FORUM_TAGS``)."""
+    window: float = 60.0
+    """Seconds without a repeat after which a storm is quiet (``DISCORD_AGGREGATE_WINDOW``)."""
+    edit_interval: float = 10.0
+    """Seconds between an incident's running updates (``DISCORD_INCIDENT_EDIT_INTERVAL``)."""
 
 
 @dataclass(slots=True)

@@ -147,6 +147,8 @@ class Notifier:
             edits=s.incident_updates == EDIT,
             forum=frozenset(s.forum),
             forum_tags=dict(s.forum_tags),
+            window=s.aggregate_window,
+            edit_interval=s.incident_edit_interval,
         )
         self._tasks: list[asyncio.Task[None]] = []  # the lanes'
         self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors

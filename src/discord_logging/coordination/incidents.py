@@ -1,0 +1,232 @@
+"""One incident per problem across the fleet: the shared state and its arithmetic (pure,
+takes ``now`` and a liveness predicate; docs/architecture.md, "One incident per problem
+across the fleet").
+
+The state of one incident lives under ``incident:<webhook>:<thread>:<fingerprint>`` in the
+coordinator's backend (the store directory's SQLite, Redis) and changes only inside one
+:meth:`~discord_logging.coordination.Coordinator.incident` transaction. It holds the message
+showing the incident (its reference), the post claim, the edit lease, and each holder's
+storm as a contribution. Every function here changes one :class:`IncidentState` in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+CLAIM_FOR: Final = 30.0  # seconds a post claim lasts without its holder's word (a lease)
+LEASE_SLACK: Final = 5.0  # added to a contribution's lease: a holder may be slow to say more
+SHARED_SAMPLES: Final = 50  # samples one contribution shares (the rest it only counts)
+SHOWN_SAMPLES: Final = 1_000  # samples a message's records file shows, over all contributions
+SAMPLE_TEXT: Final = 500  # characters kept of each shared sample
+WAIT_STEP: Final = 0.1  # how long a holder waits for another's post or edit before looking again
+
+Gone = Callable[[str], bool]  # whether the holder with this sender id is known to be gone
+
+
+@dataclass(slots=True)
+class MessageRef:
+    """The message that shows the incident, as last sent (what an edit resends)."""
+
+    id: str
+    thread: str | None
+    embeds: list[dict[str, Any]]
+    index: int
+    files: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "t": self.thread, "e": self.embeds, "i": self.index, "f": self.files}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MessageRef:
+        return cls(
+            str(data["id"]),
+            None if data.get("t") is None else str(data["t"]),
+            [dict(e) for e in data.get("e", [])],
+            int(data.get("i", 0)),
+            [str(f) for f in data.get("f", [])],
+        )
+
+
+@dataclass(slots=True)
+class Contribution:
+    """One holder's storm of the incident."""
+
+    holder: str  # the sender id of the holder (its liveness probe)
+    count: int
+    first_seen: float
+    last_seen: float
+    quiet: bool  # the storm went quiet (or ended with its process)
+    lease: float  # seconds it counts as going on without a word from its holder
+    said: float  # when its holder last said it (the backend's clock)
+    grew: float  # when its count last grew (the backend's clock)
+    samples: list[tuple[float, str]] = field(default_factory=list)
+
+    def to_json(self) -> list[Any]:
+        samples = [[t, s] for t, s in self.samples]
+        return [
+            self.holder, self.count, self.first_seen, self.last_seen, self.quiet, self.lease,
+            self.said, self.grew, samples,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Contribution:
+        holder, count, first, last, quiet, lease, said, grew, samples = data
+        kept = [(float(t), str(s)) for t, s in samples]
+        return cls(
+            str(holder), int(count), float(first), float(last), bool(quiet), float(lease),
+            float(said), float(grew), kept,
+        )  # fmt: skip
+
+    def over(self, now: float, gone: Gone) -> bool:
+        """Whether this storm counts as quiet: said so, its holder is gone, or its lease ran out."""
+        return self.quiet or now - self.said > self.lease or gone(self.holder)
+
+
+@dataclass(slots=True)
+class IncidentState:
+    """The shared state of one incident (see the module)."""
+
+    message: MessageRef | None = None
+    claim: tuple[str, float] | None = None  # (holder, until): posting its first message
+    lease: tuple[str, float] | None = None  # (holder, until): editing its message
+    parts: dict[str, Contribution] = field(default_factory=dict)
+    closed: bool = False  # its quiet update was shown: the next storm is a new message
+    shown: int = 0  # the total its message showed last
+    edited_at: float = 0.0  # when it was last edited (the backend's clock)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "m": self.message.to_json() if self.message else None,
+            "c": list(self.claim) if self.claim else None,
+            "l": list(self.lease) if self.lease else None,
+            "p": {key: part.to_json() for key, part in self.parts.items()},
+            "x": self.closed,
+            "s": self.shown,
+            "e": self.edited_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> IncidentState:
+        if not data:
+            return cls()
+        message, claim, lease = data.get("m"), data.get("c"), data.get("l")
+        return cls(
+            MessageRef.from_json(message) if message else None,
+            (str(claim[0]), float(claim[1])) if claim else None,
+            (str(lease[0]), float(lease[1])) if lease else None,
+            {str(k): Contribution.from_json(v) for k, v in data.get("p", {}).items()},
+            bool(data.get("x", False)),
+            int(data.get("s", 0)),
+            float(data.get("e", 0.0)),
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def total(self) -> int:
+        return sum(part.count for part in self.parts.values())
+
+    def first_seen(self) -> float:
+        return min((p.first_seen for p in self.parts.values()), default=0.0)
+
+    def last_seen(self) -> float:
+        return max((p.last_seen for p in self.parts.values()), default=0.0)
+
+    def samples(self) -> tuple[tuple[float, str], ...]:
+        """Every contribution's samples, oldest first, at most :data:`SHOWN_SAMPLES`."""
+        merged = sorted(s for part in self.parts.values() for s in part.samples)
+        return tuple(merged[:SHOWN_SAMPLES])
+
+    def quiet(self, now: float, gone: Gone) -> bool:
+        """Whether the whole fleet is quiet: every contribution is over."""
+        return all(part.over(now, gone) for part in self.parts.values())
+
+    def open(self, now: float, gone: Gone) -> bool:
+        """Whether a new storm joins this incident: not closed, and some storm still goes on
+        or the latest grew less than its lease ago (a restart joins the incident it left)."""
+        if self.closed or not self.parts:
+            return False
+        if not self.quiet(now, gone):
+            return True
+        return any(now - part.grew <= part.lease for part in self.parts.values())
+
+    def _held(self, grip: tuple[str, float] | None, me: str, now: float, gone: Gone) -> bool:
+        """Whether ``grip`` (a claim, a lease) is held by another holder still."""
+        return grip is not None and grip[0] != me and grip[1] > now and not gone(grip[0])
+
+    def claimed_by_other(self, me: str, now: float, gone: Gone) -> bool:
+        return self._held(self.claim, me, now, gone)
+
+    def leased_by_other(self, me: str, now: float, gone: Gone) -> bool:
+        return self._held(self.lease, me, now, gone)
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+def contribute(state: IncidentState, key: str, part: Contribution, now: float) -> None:
+    """Set ``key``'s contribution (never add: saying it twice counts once); a closed incident
+    whose storm goes on again is open again."""
+    old = state.parts.get(key)
+    part.said = now
+    part.grew = now if old is None or part.count > old.count else old.grew
+    part.samples = [(t, s[:SAMPLE_TEXT]) for t, s in part.samples[:SHARED_SAMPLES]]
+    state.parts[key] = part
+    if state.closed and not part.quiet and old is not None and part.count > old.count:
+        state.closed = False
+
+
+def start_anew(state: IncidentState, key: str, part: Contribution, me: str, now: float) -> None:
+    """A new incident: ``me`` posts its first message (the claim); earlier storms are over."""
+    state.message = None
+    state.lease = None
+    state.parts = {}
+    state.closed = False
+    state.shown = 0
+    state.edited_at = 0.0
+    contribute(state, key, part, now)
+    state.claim = (me, now + CLAIM_FOR)
+
+
+def take_claim(state: IncidentState, me: str, now: float) -> None:
+    state.claim = (me, now + CLAIM_FOR)
+
+
+def posted(state: IncidentState, me: str, ref: MessageRef | None) -> None:
+    """``me``'s post was answered: its message (None: it failed) shows the incident now."""
+    if state.claim is not None and state.claim[0] == me:
+        state.claim = None
+        if ref is not None:
+            state.message = ref
+            state.shown = max(state.shown, 1)
+    elif ref is not None and state.message is None:  # our claim ran out, nobody posted since
+        state.message = ref
+
+
+def take_lease(state: IncidentState, me: str, now: float, seconds: float) -> None:
+    state.lease = (me, now + seconds)
+
+
+def edited(
+    state: IncidentState, me: str, ref: MessageRef | None, *, shown: int, quiet: bool, now: float
+) -> None:
+    """``me``'s edit is over: shown (``ref`` as sent, ``shown`` records, quiet or not), or not
+    (``ref`` None). The lease is given back either way."""
+    if state.lease is not None and state.lease[0] == me:
+        state.lease = None
+    if ref is None or state.message is None or state.message.id != ref.id:
+        return
+    state.message = ref
+    state.shown = max(state.shown, shown)
+    state.edited_at = now
+    if quiet:
+        state.closed = True
+
+
+def forget_message(state: IncidentState, me: str, message_id: str) -> None:
+    """Discord has no such message any more (10008) or no edits left for it (30046)."""
+    if state.message is not None and state.message.id == message_id:
+        state.message = None
+    if state.lease is not None and state.lease[0] == me:
+        state.lease = None

@@ -1,0 +1,268 @@
+"""One incident per problem across the fleet: the incident editor's steps when its coordinator
+is shared (the store directory's, Redis'), on the worker's loop.
+
+Each step is one transaction on the incident's shared state (:mod:`..coordination.incidents`,
+the pure rules) that sets this holder's storm as a contribution and decides: post the
+incident's first message (the post claim), wait for another holder's post or edit, edit the
+message with the fleet's totals (the edit lease), keep watching until the fleet is quiet, or
+drop an update that would show nothing new. docs/architecture.md, "One incident per problem
+across the fleet".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final
+
+from ..coordination import Grant, IncidentsUnavailable
+from ..coordination import incidents as rules
+from ..coordination.incidents import Contribution, Gone, IncidentState, MessageRef
+from ..notification import Notification
+from .incidents import Incident, PostedMessage
+
+if TYPE_CHECKING:
+    from .editor import IncidentEditor, Update
+
+POST: Final = "post"
+WAIT: Final = "wait"
+WATCH: Final = "watch"
+DROP: Final = "drop"
+EDIT: Final = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One step's question: this holder (``mine``) and its storm (``part``, keyed ``key``)."""
+
+    mine: str
+    key: str
+    part: Contribution
+    update: Update
+    first: bool  # the update is the storm's first record
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one step decided."""
+
+    action: str
+    seconds: float = 0.0  # WAIT, WATCH: when to look again
+    ref: MessageRef | None = None  # EDIT: the message
+    show: Notification | None = None  # EDIT: the update with the fleet's totals
+    quiet: bool = False  # EDIT: it says "quiet since" (the incident closes)
+
+
+class FleetIncidents:
+    """The shared side of one lane's incidents (see the module)."""
+
+    def __init__(self, editor: IncidentEditor) -> None:
+        self.editor = editor
+        self.shared = editor.shared
+        self.coordinator = editor.shared.coordinator
+        config = editor.shared.incidents
+        self.interval = config.edit_interval
+        self.lease = config.window + config.edit_interval + rules.LEASE_SLACK
+        url = editor.lane.url
+        self._prefix = f"{url.webhook_id}:{url.thread_id or ''}:"
+        self._claims: dict[str, str] = {}  # fingerprint -> shared key: our posts not answered
+
+    @staticmethod
+    def applies(editor: IncidentEditor) -> bool:
+        """Whether this lane's incidents are the fleet's: a shared coordinator, and a channel
+        that is not a forum (a forum's incidents open posts of their own)."""
+        shared = editor.shared
+        forum = any(name in shared.incidents.forum for name in editor.lane.names)
+        return shared.coordinator.shares_incidents and not forum
+
+    def holds(self, notification: Notification) -> bool:
+        """Whether a record goes through the editor: every record of a problem does, so that
+        the first holder posts it and the others show it in that message."""
+        return bool(notification.fingerprint) and not self.shared.closing
+
+    # -- one step ----------------------------------------------------------------------------
+
+    async def step(self, key: str, update: Update) -> bool:
+        """Handle ``update`` of incident ``key``; False when the backend cannot answer (the
+        editor then keeps the incident to this process, as without a fleet)."""
+        editor, shared = self.editor, self.shared
+        shown = update.show
+        if shared.closing and not update.records and not shown.is_update:
+            del editor._updates[key]
+            return True
+        mine = self.coordinator.sender
+        part = contribution(shown, self.lease, mine)
+        ask = Ask(mine, f"{mine}{part.first_seen:.6f}", part, update, not shown.is_update)
+
+        def decide(state: IncidentState, now: float, gone: Gone) -> Plan:
+            return self._decide(state, now, gone, ask)
+
+        try:
+            plan = await self.coordinator.incident(self._prefix + key, decide)
+        except IncidentsUnavailable:
+            return False
+        if plan.action in (WAIT, WATCH):
+            if plan.action == WATCH and shared.closing:
+                self._drop(key)
+                return True
+            update.not_before = shared.clock() + max(plan.seconds, 0.01)  # it stays in line
+            await editor._nap(min(plan.seconds, rules.WAIT_STEP))
+        elif plan.action == DROP:
+            self._drop(key)
+        elif plan.action == POST:
+            await self._post(key, update)
+        else:
+            await self._edit(key, update, plan)
+        return True
+
+    def _decide(self, state: IncidentState, now: float, gone: Gone, ask: Ask) -> Plan:
+        mine, update = ask.mine, ask.update
+        shown = update.show
+        if ask.first and not state.open(now, gone) and not state.claimed_by_other(mine, now, gone):
+            rules.start_anew(state, ask.key, ask.part, mine, now)
+            return Plan(POST)
+        rules.contribute(state, ask.key, ask.part, now)
+        if state.message is None:
+            if state.claimed_by_other(mine, now, gone):
+                return Plan(WAIT, rules.WAIT_STEP)
+            rules.take_claim(state, mine, now)
+            return Plan(POST)
+        if state.leased_by_other(mine, now, gone):
+            return Plan(WAIT, rules.WAIT_STEP)
+        fleet_quiet = state.quiet(now, gone)
+        total = state.total()
+        if not update.records:
+            if shown.is_update and not shown.ongoing:  # this storm's last update
+                if not fleet_quiet:
+                    going = [p.said + p.lease - now for p in state.parts.values()]
+                    return Plan(WATCH, min(max(going, default=self.lease), self.lease))
+                if state.closed:
+                    return Plan(DROP)
+            else:  # a running count
+                if now - state.edited_at < self.interval:
+                    return Plan(WAIT, state.edited_at + self.interval - now)
+                if total <= state.shown:
+                    return Plan(DROP)
+        quiet = fleet_quiet and shown.quiet
+        rules.take_lease(state, mine, now, self.shared.client.timeout + rules.LEASE_SLACK)
+        fleet = replace(
+            shown,
+            count=total,
+            first_seen=state.first_seen(),
+            last_seen=state.last_seen(),
+            samples=state.samples() if total > 1 else (),
+            ongoing=not fleet_quiet,
+            quiet=quiet,
+        )
+        ref = state.message
+        return Plan(EDIT, ref=MessageRef(ref.id, ref.thread, ref.embeds, ref.index, ref.files),
+                    show=fleet, quiet=quiet)  # fmt: skip
+
+    def _drop(self, key: str) -> None:
+        update = self.editor._updates.pop(key, None)
+        if update is not None and update.records:  # never: only updates standing for none
+            self.editor._post_records(key, update)
+
+    # -- posting -----------------------------------------------------------------------------
+
+    async def _post(self, key: str, update: Update) -> None:
+        """This holder posts the incident's message (it has the claim): its records as the lane
+        posts any, or an update standing for none on a slot of the lane's."""
+        editor = self.editor
+        if update.records:
+            self._claims[key] = self._prefix + key
+            editor._post_records(key, update)  # the lane posts them; published once answered
+            return
+        grant = await editor._slot(None, False)
+        if not isinstance(grant, Grant):
+            await editor._nap(grant)
+            return
+        del editor._updates[key]
+        editor._open_slot = grant
+        await editor._post_anew(update, grant)
+        self._claims[key] = self._prefix + key
+        await self.publish()
+
+    async def publish(self) -> None:
+        """Write the reference of each message this holder posted for an incident, once its
+        post is answered (None: it failed, and the claim is given back)."""
+        for key, shared_key in list(self._claims.items()):
+            incident = self.editor.board.get(key)
+            if incident is not None and incident.posting:
+                continue
+            del self._claims[key]
+            ref = None
+            if incident is not None and incident.message is not None:
+                posted = incident.message
+                ref = MessageRef(
+                    posted.message_id, posted.thread_id, list(posted.embeds), incident.index,
+                    list(posted.attachment_ids),
+                )  # fmt: skip
+            mine = self.coordinator.sender
+
+            def done(state: IncidentState, now: float, gone: Gone) -> None:
+                rules.posted(state, mine, ref)  # noqa: B023 - called before the loop goes on
+
+            with contextlib.suppress(IncidentsUnavailable):  # else the claim runs out (CLAIM_FOR)
+                await self.coordinator.incident(shared_key, done)
+
+    # -- editing -----------------------------------------------------------------------------
+
+    async def _edit(self, key: str, update: Update, plan: Plan) -> None:
+        editor = self.editor
+        ref, shown = plan.ref, plan.show
+        assert ref is not None
+        assert shown is not None
+        view = Incident(
+            PostedMessage(ref.id, ref.thread, list(ref.embeds), list(ref.files)), ref.index
+        )
+        grant = await editor._slot(view, bool(update.records))
+        mine = self.coordinator.sender
+        if not isinstance(grant, Grant):
+            await self._finish(
+                key, lambda s, now: rules.edited(s, mine, None, shown=0, quiet=False, now=now)
+            )
+            update.not_before = self.shared.clock() + grant  # it stays in line
+            return
+        del editor._updates[key]
+        editor._in_flight = update
+        editor._open_slot = grant
+        update.show = shown
+        outcome = await editor._edit(key, update, view, grant)
+        editor._in_flight = None
+        message = view.message
+        assert message is not None
+        total = shown.count
+        if outcome == "edited":
+            sent = MessageRef(ref.id, ref.thread, message.embeds, ref.index, message.attachment_ids)
+            await self._finish(
+                key,
+                lambda s, now: rules.edited(s, mine, sent, shown=total, quiet=plan.quiet, now=now),
+            )
+        elif outcome == "gone":
+            await self._finish(key, lambda s, now: rules.forget_message(s, mine, ref.id))
+        else:
+            await self._finish(
+                key, lambda s, now: rules.edited(s, mine, None, shown=0, quiet=False, now=now)
+            )
+
+    async def _finish(self, key: str, change: Callable[[IncidentState, float], None]) -> None:
+        """Apply ``change`` to incident ``key``'s state (the lease runs out by itself when the
+        backend cannot answer)."""
+
+        def apply(state: IncidentState, now: float, gone: Gone) -> None:
+            change(state, now)
+
+        with contextlib.suppress(IncidentsUnavailable):
+            await self.coordinator.incident(self._prefix + key, apply)
+
+
+def contribution(shown: Notification, lease: float, holder: str) -> Contribution:
+    """This holder's storm as ``shown`` says it: its count, times, samples, and whether it is
+    over (its last update, or its process's)."""
+    first = shown.first_seen or shown.created
+    last = shown.last_seen or shown.created
+    samples = list(shown.samples) or [(shown.created, shown.message)]
+    over = shown.is_update and not shown.ongoing
+    return Contribution(holder, shown.count, first, last, over, lease, 0.0, 0.0, samples)
