@@ -24,6 +24,12 @@ WAIT_STEP: Final = 0.1  # how long a holder waits for another's post or edit bef
 
 Gone = Callable[[str], bool]  # whether the holder with this sender id is known to be gone
 
+POST: Final = "post"  # this holder posts the incident's message (it took the post claim)
+WAIT: Final = "wait"  # another holder posts or edits: look again later
+WATCH: Final = "watch"  # this storm is over, the fleet's is not: look again later
+DROP: Final = "drop"  # nothing to show that was not shown
+EDIT: Final = "edit"  # this holder edits the message (it took the edit lease)
+
 
 @dataclass(slots=True)
 class MessageRef:
@@ -230,3 +236,81 @@ def forget_message(state: IncidentState, me: str, message_id: str) -> None:
         state.message = None
     if state.lease is not None and state.lease[0] == me:
         state.lease = None
+
+
+# -- one holder's step ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one holder brings to its incident's state: its storm, and what its update is."""
+
+    holder: str  # its sender id
+    key: str  # its storm's contribution key
+    part: Contribution
+    first: bool  # the storm's first record (the incident's first message, if nobody posted)
+    records: bool  # it carries records: an edit must show them
+    says_quiet: bool  # the storm's quiet update
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the step decided, and for an edit what to show."""
+
+    action: str
+    seconds: float = 0.0  # WAIT, WATCH: when to look again
+    ref: MessageRef | None = None  # EDIT: the message
+    total: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    samples: tuple[tuple[float, str], ...] = ()
+    ongoing: bool = True  # EDIT: some storm of the fleet goes on
+    quiet: bool = False  # EDIT: it says "quiet since" (the incident closes once shown)
+
+
+def decide(
+    state: IncidentState, step: Step, now: float, gone: Gone, *, interval: float, edit_for: float
+) -> Decision:
+    """Set ``step``'s contribution and decide (docs/architecture.md): post (the claim taken),
+    wait for another holder's post or edit, watch until the fleet is quiet, drop an update
+    that shows nothing new, or edit (the lease taken for ``edit_for`` seconds). A running
+    update edits at most every ``interval`` seconds of the fleet's."""
+    mine, part = step.holder, step.part
+    if step.first and not state.open(now, gone) and not state.claimed_by_other(mine, now, gone):
+        start_anew(state, step.key, part, mine, now)
+        return Decision(POST)
+    contribute(state, step.key, part, now)
+    if state.message is None:
+        if state.claimed_by_other(mine, now, gone):
+            return Decision(WAIT, WAIT_STEP)
+        take_claim(state, mine, now)
+        return Decision(POST)
+    if state.leased_by_other(mine, now, gone):
+        return Decision(WAIT, WAIT_STEP)
+    fleet_quiet = state.quiet(now, gone)
+    total = state.total()
+    if not step.records:
+        if part.quiet:  # this storm's last update
+            if not fleet_quiet:
+                going = [
+                    p.said + p.lease - now for p in state.parts.values() if not p.over(now, gone)
+                ]
+                return Decision(WATCH, max(WAIT_STEP, min(going, default=part.lease)))
+            if state.closed:
+                return Decision(DROP)
+        elif now - state.edited_at < interval:  # a running count
+            return Decision(WAIT, state.edited_at + interval - now)
+        elif total <= state.shown:
+            return Decision(DROP)
+    take_lease(state, mine, now, edit_for)
+    ref = state.message
+    return Decision(
+        EDIT,
+        ref=MessageRef(ref.id, ref.thread, list(ref.embeds), ref.index, list(ref.files)),
+        total=total,
+        first_seen=state.first_seen(),
+        last_seen=state.last_seen(),
+        samples=state.samples() if total > 1 else (),
+        ongoing=not fleet_quiet,
+        quiet=fleet_quiet and step.says_quiet,
+    )

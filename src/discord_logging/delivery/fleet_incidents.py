@@ -13,45 +13,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..coordination import Grant, IncidentsUnavailable
 from ..coordination import incidents as rules
-from ..coordination.incidents import Contribution, Gone, IncidentState, MessageRef
+from ..coordination.incidents import Contribution, Decision, Gone, IncidentState, MessageRef
 from ..notification import Notification
 from .incidents import Incident, PostedMessage
 
 if TYPE_CHECKING:
     from .editor import IncidentEditor, Update
-
-POST: Final = "post"
-WAIT: Final = "wait"
-WATCH: Final = "watch"
-DROP: Final = "drop"
-EDIT: Final = "edit"
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """One step's question: this holder (``mine``) and its storm (``part``, keyed ``key``)."""
-
-    mine: str
-    key: str
-    part: Contribution
-    update: Update
-    first: bool  # the update is the storm's first record
-
-
-@dataclass(slots=True)
-class Plan:
-    """What one step decided."""
-
-    action: str
-    seconds: float = 0.0  # WAIT, WATCH: when to look again
-    ref: MessageRef | None = None  # EDIT: the message
-    show: Notification | None = None  # EDIT: the update with the fleet's totals
-    quiet: bool = False  # EDIT: it says "quiet since" (the incident closes)
 
 
 class FleetIncidents:
@@ -93,71 +65,32 @@ class FleetIncidents:
             return True
         mine = self.coordinator.sender
         part = contribution(shown, self.lease, mine)
-        ask = Ask(mine, f"{mine}{part.first_seen:.6f}", part, update, not shown.is_update)
+        step = rules.Step(
+            mine, f"{mine}{part.first_seen:.6f}", part, not shown.is_update, bool(update.records),
+            shown.quiet,
+        )  # fmt: skip
+        edit_for = shared.client.timeout + rules.LEASE_SLACK
 
-        def decide(state: IncidentState, now: float, gone: Gone) -> Plan:
-            return self._decide(state, now, gone, ask)
+        def decide(state: IncidentState, now: float, gone: Gone) -> Decision:
+            return rules.decide(state, step, now, gone, interval=self.interval, edit_for=edit_for)
 
         try:
             plan = await self.coordinator.incident(self._prefix + key, decide)
         except IncidentsUnavailable:
             return False
-        if plan.action in (WAIT, WATCH):
-            if plan.action == WATCH and shared.closing:
+        if plan.action in (rules.WAIT, rules.WATCH):
+            if plan.action == rules.WATCH and shared.closing:
                 self._drop(key)
                 return True
             update.not_before = shared.clock() + max(plan.seconds, 0.01)  # it stays in line
             await editor._nap(min(plan.seconds, rules.WAIT_STEP))
-        elif plan.action == DROP:
+        elif plan.action == rules.DROP:
             self._drop(key)
-        elif plan.action == POST:
+        elif plan.action == rules.POST:
             await self._post(key, update)
         else:
             await self._edit(key, update, plan)
         return True
-
-    def _decide(self, state: IncidentState, now: float, gone: Gone, ask: Ask) -> Plan:
-        mine, update = ask.mine, ask.update
-        shown = update.show
-        if ask.first and not state.open(now, gone) and not state.claimed_by_other(mine, now, gone):
-            rules.start_anew(state, ask.key, ask.part, mine, now)
-            return Plan(POST)
-        rules.contribute(state, ask.key, ask.part, now)
-        if state.message is None:
-            if state.claimed_by_other(mine, now, gone):
-                return Plan(WAIT, rules.WAIT_STEP)
-            rules.take_claim(state, mine, now)
-            return Plan(POST)
-        if state.leased_by_other(mine, now, gone):
-            return Plan(WAIT, rules.WAIT_STEP)
-        fleet_quiet = state.quiet(now, gone)
-        total = state.total()
-        if not update.records:
-            if shown.is_update and not shown.ongoing:  # this storm's last update
-                if not fleet_quiet:
-                    going = [p.said + p.lease - now for p in state.parts.values()]
-                    return Plan(WATCH, min(max(going, default=self.lease), self.lease))
-                if state.closed:
-                    return Plan(DROP)
-            else:  # a running count
-                if now - state.edited_at < self.interval:
-                    return Plan(WAIT, state.edited_at + self.interval - now)
-                if total <= state.shown:
-                    return Plan(DROP)
-        quiet = fleet_quiet and shown.quiet
-        rules.take_lease(state, mine, now, self.shared.client.timeout + rules.LEASE_SLACK)
-        fleet = replace(
-            shown,
-            count=total,
-            first_seen=state.first_seen(),
-            last_seen=state.last_seen(),
-            samples=state.samples() if total > 1 else (),
-            ongoing=not fleet_quiet,
-            quiet=quiet,
-        )
-        ref = state.message
-        return Plan(EDIT, ref=MessageRef(ref.id, ref.thread, ref.embeds, ref.index, ref.files),
-                    show=fleet, quiet=quiet)  # fmt: skip
 
     def _drop(self, key: str) -> None:
         update = self.editor._updates.pop(key, None)
@@ -172,7 +105,12 @@ class FleetIncidents:
         editor = self.editor
         if update.records:
             self._claims[key] = self._prefix + key
+            editor.board.watched.add(key)
             editor._post_records(key, update)  # the lane posts them; published once answered
+            if self.shared.closing:  # kept as letters, not posted: the claim is given back
+                editor.board.watched.discard(key)
+                editor.board.answered.append(key)
+                await self.publish()
             return
         grant = await editor._slot(None, False)
         if not isinstance(grant, Grant):
@@ -182,16 +120,19 @@ class FleetIncidents:
         editor._open_slot = grant
         await editor._post_anew(update, grant)
         self._claims[key] = self._prefix + key
+        editor.board.answered.append(key)
         await self.publish()
 
     async def publish(self) -> None:
         """Write the reference of each message this holder posted for an incident, once its
         post is answered (None: it failed, and the claim is given back)."""
-        for key, shared_key in list(self._claims.items()):
-            incident = self.editor.board.get(key)
-            if incident is not None and incident.posting:
+        board = self.editor.board
+        answered, board.answered = board.answered, []
+        for key in answered:
+            shared_key = self._claims.pop(key, None)
+            if shared_key is None:
                 continue
-            del self._claims[key]
+            incident = board.get(key)
             ref = None
             if incident is not None and incident.message is not None:
                 posted = incident.message
@@ -209,11 +150,21 @@ class FleetIncidents:
 
     # -- editing -----------------------------------------------------------------------------
 
-    async def _edit(self, key: str, update: Update, plan: Plan) -> None:
+    async def _edit(self, key: str, update: Update, plan: Decision) -> None:
+        """Edit the incident's message with the fleet's totals (this holder has the lease, and
+        gives it back with what it showed, or with nothing)."""
         editor = self.editor
-        ref, shown = plan.ref, plan.show
+        ref = plan.ref
         assert ref is not None
-        assert shown is not None
+        shown = replace(
+            update.show,
+            count=plan.total,
+            first_seen=plan.first_seen,
+            last_seen=plan.last_seen,
+            samples=plan.samples,
+            ongoing=plan.ongoing,
+            quiet=plan.quiet,
+        )
         view = Incident(
             PostedMessage(ref.id, ref.thread, list(ref.embeds), list(ref.files)), ref.index
         )

@@ -64,6 +64,8 @@ class IncidentBoard:
     def __init__(self, limit: int = MAX_INCIDENTS) -> None:
         self.limit = limit
         self._incidents: OrderedDict[str, Incident] = OrderedDict()
+        self.watched: set[str] = set()  # incidents whose posts' answers someone waits for
+        self.answered: list[str] = []  # of those, the ones whose posts all have their answer
 
     def get(self, key: str) -> Incident | None:
         """The incident of fingerprint ``key``, if this lane knows it."""
@@ -90,6 +92,10 @@ class IncidentBoard:
         if found is None or notification.id not in found.posting:
             return False
         found.posting.discard(notification.id)
+        key = notification.fingerprint
+        if not found.posting and key in self.watched:
+            self.watched.discard(key)
+            self.answered.append(key)
         return True
 
     def posted(self, message: OutgoingMessage, outcome: Outcome, thread_id: str | None) -> None:
