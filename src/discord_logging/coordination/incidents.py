@@ -175,6 +175,9 @@ def contribute(state: IncidentState, key: str, part: Contribution, now: float) -
     """Set ``key``'s contribution (never add: saying it twice counts once); a closed incident
     whose storm goes on again is open again."""
     old = state.parts.get(key)
+    for other_key, other in state.parts.items():  # a holder has one storm going at a time
+        if other.holder == part.holder and other_key != key:
+            other.quiet = True
     part.said = now
     part.grew = now if old is None or part.count > old.count else old.grew
     part.samples = [(t, s[:SAMPLE_TEXT]) for t, s in part.samples[:SHARED_SAMPLES]]
@@ -251,6 +254,7 @@ class Step:
     first: bool  # the storm's first record (the incident's first message, if nobody posted)
     records: bool  # it carries records: an edit must show them
     says_quiet: bool  # the storm's quiet update
+    contributes: bool = True  # False: a watch, looking whether the fleet went quiet
 
 
 @dataclass(slots=True)
@@ -276,6 +280,8 @@ def decide(
     that shows nothing new, or edit (the lease taken for ``edit_for`` seconds). A running
     update edits at most every ``interval`` seconds of the fleet's."""
     mine, part = step.holder, step.part
+    if not step.contributes:
+        return _watch(state, step, now, gone, edit_for)
     if step.first and not state.open(now, gone) and not state.claimed_by_other(mine, now, gone):
         start_anew(state, step.key, part, mine, now)
         return Decision(POST)
@@ -292,18 +298,44 @@ def decide(
     if not step.records:
         if part.quiet:  # this storm's last update
             if not fleet_quiet:
-                going = [
-                    p.said + p.lease - now for p in state.parts.values() if not p.over(now, gone)
-                ]
-                return Decision(WATCH, max(WAIT_STEP, min(going, default=part.lease)))
+                return Decision(WATCH, _soonest_over(state, now, gone, part.lease))
             if state.closed:
                 return Decision(DROP)
         elif now - state.edited_at < interval:  # a running count
             return Decision(WAIT, state.edited_at + interval - now)
         elif total <= state.shown:
             return Decision(DROP)
+    return _edit(state, mine, now, gone, edit_for=edit_for, says_quiet=step.says_quiet)
+
+
+def _watch(state: IncidentState, step: Step, now: float, gone: Gone, edit_for: float) -> Decision:
+    """A holder whose storm was one record looks whether the fleet went quiet: if so, and the
+    message counts more than one record, it says quiet since (a lone record's message stays
+    as it was posted)."""
+    if state.message is None or state.closed or state.total() <= 1:
+        return Decision(DROP)
+    if state.leased_by_other(step.holder, now, gone):
+        return Decision(WAIT, WAIT_STEP)
+    if not state.quiet(now, gone):
+        return Decision(WATCH, _soonest_over(state, now, gone, step.part.lease))
+    return _edit(state, step.holder, now, gone, edit_for=edit_for, says_quiet=True)
+
+
+def _soonest_over(state: IncidentState, now: float, gone: Gone, otherwise: float) -> float:
+    """Seconds until the first storm still going on may be over by its lease."""
+    going = [p.said + p.lease - now for p in state.parts.values() if not p.over(now, gone)]
+    return max(WAIT_STEP, min(going, default=otherwise))
+
+
+def _edit(
+    state: IncidentState, mine: str, now: float, gone: Gone, *, edit_for: float, says_quiet: bool
+) -> Decision:
+    """Take the edit lease and say what the edit shows: the fleet's totals."""
+    fleet_quiet = state.quiet(now, gone)
+    total = state.total()
     take_lease(state, mine, now, edit_for)
     ref = state.message
+    assert ref is not None
     return Decision(
         EDIT,
         ref=MessageRef(ref.id, ref.thread, list(ref.embeds), ref.index, list(ref.files)),
@@ -312,5 +344,5 @@ def decide(
         last_seen=state.last_seen(),
         samples=state.samples() if total > 1 else (),
         ongoing=not fleet_quiet,
-        quiet=fleet_quiet and step.says_quiet,
+        quiet=fleet_quiet and says_quiet,
     )

@@ -57,6 +57,7 @@ class Update:
     records: list[Pending] = field(default_factory=list)
     attempts: int = 0
     not_before: float = 0.0
+    watch: bool = False  # the fleet's incident: only look whether it went quiet (no news)
 
 
 class IncidentEditor:
@@ -115,6 +116,8 @@ class IncidentEditor:
         if update is None:
             update = self._updates[notification.fingerprint] = Update(notification)
         update.show = notification
+        if update.watch:  # news: no longer only a look at the end of a window
+            update.watch, update.not_before = False, 0.0
         if pending is not None:
             update.records.append(pending)
         self._wake.set()

@@ -35,6 +35,7 @@ class FleetIncidents:
         self.coordinator = editor.shared.coordinator
         config = editor.shared.incidents
         self.interval = config.edit_interval
+        self.window = config.window
         self.lease = config.window + config.edit_interval + rules.LEASE_SLACK
         url = editor.lane.url
         self._prefix = f"{url.webhook_id}:{url.thread_id or ''}:"
@@ -60,14 +61,15 @@ class FleetIncidents:
         editor then keeps the incident to this process, as without a fleet)."""
         editor, shared = self.editor, self.shared
         shown = update.show
-        if shared.closing and not update.records and not shown.is_update:
-            del editor._updates[key]
+        if shared.closing and update.watch:
+            self._drop(key)
             return True
         mine = self.coordinator.sender
         part = contribution(shown, self.lease, mine)
+        first = not shown.is_update and not update.watch
         step = rules.Step(
-            mine, f"{mine}{part.first_seen:.6f}", part, not shown.is_update, bool(update.records),
-            shown.quiet,
+            mine, f"{mine}{part.first_seen:.6f}", part, first, bool(update.records),
+            shown.quiet or update.watch, contributes=not update.watch,
         )  # fmt: skip
         edit_for = shared.client.timeout + rules.LEASE_SLACK
 
@@ -90,7 +92,21 @@ class FleetIncidents:
             await self._post(key, update)
         else:
             await self._edit(key, update, plan)
+        last = part.quiet and not plan.quiet  # its storm's last word, the fleet's not yet
+        if (first or last) and plan.action in (rules.POST, rules.EDIT):
+            self._watch_later(key, shown)
         return True
+
+    def _watch_later(self, key: str, shown: Notification) -> None:
+        """A storm's first record was shown (should it stay one record, no update of it comes
+        again), or its last while others went on: this holder looks once a window is over
+        whether the fleet went quiet, and says so if nobody else did (docs/architecture.md)."""
+        from .editor import Update as Watch
+
+        updates = self.editor._updates
+        if key not in updates:  # else a newer update of the incident comes anyway
+            later = self.shared.clock() + self.window + self.interval
+            updates[key] = Watch(shown, not_before=later, watch=True)
 
     def _drop(self, key: str) -> None:
         update = self.editor._updates.pop(key, None)
@@ -156,15 +172,11 @@ class FleetIncidents:
         editor = self.editor
         ref = plan.ref
         assert ref is not None
-        shown = replace(
-            update.show,
-            count=plan.total,
-            first_seen=plan.first_seen,
-            last_seen=plan.last_seen,
-            samples=plan.samples,
-            ongoing=plan.ongoing,
+        counted = update.show.with_count(
+            plan.total, plan.first_seen, last_seen=plan.last_seen, ongoing=plan.ongoing,
             quiet=plan.quiet,
-        )
+        )  # fmt: skip
+        shown = replace(counted, samples=plan.samples)
         view = Incident(
             PostedMessage(ref.id, ref.thread, list(ref.embeds), list(ref.files)), ref.index
         )
