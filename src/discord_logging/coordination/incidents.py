@@ -79,7 +79,7 @@ class Contribution:
     @classmethod
     def from_json(cls, data: list[Any]) -> Contribution:
         holder, count, first, last, quiet, lease, said, grew, samples = data
-        kept = [(float(t), str(s)) for t, s in samples]
+        kept = [(float(t), str(text)) for t, text in samples]
         return cls(
             str(holder), int(count), float(first), float(last), bool(quiet), float(lease),
             float(said), float(grew), kept,

@@ -347,7 +347,7 @@ class IncidentEditor:
         """No message to edit: the lane posts the records (while closing they are kept)."""
         self._updates.pop(key, None)
         records = update.records  # each posted as it is: its history and letters are its own
-        if self.shared.closing:
+        if self.shared.closing and self.fleet is None:  # (the fleet's: the lane waits for them)
             self.lane._dead_all(records, DeadLetterReason.SHUTDOWN, None)
             return
         for pending in records:

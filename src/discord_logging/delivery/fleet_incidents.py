@@ -123,10 +123,6 @@ class FleetIncidents:
             self._claims[key] = self._prefix + key
             editor.board.watched.add(key)
             editor._post_records(key, update)  # the lane posts them; published once answered
-            if self.shared.closing:  # kept as letters, not posted: the claim is given back
-                editor.board.watched.discard(key)
-                editor.board.answered.append(key)
-                await self.publish()
             return
         grant = await editor._slot(None, False)
         if not isinstance(grant, Grant):

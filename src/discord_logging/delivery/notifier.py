@@ -201,6 +201,8 @@ class Notifier:
                 self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}"))
                 if self._incidents.edits:
                     editor = self._editors[lane] = IncidentEditor(lane)
+                    if editor.fleet is not None:  # it posts incidents' first records, at close too
+                        lane.fed_by = lambda editor=editor: editor.busy
                     self._edit_tasks.append(
                         asyncio.create_task(editor.run(), name=f"discord-edits-{names[0]}")
                     )
