@@ -157,6 +157,8 @@ class IncidentEditor:
         shared = self.shared
         now = shared.clock()
         if shared.closing:
+            for key in [k for k, u in self._updates.items() if u.watch]:  # no news: not waited
+                del self._updates[key]
             left = (shared.deadline or now) - now
             if not self._updates or left < CLOSE_FLOOR:
                 self._give_up(DeadLetterReason.SHUTDOWN)

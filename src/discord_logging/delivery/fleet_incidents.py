@@ -61,9 +61,6 @@ class FleetIncidents:
         editor then keeps the incident to this process, as without a fleet)."""
         editor, shared = self.editor, self.shared
         shown = update.show
-        if shared.closing and update.watch:
-            self._drop(key)
-            return True
         mine = self.coordinator.sender
         part = contribution(shown, self.lease, mine)
         first = not shown.is_update and not update.watch
