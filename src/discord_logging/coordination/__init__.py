@@ -298,7 +298,9 @@ class Coordinator(abc.ABC):
         def step(states: list[State], now: float) -> T:
             (state,) = states
             assert isinstance(state, IncidentState)
-            return change(state, now, self.holder_gone)
+            result = change(state, now, self.holder_gone)
+            state.mark_until()
+            return result
 
         return await self._transact((f"{ledger.INCIDENT_PREFIX}{key}",), step)
 

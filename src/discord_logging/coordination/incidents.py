@@ -101,6 +101,7 @@ class IncidentState:
     closed: bool = False  # its quiet update was shown: the next storm is a new message
     shown: int = 0  # the total its message showed last
     edited_at: float = 0.0  # when it was last edited (the backend's clock)
+    until: float = 0.0  # past this nothing in it counts any more: a store may delete it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class IncidentState:
             "x": self.closed,
             "s": self.shown,
             "e": self.edited_at,
+            "u": self.until,
         }
 
     @classmethod
@@ -126,7 +128,15 @@ class IncidentState:
             bool(data.get("x", False)),
             int(data.get("s", 0)),
             float(data.get("e", 0.0)),
+            float(data.get("u", 0.0)),
         )
+
+    def mark_until(self) -> None:
+        """Set :attr:`until`: the end of the last lease, claim or contribution in it (past it
+        the incident is over whoever is alive, and a new storm starts anew)."""
+        ends = [part.said + part.lease for part in self.parts.values()]
+        ends += [grip[1] for grip in (self.claim, self.lease) if grip is not None]
+        self.until = max(ends, default=0.0)
 
     # -- reading -----------------------------------------------------------------------------
 
