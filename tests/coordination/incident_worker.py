@@ -4,7 +4,8 @@ children of one handler (gunicorn ``--preload`` style) or in this process alone.
 Run as ``python incident_worker.py CONFIG_JSON``; prints one JSON line of stats per process
 that logged. Config keys: ``webhook``, ``host``, ``store``, optional ``redis_url``,
 ``workers`` (0: log here), ``repeats``, ``gap``, ``window``, ``interval``, ``label``, and
-``stop`` (a file: each logging process closes once it exists; absent key: at once).
+``stop`` (a file: each logging process closes once it exists; absent key: at once), ``dies``
+(the child of that index is killed, SIGKILL, once it logged: mid-incident).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,6 +30,9 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
         # One template, one place: one problem (one fingerprint) whoever logs it.
         log.error("database connection refused (host db-1) from %s attempt %d", who, i)
         time.sleep(float(config.get("gap", 0.01)))
+    if config.get("dies") == who:
+        handler.flush(30)  # its count is out (a running update may be), then it dies
+        os.kill(os.getpid(), signal.SIGKILL)
     stop = config.get("stop")
     if stop:
         deadline = time.monotonic() + FAILSAFE
@@ -72,7 +77,7 @@ def main(config: dict[str, Any]) -> None:
         children.append(pid)
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
     handler.close()
-    sys.exit(max(codes))
+    sys.exit(max(code for code in codes if code != -signal.SIGKILL))
 
 
 if __name__ == "__main__":

@@ -159,3 +159,20 @@ def test_a_restart_during_an_incident_edits_the_same_message(tmp_path: Path) -> 
         run_until_settled(fake, [second], 20, stop)
         one_message_of(fake, 20, senders=2)
         books_balance(first)
+
+
+def test_a_worker_killed_mid_incident_leaves_nothing_stuck(tmp_path: Path) -> None:
+    """Of 2 forked workers logging one problem, one is killed (SIGKILL) mid-incident: its lock
+    goes with it, so the other's message still says quiet since, counting both."""
+    stop = tmp_path / "stop"
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        app = start(config(fake, url, tmp_path / "store", workers=2, dies="p0", stop=str(stop)))
+        (survivor,) = run_until_settled(fake, [app], 31, stop)
+        assert len(fake.messages) == 1
+        text = description(fake, 0)
+        match = TOTAL.search(text)
+        assert match is not None
+        assert 31 <= int(match.group(1)) <= 60, text
+        assert "quiet since" in text
+        assert survivor["who"] == "p1"
