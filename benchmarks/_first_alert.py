@@ -72,15 +72,17 @@ class FirstAlert:
         return self.received - self.started
 
 
-def first_alert(fake: FakeDiscord, store: str, after: str = "") -> FirstAlert:
+def first_alert(
+    fake: FakeDiscord, store: str, after: str = "", python: str = sys.executable
+) -> FirstAlert:
     """Run :data:`CONFIGURE_AND_ALERT` (then ``after``, e.g. :data:`REPORT`) in a fresh
-    interpreter against a new webhook of ``fake``; the last JSON line ``after`` prints is the
+    ``python`` against a new webhook of ``fake``; the last JSON line ``after`` prints is the
     ``report``."""
     url = fake.add_webhook()
     webhook_id = url.split("/")[-2]
     started = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-c", CONFIGURE_AND_ALERT + after, url, fake.host, store],
+        [python, "-c", CONFIGURE_AND_ALERT + after, url, fake.host, store],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -109,3 +111,26 @@ def wall(argv: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+# Whether the interpreter runs the installed packages from compiled bytecode (``.pyc``, as pip
+# and ``uv pip install --compile-bytecode`` leave them) or compiles their sources at every
+# start (uv's default install, with PYTHONDONTWRITEBYTECODE=1 as in many images): compiling
+# costs time at start-up and leaves native memory fragmented in the threads that imported.
+ENVIRONMENT = """
+import importlib.util, json, os, sys
+import jinja2
+compiled = os.path.exists(importlib.util.cache_from_source(jinja2.__file__))
+print(json.dumps({"python": sys.version.split()[0], "prefix": sys.prefix, "compiled": compiled}))
+"""
+
+
+def environment(python: str) -> str:
+    """One line saying which interpreter and venv ``python`` is, and whether its packages'
+    bytecode is compiled."""
+    done = subprocess.run(
+        [python, "-c", ENVIRONMENT], check=True, capture_output=True, text=True, timeout=60
+    )
+    found = json.loads(done.stdout)
+    bytecode = "compiled" if found["compiled"] else "NOT compiled (sources compiled at each start)"
+    return f"Python {found['python']} in {found['prefix']}; site-packages bytecode {bytecode}"

@@ -17,7 +17,17 @@ Printed per row: resident memory (VmRSS) and what it adds to stdlib logging alon
 threads besides the main one at rest (Python's by name, and the kernel's count). Targets for
 DiscordHandler: at most 30 MB more than stdlib logging alone, at most 2 library threads.
 
-    uv run python benchmarks/footprint.py [--runs 5]
+    uv run python benchmarks/footprint.py [--runs 5] [--python PATH]
+
+``--python`` measures another interpreter, e.g. a venv built as a production image is, with
+only the runtime dependencies (and sentry-sdk for its row) and bytecode compiled::
+
+    uv venv /tmp/fp && uv pip install --python /tmp/fp/bin/python --compile-bytecode . sentry-sdk
+    uv run python benchmarks/footprint.py --python /tmp/fp/bin/python
+
+The first line printed says which interpreter ran and whether its packages' bytecode was
+compiled: without it every import compiles sources, which leaves about 6 MB of freed but
+fragmented native memory in the threads that imported (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from _first_alert import REPORT, first_alert
+from _first_alert import REPORT, environment, first_alert
 
 from discord_logging.testing import FakeDiscord
 
@@ -66,10 +76,10 @@ sentry_sdk.flush(timeout=2)
 )
 
 
-def alone(code: str) -> dict[str, Any]:
-    """The report of ``code`` run in a fresh interpreter."""
+def alone(code: str, python: str) -> dict[str, Any]:
+    """The report of ``code`` run in a fresh ``python``."""
     done = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+        [python, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return report
@@ -78,26 +88,32 @@ def alone(code: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per row")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to measure")
     args = parser.parse_args()
+    python = args.python
+    has_sentry = subprocess.run(
+        [python, "-c", "import sentry_sdk"], check=False, capture_output=True
+    )
 
     rows: dict[str, list[dict[str, Any]]] = {}
     with FakeDiscord() as fake, tempfile.TemporaryDirectory() as scratch:
         measures: dict[str, Callable[[int], dict[str, Any]]] = {
-            "stdlib logging alone": lambda _: alone(STDLIB),
+            "stdlib logging alone": lambda _: alone(STDLIB, python),
             "DiscordHandler": lambda i: (
-                first_alert(fake, os.path.join(scratch, f"store{i}"), REPORT).report
+                first_alert(fake, os.path.join(scratch, f"store{i}"), REPORT, python).report
             ),
-            "sentry_sdk.init + logging integration": lambda _: alone(SENTRY),
         }
+        if has_sentry.returncode == 0:
+            measures["sentry_sdk.init + logging integration"] = lambda _: alone(SENTRY, python)
         for i in range(args.runs):  # interleaved: a busy moment weighs on every row
             for label, measure in measures.items():
                 rows.setdefault(label, []).append(measure(i))
 
     base = statistics.median(r["rss_mb"] for r in rows["stdlib logging alone"])
-    print(
-        f"median of {args.runs} fresh processes, at rest after the first alert, "
-        f"Python {sys.version.split()[0]}"
-    )
+    print(environment(python))
+    print(f"median of {args.runs} fresh processes, at rest after the first alert")
+    if has_sentry.returncode != 0:
+        print("(sentry-sdk is not installed in this interpreter: its row is left out)")
     print(f"{'':<40}{'RSS':>9}{'added':>10}   threads besides main (kernel's count)")
     for label, reports in rows.items():
         rss = statistics.median(r["rss_mb"] for r in reports)

@@ -20,7 +20,11 @@ Then what the caller's thread pays, each figure the median of ``--runs`` fresh i
 Targets: the caller's thread pays under 0.1 s for import plus construction; ``--help`` under
 0.3 s.
 
-    uv run python benchmarks/startup.py [--alerts 5] [--runs 7]
+    uv run python benchmarks/startup.py [--alerts 5] [--runs 7] [--python PATH]
+
+``--python`` measures another interpreter (see footprint.py for a venv built as a production
+image is, bytecode compiled); the first line printed says which, and whether its packages'
+bytecode was compiled.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 
-from _first_alert import FirstAlert, first_alert, wall
+from _first_alert import FirstAlert, environment, first_alert, wall
 
 from discord_logging.testing import FakeDiscord
 
@@ -71,13 +75,13 @@ print(json.dumps(time.perf_counter() - started))
 """
 
 
-def first_alerts(count: int) -> tuple[list[FirstAlert], list[float]]:
+def first_alerts(count: int, python: str) -> tuple[list[FirstAlert], list[float]]:
     """``count`` fresh processes' first alerts, each beside a ``python -c pass`` run."""
     alerts, plain = [], []
     with FakeDiscord() as fake, tempfile.TemporaryDirectory() as scratch:
         for i in range(count):
-            plain.append(wall([sys.executable, "-c", "pass"]))
-            alerts.append(first_alert(fake, os.path.join(scratch, f"alert{i}")))
+            plain.append(wall([python, "-c", "pass"]))
+            alerts.append(first_alert(fake, os.path.join(scratch, f"alert{i}"), python=python))
     return alerts, plain
 
 
@@ -100,15 +104,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=5, help="fresh processes' first alerts")
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per figure")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to measure")
     args = parser.parse_args()
-    print_first_alerts(*first_alerts(args.alerts))
+    python = args.python
+    print(environment(python))
+    print_first_alerts(*first_alerts(args.alerts, python))
 
     children = []
     alone: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for i in range(args.runs):
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, WEBHOOK, os.path.join(scratch, f"store{i}")],
+                [python, "-c", CHILD, WEBHOOK, os.path.join(scratch, f"store{i}")],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -116,10 +123,10 @@ def main() -> None:
             children.append(json.loads(done.stdout))
             for name in ("logging.handlers", "httpx"):
                 done = subprocess.run(
-                    [sys.executable, "-c", ALONE, name], check=True, capture_output=True, text=True
+                    [python, "-c", ALONE, name], check=True, capture_output=True, text=True
                 )
                 alone.setdefault(name, []).append(json.loads(done.stdout))
-    script = shutil.which("discord-logging", path=os.path.dirname(sys.executable))
+    script = shutil.which("discord-logging", path=os.path.dirname(python))
     assert script is not None, "install the project first (uv sync)"
     helps = [wall([script, "--help"]) for _ in range(args.runs)]
     uv = shutil.which("uv")
@@ -150,7 +157,7 @@ def main() -> None:
     ]
     if uv_helps:
         rows.append(("uv run --no-sync discord-logging --help", median_ms(uv_helps)))
-    print(f"median of {args.runs} fresh processes, Python {sys.version.split()[0]}")
+    print(f"median of {args.runs} fresh processes")
     for label, figure in rows:
         print(f"{label:<52}{figure}")
     print(f"heavy modules loaded by the import: {', '.join(children[-1]['loaded']) or 'none'}")

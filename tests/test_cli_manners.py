@@ -128,7 +128,7 @@ def test_history_shows_short_ids_that_select_one_notification(tmp_path: Path) ->
 def test_history_status_offers_only_recorded_statuses() -> None:
     """retrying and rate_limited are never written to the history: not offered, refused."""
     done = run("history", "--help")
-    assert "{delivered,failed,dead_lettered}" in " ".join(done.stdout.split())
+    assert "{delivered,failed,dead_lettered,muted}" in " ".join(done.stdout.split())
     for status in ("retrying", "rate_limited"):
         refused = run("history", "--status", status)
         assert refused.returncode == 2
@@ -155,7 +155,7 @@ def test_export_refuses_a_missing_directory_unless_asked(argv: list[str], tmp_pa
     assert f"Created directory {tmp_path / 'a' / 'b'}." in done.stdout
     assert target.read_text().count("\n") >= 1
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o700
-    again = run("--store", str(store), *argv, str(target))
+    again = run("--store", str(store), *argv, str(target), "--force")
     assert again.returncode == 0
     assert "Created directory" not in again.stdout
 

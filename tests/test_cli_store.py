@@ -232,7 +232,7 @@ def test_history_export_jsonl(
     assert "Exported 2 history entries" in out
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert [r["id"] for r in rows] == [history["err"].id, history["dead"].id]
-    code, out, _ = run_cli(capsys, "history", "--export", str(target), "--json")
+    code, out, _ = run_cli(capsys, "history", "--export", str(target), "--json", "--force")
     assert json.loads(out) == {"exported": 4, "file": str(target), "created": []}
 
 

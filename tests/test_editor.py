@@ -166,6 +166,8 @@ async def test_a_global_429_or_a_ban_on_an_edit_pauses_everyone(
     asked = shared.clock()
     n.show_update(incident(3, ongoing=True))
     await until(lambda: fake.count_status(429) >= 1)
+    # The fake counts the 429 before it answers: wait until the lane has the answer too.
+    await until(lambda: shared.paused_until > 0)
     # Paused for its time from the answer on (the answer came after ``asked``); not compared
     # with the clock now, which a loaded machine may have carried past the 0.3 s.
     assert shared.paused_until >= asked + 0.3

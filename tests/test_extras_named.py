@@ -16,8 +16,9 @@ from discord_logging.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-# `<name>[<extras>]` where the name is one of the project's own, or close to them.
-_EXTRA = re.compile(r"(?<![\w.-])(discord[-_][a-z0-9_.-]*)\[([a-z0-9_,\s-]+)\]")
+# `<name>[<extras>]` where the name is one of the project's own, or close to them. An extra
+# starts with a letter: a PromQL range (`discord_logging_..._total[5m]`) is not one.
+_EXTRA = re.compile(r"(?<![\w.-])(discord[-_][a-z0-9_.-]*)\[([a-z][a-z0-9_,\s-]*)\]")
 
 
 def texts_users_read() -> dict[Path, str]:

@@ -5,6 +5,7 @@ caller's thread). See docs/architecture.md, "Start-up"."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from .stats import DeliveryStats
 
 if TYPE_CHECKING:
     from .delivery.journaling import RecordJournal
+    from .delivery.memory import MemoryBound
     from .delivery.notifier import Notifier
     from .delivery.worker import Worker
     from .store import Store
@@ -34,6 +36,8 @@ class EngineParts:
     _store_wanted = False  # a forked child builds its store on first use, not in the hook
     _store_lock: threading.Lock
     _dead_letters: DeadLetterSink | None = None
+    _pid: int
+    _closed: bool
 
     def _new_store(self) -> Store | None:
         if self._dead_letters is not None:
@@ -95,6 +99,19 @@ class EngineParts:
             journal.attach(notifier, store)  # before the lanes start (they report to it)
         return notifier
 
+    def _memory_bound(self) -> MemoryBound:
+        """This worker's bound on records in memory, with the store's share of them."""
+        from .delivery.memory import MemoryBound
+
+        def store_letters() -> int:
+            store = self._store  # not built here: the start thread builds it
+            if store is None:
+                return 0
+            # Kept in memory after a disk failure, or not written yet (counted, not walked).
+            return len(store.memory) + store._buffer.letters_held()
+
+        return MemoryBound(self._settings.memory_max_records, store_letters)
+
     def _store_dir(self) -> Path:
         # The limits are shared through the store directory whatever keeps the letters (a
         # custom sink, a store degraded to memory): where the directory cannot be used either,
@@ -133,3 +150,24 @@ class EngineParts:
         """After the store wrote its letters, which settled their records."""
         if worker is not None:
             worker.close_journal()
+
+    def _metric_gauges(self) -> dict[str, int]:
+        """What the metrics' gauges read: nothing until this process's worker runs; never
+        starts it nor opens the store (docs/architecture.md, "Metrics")."""
+        worker = self._worker if self._pid == os.getpid() else None
+        if worker is None or self._closed:
+            return {}
+        kept = len(self._dead_letters) if self._dead_letters is not None else 0
+        store = self._store
+        if store is not None:
+            kept = len(store.dead_letters)
+        try:
+            circuits = worker.notifier.open_circuits()
+        except RuntimeError:  # still starting
+            circuits = 0
+        return {
+            "queue_depth": worker.queue_depth(),
+            "queue_capacity": worker.memory.limit,
+            "dead_letters_kept": kept,
+            "open_circuits": circuits,
+        }

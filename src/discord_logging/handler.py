@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import lifecycle
+from ._controls import Controls
 from ._engine import EngineParts
 from .capture.guard import is_ignored
 from .capture.routing import Router
@@ -27,11 +28,13 @@ from .capture.snapshot import snapshot
 from .config.startup import check_user_templates, say_unknown_variables
 from .deadletters import DeadLetterSink
 from .delivery.blocking import BlockingSend
+from .delivery.memory import refusal
 from .delivery.threads import holds_logging_lock
 from .delivery.worker import ON_WORKER_THREAD, Worker
 from .errors import ConfigurationError
+from .muting import control as muting
 from .settings import DiscordSettings, load_settings
-from .stats import DeliveryStats
+from .stats import GAUGE_SOURCES, DeliveryStats
 from .store._paths import refuse_unsafe_store, store_directory
 from .wording import counted, write_line
 
@@ -46,7 +49,7 @@ _T = TypeVar("_T")
 _NOT_SETTINGS: Final = frozenset({"self", "level", "dead_letters", "engine_options", "__class__"})
 
 
-class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
+class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
     """Sends log records to Discord webhooks by alert type, from a background worker.
 
     Settings come from ``DISCORD_*`` environment variables (and ``.env``); keyword arguments
@@ -105,8 +108,10 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         buttons: Mapping[str, Any] | str | None = None,
         forum: list[str] | str | None = None,
         forum_tags: Mapping[str, Any] | str | None = None,
+        quiet_hours: str | None = None,
         journal: bool | None = None,
         journal_max_bytes: int | None = None,
+        memory_max_records: int | None = None,
         dead_letters: DeadLetterSink | None = None,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -132,6 +137,7 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         self._store_wanted = dead_letters is None  # opened on the worker's start thread
         say_unknown_variables(settings)
         lifecycle.register(self)
+        GAUGE_SOURCES.add(self)  # the metrics' gauges (discord_logging.metrics) read it
         if settings.handle_sigterm:
             lifecycle.drain_on_sigterm()
         # Started now, not on the first record: kept letters are redelivered without traffic.
@@ -233,10 +239,12 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
                     stats=self._stats,
                     on_thread_exit=self._after_worker_ended,
                     journal_factory=self._make_journal,
+                    memory=self._memory_bound(),
                 )
                 # Known before its thread runs: the start thread attaches the worker's journal
                 # to the notifier it builds (_make_notifier reads it from here).
                 self._worker = worker
+                worker.mutes = muting.gate_for(self._settings, self._stats)
                 try:
                     worker.start()
                 except RuntimeError:  # "can't create new thread at interpreter shutdown"
@@ -252,6 +260,8 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
         if store is not None:
             store.release_thread()
         worker = self._worker
+        if worker is not None and worker.mutes is not None:
+            worker.mutes.close()  # its last tallies written, its table closed on its thread
         if self._closed_while_starting and self._pid == os.getpid() and worker is not None:
             self._closed_while_starting = False
             self._finish_close(worker, worker.left_at_close, ending=True)
@@ -274,20 +284,18 @@ class DiscordHandler(EngineParts, BlockingSend, logging.Handler):
             if is_ignored(record.name) or getattr(ON_WORKER_THREAD, "active", False):
                 return
             alert_type = self.router.alert_type(record)
-            notification = snapshot(record, alert_type, self._exc_formatter, self.formatter)
             worker = self._worker if self._pid == os.getpid() else None
             if worker is None:
                 worker = self._running_worker()
-            if worker is None or not worker.put(notification):
+            # Past the memory bound a record costs its count only, not a snapshot.
+            if (
+                worker is None
+                or not worker.memory.room()
+                or not worker.put(snapshot(record, alert_type, self._exc_formatter, self.formatter))
+            ):
                 # Counted as dropped (not emitted): emitted + dropped == records handled.
-                reason = (
-                    "closed"
-                    if self._closed or worker is None
-                    else "worker_failed"
-                    if worker.failed
-                    else "handoff_full"
-                )
-                self._stats.dropped(reason, alert_type)
+                failed = None if worker is None else worker.failed
+                self._stats.dropped(refusal(self._closed, failed), alert_type)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - the logging contract: report, never raise

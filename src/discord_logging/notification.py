@@ -63,7 +63,8 @@ class Notification:
     incident's update also says when its latest record came (``last_seen``) and whether it
     still goes on (``ongoing``) or went quiet (``quiet``). ``buttons`` are the record's own
     link buttons (``extra={"buttons": ...}``), as ``(label, url)`` pairs, checked when
-    rendered.
+    rendered. A ``silent`` notification (a mute's summary) is sent with
+    ``SUPPRESS_NOTIFICATIONS`` and pings nobody, whatever ``DISCORD_SILENT`` says.
     """
 
     alert_type: str
@@ -97,6 +98,7 @@ class Notification:
     ongoing: bool = False
     quiet: bool = False
     buttons: tuple[tuple[str, str], ...] = ()
+    silent: bool = False
     id: str = field(default_factory=new_id)
 
     @property
@@ -164,6 +166,7 @@ class DeliveryStatus(StrEnum):
     RATE_LIMITED = "rate_limited"
     DEAD_LETTERED = "dead_lettered"
     FAILED = "failed"
+    MUTED = "muted"  # held by a mute: written to the history, never sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from .config.sources import (
 )
 from .config.values import Number, read_flag, read_path, read_text
 from .errors import ConfigurationError
+from .muting.quiet import QuietHours, parse_quiet_hours
 from .redaction import redact
 from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
 from .wording import plural
@@ -106,6 +107,7 @@ class DiscordSettings:
     handle_sigterm: bool = True
     journal: bool = True
     journal_max_bytes: int = 64 * 1024 * 1024
+    memory_max_records: int = 10_000
     global_rate_limit: int = 50
     templates_dir: Path | None = None
     attach_full_text: bool = True
@@ -118,6 +120,7 @@ class DiscordSettings:
     buttons: dict[str, tuple[LinkButton, ...]] = field(default_factory=dict)
     forum: tuple[str, ...] = ()
     forum_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    quiet_hours: tuple[QuietHours, ...] = ()
 
     @property
     def webhook_urls(self) -> dict[str, WebhookURL]:
@@ -150,6 +153,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, LinkButton):
         return {"label": value.label, "url": value.url}
+    if isinstance(value, QuietHours):
+        return value.text
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -207,6 +212,7 @@ READERS: Final[dict[str, Callable[[Any], Any]]] = {
     "handle_sigterm": read_flag,
     "journal": read_flag,
     "journal_max_bytes": Number(whole=True, low=1024 * 1024).read,
+    "memory_max_records": Number(whole=True, low=100, high=1_000_000).read,
     "global_rate_limit": Number(whole=True, low=1, high=50).read,
     "templates_dir": read_path,
     "attach_full_text": read_flag,
@@ -214,6 +220,7 @@ READERS: Final[dict[str, Callable[[Any], Any]]] = {
     "fleet_size": Number(whole=True, low=1, high=10_000).read,
     "trace_url_template": _trace_url_template,
     "incident_edit_interval": Number(whole=False, low=0, low_open=True, high=3600).read,
+    "quiet_hours": parse_quiet_hours,
     **alert_settings.PARSERS,
 }
 # Keyword arguments named apart from their setting.

@@ -87,6 +87,7 @@ def test_close_accounts_for_every_record_in_a_deep_hand_off(fake: FakeDiscord) -
         queue_size=1,
         close_timeout=0.5,
         dead_letters=sink,
+        memory_max_records=20_000,  # the whole hand-off is held (the bound: test_flood_memory)
     )
     log = TimedLogger(handler)
     log.error("first")
@@ -109,7 +110,11 @@ def test_close_after_a_deep_burst_on_the_real_store(fake: FakeDiscord) -> None:
     records takes a few seconds more; close never returns with the worker still writing)."""
     close_timeout = 1.0
     handler = make_handler(
-        {"general": fake.add_webhook()}, fake.host, queue_size=100, close_timeout=close_timeout
+        {"general": fake.add_webhook()},
+        fake.host,
+        queue_size=100,
+        close_timeout=close_timeout,
+        memory_max_records=30_000,  # all 20,000 are accepted (the bound: test_flood_memory)
     )
     log = TimedLogger(handler)
     for i in range(20_000):

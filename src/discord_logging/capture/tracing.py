@@ -18,10 +18,14 @@ from __future__ import annotations
 import string
 import sys
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from ..wording import plural
+
+if TYPE_CHECKING:
+    from ..notification import Notification
 
 OTEL_TRACE_MODULE: Final = "opentelemetry.trace"
 TRACE_ATTRIBUTE: Final = "otelTraceID"
@@ -76,6 +80,16 @@ def hex_id(value: str | int | None, digits: int) -> str | None:
 def trace_url(template: str, trace_id: str, span_id: str | None) -> str:
     """The template with the ids filled in, each quoted for a URL path or query."""
     return template.format(trace_id=quote(trace_id, safe=""), span_id=quote(span_id or "", safe=""))
+
+
+def with_trace_url(notification: Notification, template: str | None) -> Notification:
+    """``notification`` with its link to the trace, when DISCORD_TRACE_URL_TEMPLATE is set and
+    it has a trace id: rendered once, so the embed, the history and the dead letters all carry
+    the same link."""
+    if template is None or notification.trace_id is None or notification.trace_url:
+        return notification
+    link = trace_url(template, notification.trace_id, notification.span_id)
+    return replace(notification, trace_url=link)
 
 
 def check_trace_url_template(value: str) -> str:

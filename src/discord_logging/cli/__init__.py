@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import DiscordLoggingError
 from ..redaction import redact
 from ..wording import write_line
-from . import check, demo, flush, history, send, stats
+from . import check, demo, fake_discord, flush, history, mute, send, stats
 from . import dead_letter_commands as deadletters
 from ._common import STORE_HELP
 from ._common import Progress as Progress  # re-exported: the store commands' progress callback
@@ -24,7 +24,19 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 
-COMMANDS = (check, send, history, deadletters, flush, stats, demo)
+COMMANDS = (
+    check,
+    send,
+    history,
+    deadletters,
+    flush,
+    stats,
+    mute,
+    mute.UNMUTE,
+    mute.MUTES,
+    demo,
+    fake_discord,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

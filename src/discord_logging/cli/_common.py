@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..alerts import normalize_alert_type
 from ..redaction import redact
+from ..store._exports import ExportRefused
 from ..wording import write_line
 from .output import say
 
@@ -231,22 +232,32 @@ class MissingDirectory(Exception):
 
 
 def parents_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--parents`` (like ``mkdir -p``) to a command that writes an export file."""
+    """Add ``--parents`` (like ``mkdir -p``) and ``--force`` to a command that writes an
+    export file."""
     parser.add_argument(
         "--parents",
         action="store_true",
         help="create the export file's missing directories (mode 0700); without it a "
         "missing directory is refused",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing export file of yours (a symbolic link or another user's "
+        "file is refused even so)",
+    )
 
 
 def write_jsonl(
-    target: str, rows: Iterable[dict[str, Any]], *, parents: bool = False
+    target: str, rows: Iterable[dict[str, Any]], *, parents: bool = False, force: bool = False
 ) -> tuple[int, list[Path]]:
-    """Write ``rows`` as JSON Lines (tokens redacted) to the file ``target`` (replaced), or to
-    stdout for ``-``. A missing directory is created only with ``parents`` (else
-    MissingDirectory). Returns how many rows were written and the directories created."""
-    from ..store._paths import private_file
+    """Write ``rows`` as JSON Lines (tokens redacted) to the new file ``target`` (mode 0600;
+    an existing one only with ``force``, never through a link or into another user's file:
+    ExportRefused), or to stdout for ``-``. A missing directory is created only with
+    ``parents`` (else MissingDirectory). Returns how many rows were written and the
+    directories created."""
+    from ..store._exports import new_export
+    from ..store._paths import private_parent
 
     count = 0
     created: list[Path] = []
@@ -257,8 +268,8 @@ def write_jsonl(
             created = [p for p in reversed(path.parents) if not p.exists()]
             if created and not parents:
                 raise MissingDirectory(created[0])
-            # Exports hold message text: created 0600 in a directory created 0700.
-            out = stack.enter_context(private_file(path).open("w", encoding="utf-8"))
+            private_parent(path)  # exports hold message text: directories made 0700
+            out = stack.enter_context(new_export(path, force=force))
         for row in rows:
             out.write(redact(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
             count += 1
@@ -320,7 +331,7 @@ def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return run(args)
         except BrokenPipeError:
             raise  # the reader went away (| head): main ends quietly
-        except (StoreUnavailable, MissingDirectory) as exc:
+        except (StoreUnavailable, MissingDirectory, ExportRefused) as exc:
             error(str(exc))
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""

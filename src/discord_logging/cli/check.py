@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigurationError
+from ..metrics import wiring as metrics_wiring
 from ..wording import counted
 from . import _common as common
 from . import preflight
@@ -102,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
         return 3
     info = describe(settings)
     info["store"] = str(common.store_path(args, settings))
+    info["metrics"] = metrics_wiring()
     from ..store._damage import damaged_parts  # the store package: not for --help
 
     info["damaged"] = [str(p) for p in damaged_parts(common.store_path(args, settings))]
+    info["mutes"] = _mutes(args, settings)
     if args.json:
         pings = send.ping(settings) if args.ping else []
         failed = any(not p.result.ok for p in pings)
@@ -137,8 +140,11 @@ def run(args: argparse.Namespace) -> int:
     say("")
     say(table(setting_rows(info["settings"]), ["setting", "value"]))
     say(f"\nStore: {info['store']} (created and written: OK)")
+    say(f"Metrics: {info['metrics']}")
     for part in info["damaged"]:
         say(f"  damaged and set aside (look at it, then delete it): {part}")
+    for found in info["mutes"]:
+        say(f"Muted: {found['scope']} until {found['end']} (id {found['id']}) {found['reason']}")
     if not args.ping:
         return 0
     channels = channel_report(settings.webhook_urls, timeout=settings.timeout_seconds)
@@ -158,6 +164,21 @@ def run(args: argparse.Namespace) -> int:
     pings = send.ping(settings)
     send.print_pings(pings)
     return 1 if any(not p.result.ok for p in pings) else 0
+
+
+def _mutes(args: argparse.Namespace, settings: DiscordSettings) -> list[dict[str, Any]]:
+    """The mutes that hold now (``discord-logging mutes``), or a line saying why not."""
+    import time
+
+    from . import mute
+
+    url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    try:
+        found = mute.active(common.store_path(args, settings), url)
+    except Exception as exc:  # noqa: BLE001 - the check goes on; the mutes are unknown
+        return [{"scope": "unknown", "end": "-", "id": "-", "reason": f"({type(exc).__name__})"}]
+    now = time.time()
+    return [mute.as_dict(m, now) for m in found]
 
 
 def setting_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:

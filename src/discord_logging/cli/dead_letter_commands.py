@@ -79,7 +79,9 @@ def register(commands: Any) -> None:
         "oldest first; '-' writes to stdout. The store is not changed.",
         epilog=EXITS,
     )
-    export.add_argument("file", metavar="FILE", help="the file to write (replaced)")
+    export.add_argument(
+        "file", metavar="FILE", help="the file to write (new; --force replaces one of yours)"
+    )
     export.add_argument("--webhook", type=common.alert_type, metavar="W", help="only webhook W")
     common.parents_option(export)
     export.set_defaults(run=run_export)
@@ -269,6 +271,6 @@ def run_export(args: argparse.Namespace) -> int:
     """Write the letters as JSON Lines."""
     letters = _letters(args)
     rows = (x.to_dict() for x in letters)
-    count, created = common.write_jsonl(args.file, rows, parents=args.parents)
+    count, created = common.write_jsonl(args.file, rows, parents=args.parents, force=args.force)
     common.exported(counted(count, "dead letter"), args.file, created)
     return 0

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 50
 TITLE_WIDTH = 60
 # The outcomes the history records (store/history.py make_entry from a final result): a
-# notification is written once it was delivered, failed or dead-lettered. RETRYING and
+# notification is written once it was delivered, failed, dead-lettered or muted. RETRYING and
 # RATE_LIMITED are states in flight, never written, so they are not offered as filters.
 RECORDED_STATUSES = (
     DeliveryStatus.DELIVERED.value,
     DeliveryStatus.FAILED.value,
     DeliveryStatus.DEAD_LETTERED.value,
+    DeliveryStatus.MUTED.value,  # held by a mute (cli/mute.py)
 )
 
 
@@ -87,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         common.close_store(store)
     if args.export is not None:
-        count, created = common.write_jsonl(args.export, reversed(entries), parents=args.parents)
+        count, created = common.write_jsonl(
+            args.export, reversed(entries), parents=args.parents, force=args.force
+        )
         if args.json and args.export != "-":
             emit_json(
                 {"exported": count, "file": args.export, "created": [str(d) for d in created]}

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..notification import DeliveryStatus
 from . import _common as common
+from . import mute
 from .output import emit_json, say, table
 
 DEFAULT_SINCE = "24h"
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         letters = durable.letters() if durable is not None else []
     finally:
         common.close_store(store)
+    now = time.time()
+    mutes = [mute.as_dict(m, now) for m in mute.active(common.store_path(args), mute.redis_url())]
     dead: dict[str, dict[str, int]] = {}
     for (webhook, reason), n in sorted(
         Counter((x.webhook, x.reason.value) for x in letters).items()
@@ -62,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
                 "history": counts,
                 "dead_letters": dead,
                 "dead_letters_total": len(letters),
+                "mutes": mutes,
             }
         )
         return 0
     _print_history(counts, since)
+    for found in mutes:
+        say(f"Muted now: {found['scope']} until {found['end']} (id {found['id']})")
     say("")
     if not letters:
         say("No dead letters are kept.")

@@ -35,12 +35,15 @@ FIXES: Final = {
     "close_timeout": "use seconds from 0 to 300, e.g. 5",
     "journal": "use true or false",
     "journal_max_bytes": "use a size in bytes of at least 1 MB",
+    "memory_max_records": "use a whole number of records from 100 to 1000000, e.g. 10000",
     "global_rate_limit": "use a whole number of requests per second from 1 to 50, e.g. 50",
     "attach_full_text": "use true or false",
     "redis_url": "use a redis:// or rediss:// URL, e.g. redis://redis.internal:6379/0",
     "fleet_size": "use the number of processes sharing the limits, from 1 to 10000, e.g. 4",
     "trace_url_template": "use an https:// URL with {trace_id} (and optionally {span_id}), "
     "e.g. https://tracing.example/trace/{trace_id}",
+    "quiet_hours": "use types=HH:MM-HH:MM zone rules separated by ;, e.g. "
+    "general,monitoring=22:00-07:00 Europe/Berlin",
     **alert_settings.FIXES,
 }
 # Discord's limits for the author overrides (discord-openapi.json,

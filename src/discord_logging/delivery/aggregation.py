@@ -159,6 +159,12 @@ class StormAggregator(Generic[T]):
                 out.append(self._update(key, storm, item, ongoing=True))
         return out
 
+    def end(self, key: str) -> list[Release[T]]:
+        """End the storm (incident) of ``key`` now, as resolved: what it holds back is released
+        as its last update, and its next record starts anew."""
+        storm = self._storms.pop(key, None)
+        return self._close(key, storm) if storm is not None else []
+
     def next_due(self, now: float) -> float | None:
         """Seconds until the earliest window with waiting repeats ends (or an incident's
         update is due), or None."""

@@ -85,6 +85,11 @@ class IncidentEditor:
         held = any(update.records for update in self._updates.values())
         return held or (self._in_flight is not None and bool(self._in_flight.records))
 
+    def waiting(self, key: str) -> bool:
+        """Whether an update of incident ``key`` waits here or is being shown."""
+        flight = self._in_flight
+        return key in self._updates or (flight is not None and flight.show.fingerprint == key)
+
     # -- intake ------------------------------------------------------------------------------
 
     def take(self, pending: Pending) -> bool:

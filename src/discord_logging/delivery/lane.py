@@ -357,6 +357,7 @@ class WebhookLane(LaneAnswers):
         self.sending_until = None
         await self._finish_slot(grant, result)
         after = shared.clock()
+        shared.stats.answered(result.outcome.status)  # requests by status, for metrics
         for pending in carried:
             pending.attempts += 1
         # Still in flight until handled: if handling fails, _recover keeps what is unsettled.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import httpx
 
 from ..capture.direct import build_notification
 from ..capture.routing import Router
-from ..capture.tracing import trace_url
+from ..capture.tracing import with_trace_url
 from ..config.alert_options import EDIT
 from ..coordination import (
     Coordinator,
@@ -29,11 +28,7 @@ from ..coordination import (
 )
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
-from ..notification import (
-    DeliveryStatus,
-    Notification,
-    NotificationResult,
-)
+from ..notification import DeliveryStatus, Notification, NotificationResult
 from ..redaction import redact
 from ..render.templating import EmbedRenderer
 from ..settings import DiscordSettings, load_settings, webhook_variable
@@ -45,15 +40,18 @@ from ..transport.headers import BAN_COOLDOWN
 from ..wording import plural, write_line
 from .backoff import jitter
 from .bugs import BugReporter
+from .circuit import CircuitState
 from .closing import close_lanes
 from .editor import IncidentEditor
 from .incidents import IncidentConfig
 from .lane import WebhookLane
 from .pending import Pending
+from .resolution import resolve_incident
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
 from .threads import nothing_parked, store_thread
 
+MUTED = DeliveryStatus.MUTED
 ResultListener = Callable[[Notification, NotificationResult, str], None]
 
 
@@ -235,6 +233,12 @@ class Notifier:
             return nothing_parked
         return shared.store_io.park(timeout)
 
+    def open_circuits(self) -> int:
+        """Webhooks whose circuit breaker is open now (read by the metrics' gauge)."""
+        now = self._clock()  # the lanes' clock
+        lanes = tuple(self._unique_lanes)
+        return sum(1 for lane in lanes if lane.circuit.state(now) is CircuitState.OPEN)
+
     def queue_depth(self) -> int:
         """Notifications queued or in flight across all lanes (and their incidents' edits)."""
         lanes = sum(len(lane.queue) + len(lane.in_flight) for lane in self._unique_lanes)
@@ -251,7 +255,7 @@ class Notifier:
     ) -> asyncio.Future[NotificationResult] | None:
         self._start()
         self.stats.add("submitted", alert_type=notification.alert_type)
-        notification = self._with_trace_url(notification)
+        notification = with_trace_url(notification, self.settings.trace_url_template)
         carrier = self.router.carrier(notification.alert_type)
         if carrier is None or self._closed:
             reason = "closed" if self._closed else "no_webhook"
@@ -276,16 +280,6 @@ class Notifier:
         lane.submit(pending)
         return pending.future
 
-    def _with_trace_url(self, notification: Notification) -> Notification:
-        """The notification with its link to the trace, when DISCORD_TRACE_URL_TEMPLATE is set
-        and it has a trace id: rendered once here, so the embed, the history and the dead
-        letters all carry the same link."""
-        template = self.settings.trace_url_template
-        if template is None or notification.trace_id is None or notification.trace_url:
-            return notification
-        link = trace_url(template, notification.trace_id, notification.span_id)
-        return replace(notification, trace_url=link)
-
     def show_update(self, notification: Notification) -> None:
         """Show an incident's update that stands for no record (its running count): its
         message is edited when the limits allow; nothing is counted as a record."""
@@ -294,6 +288,21 @@ class Notifier:
         editor = self._editors.get(self._lanes[carrier]) if carrier is not None else None
         if editor is not None and not self._closed:
             editor.show(notification)
+
+    def mark_muted(self, notification: Notification, why: str) -> None:
+        """A record a mute holds: counted and written to the history as ``muted``, not sent."""
+        self.stats.add("muted", alert_type=notification.alert_type)
+        carrier = self.router.carrier(notification.alert_type) or ""
+        self._notify(notification, NotificationResult(notification.id, MUTED, error=why), carrier)
+
+    def editor_of(self, lane: WebhookLane) -> IncidentEditor | None:
+        return self._editors.get(lane)
+
+    async def resolve(self, fingerprint: str, note: str = "", timeout: float = 10.0) -> bool:
+        """End incident ``fingerprint`` now (see :mod:`.resolution`); True if its message was
+        edited to say resolved. A record of it then opens a new incident."""
+        self._start()
+        return await resolve_incident(self, fingerprint, note, timeout=timeout)
 
     def _warn_no_webhook(self, alert_type: str) -> None:
         """The first record dropped for want of a webhook says so, once, naming the fix."""
@@ -384,6 +393,7 @@ class Notifier:
         # again only as "redelivered", so delivered + aggregated + dead_lettered == emitted.
         if result.status is DeliveryStatus.DELIVERED and not pending.from_dead_letters:
             self.stats.add("delivered", alert_type=notification.alert_type)
+            self.stats.delivered_since(notification.created, notification.alert_type)
         if pending.future is not None and not pending.future.done():
             pending.future.set_result(result)
         self._notify(notification, result, lane)

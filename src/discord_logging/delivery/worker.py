@@ -25,11 +25,12 @@ from ..redaction import redact
 from ..stats import DeliveryStats
 from ..wording import write_line
 from .aggregation import Release, StormAggregator
+from .memory import TAKE_AT_ONCE, MemoryBound
 from .start import build_while_journaling
 from .threads import nothing_parked, park_between_calls, run_exit_safe
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported on the start thread only
-    from ..settings import DiscordSettings
+    from ..muting.gate import MuteGate
     from .journaling import RecordJournal
     from .notifier import Notifier
 
@@ -39,12 +40,13 @@ ON_WORKER_THREAD: Final = threading.local()
 # How long a caller waits for the worker's start (settings, store, client: ~0.6 s unloaded,
 # a few seconds on a loaded machine) before it is told the worker is not running.
 START_WAIT: Final = 10.0
-HANDOFF_CAPACITY: Final = 200_000  # records waiting for the worker before new ones are counted
 T = TypeVar("T")
 
 
 class Worker:
     """Runs a :class:`Notifier` on a daemon thread and feeds it what callers ``put``."""
+
+    mutes: MuteGate | None = None  # the mutes it honours, set by the handler (muting/gate.py)
 
     def __init__(
         self,
@@ -54,7 +56,7 @@ class Worker:
         edit_interval: float | None = None,
         stats: DeliveryStats,
         clock: Callable[[], float] = time.monotonic,
-        capacity: int = HANDOFF_CAPACITY,
+        memory: MemoryBound | None = None,
         on_thread_exit: Callable[[], None] | None = None,
         journal_factory: Callable[[], RecordJournal | None] | None = None,
     ) -> None:
@@ -68,13 +70,14 @@ class Worker:
         self.journal: RecordJournal | None = None  # built on the worker thread
         self._notifier: Notifier | None = None
         self.stats = stats
-        self.capacity = capacity
         self._clock = clock
         self._aggregator: StormAggregator[RecordSnapshot] = StormAggregator(
             aggregate_window or 0.0, edit_interval=edit_interval
         )
         self._aggregate_from_settings = aggregate_window is None
         self._handoff: collections.deque[RecordSnapshot] = collections.deque()
+        self.memory = memory or MemoryBound()  # docs/architecture.md, "Memory in a flood"
+        self.memory.handoff = self._handoff
         # Taken from the hand-off and journaled while the notifier was being built.
         self._early: collections.deque[RecordSnapshot] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,7 +150,7 @@ class Worker:
 
     def put(self, record: RecordSnapshot) -> bool:
         """Hand over ``record`` without blocking; False when it had to be refused."""
-        if self._stopping or len(self._handoff) >= self.capacity:
+        if self._stopping or not self.memory.room():
             return False
         self._handoff.append(record)
         if self._sealed:
@@ -285,11 +288,10 @@ class Worker:
         if notifier is None:
             self._cannot_start(error or RuntimeError("the notifier could not be built"))
             return None
-        if self._aggregate_from_settings:
-            settings = notifier.settings
-            self._aggregator = StormAggregator(
-                settings.aggregate_window, edit_interval=edit_interval(settings)
-            )
+        if self._aggregate_from_settings:  # incidents kept current by edits, or a 2nd message
+            s = notifier.settings
+            interval = s.incident_edit_interval if s.incident_updates == EDIT else None
+            self._aggregator = StormAggregator(s.aggregate_window, edit_interval=interval)
         if self.journal is not None:
             self._aggregator.on_fold = self.journal.folded
         return notifier
@@ -299,8 +301,7 @@ class Worker:
         journal = self.journal
         if journal is None or not self._handoff:
             return
-        handoff = self._handoff
-        batch = [handoff.popleft() for _ in range(min(5_000, len(handoff)))]
+        batch = self.memory.take(self._handoff, TAKE_AT_ONCE)
         journal.take(batch)
         self._early.extend(batch)
 
@@ -381,7 +382,7 @@ class Worker:
                 break
             self.stats.dropped(reason, record.alert_type or level_alert_type(record.levelno))
 
-    def _take(self, limit: int = 5_000) -> None:
+    def _take(self, limit: int = TAKE_AT_ONCE) -> None:
         """Move up to ``limit`` handed-over records through aggregation into the lanes (first
         those journaled while the notifier was built)."""
         aggregator, now = self._aggregator, self._clock()
@@ -389,18 +390,20 @@ class Worker:
             early = self._early
             batch = [early.popleft() for _ in range(min(limit, len(early)))]
         else:
-            handoff = self._handoff
-            batch = [handoff.popleft() for _ in range(min(limit, len(handoff)))]
+            batch = self.memory.take(self._handoff, limit)
             if self.journal is not None:
                 self.journal.take(batch)  # on disk before anything else is done with them
         for record in batch:
             self.stats.add("emitted", alert_type=record.alert_type)
+            if self.mutes is not None and self.mutes.take(record, self.journal, self.notifier):
+                continue  # a mute holds it: in the history as muted, never sent
             releases, folded = aggregator.offer(
                 snapshot_fingerprint(record), record, record.created, now
             )
             if folded:
                 self.stats.add("aggregated", folded, alert_type=record.alert_type)
             self._submit(releases)
+        self.memory.recount(len(self._early), self._notifier)
 
     def _submit(self, releases: list[Release[RecordSnapshot]]) -> None:
         journal = self.journal
@@ -424,6 +427,8 @@ class Worker:
 
     def _release_summaries(self) -> None:
         self._submit(self._aggregator.due(self._clock()))
+        if self.mutes is not None:  # the shared mutes, re-read every REFRESH s
+            self.mutes.tick(self.notifier)
 
     async def _nap(self) -> None:
         assert self._wake is not None
@@ -432,18 +437,10 @@ class Worker:
         if self._handoff or self._stopping:  # handed over while we were deciding to sleep
             self._sleeping = False
             return
-        due = self._aggregator.next_due(self._clock())
+        due = self.memory.nap(self._aggregator.next_due(self._clock()))
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=due if due is not None else 1.0)
         except TimeoutError:
             pass
         finally:
             self._sleeping = False
-
-
-def edit_interval(settings: DiscordSettings) -> float | None:
-    """The aggregator's ``edit_interval``: the setting when incidents are kept current by
-    edits (``DISCORD_INCIDENT_UPDATES=edit``), None for a second message."""
-    if settings.incident_updates != EDIT:
-        return None
-    return settings.incident_edit_interval

@@ -12,7 +12,17 @@ from ..alerts import COLORS, DEFAULT_CUSTOM_COLOR
 from ..notification import Notification
 from . import message_limits as limits
 from .storm_summary import STORM_ATTACHMENT, is_summary, listing, needs_listing
-from .text import MARKER, blank_safe_title, clean, code_block, cut_head, cut_tail, sanitize, visible
+from .text import (
+    MARKER,
+    blank_safe_title,
+    clean,
+    code_block,
+    cut_head,
+    cut_tail,
+    sanitize,
+    single_line,
+    visible,
+)
 
 # Room kept for fields so a long message cannot squeeze out where it came from.
 FIELDS_BUDGET: Final = 1500
@@ -57,7 +67,10 @@ def fit_embed(
     cut |= fitted_title != title
     footer = cut_head(visible(clean(sections["footer"])), 256)
 
-    fields, fields_cut = _fit_fields(_parse_fields(sections["fields"]) + list(notification.fields))
+    # send()'s fields are fields of their own (not parsed): their names are made one line,
+    # their values keep the lines the caller wrote.
+    given = [(single_line(name), value) for name, value in notification.fields]
+    fields, fields_cut = _fit_fields(_parse_fields(sections["fields"]) + given)
     cut |= fields_cut
     embed: dict[str, Any] = {"type": "rich", "title": fitted_title}
     used = limits.text_length(fitted_title) + limits.text_length(footer)

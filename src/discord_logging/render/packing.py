@@ -68,7 +68,7 @@ class OutgoingMessage:
     embeds: tuple[dict[str, Any], ...]
     attachment: tuple[str, bytes] | None = None
     digest: bool = False
-    alert_types: frozenset[str] = field(default_factory=frozenset)
+    alert_types: frozenset[str] = field(default_factory=frozenset)  # whose mentions it pings
     components: tuple[dict[str, Any], ...] = ()
     post_title: str = ""
 
@@ -151,7 +151,9 @@ def _plain(taken: Sequence[RenderedNotification], attach: bool) -> OutgoingMessa
         notifications=tuple(r.notification for r in taken),
         embeds=tuple(r.embed for r in taken),
         attachment=attachment,
-        alert_types=frozenset(r.notification.alert_type for r in taken),
+        alert_types=frozenset(
+            r.notification.alert_type for r in taken if not r.notification.silent
+        ),
         components=tuple(action_rows([r.buttons for r in taken])),
         post_title=fit_post_title(title, taken[0].notification.title),
     )
@@ -192,7 +194,7 @@ def _digest(
         embeds=tuple(embeds),
         attachment=attachment,
         digest=True,
-        alert_types=frozenset(n.alert_type for n in carried),
+        alert_types=frozenset(n.alert_type for n in carried if not n.silent),
         post_title=fit_post_title(title, title),
     )
 

@@ -71,6 +71,8 @@ def silent_flags(message: OutgoingMessage, silent: Mapping[str, bool], pinged: b
     (``DISCORD_SILENT``): a digest as ``digests``, an incident's update as ``updates``, else
     only when every record's alert type is silent. A message that pings someone on purpose
     (``DISCORD_MENTIONS``) always notifies."""
+    if message.notifications and all(n.silent for n in message.notifications):
+        return SUPPRESS_NOTIFICATIONS  # a mute's summary: silent whatever the table says
     if pinged or not message.notifications:
         return 0
     if message.digest:

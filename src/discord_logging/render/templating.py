@@ -54,6 +54,8 @@ from .storm_summary import (
 from .text import (
     clean,
     cut_head,
+    field_name,
+    single_line,
     visible,
 )
 from .timestamps import discord_time
@@ -153,7 +155,12 @@ class EmbedRenderer:
                 f"produced {len(parts)} sections instead of {len(SECTIONS)}: "
                 "a template must {% extends 'base.j2' %} and override blocks only"
             )
-        return {name: part.strip() for name, part in zip(SECTIONS, parts, strict=False)}
+        # The fields block keeps its last line's trailing space: "Name: " with an empty value
+        # is a field like any other line's ("(empty)"), not dropped for being last.
+        return {
+            name: part.strip("\n") if name == "fields" else part.strip()
+            for name, part in zip(SECTIONS, parts, strict=False)
+        }
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -203,23 +210,25 @@ class EmbedRenderer:
 
     def _fallback_sections(self, notification: Notification) -> dict[str, str]:
         n = notification
+        shown = record_texts(n)
         label = n.alert_type.replace("_", " ").title()
         # The record's extra= values stay: they are often what the alert is about.
-        fields = [f"Logger: {n.logger}", f"Level: {n.level}"]
-        fields += [f"{_plain(name)}: {_one_line(value)}" for name, value in n.extra]
+        fields = [f"Logger: {shown['logger']}", f"Level: {shown['level']}"]
+        fields += [f"{name}: {value}" for name, value in shown["extra"].items()]
         return {
-            "title": n.title,
+            "title": shown["title"],
             "description": n.message if n.message != n.title else "",
             "fields": "\n".join(fields),
             "footer": f"{self.app_name} {label} Alert",
             "color": "",
-            "post_title": notification.title,
+            "post_title": shown["title"],
         }
 
     def digest_field(self, notification: Notification, value_limit: int) -> dict[str, Any]:
         """One notification as a single embed field, for backlog digests. Its time is a
         Discord timestamp at the start of the value (field names do not render them)."""
-        name = f"{notification.level} {notification.logger}".strip()
+        shown = record_texts(notification)
+        name = f"{shown['level']} {shown['logger']}".strip()
         if notification.count > 1:
             name += f" (x {notification.count})"
         body = notification.title
@@ -227,7 +236,7 @@ class EmbedRenderer:
             body = notification.message
         body = f"{discord_time(notification.created, 'T')} {body}"
         if notification.exc_type:
-            body += f"\n{notification.exc_type}"
+            body += f"\n{shown['exc_type']}"
         return {
             "name": cut_head(visible(clean(name), "-"), limits.FIELD_NAME),
             "value": cut_head(visible(clean(body), EMPTY_VALUE), value_limit) or "-",
@@ -240,47 +249,55 @@ def _plain(text: str | None) -> str | None:
     return text.replace(SEPARATOR, "") if text and SEPARATOR in text else text
 
 
-def _one_line(text: str) -> str:
-    plain = text.replace(SEPARATOR, "")
-    return " ".join(plain.splitlines()) if "\n" in plain or "\r" in plain else plain
+def _line(text: str | None) -> str | None:
+    return single_line(text) if text else text
+
+
+def record_texts(n: Notification) -> dict[str, Any]:
+    """What a record brings that may become an embed's title, a field's name or a field's
+    value, each made single-line (:func:`.text.single_line`; extra names :func:`.field_name`):
+    the one place where no record can create, rename or reorder a field (docs/architecture.md,
+    "Untrusted input", rule 2). The template context, the fallback embed and digests use it."""
+    location = ""
+    if n.pathname:
+        short = "/".join(Path(n.pathname).parts[-2:])
+        location = f"{short}:{n.lineno} in {n.func_name}" if n.func_name else f"{short}:{n.lineno}"
+    return {
+        "title": single_line(n.title),
+        "level": single_line(n.level),
+        "logger": single_line(n.logger or "root"),
+        "host": single_line(n.host),
+        "process_name": _line(n.process_name),
+        "thread_name": _line(n.thread_name),
+        "pathname": _line(n.pathname),
+        "func_name": _line(n.func_name),
+        "location": single_line(location),
+        # One line per extra: a newline in a value must not start a forged "Name: value" field.
+        "extra": {field_name(k): single_line(v) for k, v in n.extra},
+        "fields": {field_name(k): single_line(v) for k, v in n.fields},
+        "exc_type": _line(n.exc_type),
+        "trace_id": _line(n.trace_id) or None,
+        "span_id": _line(n.span_id) or None,
+        "trace_url": _line(n.trace_url) or None,
+    }
 
 
 def context(notification: Notification, app_name: str, attach: bool = True) -> dict[str, Any]:
     """The variables a template sees (documented in docs/templates.md); ``attach``: whether
     files go along (the setting ``attach_full_text``)."""
     n = notification
-    location = ""
-    if n.pathname:
-        short = "/".join(Path(n.pathname).parts[-2:])
-        location = f"{short}:{n.lineno} in {n.func_name}" if n.func_name else f"{short}:{n.lineno}"
     first_seen = n.first_seen if n.first_seen is not None else n.created
     last_seen = n.last_seen if n.last_seen is not None else n.created
     return {
         "alert_type": n.alert_type,
         "alert_label": n.alert_type.replace("_", " ").title(),
-        "title": _plain(n.title),
         "message": _plain(n.message),
-        "level": n.level,
         "levelno": n.levelno,
-        "logger": _plain(n.logger or "root"),
-        "host": n.host,
         "process": n.process,
-        "process_name": n.process_name,
         "thread": n.thread,
-        "thread_name": n.thread_name,
-        "pathname": n.pathname,
         "lineno": n.lineno,
-        "func_name": n.func_name,
-        "location": location,
         "from_logging": bool(n.logger or n.pathname),
-        # One line per extra: a newline in a value must not start a forged "Name: value" field.
-        "extra": {_plain(k): _one_line(v) for k, v in n.extra},
-        "fields": {_plain(k): _plain(v) for k, v in n.fields},
-        "exc_type": n.exc_type,
         "exc_text": _plain(n.exc_text),
-        "trace_id": _one_line(n.trace_id) if n.trace_id else None,
-        "span_id": _one_line(n.span_id) if n.span_id else None,
-        "trace_url": _one_line(n.trace_url) if n.trace_url else None,
         "count": n.count,
         "first_seen_time": datetime.fromtimestamp(first_seen, UTC).strftime("%H:%M:%S UTC"),
         "first_seen": first_seen,
@@ -289,6 +306,7 @@ def context(notification: Notification, app_name: str, attach: bool = True) -> d
         "quiet": n.quiet,
         "created": datetime.fromtimestamp(n.created, UTC),
         "app_name": app_name,
+        **record_texts(n),
         **_storm_context(n, attach),
     }
 

@@ -29,6 +29,30 @@ _INVISIBLE: Final = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0"
 _BIDI: Final = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
+# Every line break str.splitlines() knows (the fields block is read line by line), and tabs.
+_BREAKS: Final = re.compile("[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")
+# Other control characters (C0, DEL, C1) and the bidirectional controls: removed.
+_CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+NO_BREAK_SPACE: Final = "\u00a0"
+
+
+def single_line(text: str) -> str:
+    """``text`` fit for an embed's title or a field (docs/architecture.md, "Untrusted input",
+    rule 2): each run of line breaks (every kind) or tabs becomes one space; other control
+    characters and bidirectional controls are removed; lone surrogates become U+FFFD."""
+    if text.isprintable():  # the common case: nothing to do (bidi controls are not printable)
+        return text
+    return sanitize(_CONTROLS.sub("", _BREAKS.sub(" ", text)))
+
+
+def field_name(text: str) -> str:
+    """``text`` as a field's name in the fields block (``Name: value`` a line):
+    :func:`single_line`, with each ``": "`` written with a no-break space instead (it shows
+    the same, and cannot end the name early), and ``-`` for a name that would be blank."""
+    name = single_line(text).replace(": ", ":" + NO_BREAK_SPACE)
+    return name if name.strip() else "-"
+
+
 def sanitize(text: str) -> str:
     """Make ``text`` safe to serialise and show: lone surrogates become U+FFFD; NULs and
     bidirectional controls are removed."""

@@ -11,7 +11,8 @@ switches the dead letters to memory, counted and said once on stderr.
 - ``history``: what was sent, queryable
 - ``_write_buffer``: writes waiting for the writer thread (``_writer``)
 - ``_resilient``: the dead-letter sink that falls back to memory
-- ``_retention``, ``_disk``: expiry, and the JSON-only SQLite files
+- ``_retention``, ``_disk``: expiry, and the JSON-only SQLite files; ``_exports``: export
+  files, never written through a planted link or another user's file
 
 From ``_disk`` it offers :func:`open_cache` (open one of the store's caches, JSON only, as
 another process sharing the store would), its bulk writes :func:`put_many` and

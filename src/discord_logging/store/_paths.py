@@ -126,12 +126,19 @@ def _say_tightened(path: Path, mode: int) -> None:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` if missing with mode 0600 (exports hold message text); a missing
-    directory is created 0700, an existing one is the user's choice and left as it is."""
+    """Create ``path`` if missing with mode 0600, for a file inside the store's own directory
+    (checked private by :func:`private_directory`); a missing directory is created 0700.
+    Exports, which go where the user says, use :mod:`._exports` instead."""
     _create_private(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
     return path
+
+
+def private_parent(path: Path) -> None:
+    """Create the missing directories above the file ``path``, mode 0700; an existing one is
+    the user's choice and left as it is (an export's directory)."""
+    _create_private(path.parent)
 
 
 def private_sqlite_files(database: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 import diskcache
 
-from ._paths import private_file
+from ._exports import appended_export
+from ._paths import private_parent
 
 ROW_OVERHEAD: Final = 200  # bytes per row beyond its JSON (key, index, SQLite's own)
 SAMPLE: Final = 100  # newest rows whose size estimates a cache's average row
@@ -57,7 +58,10 @@ def excess_keys(cache: diskcache.Cache, share: int, read: Reader) -> list[str]:
 
 
 def export_rows(export: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` to ``export`` as JSON Lines (created 0600: rows hold message text)."""
-    with private_file(export).open("a", encoding="utf-8") as out:
+    """Append ``rows`` to ``export`` as JSON Lines (created 0600: rows hold message text; a
+    missing directory is created 0700, an existing one is the user's choice). Never written
+    through a link or into another user's file (:func:`.appended_export`)."""
+    private_parent(export)
+    with appended_export(export) as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")

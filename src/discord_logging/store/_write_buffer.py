@@ -111,6 +111,12 @@ class WriteBuffer:
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def letters_held(self) -> int:
+        """Letter writes waiting or in flight (removals too: an upper bound of the letters in
+        memory, counted without walking them; docs/architecture.md, "Memory in a flood")."""
+        with self._lock:
+            return len(self._waiting.letters) + len(self._writing.letters)
+
     def __bool__(self) -> bool:
         with self._lock:
             return bool(len(self._waiting) or self._waiting.renewals)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -16,6 +17,7 @@ Silence = Literal["no_answer", "stall_body"]
 SILENCES: Final = ("no_answer", "stall_body")
 # What a request stalled after the headers is told is coming (and never comes).
 _STALLED_BODY: Final = b'{"id": "0"}'
+HUGE_PIECE: Final = 64 * 1024  # a huge answer is written this much at a time
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Fault:
     status: int = 503
     retry_after: float = 0.0
     route: str = EXECUTE
+    size: int | None = 0  # a huge answer's body size in bytes; None: it never ends
 
 
 def take(faults: list[Fault], webhook_id: str, route: str = EXECUTE) -> Fault | None:
@@ -50,6 +53,7 @@ class FaultControls:
     _lost: list[Fault]
     _forced_429: list[Fault]
     _forced_global_429: list[Fault]
+    _huge: list[Fault]
     _overrides: dict[str, int]
     _latency: float
     _hang: bool
@@ -57,6 +61,7 @@ class FaultControls:
     _stopping: bool
     _buffer: int
     _ban: float | None
+    huge_bytes_written: int
 
     def fail_next(
         self,
@@ -100,6 +105,46 @@ class FaultControls:
         a webhook's messages) with a global 429 (``global: true``)."""
         fault = Fault(n, None, retry_after=retry_after, route=route)
         self._add_fault(self._forced_global_429, fault)
+
+    def answer_huge(
+        self,
+        n: int,
+        status: int = 500,
+        size: int | None = 64 * 1024 * 1024,
+        webhook_id: str | int | None = None,
+    ) -> None:
+        """Answer the next ``n`` execute requests (of one webhook or any) with ``status`` and a
+        body of ``size`` bytes (a JSON object that never closes), or, with ``size=None``, one
+        that never ends: written until the client hangs up or ``stop()``. Nothing is posted.
+        A host that answers with far more than anyone asked for (issue 32);
+        ``huge_bytes_written`` says how much went out."""
+        self._add_fault(self._huge, Fault(n, self._wid(webhook_id), status=status, size=size))
+
+    def _huge_answer(self, fault: Fault) -> Outgoing:
+        """The answer of an :meth:`answer_huge` fault: headers, then its body piece by piece."""
+        start = b'{"id": "1", "pad": "' if 200 <= fault.status < 300 else b'{"message": "'
+        size = fault.size
+
+        def pieces() -> Iterator[bytes]:
+            left = None if size is None else max(0, size - len(start))
+            filler = b"x" * HUGE_PIECE
+            piece = start
+            while not self._stopping:
+                yield piece
+                self._count_huge(len(piece))
+                if left is not None and left <= 0:
+                    return
+                piece = filler if left is None else filler[: min(left, HUGE_PIECE)]
+                if left is not None:
+                    left -= len(piece)
+
+        headers = [("Content-Type", "application/json"), ("Via", "1.1 google")]
+        length = None if size is None else max(size, len(start))
+        return Outgoing(fault.status, headers, pieces=pieces(), length=length)
+
+    def _count_huge(self, sent: int) -> None:
+        with self._lock:
+            self.huge_bytes_written += sent
 
     def set_latency(self, seconds: float) -> None:
         """Delay every answer by ``seconds`` of real time (0 turns it off)."""

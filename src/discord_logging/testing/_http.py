@@ -18,7 +18,7 @@ LOOPBACK_NAME = "localhost"
 IPV6_LOOPBACK = "::1"
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from email.message import Message
 
 _CHUNK = 64 * 1024
@@ -45,6 +45,10 @@ class Outgoing:
     # Called after the status line and headers went out, instead of sending the body: it
     # blocks for as long as the answer stalls, then the connection is dropped.
     stall: Callable[[], None] | None = None
+    # Sent as the body instead of ``body``, piece by piece, until it ends or the client hangs
+    # up; without a Content-Length (the connection's close ends it) unless ``length`` is set.
+    pieces: Iterable[bytes] | None = None
+    length: int | None = None
 
 
 class Server(ThreadingHTTPServer):
@@ -150,6 +154,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
+        if response.pieces is not None:
+            self._send_pieces(response)
+            return
         if response.status != 204:
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
@@ -160,6 +167,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         if response.status != 204 and self.command != "HEAD":
             self.wfile.write(response.body)
+        self.wfile.flush()
+
+    def _send_pieces(self, response: Outgoing) -> None:
+        """A body of any size, or an endless one: written until it ends or the client goes."""
+        assert response.pieces is not None
+        if response.length is not None:
+            self.send_header("Content-Length", str(response.length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for piece in response.pieces:
+            self.wfile.write(piece)  # an OSError (the client hung up) ends the connection
         self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch

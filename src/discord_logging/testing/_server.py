@@ -72,6 +72,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         global_limit: int = 50,
         global_window: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        port: int = 0,
     ) -> None:
         for name, value in (
             ("webhook_limit", webhook_limit),
@@ -91,6 +92,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         self.global_limit = global_limit
         self.global_window = global_window
         self._clock = clock
+        self._port = port  # 0: a free one (``discord-logging fake-discord --port`` sets it)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._server: Server | None = None
@@ -116,6 +118,8 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
         self._lost: list[Fault] = []  # messages created whose answer is lost
         self._forced_429: list[Fault] = []
         self._forced_global_429: list[Fault] = []
+        self._huge: list[Fault] = []  # answers of any size (issue 32)
+        self.huge_bytes_written = 0
         self._overrides: dict[str, int] = {}
         self._latency = 0.0
         self._hang = False
@@ -126,13 +130,14 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeDiscord:
-        """Bind a free port on 127.0.0.1 and serve on a daemon thread; returns self."""
+        """Bind ``port`` (a free one by default) on 127.0.0.1 and serve on a daemon thread;
+        returns self. OSError when the port is taken."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError("a stopped FakeDiscord cannot be restarted; create a new one")
             if self._server is not None:
                 return self
-            self._server = Server(self._handle)
+            self._server = Server(self._handle, port=self._port)
             self._server_v6 = ipv6_listener(self._handle, self._server.server_port)
         self._server.start()
         if self._server_v6 is not None:
@@ -276,6 +281,7 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             self._lost.clear()
             self._forced_429.clear()
             self._forced_global_429.clear()
+            self._huge.clear()
             self._overrides.clear()
             self._latency = 0.0
             self._hang = False
@@ -353,6 +359,8 @@ class FakeDiscord(Records, FaultControls, PostedMessages):
             return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, is_global=True))
         if fault := take(self._fail, wid):
             return self._record(ctx, resp.error(ctx, fault.status))
+        if fault := take(self._huge, wid):
+            return self._record(ctx, self._huge_answer(fault))
         if fault := take(self._forced_429, wid):
             return self._record(ctx, resp.rate_limited(ctx, fault.retry_after, forced=True))
         # Discord's own limits: global per IP, then the announced per-webhook bucket. Invalid

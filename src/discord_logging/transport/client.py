@@ -24,6 +24,7 @@ from .. import __version__
 from ..redaction import redact
 from ..render.packing import OutgoingMessage
 from ..render.payload import build_payload, silent_flags
+from .answer_body import ACCEPT_ENCODING, read_capped
 from .channels import WebhookChannel
 from .cutoff import Cutoff, Progress
 from .headers import BAN_COOLDOWN, RateLimitHeaders, parse_rate_limit_headers
@@ -157,7 +158,7 @@ class WebhookClient:
         self._traced = transport is None  # httpx's own transport is httpcore's: it traces
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             transport=transport,
             follow_redirects=False,  # a redirect could carry the token to another host
@@ -230,10 +231,9 @@ class WebhookClient:
             content_kwargs = _content(body, files)
             async with self._cutoff.bounded():
                 with own_requests():  # our own request lines stay out of the application's log
-                    response = await self._http.request(
-                        method, target, timeout=limit, extensions=traced, **content_kwargs
+                    response, content = await self._exchange(
+                        method, target, timeout, timeout=limit, extensions=traced, **content_kwargs
                     )
-                    content = response.content
         except TimeoutError:
             # Cut off at the close deadline (not httpx's timeouts: those are httpx errors).
             return self._failed(
@@ -288,33 +288,42 @@ class WebhookClient:
         )
         return await self.request("PATCH", target, body, files, timeout)
 
-    async def _get(self, url: WebhookURL) -> httpx.Response:
+    async def _exchange(
+        self, method: str, target: str, seconds: float | None, **arguments: Any
+    ) -> tuple[httpx.Response, bytes]:
+        """One request, and its answer's body read with a cap within ``seconds`` (the
+        client's timeout when None): docs/architecture.md, "Untrusted input", rule 3."""
+        async with self._http.stream(method, target, **arguments) as response:
+            content = await read_capped(response, self.timeout if seconds is None else seconds)
+        return response, content
+
+    async def _get(self, url: WebhookURL) -> tuple[httpx.Response, bytes]:
         """GET the webhook itself (posts nothing), within the close deadline once it is set."""
         async with self._cutoff.bounded():
             with own_requests():
-                return await self._http.get(url.secret_url(wait=False))
+                return await self._exchange("GET", url.secret_url(wait=False), None)
 
     async def probe(self, url: WebhookURL) -> Outcome:
         """GET the webhook (posts nothing): 200 means the webhook exists and the token is right."""
         try:
-            response = await self._get(url)
+            response, content = await self._get(url)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code == 200:
             return Outcome(OutcomeKind.DELIVERED, 200)
-        return classify(response.status_code, response.headers, response.content)
+        return classify(response.status_code, response.headers, content)
 
     async def lookup(self, url: WebhookURL) -> WebhookChannel | Outcome:
         """GET the webhook (posts nothing): the channel (and guild) it posts into, or the
         classified failure (401/404 disabled, 429, 5xx, transport) when Discord did not say."""
         try:
-            response = await self._get(url)
+            response, content = await self._get(url)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retryable
             return transport_failure(f"{type(exc).__name__}: {exc}")
         if response.status_code != 200:
-            return classify(response.status_code, response.headers, response.content)
+            return classify(response.status_code, response.headers, content)
         try:
-            data = response.json()
+            data = json.loads(content)
             channel_id = data.get("channel_id") if isinstance(data, dict) else None
             guild_id = data.get("guild_id") if isinstance(data, dict) else None
         except ValueError:
