@@ -356,3 +356,12 @@ def _edit(
         ongoing=not fleet_quiet,
         quiet=fleet_quiet and says_quiet,
     )
+
+
+def end(state: IncidentState) -> MessageRef | None:
+    """The incident is ended by hand (resolved): closed, its message no longer its; what a
+    holder says of it later opens a new one. Returns the message it had."""
+    ref, state.message = state.message, None
+    state.closed = True
+    state.claim = state.lease = None
+    return ref

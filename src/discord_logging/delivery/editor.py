@@ -87,8 +87,14 @@ class IncidentEditor:
 
     def waiting(self, key: str) -> bool:
         """Whether an update of incident ``key`` waits here or is being shown."""
-        flight = self._in_flight
-        return key in self._updates or (flight is not None and flight.show.fingerprint == key)
+        flight, update = self._in_flight, self._updates.get(key)
+        waits = update is not None and not update.watch  # a watch brings no news
+        return waits or (flight is not None and flight.show.fingerprint == key)
+
+    async def end(self, key: str) -> Incident | None:
+        """End incident ``key`` for every holder sharing it (resolved): its message as the
+        fleet last showed it, or None (no fleet, no message)."""
+        return await self.fleet.end(key) if self.fleet is not None else None
 
     # -- intake ------------------------------------------------------------------------------
 

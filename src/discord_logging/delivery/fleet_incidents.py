@@ -157,6 +157,19 @@ class FleetIncidents:
             with contextlib.suppress(IncidentsUnavailable):  # else the claim runs out (CLAIM_FOR)
                 await self.coordinator.incident(shared_key, done)
 
+    async def end(self, key: str) -> Incident | None:
+        """End incident ``key`` for the whole fleet (resolved): its message, as last sent, or
+        None (no message, or the backend cannot answer)."""
+        try:
+            ref = await self.coordinator.incident(self._prefix + key, lambda s, n, g: rules.end(s))
+        except IncidentsUnavailable:
+            return None
+        if ref is None:
+            return None
+        return Incident(
+            PostedMessage(ref.id, ref.thread, list(ref.embeds), list(ref.files)), ref.index
+        )
+
     # -- editing -----------------------------------------------------------------------------
 
     async def _edit(self, key: str, update: Update, plan: Decision) -> None:
