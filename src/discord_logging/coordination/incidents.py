@@ -149,9 +149,10 @@ class IncidentState:
     def last_seen(self) -> float:
         return max((p.last_seen for p in self.parts.values()), default=0.0)
 
-    def samples(self) -> tuple[tuple[float, str], ...]:
-        """Every contribution's samples, oldest first, at most :data:`SHOWN_SAMPLES`."""
-        merged = sorted(s for part in self.parts.values() for s in part.samples)
+    def samples(self, but: str = "") -> tuple[tuple[float, str], ...]:
+        """Every contribution's samples (but those of contribution ``but``: its holder has
+        them all), oldest first, at most :data:`SHOWN_SAMPLES`."""
+        merged = sorted(s for key, part in self.parts.items() if key != but for s in part.samples)
         return tuple(merged[:SHOWN_SAMPLES])
 
     def quiet(self, now: float, gone: Gone) -> bool:
@@ -277,7 +278,7 @@ class Decision:
     total: int = 0
     first_seen: float = 0.0
     last_seen: float = 0.0
-    samples: tuple[tuple[float, str], ...] = ()
+    samples: tuple[tuple[float, str], ...] = ()  # EDIT: the others' (the step's holder has its own)
     ongoing: bool = True  # EDIT: some storm of the fleet goes on
     quiet: bool = False  # EDIT: it says "quiet since" (the incident closes once shown)
 
@@ -315,7 +316,9 @@ def decide(
             return Decision(WAIT, state.edited_at + interval - now)
         elif total <= state.shown:
             return Decision(DROP)
-    return _edit(state, mine, now, gone, edit_for=edit_for, says_quiet=step.says_quiet)
+    return _edit(
+        state, mine, now, gone, edit_for=edit_for, says_quiet=step.says_quiet, own=step.key
+    )
 
 
 def _watch(state: IncidentState, step: Step, now: float, gone: Gone, edit_for: float) -> Decision:
@@ -338,7 +341,14 @@ def _soonest_over(state: IncidentState, now: float, gone: Gone, otherwise: float
 
 
 def _edit(
-    state: IncidentState, mine: str, now: float, gone: Gone, *, edit_for: float, says_quiet: bool
+    state: IncidentState,
+    mine: str,
+    now: float,
+    gone: Gone,
+    *,
+    edit_for: float,
+    says_quiet: bool,
+    own: str = "",
 ) -> Decision:
     """Take the edit lease and say what the edit shows: the fleet's totals."""
     fleet_quiet = state.quiet(now, gone)
@@ -352,7 +362,7 @@ def _edit(
         total=total,
         first_seen=state.first_seen(),
         last_seen=state.last_seen(),
-        samples=state.samples() if total > 1 else (),
+        samples=state.samples(own) if total > 1 else (),
         ongoing=not fleet_quiet,
         quiet=fleet_quiet and says_quiet,
     )

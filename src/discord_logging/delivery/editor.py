@@ -102,7 +102,7 @@ class IncidentEditor:
         """Hold ``pending`` (an incident's update carrying a record) to edit its incident's
         message; False when there is no message to edit (the lane posts it instead)."""
         notification = pending.notification
-        if self.fleet is not None and self.fleet.holds(notification):
+        if self.fleet is not None and self.fleet.holds(pending):
             self._hold(notification, pending)  # the fleet's incident: posted or shown there
             return True
         if not notification.fingerprint or not notification.is_update:

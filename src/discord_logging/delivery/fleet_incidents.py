@@ -21,6 +21,7 @@ from ..coordination import incidents as rules
 from ..coordination.incidents import Contribution, Decision, Gone, IncidentState, MessageRef
 from ..notification import Notification
 from .incidents import Incident, PostedMessage
+from .pending import Pending
 
 if TYPE_CHECKING:
     from .editor import IncidentEditor, Update
@@ -43,16 +44,20 @@ class FleetIncidents:
 
     @staticmethod
     def applies(editor: IncidentEditor) -> bool:
-        """Whether this lane's incidents are the fleet's: a shared coordinator, and a channel
-        that is not a forum (a forum's incidents open posts of their own)."""
+        """Whether this lane's incidents are the fleet's: a shared coordinator, storms
+        aggregated (``DISCORD_AGGREGATE_WINDOW`` > 0: else every record is a message of its
+        own), and a channel that is not a forum (a forum's incidents open posts of their own)."""
         shared = editor.shared
         forum = any(name in shared.incidents.forum for name in editor.lane.names)
-        return shared.coordinator.shares_incidents and not forum
+        aggregated = shared.incidents.window > 0
+        return shared.coordinator.shares_incidents and aggregated and not forum
 
-    def holds(self, notification: Notification) -> bool:
+    def holds(self, pending: Pending) -> bool:
         """Whether a record goes through the editor: every record of a problem does, so that
-        the first holder posts it and the others show it in that message."""
-        return bool(notification.fingerprint) and not self.shared.closing
+        the first holder posts it and the others show it in that message (not one a caller
+        waits for as its own message: ``send``)."""
+        fingerprint = pending.notification.fingerprint
+        return bool(fingerprint) and pending.future is None and not self.shared.closing
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -88,7 +93,8 @@ class FleetIncidents:
         elif plan.action == rules.POST:
             await self._post(key, update)
         else:
-            await self._edit(key, update, plan)
+            own = () if update.watch else tuple(shown.samples) or tuple(part.samples[:1])
+            await self._edit(key, update, plan, own)
         last = part.quiet and not plan.quiet  # its storm's last word, the fleet's not yet
         if (first or last) and plan.action in (rules.POST, rules.EDIT):
             self._watch_later(key, shown)
@@ -161,7 +167,9 @@ class FleetIncidents:
         """End incident ``key`` for the whole fleet (resolved): its message, as last sent, or
         None (no message, or the backend cannot answer)."""
         try:
-            ref = await self.coordinator.incident(self._prefix + key, lambda s, n, g: rules.end(s))
+            ref = await self.coordinator.incident(
+                self._prefix + key, lambda state, now, gone: rules.end(state)
+            )
         except IncidentsUnavailable:
             return None
         if ref is None:
@@ -172,7 +180,9 @@ class FleetIncidents:
 
     # -- editing -----------------------------------------------------------------------------
 
-    async def _edit(self, key: str, update: Update, plan: Decision) -> None:
+    async def _edit(
+        self, key: str, update: Update, plan: Decision, own: tuple[tuple[float, str], ...]
+    ) -> None:
         """Edit the incident's message with the fleet's totals (this holder has the lease, and
         gives it back with what it showed, or with nothing)."""
         editor = self.editor
@@ -182,7 +192,8 @@ class FleetIncidents:
             plan.total, plan.first_seen, last_seen=plan.last_seen, ongoing=plan.ongoing,
             quiet=plan.quiet,
         )  # fmt: skip
-        shown = replace(counted, samples=plan.samples)
+        samples = sorted((*own, *plan.samples))[: rules.SHOWN_SAMPLES] if plan.total > 1 else []
+        shown = replace(counted, samples=tuple(samples))
         view = Incident(
             PostedMessage(ref.id, ref.thread, list(ref.embeds), list(ref.files)), ref.index
         )
@@ -209,7 +220,7 @@ class FleetIncidents:
                 key,
                 lambda s, now: rules.edited(s, mine, sent, shown=total, quiet=plan.quiet, now=now),
             )
-        elif outcome == "gone":
+        elif outcome in ("gone", "moved"):  # deleted, no edits left, or it no longer fits
             await self._finish(key, lambda s, now: rules.forget_message(s, mine, ref.id))
         else:
             await self._finish(
