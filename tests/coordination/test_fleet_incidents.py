@@ -176,3 +176,40 @@ def test_a_worker_killed_mid_incident_leaves_nothing_stuck(tmp_path: Path) -> No
         assert 31 <= int(match.group(1)) <= 60, text
         assert "quiet since" in text
         assert survivor["who"] == "p1"
+
+
+def test_incidents_go_on_in_this_process_while_redis_is_away(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Redis stops mid-incident: the incident goes on in this process (its repeats counted,
+    a new problem's first record posted), nothing is lost."""
+    import logging
+
+    from discord_logging import DiscordHandler
+
+    with FakeDiscord() as fake:
+        handler = DiscordHandler(
+            webhooks={"error": fake.add_webhook()},
+            allowed_hosts=fake.host,
+            store_path=str(tmp_path / "store"),
+            redis_url=redis_server.url,
+            aggregate_window=1.0,
+            incident_edit_interval=0.2,
+        )
+        log = logging.getLogger("fleet.redis-away")
+        log.propagate = False
+        log.addHandler(handler)
+        try:
+            log.error("database connection refused (host %s)", "db-1")
+            assert wait_for(lambda: len(fake.messages) == 1)
+            redis_server.stop()
+            for i in range(5):
+                log.error("database connection refused (host %s)", f"db-{i}")
+            log.error("a new problem while Redis is away")
+            assert handler.flush(FAILSAFE)
+        finally:
+            handler.close()
+        stats = handler.stats()
+        books_balance([stats])
+        posted = json.dumps([m.payload for m in fake.messages])
+        assert "a new problem while Redis is away" in posted

@@ -80,7 +80,13 @@ class FleetIncidents:
 
         try:
             plan = await self.coordinator.incident(self._prefix + key, decide)
-        except IncidentsUnavailable:
+        except IncidentsUnavailable:  # kept to this process, as without a fleet
+            if update.watch:
+                self._drop(key)
+                return True
+            if first:  # posted, as a first record always is in one process
+                editor._post_records(key, update)
+                return True
             return False
         if plan.action in (rules.WAIT, rules.WATCH):
             if plan.action == rules.WATCH and shared.closing:
