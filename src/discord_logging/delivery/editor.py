@@ -167,15 +167,18 @@ class IncidentEditor:
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
-        if shared.closing:
-            for key in [k for k, u in self._updates.items() if u.watch]:  # no news: not waited
+        if shared.closing and self.fleet is not None:  # watches bring no news: not waited
+            self.fleet.forget_watches()
+            for key in [k for k, u in self._updates.items() if u.watch]:
                 del self._updates[key]
+        if shared.closing:
             left = (shared.deadline or now) - now
             if not self._updates or left < CLOSE_FLOOR:
                 self._give_up(DeadLetterReason.SHUTDOWN)
                 return False
         if self.fleet is not None:
             await self.fleet.publish()
+            self.fleet.due_watches(now)
         due = self._due(now)
         if due is None:
             await self._nap(self._next_time(now))
@@ -215,7 +218,8 @@ class IncidentEditor:
 
     def _next_time(self, now: float) -> float:
         later = [u.not_before - now for u in self._updates.values() if u.not_before > now]
-        return min([*later, IDLE_NAP])
+        watch = self.fleet.next_watch(now) if self.fleet is not None else None
+        return min([*later, IDLE_NAP, *([watch] if watch is not None else [])])
 
     async def _nap(self, seconds: float) -> None:
         self._wake.clear()

@@ -12,6 +12,7 @@ across the fleet".
 from __future__ import annotations
 
 import contextlib
+import heapq
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,6 +42,8 @@ class FleetIncidents:
         url = editor.lane.url
         self._prefix = f"{url.webhook_id}:{url.thread_id or ''}:"
         self._claims: dict[str, str] = {}  # fingerprint -> shared key: our posts not answered
+        self._watches: list[tuple[float, str]] = []  # (when, fingerprint), soonest first
+        self._watched: dict[str, Notification] = {}  # fingerprint -> what its watch shows
 
     @staticmethod
     def applies(editor: IncidentEditor) -> bool:
@@ -88,10 +91,11 @@ class FleetIncidents:
                 editor._post_records(key, update)
                 return True
             return False
-        if plan.action in (rules.WAIT, rules.WATCH):
-            if plan.action == rules.WATCH and shared.closing:
-                self._drop(key)
-                return True
+        if plan.action == rules.WATCH and not update.records:
+            self._drop(key)
+            if not shared.closing:  # looked at again later, outside the line of updates
+                self._schedule(key, shown, shared.clock() + max(plan.seconds, 0.01))
+        elif plan.action in (rules.WAIT, rules.WATCH):
             update.not_before = shared.clock() + max(plan.seconds, 0.01)  # it stays in line
             await editor._nap(min(plan.seconds, rules.WAIT_STEP))
         elif plan.action == rules.DROP:
@@ -110,12 +114,35 @@ class FleetIncidents:
         """A storm's first record was shown (should it stay one record, no update of it comes
         again), or its last while others went on: this holder looks once a window is over
         whether the fleet went quiet, and says so if nobody else did (docs/architecture.md)."""
+        self._schedule(key, shown, self.shared.clock() + self.window + self.interval)
+
+    def _schedule(self, key: str, shown: Notification, when: float) -> None:
+        """Watch incident ``key`` at ``when``: kept apart from the editor's line of updates
+        (a flood of lone records makes as many watches: the line is scanned at every step)."""
+        if key not in self._watched:
+            heapq.heappush(self._watches, (when, key))
+        self._watched[key] = shown
+
+    def due_watches(self, now: float) -> None:
+        """Put the watches whose time came in the editor's line (unless an update of their
+        incident is there already: it says more)."""
         from .editor import Update as Watch
 
         updates = self.editor._updates
-        if key not in updates:  # else a newer update of the incident comes anyway
-            later = self.shared.clock() + self.window + self.interval
-            updates[key] = Watch(shown, not_before=later, watch=True)
+        while self._watches and self._watches[0][0] <= now:
+            _, key = heapq.heappop(self._watches)
+            shown = self._watched.pop(key, None)
+            if shown is not None and key not in updates:
+                updates[key] = Watch(shown, watch=True)
+
+    def next_watch(self, now: float) -> float | None:
+        """Seconds until the next watch is due, or None."""
+        return max(0.0, self._watches[0][0] - now) if self._watches else None
+
+    def forget_watches(self) -> None:
+        """At close: watches bring no news, nobody waits for them."""
+        self._watches.clear()
+        self._watched.clear()
 
     def _drop(self, key: str) -> None:
         update = self.editor._updates.pop(key, None)
