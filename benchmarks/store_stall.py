@@ -14,8 +14,8 @@ Prints the monitor's longest stall and 99th percentile, and the longest single s
 A stall includes any time the loop's thread waited for a CPU or for the GIL. To tell the
 stalls the store causes from those it cannot (the machine's other processes; on a virtual
 machine, time the hypervisor gave the CPU to another guest, "steal"), every stretch of store
-code is recorded, on whichever thread it ran (the loop, the store thread, the store's
-writer): a stall during which no store code ran anywhere was not caused by the store. The
+code is recorded, on whichever thread it ran (the loop, or the store's one thread, which
+reads and writes): a stall during which no store code ran anywhere was not caused by the store. The
 target is judged on the longest stall that overlapped store code; the longest of all, the
 CPU steal during the run and the load average are printed beside it.
 
@@ -35,12 +35,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from discord_logging.deadletters import DeadLetter, DeadLetterReason
-from discord_logging.delivery.threads import store_thread
+from discord_logging.deadletters import DeadLetter, DeadLetterReason, StoreCalls
+from discord_logging.delivery.threads import run_off_loop
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
 from discord_logging.store import Store
 
@@ -156,17 +155,15 @@ async def lanes(
     store: Store,
     seconds: float,
     calls: dict[str, list[float]],
-    io: Executor | None,
+    io: StoreCalls | None,
     activity: StoreActivity,
 ) -> int:
     """What lanes do on the loop. With ``io`` (as the notifier does), the reads run on the
     store's own thread; without it, inline on the loop (as before)."""
     sink = store.dead_letters
-    loop = asyncio.get_running_loop()
 
     async def read(fn: Callable[..., Any], *args: Any) -> Any:
-        call = activity.timed(fn)
-        return call(*args) if io is None else await loop.run_in_executor(io, call, *args)
+        return await run_off_loop(io, activity.timed(fn), *args)
 
     # The new letters of every round are built beforehand: building them is the
     # application's work, not the store's, and would show up in the monitor as stalls.
@@ -221,19 +218,16 @@ async def run(
     stalls: list[tuple[float, float]] = []
     calls: dict[str, list[float]] = {}
     activity = StoreActivity()
-    # The writer thread's work: every write of what is buffered, and its maintenance.
+    # The store thread's own steps: every write of what is buffered, and its maintenance.
     store.write_buffered = activity.timed(store.write_buffered)  # type: ignore[method-assign]
     store.maintain = activity.timed(store.maintain)  # type: ignore[method-assign]
     done = asyncio.Event()
-    io = store_thread() if off_loop else None
+    io = store.dead_letters.store_thread() if off_loop else None
     watcher = asyncio.create_task(monitor(lags, stalls, done))
     rounds = await lanes(store, seconds, calls, io, activity)
     done.set()
     await watcher
     del store.write_buffered, store.maintain  # the class's own again
-    if io is not None:
-        await asyncio.get_running_loop().run_in_executor(io, store.release_thread)
-        io.shutdown()
     return lags, [x - 0.001 for x in overlapping(stalls, activity)], calls, rounds
 
 

@@ -219,3 +219,49 @@ async def test_a_lone_holder_still_spends_the_window_on_plain_embeds(
     await n.aclose()
     assert n.stats.get("delivered") == 30
     assert n.stats.get("digests_sent") == 0
+
+
+async def test_the_burst_counts_the_owed_letters_not_back_in_the_queue(fake: FakeDiscord) -> None:
+    """A lane's backlog is its queue plus the overflow it still owes (known by id): owed
+    letters back in the queue are counted once, a kept letter that was never owed (an
+    earlier run's) is not taken off the owed ones, and a letter taken back and delivered is
+    no longer owed."""
+    from discord_logging.deadletters import DeadLetterReason
+    from discord_logging.delivery.pending import Pending
+    from discord_logging.notification import DeliveryStatus, NotificationResult
+
+    sender = notifier(fake)
+    sender.start()
+    lane = sender.lanes["general"]
+    owed = [build_notification("general", f"owed {i}", "m") for i in range(3)]
+    lane.redelivery.owed.update(n.id for n in owed)
+    earlier = Pending(build_notification("general", "earlier", "m"), from_dead_letters=True)
+    queue = [Pending(owed[0], from_dead_letters=True), earlier]
+    assert lane.poster.backlog(queue) == 4  # 2 queued + 2 owed still kept
+    delivered = NotificationResult(earlier.notification.id, DeliveryStatus.DELIVERED)
+    lane.poster.outcome(earlier, delivered)  # never owed: the owed ones stay
+    assert lane.poster.backlog(queue[:1]) == 3
+    lane.poster.outcome(queue[0], NotificationResult(owed[0].id, DeliveryStatus.DELIVERED))
+    assert lane.redelivery.owed == {owed[1].id, owed[2].id}
+    assert lane.poster.backlog([]) == 2
+    kept = NotificationResult(
+        owed[1].id, DeliveryStatus.DEAD_LETTERED, error=DeadLetterReason.SHUTDOWN.value
+    )
+    lane.poster.outcome(Pending(owed[1], from_dead_letters=True), kept)  # kept again: owed
+    assert lane.poster.backlog([]) == 2
+    await sender.aclose()
+
+
+async def test_flush_wakes_on_the_lanes_progress_not_a_poll(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush() waits on the lanes' progress (a send handled, a look for kept letters done),
+    not by polling: with its failsafe wait made longer than the test's own failsafe, a burst
+    that overflows the queue into the dead letters and is taken back is still flushed (a
+    missed progress would leave flush() waiting the failsafe out)."""
+    from discord_logging.delivery import closing
+
+    monkeypatch.setattr(closing, "FLUSH_FAILSAFE", 10 * FAILSAFE)
+    sender = fast_notifier(fake, queue_size=5)
+    assert await asyncio.wait_for(burst(sender, "flushed", 30, FAILSAFE), FAILSAFE)
+    await sender.aclose()

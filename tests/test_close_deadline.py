@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -117,15 +118,17 @@ class WaitRecorder:
     def ready(self) -> bool:
         return self.real.ready
 
-    def flush(self, timeout: float, *, wait_start: bool = True) -> bool:
+    def flush(self, deadline: float, *, wait_start: bool = True) -> bool:
+        timeout = max(0.0, deadline - self.clock[0])
         self.waits.append(("flush", timeout))
         self.clock[0] += min(timeout, self.took["flush"])
         return False
 
-    def stop(self, timeout: float) -> int:
+    def stop(self, deadline: float) -> int:
+        timeout = max(0.0, deadline - self.clock[0])
         self.waits.append(("stop", timeout))
         self.clock[0] += timeout
-        return self.real.stop(timeout)
+        return self.real.stop(time.monotonic() + timeout)
 
     def close_journal(self) -> None:
         self.real.close_journal()
@@ -155,9 +158,9 @@ def recorded_handler(
 
 
 @pytest.mark.parametrize(
-    ("drain_took", "app_took", "flush_took", "stop_got"),
-    [(3.0, 0.0, 3.0, 0.0), (1.0, 10.0, 0.5, 1.5)],
-    ids=["drain-used-it-all", "drain-used-part"],
+    ("drain_took", "app_took", "flush_took", "flush_got", "stop_got"),
+    [(3.0, 0.0, 3.0, 0.0, 0.0), (1.0, 0.5, 0.5, 1.5, 1.0), (1.0, 10.0, 0.5, 0.0, 0.0)],
+    ids=["drain-used-it-all", "drain-used-part", "atexit-used-the-rest"],
 )
 def test_the_exit_drain_its_flush_and_close_share_one_close_timeout(
     fake_discord: FakeDiscord,
@@ -166,11 +169,13 @@ def test_the_exit_drain_its_flush_and_close_share_one_close_timeout(
     drain_took: float,
     app_took: float,
     flush_took: float,
+    flush_got: float,
     stop_got: float,
 ) -> None:
-    """At exit the drain, logging.shutdown's flush and close wait ``close_timeout`` (3 s) in
-    all: close gets what the waits before it left (each had its own 3 s before). The time the
-    application spends between them (its own atexit functions) is not taken off."""
+    """At exit the drain, logging.shutdown's flush and close all end by the one deadline the
+    drain fixed, ``close_timeout`` (3 s) after it began: each wait gets what is left of it
+    (each had its own 3 s before), the application's own atexit functions between them
+    included (the exit keeps its deadline)."""
     handler, recorder = recorded_handler(fake_discord, tmp_path, monkeypatch, drain_took)
     handler._drain_before_exit()  # threading's exit hook
     recorder.clock[0] += app_took  # the application's atexit functions
@@ -179,7 +184,7 @@ def test_the_exit_drain_its_flush_and_close_share_one_close_timeout(
     handler.close()
     assert recorder.waits == [
         ("flush", 3.0),
-        ("flush", 3.0 - drain_took),
+        ("flush", flush_got),
         ("stop", stop_got),
     ]
 

@@ -1,16 +1,17 @@
 """What a fork waits for: store transactions in progress (the fork gate) and the store
-thread's current call (its pool's park)."""
+thread's current step (its park)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
+from pathlib import Path
 
 import pytest
 from waiting import FAILSAFE
 
-from discord_logging.delivery.threads import ExitSafeExecutor
 from discord_logging.fork_gate import ForkGate
+from discord_logging.store import Store
 
 
 def test_close_waits_for_a_transaction_in_progress_and_holds_new_ones() -> None:
@@ -66,8 +67,9 @@ def test_reset_in_child_forgets_a_closed_gate() -> None:
     thread.join(FAILSAFE)
 
 
-def test_park_holds_the_store_thread_between_calls() -> None:
-    pool = ExitSafeExecutor(1)
+def test_park_holds_the_store_thread_between_calls(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    pool = store.thread
     try:
         assert pool.park(0.05)() is None  # never started: nothing to hold, at once
         started, release = threading.Event(), threading.Event()
@@ -92,7 +94,7 @@ def test_park_holds_the_store_thread_between_calls() -> None:
         resume()
         assert queued.result(FAILSAFE) == "after"
     finally:
-        pool.shutdown(wait=True)
+        store.close()
 
 
 # The holder thread is alive at the fork on purpose: Python 3.12+ warns about exactly that.

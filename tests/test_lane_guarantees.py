@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ from discord_logging.deadletters import DeadLetter, DeadLetterReason, MemoryDead
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.notification import DeliveryStatus, Notification
+from discord_logging.store import Store
+from discord_logging.store.durable_letters import DurableDeadLetters
 from discord_logging.testing import FakeDiscord
 
 FAST = {"channel_window": 0.6, "ban_cooldown": 0.3, "probe_interval": 0.3, "circuit_reset": 0.3}
@@ -250,48 +253,34 @@ async def test_start_redelivers_kept_letters_without_any_record(fake: FakeDiscor
     assert [letter.reason for letter in kept.letters()] == [DeadLetterReason.POISON]
 
 
-class DurableLetters(MemoryDeadLetters):
-    """Memory letters that claim to be durable and record where they are read and released."""
+async def test_store_reads_run_on_the_stores_one_thread(
+    fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable store's reads (SQLite may wait for another process's lock) run on the
+    store's one thread, the thread that writes it, never the loop's; closing the notifier
+    leaves that thread to the store, whose close stops it."""
+    read_on: set[str] = set()
+    read = DurableDeadLetters.retryable
 
-    durable = True
+    def spy(self: DurableDeadLetters, *args: Any, **kwargs: Any) -> list[DeadLetter]:
+        read_on.add(threading.current_thread().name)
+        return read(self, *args, **kwargs)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.read_on: set[str] = set()
-        self.released_on: list[str] = []
-
-    def retryable(self, webhook: str, limit: int) -> list[DeadLetter]:
-        self.read_on.add(threading.current_thread().name)
-        return super().retryable(webhook, limit)
-
-    def release_thread(self) -> None:
-        self.released_on.append(threading.current_thread().name)
-
-
-async def test_store_reads_run_off_the_event_loop(fake: FakeDiscord) -> None:
-    """A durable store's reads (SQLite may wait for another process's lock) run on the store's
-    own thread, never the loop's, and that thread closes its connections at aclose."""
-    kept = DurableLetters()
+    monkeypatch.setattr(DurableDeadLetters, "retryable", spy)
+    store = Store(tmp_path / "store")
     url = fake.add_webhook()
-    kept.add(
-        DeadLetter(
-            note(0),
-            "general",
-            DeadLetterReason.SHUTDOWN,
-            dead_at=0.0,
-            destination=destination_of(url),
-        )
+    letter = DeadLetter(
+        note(0), "general", DeadLetterReason.SHUTDOWN, dead_at=0.0, destination=destination_of(url)
     )
-    n = notifier(fake, url, dead_letters=kept)
+    store.dead_letters.add(letter)
+    store.dead_letters.sync()
+    n = notifier(fake, url, dead_letters=store.dead_letters)
     n.start()
-    assert not await until(lambda: len(kept) == 0)
+    assert not await until(lambda: titles(fake) == ["record 0"])
     await n.aclose()
-    loop_thread = threading.current_thread().name
-    assert kept.read_on
-    assert loop_thread not in kept.read_on
-    assert all(name.startswith("discord-logging-store") for name in kept.read_on)
-    assert kept.released_on == sorted(kept.read_on)
-    assert titles(fake) == ["record 0"]
+    assert read_on == {"discord-logging-store"}
+    store.close()
+    assert not any(t.name == "discord-logging-store" for t in threading.enumerate())
 
 
 # -- the close deadline: nothing twice, nothing lost --------------------------------------------

@@ -563,3 +563,35 @@ def test_the_writer_ends_when_idle_and_the_next_write_starts_another(
         assert wait_for(lambda: len(durable) == 2)  # written by another one
     finally:
         store.close()
+
+
+# The store thread is alive at the fork on purpose: Python 3.12+ warns about exactly that.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_the_store_thread_stays_after_a_fork_of_its_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that forked while its store thread ran does not let that thread end when
+    idle (closing the parent's last connection to a WAL file while a child shares SQLite's
+    in-memory state of it lets SQLite remove the WAL under the child: fleet.py's fork rows
+    found "file is not a database" and lost letters); it ends when the store closes."""
+    from discord_logging.store import _writer
+
+    store = Store(tmp_path / "store")
+    try:
+        durable = store.durable
+        assert durable is not None
+        store.dead_letters.add(letter(1))  # the thread starts and opens its connections
+        assert wait_for(lambda: len(durable) == 1)
+        resume = store.thread.park(FAILSAFE)  # held alive (it idles 2 s), between two steps
+        (thread,) = [t for t in threading.enumerate() if t.name == "discord-logging-store"]
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        monkeypatch.setattr(_writer, "IDLE_END", 0.05)
+        resume()
+        thread.join(0.5)  # ten idle periods
+        assert thread.is_alive()
+    finally:
+        store.close()
+    assert not thread.is_alive()

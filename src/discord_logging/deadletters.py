@@ -7,13 +7,14 @@ the rest wait for an operator. The in-memory sink lives here; the durable one is
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from .notification import Notification
 from .wording import write_line
@@ -112,6 +113,18 @@ class DeadLetter:
         )
 
 
+_T = TypeVar("_T")
+
+
+class StoreCalls(Protocol):
+    """The thread a sink's reads run on (the store's one thread): calls handed to it run
+    there one at a time, in order; a fork parks it between two of them."""
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> concurrent.futures.Future[_T]: ...
+
+    def park(self, timeout: float) -> Callable[[], None]: ...
+
+
 class DeadLetterSink(abc.ABC):
     """Where undeliverable notifications go. Implementations must be thread-safe and must not
     raise into delivery: a failing sink counts and keeps what it can."""
@@ -138,6 +151,10 @@ class DeadLetterSink(abc.ABC):
 
     def sync(self) -> None:  # noqa: B027 - optional hook
         """Write anything buffered to durable storage (no-op for sinks that do not buffer)."""
+
+    def store_thread(self) -> StoreCalls | None:
+        """The thread its reads should run on, off the event loop; None: they run inline."""
+        return None
 
     def release_thread(self) -> None:  # noqa: B027 - optional hook
         """Close the calling thread's connections, if the sink keeps any (before the thread

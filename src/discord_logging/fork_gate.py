@@ -6,8 +6,9 @@ inherits SQLite's locks held mid-transaction by a parent thread (docs/architectu
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 
@@ -22,6 +23,7 @@ class ForkGate:
     already inside passes again freely (transactions nest: index, then letters)."""
 
     def __init__(self) -> None:
+        self.forks = 0  # forks of this process so far (the store thread reads it)
         self._reset()
 
     def _reset(self) -> None:
@@ -61,11 +63,43 @@ class ForkGate:
             self._closed = False
             self._cond.notify_all()
 
+    def count_fork(self) -> None:
+        """Before every fork of this process (installed at import, handler or not)."""
+        self.forks += 1
+
     def reset_in_child(self) -> None:
         """The child has only the forking thread: nothing is in progress there."""
         self._reset()
 
 
+def nothing_parked() -> None:
+    """What a park that parked nothing returns: nothing to resume."""
+
+
+def park_between_calls(
+    schedule: Callable[[Callable[[], None]], object], timeout: float
+) -> Callable[[], None]:
+    """Have ``schedule`` run a hold as the next call of another thread (a loop's callback, the
+    store thread's next step) and wait until it runs: that thread is then between two calls,
+    and stays there until the returned function is called (at most ``timeout`` seconds each
+    way). A hold run inline on the calling thread does not wait. May raise what
+    ``schedule`` raises."""
+    parked, resume = threading.Event(), threading.Event()
+    caller = threading.current_thread()
+
+    def hold() -> None:
+        parked.set()
+        if threading.current_thread() is not caller:
+            resume.wait(timeout)
+
+    schedule(hold)
+    if not parked.wait(timeout):
+        resume.set()  # too late to matter: it must not hold after the fork
+    return resume.set
+
+
 FORK_GATE: Final = ForkGate()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=FORK_GATE.count_fork)
 GATE_WAIT: Final = 2.0  # seconds a transaction waits at most for a fork in progress
 FORK_WAIT: Final = 0.25  # seconds a fork waits at most for transactions in progress

@@ -69,7 +69,7 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
     _dead_letters: DeadLetterSink | None = None
     _kept_at_close: int | None = None
     _closed_while_starting = False
-    _exit_left: float | None = None  # at exit: what is left of the one close_timeout
+    _exit_deadline: float | None = None  # at exit: the one deadline (time.monotonic())
     _resume_after_fork: Callable[[], None] | None = None
 
     def __init__(
@@ -186,12 +186,12 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         self._stats = DeliveryStats()
         self._worker: Worker | None = None
         self._start_failed = False
-        self._exit_left = None
+        self._exit_deadline = None
 
     def _before_fork(self) -> None:
         """In the parent, just before a fork: let a starting worker finish its imports, then
-        hold its loop and its store thread outside any store call until the fork is done (the
-        store writer's transactions are waited for by the lifecycle's fork gate)."""
+        hold its loop and its store's thread outside any store call until the fork is done
+        (other transactions are waited for by the lifecycle's fork gate)."""
         worker = self._worker
         if worker is not None and self._pid == os.getpid():
             worker.wait_started(_FORK_WAITS_FOR_START)
@@ -309,23 +309,21 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         if worker is None or self._pid != os.getpid():
             return True
         wait_start = not holds_logging_lock()
-        if timeout is None:
-            return self._within_exit_budget(lambda t: worker.flush(t, wait_start=wait_start))
-        return worker.flush(timeout, wait_start=wait_start)
+        deadline = self._deadline() if timeout is None else time.monotonic() + timeout
+        return worker.flush(deadline, wait_start=wait_start)
+
+    def _deadline(self) -> float:
+        """At exit, the one deadline the first exit path fixed: the drain, ``logging.shutdown``'s
+        flush and ``close`` (or the SIGTERM drain and its close) all end by it, whatever
+        Discord does (the request in flight is cut off there). Outside an exit, a fresh one,
+        ``close_timeout`` from now (docs/architecture.md, "Fewer moving parts")."""
+        if self._exit_deadline is not None:
+            return self._exit_deadline
+        return time.monotonic() + self._close_timeout()
 
     def _within_exit_budget(self, wait: Callable[[float], _T]) -> _T:
-        """Run ``wait(seconds)`` with ``close_timeout``; at exit, with what is left of the one
-        ``close_timeout`` the exit drain began, and take the time it waited off it: the drain,
-        ``logging.shutdown``'s flush and ``close`` (or the SIGTERM drain and its close) wait
-        ``close_timeout`` in all, whatever Discord does (the request in flight is cut off at
-        the close deadline)."""
-        budget = self._close_timeout() if self._exit_left is None else self._exit_left
-        started = time.monotonic()
-        try:
-            return wait(budget)
-        finally:
-            if self._exit_left is not None:
-                self._exit_left = max(0.0, budget - (time.monotonic() - started))
+        """Run ``wait(seconds)`` with the seconds left until :meth:`_deadline`."""
+        return wait(max(0.0, self._deadline() - time.monotonic()))
 
     def _drain_before_exit(self) -> None:
         """At interpreter exit, before thread shutdown (see lifecycle.py), at SIGTERM and when
@@ -333,8 +331,8 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
         the exit's one ``close_timeout``, which the waits that follow share."""
         if self._pid != os.getpid() or self._worker is None:
             return
-        if self._exit_left is None:
-            self._exit_left = self._close_timeout()
+        if self._exit_deadline is None:
+            self._exit_deadline = time.monotonic() + self._close_timeout()
         if self._closed:
             if self._closed_while_starting:  # it delivers in the background: let it end
                 self._within_exit_budget(self._worker.thread.join)
@@ -347,7 +345,7 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
     def _sigterm_survived(self) -> None:
         """The SIGTERM drain ran and the process goes on (pid 1, see lifecycle.py): the
         handler keeps working, and a later exit has its whole ``close_timeout`` again."""
-        self._exit_left = None
+        self._exit_deadline = None
 
     def close(self) -> None:
         """Deliver what can be within ``close_timeout`` (at exit, what the drain left of it);
@@ -367,10 +365,10 @@ class DiscordHandler(EngineParts, BlockingSend, Controls, logging.Handler):
             # the start's imports may need: never waited for here. It delivers by the close
             # deadline once started, then ends and closes the store itself.
             self._closed_while_starting = True
-            worker.stop(self._close_timeout(), join_start=False)
+            worker.stop(self._deadline(), join_start=False)
             super().close()
             return
-        left = self._within_exit_budget(worker.stop) if worker is not None else 0
+        left = worker.stop(self._deadline()) if worker is not None else 0
         self._finish_close(worker, left)
         super().close()
 

@@ -263,8 +263,8 @@ def _before_fork() -> None:
     for handler in list(_HANDLERS):
         with contextlib.suppress(Exception):  # a fork must never fail because of us
             handler._before_fork()
-    # Then what the handlers' threads are in the middle of (their loops and store threads
-    # are held between calls now; a writer thread is not): store transactions.
+    # Then what other threads are in the middle of (the handlers' loops and store threads
+    # are held between steps now): a write run inline, the shared limits' SQLite.
     FORK_GATE.close(FORK_WAIT)
 
 

@@ -138,7 +138,9 @@ def test_flush_racing_close_never_raises(
 ) -> None:
     """A flush() waiting in one thread while another closes the handler returns, never raises."""
 
-    async def still_waiting(self: Notifier, timeout: float | None = None) -> bool:
+    async def still_waiting(
+        self: Notifier, timeout: float | None = None, *, deadline: float | None = None
+    ) -> bool:
         await asyncio.sleep(3600)  # the lanes are still busy when the loop ends
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ class SyncNotifier(BlockingSend):
 
     def close(self) -> None:
         """Deliver what is pending within ``close_timeout``, then stop. Idempotent."""
-        self._worker.stop(self.settings.close_timeout)
+        self._worker.stop(time.monotonic() + self.settings.close_timeout)
 
     def __enter__(self) -> SyncNotifier:
         return self

@@ -2,22 +2,45 @@
 
 No request starts that could not finish by the deadline, and one in flight is cut off at it,
 whatever step it is in (transport/cutoff.py): kept as ``uncertain`` when its body went out
-whole (Discord may have it), else as certainly not posted. Then the store thread lets go of
-its connections, and the coordinator and the HTTP client close.
+whole (Discord may have it), else as certainly not posted. Then the coordinator and the HTTP
+client close (the store's thread is the store's: it stops when the store closes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from .editor import IncidentEditor
 from .lane import WebhookLane
 from .shared import SharedState
-from .threads import run_off_loop
 
 IN_FLIGHT_SLACK: Final = 0.1  # seconds past the deadline for a request cut off there to be kept
+FLUSH_FAILSAFE: Final = 1.0  # seconds flush() waits at most for a progress it missed
+
+
+class Busy(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+
+async def until_idle(
+    shared: SharedState | None, parts: Sequence[Busy], deadline: float | None
+) -> bool:
+    """Wait until none of ``parts`` (lanes, editors) is busy, waking on ``shared.progress``
+    (set by every step that may leave them idle; docs/architecture.md, "Fewer moving
+    parts"), never by polling; False if ``deadline`` (``time.monotonic()``) came first."""
+    while any(part.busy for part in parts):
+        left = FLUSH_FAILSAFE if deadline is None else deadline - time.monotonic()
+        if left <= 0 or shared is None:
+            return False
+        shared.progress.clear()  # set by the step that may make them idle (nothing ran since)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shared.progress.wait(), min(left, FLUSH_FAILSAFE))
+    return True
 
 
 async def close_lanes(
@@ -25,10 +48,13 @@ async def close_lanes(
     lanes: Sequence[WebhookLane],
     editors: Iterable[IncidentEditor],
     tasks: Sequence[asyncio.Task[None]],
-    timeout: float,
+    deadline: float,
 ) -> None:
-    """End ``lanes`` and ``editors`` (their ``tasks``) within ``timeout`` seconds: what they
-    cannot deliver by then goes to the dead letters; then close what they shared."""
+    """End ``lanes`` and ``editors`` (their ``tasks``) by ``deadline`` (``time.monotonic()``,
+    the one the close was given): what they cannot deliver by then goes to the dead letters;
+    then close what they shared. The lanes read it on their own clock (the same, unless a
+    test injected another)."""
+    timeout = deadline - time.monotonic()
     shared.closing = True
     shared.deadline = shared.clock() + timeout
     shared.client.cut_off_at(timeout)
@@ -44,9 +70,6 @@ async def close_lanes(
     for task in unfinished:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    if shared.store_io is not None:  # its connections are closed by the thread that opened them
-        await run_off_loop(shared.store_io, shared.dead_letters.release_thread)
-        shared.store_io.shutdown(wait=False)
     shared.dead_letters.sync()
     await shared.coordinator.aclose()
     await shared.client.aclose()

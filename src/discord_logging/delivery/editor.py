@@ -205,6 +205,7 @@ class IncidentEditor:
         else:
             await self._post_anew(update, grant)
         self._in_flight = None
+        shared.progress.set()  # flush() looks again
         return True
 
     def _due(self, now: float) -> tuple[str, Update, Incident | None] | None:

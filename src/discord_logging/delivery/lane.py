@@ -363,6 +363,7 @@ class WebhookLane(LaneAnswers):
         # Still in flight until handled: if handling fails, _recover keeps what is unsettled.
         await self._handle(carried, message, result.outcome, result.latency, after)
         self.in_flight = []
+        shared.progress.set()  # flush() looks again
         if shared.on_sending is not None:  # answered: those not marked uncertain were not posted
             shared.on_sending(carried, False)
 
@@ -400,6 +401,7 @@ class WebhookLane(LaneAnswers):
         owed = frozenset(redelivery.owed)
         found = await run_off_loop(self.shared.store_io, redelivery.read, limit, owed, now)
         letters = redelivery.finish_look(self.shared.clock(), healthy, in_lane, limit, found)
+        self.shared.progress.set()  # what is owed may be paid: flush() looks again
         for letter in letters:
             uncertain = letter.reason is DeadLetterReason.UNCERTAIN
             self.queue.append(

@@ -28,6 +28,7 @@ from ..coordination import (
 )
 from ..deadletters import DeadLetter, DeadLetterReason, DeadLetterSink, MemoryDeadLetters
 from ..errors import ConfigurationError
+from ..fork_gate import nothing_parked
 from ..notification import DeliveryStatus, Notification, NotificationResult
 from ..redaction import redact
 from ..render.templating import EmbedRenderer
@@ -41,7 +42,7 @@ from ..wording import plural, write_line
 from .backoff import jitter
 from .bugs import BugReporter
 from .circuit import CircuitState
-from .closing import close_lanes
+from .closing import Busy, close_lanes, until_idle
 from .editor import IncidentEditor
 from .incidents import IncidentConfig
 from .lane import WebhookLane
@@ -49,7 +50,6 @@ from .pending import Pending
 from .resolution import resolve_incident
 from .setup import coordinator_for, lanes_by_webhook
 from .shared import LaneConfig, SharedState
-from .threads import nothing_parked, store_thread
 
 MUTED = DeliveryStatus.MUTED
 ResultListener = Callable[[Notification, NotificationResult, str], None]
@@ -187,7 +187,7 @@ class Notifier:
                 on_result=self._report,
                 clock=self._clock,
                 rand=self._rand,
-                store_io=store_thread() if self.dead_letters.durable else None,
+                store_io=self.dead_letters.store_thread(),
                 incidents=self._incidents,
                 on_sending=self.on_sending,
             )
@@ -382,6 +382,8 @@ class Notifier:
 
     def _report(self, pending: Pending, result: NotificationResult, lane: str) -> None:
         notification = pending.notification
+        if self._shared is not None:
+            self._shared.progress.set()  # flush() looks again
         carrier = self._lanes.get(lane)
         if carrier is not None:
             carrier.poster.outcome(pending, result)  # how large a burst still is
@@ -407,24 +409,24 @@ class Notifier:
 
     # -- shutdown ----------------------------------------------------------------------------
 
-    async def flush(self, timeout: float | None = None) -> bool:
+    async def flush(self, timeout: float | None = None, *, deadline: float | None = None) -> bool:
         """Wait until every lane is empty, and what overflowed a healthy lane's queue was taken
         back from the dead letters and sent. True when, within ``timeout`` seconds, everything
-        was delivered or kept in a durable dead-letter store."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while any(lane.busy for lane in self._unique_lanes) or any(
-            editor.busy for editor in self._editors.values()
-        ):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.005)
+        was delivered or kept in a durable dead-letter store (or by ``deadline``, given as
+        ``time.monotonic()``, which wins)."""
+        if deadline is None and timeout is not None:
+            deadline = time.monotonic() + timeout
+        busy: list[Busy] = [*self._unique_lanes, *self._editors.values()]
+        if not await until_idle(self._shared, busy, deadline):
+            return False
         self.dead_letters.sync()
         return self.dead_letters.durable or len(self.dead_letters) == 0
 
-    async def aclose(self, timeout: float | None = None) -> int:
+    async def aclose(self, timeout: float | None = None, *, deadline: float | None = None) -> int:
         """Deliver what can be delivered within ``timeout`` (default: the close_timeout
         setting), hand the rest to the dead letters, close the client (:mod:`.closing`: a
         request in flight is cut off at the deadline and kept). Idempotent.
+        ``deadline`` (``time.monotonic()``: the exit's one deadline) wins over ``timeout``.
         Returns how many notifications went to the dead letters because time ran out."""
         if self._closed:
             return 0
@@ -437,7 +439,9 @@ class Notifier:
             self._unique_lanes,
             self._editors.values(),
             [*self._tasks, *self._edit_tasks],
-            self.settings.close_timeout if timeout is None else timeout,
+            deadline
+            if deadline is not None
+            else time.monotonic() + (self.settings.close_timeout if timeout is None else timeout),
         )
         return self.stats.get("dead_lettered") - before
 

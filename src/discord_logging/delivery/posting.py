@@ -20,7 +20,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from ..coordination import Grant
-from ..deadletters import DeadLetterReason
 from ..notification import DeliveryStatus, NotificationResult
 from ..render.message_limits import EMBEDS_PER_MESSAGE
 from ..render.packing import DIGEST_MAX_RECORDS, DigestReason, OutgoingMessage, Room
@@ -54,7 +53,6 @@ class MessagePoster:
         self.board = IncidentBoard()
         self._room = 1  # plain messages the channel takes now (measure_room)
         self._queued = 0  # records queued then
-        self._overflowed = 0  # of them, kept because the queue was full, not yet taken back
         self._bursting = False  # a burst beyond the limits: digests until the queue empties
         self._limited_at = -math.inf  # last 429 or ban answered to this lane
         self._failed_at = -math.inf  # last 5xx, timeout or connection failure
@@ -63,12 +61,13 @@ class MessagePoster:
 
     def backlog(self, queue: Collection[Pending]) -> int:
         """The records of the lane's backlog: its queue, and what overflowed the queue and is
-        still kept (the same burst)."""
-        if not self.lane.redelivery.owed:  # nothing of an overflow is waiting to come back
-            self._overflowed = 0
-        # Kept letters already taken back into the queue are counted there, not twice.
-        back = sum(1 for p in queue if p.from_dead_letters) if self._overflowed else 0
-        return len(queue) + max(0, self._overflowed - back)
+        still kept (the same burst): the lane's owed ids not back in the queue (counted
+        there, not twice)."""
+        owed = self.lane.redelivery.owed
+        if not owed:
+            return len(queue)
+        back = sum(1 for p in queue if p.from_dead_letters and p.notification.id in owed)
+        return len(queue) + len(owed) - back
 
     def demand(self, queue: Collection[Pending]) -> int:
         """How many messages the lane still has to send for ``queue``, as it packs them now
@@ -97,13 +96,11 @@ class MessagePoster:
             self._bursting = False
 
     def outcome(self, pending: Pending, result: NotificationResult) -> None:
-        """Count the records of a burst kept because the queue was full, until taken back
-        (delivered from the kept letters): they wait as much as the queued ones."""
-        if result.status is DeliveryStatus.DEAD_LETTERED:
-            if result.error == DeadLetterReason.QUEUE_OVERFLOW.value:
-                self._overflowed += 1
-        elif pending.from_dead_letters:
-            self._overflowed = max(0, self._overflowed - 1)
+        """A kept letter taken back and no longer kept (delivered, or settled otherwise) is
+        paid: no longer owed, so no longer part of the burst (the lane's next look would
+        find it gone; until then it would be counted twice)."""
+        if pending.from_dead_letters and result.status is not DeliveryStatus.DEAD_LETTERED:
+            self.lane.redelivery.owed.discard(pending.notification.id)
 
     def room(self, backlog: Sequence[Pending]) -> Room:
         """How the lane's next message may pack ``backlog``: the plain messages the channel

@@ -3,12 +3,13 @@ the coordinator of the shared limits, the channel directory, dead letters, clock
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..coordination import Coordinator
-from ..deadletters import DeadLetterSink
+from ..deadletters import DeadLetterSink, StoreCalls
 from ..notification import NotificationResult
 from ..render.templating import EmbedRenderer
 from ..stats import DeliveryStats
@@ -18,7 +19,6 @@ from .backoff import jitter
 from .bugs import BugReporter
 from .incidents import IncidentConfig
 from .pending import Pending
-from .threads import ExitSafeExecutor
 
 
 @dataclass(slots=True)
@@ -56,11 +56,15 @@ class SharedState:
     paused_until: float = 0.0
     closing: bool = False
     deadline: float | None = None
-    store_io: ExitSafeExecutor | None = None
-    """One thread for the store's reads: SQLite may wait for another process's lock or a
-    writer's transaction, which must never hold the event loop. None: reads run inline."""
+    store_io: StoreCalls | None = None
+    """The store's one thread, for its reads: SQLite may wait for another process's lock or
+    a write's transaction, which must never hold the event loop. None: reads run inline."""
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     """Incident edits and forum channels (:mod:`.incidents`, :mod:`.posting`)."""
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a lane or an editor may have become idle (a send handled, a look for kept
+    letters finished, a result reported): ``flush()`` waits on it (docs/architecture.md,
+    "Fewer moving parts")."""
     on_sending: Callable[[list[Pending], bool], None] | None = None
     """Told before a request carries these (True) and after its answer was handled (False):
     the journal marks what Discord may have (:mod:`.journaling`)."""

@@ -1,57 +1,17 @@
-"""The worker's thread helpers: the exit-safe executor its store reads use, the lookup threads
-its loop uses, and parking a thread between two calls before a fork (see
-:mod:`discord_logging.lifecycle`)."""
+"""The worker's thread helpers: the lookup threads its loop uses, awaiting a call on the
+store's thread, running its loop so that an exit never waits for a thread."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import concurrent.futures.thread
-import functools
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..deadletters import StoreCalls
+
 T = TypeVar("T")
-
-
-class ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
-    """The worker loop's default executor (asyncio runs ``getaddrinfo`` in it).
-
-    When the pool refuses a call (``cannot schedule new futures after interpreter shutdown``,
-    or no thread can be started at exit), the call runs inline on the caller's thread: the
-    loop blocks for one lookup, which at exit is better than losing the record."""
-
-    _starved = False
-
-    def submit(
-        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[T]:
-        try:
-            future = super().submit(fn, *args, **kwargs)
-        except RuntimeError:  # the pool or the interpreter is shutting down
-            return _run_inline(fn, args, kwargs)
-        # The call is queued but no thread could be started for it: take it back (a thread
-        # that appears later skips a cancelled item) and run it here.
-        if self._starved and not self._threads and future.cancel():
-            return _run_inline(fn, args, kwargs)
-        return future
-
-    def park(self, timeout: float) -> Callable[[], None]:
-        """Hold the pool's thread between two calls until the returned function is called
-        (at most ``timeout`` seconds each way). Before a fork: the store thread is then not
-        inside a SQLite call, whose process-wide mutexes a child would inherit locked. Only
-        for a one-thread pool (it runs one call at a time, so once the hold runs nothing
-        else does); a pool that never started its thread has nothing to hold."""
-        if not self._threads or self._max_workers != 1:
-            return nothing_parked
-        return park_between_calls(self.submit, timeout)
-
-    def _adjust_thread_count(self) -> None:
-        try:
-            super()._adjust_thread_count()
-        except RuntimeError:  # "can't create new thread at interpreter shutdown"
-            self._starved = True
 
 
 class LookupThreads(concurrent.futures.ThreadPoolExecutor):
@@ -103,37 +63,6 @@ class LookupThreads(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
-def store_thread() -> ExitSafeExecutor:
-    """The one thread a notifier's store reads run on (exit-safe like the lookup pool)."""
-    return ExitSafeExecutor(1, thread_name_prefix="discord-logging-store")
-
-
-def nothing_parked() -> None:
-    """What a park that parked nothing returns: nothing to resume."""
-
-
-def park_between_calls(
-    schedule: Callable[[Callable[[], None]], object], timeout: float
-) -> Callable[[], None]:
-    """Have ``schedule`` run a hold as the next call of another thread (a loop's callback, a
-    pool's work item) and wait until it runs: that thread is then between two calls, and
-    stays there until the returned function is called (at most ``timeout`` seconds each way).
-    A hold run inline on the calling thread (a pool refusing work at exit) does not wait. May
-    raise what ``schedule`` raises."""
-    parked, resume = threading.Event(), threading.Event()
-    caller = threading.current_thread()
-
-    def hold() -> None:
-        parked.set()
-        if threading.current_thread() is not caller:
-            resume.wait(timeout)
-
-    schedule(hold)
-    if not parked.wait(timeout):
-        resume.set()  # too late to matter: it must not hold after the fork
-    return resume.set
-
-
 def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futures.Future[T]:
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
     try:
@@ -143,18 +72,12 @@ def _run_inline(fn: Callable[..., T], args: Any, kwargs: Any) -> concurrent.futu
     return future
 
 
-async def run_off_loop(executor: ExitSafeExecutor | None, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` on ``executor``'s thread (the store thread), awaited; inline when there is
-    none, or when it refuses work (interpreter shutdown: the record matters more than the loop
-    then)."""
-    call = functools.partial(fn, *args)
-    if executor is None:
-        return call()
-    try:
-        future = asyncio.get_running_loop().run_in_executor(executor, call)
-    except RuntimeError:
-        return call()
-    return await future
+async def run_off_loop(thread: StoreCalls | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the store's ``thread``, awaited; inline when there is none (it runs
+    the call inline itself when it cannot start: interpreter shutdown, the store closed)."""
+    if thread is None:
+        return fn(*args)
+    return await asyncio.wrap_future(thread.submit(fn, *args))
 
 
 def holds_logging_lock() -> bool:

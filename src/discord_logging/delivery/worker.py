@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ..capture.routing import level_alert_type
 from ..capture.snapshot import RecordSnapshot, snapshot_fingerprint, to_notification
 from ..config.alert_options import EDIT
+from ..fork_gate import nothing_parked, park_between_calls
 from ..notification import Notification, NotificationResult
 from ..redaction import redact
 from ..stats import DeliveryStats
@@ -27,7 +28,7 @@ from ..wording import write_line
 from .aggregation import Release, StormAggregator
 from .memory import TAKE_AT_ONCE, MemoryBound
 from .start import build_while_journaling
-from .threads import nothing_parked, park_between_calls, run_exit_safe
+from .threads import run_exit_safe
 
 if TYPE_CHECKING:  # httpx, Jinja2, diskcache: imported on the start thread only
     from ..muting.gate import MuteGate
@@ -84,8 +85,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._sleeping = False
         self._stopping = False
-        self._close_timeout = 0.0
-        self._close_deadline = 0.0
+        self._close_deadline = 0.0  # time.monotonic(), given by stop()
         self._ready = threading.Event()
         self._started = threading.Event()  # lanes run and the network modules are imported
         self._done = threading.Event()
@@ -208,22 +208,23 @@ class Worker:
         """Send one notification through the worker's notifier and wait for its outcome."""
         return self.call(lambda: self.notifier.send_notification(notification), timeout)
 
-    def flush(self, timeout: float, *, wait_start: bool = True) -> bool:
-        """Wait until everything handed over was delivered or kept; True if so within timeout.
-        Without ``wait_start`` (the caller holds logging's lock, which the start's imports may
-        need) a worker still starting is not waited for: False if it holds records."""
-        deadline = time.monotonic() + timeout
+    def flush(self, deadline: float, *, wait_start: bool = True) -> bool:
+        """Wait until everything handed over was delivered or kept; True if so by ``deadline``
+        (``time.monotonic()``). Without ``wait_start`` (the caller holds logging's lock, which
+        the start's imports may need) a worker still starting is not waited for: False if it
+        holds records."""
         if not wait_start and not self._ready.is_set():
             return self.queue_depth() == 0
-        self._ready.wait(timeout)
+        self._ready.wait(max(0.0, deadline - time.monotonic()))
         if self.failed:
             return False  # what was handed over was dropped, not delivered or kept
 
         async def drained() -> bool:
-            while self._handoff or self._early:
-                await asyncio.sleep(0.002)
+            while self._handoff or self._early:  # taken here, as the loop would: no polling
+                self._take()
+                await asyncio.sleep(0)  # let the lanes run between large batches
             self._submit(self._aggregator.release_repeats(time.time()))
-            return await self.notifier.flush(max(0.0, deadline - time.monotonic()))
+            return await self.notifier.flush(deadline=deadline)
 
         try:
             return self.call(drained, max(0.0, deadline - time.monotonic()) + 0.5)
@@ -234,14 +235,14 @@ class Worker:
             sink = notifier.dead_letters
             return self.queue_depth() == 0 and (sink.durable or len(sink) == 0)
 
-    def stop(self, timeout: float, *, join_start: bool = True) -> int:
-        """Deliver what can be within ``timeout``, hand the rest to the dead letters, end the
-        thread. Returns how many records went to the dead letters because time ran out.
+    def stop(self, deadline: float, *, join_start: bool = True) -> int:
+        """Deliver what can be by ``deadline`` (``time.monotonic()``: the exit's one deadline,
+        docs/architecture.md, "Fewer moving parts"), hand the rest to the dead letters, end
+        the thread. Returns how many records went to the dead letters because time ran out.
         Without ``join_start`` (the caller holds logging's lock) a worker still starting is
         not waited for: it stops by the same deadline on its own."""
         if not self._stopping:
-            self._close_timeout = timeout
-            self._close_deadline = time.monotonic() + timeout
+            self._close_deadline = deadline
             self._stopping = True
             loop = self._loop
             if loop is not None and not self._done.is_set():
@@ -330,8 +331,7 @@ class Worker:
         while self._handoff or self._early:  # all handed over is accounted for
             self._take()
         self._submit(self._aggregator.drain())
-        remaining = max(0.0, self._close_deadline - time.monotonic())
-        self.left_at_close = await self.notifier.aclose(remaining)
+        self.left_at_close = await self.notifier.aclose(deadline=self._close_deadline)
         if self.journal is not None:
             self.journal.write_settles()
         self._seal()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from ..deadletters import DeadLetter, DeadLetterSink
+from ..deadletters import DeadLetter, DeadLetterSink, StoreCalls
 from ..notification import made_here, own_id_pattern
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ class ResilientDeadLetters(DeadLetterSink):
     def sync(self) -> None:
         self._store.write_buffered()
 
+    def store_thread(self) -> StoreCalls | None:
+        store = self._store
+        return store.thread if store.durable is not None else None
+
     def release_thread(self) -> None:
         self._store.release_thread()
 
@@ -57,7 +61,7 @@ class ResilientDeadLetters(DeadLetterSink):
         if durable is not None:
             try:
                 pending = store._buffer
-                # A turn of the writer's: see Store._write_lock.
+                # Not beside an inline write (close, sync): see Store._write_lock.
                 with store._write_lock:
                     found = durable.retryable(
                         webhook,

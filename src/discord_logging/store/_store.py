@@ -4,10 +4,11 @@ Constructing a :class:`Store` does no I/O: the directory and the SQLite files ar
 first use, once, under a lock (a forked child builds a Store it may never use).
 
 Writes are buffered: letters, their removals, history entries and claim renewals wait in
-memory for at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and one long-lived
-writer thread, started on the first buffered write, commits them in short transactions. The
-same thread applies retention at most once an hour and retries the disk after a failure.
-``close()``, ``write_buffered()`` and ``sync()`` write inline and never start a thread.
+memory for at most ``WRITE_DELAY`` seconds (or ``WRITE_BATCH`` items) and the store's one
+thread (:class:`StoreThread`), started on the first buffered write or call, commits them in
+short transactions. The same thread runs the delivery path's store calls (``thread.submit``),
+applies retention at most once an hour and retries the disk after a failure. ``close()``,
+``write_buffered()`` and ``sync()`` write inline and never start a thread.
 
 :class:`Store` never raises into delivery. A transient error (another writer holds the lock)
 is tried again a few times; any other failure switches the dead letters to memory, counted and
@@ -35,8 +36,9 @@ from ._write_buffer import WriteBuffer, retrying, transient
 from ._writer import (
     CLEANUP_INTERVAL,
     RETRY_DISK_INTERVAL,
+    STOP_WAIT,
     WRITE_BATCH,
-    StoreWriter,
+    StoreThread,
 )
 from .durable_letters import DurableDeadLetters
 from .history import History, make_entry
@@ -78,15 +80,14 @@ class Store:
         self._next_disk_try = 0.0
         self._buffer = WriteBuffer()
         self._removed_while_down: set[str] = set()
-        # Taken by every write of what is buffered and by redelivery reads (which lanes run on
-        # the notifier's store thread): the writer and the store thread take turns, so the
-        # event loop competes for the GIL with one thread running store code, not two. With
-        # two, a loop waiting for the GIL loses the race for it to either, again and again
-        # (benchmarks/store_stall.py measures the stalls).
+        # Taken by every write of what is buffered and by redelivery reads: both run on the
+        # store thread, so it only keeps the writes run inline (close, sync, an operator's
+        # flush) from interleaving with the thread's step.
         self._write_lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._last_cleanup = 0.0
-        self._writer = StoreWriter(self)
+        self.thread = StoreThread(self)
+        """The one thread of this store: its writes, its upkeep and the calls handed to it."""
         self.dead_letters: ResilientDeadLetters = ResilientDeadLetters(self)
         # Told the ids of letters once on disk (the journal settles them then, not while they
         # are only buffered); called on the writer thread, or wherever a write runs inline.
@@ -184,7 +185,7 @@ class Store:
             # (at once) moves it to the fresh files, quietly; close tries too.
             self._down = self._down_busy = self._quiet_recovery = True
             self._next_disk_try = 0.0
-            self._writer.wake()
+            self.thread.wake()
             return
         self.stats.add("store_errors")
         if self._down:
@@ -260,7 +261,7 @@ class Store:
         """Buffer ``letter`` for the disk (memory while the store is in memory)."""
         if self._down:
             self.memory.add(letter)
-            self._writer.start()  # it tries the disk again later
+            self.thread.start()  # it tries the disk again later
             return
         self._buffered(self._buffer.add(letter))
 
@@ -291,9 +292,9 @@ class Store:
         if self.closed:  # a late write after close: inline, and no connection kept
             self.write_buffered()
             self.release_thread()
-        elif self._writer.start():
+        elif self.thread.start():
             if waiting == 1 or waiting >= WRITE_BATCH:
-                self._writer.wake()
+                self.thread.wake()
         elif waiting >= WRITE_BATCH:  # no writer (interpreter shutdown): write here
             self.write_buffered()
 
@@ -378,8 +379,8 @@ class Store:
         if time.time() - self._last_cleanup >= CLEANUP_INTERVAL:
             self.cleanup()
 
-    def _stop_writer(self) -> None:
-        self._writer.stop()
+    def _stop_writer(self, timeout: float = STOP_WAIT) -> None:
+        self.thread.stop(timeout)
 
     def release_thread(self) -> None:
         """Close the calling thread's SQLite connections (a thread must before it ends: Python
@@ -412,7 +413,7 @@ class Store:
                 export_letters = self.export_dir / f"deadletters-purged-{stamp}.jsonl"
             removed = history.purge(before=now - self.retention_days * 86_400, export=export)
             removed += history.shrink(self.max_bytes, export=export)
-            stop = lambda: self._writer.stopping  # noqa: E731 - close() interrupts a long purge
+            stop = lambda: self.thread.stopping  # noqa: E731 - close() interrupts a long purge
             before = now - self.dead_letter_retention_days * 86_400
             removed += durable.expire(before, export_letters, stop)
             removed += durable.shrink(self.dead_letter_max_bytes, export_letters, stop)
