@@ -73,6 +73,8 @@ class IncidentEditor:
         self._wake = asyncio.Event()
         self.bucket = EDIT_BUCKET.format(webhook=lane.url.webhook_id)
         self.fleet = FleetIncidents(self) if FleetIncidents.applies(self) else None
+        if self.fleet is not None:  # it posts incidents' first records, at close too
+            lane.fed_by = lambda: self.busy
 
     @property
     def held(self) -> int:

@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from ..config.alert_options import EDIT
 from ..notification import Notification
 from ..render.packing import OutgoingMessage
 from ..transport.outcome import Outcome
+
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
 
 MAX_INCIDENTS: Final = 10_000  # incidents a lane remembers; the oldest are forgotten first
 
@@ -36,6 +40,17 @@ class IncidentConfig:
     """Seconds without a repeat after which a storm is quiet (``DISCORD_AGGREGATE_WINDOW``)."""
     edit_interval: float = 10.0
     """Seconds between an incident's running updates (``DISCORD_INCIDENT_EDIT_INTERVAL``)."""
+
+    @classmethod
+    def of(cls, s: DiscordSettings) -> IncidentConfig:
+        """The incident settings of ``s``."""
+        return cls(
+            edits=s.incident_updates == EDIT,
+            forum=frozenset(s.forum),
+            forum_tags=dict(s.forum_tags),
+            window=s.aggregate_window,
+            edit_interval=s.incident_edit_interval,
+        )
 
 
 @dataclass(slots=True)

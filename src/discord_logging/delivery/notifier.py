@@ -21,7 +21,6 @@ import httpx
 from ..capture.direct import build_notification
 from ..capture.routing import Router
 from ..capture.tracing import with_trace_url
-from ..config.alert_options import EDIT
 from ..coordination import (
     Coordinator,
     require_redis_client,
@@ -141,13 +140,7 @@ class Notifier:
         self._lanes: dict[str, WebhookLane] = {}
         self._unique_lanes: list[WebhookLane] = []
         self._editors: dict[WebhookLane, IncidentEditor] = {}
-        self._incidents = IncidentConfig(
-            edits=s.incident_updates == EDIT,
-            forum=frozenset(s.forum),
-            forum_tags=dict(s.forum_tags),
-            window=s.aggregate_window,
-            edit_interval=s.incident_edit_interval,
-        )
+        self._incidents = IncidentConfig.of(s)
         self._tasks: list[asyncio.Task[None]] = []  # the lanes'
         self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors
         self._closed = False
@@ -199,8 +192,6 @@ class Notifier:
                 self._tasks.append(asyncio.create_task(lane.run(), name=f"discord-lane-{names[0]}"))
                 if self._incidents.edits:
                     editor = self._editors[lane] = IncidentEditor(lane)
-                    if editor.fleet is not None:  # it posts incidents' first records, at close too
-                        lane.fed_by = lambda editor=editor: editor.busy
                     self._edit_tasks.append(
                         asyncio.create_task(editor.run(), name=f"discord-edits-{names[0]}")
                     )
