@@ -140,7 +140,7 @@ class Notifier:
         self._lanes: dict[str, WebhookLane] = {}
         self._unique_lanes: list[WebhookLane] = []
         self._editors: dict[WebhookLane, IncidentEditor] = {}
-        self._incidents = IncidentConfig.of(s)
+        self._incidents = IncidentConfig.of(self.settings)
         self._tasks: list[asyncio.Task[None]] = []  # the lanes'
         self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors
         self._closed = False
