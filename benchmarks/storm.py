@@ -1,5 +1,7 @@
-"""A storm of 1,000 identical errors over 2 minutes, against FakeDiscord, two ways side by side:
-one message kept current by edits (the default) and the second message of earlier versions.
+"""A storm of 1,000 identical errors over 2 minutes, against FakeDiscord, three ways side by side:
+one message kept current by edits (the default), the second message of earlier versions, and
+the fleet: 4 processes sharing one store directory, each logging a quarter of the storm (one
+problem, so one message: its count is the fleet's total).
 
 Every time of the scenario is compressed by ``--speed`` (default 12: the 2 minutes take 10 s):
 the aggregation window (60 s), the edit interval (10 s) and Discord's windows (5 requests per
@@ -16,45 +18,66 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from discord_logging import DiscordHandler
 from discord_logging.deadletters import MemoryDeadLetters
 from discord_logging.testing import FakeDiscord
 
+COUNTED = ("emitted", "delivered", "aggregated", "dead_lettered")
 WINDOW = 60.0  # DISCORD_AGGREGATE_WINDOW, scenario seconds
 EDIT_INTERVAL = 10.0  # DISCORD_INCIDENT_EDIT_INTERVAL, scenario seconds
 
 
-def run(updates: str, repeats: int, minutes: float, speed: float) -> dict[str, Any]:
-    """Play the storm with ``DISCORD_INCIDENT_UPDATES=updates``; the figures and the end."""
+def play(
+    fake: FakeDiscord, url: str, updates: str, repeats: int, minutes: float, speed: float,
+    *, share: tuple[int, int] = (0, 1), store: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Log this process's ``share`` (index, of how many) of the storm through a handler of its
+    own, then stay quiet for a window; its stats."""
+    handler = DiscordHandler(
+        webhooks={"error": url},
+        allowed_hosts=fake.host,
+        aggregate_window=WINDOW / speed,
+        incident_updates=updates,
+        incident_edit_interval=EDIT_INTERVAL / speed,
+        **({"store_path": str(store)} if store else {"dead_letters": MemoryDeadLetters()}),
+        engine_options={"channel_window": 60.0 / speed},
+    )
+    log = logging.getLogger(f"storm.{updates}")
+    log.addHandler(handler)
+    log.propagate = False
+    started = time.monotonic()
+    gap = minutes * 60.0 / speed / repeats
+    mine, processes = share
+    for i in range(repeats):
+        if i % processes == mine:
+            log.error("checkout failed: payment gateway timeout", extra={"attempt": i})
+        time.sleep(max(0.0, started + (i + 1) * gap - time.monotonic()))
+    time.sleep((WINDOW + 2 * EDIT_INTERVAL) / speed)  # quiet for a window, then a margin
+    handler.flush(10)
+    log.removeHandler(handler)
+    handler.close()
+    return handler.stats()
+
+
+def run(updates: str, repeats: int, minutes: float, speed: float, fleet: int = 1) -> dict[str, Any]:
+    """Play the storm with ``DISCORD_INCIDENT_UPDATES=updates`` (in ``fleet`` forked processes
+    sharing a store directory, when more than one); the figures and the end."""
     with FakeDiscord(
         webhook_window=2.0 / speed, channel_window=60.0 / speed, global_window=1.0 / speed
     ) as fake:
-        handler = DiscordHandler(
-            webhooks={"error": fake.add_webhook()},
-            allowed_hosts=fake.host,
-            aggregate_window=WINDOW / speed,
-            incident_updates=updates,
-            incident_edit_interval=EDIT_INTERVAL / speed,
-            dead_letters=MemoryDeadLetters(),
-            engine_options={"channel_window": 60.0 / speed},
-        )
-        log = logging.getLogger(f"storm.{updates}")
-        log.addHandler(handler)
-        log.propagate = False
+        url = fake.add_webhook()
         started = time.monotonic()
-        gap = minutes * 60.0 / speed / repeats
-        for i in range(repeats):
-            log.error("checkout failed: payment gateway timeout", extra={"attempt": i})
-            time.sleep(max(0.0, started + (i + 1) * gap - time.monotonic()))
-        time.sleep((WINDOW + 2 * EDIT_INTERVAL) / speed)  # quiet for a window, then a margin
-        handler.flush(10)
+        if fleet == 1:
+            stats = [play(fake, url, updates, repeats, minutes, speed)]
+        else:
+            stats = fork_fleet(fake, url, updates, repeats, minutes, speed, fleet)
         elapsed = time.monotonic() - started
-        log.removeHandler(handler)
-        handler.close()
-        stats = handler.stats()
         scenario_minutes = elapsed * speed / 60.0
         shown = []
         for message in fake.messages:  # each embed of each message, as it reads at the end
@@ -62,20 +85,51 @@ def run(updates: str, repeats: int, minutes: float, speed: float) -> dict[str, A
             for embed in now.embeds if now is not None else []:
                 line = str(embed.get("description", "")).split("\n", 1)[0]
                 shown.append({"title": embed.get("title"), "line": line, "edits": now.edits})
-        accounted = stats["delivered"] + stats["aggregated"] + stats["dead_lettered"]
+        total = {key: sum(one[key] for one in stats) for key in COUNTED}
+        dropped = sum(sum(one["dropped"].values()) for one in stats)
+        accounted = total["delivered"] + total["aggregated"] + total["dead_lettered"]
         return {
             "updates": updates,
-            "emitted": stats["emitted"],
+            "processes": fleet,
+            "emitted": total["emitted"],
             "messages": len(fake.messages),
             "edits": len(fake.edits),
             "requests": len(fake.requests),
             "requests_per_minute": len(fake.requests) / scenario_minutes,
             "peak_requests_per_minute": fake.peak_requests(60.0 / speed),
             "429s": fake.count_status(429),
-            "lost": stats["emitted"] - accounted + sum(stats["dropped"].values()),
+            "lost": total["emitted"] - accounted + dropped,
             "scenario_minutes": scenario_minutes,
             "reader_sees": shown,
         }
+
+
+def fork_fleet(
+    fake: FakeDiscord, url: str, updates: str, repeats: int, minutes: float, speed: float,
+    processes: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The storm logged by ``processes`` forked processes sharing one store directory, each
+    a share of the records in turn; their stats (FakeDiscord answers from this process)."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = Path(directory) / "store"
+        children = []
+        for mine in range(processes):
+            pid = os.fork()
+            if pid == 0:  # the child: its own handler, after the fork
+                code = 1
+                try:
+                    share = (mine, processes)
+                    stats = play(
+                        fake, url, updates, repeats, minutes, speed, share=share, store=store
+                    )
+                    Path(directory, f"stats-{mine}.json").write_text(json.dumps(stats))
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        for pid in children:
+            os.waitpid(pid, 0)
+        return [json.loads(p.read_text()) for p in sorted(Path(directory).glob("stats-*.json"))]
 
 
 def main() -> None:
@@ -86,6 +140,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     rows = [run(way, args.repeats, args.minutes, args.speed) for way in ("edit", "message")]
+    rows.append(run("edit", args.repeats, args.minutes, args.speed, fleet=4))
     if args.json:
         print(json.dumps(rows, indent=2))
         return
@@ -95,6 +150,8 @@ def main() -> None:
     )
     for row in rows:
         name = "one message kept current" if row["updates"] == "edit" else "second message"
+        if row["processes"] > 1:
+            name = f"{name}, {row['processes']} processes sharing a store directory"
         print(f"[{name}: DISCORD_INCIDENT_UPDATES={row['updates']}]")
         print(
             f"  messages posted {row['messages']}, edits {row['edits']}, requests "

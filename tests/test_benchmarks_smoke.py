@@ -97,8 +97,8 @@ STORM = FLEET.parent / "storm.py"
 
 def test_storm_benchmark_runs_small_and_reports_both_ways() -> None:
     """A small storm.py run reports both ways side by side: one message kept current by edits
-    (it ends showing the whole count) against a first message and summaries; no 429, nothing
-    lost."""
+    (it ends showing the whole count) against a first message and summaries, and the fleet
+    row (4 processes, one message showing the fleet's count); no 429, nothing lost."""
     done = subprocess.run(
         [
             sys.executable,
@@ -117,15 +117,17 @@ def test_storm_benchmark_runs_small_and_reports_both_ways() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    edit, message = json.loads(done.stdout)
+    edit, message, fleet = json.loads(done.stdout)
     assert (edit["updates"], message["updates"]) == ("edit", "message")
+    assert (fleet["processes"], fleet["messages"]) == (4, 1)
     assert edit["messages"] == 1
     assert edit["edits"] >= 1
     assert message["edits"] == 0
     assert message["messages"] >= 2
-    for row in (edit, message):
+    for row in (edit, message, fleet):
         assert (row["429s"], row["lost"], row["emitted"]) == (0, 0, 60)
-    (seen,) = edit["reader_sees"]
-    assert seen["title"].endswith("(x 60)")
-    assert seen["edits"] == edit["edits"]
+    for row in (edit, fleet):
+        (seen,) = row["reader_sees"]
+        assert seen["title"].endswith("(x 60)")
+        assert seen["edits"] == row["edits"]
     assert "(x " in message["reader_sees"][-1]["title"]

@@ -53,9 +53,17 @@ from typing import TypeVar
 from ..errors import ConfigurationError
 from ..transport.headers import RateLimitHeaders
 from . import ledger
+from .incidents import IncidentState
 from .ledger import Limits, State
 
-__all__ = ["CoordinationStats", "Coordinator", "Grant", "Limits", "open_coordinator"]
+__all__ = [
+    "CoordinationStats",
+    "Coordinator",
+    "Grant",
+    "IncidentsUnavailable",
+    "Limits",
+    "open_coordinator",
+]
 
 T = TypeVar("T")
 
@@ -84,6 +92,10 @@ class CoordinationStats:
     """Times this process switched to its local share because the backend was unreachable."""
     fallback_grants: int = 0
     """Slots granted from the local share."""
+
+
+class IncidentsUnavailable(Exception):
+    """The shared backend cannot answer now: the caller keeps its incident to itself."""
 
 
 def new_slot_id() -> str:
@@ -270,6 +282,32 @@ class Coordinator(abc.ABC):
 
         keys = (f"window:{stand_in}", f"window:{channel}", *([route] if route else []))
         await self._transact(keys, merge)
+
+    # -- incidents shared by the fleet (docs/architecture.md) -------------------------------
+
+    shares_incidents: bool = False
+    """Whether other processes see this coordinator's incidents (a shared backend)."""
+
+    async def incident(
+        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
+    ) -> T:
+        """Apply ``change(state, now, gone)`` to incident ``key``'s shared state in one atomic
+        step; ``gone(sender)`` tells whether the holder of that sender id is known to be gone.
+        Raises :class:`IncidentsUnavailable` when the backend cannot answer."""
+
+        def step(states: list[State], now: float) -> T:
+            (state,) = states
+            assert isinstance(state, IncidentState)
+            result = change(state, now, self.holder_gone)
+            state.mark_until()
+            return result
+
+        return await self._transact((f"{ledger.INCIDENT_PREFIX}{key}",), step)
+
+    def holder_gone(self, sender: str) -> bool:
+        """Whether the holder that sends as ``sender`` is known to be gone (False: alive, or
+        no lock can tell; then only its lease says)."""
+        return False
 
     async def aclose(self) -> None:  # noqa: B027 - most backends hold nothing to close
         """Release connections and files; idempotent."""

@@ -19,6 +19,7 @@ A database that stays locked or cannot be opened: the local share of :mod:`.shar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -31,6 +32,7 @@ from ..fork_gate import FORK_GATE
 from ..store._holders import HOLDERS, LOCK_SUFFIX, Holder, locked
 from ..store._paths import private_directory, private_sqlite_files
 from . import ledger
+from .incidents import IncidentState
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
 
@@ -40,6 +42,13 @@ FILE_NAME: Final = "limits.sqlite3"
 _BUSY_TIMEOUT_MS: Final = 2000  # longer than this locked: use the local share
 HOLDER_MARK: Final = "h"  # a slot id's first letter when its sender holds a lock file here
 ALIVE_FOR: Final = 1.0  # seconds a holder found alive is not probed again
+PRUNE_EVERY: Final = 300.0  # seconds between two deletions of incidents that are over
+# Incidents over (nothing in them counts any more: coordination/incidents.py), oldest first.
+_PRUNE: Final = """
+DELETE FROM state WHERE key IN (
+  SELECT key FROM state WHERE key >= 'incident:' AND key < 'incident;'
+  AND json_extract(value, '$.u') < ? LIMIT 10000)
+"""
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -68,6 +77,7 @@ class HostCoordinator(SharedCoordinator):
         self._holders = Path(store_dir) / HOLDERS
         self._holder: Holder | None = None
         self._alive: dict[str, float] = {}  # holder token -> until when it counts as alive
+        self._next_prune = 0.0  # time.monotonic() of the next deletion of incidents over
         self._lock = threading.Lock()  # one connection, used by the worker thread and tests
         self._db: sqlite3.Connection | None = None
 
@@ -88,6 +98,23 @@ class HostCoordinator(SharedCoordinator):
             if isinstance(state, ledger.BucketState) and state.in_flight:
                 flying = state.in_flight
                 state.in_flight = {s: t for s, t in flying.items() if not self._gone(s, now)}
+
+    async def incident(
+        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
+    ) -> T:
+        """As every coordinator's, and every :data:`PRUNE_EVERY` seconds (at the first call
+        too) the rows of incidents that are over are deleted: a flood of distinct problems
+        leaves no row behind for long. Without SQLite's JSON functions, nothing is deleted."""
+        result = await super().incident(key, change)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
+            now = self.clock()
+            with contextlib.suppress(sqlite3.Error, OSError):
+                await self._atomic(lambda db: db.execute(_PRUNE, (now,)))
+        return result
+
+    def holder_gone(self, sender: str) -> bool:
+        return self._gone(sender, time.monotonic())
 
     def _gone(self, slot: str, now: float) -> bool:
         if not slot.startswith(HOLDER_MARK):

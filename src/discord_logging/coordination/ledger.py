@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..transport.headers import RateLimitHeaders
+from .incidents import IncidentState
 
 # A stamp or hold further ahead than this is not ours: a clock that jumped or a store written
 # by another boot. It is dropped rather than obeyed (a ban cools off in minutes, not hours).
@@ -255,7 +256,8 @@ def route_key(stand_in: str) -> str | None:
     return f"route:{stand_in[len('webhook:') :]}" if stand_in.startswith("webhook:") else None
 
 
-State = PauseState | WindowState | BucketState | RouteState
+State = PauseState | WindowState | BucketState | RouteState | IncidentState
+INCIDENT_PREFIX: Final = "incident:"  # one incident's shared state (:mod:`.incidents`)
 
 
 def empty_state(key: str) -> State:
@@ -266,6 +268,8 @@ def empty_state(key: str) -> State:
         return BucketState()
     if key.startswith("route:"):
         return RouteState()
+    if key.startswith(INCIDENT_PREFIX):
+        return IncidentState()
     return WindowState()
 
 
@@ -277,6 +281,8 @@ def from_json(key: str, data: dict[str, Any] | None) -> State:
         return BucketState.from_json(data)
     if key.startswith("route:"):
         return RouteState.from_json(data)
+    if key.startswith(INCIDENT_PREFIX):
+        return IncidentState.from_json(data)
     return WindowState.from_json(data)
 
 

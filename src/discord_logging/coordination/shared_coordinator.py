@@ -16,7 +16,8 @@ from typing import Final, TextIO, TypeVar
 
 from ..transport.headers import RateLimitHeaders
 from ..wording import counted, write_line
-from . import Coordinator, Grant
+from . import Coordinator, Grant, IncidentsUnavailable
+from .incidents import IncidentState
 from .ledger import Limits
 from .local import LocalCoordinator
 
@@ -150,6 +151,21 @@ class SharedCoordinator(Coordinator):
     async def pause_all(self, seconds: float) -> None:
         await self.fallback.pause_all(seconds)
         await self._shared(lambda: super(SharedCoordinator, self).pause_all(seconds), None)
+
+    shares_incidents = True
+
+    async def incident(
+        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
+    ) -> T:
+        if not self._due():
+            raise IncidentsUnavailable(self.where)
+        try:
+            result = await super().incident(key, change)
+        except self.unreachable as error:
+            self._down(error)
+            raise IncidentsUnavailable(self.where) from error
+        self._down_until = None
+        return result
 
     async def merge_window(self, stand_in: str, channel: str) -> None:
         await self.fallback.merge_window(stand_in, channel)

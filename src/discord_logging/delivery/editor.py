@@ -32,6 +32,7 @@ from ..render.packing import file_bytes, pack
 from ..transport.client import SendResult
 from ..transport.outcome import UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, OutcomeKind
 from .backoff import retry_delay
+from .fleet_incidents import FleetIncidents
 from .incidents import Incident
 from .pending import Pending
 
@@ -42,6 +43,9 @@ EDIT_BUCKET: Final = "{webhook}:messages"  # the bucket of a webhook's message r
 RESERVE_SHARE: Final = 3  # a running count leaves 1/3 of the channel's window to new messages
 CLOSE_FLOOR: Final = 0.5  # as the lane's: no request starts that close would cut off
 IDLE_NAP: Final = 1.0
+# Discord's 30046: "Maximum number of edits to messages older than 1 hour reached"; the
+# incident goes on in a new message, as after a 404 10008.
+EDITS_SPENT: Final = 30046
 CUT_OFF: Final = "an edit cut off in flight at the close deadline: Discord may have made it"
 
 
@@ -53,6 +57,7 @@ class Update:
     records: list[Pending] = field(default_factory=list)
     attempts: int = 0
     not_before: float = 0.0
+    watch: bool = False  # the fleet's incident: only look whether it went quiet (no news)
 
 
 class IncidentEditor:
@@ -67,6 +72,9 @@ class IncidentEditor:
         self._open_slot: Grant | None = None  # taken, its request not answered yet
         self._wake = asyncio.Event()
         self.bucket = EDIT_BUCKET.format(webhook=lane.url.webhook_id)
+        self.fleet = FleetIncidents(self) if FleetIncidents.applies(self) else None
+        if self.fleet is not None:  # it posts incidents' first records, at close too
+            lane.fed_by = lambda: self.busy
 
     @property
     def held(self) -> int:
@@ -81,8 +89,14 @@ class IncidentEditor:
 
     def waiting(self, key: str) -> bool:
         """Whether an update of incident ``key`` waits here or is being shown."""
-        flight = self._in_flight
-        return key in self._updates or (flight is not None and flight.show.fingerprint == key)
+        flight, update = self._in_flight, self._updates.get(key)
+        waits = update is not None and not update.watch  # a watch brings no news
+        return waits or (flight is not None and flight.show.fingerprint == key)
+
+    async def end(self, key: str) -> Incident | None:
+        """End incident ``key`` for every holder sharing it (resolved): its message as the
+        fleet last showed it, or None (no fleet, no message)."""
+        return await self.fleet.end(key) if self.fleet is not None else None
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -90,6 +104,9 @@ class IncidentEditor:
         """Hold ``pending`` (an incident's update carrying a record) to edit its incident's
         message; False when there is no message to edit (the lane posts it instead)."""
         notification = pending.notification
+        if self.fleet is not None and self.fleet.holds(pending):
+            self._hold(notification, pending)  # the fleet's incident: posted or shown there
+            return True
         if not notification.fingerprint or not notification.is_update:
             return False
         incident = self.board.get(notification.fingerprint)
@@ -112,6 +129,8 @@ class IncidentEditor:
         if update is None:
             update = self._updates[notification.fingerprint] = Update(notification)
         update.show = notification
+        if update.watch:  # news: no longer only a look at the end of a window
+            update.watch, update.not_before = False, 0.0
         if pending is not None:
             update.records.append(pending)
         self._wake.set()
@@ -150,16 +169,25 @@ class IncidentEditor:
     async def _step(self) -> bool:
         shared = self.shared
         now = shared.clock()
+        if shared.closing and self.fleet is not None:  # watches bring no news: not waited
+            self.fleet.forget_watches()
+            for key in [k for k, u in self._updates.items() if u.watch]:
+                del self._updates[key]
         if shared.closing:
             left = (shared.deadline or now) - now
             if not self._updates or left < CLOSE_FLOOR:
                 self._give_up(DeadLetterReason.SHUTDOWN)
                 return False
+        if self.fleet is not None:
+            await self.fleet.publish()
+            self.fleet.due_watches(now)
         due = self._due(now)
         if due is None:
             await self._nap(self._next_time(now))
             return True
         key, update, incident = due
+        if self.fleet is not None and await self.fleet.step(key, update):
+            return True
         message = incident.message if incident is not None else None
         if message is None and update.records:
             self._post_records(key, update)
@@ -193,7 +221,8 @@ class IncidentEditor:
 
     def _next_time(self, now: float) -> float:
         later = [u.not_before - now for u in self._updates.values() if u.not_before > now]
-        return min([*later, IDLE_NAP])
+        watch = self.fleet.next_watch(now) if self.fleet is not None else None
+        return min([*later, IDLE_NAP, *([watch] if watch is not None else [])])
 
     async def _nap(self, seconds: float) -> None:
         self._wake.clear()
@@ -219,7 +248,10 @@ class IncidentEditor:
 
     # -- editing -----------------------------------------------------------------------------
 
-    async def _edit(self, key: str, update: Update, incident: Incident, grant: Grant) -> None:
+    async def _edit(self, key: str, update: Update, incident: Incident, grant: Grant) -> str:
+        """Edit ``incident``'s message to show ``update``: ``edited``, ``gone`` (Discord has
+        the message no more, or no edit left for it: posted anew), ``moved`` (it no longer
+        fits: posted anew) or ``failed``."""
         shared = self.shared
         message = incident.message
         assert message is not None
@@ -232,7 +264,7 @@ class IncidentEditor:
             await shared.coordinator.give_back(grant)
             self.board.gone(key)
             self._requeue(key, update)
-            return
+            return "moved"
         body: dict[str, Any] = {"embeds": embeds, "allowed_mentions": {"parse": []}}
         files: list[tuple[str, bytes]] = []
         if not update.show.ongoing and rendered.full_text and shared.config.attach_full_text:
@@ -252,13 +284,18 @@ class IncidentEditor:
         )
         await self._finish_slot(grant, result)
         outcome = result.outcome
+        status = "failed"
         if outcome.kind is OutcomeKind.DELIVERED:
+            status = "edited"
             shared.stats.add("edits_sent")
             message.embeds = embeds
             if outcome.attachment_ids or files:
                 message.attachment_ids = list(outcome.attachment_ids)
             self._delivered(update, message.message_id, result)
-        elif outcome.refused_for(UNKNOWN_MESSAGE) or outcome.refused_for(UNKNOWN_CHANNEL):
+        elif any(
+            outcome.refused_for(code) for code in (UNKNOWN_MESSAGE, UNKNOWN_CHANNEL, EDITS_SPENT)
+        ):
+            status = "gone"
             self.board.gone(key, thread=outcome.refused_for(UNKNOWN_CHANNEL))
             self._requeue(key, update)  # posted anew at its next turn
         else:
@@ -267,6 +304,7 @@ class IncidentEditor:
             await self._failed(key, update, result)
         if shared.on_sending is not None and update.records:  # answered: those left were not
             shared.on_sending(update.records, False)
+        return status
 
     async def _post_anew(self, update: Update, grant: Grant) -> None:
         """Post an update that stands for no record as a message of its own; it becomes the
@@ -329,7 +367,7 @@ class IncidentEditor:
         """No message to edit: the lane posts the records (while closing they are kept)."""
         self._updates.pop(key, None)
         records = update.records  # each posted as it is: its history and letters are its own
-        if self.shared.closing:
+        if self.shared.closing and self.fleet is None:  # (the fleet's: the lane waits for them)
             self.lane._dead_all(records, DeadLetterReason.SHUTDOWN, None)
             return
         for pending in records:

@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from ..config.alert_options import EDIT
 from ..notification import Notification
 from ..render.packing import OutgoingMessage
 from ..transport.outcome import Outcome
+
+if TYPE_CHECKING:
+    from ..settings import DiscordSettings
 
 MAX_INCIDENTS: Final = 10_000  # incidents a lane remembers; the oldest are forgotten first
 
@@ -32,6 +36,21 @@ class IncidentConfig:
     """Alert types whose webhook posts into a forum or media channel (``DISCORD_FORUM``)."""
     forum_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Tag ids applied to the posts of each alert type (``DISCORD_FORUM_TAGS``)."""
+    window: float = 60.0
+    """Seconds without a repeat after which a storm is quiet (``DISCORD_AGGREGATE_WINDOW``)."""
+    edit_interval: float = 10.0
+    """Seconds between an incident's running updates (``DISCORD_INCIDENT_EDIT_INTERVAL``)."""
+
+    @classmethod
+    def of(cls, s: DiscordSettings) -> IncidentConfig:
+        """The incident settings of ``s``."""
+        return cls(
+            edits=s.incident_updates == EDIT,
+            forum=frozenset(s.forum),
+            forum_tags=dict(s.forum_tags),
+            window=s.aggregate_window,
+            edit_interval=s.incident_edit_interval,
+        )
 
 
 @dataclass(slots=True)
@@ -60,6 +79,8 @@ class IncidentBoard:
     def __init__(self, limit: int = MAX_INCIDENTS) -> None:
         self.limit = limit
         self._incidents: OrderedDict[str, Incident] = OrderedDict()
+        self.watched: set[str] = set()  # incidents whose posts' answers someone waits for
+        self.answered: list[str] = []  # of those, the ones whose posts all have their answer
 
     def get(self, key: str) -> Incident | None:
         """The incident of fingerprint ``key``, if this lane knows it."""
@@ -86,6 +107,10 @@ class IncidentBoard:
         if found is None or notification.id not in found.posting:
             return False
         found.posting.discard(notification.id)
+        key = notification.fingerprint
+        if not found.posting and key in self.watched:
+            self.watched.discard(key)
+            self.answered.append(key)
         return True
 
     def posted(self, message: OutgoingMessage, outcome: Outcome, thread_id: str | None) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from ..coordination import Grant
@@ -86,6 +87,9 @@ class WebhookLane(LaneAnswers):
         self._lookup: asyncio.Task[None] | None = None  # asking Discord for the channel
         self._delivered_once = False
         self._wake = asyncio.Event()
+        # While closing, the lane stays while this says records may still come to it (the
+        # fleet's incident editor posting the first record of an incident).
+        self.fed_by: Callable[[], bool] | None = None
         # Incidents (#20): forum posts, which message shows which incident, burst room.
         self.poster = MessagePoster(self)
 
@@ -171,6 +175,9 @@ class WebhookLane(LaneAnswers):
             self._lookup = asyncio.create_task(self._discover(), name=f"discord-lookup-{self.name}")
         if not self.queue:
             if shared.closing:
+                if self.fed_by is not None and self.fed_by():
+                    await self._nap(0.01)
+                    return True
                 return False
             # Records may arrive while the refill awaits the store: their wake-up came before
             # a nap would clear it, so look at the queue again instead of sleeping.

@@ -21,7 +21,6 @@ import httpx
 from ..capture.direct import build_notification
 from ..capture.routing import Router
 from ..capture.tracing import with_trace_url
-from ..config.alert_options import EDIT
 from ..coordination import (
     Coordinator,
     require_redis_client,
@@ -141,11 +140,7 @@ class Notifier:
         self._lanes: dict[str, WebhookLane] = {}
         self._unique_lanes: list[WebhookLane] = []
         self._editors: dict[WebhookLane, IncidentEditor] = {}
-        self._incidents = IncidentConfig(
-            edits=s.incident_updates == EDIT,
-            forum=frozenset(s.forum),
-            forum_tags=dict(s.forum_tags),
-        )
+        self._incidents = IncidentConfig.of(self.settings)
         self._tasks: list[asyncio.Task[None]] = []  # the lanes'
         self._edit_tasks: list[asyncio.Task[None]] = []  # their incidents' editors
         self._closed = False

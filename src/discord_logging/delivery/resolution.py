@@ -72,12 +72,17 @@ async def resolve_incident(
         editor = notifier.editor_of(lane)
         for candidate in keys:
             incident = board.get(candidate)
-            if incident is None:
+            if incident is None and (editor is None or editor.fleet is None):
                 continue
             while time.monotonic() < deadline and (
-                incident.posting or (editor is not None and editor.waiting(candidate))
+                (incident is not None and incident.posting)
+                or (editor is not None and editor.waiting(candidate))
             ):
                 await asyncio.sleep(0.01)  # its last update is shown first
+            if editor is not None:  # the fleet's incident ends for every holder (issue 30)
+                incident = await editor.end(candidate) or incident
+            if incident is None:
+                continue
             message = incident.message
             if message is not None:
                 embeds = list(message.embeds)
