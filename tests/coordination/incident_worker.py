@@ -40,7 +40,11 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
             time.sleep(0.02)
     handler.flush(30)
     handler.close()
-    print(json.dumps({"who": who, **handler.stats()}), flush=True)
+    # One write of the whole line: forked siblings share this stdout, and print() under
+    # PYTHONUNBUFFERED writes the text and its newline apart, so two lines could interleave.
+    # A pipe write of up to PIPE_BUF (4,096) bytes is atomic; a stats line is about 1 KB.
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (json.dumps({"who": who, **handler.stats()}) + "\n").encode())
 
 
 def main(config: dict[str, Any]) -> None:
