@@ -28,6 +28,7 @@ from discord_logging import handler as handler_module
 from discord_logging.deadletters import DeadLetterReason
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.delivery.worker import Worker
+from discord_logging.muting.gate import MuteGate
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
@@ -117,6 +118,12 @@ class WaitRecorder:
     @property
     def ready(self) -> bool:
         return self.real.ready
+
+    @property
+    def mutes(self) -> MuteGate | None:
+        """The real worker's mute gate: the handler closes it (and its table's connection) as
+        the worker ends, through its ``_worker``, which is this stand-in."""
+        return self.real.mutes
 
     def flush(self, deadline: float, *, wait_start: bool = True) -> bool:
         timeout = max(0.0, deadline - self.clock[0])
