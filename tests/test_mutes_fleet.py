@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def tallied(store: Path) -> int:
     """Records the fleet's tallies in the shared table count so far."""
-    with sqlite3.connect(store / "mutes.sqlite3") as db:
+    # closing(): a sqlite3 connection's own ``with`` ends the transaction, not the connection
+    # (this is polled: one left open per poll, which Python 3.13 warns of).
+    with closing(sqlite3.connect(store / "mutes.sqlite3")) as db:
         rows = db.execute("SELECT data FROM tallies").fetchall()
     return sum(sum(json.loads(data)["counts"].values()) for (data,) in rows)
 
