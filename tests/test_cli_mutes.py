@@ -53,6 +53,9 @@ def test_mute_refuses_a_bad_duration_or_type(capsys: pytest.CaptureFixture[str])
     code, _, err = run(capsys, "mute", "no such!", "--for", "1h")
     assert code == 2
     assert "is not a valid name" in err
+    code, _, err = run(capsys, "mute", "genral", "--for", "1h")  # a typo would mute nothing
+    assert code == 2
+    assert "'genral' is not an alert type here (did you mean general?)" in err
     assert json.loads(run(capsys, "mutes", "--json")[1]) == []
 
 

@@ -103,6 +103,7 @@ def test_quiet_hours_make_the_same_mute_in_every_process() -> None:
         ("general=24:00-07:00", "hours are 00-23"),
         ("general 22:00-07:00", "is not types=HH:MM-HH:MM"),
         ("general=07:00-07:00 UTC", "starts and ends at the same time"),
+        ("genral,monitoring=22:00-07:00 UTC", "'genral' is not an alert type here (did you mean"),
     ],
 )
 def test_bad_quiet_hours_are_a_configuration_error_naming_the_setting(
@@ -117,6 +118,19 @@ def test_bad_quiet_hours_are_a_configuration_error_naming_the_setting(
     assert problem in text
     assert "Fix: " in text
     assert text.count("DISCORD_QUIET_HOURS") == 1
+
+
+def test_quiet_hours_take_custom_types_and_configured_near_misses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name far from every alert type is a custom type; one close to a built-in type is
+    taken when this configuration gives it a webhook (a typo is refused only when nothing
+    configures it)."""
+    monkeypatch.setenv("DISCORD_WEBHOOK_GENERAL", WEBHOOK)
+    monkeypatch.setenv("DISCORD_WEBHOOK_MONITOR", WEBHOOK)
+    monkeypatch.setenv("DISCORD_QUIET_HOURS", "payments,monitor=22:00-07:00 UTC")
+    (rule,) = load_settings().quiet_hours
+    assert rule.scope == "payments,monitor"
 
 
 class Recorder:

@@ -28,8 +28,10 @@ class Controls:
         ``all_levels`` (mute CRITICAL too). Raises ValueError on a bad type or duration."""
         from .muting import control as muting
 
+        known = muting.configured_types(self._settings)
         return muting.with_table(
-            self._settings, lambda table: muting.mute(table, alert_type, duration, **options)
+            self._settings,
+            lambda table: muting.mute(table, alert_type, duration, known=known, **options),
         )
 
     def unmute(self, selector: str = "all") -> list[Mute]:

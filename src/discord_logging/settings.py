@@ -279,6 +279,7 @@ def load_settings(*, _places: list[Place] | None = None, **overrides: Any) -> Di
     values["webhooks"] = {name: Secret(url) for name, url in urls.items()}
     settings = DiscordSettings(**values)
     _check_routes(settings, given.get("routes"))
+    _check_quiet_hours(settings, given.get("quiet_hours"))
     return settings
 
 
@@ -316,6 +317,22 @@ def _check_routes(settings: DiscordSettings, given: Given | None) -> None:
             f"{webhook_variable(stranded[0])} or DISCORD_WEBHOOK_GENERAL (or the webhooks= "
             "keyword), or route to a configured type."
         )
+
+
+def _check_quiet_hours(settings: DiscordSettings, given: Given | None) -> None:
+    """A quiet-hours rule naming a near miss of a configured alert type (``genral``) would
+    mute nothing every night: refused here, like any other bad setting."""
+    from .muting.control import configured_types
+    from .muting.rules import misspelt
+
+    known = configured_types(settings)
+    for rule in settings.quiet_hours:
+        if typo := misspelt(rule.scope, known):
+            label = given.label if given is not None else "DISCORD_QUIET_HOURS"
+            raise ConfigurationError(
+                f"invalid configuration:\n  {label}: {rule.text or rule.scope!r}: {typo}. Fix: "
+                f"{checks.FIXES['quiet_hours']}"
+            )
 
 
 def did_you_mean(name: str, candidates: Any) -> str:

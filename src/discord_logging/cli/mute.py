@@ -91,6 +91,14 @@ def redis_url() -> str | None:
     return None
 
 
+def _configured_here() -> set[str]:
+    """The alert types this environment gives webhooks (DISCORD_WEBHOOK_*, here or in .env):
+    a mute naming a near miss of one is refused as a typo."""
+    from ..config.sources import dotenv, environment, gather_webhooks
+
+    return set(gather_webhooks(None, [environment(), dotenv()]))
+
+
 def _table(args: argparse.Namespace) -> MuteTable:
     return open_table(common.store_path(args), redis_url())
 
@@ -157,6 +165,7 @@ def run_mute(args: argparse.Namespace) -> int:
             reason=args.reason,
             match=args.match,
             all_levels=args.all_levels,
+            known=_configured_here(),
         )
     except ValueError as exc:
         common.error(f"mute: {exc}")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .rules import Mute, parse_duration, parse_scope
+from .rules import Mute, misspelt, parse_duration, parse_scope
 from .table import MuteTable, open_table, unmute_targets
 
 T = TypeVar("T")
@@ -47,17 +47,29 @@ def new_mute(
     match: str = "",
     all_levels: bool = False,
     now: float | None = None,
+    known: Iterable[str] = (),
 ) -> Mute:
-    """A mute starting ``now``; ValueError naming what is wrong (the scope, the duration)."""
+    """A mute starting ``now``; ValueError naming what is wrong (the scope, the duration).
+    ``known``: the alert types configured besides the built-in ones (a near miss of one is
+    refused as a typo)."""
     seconds = parse_duration(str(duration)) if isinstance(duration, str) else float(duration)
     if isinstance(duration, int | float):
         parse_duration(f"{seconds}s")  # the same bounds
     start = time.time() if now is None else now
     by = f"{socket.gethostname()} (pid {os.getpid()})"
+    scoped = parse_scope(scope)
+    if typo := misspelt(scoped, known):
+        raise ValueError(f"{typo}: name an alert type, several separated by commas, or all")
     return Mute(
-        f"m{os.urandom(4).hex()}", parse_scope(scope), start, start + seconds,
+        f"m{os.urandom(4).hex()}", scoped, start, start + seconds,
         reason.strip(), match.strip(), all_levels, by,
     )  # fmt: skip
+
+
+def configured_types(settings: DiscordSettings) -> set[str]:
+    """The alert types ``settings`` name besides the built-in ones: its webhooks' and the
+    types its routes lead to."""
+    return set(settings.webhooks) | set(settings.routes.values())
 
 
 def mute(table: MuteTable, scope: str, duration: float | str, **options: Any) -> Mute:

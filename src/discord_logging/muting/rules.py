@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from ..alerts import normalize_alert_type
+from ..alerts import AlertType, normalize_alert_type
 
 ALL: Final = "all"
 CRITICAL: Final = 50  # a record at this level or above passes a mute that is not all_levels
@@ -37,6 +39,21 @@ def parse_scope(text: str) -> str:
     if any(name.lower() == ALL for name in names):
         return ALL
     return ",".join(dict.fromkeys(normalize_alert_type(name) for name in names))
+
+
+def misspelt(scope: str, known: Iterable[str] = ()) -> str | None:
+    """What is wrong with ``scope`` (from :func:`parse_scope`) when one of its names is not an
+    alert type known here (the built-in ones and ``known``) but close to one: a typo that
+    would mute nothing while its author believes the channel quiet. None when there is none;
+    a name far from every known type is taken as a custom type."""
+    if scope == ALL:
+        return None
+    names = {kind.value for kind in AlertType} | set(known)
+    for name in scope.split(","):
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
+        if name not in names and close:
+            return f"{name!r} is not an alert type here (did you mean {close[0]}?)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
