@@ -66,6 +66,7 @@ def main() -> None:
 
     with FakeDiscord() as fake, tempfile.TemporaryDirectory() as store:
         url = fake.add_webhook()
+        dropped: list[int] = []
 
         def discord_setup() -> tuple[logging.Logger, Callable[[], None]]:
             handler = DiscordHandler(
@@ -74,6 +75,10 @@ def main() -> None:
                 close_timeout=1,
                 store_path=store,
                 journal=not args.no_journal,
+                # Every call accepted: past the memory bound a record is only counted
+                # (dropped.memory_full), which costs the caller less than a snapshot and
+                # would flatter the figure (20,000 calls outrun a 10,000 bound).
+                memory_max_records=min(1_000_000, max(10_000, 2 * args.calls)),
             )
             handler.setFormatter(formatter)
             logger = logging.getLogger("bench.discord")
@@ -83,6 +88,7 @@ def main() -> None:
             def teardown() -> None:
                 logger.handlers.clear()
                 handler.close()
+                dropped.append(sum(handler.stats()["dropped"].values()))
 
             return logger, teardown
 
@@ -127,7 +133,8 @@ def main() -> None:
     )
     print(f"  DiscordHandler:             {ours_us:6.2f} us")
     print(f"  QueueHandler+QueueListener: {stdlib_us:6.2f} us")
-    print(f"  ratio: {ours_us / stdlib_us:.2f} (target <= 1.5)")
+    print(f"  ratio: {ours_us / stdlib_us:.2f} (target <= 1.0)")
+    print(f"  records DiscordHandler dropped: {sum(dropped)} (measured only where it is 0)")
 
 
 if __name__ == "__main__":
