@@ -8,6 +8,7 @@ most every ``REFRESH`` seconds; :meth:`MuteGate.take` is a dict lookup per recor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -184,9 +185,11 @@ class MuteGate:
             for mute_id in sorted(self._dirty):
                 table.add_tally(mute_id, self.holder, self._tallies[mute_id])
             self._dirty.clear()
-            table.close()
         except Exception:  # noqa: BLE001 - counts lost; the records are in the history
             self.stats.add("mute_errors")
+        finally:  # closed even when a tally could not be written (a locked or full table)
+            with contextlib.suppress(Exception):
+                table.close()
 
 
 def summary_notification(mute: Mute, tally: Tally) -> Notification:
