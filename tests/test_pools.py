@@ -74,7 +74,7 @@ def needs(method: str) -> None:
 # handler, and CPython runs one only when the main thread looks. A fork Pool worker that takes
 # terminate()'s SIGTERM just before it blocks on the pool's task lock (the C handler has run,
 # the wait has not begun) never looks again: it waits for good, and the Pool's __exit__ with
-# it. About 1 run in 50 with two busy loops beside (Python 3.13: 4 hangs in 290 runs; with
+# it. About 1 run in 50 with two busy loops beside (Python 3.13: 6 hangs in 324 runs; with
 # DISCORD_HANDLE_SIGTERM=false, 0 in 100). Under SIG_DFL the kernel ends the worker wherever
 # it is. Skipped so that CI holds every time; DISCORD_LOGGING_LONG=1 runs the fork forms.
 LONG_RUNS = os.environ.get("DISCORD_LOGGING_LONG") == "1"
