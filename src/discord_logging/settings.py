@@ -13,7 +13,6 @@ call into logging from another thread (docs/architecture.md, "Start-up", has the
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from .errors import ConfigurationError
 from .muting.quiet import QuietHours, parse_quiet_hours
 from .redaction import redact
 from .transport.webhook_url import WebhookURL, normalize_hosts, parse_webhook_url
-from .wording import plural
+from .wording import closest, plural
 
 __all__ = [
     "ENV_PREFIX",
@@ -337,5 +336,5 @@ def _check_quiet_hours(settings: DiscordSettings, given: Given | None) -> None:
 
 def did_you_mean(name: str, candidates: Any) -> str:
     """`` (did you mean X?)`` for the closest of ``candidates`` to ``name``, or nothing."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = closest(name, candidates)
+    return f" (did you mean {close}?)" if close else ""

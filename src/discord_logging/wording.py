@@ -1,10 +1,20 @@
-"""Messages people read: counting in them ("1 dead letter", "2 dead letters", "1 entry"), and
-writing one as a whole line."""
+"""Messages people read: counting in them ("1 dead letter", "2 dead letters", "1 entry"), the
+name a typo most likely meant, and writing one as a whole line."""
 
 from __future__ import annotations
 
+import difflib
 import sys
-from typing import TextIO
+from collections.abc import Iterable
+from typing import Final, TextIO
+
+TYPO_CUTOFF: Final = 0.75  # how alike a name must be to a known one to be called its typo
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The one of ``candidates`` that ``name`` is most likely a typo of, or None."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=TYPO_CUTOFF)
+    return close[0] if close else None
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:

@@ -5,7 +5,6 @@ handler when it is created. Light: read on the caller's thread."""
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from ..alerts import ALIASES, AlertType
+from ..wording import closest
 
 # The setting names (settings.py says the same; tests/test_cli_preflight.py checks they agree).
 ENV_PREFIX: Final = "DISCORD_"
@@ -39,8 +39,6 @@ OTHER_TOOLS: Final = (
 )
 
 DOTENV: Final = Path(".env")
-# How close a name must be to a known one to be taken for a typo of it (difflib ratio).
-_TYPO_CUTOFF: Final = 0.75
 
 
 def known_variables() -> set[str]:
@@ -148,8 +146,8 @@ def _closest(name: str, candidates: set[str], prefix: str) -> str | None:
     shortened form (DISCORD_TIMEOUT for DISCORD_TIMEOUT_SECONDS)."""
     tails = {c[len(prefix) :]: c for c in candidates if c.startswith(prefix)}
     tail = name[len(prefix) :]
-    close = difflib.get_close_matches(tail, list(tails), n=1, cutoff=_TYPO_CUTOFF)
+    close = closest(tail, tails)
     if close:
-        return tails[close[0]]
+        return tails[close]
     longer = sorted(c for t, c in tails.items() if t.startswith(tail + "_"))
     return longer[0] if longer else None

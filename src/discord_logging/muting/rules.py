@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from ..alerts import AlertType, normalize_alert_type
+from ..wording import closest
 
 ALL: Final = "all"
 CRITICAL: Final = 50  # a record at this level or above passes a mute that is not all_levels
@@ -50,9 +50,9 @@ def misspelt(scope: str, known: Iterable[str] = ()) -> str | None:
         return None
     names = {kind.value for kind in AlertType} | set(known)
     for name in scope.split(","):
-        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
-        if name not in names and close:
-            return f"{name!r} is not an alert type here (did you mean {close[0]}?)"
+        close = None if name in names else closest(name, names)
+        if close:
+            return f"{name!r} is not an alert type here (did you mean {close}?)"
     return None
 
 
