@@ -59,6 +59,20 @@ def test_mute_refuses_a_bad_duration_or_type(capsys: pytest.CaptureFixture[str])
     assert json.loads(run(capsys, "mutes", "--json")[1]) == []
 
 
+def test_mute_knows_the_types_routes_lead_to(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A type only DISCORD_ROUTES leads to is known to the CLI as to ``handler.mute``: its
+    near miss is refused as a typo, the type itself is muted."""
+    monkeypatch.setenv("DISCORD_ROUTES", "shop.payments=payments")
+    code, _, err = run(capsys, "mute", "paymnets", "--for", "1h")
+    assert code == 2
+    assert "'paymnets' is not an alert type here (did you mean payments?)" in err
+    code, out, _ = run(capsys, "mute", "payments", "--for", "1h")
+    assert code == 0, out
+    assert [m["scope"] for m in json.loads(run(capsys, "mutes", "--json")[1])] == ["payments"]
+
+
 def test_check_and_stats_show_the_active_mutes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,7 @@ store directory, or Redis when ``DISCORD_REDIS_URL`` is set. No webhook needs to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -92,11 +93,20 @@ def redis_url() -> str | None:
 
 
 def _configured_here() -> set[str]:
-    """The alert types this environment gives webhooks (DISCORD_WEBHOOK_*, here or in .env):
-    a mute naming a near miss of one is refused as a typo."""
-    from ..config.sources import dotenv, environment, gather_webhooks
+    """The alert types this environment configures, here or in .env: its webhooks
+    (DISCORD_WEBHOOK_*) and the types DISCORD_ROUTES leads to, as a handler's settings have
+    them (``muting.control.configured_types``). A mute naming a near miss of one is refused as
+    a typo; a DISCORD_ROUTES that cannot be read adds nothing (``check`` says what is wrong)."""
+    from ..config.checks import parse_routes
+    from ..config.sources import dotenv, environment, gather, gather_webhooks
 
-    return set(gather_webhooks(None, [environment(), dotenv()]))
+    places = [environment(), dotenv()]
+    known = set(gather_webhooks(None, places))
+    routes = gather(["routes"], {}, places).get("routes")
+    if routes is not None:
+        with contextlib.suppress(ValueError):
+            known |= set(parse_routes(routes.value).values())
+    return known
 
 
 def _table(args: argparse.Namespace) -> MuteTable:
