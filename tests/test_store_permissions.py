@@ -93,6 +93,24 @@ def test_everything_the_library_creates_is_owner_only(
     assert loose == {}
 
 
+def test_directories_being_made_are_never_open_to_others(
+    tmp_path: Path, loose_umask: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each missing directory, parents included, is owner-only from its ``mkdir`` on, before
+    its ``chmod``: a process starting beside this one, checking the store in that instant,
+    must not find it open to others (it did, and "tightened" it on stderr)."""
+    made: dict[str, int] = {}
+    real_mkdir = os.mkdir
+
+    def mkdir(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
+        real_mkdir(path, mode, **kwargs)
+        made[str(path)] = stat.S_IMODE(os.lstat(path).st_mode)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    private_directory(tmp_path / "a" / "b" / "store")
+    assert made == {str(tmp_path / p): 0o700 for p in ("a", "a/b", "a/b/store")}
+
+
 def test_an_open_store_directory_of_this_user_is_tightened(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

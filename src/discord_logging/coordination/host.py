@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock (extended codes such as SQLITE_BUSY_RECOVERY too)."""
+    return (error.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class HostCoordinator(SharedCoordinator):
     """Slots taken in SQLite transactions under ``<store_dir>/limits/``."""
 
@@ -132,23 +137,28 @@ class HostCoordinator(SharedCoordinator):
         return f"the limits store {self.path}"
 
     def _connection(self) -> sqlite3.Connection:
+        """The open connection, or a new one. Opening takes the database's lock (the switch
+        to WAL, the schema): a busy error here is waited for by :meth:`_atomic` as a busy
+        ``BEGIN`` is, from a fresh start (docs/architecture.md, "A busy backend is waited for")."""
         if self._db is None:
             private_directory(self.path.parent.parent)  # the store: only its owner's
             private_directory(self.path.parent)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves. busy_timeout=0: the
+            # waits are _atomic's, on the loop (SQLite skips its busy handler for the WAL
+            # switch anyway, and its own sleeps lose to processes in a hurry).
             db = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                timeout=_BUSY_TIMEOUT_MS / 1000,
-                check_same_thread=False,
+                self.path, isolation_level=None, timeout=0, check_same_thread=False
             )
-            db.execute("PRAGMA journal_mode=WAL")
-            private_sqlite_files(self.path)  # made with the umask: owner only
-            # No fsync: a crashed process loses nothing (WAL), and after a power loss Discord's
-            # windows (a minute at most) are over before anything starts again.
-            db.execute("PRAGMA synchronous=OFF")
-            db.executescript(_SCHEMA)
-            db.execute("PRAGMA busy_timeout=0")  # from now on, _atomic waits (on the loop)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                private_sqlite_files(self.path)  # made with the umask: owner only
+                # No fsync: a crashed process loses nothing (WAL), and after a power loss
+                # Discord's windows (a minute at most) are over before anything starts again.
+                db.execute("PRAGMA synchronous=OFF")
+                db.executescript(_SCHEMA)
+            except BaseException:
+                db.close()
+                raise
             self._db = db
         return self._db
 
@@ -163,12 +173,11 @@ class HostCoordinator(SharedCoordinator):
             # Through the fork gate like every store transaction: a child forked mid-transaction
             # would inherit SQLite's record of this process's lock on the file and hang.
             with FORK_GATE.passage(), self._lock:
-                db = self._connection()
                 try:
+                    db = self._connection()
                     db.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as error:
-                    busy = error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                    if not busy or time.monotonic() >= deadline:
+                    if not _busy(error) or time.monotonic() >= deadline:
                         raise
                 else:
                     try:

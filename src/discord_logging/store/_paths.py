@@ -66,11 +66,17 @@ def private_directory(path: Path) -> Path:
 
 
 def _create_private(path: Path) -> None:
-    """Create ``path`` and its missing parents, mode 0700."""
-    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
-    path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-    for created in missing:
-        os.chmod(created, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+    """Create ``path`` and its missing parents, mode 0700, parents first, each by its own
+    ``mkdir`` with mode 0700: ``Path.mkdir(parents=True)`` makes the parents with the umask
+    alone (0755), and a neighbour checking one in that instant found it open to others."""
+    for directory in (*reversed(path.parents), path):
+        if os.path.lexists(directory):
+            continue
+        try:
+            os.mkdir(directory, DIRECTORY_MODE)
+        except FileExistsError:
+            continue  # there already, or a neighbour made it: _check_owned is for those
+        os.chmod(directory, DIRECTORY_MODE)  # a umask that takes the owner's bits too
 
 
 def refuse_unsafe_store(path: Path) -> None:
