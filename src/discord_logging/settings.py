@@ -321,6 +321,8 @@ def _check_routes(settings: DiscordSettings, given: Given | None) -> None:
 def _check_quiet_hours(settings: DiscordSettings, given: Given | None) -> None:
     """A quiet-hours rule naming a near miss of a configured alert type (``genral``) would
     mute nothing every night: refused here, like any other bad setting."""
+    if not settings.quiet_hours:
+        return
     from .muting.control import configured_types
     from .muting.rules import misspelt
 
