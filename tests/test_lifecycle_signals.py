@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from processkit import SCRIPT_TIMEOUT, script_env, start_script, titles, write_script
+from processkit import (
+    HEALTHY_CLOSE,
+    SCRIPT_TIMEOUT,
+    run_script,
+    script_env,
+    start_script,
+    titles,
+    write_script,
+)
 
 from discord_logging.testing import FakeDiscord
 
@@ -98,9 +106,8 @@ def test_sigterm_after_main_returned_ends_the_process_by_sigterm(
     SIGTERM drains what the thread logged and ends the process with -15 at once, as without
     the library, instead of waiting for the thread."""
     url = fake_discord.add_webhook(host="localhost")
-    process = start_script(
-        MAIN_RETURNS, script_env(fake_discord, url, tmp_path / "store"), tmp_path
-    )
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
+    process = start_script(MAIN_RETURNS, env, tmp_path)
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == b"main returned\n"
@@ -114,4 +121,89 @@ def test_sigterm_after_main_returned_ends_the_process_by_sigterm(
     assert sorted(titles(fake_discord)) == [
         "from the main thread",
         "from the thread, after main returned",
-    ]
+    ], err.decode()
+
+
+# The main thread blocks on a multiprocessing lock nobody will release, as a Pool worker does
+# on its task lock while terminate() holds it. The SIGTERM is caught by another thread (its C
+# handler runs there and notes it): the main thread's wait is not interrupted and never looks,
+# the state a SIGTERM that came just before the wait began leaves.
+MISSED_WHILE_BLOCKED = """
+import multiprocessing, signal, threading, time
+handler = make_handler()
+log.addHandler(handler)
+log.error("before the wait")
+lock = multiprocessing.Lock()
+lock.acquire()
+waiting = threading.Event()
+
+def catch_it_elsewhere():
+    waiting.wait()
+    time.sleep(0.05)  # the main thread is in sem_wait by now (if not: it looks, and drains)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=catch_it_elsewhere, daemon=True).start()
+waiting.set()
+lock.acquire()  # for good, unless the SIGTERM reaches the main thread
+print("the lock was taken", flush=True)
+"""
+
+
+def test_a_sigterm_the_blocked_main_thread_missed_still_drains_and_ends_it(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """SIGTERM noted while the main thread waits on a lock that only a signal ends: the
+    watcher sends it again to the main thread, which drains (the record arrives) and ends by
+    SIGTERM. Without it the process waited for good (a Pool's terminate() hung so)."""
+    url = fake_discord.add_webhook(host="localhost")
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
+    done = run_script(MISSED_WHILE_BLOCKED, env, tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout == ""
+    assert titles(fake_discord) == ["before the wait"], done.stderr
+
+
+# Where each process's watcher is after forks: a bare os.fork() child has none and has given
+# the wakeup fd back (else its signals would go to the parent's socket); a multiprocessing
+# child watches again from its _bootstrap; the parent keeps its own.
+WATCHERS_AFTER_FORKS = """
+import multiprocessing, signal
+from discord_logging import signal_watch
+
+def report(where):
+    watch = signal_watch._WATCH
+    mine = watch is not None and watch.pid == os.getpid()
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd)
+    print(where, "watching" if mine else "not watching", "fd" if fd != -1 else "no fd", flush=True)
+
+handler = make_handler()
+log.addHandler(handler)
+report("parent")
+pid = os.fork()
+if pid == 0:
+    report("bare child")
+    os._exit(0)
+os.waitpid(pid, 0)
+child = multiprocessing.get_context("fork").Process(target=report, args=("pool child",))
+child.start()
+child.join()
+report("parent")
+"""
+
+
+def test_each_process_watches_its_own_signals_after_forks(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """The parent watches; a bare fork's child gave the wakeup fd back and watches nothing;
+    a multiprocessing child (a Pool worker, which can miss its SIGTERM) watches again."""
+    url = fake_discord.add_webhook(host="localhost")
+    env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
+    done = run_script(WATCHERS_AFTER_FORKS, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "parent watching fd",
+        "bare child not watching no fd",
+        "pool child watching fd",
+        "parent watching fd",
+    ], done.stderr

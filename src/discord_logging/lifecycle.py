@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from . import signal_watch
 from .fork_gate import FORK_GATE, FORK_WAIT, ForkGate
 
 __all__ = ["FORK_GATE", "FORK_WAIT", "ForkGate", "drain_on_sigterm", "register"]
@@ -90,6 +91,7 @@ def drain_on_sigterm() -> bool:
         current = signal.getsignal(signal.SIGTERM)
         if current is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
+            signal_watch.start(_drain_is_installed, _drain_starts)
         elif not _follow_uvicorn(current):
             return False
     except (ValueError, OSError, AttributeError):  # no signals here (an embedded interpreter)
@@ -113,8 +115,22 @@ _SIGTERM_NOTED = False
 _CLOSING_AT_EXIT = False
 
 
+# How many times the drain has begun: the watcher (signal_watch.py) sends a caught SIGTERM
+# again to a main thread that has not begun it, blocked in a wait that missed the signal.
+_SIGTERM_STARTS = 0
+
+
+def _drain_starts() -> int:
+    return _SIGTERM_STARTS
+
+
+def _drain_is_installed() -> bool:
+    return signal.getsignal(signal.SIGTERM) is _on_sigterm
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    global _SIGTERM_NOTED
+    global _SIGTERM_NOTED, _SIGTERM_STARTS
+    _SIGTERM_STARTS += 1
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     wanted = [h for h in list(_HANDLERS) if h._sigterm_drain_wanted()]  # else opted out
     if wanted and (_DRAINING or (_CLOSING_AT_EXIT and _inside_library(frame))):
@@ -258,6 +274,7 @@ def _before_fork() -> None:
     # for each connection: the child must already carry the filter then. The parent's own
     # filters are put back after the fork.
     global _FILTERS_BEFORE_FORK
+    signal_watch.before_fork()
     _FILTERS_BEFORE_FORK = list(warnings.filters)
     warnings.filterwarnings("ignore", "unclosed database", ResourceWarning)
     for handler in list(_HANDLERS):
@@ -266,14 +283,18 @@ def _before_fork() -> None:
     # Then what other threads are in the middle of (the handlers' loops and store threads
     # are held between steps now): a write run inline, the shared limits' SQLite.
     FORK_GATE.close(FORK_WAIT)
+    signal_watch.hold_across_fork()  # last: a SIGTERM meanwhile waits for the hooks after
 
 
 def _after_fork_in_parent() -> None:
-    FORK_GATE.reopen()
-    _restore_filters()
-    for handler in list(_HANDLERS):
-        with contextlib.suppress(Exception):
-            handler._after_fork_in_parent()
+    try:
+        FORK_GATE.reopen()
+        _restore_filters()
+        for handler in list(_HANDLERS):
+            with contextlib.suppress(Exception):
+                handler._after_fork_in_parent()
+    finally:
+        signal_watch.release_after_fork()
 
 
 def _restore_filters() -> None:
@@ -292,9 +313,13 @@ _FILTERS_BEFORE_FORK: list[Any] | None = None
 def _after_fork_in_child() -> None:
     # Resets state only: no I/O, no lock anyone else may hold, no store opened. A child that
     # execs or ends at once (subprocess's preexec_fn, os.fork + os._exit) pays nothing.
-    FORK_GATE.reset_in_child()
-    for handler in list(_HANDLERS):
-        handler._after_fork_in_child()
+    try:
+        FORK_GATE.reset_in_child()
+        signal_watch.forget_in_child()
+        for handler in list(_HANDLERS):
+            handler._after_fork_in_child()
+    finally:
+        signal_watch.release_after_fork()  # last: a SIGTERM held since the fork drains then
 
 
 def _drain_before_thread_shutdown() -> None:
