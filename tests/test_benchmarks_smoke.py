@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,20 +120,14 @@ def test_storm_benchmark_runs_small_and_reports_both_ways() -> None:
     edit, message, fleet = json.loads(done.stdout)
     assert (edit["updates"], message["updates"]) == ("edit", "message")
     assert fleet["processes"] == 4
-    # Issue 30, open: the fleet's one message per problem is not yet held every time (CI at
-    # 02f53ef, an idle machine: 3 messages for the 4 processes; the four-forked-workers test
-    # is skipped for the same bug). Its 429s and losses are checked below every time; the
-    # one message only with DISCORD_LOGGING_LONG=1 until the bug is found.
-    fleet_one_message = os.environ.get("DISCORD_LOGGING_LONG") == "1"
-    if fleet_one_message:
-        assert fleet["messages"] == 1
+    assert fleet["messages"] == 1
     assert edit["messages"] == 1
     assert edit["edits"] >= 1
     assert message["edits"] == 0
     assert message["messages"] >= 2
     for row in (edit, message, fleet):
         assert (row["429s"], row["lost"], row["emitted"]) == (0, 0, 60)
-    for row in (edit, fleet) if fleet_one_message else (edit,):
+    for row in (edit, fleet):
         (seen,) = row["reader_sees"]
         assert seen["title"].endswith("(x 60)")
         assert seen["edits"] == row["edits"]

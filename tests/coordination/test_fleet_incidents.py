@@ -108,12 +108,6 @@ def one_message_of(fake: FakeDiscord, total: int, senders: int) -> None:
     assert len(set(re.findall(r"from (\w+) attempt", listing))) == senders
 
 
-@pytest.mark.skip(
-    reason="issue 30, open: in 1 of 3 loaded CI runs (9ce84a6, two busy loops beside) the one "
-    "message never reached 120 records and 'quiet since' within the 60 s failsafe; the cause "
-    "(the fleet's edit lease or watches under load) is not found yet, so this is not a "
-    "promise CI can hold every time"
-)
 def test_four_forked_workers_show_one_problem_in_one_message(tmp_path: Path) -> None:
     """4 forked workers of one handler (one store) each log one problem 30 times: one message,
     edited to 120 records, saying quiet since once all four are quiet."""
