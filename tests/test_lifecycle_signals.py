@@ -124,48 +124,58 @@ def test_sigterm_after_main_returned_ends_the_process_by_sigterm(
     ], err.decode()
 
 
-# The main thread blocks on a multiprocessing lock nobody will release, as a Pool worker does
-# on its task lock while terminate() holds it. The SIGTERM is caught by another thread (its C
-# handler runs there and notes it): the main thread's wait is not interrupted and never looks,
-# the state a SIGTERM that came just before the wait began leaves.
+# A Pool worker's main thread blocks on its task lock while terminate() holds it; here a
+# multiprocessing child's main thread blocks on a lock nobody will release. The SIGTERM is
+# caught by another thread (its C handler runs there and notes it): the main thread's wait is
+# not interrupted and never looks, the state a SIGTERM that came just before the wait began
+# leaves. The parent prints the child's exit code.
 MISSED_WHILE_BLOCKED = """
 import multiprocessing, signal, threading, time
-handler = make_handler()
-log.addHandler(handler)
-log.error("before the wait")
-lock = multiprocessing.Lock()
-lock.acquire()
-waiting = threading.Event()
 
-def catch_it_elsewhere():
-    waiting.wait()
-    time.sleep(0.05)  # the main thread is in sem_wait by now (if not: it looks, and drains)
-    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+def blocked():
+    handler = make_handler()
+    log.addHandler(handler)
+    log.error("before the wait")
+    lock = multiprocessing.Lock()
+    lock.acquire()
+    waiting = threading.Event()
 
-threading.Thread(target=catch_it_elsewhere, daemon=True).start()
-waiting.set()
-lock.acquire()  # for good, unless the SIGTERM reaches the main thread
-print("the lock was taken", flush=True)
+    def catch_it_elsewhere():
+        waiting.wait()
+        time.sleep(0.05)  # the main thread is in sem_wait by now (if not: it looks, drains)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=catch_it_elsewhere, daemon=True).start()
+    waiting.set()
+    lock.acquire()  # for good, unless the SIGTERM reaches the main thread
+    print("the lock was taken", flush=True)
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=blocked)
+    child.start()
+    child.join()
+    print("child ended", child.exitcode, flush=True)
 """
 
 
 def test_a_sigterm_the_blocked_main_thread_missed_still_drains_and_ends_it(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    """SIGTERM noted while the main thread waits on a lock that only a signal ends: the
-    watcher sends it again to the main thread, which drains (the record arrives) and ends by
-    SIGTERM. Without it the process waited for good (a Pool's terminate() hung so)."""
+    """SIGTERM noted while a multiprocessing child's main thread waits on a lock that only a
+    signal ends: the watcher sends it again to the main thread, which drains (the record
+    arrives) and ends by SIGTERM. Without it the child waited for good, and its parent's join
+    with it (a Pool's terminate() hung so)."""
     url = fake_discord.add_webhook(host="localhost")
     env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
     done = run_script(MISSED_WHILE_BLOCKED, env, tmp_path)
-    assert done.returncode == -signal.SIGTERM, done.stderr
-    assert done.stdout == ""
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"child ended {-signal.SIGTERM}\n", done.stderr
     assert titles(fake_discord) == ["before the wait"], done.stderr
 
 
-# Where each process's watcher is after forks: a bare os.fork() child has none and has given
-# the wakeup fd back (else its signals would go to the parent's socket); a multiprocessing
-# child watches again from its _bootstrap; the parent keeps its own.
+# Where the watchers are: none in the main process (an application there may answer SIGTERM
+# itself and put the drain back), none in a bare os.fork() child, which has given the wakeup
+# fd back; one in a multiprocessing child, from its _bootstrap.
 WATCHERS_AFTER_FORKS = """
 import multiprocessing, signal
 from discord_logging import signal_watch
@@ -195,15 +205,15 @@ report("parent")
 def test_each_process_watches_its_own_signals_after_forks(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    """The parent watches; a bare fork's child gave the wakeup fd back and watches nothing;
-    a multiprocessing child (a Pool worker, which can miss its SIGTERM) watches again."""
+    """Only the multiprocessing child (a Pool worker, which can miss its SIGTERM for good)
+    watches, with a wakeup fd of its own; the main process and a bare fork's child do not."""
     url = fake_discord.add_webhook(host="localhost")
     env = script_env(fake_discord, url, tmp_path / "store", HEALTHY_CLOSE)
     done = run_script(WATCHERS_AFTER_FORKS, env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "parent watching fd",
+        "parent not watching no fd",
         "bare child not watching no fd",
         "pool child watching fd",
-        "parent watching fd",
+        "parent not watching no fd",
     ], done.stderr

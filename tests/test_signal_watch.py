@@ -54,24 +54,40 @@ def test_only_a_sigterm_this_process_caught_counts(watch: _Watch) -> None:
     assert not watch.caught_here(*received(watch))
 
 
-def test_missed_only_while_the_drain_has_not_begun_and_is_installed() -> None:
+def test_missed_only_by_a_main_thread_that_has_not_moved_nor_begun_the_drain() -> None:
     """After a caught SIGTERM: missed when within the grace the drain neither began nor was
-    replaced; not when it began (the byte's signal is being answered), nor when the drain is
-    no longer SIGTERM's handler (it put SIG_DFL back: a SIGTERM then would end the process
-    in the middle of the drain). Bytes waiting meanwhile are discarded with it."""
-    starts, installed = [0], [True]
-    watch = _Watch(lambda: installed[0], lambda: starts[0])
+    replaced and the main thread stayed where it was (blocked in C); not when the drain
+    began (the byte's signal is being answered), nor when the main thread moved (it looks
+    for signals itself: an in-process server's own handler answered it, then put the drain
+    back), nor when the drain is no longer SIGTERM's handler (it put SIG_DFL back: a SIGTERM
+    then would end the process in the middle of the drain). Bytes waiting are discarded."""
+    starts, installed, at = [0], [True], ["blocked"]
+    watch = _Watch(lambda: installed[0], lambda: starts[0], lambda: at[0])
     try:
         watch.writer.send(bytes([signal.SIGTERM]))
         began = time.monotonic()
-        assert watch.missed(seen=0)
+        assert watch.missed(0, "blocked")
         assert time.monotonic() - began >= GRACE
         with pytest.raises(BlockingIOError):
             watch.reader.recv(64, socket.MSG_DONTWAIT)  # discarded
+        assert not watch.missed(0, "where it was before")
         starts[0] = 1
-        assert not watch.missed(seen=0)
+        assert not watch.missed(0, "blocked")
         installed[0] = False
-        assert not watch.missed(seen=1)
+        assert not watch.missed(1, "blocked")
+    finally:
+        watch.close()
+
+
+def test_the_main_threads_place_changes_when_it_runs() -> None:
+    """The real position: this (main) thread's innermost frame and instruction, different
+    after it ran a line more; the same object compared twice from where it stands."""
+    watch = _Watch(lambda: True, lambda: 0)
+    try:
+        first = watch.position()
+        second = watch.position()
+        assert first is not None
+        assert first != second  # two calls: two instructions of this frame
     finally:
         watch.close()
 

@@ -91,7 +91,7 @@ def drain_on_sigterm() -> bool:
         current = signal.getsignal(signal.SIGTERM)
         if current is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
-            signal_watch.start(_drain_is_installed, _drain_starts)
+            signal_watch.install(_drain_is_installed, _drain_starts)
         elif not _follow_uvicorn(current):
             return False
     except (ValueError, OSError, AttributeError):  # no signals here (an embedded interpreter)

@@ -8,9 +8,10 @@ looks. CPython writes each caught signal's number to its wakeup fd; the watcher 
 when the drain has not begun :data:`GRACE` seconds later, sends SIGTERM again to the main
 thread alone: the wait returns EINTR and CPython runs the drain.
 
-Linux only: the wakeup fd is a datagram socket with ``SO_PASSCRED``, so each byte carries the
-pid that wrote it, and a forked child's byte is never taken for this process's own signal.
-Elsewhere nothing is watched.
+Only in multiprocessing children (:func:`install`), where a missed SIGTERM blocks for good;
+SIGTERM is held across forks in every process with the drain. Linux only: the wakeup fd is a
+datagram socket with ``SO_PASSCRED``, so each byte carries the pid that wrote it, and a forked
+child's byte is never taken for this process's own signal. Elsewhere nothing is watched.
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ _CREDENTIALS: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 class _Watch:
     """One process's watcher: its socket pair (the write end is the wakeup fd) and thread."""
 
-    def __init__(self, is_drain: Callable[[], bool], starts: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        is_drain: Callable[[], bool],
+        starts: Callable[[], int],
+        position: Callable[[], object] | None = None,
+    ) -> None:
         self.is_drain = is_drain  # the drain is still SIGTERM's handler
         self.starts = starts  # how many times the drain has begun
+        self.position = position or _main_position  # where the main thread is
         self.pid = os.getpid()
         self.reader, self.writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.reader.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -70,7 +77,7 @@ class _Watch:
                 data, ancillary, _, _ = self.reader.recvmsg(64, size)
             except OSError:
                 return  # closed
-            if self.caught_here(data, ancillary) and self.missed(seen):
+            if self.caught_here(data, ancillary) and self.missed(seen, self.position()):
                 with contextlib.suppress(OSError, ValueError):
                     signal.pthread_kill(_main_ident(), signal.SIGTERM)
 
@@ -79,17 +86,19 @@ class _Watch:
         wrote before its after-fork hook took the wakeup fd away."""
         return signal.SIGTERM in data and _sender(ancillary) == self.pid
 
-    def missed(self, seen: int) -> bool:
+    def missed(self, seen: int, where: object) -> bool:
         """After a caught SIGTERM: True when within :data:`GRACE` the drain has not begun
-        (its starts still ``seen``) and is still SIGTERM's handler. Signals caught meanwhile
-        are discarded: the drain that answers this one answers them."""
+        (its starts still ``seen``), the main thread has not moved from ``where`` (blocked in
+        C: one that moves looks for signals itself, and ran whatever handler was there), and
+        the drain is SIGTERM's handler. Signals caught meanwhile are discarded: the drain that
+        answers this one answers them."""
         deadline = time.monotonic() + GRACE
         while self.starts() == seen and time.monotonic() < deadline:
             time.sleep(_STEP)
         with contextlib.suppress(OSError):
             while self.reader.recv(64, socket.MSG_DONTWAIT):
                 pass
-        return self.starts() == seen and self.is_drain()
+        return self.starts() == seen and self.position() == where and self.is_drain()
 
 
 def _sender(ancillary: list[tuple[int, int, bytes]]) -> int | None:
@@ -98,6 +107,13 @@ def _sender(ancillary: list[tuple[int, int, bytes]]) -> int | None:
             pid: int = _CREDENTIALS.unpack_from(payload)[0]
             return pid
     return None
+
+
+def _main_position() -> object:
+    """The main thread's innermost frame and instruction: unchanged while it is blocked in C."""
+    frame = sys._current_frames().get(_main_ident())
+    # The frame itself, not its id: held, its address cannot pass to a new frame meanwhile.
+    return None if frame is None else (frame, frame.f_lasti)
 
 
 def _main_ident() -> int:
@@ -118,11 +134,25 @@ _CHILD_HOOK = _ChildHook()
 _HOOKED = False
 
 
-def start(is_drain: Callable[[], bool], starts: Callable[[], int]) -> bool:
-    """On the main thread, right after the drain became SIGTERM's handler: take the wakeup fd
-    (when nobody has it) and start the watcher. True if watching."""
-    global _WATCH, _WANTED
+def install(is_drain: Callable[[], bool], starts: Callable[[], int]) -> None:
+    """On the main thread, right after the drain became SIGTERM's handler: a multiprocessing
+    child watches now (its target made the handler) or from its ``_bootstrap`` (spawn and
+    forkserver import the main module before it), and so will this process's children. A
+    main process does not: only a multiprocessing child is left blocked for good by a missed
+    SIGTERM (its parent holds the lock it waits on until it dies), and elsewhere an
+    application may answer a SIGTERM with a handler of its own and then put the drain back,
+    which the watcher cannot tell from a miss once the main thread has blocked again."""
+    global _WANTED
     _WANTED = (is_drain, starts)
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:  # a child, past its _bootstrap
+        start(is_drain, starts)
+    _hook_children()
+
+
+def start(is_drain: Callable[[], bool], starts: Callable[[], int]) -> bool:
+    """Take the wakeup fd (when nobody has it) and start the watcher. True if watching."""
+    global _WATCH
     if _WATCH is not None or not hasattr(socket, "SO_PASSCRED"):
         return _WATCH is not None
     try:
@@ -148,11 +178,15 @@ def start(is_drain: Callable[[], bool], starts: Callable[[], int]) -> bool:
 
 
 def before_fork() -> None:
-    """In the parent: a ``multiprocessing`` child (a Pool worker) watches again when its
+    """In the parent: a multiprocessing child (a Pool worker) watches when its
     ``_bootstrap`` runs. Registered once, when multiprocessing is there (never imported here)."""
+    _hook_children()
+
+
+def _hook_children() -> None:
     global _HOOKED
     util = sys.modules.get("multiprocessing.util")
-    if _HOOKED or _WATCH is None or util is None:
+    if _HOOKED or _WANTED is None or util is None:
         return
     with contextlib.suppress(Exception):
         util.register_after_fork(_CHILD_HOOK, _watch_in_child)
