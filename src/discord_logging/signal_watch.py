@@ -77,8 +77,9 @@ class _Watch:
                 data, ancillary, _, _ = self.reader.recvmsg(64, size)
             except OSError:
                 return  # closed
-            if self.caught_here(data, ancillary) and self.missed(seen, self.position()):
-                with contextlib.suppress(OSError, ValueError):
+            # Never a traceback from a thread of ours (an interpreter shutting down, say).
+            with contextlib.suppress(Exception):
+                if self.caught_here(data, ancillary) and self.missed(seen, self.position()):
                     signal.pthread_kill(_main_ident(), signal.SIGTERM)
 
     def caught_here(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> bool:
@@ -104,6 +105,8 @@ class _Watch:
 def _sender(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            if len(payload) < _CREDENTIALS.size:
+                return None
             pid: int = _CREDENTIALS.unpack_from(payload)[0]
             return pid
     return None
