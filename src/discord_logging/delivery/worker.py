@@ -87,7 +87,7 @@ class Worker:
         self._stopping = False
         self._close_deadline = 0.0  # time.monotonic(), given by stop()
         self._ready = threading.Event()
-        self._started = threading.Event()  # lanes run and the network modules are imported
+        self._started = threading.Event()  # lanes run: every start-up import is done
         self._done = threading.Event()
         self._sealed = False  # the final sweep of the hand-off began: put() must take back
         self.left_at_close = 0
@@ -285,7 +285,6 @@ class Worker:
         notifier, error = build_while_journaling(
             self._notifier_factory, self._journal_early, f"{THREAD_NAME}-start"
         )
-        self._started.set()
         if notifier is None:
             self._cannot_start(error or RuntimeError("the notifier could not be built"))
             return None
@@ -318,6 +317,9 @@ class Worker:
             return
         finally:
             self._ready.set()
+            # Only now: starting the lanes imports the coordination backend's module, and a
+            # fork during that import leaves the child waiting on its lock for good.
+            self._started.set()
         self._notifier = notifier
         while not self._stopping:
             self._take()
