@@ -80,8 +80,8 @@ def test_missed_only_by_a_main_thread_that_has_not_moved_nor_begun_the_drain() -
 
 
 def test_the_main_threads_place_changes_when_it_runs() -> None:
-    """The real position: this (main) thread's innermost frame and instruction, different
-    after it ran a line more; the same object compared twice from where it stands."""
+    """The real position: this (main) thread's innermost frame and instruction, which differ
+    between two calls made from two places of the same frame."""
     watch = _Watch(lambda: True, lambda: 0)
     try:
         first = watch.position()
