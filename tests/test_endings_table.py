@@ -41,7 +41,10 @@ ENDINGS: Final = {
     "return from main": ("", {0}),
     "sys.exit(2)": ("sys.exit(2)", {2}),
     "uncaught exception": ("raise RuntimeError('the application failed')", {1}),
+    # Python installs its Ctrl-C handler at start only where SIGINT is not ignored; a test
+    # run started in the background by a shell (nohup, `&`) ignores it, so say it here.
     "SIGINT (Ctrl-C)": (
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "os.kill(os.getpid(), signal.SIGINT); time.sleep(30)",
         {1, -signal.SIGINT},
     ),
