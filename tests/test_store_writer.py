@@ -20,9 +20,17 @@ from waiting import FAILSAFE
 
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import Notification
-from discord_logging.store import Claim, Store, claim_row, holds, open_cache, taken_over
+from discord_logging.store import (
+    Claim,
+    Store,
+    claim_row,
+    durable_letters,
+    holds,
+    open_cache,
+    taken_over,
+)
 from discord_logging.store._holders import HOST, KERNEL, Holder, Liveness
-from discord_logging.store.durable_letters import WRITE_CHUNK, DurableDeadLetters
+from discord_logging.store.durable_letters import DurableDeadLetters
 
 EPOCH = time.time() - 3600  # letters died an hour ago: well inside any retention
 
@@ -398,13 +406,15 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     Reaches Store._stop_writer (so the write runs inline, which no public call arranges) and
     wraps DurableDeadLetters._write_chunk: the moment between two chunks of one write has no
     public hook."""
+    chunk = 20  # two chunks of one write, not two writes (the buffer's batch is 500)
+    monkeypatch.setattr(durable_letters, "WRITE_CHUNK", chunk)
     store = Store(tmp_path)
     store._stop_writer()  # the write below runs inline, chunk by chunk
     sink = store.dead_letters
-    for i in range(2 * WRITE_CHUNK):
+    for i in range(2 * chunk):
         sink.add(letter(i))
     taken: list[DeadLetter] = []
-    reader = threading.Thread(target=lambda: taken.extend(sink.retryable(DESTINATION, 100)))
+    reader = threading.Thread(target=lambda: taken.extend(sink.retryable(DESTINATION, 2 * chunk)))
     write_chunk = DurableDeadLetters._write_chunk
 
     def chunk_then_redelivery(
@@ -419,7 +429,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     monkeypatch.setattr(DurableDeadLetters, "_write_chunk", chunk_then_redelivery)
     sink.sync()
     reader.join(FAILSAFE)
-    assert len(taken) == 2 * WRITE_CHUNK
+    assert len(taken) == 2 * chunk
     assert store.durable is not None
     index = claims(tmp_path)
     me = store.durable.holder
@@ -595,3 +605,32 @@ def test_the_store_thread_stays_after_a_fork_of_its_process(
     finally:
         store.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(("near_full", "transactions"), [(False, 2), (True, 50)])
+def test_letters_are_committed_in_large_transactions_and_small_ones_near_a_full_volume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, near_full: bool, transactions: int
+) -> None:
+    """One write of 1,000 letters is 2 transactions (a commit's fixed cost is paid per 500
+    letters), and 50 of 20 letters once the volume has less than 16 MiB free: a write that
+    meets the end of the volume then keeps all but the last few of what fits
+    (docs/architecture.md, "A full disk"). The volume's free space is what the rule reads;
+    it is set here through durable_letters.near_full (a real small volume is
+    tests/test_disk_full.py's)."""
+    monkeypatch.setattr(durable_letters, "near_full", lambda root: near_full)
+    store = Store(tmp_path)
+    durable = store.durable
+    assert durable is not None
+    sizes: list[int] = []
+    write_chunk = DurableDeadLetters._write_chunk
+
+    def counted(self: DurableDeadLetters, letters: list[DeadLetter], keep: Any) -> None:
+        sizes.append(len(letters))
+        write_chunk(self, letters, keep)
+
+    monkeypatch.setattr(DurableDeadLetters, "_write_chunk", counted)
+    durable.write([letter(i) for i in range(1000)], ())
+    assert len(sizes) == transactions
+    assert sum(sizes) == 1000
+    assert len(durable) == 1000
+    store.close()

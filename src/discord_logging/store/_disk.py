@@ -29,6 +29,11 @@ class UnsafeStoreRow(DiscordLoggingError):
     """A store row was written as a pickle (not by us): it is refused, never loaded."""
 
 
+# ASCII JSON: a lone surrogate from a log message is escaped, not an encoding error. One
+# encoder for every row: json.dumps would build one per call (the writer encodes each letter,
+# its index row and its history entry).
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
 # The stubs type Disk's hooks too narrowly for an override that changes what is stored.
 _Disk: Any = diskcache.Disk
 
@@ -49,8 +54,7 @@ class JSONOnlyDisk(_Disk):  # type: ignore[misc]
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
         if read:
             raise TypeError("the store keeps JSON values only")
-        # ASCII JSON: a lone surrogate from a log message is escaped, not an encoding error.
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        text = _ENCODE(value)
         return tuple(super().store(text, False, key=key))
 
     def _write(self, full_path: str, iterator: Any, mode: str, encoding: str | None = None) -> Any:

@@ -41,6 +41,12 @@ def free_bytes(path: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def near_full(root: Path) -> bool:
+    """Whether the volume holding ``root`` has less than LOOK_CLOSER free (or cannot tell)."""
+    free = free_bytes(root)
+    return free is None or free < LOOK_CLOSER
+
+
 def needs(letters: list[DeadLetter]) -> int:
     """Bytes writing ``letters`` may take: twice their JSON (the row, and SQLite's WAL)."""
     return 2 * sum(len(json.dumps(x.to_dict())) for x in letters)

@@ -53,7 +53,7 @@ from ._disk import (
     put_many,
     values_of,
 )
-from ._full import DiskFull, is_full, make_room
+from ._full import DiskFull, is_full, make_room, near_full
 from ._holders import Liveness
 from ._letter_upkeep import HELD, LetterUpkeep, id_of
 from .history import History, entry_key
@@ -64,7 +64,10 @@ from .history import History, entry_key
 # still sending them, successive looks reach the free letters behind them.
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
-WRITE_CHUNK: Final = 20  # letters per transaction: a redelivery claim waits for one at most
+# Letters per transaction. A commit has a fixed cost, so the writer's whole batch goes in one;
+# near a full volume, small ones keep all but the last few of what fits (make_room decides).
+WRITE_CHUNK: Final = 500
+NEAR_FULL_CHUNK: Final = 20
 
 
 class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
@@ -156,8 +159,10 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
             with self._transaction(bulk=True):
                 self._forget(gone[start : start + WRITE_CHUNK], claims=True)
         batch = list(letters)
-        for start in range(0, len(batch), WRITE_CHUNK):
-            chunk = batch[start : start + WRITE_CHUNK]
+        start = 0
+        while start < len(batch):
+            size = WRITE_CHUNK if not near_full(self.root) else NEAR_FULL_CHUNK
+            chunk = batch[start : start + size]
             try:
                 make_room(self.root, chunk)
                 self._write_chunk(chunk, keep_claims)
@@ -167,6 +172,7 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
                 # The chunks committed before stay written (docs/architecture.md, "A full disk").
                 cause = None if isinstance(exc, DiskFull) else exc  # under the reserve
                 raise DiskFull(batch[:start], batch[start:], cause) from exc
+            start += size
 
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
