@@ -174,3 +174,58 @@ def test_forks_during_store_reads_never_hang(fake_discord: FakeDiscord, tmp_path
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"hung": 0, "read": True}, done.stderr
+
+
+# The parent's worker starts and imports the store's coordination backend (its one lazy
+# import at start) slowly, holding that module's import lock; the main thread forks while
+# it does. The child's own worker imports the same module: a child forked mid-import would
+# find its lock held by a thread it does not have, and never deliver.
+FORK_DURING_BACKEND_IMPORT = (
+    """
+import importlib.abc, json, os, signal, threading, time
+"""
+    + REAP
+    + """
+BACKEND = "discord_logging.coordination.host"
+importing = threading.Event()
+
+class SlowBackend(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == BACKEND and not importing.is_set():
+            importing.set()
+            time.sleep(0.5)  # the importing thread holds the module's lock meanwhile
+        return None
+
+assert BACKEND not in sys.modules
+sys.meta_path.insert(0, SlowBackend())
+handler = make_handler()
+log.addHandler(handler)
+log.error("the parent's record")  # starts the worker, which imports the backend
+assert importing.wait(60), "the worker never imported the coordination backend"
+pid = os.fork()
+if pid == 0:
+    log.error("the child's record")
+    os._exit(0 if handler.flush(30) else 3)
+hung = reaped_hung(pid)
+print(json.dumps({"hung": hung, "parent": handler.flush(30)}))
+"""
+)
+
+
+def test_a_fork_during_the_workers_backend_import_leaves_the_child_able_to_deliver(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A fork while the parent's worker imports the coordination backend (the rule:
+    docs/architecture.md, "Fork": the fork waits for the worker's whole start): the child's
+    record is delivered, not stuck behind an import lock no thread of the child holds.
+    fleet.py's fork-1-redis row found it (8 runs of 9 at 3da381d); this pins it on the
+    store's backend, with the import slowed by a finder so the fork lands inside it."""
+    url = fake_discord.add_webhook(host="localhost")
+    done = run_script(
+        FORK_DURING_BACKEND_IMPORT, script_env(fake_discord, url, tmp_path / "store", 5), tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"hung": 0, "parent": True}, done.stderr
+    titles = [embed.get("title", "") for m in fake_discord.messages for embed in m.embeds]
+    assert "the child's record" in titles, titles
