@@ -612,8 +612,9 @@ def test_letters_are_committed_in_large_transactions_and_small_ones_near_a_full_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, near_full: bool, transactions: int
 ) -> None:
     """One write of 1,000 letters is 2 transactions (a commit's fixed cost is paid per 500
-    letters), and 50 of 20 letters once the volume has less than 16 MiB free: a write that
-    meets the end of the volume then keeps all but the last few of what fits
+    letters), and so is their removal; 50 of 20 letters each once the volume has less than
+    16 MiB free: a write that meets the end of the volume then keeps all but the last few of
+    what fits, and a removal's WAL pages fit in the room kept for it
     (docs/architecture.md, "A full disk"). The volume's free space is what the rule reads;
     it is set here through durable_letters.near_full (a real small volume is
     tests/test_disk_full.py's)."""
@@ -629,8 +630,20 @@ def test_letters_are_committed_in_large_transactions_and_small_ones_near_a_full_
         write_chunk(self, letters, keep)
 
     monkeypatch.setattr(DurableDeadLetters, "_write_chunk", counted)
-    durable.write([letter(i) for i in range(1000)], ())
+    written = [letter(i) for i in range(1000)]
+    durable.write(written, ())
     assert len(sizes) == transactions
     assert sum(sizes) == 1000
     assert len(durable) == 1000
+    removals: list[int] = []
+    forget = DurableDeadLetters._forget
+
+    def forgetting(self: DurableDeadLetters, ids: list[str], **kwargs: Any) -> None:
+        removals.append(len(ids))
+        forget(self, ids, **kwargs)
+
+    monkeypatch.setattr(DurableDeadLetters, "_forget", forgetting)
+    durable.write((), [x.id for x in written])
+    assert len(removals) == transactions
+    assert len(durable) == 0
     store.close()

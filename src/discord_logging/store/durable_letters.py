@@ -155,13 +155,16 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
         # Removals first: on a full volume they free the room the letters need (an id is
         # never both added and removed in one write).
         gone = list(removed)
-        for start in range(0, len(gone), WRITE_CHUNK):
+        start = 0
+        while start < len(gone):  # a removal writes its pages to the WAL too: small near full
+            size = NEAR_FULL_CHUNK if near_full(self.root) else WRITE_CHUNK
             with self._transaction(bulk=True):
-                self._forget(gone[start : start + WRITE_CHUNK], claims=True)
+                self._forget(gone[start : start + size], claims=True)
+            start += size
         batch = list(letters)
         start = 0
         while start < len(batch):
-            size = WRITE_CHUNK if not near_full(self.root) else NEAR_FULL_CHUNK
+            size = NEAR_FULL_CHUNK if near_full(self.root) else WRITE_CHUNK
             chunk = batch[start : start + size]
             try:
                 make_room(self.root, chunk)
