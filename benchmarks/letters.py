@@ -23,7 +23,7 @@ from pathlib import Path
 from discord_logging.capture.snapshot import snapshot, to_notification
 from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.notification import DeliveryStatus, Notification, NotificationResult
-from discord_logging.store import Store, durable_letters
+from discord_logging.store import Store, _full
 
 OLD_CHUNK = 20
 DESTINATION = "111111111111111111"
@@ -43,7 +43,7 @@ def notifications(count: int) -> list[Notification]:
 
 def one_run(notes: list[Notification], chunk: int, history: bool) -> float:
     """Letters a second from the first ``keep`` until the writer has written them all."""
-    durable_letters.WRITE_CHUNK = chunk  # type: ignore[misc]  # the benchmark's two sizes
+    _full.WRITE_CHUNK = chunk  # type: ignore[misc]  # the benchmark's two sizes
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp))
         store.write_buffered()  # open the store first: its opening is not a write's cost
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--letters", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    now = durable_letters.WRITE_CHUNK
+    now = _full.WRITE_CHUNK
     notes = notifications(args.letters)
     print(f"{args.letters:,} letters a run, {args.rounds} rounds; median (min-max) letters/s")
     for history in (False, True):
@@ -86,7 +86,7 @@ def main() -> None:
             label = f"{chunk} a transaction{' + history' if history else ''}"
             print(f"  {label:<28} {rates[chunk]:>9,.0f}   ({min(got):,.0f}-{max(got):,.0f})")
         print(f"  ratio {now} / {OLD_CHUNK}: {rates[now] / rates[OLD_CHUNK]:.2f}x")
-    durable_letters.WRITE_CHUNK = now  # type: ignore[misc]
+    _full.WRITE_CHUNK = now  # type: ignore[misc]
 
 
 if __name__ == "__main__":

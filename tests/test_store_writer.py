@@ -23,8 +23,8 @@ from discord_logging.notification import Notification
 from discord_logging.store import (
     Claim,
     Store,
+    _full,
     claim_row,
-    durable_letters,
     holds,
     open_cache,
     taken_over,
@@ -407,7 +407,7 @@ def test_a_redelivery_read_waits_for_the_write_under_way_and_finds_its_letters_c
     wraps DurableDeadLetters._write_chunk: the moment between two chunks of one write has no
     public hook."""
     chunk = 20  # two chunks of one write, not two writes (the buffer's batch is 500)
-    monkeypatch.setattr(durable_letters, "WRITE_CHUNK", chunk)
+    monkeypatch.setattr(_full, "WRITE_CHUNK", chunk)
     store = Store(tmp_path)
     store._stop_writer()  # the write below runs inline, chunk by chunk
     sink = store.dead_letters
@@ -616,9 +616,9 @@ def test_letters_are_committed_in_large_transactions_and_small_ones_near_a_full_
     16 MiB free: a write that meets the end of the volume then keeps all but the last few of
     what fits, and a removal's WAL pages fit in the room kept for it
     (docs/architecture.md, "A full disk"). The volume's free space is what the rule reads;
-    it is set here through durable_letters.near_full (a real small volume is
+    it is set here through store._full.near_full (a real small volume is
     tests/test_disk_full.py's)."""
-    monkeypatch.setattr(durable_letters, "near_full", lambda root: near_full)
+    monkeypatch.setattr(_full, "near_full", lambda root: near_full)
     store = Store(tmp_path)
     durable = store.durable
     assert durable is not None

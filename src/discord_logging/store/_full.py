@@ -7,8 +7,9 @@ import errno
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ..deadletters import DeadLetter
 from ..redaction import redact
@@ -20,6 +21,9 @@ STORE_RESERVE: Final = 1024 * 1024
 # Below this much free, a write's size is estimated before it is made (above, it cannot matter).
 LOOK_CLOSER: Final = 16 * 1024 * 1024
 FULL_RETRY: Final = 1.0  # seconds between tries of a full disk while letters arrive
+WRITE_CHUNK: Final = 500  # letters a transaction writes or removes
+NEAR_FULL_CHUNK: Final = 20  # the same within LOOK_CLOSER of the volume's end
+T = TypeVar("T")
 _FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -39,6 +43,18 @@ def free_bytes(path: Path) -> int | None:
     except OSError:
         return None
     return st.f_bavail * st.f_frsize
+
+
+def chunks(root: Path, items: list[T]) -> Iterator[tuple[int, list[T]]]:
+    """``items`` as the transactions that write (or remove) them, each with where it starts:
+    WRITE_CHUNK at a time (a commit has a fixed cost), NEAR_FULL_CHUNK within LOOK_CLOSER of
+    the volume's end, looked at before each: what fits stays written, and a removal's pages
+    (they go through the WAL too) fit in the room kept for it."""
+    start = 0
+    while start < len(items):
+        size = NEAR_FULL_CHUNK if near_full(root) else WRITE_CHUNK
+        yield start, items[start : start + size]
+        start += size
 
 
 def near_full(root: Path) -> bool:

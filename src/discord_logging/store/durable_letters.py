@@ -53,7 +53,7 @@ from ._disk import (
     put_many,
     values_of,
 )
-from ._full import DiskFull, is_full, make_room, near_full
+from ._full import DiskFull, chunks, is_full, make_room
 from ._holders import Liveness
 from ._letter_upkeep import HELD, LetterUpkeep, id_of
 from .history import History, entry_key
@@ -64,10 +64,6 @@ from .history import History, entry_key
 # still sending them, successive looks reach the free letters behind them.
 SCAN_SLACK: Final = 100
 PAGE: Final = 100  # keys read per statement by retryable()
-# Letters per transaction. A commit has a fixed cost, so the writer's whole batch goes in one;
-# near a full volume, small ones keep all but the last few of what fits (make_room decides).
-WRITE_CHUNK: Final = 500
-NEAR_FULL_CHUNK: Final = 20
 
 
 class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
@@ -149,23 +145,16 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
         removed: Iterable[str],
         keep_claims: Container[str] = frozenset(),
     ) -> None:
-        """Add ``letters`` and forget the ids ``removed``, in transactions of WRITE_CHUNK. The
+        """Add ``letters`` and forget the ids ``removed``, in transactions (``chunks``). The
         claim of a letter added again is released (a failed redelivery), except for ids in
         ``keep_claims`` (handed out for redelivery before they were first written)."""
         # Removals first: on a full volume they free the room the letters need (an id is
         # never both added and removed in one write).
-        gone = list(removed)
-        start = 0
-        while start < len(gone):  # a removal writes its pages to the WAL too: small near full
-            size = NEAR_FULL_CHUNK if near_full(self.root) else WRITE_CHUNK
+        for _, gone in chunks(self.root, list(removed)):
             with self._transaction(bulk=True):
-                self._forget(gone[start : start + size], claims=True)
-            start += size
+                self._forget(gone, claims=True)
         batch = list(letters)
-        start = 0
-        while start < len(batch):
-            size = NEAR_FULL_CHUNK if near_full(self.root) else WRITE_CHUNK
-            chunk = batch[start : start + size]
+        for start, chunk in chunks(self.root, batch):
             try:
                 make_room(self.root, chunk)
                 self._write_chunk(chunk, keep_claims)
@@ -175,7 +164,6 @@ class DurableDeadLetters(LetterClaims, LetterUpkeep, DeadLetterSink):
                 # The chunks committed before stay written (docs/architecture.md, "A full disk").
                 cause = None if isinstance(exc, DiskFull) else exc  # under the reserve
                 raise DiskFull(batch[:start], batch[start:], cause) from exc
-            start += size
 
     def _write_chunk(self, letters: list[DeadLetter], keep_claims: Container[str]) -> None:
         groups: dict[tuple[str, bool], list[DeadLetter]] = {}
