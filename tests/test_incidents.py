@@ -4,9 +4,12 @@ grouping by the user's fingerprint, flush and close."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -241,3 +244,38 @@ def test_close_keeps_what_an_edit_could_not_show(fake: FakeDiscord) -> None:
     assert time.monotonic() - started < 5
     assert handler.stats()["dead_lettered"] >= 1
     books_balance(handler)
+
+
+def test_a_fleet_holder_whose_circuit_is_open_keeps_records_without_claiming_incidents(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """With a shared coordinator (the store directory's), a record whose lane keeps it as a
+    letter at once (the circuit open) takes no post claim: no incident row is written for
+    it, and it is kept as ``circuit_open`` (docs/architecture.md, "A lane that cannot send
+    takes no claim"). Before, each took the claim and gave it back: two transactions on the
+    event loop per record of a flood while Discord is down."""
+    handler, log = start(
+        fake,
+        dead_letters=None,
+        store_path=tmp_path / "store",
+        engine_options={"circuit_threshold": 1, "rand": lambda: 0.0},
+    )
+    fake.fail_next(1000, 503)
+    log.error("the first failure opens the circuit")
+    wait_for(lambda: handler.stats()["dead_lettered"] >= 1)
+    assert handler.stats()["dead_lettered_by_reason"] == {"circuit_open": 1}
+    rows = incident_rows(tmp_path / "store")
+    for i in range(20):
+        problem = f"distinct problem {i}"  # its own text: its own fingerprint
+        log.error(problem)
+    assert handler.flush(FAILSAFE)
+    assert handler.stats()["dead_lettered_by_reason"] == {"circuit_open": 21}
+    assert incident_rows(tmp_path / "store") == rows
+    handler.close()
+
+
+def incident_rows(store: Path) -> int:
+    """Incident states in the store directory's limits database."""
+    with contextlib.closing(sqlite3.connect(store / "limits" / "limits.sqlite3")) as db:
+        ((count,),) = db.execute("SELECT COUNT(*) FROM state WHERE key LIKE 'incident:%'")
+    return int(count)

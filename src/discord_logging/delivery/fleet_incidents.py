@@ -58,9 +58,12 @@ class FleetIncidents:
     def holds(self, pending: Pending) -> bool:
         """Whether a record goes through the editor: every record of a problem does, so that
         the first holder posts it and the others show it in that message (not one a caller
-        waits for as its own message: ``send``)."""
+        waits for as its own message: ``send``), except while the lane keeps every record
+        as a letter at once (docs/architecture.md, "A lane that cannot send takes no claim")."""
         fingerprint = pending.notification.fingerprint
-        return bool(fingerprint) and pending.future is None and not self.shared.closing
+        if not fingerprint or pending.future is not None or self.shared.closing:
+            return False
+        return not self.editor.lane.refuses(self.shared.clock())
 
     # -- one step ----------------------------------------------------------------------------
 

@@ -101,6 +101,12 @@ class WebhookLane(LaneAnswers):
         are still to be taken back while the webhook is healthy."""
         return bool(self.queue or self.in_flight or (self.redelivery.owed and self._healthy))
 
+    def refuses(self, now: float) -> bool:
+        """Whether :meth:`submit` keeps a record as a letter at once, without a request (the
+        webhook disabled, or the circuit open)."""
+        disabled = self.disabled_until is not None and now < self.disabled_until
+        return disabled or self.circuit.state(now) is CircuitState.OPEN
+
     def submit(self, pending: Pending) -> None:
         """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
         now = self.shared.clock()
