@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from discord_logging.coordination import Coordinator, Grant, ledger, open_coordinator
 from discord_logging.coordination.host import FILE_NAME, HostCoordinator
+from discord_logging.coordination.incidents import IncidentState
 from discord_logging.coordination.local import LocalCoordinator
 from discord_logging.coordination.redis import RedisCoordinator
 from discord_logging.transport.headers import RateLimitHeaders
@@ -303,3 +305,34 @@ async def test_plain_room_leaves_what_other_holders_said_they_still_have_to_send
     assert await second.plain_room("channel:1", "8") == SMALL.channel_limit
     await first.aclose()
     await second.aclose()
+
+
+async def test_many_incidents_change_in_one_transaction_each_as_if_alone(tmp_path: Path) -> None:
+    """``incidents`` on the store directory's backend: up to ``incident_batch`` keys in one
+    transaction (a flood's answered posts are published together, docs/architecture.md, "Who
+    posts"), results in order, each change seeing its own state; a key met again starts the
+    next transaction, so it sees what the first change made of it."""
+    host = HostCoordinator(tmp_path, SMALL, clock=lambda: 1000.0)
+    transactions = 0
+    atomic = host._atomic
+
+    async def counted(work: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await atomic(work)
+
+    host._atomic = counted  # type: ignore[method-assign]
+
+    def bump(state: IncidentState, now: float, gone: Any) -> int:
+        state.shown += 1
+        return state.shown
+
+    await host.incident("webhook::first", bump)  # the first call prunes old rows too
+    transactions = 0
+    keys = [f"webhook::problem-{i}" for i in range(250)]
+    assert await host.incidents([(key, bump) for key in keys]) == [1] * 250
+    assert transactions == 2  # 200, then 50
+    assert await host.incidents([(keys[0], bump), (keys[1], bump), (keys[0], bump)]) == [2, 2, 3]
+    assert transactions == 4  # the repeated key went in a transaction of its own
+    assert await host.incident(keys[1], bump) == 3
+    host.close()

@@ -45,7 +45,7 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -288,21 +288,51 @@ class Coordinator(abc.ABC):
     shares_incidents: bool = False
     """Whether other processes see this coordinator's incidents (a shared backend)."""
 
+    incident_batch: int = 1
+    """Incidents one :meth:`incidents` transaction may change (a backend that can do many)."""
+
     async def incident(
         self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
     ) -> T:
         """Apply ``change(state, now, gone)`` to incident ``key``'s shared state in one atomic
         step; ``gone(sender)`` tells whether the holder of that sender id is known to be gone.
         Raises :class:`IncidentsUnavailable` when the backend cannot answer."""
+        (result,) = await self.incidents([(key, change)])
+        return result
 
-        def step(states: list[State], now: float) -> T:
-            (state,) = states
-            assert isinstance(state, IncidentState)
-            result = change(state, now, self.holder_gone)
-            state.mark_until()
-            return result
+    async def incidents(
+        self,
+        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
+        """:meth:`incident` for each ``(key, change)``, in order, up to :attr:`incident_batch`
+        distinct keys to a transaction; each change sees its state as if alone."""
+        results: list[T] = []
+        group: list[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]] = []
+        keys: set[str] = set()
+        for key, change in changes:
+            if len(group) >= self.incident_batch or key in keys:  # a key once a transaction
+                results.extend(await self._incident_group(group))
+                group, keys = [], set()
+            group.append((key, change))
+            keys.add(key)
+        if group:
+            results.extend(await self._incident_group(group))
+        return results
 
-        return await self._transact((f"{ledger.INCIDENT_PREFIX}{key}",), step)
+    async def _incident_group(
+        self,
+        group: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
+        def step(states: list[State], now: float) -> list[T]:
+            out = []
+            for state, (_, change) in zip(states, group, strict=True):
+                assert isinstance(state, IncidentState)
+                out.append(change(state, now, self.holder_gone))
+                state.mark_until()
+            return out
+
+        keys = tuple(f"{ledger.INCIDENT_PREFIX}{key}" for key, _ in group)
+        return await self._transact(keys, step)
 
     def holder_gone(self, sender: str) -> bool:
         """Whether the holder that sends as ``sender`` is known to be gone (False: alive, or

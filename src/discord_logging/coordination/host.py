@@ -23,7 +23,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, TextIO, TypeVar
 
@@ -104,13 +104,16 @@ class HostCoordinator(SharedCoordinator):
                 flying = state.in_flight
                 state.in_flight = {s: t for s, t in flying.items() if not self._gone(s, now)}
 
-    async def incident(
-        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
-    ) -> T:
+    incident_batch = 200  # one BEGIN ... COMMIT on the loop's thread for up to this many
+
+    async def incidents(
+        self,
+        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
         """As every coordinator's, and every :data:`PRUNE_EVERY` seconds (at the first call
         too) the rows of incidents that are over are deleted: a flood of distinct problems
         leaves no row behind for long. Without SQLite's JSON functions, nothing is deleted."""
-        result = await super().incident(key, change)
+        result = await super().incidents(changes)
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY
             now = self.clock()

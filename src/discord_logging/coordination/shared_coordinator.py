@@ -10,7 +10,7 @@ obeyed locally, a dead-letter claim is refused (the letter stays stored for late
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Final, TextIO, TypeVar
 
@@ -154,13 +154,14 @@ class SharedCoordinator(Coordinator):
 
     shares_incidents = True
 
-    async def incident(
-        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
-    ) -> T:
+    async def incidents(
+        self,
+        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
         if not self._due():
             raise IncidentsUnavailable(self.where)
         try:
-            result = await super().incident(key, change)
+            result = await super().incidents(changes)
         except self.unreachable as error:
             self._down(error)
             raise IncidentsUnavailable(self.where) from error

@@ -176,9 +176,12 @@ class FleetIncidents:
 
     async def publish(self) -> None:
         """Write the reference of each message this holder posted for an incident, once its
-        post is answered (None: it failed, and the claim is given back)."""
+        post is answered (None: it failed, and the claim is given back); all of those answered
+        since the last look together (docs/architecture.md, "Who posts")."""
         board = self.editor.board
         answered, board.answered = board.answered, []
+        mine = self.coordinator.sender
+        changes = []
         for key in answered:
             shared_key = self._claims.pop(key, None)
             if shared_key is None:
@@ -191,13 +194,10 @@ class FleetIncidents:
                     posted.message_id, posted.thread_id, list(posted.embeds), incident.index,
                     list(posted.attachment_ids),
                 )  # fmt: skip
-            mine = self.coordinator.sender
-
-            def done(state: IncidentState, now: float, gone: Gone) -> None:
-                rules.posted(state, mine, ref)  # noqa: B023 - called before the loop goes on
-
-            with contextlib.suppress(IncidentsUnavailable):  # else the claim runs out (CLAIM_FOR)
-                await self.coordinator.incident(shared_key, done)
+            changes.append((shared_key, _posted(mine, ref)))
+        if changes:
+            with contextlib.suppress(IncidentsUnavailable):  # else the claims run out (CLAIM_FOR)
+                await self.coordinator.incidents(changes)
 
     async def end(self, key: str) -> Incident | None:
         """End incident ``key`` for the whole fleet (resolved): its message, as last sent, or
@@ -272,6 +272,15 @@ class FleetIncidents:
 
         with contextlib.suppress(IncidentsUnavailable):
             await self.coordinator.incident(self._prefix + key, apply)
+
+
+def _posted(mine: str, ref: MessageRef | None) -> Callable[[IncidentState, float, Gone], None]:
+    """The change that publishes a post's answer: its reference, or None when it failed."""
+
+    def done(state: IncidentState, now: float, gone: Gone) -> None:
+        rules.posted(state, mine, ref)
+
+    return done
 
 
 def contribution(shown: Notification, lease: float, holder: str) -> Contribution:
