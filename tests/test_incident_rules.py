@@ -112,15 +112,19 @@ class IncidentRules(RuleBasedStateMachine):
             h.records = True  # the held repeat goes with it (a lone record has no update)
             h.update, h.quiet_said = "quiet", True
 
-    @rule(i=st.integers(0, HOLDERS - 1))
-    def step(self, i: int) -> None:
+    @rule(i=st.integers(0, HOLDERS - 1), full=st.booleans())
+    def step(self, i: int, full: bool = False) -> None:
+        """Holder ``i`` steps; ``full``: its lane's queue is full (it cannot post now)."""
         h = self.holders[i]
         if not h.alive or h.update is None or h.posting is not None or h.editing is not None:
             return
         quiet, watch, first = h.update == "quiet", h.update == "watch", h.update == "first"
         part = Contribution(h.sender, h.count, h.first_seen, h.last_at, quiet, LEASE, 0, 0, [])
         key = f"{h.sender}{h.first_seen}"
-        step = rules.Step(h.sender, key, part, first, h.records, quiet or watch, not watch)
+        step = rules.Step(
+            h.sender, key, part, first, h.records, quiet or watch, not watch, can_post=not full
+        )
+        before = self.read().to_json()
 
         def decide(state: IncidentState) -> Decision:
             gone = self.gone
@@ -137,6 +141,11 @@ class IncidentRules(RuleBasedStateMachine):
             h.update, h.records = after, False
             assert decision.total == sum(p.count for p in self.read().parts.values())
         elif decision.action == rules.DROP:
+            h.update, h.records = None, False
+        elif decision.action == rules.KEEP:  # its records kept as letters: not in the incident
+            assert full
+            assert h.records
+            assert self.read().to_json() == before, "keeping a record changed the state"
             h.update, h.records = None, False
 
     @rule(i=st.integers(0, HOLDERS - 1), ok=st.booleans())

@@ -274,6 +274,30 @@ def test_a_fleet_holder_whose_circuit_is_open_keeps_records_without_claiming_inc
     handler.close()
 
 
+def test_a_fleet_holder_whose_queue_is_full_keeps_records_without_claiming_incidents(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """With a shared coordinator, a record of a new problem that finds its lane's queue full
+    is kept as a letter (``queue_overflow``) and writes nothing to the incident's state: a
+    claim would only be given back when the post failed, and would hold the fleet's other
+    holders waiting for it (docs/architecture.md, "A record the lane cannot take now takes no
+    claim"). Discord answers 503 and the circuit stays closed: the queue stays full."""
+    handler, log = start(
+        fake,
+        dead_letters=None,
+        store_path=tmp_path / "store",
+        queue_size=5,
+        engine_options={"circuit_threshold": 1000, "rand": lambda: 0.0},
+    )
+    fake.fail_next(1000, 503)
+    for i in range(40):
+        problem = f"distinct problem {i}"  # its own text: its own fingerprint
+        log.error(problem)
+    wait_for(lambda: handler.stats()["dead_lettered_by_reason"].get("queue_overflow", 0) >= 30)
+    assert incident_rows(tmp_path / "store") <= 10  # the queued few (and the one in flight)
+    handler.close()
+
+
 def incident_rows(store: Path) -> int:
     """Incident states in the store directory's limits database."""
     with contextlib.closing(sqlite3.connect(store / "limits" / "limits.sqlite3")) as db:

@@ -200,12 +200,16 @@ class HostCoordinator(SharedCoordinator):
             marks = ",".join("?" * len(keys))
             rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
             states = [ledger.decode(key, rows.get(key)) for key in keys]
+            before = [ledger.encode(state) for state in states]
             self._forget_gone(states, time.monotonic())
             result = change(states, self.clock())
-            db.executemany(
-                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                [(key, ledger.encode(state)) for key, state in zip(keys, states, strict=True)],
-            )
+            changed = [
+                (key, text)
+                for key, state, old in zip(keys, states, before, strict=True)
+                if (text := ledger.encode(state)) != old
+            ]  # only what changed: a decision made on what was read writes nothing
+            if changed:
+                db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", changed)
             return result
 
         return await self._atomic(work)

@@ -29,6 +29,7 @@ WAIT: Final = "wait"  # another holder posts or edits: look again later
 WATCH: Final = "watch"  # this storm is over, the fleet's is not: look again later
 DROP: Final = "drop"  # nothing to show that was not shown
 EDIT: Final = "edit"  # this holder edits the message (it took the edit lease)
+KEEP: Final = "keep"  # this holder's lane cannot post now: its records are kept, no claim taken
 
 
 @dataclass(slots=True)
@@ -266,6 +267,7 @@ class Step:
     records: bool  # it carries records: an edit must show them
     says_quiet: bool  # the storm's quiet update
     contributes: bool = True  # False: a watch, looking whether the fleet went quiet
+    can_post: bool = True  # False: its lane cannot take its records now (a full queue)
 
 
 @dataclass(slots=True)
@@ -287,18 +289,23 @@ def decide(
     state: IncidentState, step: Step, now: float, gone: Gone, *, interval: float, edit_for: float
 ) -> Decision:
     """Set ``step``'s contribution and decide (docs/architecture.md): post (the claim taken),
-    wait for another holder's post or edit, watch until the fleet is quiet, drop an update
-    that shows nothing new, or edit (the lease taken for ``edit_for`` seconds). A running
+    keep (where it would post, its lane cannot: nothing written), wait for another holder's
+    post or edit, watch until the fleet is quiet, drop an update that shows nothing new, or
+    edit (the lease taken for ``edit_for`` seconds). A running
     update edits at most every ``interval`` seconds of the fleet's."""
     mine, part = step.holder, step.part
     if not step.contributes:
         return _watch(state, step, now, gone, edit_for)
-    if step.first and not state.open(now, gone) and not state.claimed_by_other(mine, now, gone):
+    claimed = state.claimed_by_other(mine, now, gone)
+    anew = step.first and not state.open(now, gone) and not claimed  # a new incident: post
+    if step.records and not step.can_post and (anew or (state.message is None and not claimed)):
+        return Decision(KEEP)  # it would post, and cannot: nothing written, nothing claimed
+    if anew:
         start_anew(state, step.key, part, mine, now)
         return Decision(POST)
     contribute(state, step.key, part, now)
     if state.message is None:
-        if state.claimed_by_other(mine, now, gone):
+        if claimed:
             return Decision(WAIT, WAIT_STEP)
         take_claim(state, mine, now)
         return Decision(POST)

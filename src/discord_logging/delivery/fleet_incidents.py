@@ -78,6 +78,7 @@ class FleetIncidents:
         step = rules.Step(
             mine, f"{mine}{part.first_seen:.6f}", part, first, bool(update.records),
             shown.quiet or update.watch, contributes=not update.watch,
+            can_post=editor.lane.has_room(shared.clock()),
         )  # fmt: skip
         edit_for = shared.client.timeout + rules.LEASE_SLACK
 
@@ -103,6 +104,8 @@ class FleetIncidents:
             await editor._nap(min(plan.seconds, rules.WAIT_STEP))
         elif plan.action == rules.DROP:
             self._drop(key)
+        elif plan.action == rules.KEEP:  # the lane keeps them as letters at once
+            editor._post_records(key, update)
         elif plan.action == rules.POST:
             await self._post(key, update)
         else:

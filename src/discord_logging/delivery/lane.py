@@ -107,6 +107,10 @@ class WebhookLane(LaneAnswers):
         disabled = self.disabled_until is not None and now < self.disabled_until
         return disabled or self.circuit.state(now) is CircuitState.OPEN
 
+    def has_room(self, now: float) -> bool:
+        """Whether :meth:`submit` would queue a record now (not keep it as a letter)."""
+        return not self.refuses(now) and len(self.queue) < self.shared.config.queue_size
+
     def submit(self, pending: Pending) -> None:
         """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
         now = self.shared.clock()
