@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -335,4 +336,28 @@ async def test_many_incidents_change_in_one_transaction_each_as_if_alone(tmp_pat
     assert await host.incidents([(keys[0], bump), (keys[1], bump), (keys[0], bump)]) == [2, 2, 3]
     assert transactions == 4  # the repeated key went in a transaction of its own
     assert await host.incident(keys[1], bump) == 3
+    host.close()
+
+
+async def test_a_look_at_an_incident_takes_no_lock_and_writes_nothing(tmp_path: Path) -> None:
+    """``peek_incident`` (how a holder whose lane cannot post decides to keep a record,
+    docs/architecture.md, "A record the lane cannot take now takes no claim") reads the state
+    while another process holds the write lock (a transaction would wait for it, then give
+    up: IncidentsUnavailable), and what its decision changed is written nowhere."""
+    host = HostCoordinator(tmp_path, SMALL, clock=lambda: 1000.0)
+
+    def bump(state: IncidentState, now: float, gone: Any) -> int:
+        state.shown += 1
+        state.claim = ("h0.", now + 60)  # a row that counts a while: not pruned
+        return state.shown
+
+    assert await host.incident("webhook::problem", bump) == 1  # opens the store
+    other = sqlite3.connect(host.path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's transaction, under way
+    try:
+        assert await host.peek_incident("webhook::problem", bump) == 2  # on a copy
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await host.incident("webhook::problem", bump) == 2  # the look wrote nothing
     host.close()

@@ -319,6 +319,22 @@ class Coordinator(abc.ABC):
             results.extend(await self._incident_group(group))
         return results
 
+    async def peek_incident(
+        self, key: str, decide: Callable[[IncidentState, float, Callable[[str], bool]], T]
+    ) -> T:
+        """``decide(state, now, gone)`` on incident ``key``'s state as it is now, written
+        nowhere: a decision that changes nothing needs no transaction (a backend reads it
+        without taking a lock where it can). Raises as :meth:`incident` does."""
+        key = f"{ledger.INCIDENT_PREFIX}{key}"
+        (state,), now = await self._read((key,))
+        assert isinstance(state, IncidentState)
+        return decide(state, now, self.holder_gone)
+
+    async def _read(self, keys: tuple[str, ...]) -> tuple[list[State], float]:
+        """The states under ``keys`` and the backend's time (here: a transaction that
+        changes nothing, which backends write nothing for)."""
+        return await self._transact(keys, lambda states, now: (states, now))
+
     async def _incident_group(
         self,
         group: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],

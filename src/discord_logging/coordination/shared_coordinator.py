@@ -158,10 +158,20 @@ class SharedCoordinator(Coordinator):
         self,
         changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
     ) -> list[T]:
+        return await self._incidents(lambda: super(SharedCoordinator, self).incidents(changes))
+
+    async def peek_incident(
+        self, key: str, decide: Callable[[IncidentState, float, Callable[[str], bool]], T]
+    ) -> T:
+        return await self._incidents(
+            lambda: super(SharedCoordinator, self).peek_incident(key, decide)
+        )
+
+    async def _incidents(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self._due():
             raise IncidentsUnavailable(self.where)
         try:
-            result = await super().incidents(changes)
+            result = await operation()
         except self.unreachable as error:
             self._down(error)
             raise IncidentsUnavailable(self.where) from error

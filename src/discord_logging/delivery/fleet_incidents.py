@@ -86,7 +86,11 @@ class FleetIncidents:
             return rules.decide(state, step, now, gone, interval=self.interval, edit_for=edit_for)
 
         try:
-            plan = await self.coordinator.incident(self._prefix + key, decide)
+            plan = None
+            if step.records and not step.can_post:  # a keep writes nothing: a look decides it
+                plan = await self.coordinator.peek_incident(self._prefix + key, decide)
+            if plan is None or plan.action != rules.KEEP:
+                plan = await self.coordinator.incident(self._prefix + key, decide)
         except IncidentsUnavailable:  # kept to this process, as without a fleet
             if update.watch:
                 self._drop(key)
