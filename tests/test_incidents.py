@@ -251,8 +251,8 @@ def test_a_fleet_holder_whose_circuit_is_open_keeps_records_without_claiming_inc
 ) -> None:
     """With a shared coordinator (the store directory's), a record whose lane keeps it as a
     letter at once (the circuit open) takes no post claim: no incident row is written for
-    it, and it is kept as ``circuit_open`` (docs/architecture.md, "A lane that cannot send
-    takes no claim"). Before, each took the claim and gave it back: two transactions on the
+    it, and it is kept as ``circuit_open`` (docs/architecture.md, "A record the lane cannot
+    take now takes no claim"). Before, each took the claim and gave it back: two transactions on the
     event loop per record of a flood while Discord is down."""
     handler, log = start(
         fake,

@@ -291,8 +291,8 @@ def decide(
     """Set ``step``'s contribution and decide (docs/architecture.md): post (the claim taken),
     keep (where it would post, its lane cannot: nothing written), wait for another holder's
     post or edit, watch until the fleet is quiet, drop an update that shows nothing new, or
-    edit (the lease taken for ``edit_for`` seconds). A running
-    update edits at most every ``interval`` seconds of the fleet's."""
+    edit (the lease taken for ``edit_for`` seconds). A running update edits at most every
+    ``interval`` seconds of the fleet's."""
     mine, part = step.holder, step.part
     if not step.contributes:
         return _watch(state, step, now, gone, edit_for)

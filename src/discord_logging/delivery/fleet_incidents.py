@@ -59,7 +59,8 @@ class FleetIncidents:
         """Whether a record goes through the editor: every record of a problem does, so that
         the first holder posts it and the others show it in that message (not one a caller
         waits for as its own message: ``send``), except while the lane keeps every record
-        as a letter at once (docs/architecture.md, "A lane that cannot send takes no claim")."""
+        as a letter at once (docs/architecture.md, "A record the lane cannot take now takes
+        no claim")."""
         fingerprint = pending.notification.fingerprint
         if not fingerprint or pending.future is not None or self.shared.closing:
             return False
