@@ -250,3 +250,33 @@ IncidentRules.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestIncidentRules = IncidentRules.TestCase
+
+
+def test_a_storm_whose_first_record_was_kept_never_edits_an_older_incidents_message() -> None:
+    """Storm 1 was posted (m1) and went quiet (closed). Storm 2's first record is kept (its
+    lane's queue full: the keep writes nothing); its running count then opens a new incident
+    (a post) instead of editing m1 with storm 1's records counted in (found in review: the
+    state still held storm 1, and storm 2's later update joined it)."""
+    state, now = IncidentState(), 1000.0
+
+    def decide(key: float, count: int, **step: bool) -> Decision:
+        part = Contribution("h0.", count, key, now, step.get("quiet", False), LEASE, 0, 0, [])
+        records, first = step.get("records", True), step.get("first", False)
+        can_post = step.get("can_post", True)
+        shown = rules.Step("h0.", f"h0.{key}", part, first, records, part.quiet, True, can_post)
+        return rules.decide(state, shown, now, lambda _: False, interval=INTERVAL, edit_for=1.0)
+
+    assert decide(1000.0, 1, first=True).action == rules.POST
+    rules.posted(state, "h0.", rules.MessageRef("m1", None, [], 0, []))
+    now += 2 * WINDOW
+    quiet = decide(1000.0, 3, quiet=True)
+    assert quiet.action == rules.EDIT
+    assert quiet.ref is not None
+    rules.edited(state, "h0.", quiet.ref, shown=3, quiet=True, now=now)
+    assert state.closed
+    now += LEASE + WINDOW
+    before = state.to_json()
+    assert decide(now, 1, first=True, can_post=False).action == rules.KEEP
+    assert state.to_json() == before
+    running = decide(now, 5, records=False)
+    assert running.action == rules.POST, running

@@ -361,3 +361,16 @@ async def test_a_look_at_an_incident_takes_no_lock_and_writes_nothing(tmp_path: 
         other.close()
     assert await host.incident("webhook::problem", bump) == 2  # the look wrote nothing
     host.close()
+
+
+async def test_a_look_at_a_local_incident_changes_nothing() -> None:
+    """The one-process backend hands a look copies: a decision made on them changes nothing."""
+    local = LocalCoordinator(SMALL, clock=lambda: 1000.0)
+
+    def bump(state: IncidentState, now: float, gone: Any) -> int:
+        state.shown += 1
+        return state.shown
+
+    assert await local.peek_incident("webhook::problem", bump) == 1
+    assert await local.peek_incident("webhook::problem", bump) == 1
+    assert await local.incident("webhook::problem", bump) == 1

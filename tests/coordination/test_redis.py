@@ -10,6 +10,7 @@ import pytest
 from redis_server import RedisServer, free_port
 
 from discord_logging.coordination import Grant, open_coordinator
+from discord_logging.coordination.incidents import IncidentState
 from discord_logging.coordination.ledger import Limits
 from discord_logging.coordination.redis import RedisCoordinator, redacted_url
 from discord_logging.transport.headers import RateLimitHeaders
@@ -139,3 +140,22 @@ def test_four_processes_on_redis_never_exceed_the_window(redis_server: RedisServ
     intervals = run_workers("redis", redis_server.url, processes=4, slots=4, limit=5, window=0.5)
     assert len(intervals) == 16
     assert worst_span(intervals, 0.5) <= 5
+
+
+async def test_a_look_at_an_incident_writes_nothing(redis_server: RedisServer) -> None:
+    """``peek_incident`` on Redis reads in one round trip and writes nothing: a problem no
+    holder has shown yet leaves no key behind (a holder whose lane is full decides to keep
+    its record so, docs/architecture.md, "A record the lane cannot take now takes no
+    claim"), and what the decision changed stays on its copy."""
+    host = coordinator(redis_server.url)
+
+    def bump(state: IncidentState, now: float, gone: object) -> int:
+        state.shown += 1
+        return state.shown
+
+    assert await host.peek_incident("webhook::new-problem", bump) == 1
+    assert await host._client.exists(f"{host.prefix}:incident:webhook::new-problem") == 0
+    assert await host.incident("webhook::old-problem", bump) == 1
+    assert await host.peek_incident("webhook::old-problem", bump) == 2  # on a copy
+    assert await host.incident("webhook::old-problem", bump) == 2
+    await host.aclose()

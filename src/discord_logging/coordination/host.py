@@ -200,7 +200,9 @@ class HostCoordinator(SharedCoordinator):
             marks = ",".join("?" * len(keys))
             rows = dict(db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys))  # noqa: S608 - only placeholders
             states = [ledger.decode(key, rows.get(key)) for key in keys]
-            before = [ledger.encode(state) for state in states]
+            # As stored (a row that cannot be read is written anew), or, for a missing row, the
+            # empty state: a decision that changed nothing writes nothing.
+            before = [rows.get(k) or ledger.encode(s) for k, s in zip(keys, states, strict=True)]
             self._forget_gone(states, time.monotonic())
             result = change(states, self.clock())
             changed = [

@@ -297,7 +297,11 @@ def decide(
     if not step.contributes:
         return _watch(state, step, now, gone, edit_for)
     claimed = state.claimed_by_other(mine, now, gone)
-    anew = step.first and not state.open(now, gone) and not claimed  # a new incident: post
+    # The storm's first step the state sees: its first record, or a later update when that
+    # record was kept (KEEP wrote nothing). Either starts a new incident if none is open, so
+    # a new storm never edits the message of one that is over.
+    first = step.first or step.key not in state.parts
+    anew = first and not state.open(now, gone) and not claimed  # a new incident: post
     if step.records and not step.can_post and (anew or (state.message is None and not claimed)):
         return Decision(KEEP)  # it would post, and cannot: nothing written, nothing claimed
     if anew:

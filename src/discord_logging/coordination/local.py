@@ -29,6 +29,13 @@ class LocalCoordinator(Coordinator):
     ) -> T:
         return self.change(keys, change)
 
+    async def _read(self, keys: tuple[str, ...]) -> tuple[list[State], float]:
+        """Copies of the states: a look changes nothing, whatever is done with what it saw."""
+        states = [self._states.get(key) or ledger.empty_state(key) for key in keys]
+        return [ledger.decode(k, ledger.encode(s)) for k, s in zip(keys, states, strict=True)], (
+            self.clock()
+        )
+
     def change(self, keys: tuple[str, ...], change: Callable[[list[State], float], T]) -> T:
         """:meth:`_transact` without the coroutine (no I/O, so nothing to await)."""
         states = self._states

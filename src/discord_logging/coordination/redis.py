@@ -105,14 +105,9 @@ class RedisCoordinator(SharedCoordinator):
     ) -> T:
         names = [f"{self.prefix}:{key}" for key in keys]
         for attempt in range(_CONFLICT_ATTEMPTS):
-            # One round trip to read the states and the server's clock...
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.mget(names)
-                pipe.time()
-                raw, (seconds, micros) = await pipe.execute()
-            old = [value.decode(errors="replace") if value else "" for value in raw]
+            old, now = await self._load(names)  # one round trip: the states and the clock...
             states = [ledger.decode(key, text) for key, text in zip(keys, old, strict=True)]
-            result = change(states, seconds + micros / 1_000_000)
+            result = change(states, now)
             new = [ledger.encode(state) for state in states]
             if new == old:
                 return result  # nothing to write (a wait decided on what was read)
@@ -121,6 +116,22 @@ class RedisCoordinator(SharedCoordinator):
                 return result
             await asyncio.sleep(jitter() * 0.001 * (attempt + 1))
         raise ContendedKeys(f"{counted(len(keys), 'key')} kept changing")
+
+    async def _read(self, keys: tuple[str, ...]) -> tuple[list[State], float]:
+        """The states as they are, in the one round trip a transaction starts with; nothing
+        is written (a missing key stays missing)."""
+        texts, now = await self._load([f"{self.prefix}:{key}" for key in keys])
+        return [ledger.decode(key, text) for key, text in zip(keys, texts, strict=True)], now
+
+    async def _load(self, names: list[str]) -> tuple[list[str], float]:
+        """The texts under ``names`` ("" when missing) and the server's clock."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.mget(names)
+            pipe.time()
+            raw, (seconds, micros) = await pipe.execute()
+        return [value.decode(errors="replace") if value else "" for value in raw], (
+            seconds + micros / 1_000_000
+        )
 
     async def aclose(self) -> None:
         with contextlib.suppress(*self.unreachable):  # closing a pool whose server is gone

@@ -109,8 +109,10 @@ class FleetIncidents:
             await editor._nap(min(plan.seconds, rules.WAIT_STEP))
         elif plan.action == rules.DROP:
             self._drop(key)
-        elif plan.action == rules.KEEP:  # the lane keeps them as letters at once
-            editor._post_records(key, update)
+        elif plan.action == rules.KEEP:  # kept as letters now, even if room came meanwhile
+            del editor._updates[key]
+            for pending in update.records:
+                editor.lane.submit(pending, may_queue=False)
         elif plan.action == rules.POST:
             await self._post(key, update)
         else:

@@ -111,14 +111,16 @@ class WebhookLane(LaneAnswers):
         """Whether :meth:`submit` would queue a record now (not keep it as a letter)."""
         return not self.refuses(now) and len(self.queue) < self.shared.config.queue_size
 
-    def submit(self, pending: Pending) -> None:
-        """Queue ``pending``; what cannot be queued goes to the dead letters, never away."""
+    def submit(self, pending: Pending, *, may_queue: bool = True) -> None:
+        """Queue ``pending``; what cannot be queued goes to the dead letters, never away.
+        ``may_queue=False``: kept as if the queue were full (the fleet decided to keep it
+        when it was, and a record it keeps must not be posted without the post claim)."""
         now = self.shared.clock()
         if self.disabled_until is not None and now < self.disabled_until:
             self._dead(pending, DeadLetterReason.WEBHOOK_DISABLED, None)
         elif self.circuit.state(now) is CircuitState.OPEN:
             self._dead(pending, DeadLetterReason.CIRCUIT_OPEN, None)
-        elif len(self.queue) >= self.shared.config.queue_size:
+        elif not may_queue or len(self.queue) >= self.shared.config.queue_size:
             self._dead(pending, DeadLetterReason.QUEUE_OVERFLOW, None)
             self.redelivery.overflowed(now, pending.notification.id)
         else:
