@@ -18,6 +18,7 @@ from waiting import FAILSAFE
 
 from discord_logging import DiscordHandler
 from discord_logging.deadletters import MemoryDeadLetters
+from discord_logging.delivery.lane import WebhookLane
 from discord_logging.testing import FakeDiscord
 from discord_logging.testing._models import StoredMessage
 
@@ -295,6 +296,23 @@ def test_a_fleet_holder_whose_queue_is_full_keeps_records_without_claiming_incid
         log.error(problem)
     wait_for(lambda: handler.stats()["dead_lettered_by_reason"].get("queue_overflow", 0) >= 30)
     assert incident_rows(tmp_path / "store") <= 10  # the queued few (and the one in flight)
+    handler.close()
+
+
+def test_a_kept_record_is_kept_even_if_its_lane_found_room_during_the_look(
+    fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keep is decided on a look at the fleet's state, while the lane had no room; by the
+    time the look answers (a Redis round trip) the queue may have room. The record is kept
+    as overflow all the same: queued, it would be posted without the post claim, and a
+    second holder would post the incident again (found in review). The lane's room is
+    pinned to "none" here, so that the queue has room whenever the keep is carried out."""
+    monkeypatch.setattr(WebhookLane, "has_room", lambda self, now: False)
+    handler, log = start(fake, dead_letters=None, store_path=tmp_path / "store")
+    log.error("a problem while the lane is full")
+    wait_for(lambda: handler.stats()["dead_lettered"] >= 1)
+    assert handler.stats()["dead_lettered_by_reason"] == {"queue_overflow": 1}
+    assert incident_rows(tmp_path / "store") == 0
     handler.close()
 
 
