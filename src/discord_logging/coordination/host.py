@@ -202,7 +202,10 @@ class HostCoordinator(SharedCoordinator):
             states = [ledger.decode(key, rows.get(key)) for key in keys]
             # As stored (a row that cannot be read is written anew), or, for a missing row, the
             # empty state: a decision that changed nothing writes nothing.
-            before = [rows.get(k) or ledger.encode(s) for k, s in zip(keys, states, strict=True)]
+            before = [
+                rows.get(key) or ledger.encode(state)
+                for key, state in zip(keys, states, strict=True)
+            ]
             self._forget_gone(states, time.monotonic())
             result = change(states, self.clock())
             changed = [

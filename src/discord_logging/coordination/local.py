@@ -31,10 +31,8 @@ class LocalCoordinator(Coordinator):
 
     async def _read(self, keys: tuple[str, ...]) -> tuple[list[State], float]:
         """Copies of the states: a look changes nothing, whatever is done with what it saw."""
-        states = [self._states.get(key) or ledger.empty_state(key) for key in keys]
-        return [ledger.decode(k, ledger.encode(s)) for k, s in zip(keys, states, strict=True)], (
-            self.clock()
-        )
+        live = [(key, self._states.get(key) or ledger.empty_state(key)) for key in keys]
+        return [ledger.decode(key, ledger.encode(state)) for key, state in live], self.clock()
 
     def change(self, keys: tuple[str, ...], change: Callable[[list[State], float], T]) -> T:
         """:meth:`_transact` without the coroutine (no I/O, so nothing to await)."""

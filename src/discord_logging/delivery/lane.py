@@ -102,8 +102,7 @@ class WebhookLane(LaneAnswers):
         return bool(self.queue or self.in_flight or (self.redelivery.owed and self._healthy))
 
     def refuses(self, now: float) -> bool:
-        """Whether :meth:`submit` keeps a record as a letter at once, without a request (the
-        webhook disabled, or the circuit open)."""
+        """Whether :meth:`submit` keeps any record now (webhook disabled, or circuit open)."""
         disabled = self.disabled_until is not None and now < self.disabled_until
         return disabled or self.circuit.state(now) is CircuitState.OPEN
 
@@ -112,9 +111,8 @@ class WebhookLane(LaneAnswers):
         return not self.refuses(now) and len(self.queue) < self.shared.config.queue_size
 
     def submit(self, pending: Pending, *, may_queue: bool = True) -> None:
-        """Queue ``pending``; what cannot be queued goes to the dead letters, never away.
-        ``may_queue=False``: kept as if the queue were full (the fleet decided to keep it
-        when it was, and a record it keeps must not be posted without the post claim)."""
+        """Queue ``pending``; what is not queued goes to the dead letters, never away (with
+        ``may_queue=False`` as if the queue were full: the fleet's keep, see fleet_incidents)."""
         now = self.shared.clock()
         if self.disabled_until is not None and now < self.disabled_until:
             self._dead(pending, DeadLetterReason.WEBHOOK_DISABLED, None)
