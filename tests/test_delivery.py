@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -307,6 +309,49 @@ async def test_failing_lane_does_not_delay_a_healthy_one(fake: FakeDiscord) -> N
     assert (await bad_task).status is DeliveryStatus.DEAD_LETTERED
 
 
+async def healed_and_redelivered(fake: FakeDiscord, webhook_id: str, n: Notifier) -> None:
+    """The webhook answers again: once the circuit's reset (FAST) is over a probe goes through,
+    the letters are redelivered, and ``n`` is closed."""
+    fake.set_status_override(webhook_id, None)
+    await asyncio.sleep(0.35)
+    assert (await asyncio.wait_for(n.send("general", "probe"), FAILSAFE)).ok
+    for _ in range(100):
+        if len(n.dead_letters) == 0:
+            break
+        await asyncio.sleep(0.02)
+    await n.aclose()
+
+
+async def test_a_running_update_kept_as_a_letter_is_redelivered_as_what_was_counted(
+    fake: FakeDiscord,
+) -> None:
+    """An incident's running update that carried a record and was kept through an outage is
+    redelivered as a summary of what it counted, with its listing, never as "still
+    happening" (docs/architecture.md, "Words": a letter says what was known when kept)."""
+    url = fake.add_webhook()
+    webhook_id = url.split("/")[-2]
+    fake.set_status_override(webhook_id, 503)
+    n = notifier(fake, {"general": url}, retry_attempts=1, circuit_threshold=2)
+    now = time.time()
+    running = replace(
+        note(1).with_count(12, now - 60, last_seen=now - 1, ongoing=True),
+        fingerprint="f-12",
+        samples=tuple((now - 60 + i, f"message {i}") for i in range(12)),
+    )
+    kept = await asyncio.wait_for(n.send_notification(running), FAILSAFE)
+    assert kept.status is DeliveryStatus.DEAD_LETTERED
+    (letter,) = n.dead_letters.letters()
+    assert (letter.notification.count, letter.notification.ongoing) == (12, False)
+    await healed_and_redelivered(fake, webhook_id, n)
+    (summary,) = [m for m in fake.messages if m.embeds[0].get("title", "").endswith("(x 12)")]
+    text = summary.embeds[0]["description"]
+    assert "**12 records** since" in text
+    assert "still happening" not in text
+    stored = fake.message(summary.message_id)
+    assert stored is not None
+    assert stored.files["records.txt"].decode().count("  message ") == 12
+
+
 async def test_circuit_opens_dead_letters_then_redelivers(fake: FakeDiscord) -> None:
     """Repeated failures open the circuit; letters are redelivered once it closes."""
     url = fake.add_webhook()
@@ -317,14 +362,7 @@ async def test_circuit_opens_dead_letters_then_redelivers(fake: FakeDiscord) -> 
     assert all(r.status is DeliveryStatus.DEAD_LETTERED for r in first)
     reasons = {letter.reason for letter in n.dead_letters.letters()}
     assert DeadLetterReason.CIRCUIT_OPEN in reasons
-    fake.set_status_override(webhook_id, None)
-    await asyncio.sleep(0.35)
-    assert (await asyncio.wait_for(n.send("general", "probe"), FAILSAFE)).ok
-    for _ in range(100):
-        if len(n.dead_letters) == 0:
-            break
-        await asyncio.sleep(0.02)
-    await n.aclose()
+    await healed_and_redelivered(fake, webhook_id, n)
     assert len(n.dead_letters) == 0
     assert n.stats.get("redelivered") == 3
     assert sum(len(m.embeds) for m in fake.messages) == 4

@@ -5,7 +5,10 @@ Run as ``python incident_worker.py CONFIG_JSON``; prints one JSON line of stats 
 that logged. Config keys: ``webhook``, ``host``, ``store``, optional ``redis_url``,
 ``workers`` (0: log here), ``repeats``, ``gap``, ``window``, ``interval``, ``label``, and
 ``stop`` (a file: each logging process closes once it exists; absent key: at once), ``dies``
-(the child of that index is killed, SIGKILL, once it logged: mid-incident).
+(the child of that index is killed, SIGKILL, once it logged: mid-incident), ``distinct``
+(that many distinct records logged after the problem, in one loop), ``logged`` (a folder:
+each logging process flushes, then makes a file named after itself there), ``drain`` (after
+``stop``, wait until the store keeps no letter) and ``engine`` (the handler's engine options).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
         # One template, one place: one problem (one fingerprint) whoever logs it.
         log.error("database connection refused (host db-1) from %s attempt %d", who, i)
         time.sleep(float(config.get("gap", 0.01)))
+    for i in range(int(config.get("distinct", 0))):
+        log.error(f"order {who}-{i} failed validation")  # a distinct record each
+    if config.get("logged"):
+        handler.flush(30)  # delivered or kept in the store: what "logged" tells the test
+        (Path(config["logged"]) / who).touch()
     if config.get("dies") == who:
         handler.flush(30)  # its count is out (a running update may be), then it dies
         os.kill(os.getpid(), signal.SIGKILL)
@@ -38,6 +46,9 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
         deadline = time.monotonic() + FAILSAFE
         while not Path(stop).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
+    deadline = time.monotonic() + FAILSAFE
+    while config.get("drain") and len(handler.dead_letters) and time.monotonic() < deadline:
+        time.sleep(0.02)
     handler.flush(30)
     handler.close()
     # One write of the whole line: forked siblings share this stdout, and print() under
@@ -55,6 +66,8 @@ def main(config: dict[str, Any]) -> None:
         redis_url=config.get("redis_url"),
         aggregate_window=float(config["window"]),
         incident_edit_interval=float(config["interval"]),
+        retry_attempts=int(config.get("retry_attempts", 3)),
+        engine_options=config.get("engine"),
     )
     log = logging.getLogger("fleet.incident")
     log.propagate = False

@@ -4,6 +4,7 @@ message, edited to the fleet's total, which says "quiet since" once the whole fl
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import pytest
 from redis_server import RedisServer
 from waiting import FAILSAFE, wait_for
 
+from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
 
 pytestmark = [
@@ -215,3 +217,68 @@ def test_incidents_go_on_in_this_process_while_redis_is_away(
         books_balance([stats])
         posted = json.dumps([m.payload for m in fake.messages])
         assert "a new problem while Redis is away" in posted
+
+
+def channel_text(fake: FakeDiscord) -> str:
+    """All a reader can read in the channel: every message's embeds (titles, descriptions)
+    and attached files (a digest's records, an incident's listing), as they are now."""
+    parts = []
+    for posted in fake.messages:
+        message = fake.message(posted.message_id)
+        assert message is not None
+        for embed in message.embeds:
+            parts += [str(embed.get("title", "")), str(embed.get("description", ""))]
+        parts += [data.decode() for data in message.files.values()]
+    return "\n".join(parts)
+
+
+def test_two_workers_flooding_while_discord_is_down_lose_nothing_and_post_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """2 forked workers on one store log one problem 30 times and 40 distinct records each
+    while Discord answers 503: once Discord is back, what they kept is delivered. Every
+    distinct record is shown exactly once (its own embed or a digest's entry), and each
+    worker's records of the problem are counted by a summary."""
+    stop, logged = tmp_path / "stop", tmp_path / "logged"
+    logged.mkdir()
+    with FakeDiscord() as fake:
+        url = fake.add_webhook()
+        fake.set_status_override(url.split("/")[-2], 503)
+        app = start(
+            config(
+                fake,
+                url,
+                tmp_path / "store",
+                workers=2,
+                gap=0,
+                distinct=40,
+                logged=str(logged),
+                drain=True,
+                stop=str(stop),
+                retry_attempts=1,
+                engine={"circuit_reset": 0.3},
+            )
+        )
+        assert wait_for(lambda: len(list(logged.iterdir())) == 2), app.poll()
+        kept_while_down = fake.count_status(503)
+        fake.set_status_override(url.split("/")[-2], None)
+        stop.touch()
+        stats = finish(app)
+        text = channel_text(fake)
+    books_balance(stats)
+    assert kept_while_down > 0
+    assert sum(one["dead_lettered"] for one in stats) >= 80  # the distinct ones were kept
+    store = Store(tmp_path / "store")
+    try:
+        assert len(store.dead_letters) == 0  # all redelivered
+    finally:
+        store.close()
+    shown = collections.Counter(re.findall(r"order (p\d-\d+) failed validation", text))
+    assert shown == {f"p{n}-{i}": 1 for n in range(2) for i in range(40)}
+    # Each worker's 30 records of the problem are counted by a summary of its storm (or one
+    # of the fleet's, counting both): folded records are shown as a count, not one by one.
+    assert "still happening" not in text  # a kept update says what it counted (Words)
+    counted = re.findall(r"from (p\d) attempt \d+ \(x (\d+)\)", text)  # a summary's embed
+    counted += re.findall(r"from (p\d) attempt \d+\n\n(\d+) records since", text)  # a digest's
+    for n in range(2):
+        assert any((who == f"p{n}" and int(x) >= 30) or int(x) >= 60 for who, x in counted), counted

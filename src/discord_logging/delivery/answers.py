@@ -9,6 +9,7 @@ as a dead letter: every notification a lane carried ends in exactly one of these
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 from ..deadletters import RETRYABLE_REASONS, DeadLetter, DeadLetterReason
 from ..notification import DeliveryStatus, NotificationResult
@@ -204,8 +205,11 @@ class LaneAnswers:
         pending.settled = True
         if pending.uncertain and reason in RETRYABLE_REASONS:
             reason = DeadLetterReason.UNCERTAIN  # kept with its mark: redelivered with the note
+        notification = pending.notification
+        if notification.ongoing:  # a letter says what was counted, not "still happening"
+            notification = replace(notification, ongoing=False)
         letter = DeadLetter(
-            notification=pending.notification,
+            notification=notification,
             webhook=self.name,
             reason=reason,
             attempts=pending.attempts,
