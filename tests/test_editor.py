@@ -103,6 +103,26 @@ async def test_update_of_an_incident_whose_post_failed_is_posted(fake: FakeDisco
     assert not fake.edits  # (the kept first post is redelivered later, as a message)
 
 
+async def test_an_update_showing_no_more_than_a_kept_one_is_dropped(fake: FakeDiscord) -> None:
+    """The incident's post and an update carrying a record (a flush's) were kept as letters:
+    its quiet word, standing for no record and counting no more, is dropped (the letter will
+    show that count); a running count showing more is posted anew (docs/architecture.md, "A
+    kept update is its storm's word")."""
+    n = notifier(fake, retry_attempts=1)
+    fake.fail_next(2, 503)
+    first = await n.send_notification(incident())
+    flushed = await n.send_notification(incident(6, ongoing=True))
+    assert [first.status, flushed.status] == [DeliveryStatus.DEAD_LETTERED] * 2
+    n.show_update(incident(6, quiet=True))
+    await until(lambda: n.stats.get("updates_dropped") == 1)
+    assert not fake.messages
+    n.show_update(incident(8, ongoing=True))
+    await until(lambda: len(fake.messages) == 1)
+    await n.aclose()
+    assert titles_now(fake) == ["db down (x 8)"]
+    assert n.stats.get("updates_dropped") == 1
+
+
 async def test_running_update_of_a_gone_message_is_posted_anew(fake: FakeDiscord) -> None:
     """The message was deleted: the edit gets 10008 and the running update is posted as a new
     message, which the next update edits."""

@@ -8,7 +8,8 @@ that logged. Config keys: ``webhook``, ``host``, ``store``, optional ``redis_url
 (the child of that index is killed, SIGKILL, once it logged: mid-incident), ``distinct``
 (that many distinct records logged after the problem, in one loop), ``logged`` (a folder:
 each logging process flushes, then makes a file named after itself there), ``drain`` (after
-``stop``, wait until the store keeps no letter) and ``engine`` (the handler's engine options).
+``stop``, wait until the store keeps no letter and the storm went quiet) and ``engine``
+(the handler's engine options).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
         # One template, one place: one problem (one fingerprint) whoever logs it.
         log.error("database connection refused (host db-1) from %s attempt %d", who, i)
         time.sleep(float(config.get("gap", 0.01)))
+    # When its storm goes quiet: the last repeat's time, a window and an edit interval on.
+    quiet_at = time.monotonic() + float(config["window"]) + float(config["interval"])
     for i in range(int(config.get("distinct", 0))):
         log.error(f"order {who}-{i} failed validation")  # a distinct record each
     if config.get("logged"):
@@ -47,7 +50,10 @@ def log_and_close(handler: DiscordHandler, config: dict[str, Any], who: str) -> 
         while not Path(stop).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
     deadline = time.monotonic() + FAILSAFE
-    while config.get("drain") and len(handler.dead_letters) and time.monotonic() < deadline:
+    while config.get("drain") and time.monotonic() < deadline:
+        # Every letter redelivered, and the storm's quiet word said (shown or dropped).
+        if not len(handler.dead_letters) and time.monotonic() > quiet_at:
+            break
         time.sleep(0.02)
     handler.flush(30)
     handler.close()

@@ -186,6 +186,14 @@ class IncidentEditor:
             await self._nap(self._next_time(now))
             return True
         key, update, incident = due
+        if (
+            not update.records
+            and not update.watch
+            and self.board.shown_by_a_letter(key, update.show)
+        ):
+            del self._updates[key]  # a kept letter will show it (A kept update is its storm's word)
+            shared.stats.add("updates_dropped")
+            return True
         if self.fleet is not None and await self.fleet.step(key, update):
             return True
         message = incident.message if incident is not None else None

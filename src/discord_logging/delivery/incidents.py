@@ -71,6 +71,7 @@ class Incident:
     index: int = 0  # its embed in ``message``
     thread_id: str | None = None  # the forum post it opened, where its later messages go
     posting: set[str] = field(default_factory=set)  # ids of its records not settled yet
+    kept: int = 0  # the count its newest update kept as a letter shows (0: none since)
 
 
 class IncidentBoard:
@@ -99,7 +100,23 @@ class IncidentBoard:
     def expect(self, notification: Notification) -> None:
         """A record of an incident was queued: its updates wait for its outcome."""
         if notification.fingerprint:
-            self._incident(notification.fingerprint).posting.add(notification.id)
+            incident = self._incident(notification.fingerprint)
+            incident.posting.add(notification.id)
+            if not notification.is_update:  # a storm's first record: its count starts again
+                incident.kept = 0
+
+    def kept(self, notification: Notification) -> None:
+        """``notification`` was kept as a letter: when an update, its count is what that
+        letter will show (docs/architecture.md, "A kept update is its storm's word")."""
+        if notification.fingerprint and notification.is_update:
+            incident = self._incident(notification.fingerprint)
+            incident.kept = max(incident.kept, notification.count)
+
+    def shown_by_a_letter(self, key: str, notification: Notification) -> bool:
+        """Whether ``notification``, an update standing for no record, shows no more than a
+        kept letter of its incident will, which has no message to edit."""
+        found = self._incidents.get(key)
+        return found is not None and found.message is None and notification.count <= found.kept
 
     def settled(self, notification: Notification) -> bool:
         """A record's outcome is known (delivered or kept); True if it was awaited."""
@@ -138,6 +155,6 @@ class IncidentBoard:
         (10003, ``thread``): the next update is posted anew."""
         found = self._incidents.get(key)
         if found is not None:
-            found.message = None
+            found.message, found.kept = None, 0
             if thread:
                 found.thread_id = None

@@ -378,6 +378,8 @@ class Notifier:
         carrier = self._lanes.get(lane)
         if carrier is not None:
             carrier.poster.outcome(pending, result)  # how large a burst still is
+            if result.status is DeliveryStatus.DEAD_LETTERED:
+                carrier.poster.board.kept(notification)
             if carrier.poster.board.settled(notification):
                 editor = self._editors.get(carrier)
                 if editor is not None:  # an update waiting for this post may go now
