@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from discord_logging.delivery.incidents import Incident
 from discord_logging.delivery.notifier import Notifier
 from discord_logging.delivery.pending import Pending
 from discord_logging.delivery.redelivery import REPEAT_NOTE
-from discord_logging.notification import DeliveryStatus, Notification
+from discord_logging.notification import DeliveryStatus, Notification, new_id
 from discord_logging.testing import FakeDiscord
 
 T0 = 1_796_000_000.0
@@ -121,6 +122,30 @@ async def test_an_update_showing_no_more_than_a_kept_one_is_dropped(fake: FakeDi
     await n.aclose()
     assert titles_now(fake) == ["db down (x 8)"]
     assert n.stats.get("updates_dropped") == 1
+
+
+@pytest.mark.parametrize("fleet", [False, True], ids=["one process", "fleet"])
+async def test_a_quiet_word_after_its_kept_update_was_redelivered_is_no_second_summary(
+    fake: FakeDiscord, tmp_path: Path, fleet: bool
+) -> None:
+    """Three of six storms' running updates (each carrying a record) overflow the queue and
+    are kept, then redelivered. The storms' quiet words, counting no more, then edit those
+    messages in one process; in a fleet, whose incident knows no redelivered message, they
+    are dropped. No storm is shown in two summaries."""
+    n = notifier(fake, queue_size=3, **({"store_dir": tmp_path} if fleet else {}))
+    updates = [incident(2, key=f"storm-{i}", text=f"db down {i}", ongoing=True) for i in range(6)]
+    for update in updates:
+        n.submit(update)
+    await until(lambda: n.stats.get("redelivered") == 3)
+    for update in updates:
+        n.show_update(replace(update, ongoing=False, quiet=True, id=new_id()))
+    # Each quiet word edits, is dropped, or is posted anew (a seventh embed or more).
+    anew = lambda: sum(len(message.embeds) for message in fake.messages) - 6  # noqa: E731
+    await until(lambda: n.stats.get("edits_sent") + n.stats.get("updates_dropped") + anew() == 6)
+    await n.aclose()
+    titles = sorted(embed["title"] for message in fake.messages for embed in message.embeds)
+    assert titles == [f"db down {i} (x 2)" for i in range(6)]
+    assert n.stats.get("updates_dropped") == (3 if fleet else 0)
 
 
 async def test_running_update_of_a_gone_message_is_posted_anew(fake: FakeDiscord) -> None:

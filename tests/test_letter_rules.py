@@ -47,6 +47,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ from discord_logging.deadletters import DeadLetter, DeadLetterReason
 from discord_logging.delivery.journaling import RecordJournal, letters_of
 from discord_logging.delivery.redelivery import REPEAT_NOTE
 from discord_logging.delivery.replay import replay
+from discord_logging.notification import Notification, new_id
 from discord_logging.stats import DeliveryStats
 from discord_logging.store import CLAIM_LEASE, Store
 from discord_logging.store.journal import Journal, dead_segments
@@ -74,6 +76,16 @@ STEPS = int(os.environ.get("DISCORD_LOGGING_MODEL_STEPS", "18"))
 RUN: Counter[str] = Counter()  # examples and steps run, reported by conftest at the end
 SENDERS = 3
 FAST = {"channel_window": 0.6, "ban_cooldown": 0.3, "probe_interval": 0.3, "circuit_reset": 0.3}
+
+
+def held_by_the_editor(sender: Notifier, lane: Any) -> list[Any]:
+    """The records an incident's editor holds for ``lane`` (waiting for the fleet's step or
+    an edit), and those of the edit in flight."""
+    editor = sender.editor_of(lane)
+    if editor is None:
+        return []
+    updates = [*editor._updates.values(), *([editor._in_flight] if editor._in_flight else [])]
+    return [pending for update in updates for pending in update.records]
 
 
 def record_title(embed: dict[str, Any]) -> str:
@@ -104,6 +116,7 @@ class LetterRules(RuleBasedStateMachine):
         self.count = 0
         self.skew = [0.0] * SENDERS  # how far each sender's clock jumped (its pauses)
         self.lapsed: list[set[str]] = [set() for _ in range(SENDERS)]  # claims lost paused
+        self.storms: list[list[Notification]] = [[] for _ in range(SENDERS)]  # not yet quiet
         for i in range(SENDERS):
             self.senders[i] = self._start(i)
 
@@ -135,6 +148,7 @@ class LetterRules(RuleBasedStateMachine):
         steps while the invariants read the directory)."""
         store = self.stores[i] = Store(self.dir)
         self.lapsed[i] = set()
+        self.storms[i] = []  # a storm lives in its process's memory
         clock = lambda: time.monotonic() + self.skew[i]  # noqa: E731 - jumps when paused
         sender = self._notifier({"general": self.urls[i]}, store, queue_size=3, clock=clock)
         journal = Journal(self.dir / "journal", 1 << 20, DeliveryStats())
@@ -184,7 +198,7 @@ class LetterRules(RuleBasedStateMachine):
             for i, sender in enumerate(self.senders)
             if sender is not None
             for lane in {id(x): x for x in sender.lanes.values()}.values()
-            for pending in (*lane.queue, *lane.in_flight)
+            for pending in (*lane.queue, *lane.in_flight, *held_by_the_editor(sender, lane))
             if not pending.settled and (lapsed or pending.notification.id not in self.lapsed[i])
         ]
 
@@ -220,12 +234,31 @@ class LetterRules(RuleBasedStateMachine):
             snap = snapshot(record, "general", logging.Formatter())
             journal.take([snap])
             note = to_notification(snap, notification_id=journal.released(snap))
-            if running:
-                note = note.with_count(2, snap.created, last_seen=snap.created, ongoing=True)
+            if running:  # its own incident: the editor (and the fleet's step) sees it
+                note = replace(
+                    note.with_count(2, snap.created, last_seen=snap.created, ongoing=True),
+                    fingerprint=f"storm-{self.count}",
+                )
+                self.storms[i].append(note)
             sender.submit(note)
             self.accepted[i].append(note.id)
             self.webhook_of[note.id] = self.urls[i].split("/")[-2]
             self.title_of[note.id] = note.title
+        self._run(asyncio.sleep(0.01))
+
+    @precondition(lambda self: any(self.storms))
+    @rule(data=st.data())
+    def a_storm_goes_quiet(self, data: st.DataObject) -> None:
+        """A sender's storm says its quiet word: an update standing for no record, counting
+        no more than its running update (which carried a record) showed. It edits that
+        update's message, or is dropped when the update was kept as a letter: posted anew
+        it would show the same record twice (architecture.md, "A kept update is its storm's
+        word")."""
+        i = data.draw(st.sampled_from([i for i, storms in enumerate(self.storms) if storms]))
+        sender = self.senders[i]
+        assert sender is not None
+        running = self.storms[i].pop(data.draw(st.integers(0, len(self.storms[i]) - 1)))
+        sender.show_update(replace(running, ongoing=False, quiet=True, id=new_id()))
         self._run(asyncio.sleep(0.01))
 
     @rule(seconds=st.sampled_from([0.02, 0.1, 0.3]))

@@ -189,7 +189,7 @@ class IncidentEditor:
         if (
             not update.records
             and not update.watch
-            and self.board.shown_by_a_letter(key, update.show)
+            and self.board.shown_by_a_letter(key, update.show, fleet=self.fleet is not None)
         ):
             del self._updates[key]  # a kept letter will show it (A kept update is its storm's word)
             shared.stats.add("updates_dropped")

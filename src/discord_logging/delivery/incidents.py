@@ -112,11 +112,14 @@ class IncidentBoard:
             incident = self._incident(notification.fingerprint)
             incident.kept = max(incident.kept, notification.count)
 
-    def shown_by_a_letter(self, key: str, notification: Notification) -> bool:
+    def shown_by_a_letter(self, key: str, notification: Notification, *, fleet: bool) -> bool:
         """Whether ``notification``, an update standing for no record, shows no more than a
-        kept letter of its incident will, which has no message to edit."""
+        kept letter of its incident does, and there is no message it may edit: none in one
+        process; in a fleet, none but the ones its post claims made (not a redelivery's)."""
         found = self._incidents.get(key)
-        return found is not None and found.message is None and notification.count <= found.kept
+        if found is None or notification.count > found.kept:
+            return False
+        return fleet or found.message is None
 
     def settled(self, notification: Notification) -> bool:
         """A record's outcome is known (delivered or kept); True if it was awaited."""
