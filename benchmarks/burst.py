@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 from typing import Any
+
+from _child import clean_env, run_child
 
 from discord_logging.testing import FakeDiscord
 
@@ -173,23 +173,12 @@ def run(mode: str, records: int, drain: float) -> dict[str, Any]:
             port = closed_port()
             urls = {k: v.replace(fake.host, f"127.0.0.1:{port}") for k, v in urls.items()}
             hosts = f"127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-        env.update(
+        env = clean_env(
             BURST_URLS=json.dumps(urls),
             BURST_HOSTS=hosts,
             BURST_STORE=tempfile.mkdtemp(prefix="burst-store-"),
         )
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, mode, str(records), str(drain)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"{mode}: {done.stderr[-2000:]}")
-        out: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        out, done = run_child([sys.executable, "-c", CHILD, mode, str(records), str(drain)], env)
         out["stderr_lines"] = [x for x in done.stderr.splitlines() if x.strip()]
         out["429s"] = fake.count_status(429)
         return out

@@ -12,7 +12,6 @@ became of the record. Run: ``uv run python benchmarks/exit_deadline.py [--close-
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from _child import clean_env
 
 from discord_logging.store import Store
 from discord_logging.testing import FakeDiscord
@@ -52,8 +53,7 @@ def one_exit(
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "app.py"
         script.write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-        env.update(
+        env = clean_env(
             WEBHOOK=fake.add_webhook(webhook_id=1, host="localhost"),
             HOSTS=fake.named_host,
             TIMEOUT=str(args.timeout),

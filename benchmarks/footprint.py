@@ -33,7 +33,6 @@ fragmented native memory in the threads that imported (see benchmarks/README.md)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from _child import run_child
 from _first_alert import REPORT, environment, first_alert
 
 from discord_logging.testing import FakeDiscord
@@ -78,10 +78,7 @@ sentry_sdk.flush(timeout=2)
 
 def alone(code: str, python: str) -> dict[str, Any]:
     """The report of ``code`` run in a fresh ``python``."""
-    done = subprocess.run(
-        [python, "-c", code], check=True, capture_output=True, text=True, timeout=60
-    )
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    report, _ = run_child([python, "-c", code], timeout=60)
     return report
 
 

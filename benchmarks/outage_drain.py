@@ -18,11 +18,10 @@ wait in the lane for its retries until its circuit opens. Side by side in one ru
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
+
+from _child import clean_env, run_child
 
 from discord_logging.testing import FakeDiscord
 
@@ -65,21 +64,10 @@ def run(records: int, window: str | None) -> dict[str, object]:
     with FakeDiscord() as fake, tempfile.TemporaryDirectory() as store:
         url = fake.add_webhook()
         fake.fail_next(100 * records, 503)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-        env.update(DRAIN_URL=url, DRAIN_HOST=fake.host, DRAIN_STORE=store)
+        env = clean_env(DRAIN_URL=url, DRAIN_HOST=fake.host, DRAIN_STORE=store)
         if window is not None:
             env["DISCORD_AGGREGATE_WINDOW"] = window
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(records)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            raise SystemExit(done.stderr[-2000:])
-        out: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+        out, _ = run_child([sys.executable, "-c", CHILD, str(records)], env, timeout=300)
         return out
 
 

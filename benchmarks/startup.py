@@ -30,14 +30,13 @@ bytecode was compiled.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
+from _child import run_child
 from _first_alert import FirstAlert, environment, first_alert, wall
 
 from discord_logging.testing import FakeDiscord
@@ -114,18 +113,10 @@ def main() -> None:
     alone: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for i in range(args.runs):
-            done = subprocess.run(
-                [python, "-c", CHILD, WEBHOOK, os.path.join(scratch, f"store{i}")],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            children.append(json.loads(done.stdout))
+            store = os.path.join(scratch, f"store{i}")
+            children.append(run_child([python, "-c", CHILD, WEBHOOK, store])[0])
             for name in ("logging.handlers", "httpx"):
-                done = subprocess.run(
-                    [python, "-c", ALONE, name], check=True, capture_output=True, text=True
-                )
-                alone.setdefault(name, []).append(json.loads(done.stdout))
+                alone.setdefault(name, []).append(run_child([python, "-c", ALONE, name])[0])
     script = shutil.which("discord-logging", path=os.path.dirname(python))
     assert script is not None, "install the project first (uv sync)"
     helps = [wall([script, "--help"]) for _ in range(args.runs)]
