@@ -250,50 +250,56 @@ def summary_counts(fake: FakeDiscord) -> list[tuple[str, int]]:
     return [(who, int(count)) for who, count in found]
 
 
+@pytest.mark.parametrize("fleet", ["one store", "two hosts on Redis"])
 def test_two_workers_flooding_while_discord_is_down_lose_nothing_and_post_nothing_twice(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest, fleet: str
 ) -> None:
-    """2 forked workers on one store log one problem 30 times and 40 distinct records each
-    while Discord answers 503: once Discord is back, what they kept is delivered. Every
-    distinct record is shown exactly once (its own embed or a digest's entry), and each
-    worker's records of the problem are counted once, by one summary."""
+    """2 workers (forked, on one store; or 2 "hosts", each its own store, sharing Redis) log
+    one problem 30 times and 40 distinct records each while Discord answers 503: once
+    Discord is back, what they kept is delivered. Every distinct record is shown exactly once
+    (its own embed or a digest's entry), and each worker's records of the problem are
+    counted once, by one summary."""
     stop, logged = tmp_path / "stop", tmp_path / "logged"
     logged.mkdir()
+    common = {
+        "gap": 0,
+        "distinct": 40,
+        "logged": str(logged),
+        "drain": True,
+        "stop": str(stop),
+        "retry_attempts": 1,
+        "engine": {"circuit_reset": 0.3},
+        # The storms go quiet after Discord is back (most runs): their quiet word could then
+        # be posted, a second summary of what a kept update shows.
+        "window": 3.0,
+    }
+    stores = [tmp_path / "store"] if fleet == "one store" else [tmp_path / "h0", tmp_path / "h1"]
     with FakeDiscord() as fake:
         url = fake.add_webhook()
         fake.set_status_override(url.split("/")[-2], 503)
-        app = start(
-            config(
-                fake,
-                url,
-                tmp_path / "store",
-                workers=2,
-                gap=0,
-                distinct=40,
-                logged=str(logged),
-                drain=True,
-                stop=str(stop),
-                retry_attempts=1,
-                engine={"circuit_reset": 0.3},
-                # The storms go quiet after Discord is back (most runs): their quiet word could
-                # then be posted, a second summary of what a kept update shows.
-                window=3.0,
-            )
-        )
-        assert wait_for(lambda: len(list(logged.iterdir())) == 2), app.poll()
+        if fleet == "one store":
+            apps = [start(config(fake, url, stores[0], workers=2, **common))]
+        else:
+            redis = request.getfixturevalue("redis_server").url
+            apps = [
+                start(config(fake, url, where, redis_url=redis, label=f"p{n}", **common))
+                for n, where in enumerate(stores)
+            ]
+        assert wait_for(lambda: len(list(logged.iterdir())) == 2), [a.poll() for a in apps]
         kept_while_down = fake.count_status(503)
         fake.set_status_override(url.split("/")[-2], None)
         stop.touch()
-        stats = finish(app)
+        stats = [one for app in apps for one in finish(app)]
         text = channel_text(fake)
     books_balance(stats)
     assert kept_while_down > 0
     assert sum(one["dead_lettered"] for one in stats) >= 80  # the distinct ones were kept
-    store = Store(tmp_path / "store")
-    try:
-        assert len(store.dead_letters) == 0  # all redelivered
-    finally:
-        store.close()
+    for where in stores:
+        store = Store(where)
+        try:
+            assert len(store.dead_letters) == 0  # all redelivered
+        finally:
+            store.close()
     shown = collections.Counter(re.findall(r"order (p\d-\d+) failed validation", text))
     assert shown == {f"p{n}-{i}": 1 for n in range(2) for i in range(40)}
     # Each worker's 30 records of the problem are counted once, by one summary of its storm:
