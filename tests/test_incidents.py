@@ -316,6 +316,37 @@ def test_a_kept_record_is_kept_even_if_its_lane_found_room_during_the_look(
     handler.close()
 
 
+def test_one_look_keeps_the_records_of_many_problems_while_the_queue_is_full(
+    fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of distinct problems while the lane has no room: each record is kept, and the
+    keeps of the records waiting in the editor's line are decided on shared looks, up to 200
+    a look, not one each (docs/architecture.md, "A record the lane cannot take now takes no
+    claim")."""
+    from discord_logging.coordination.shared_coordinator import SharedCoordinator
+    from discord_logging.delivery.fleet_incidents import LOOK_BATCH
+
+    looks: list[int] = []
+    peek = SharedCoordinator.peek_incidents
+
+    async def counted(self: SharedCoordinator, batch: Any) -> Any:
+        looks.append(len(batch))
+        return await peek(self, batch)
+
+    monkeypatch.setattr(SharedCoordinator, "peek_incidents", counted)
+    monkeypatch.setattr(WebhookLane, "has_room", lambda self, now: False)
+    handler, log = start(fake, dead_letters=None, store_path=tmp_path / "store")
+    for i in range(600):
+        log.error(f"distinct problem {i}")  # its own text: its own fingerprint
+    wait_for(lambda: handler.stats()["dead_lettered"] >= 600)
+    handler.close()
+    assert handler.stats()["dead_lettered_by_reason"] == {"queue_overflow": 600}
+    assert incident_rows(tmp_path / "store") == 0
+    assert max(looks) <= LOOK_BATCH
+    assert sum(looks) >= 600
+    assert len(looks) < 600 / 5, looks  # one each before
+
+
 def incident_rows(store: Path) -> int:
     """Incident states in the store directory's limits database."""
     with contextlib.closing(sqlite3.connect(store / "limits" / "limits.sqlite3")) as db:

@@ -356,10 +356,14 @@ async def test_a_look_at_an_incident_takes_no_lock_and_writes_nothing(tmp_path: 
     other.execute("BEGIN IMMEDIATE")  # another process's transaction, under way
     try:
         assert await host.peek_incident("webhook::problem", bump) == 2  # on a copy
+        # Many incidents on one look (a line of updates): each on its own copy, even twice.
+        looks = [("webhook::problem", bump), ("webhook::new", bump), ("webhook::problem", bump)]
+        assert await host.peek_incidents(looks) == [2, 1, 2]
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert await host.incident("webhook::problem", bump) == 2  # the look wrote nothing
+    assert await host.incident("webhook::problem", bump) == 2  # the looks wrote nothing
+    assert await host.incident("webhook::new", bump) == 1
     host.close()
 
 

@@ -157,5 +157,8 @@ async def test_a_look_at_an_incident_writes_nothing(redis_server: RedisServer) -
     assert await host._client.exists(f"{host.prefix}:incident:webhook::new-problem") == 0
     assert await host.incident("webhook::old-problem", bump) == 1
     assert await host.peek_incident("webhook::old-problem", bump) == 2  # on a copy
+    looks = [("webhook::old-problem", bump), ("webhook::new-problem", bump)]
+    assert await host.peek_incidents(looks) == [2, 1]  # many on one read, each on a copy
+    assert await host._client.exists(f"{host.prefix}:incident:webhook::new-problem") == 0
     assert await host.incident("webhook::old-problem", bump) == 2
     await host.aclose()

@@ -325,10 +325,21 @@ class Coordinator(abc.ABC):
         """``decide(state, now, gone)`` on incident ``key``'s state as it is now, written
         nowhere: a decision that changes nothing needs no transaction (a backend reads it
         without taking a lock where it can). Raises as :meth:`incident` does."""
-        key = f"{ledger.INCIDENT_PREFIX}{key}"
-        (state,), now = await self._read((key,))
-        assert isinstance(state, IncidentState)
-        return decide(state, now, self.holder_gone)
+        (result,) = await self.peek_incidents([(key, decide)])
+        return result
+
+    async def peek_incidents(
+        self,
+        looks: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
+        """:meth:`peek_incident` for each ``(key, decide)``, all on one read."""
+        keys = tuple(f"{ledger.INCIDENT_PREFIX}{key}" for key, _ in looks)
+        states, now = await self._read(keys)
+        out = []
+        for state, (_, decide) in zip(states, looks, strict=True):
+            assert isinstance(state, IncidentState)
+            out.append(decide(state, now, self.holder_gone))
+        return out
 
     async def _read(self, keys: tuple[str, ...]) -> tuple[list[State], float]:
         """The states under ``keys`` and the backend's time (here: a transaction that

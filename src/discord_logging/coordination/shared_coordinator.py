@@ -160,12 +160,11 @@ class SharedCoordinator(Coordinator):
     ) -> list[T]:
         return await self._incidents(lambda: super(SharedCoordinator, self).incidents(changes))
 
-    async def peek_incident(
-        self, key: str, decide: Callable[[IncidentState, float, Callable[[str], bool]], T]
-    ) -> T:
-        return await self._incidents(
-            lambda: super(SharedCoordinator, self).peek_incident(key, decide)
-        )
+    async def peek_incidents(
+        self,
+        looks: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+    ) -> list[T]:
+        return await self._incidents(lambda: super(SharedCoordinator, self).peek_incidents(looks))
 
     async def _incidents(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self._due():

@@ -15,7 +15,7 @@ import contextlib
 import heapq
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..coordination import Grant, IncidentsUnavailable
 from ..coordination import incidents as rules
@@ -26,6 +26,11 @@ from .pending import Pending
 
 if TYPE_CHECKING:
     from .editor import IncidentEditor, Update
+
+
+# Updates one look decides for: a flood of distinct records while the lane's queue is full
+# is one statement per this many, and the SQL stays well under SQLite's 999 parameters.
+LOOK_BATCH: Final = 200
 
 
 class FleetIncidents:
@@ -73,23 +78,13 @@ class FleetIncidents:
         editor then keeps the incident to this process, as without a fleet)."""
         editor, shared = self.editor, self.shared
         shown = update.show
-        mine = self.coordinator.sender
-        part = contribution(shown, self.lease, mine)
-        first = not shown.is_update and not update.watch
-        step = rules.Step(
-            mine, f"{mine}{part.first_seen:.6f}", part, first, bool(update.records),
-            shown.quiet or update.watch, contributes=not update.watch,
-            can_post=editor.lane.has_room(shared.clock()),
-        )  # fmt: skip
-        edit_for = shared.client.timeout + rules.LEASE_SLACK
-
-        def decide(state: IncidentState, now: float, gone: Gone) -> Decision:
-            return rules.decide(state, step, now, gone, interval=self.interval, edit_for=edit_for)
-
+        can_post = editor.lane.has_room(shared.clock())
+        step, part, first = self._rules_step(update, can_post)
+        decide = self._decider(step)
         try:
             plan = None
             if step.records and not step.can_post:  # a keep writes nothing: a look decides it
-                plan = await self.coordinator.peek_incident(self._prefix + key, decide)
+                plan = await self._look(key, decide)
             if plan is None or plan.action != rules.KEEP:
                 plan = await self.coordinator.incident(self._prefix + key, decide)
         except IncidentsUnavailable:  # kept to this process, as without a fleet
@@ -122,6 +117,61 @@ class FleetIncidents:
         if (first or last) and plan.action in (rules.POST, rules.EDIT):
             self._watch_later(key, shown)
         return True
+
+    def _rules_step(self, update: Update, can_post: bool) -> tuple[rules.Step, Contribution, bool]:
+        """What the rules are told of ``update``: the step, this holder's contribution, and
+        whether it is its storm's first record."""
+        shown = update.show
+        mine = self.coordinator.sender
+        part = contribution(shown, self.lease, mine)
+        first = not shown.is_update and not update.watch
+        step = rules.Step(
+            mine, f"{mine}{part.first_seen:.6f}", part, first, bool(update.records),
+            shown.quiet or update.watch, contributes=not update.watch, can_post=can_post,
+        )  # fmt: skip
+        return step, part, first
+
+    def _decider(self, step: rules.Step) -> Callable[[IncidentState, float, Gone], Decision]:
+        edit_for = self.shared.client.timeout + rules.LEASE_SLACK
+
+        def decide(state: IncidentState, now: float, gone: Gone) -> Decision:
+            return rules.decide(state, step, now, gone, interval=self.interval, edit_for=edit_for)
+
+        return decide
+
+    async def _look(
+        self, key: str, decide: Callable[[IncidentState, float, Gone], Decision]
+    ) -> Decision:
+        """The decision for incident ``key`` on a look; the same look decides for the other
+        updates in line that carry records and whose turn it is (up to LOOK_BATCH), and those
+        it keeps are kept now (docs/architecture.md, "A record the lane cannot take now takes
+        no claim")."""
+        editor = self.editor
+        now = self.shared.clock()
+        others: list[tuple[str, Update]] = []
+        for other, update in editor._updates.items():
+            if len(others) >= LOOK_BATCH - 1:
+                break
+            incident = editor.board.get(other)
+            if (
+                other != key
+                and update.records
+                and update.not_before <= now
+                and (incident is None or not incident.posting)
+            ):
+                others.append((other, update))
+        looks = [(self._prefix + key, decide)] + [
+            (self._prefix + other, self._decider(self._rules_step(update, False)[0]))
+            for other, update in others
+        ]
+        plans = await self.coordinator.peek_incidents(looks)
+        for (other, update), plan in zip(others, plans[1:], strict=True):
+            # (Its records, and any that joined it during the look: the same storm's.)
+            if plan.action == rules.KEEP and editor._updates.get(other) is update:
+                del editor._updates[other]
+                for pending in update.records:
+                    editor.lane.submit(pending, may_queue=False)
+        return plans[0]
 
     def _watch_later(self, key: str, shown: Notification) -> None:
         """A storm's first record was shown (should it stay one record, no update of it comes
