@@ -340,7 +340,7 @@ async def test_many_incidents_change_in_one_transaction_each_as_if_alone(tmp_pat
 
 
 async def test_a_look_at_an_incident_takes_no_lock_and_writes_nothing(tmp_path: Path) -> None:
-    """``peek_incident`` (how a holder whose lane cannot post decides to keep a record,
+    """``peek_incidents`` (how a holder whose lane cannot post decides to keep a record,
     docs/architecture.md, "A record the lane cannot take now takes no claim") reads the state
     while another process holds the write lock (a transaction would wait for it, then give
     up: IncidentsUnavailable), and what its decision changed is written nowhere."""
@@ -355,7 +355,7 @@ async def test_a_look_at_an_incident_takes_no_lock_and_writes_nothing(tmp_path: 
     other = sqlite3.connect(host.path, timeout=0, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process's transaction, under way
     try:
-        assert await host.peek_incident("webhook::problem", bump) == 2  # on a copy
+        assert await host.peek_incidents([("webhook::problem", bump)]) == [2]  # on a copy
         # Many incidents on one look (a line of updates): each on its own copy, even twice.
         looks = [("webhook::problem", bump), ("webhook::new", bump), ("webhook::problem", bump)]
         assert await host.peek_incidents(looks) == [2, 1, 2]
@@ -375,6 +375,6 @@ async def test_a_look_at_a_local_incident_changes_nothing() -> None:
         state.shown += 1
         return state.shown
 
-    assert await local.peek_incident("webhook::problem", bump) == 1
-    assert await local.peek_incident("webhook::problem", bump) == 1
+    assert await local.peek_incidents([("webhook::problem", bump)]) == [1]
+    assert await local.peek_incidents([("webhook::problem", bump)]) == [1]
     assert await local.incident("webhook::problem", bump) == 1

@@ -143,7 +143,7 @@ def test_four_processes_on_redis_never_exceed_the_window(redis_server: RedisServ
 
 
 async def test_a_look_at_an_incident_writes_nothing(redis_server: RedisServer) -> None:
-    """``peek_incident`` on Redis reads in one round trip and writes nothing: a problem no
+    """``peek_incidents`` on Redis reads in one round trip and writes nothing: a problem no
     holder has shown yet leaves no key behind (a holder whose lane is full decides to keep
     its record so, docs/architecture.md, "A record the lane cannot take now takes no
     claim"), and what the decision changed stays on its copy."""
@@ -153,10 +153,10 @@ async def test_a_look_at_an_incident_writes_nothing(redis_server: RedisServer) -
         state.shown += 1
         return state.shown
 
-    assert await host.peek_incident("webhook::new-problem", bump) == 1
+    assert await host.peek_incidents([("webhook::new-problem", bump)]) == [1]
     assert await host._client.exists(f"{host.prefix}:incident:webhook::new-problem") == 0
     assert await host.incident("webhook::old-problem", bump) == 1
-    assert await host.peek_incident("webhook::old-problem", bump) == 2  # on a copy
+    assert await host.peek_incidents([("webhook::old-problem", bump)]) == [2]  # on a copy
     looks = [("webhook::old-problem", bump), ("webhook::new-problem", bump)]
     assert await host.peek_incidents(looks) == [2, 1]  # many on one read, each on a copy
     assert await host._client.exists(f"{host.prefix}:incident:webhook::new-problem") == 0

@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# What a step does to (or decides on) an incident's shared state: ``change(state, now, gone)``,
+# ``gone(sender)`` telling whether that holder is known to be gone.
+IncidentChange = Callable[[IncidentState, float, Callable[[str], bool]], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,9 +294,7 @@ class Coordinator(abc.ABC):
     incident_batch: int = 1
     """Incidents one :meth:`incidents` transaction may change (a backend that can do many)."""
 
-    async def incident(
-        self, key: str, change: Callable[[IncidentState, float, Callable[[str], bool]], T]
-    ) -> T:
+    async def incident(self, key: str, change: IncidentChange[T]) -> T:
         """Apply ``change(state, now, gone)`` to incident ``key``'s shared state in one atomic
         step; ``gone(sender)`` tells whether the holder of that sender id is known to be gone.
         Raises :class:`IncidentsUnavailable` when the backend cannot answer."""
@@ -302,12 +303,12 @@ class Coordinator(abc.ABC):
 
     async def incidents(
         self,
-        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        changes: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
         """:meth:`incident` for each ``(key, change)``, in order, up to :attr:`incident_batch`
         distinct keys to a transaction; each change sees its state as if alone."""
         results: list[T] = []
-        group: list[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]] = []
+        group: list[tuple[str, IncidentChange[T]]] = []
         keys: set[str] = set()
         for key, change in changes:
             if len(group) >= self.incident_batch or key in keys:  # a key once a transaction
@@ -319,20 +320,13 @@ class Coordinator(abc.ABC):
             results.extend(await self._incident_group(group))
         return results
 
-    async def peek_incident(
-        self, key: str, decide: Callable[[IncidentState, float, Callable[[str], bool]], T]
-    ) -> T:
-        """``decide(state, now, gone)`` on incident ``key``'s state as it is now, written
-        nowhere: a decision that changes nothing needs no transaction (a backend reads it
-        without taking a lock where it can). Raises as :meth:`incident` does."""
-        (result,) = await self.peek_incidents([(key, decide)])
-        return result
-
     async def peek_incidents(
         self,
-        looks: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        looks: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
-        """:meth:`peek_incident` for each ``(key, decide)``, all on one read."""
+        """``decide(state, now, gone)`` on each incident ``key``'s state as it is now, all on one
+        read, written nowhere: a decision that changes nothing needs no transaction (a backend
+        reads without taking a lock where it can). Raises as :meth:`incident` does."""
         keys = tuple(f"{ledger.INCIDENT_PREFIX}{key}" for key, _ in looks)
         states, now = await self._read(keys)
         out = []
@@ -348,7 +342,7 @@ class Coordinator(abc.ABC):
 
     async def _incident_group(
         self,
-        group: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        group: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
         def step(states: list[State], now: float) -> list[T]:
             out = []

@@ -31,8 +31,7 @@ from ..delivery.backoff import jitter
 from ..fork_gate import FORK_GATE
 from ..store._holders import HOLDERS, LOCK_SUFFIX, Holder, locked
 from ..store._paths import private_directory, private_sqlite_files
-from . import ledger
-from .incidents import IncidentState
+from . import IncidentChange, ledger
 from .ledger import Limits, State
 from .shared_coordinator import RETRY_INTERVAL, SharedCoordinator
 
@@ -108,7 +107,7 @@ class HostCoordinator(SharedCoordinator):
 
     async def incidents(
         self,
-        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        changes: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
         """As every coordinator's, and every :data:`PRUNE_EVERY` seconds (at the first call
         too) the rows of incidents that are over are deleted: a flood of distinct problems

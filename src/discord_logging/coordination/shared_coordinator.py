@@ -16,8 +16,7 @@ from typing import Final, TextIO, TypeVar
 
 from ..transport.headers import RateLimitHeaders
 from ..wording import counted, write_line
-from . import Coordinator, Grant, IncidentsUnavailable
-from .incidents import IncidentState
+from . import Coordinator, Grant, IncidentChange, IncidentsUnavailable
 from .ledger import Limits
 from .local import LocalCoordinator
 
@@ -156,13 +155,13 @@ class SharedCoordinator(Coordinator):
 
     async def incidents(
         self,
-        changes: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        changes: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
         return await self._incidents(lambda: super(SharedCoordinator, self).incidents(changes))
 
     async def peek_incidents(
         self,
-        looks: Sequence[tuple[str, Callable[[IncidentState, float, Callable[[str], bool]], T]]],
+        looks: Sequence[tuple[str, IncidentChange[T]]],
     ) -> list[T]:
         return await self._incidents(lambda: super(SharedCoordinator, self).peek_incidents(looks))
 
