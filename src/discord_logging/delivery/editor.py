@@ -222,10 +222,15 @@ class IncidentEditor:
         """The first update whose turn it is: not backing off, and whose incident has no
         post still waiting for its answer (the update shows on the newest message)."""
         for key, update in self._updates.items():
-            incident = self.board.get(key)
-            if update.not_before <= now and (incident is None or not incident.posting):
-                return key, update, incident
+            if self._turn_came(key, update, now):
+                return key, update, self.board.get(key)
         return None
+
+    def _turn_came(self, key: str, update: Update, now: float) -> bool:
+        """Whether ``update`` of incident ``key`` may go now: not backing off, and no post of
+        its incident still waiting for its answer."""
+        incident = self.board.get(key)
+        return update.not_before <= now and (incident is None or not incident.posting)
 
     def _next_time(self, now: float) -> float:
         later = [u.not_before - now for u in self._updates.values() if u.not_before > now]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from ..coordination import Grant, IncidentsUnavailable
+from ..coordination import Grant, IncidentChange, IncidentsUnavailable
 from ..coordination import incidents as rules
 from ..coordination.incidents import Contribution, Decision, Gone, IncidentState, MessageRef
 from ..notification import Notification
@@ -78,8 +78,8 @@ class FleetIncidents:
         editor then keeps the incident to this process, as without a fleet)."""
         editor, shared = self.editor, self.shared
         shown = update.show
-        can_post = editor.lane.has_room(shared.clock())
-        step, part, first = self._rules_step(update, can_post)
+        step = self._rules_step(update, can_post=editor.lane.has_room(shared.clock()))
+        part, first = step.part, step.first
         decide = self._decider(step)
         try:
             plan = None
@@ -118,20 +118,19 @@ class FleetIncidents:
             self._watch_later(key, shown)
         return True
 
-    def _rules_step(self, update: Update, can_post: bool) -> tuple[rules.Step, Contribution, bool]:
-        """What the rules are told of ``update``: the step, this holder's contribution, and
-        whether it is its storm's first record."""
+    def _rules_step(self, update: Update, *, can_post: bool) -> rules.Step:
+        """What the rules are told of ``update``: this holder's storm as it shows it (its
+        contribution), whether it is the storm's first record, and what it carries."""
         shown = update.show
         mine = self.coordinator.sender
         part = contribution(shown, self.lease, mine)
         first = not shown.is_update and not update.watch
-        step = rules.Step(
+        return rules.Step(
             mine, f"{mine}{part.first_seen:.6f}", part, first, bool(update.records),
             shown.quiet or update.watch, contributes=not update.watch, can_post=can_post,
         )  # fmt: skip
-        return step, part, first
 
-    def _decider(self, step: rules.Step) -> Callable[[IncidentState, float, Gone], Decision]:
+    def _decider(self, step: rules.Step) -> IncidentChange[Decision]:
         edit_for = self.shared.client.timeout + rules.LEASE_SLACK
 
         def decide(state: IncidentState, now: float, gone: Gone) -> Decision:
@@ -139,9 +138,7 @@ class FleetIncidents:
 
         return decide
 
-    async def _look(
-        self, key: str, decide: Callable[[IncidentState, float, Gone], Decision]
-    ) -> Decision:
+    async def _look(self, key: str, decide: IncidentChange[Decision]) -> Decision:
         """The decision for incident ``key`` on a look; the same look decides for the other
         updates in line that carry records and whose turn it is (up to LOOK_BATCH), and those
         it keeps are kept now (docs/architecture.md, "A record the lane cannot take now takes
@@ -152,16 +149,10 @@ class FleetIncidents:
         for other, update in editor._updates.items():
             if len(others) >= LOOK_BATCH - 1:
                 break
-            incident = editor.board.get(other)
-            if (
-                other != key
-                and update.records
-                and update.not_before <= now
-                and (incident is None or not incident.posting)
-            ):
+            if other != key and update.records and editor._turn_came(other, update, now):
                 others.append((other, update))
         looks = [(self._prefix + key, decide)] + [
-            (self._prefix + other, self._decider(self._rules_step(update, False)[0]))
+            (self._prefix + other, self._decider(self._rules_step(update, can_post=False)))
             for other, update in others
         ]
         plans = await self.coordinator.peek_incidents(looks)
@@ -334,7 +325,7 @@ class FleetIncidents:
             await self.coordinator.incident(self._prefix + key, apply)
 
 
-def _posted(mine: str, ref: MessageRef | None) -> Callable[[IncidentState, float, Gone], None]:
+def _posted(mine: str, ref: MessageRef | None) -> IncidentChange[None]:
     """The change that publishes a post's answer: its reference, or None when it failed."""
 
     def done(state: IncidentState, now: float, gone: Gone) -> None:
